@@ -1,0 +1,156 @@
+//! The command line, declared with clap: global flags, commands, their help and examples.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::EXIT_CODES_HELP;
+
+const ABOUT: &str = "Deploys the Praxia coaching app's database: drizzle-compatible migrations, the seed policy, \
+the first-run admin, Dokku.";
+
+#[derive(Debug, Parser)]
+#[command(name = "praxia-deploy", version, about = ABOUT, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The environment: the name of a file in environments/ (development, test, staging, production, ...).
+    #[arg(long, global = true, env = "PRAXIA_ENV", default_value = "development", value_name = "NAME")]
+    pub env: String,
+
+    /// The folder holding the environment files [default: the nearest environments/ here or above].
+    #[arg(long, global = true, env = "PRAXIA_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// The database URL [default: the variable named by the environment's database.url_env, DATABASE_URL
+    /// unless set otherwise; development and test fall back to the embedded database].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// `json` prints one JSON document on stdout (logs stay on stderr).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human, value_name = "FORMAT")]
+    pub output: OutputFormat,
+
+    /// More log detail on stderr (-v, -vv); RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Never draw progress bars (they are only drawn on a terminal anyway).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
+    /// Colour in human output; `auto` colours a terminal unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The embedded development PostgreSQL under .praxia/postgres/ (development and test).
+    #[command(subcommand, after_help = DB_EXAMPLES)]
+    Db(DbCommand),
+    /// Show the resolved settings of an environment, or check every environment file.
+    #[command(subcommand, after_help = CONFIG_EXAMPLES)]
+    Config(ConfigCommand),
+}
+
+const DB_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy db start                 create (once) and start it; prints the URL
+  psql \"$(praxia-deploy db url)\"          connect to the development database
+  praxia-deploy db url --env test        the test environment's database in the same cluster
+  praxia-deploy db stop                  stop it; the data stays for next time";
+
+const CONFIG_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy config show --env staging          where staging's database URL comes from, its Dokku app...
+  praxia-deploy config check                       validate every file in environments/ (exit 2 if one is invalid)";
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the cluster if needed, start it, create the environment's database; print its URL.
+    #[command(after_help = "Example:\n  praxia-deploy db start --env test")]
+    Start,
+    /// Stop the server; the data is kept.
+    #[command(after_help = "Example:\n  praxia-deploy db stop")]
+    Stop,
+    /// Whether the cluster exists and runs, its port, pid and socket folder.
+    #[command(after_help = "Example:\n  praxia-deploy db status --output json")]
+    Status,
+    /// Print the environment's database URL (for psql, DATABASE_URL, drizzle-kit).
+    #[command(after_help = "Example:\n  export DATABASE_URL=\"$(praxia-deploy db url)\"")]
+    Url,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The environment's settings with every default filled in (database passwords redacted).
+    #[command(after_help = "Example:\n  praxia-deploy config show --env production --output json")]
+    Show,
+    /// Read every environment file and report each one's errors.
+    #[command(after_help = "Example:\n  praxia-deploy config check")]
+    Check,
+}
+
+impl Command {
+    /// The command's name as the user typed it, for messages and the JSON document.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Db(DbCommand::Start) => "db start",
+            Command::Db(DbCommand::Stop) => "db stop",
+            Command::Db(DbCommand::Status) => "db status",
+            Command::Db(DbCommand::Url) => "db url",
+            Command::Config(ConfigCommand::Show) => "config show",
+            Command::Config(ConfigCommand::Check) => "config check",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_shows_an_example() {
+        fn check(command: &clap::Command, path: &str) {
+            let path = format!("{path} {}", command.get_name());
+            if command.get_subcommands().next().is_none() {
+                let help = command.get_after_help().map(|help| help.to_string()).unwrap_or_default();
+                assert!(help.contains("praxia-deploy"), "`{path}` has no example in its help");
+            }
+            for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+                check(sub, &path);
+            }
+        }
+        check(&Cli::command(), "");
+    }
+}

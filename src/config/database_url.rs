@@ -1,0 +1,214 @@
+//! Where the database URL comes from, and how it is shown without its password.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::EnvironmentKind;
+use crate::error::{Error, Result};
+
+/// A PostgreSQL connection URL. It may hold a password, so it only ever prints redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks that `text` is a `postgres://` or `postgresql://` URL; `origin` names
+    /// where it came from, for the error (the URL itself is never echoed whole).
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let parsed = url::Url::parse(text).map_err(|err| {
+            Error::usage(format!("the database URL from {origin} is not a valid URL ({err})"))
+                .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        })?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(Error::usage(format!(
+                "the database URL from {origin} has scheme `{}`, not postgres",
+                parsed.scheme()
+            ))
+            .note("url", redact(text))
+            .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"));
+        }
+        Ok(DatabaseUrl(text.to_owned()))
+    }
+
+    /// The full URL, password included: only for handing to the database driver.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> String {
+        redact(&self.0)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+const REDACTED: &str = "***";
+
+/// The URL with its password (userinfo or `password=` query parameter) replaced.
+/// Text that does not parse as a URL is not shown at all: it might be a password.
+pub fn redact(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return "<not a valid URL; not shown>".to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(REDACTED));
+    }
+    let has_secret_param = url
+        .query_pairs()
+        .any(|(key, _)| is_secret_parameter(&key));
+    if has_secret_param {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if is_secret_parameter(&key) { REDACTED.to_owned() } else { value.into_owned() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+fn is_secret_parameter(key: &str) -> bool {
+    matches!(key.to_ascii_lowercase().as_str(), "password" | "sslpassword")
+}
+
+/// Which database a command talks to, and how that was decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Url { url: DatabaseUrl, source: UrlSource },
+    /// No URL given: development and test use the embedded Postgres under `.praxia/`.
+    Embedded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum UrlSource {
+    Flag,
+    Variable(String),
+}
+
+impl fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlSource::Flag => f.write_str("--database-url"),
+            UrlSource::Variable(name) => write!(f, "${name}"),
+        }
+    }
+}
+
+/// Decides the database from the flag, the environment variable's value (empty counts
+/// as unset) and the environment kind. Pure: the caller reads the variable.
+pub fn resolve(
+    flag: Option<&str>,
+    variable_name: &str,
+    variable_value: Option<&str>,
+    environment: &str,
+    kind: EnvironmentKind,
+) -> Result<DatabaseTarget> {
+    if let Some(text) = flag {
+        let url = DatabaseUrl::parse(text, "--database-url")?;
+        return Ok(DatabaseTarget::Url { url, source: UrlSource::Flag });
+    }
+    if let Some(text) = variable_value.filter(|value| !value.trim().is_empty()) {
+        let url = DatabaseUrl::parse(text, &format!("${variable_name}"))?;
+        return Ok(DatabaseTarget::Url { url, source: UrlSource::Variable(variable_name.to_owned()) });
+    }
+    if kind.uses_embedded_database() {
+        return Ok(DatabaseTarget::Embedded);
+    }
+    Err(Error::usage(format!("no database URL for the {kind} environment `{environment}`"))
+        .note("looked in", format!("--database-url, ${variable_name}"))
+        .help(format!(
+            "set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"
+        )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_every_form_of_password() {
+        let cases = [
+            ("postgres://app:s3cret@db:5432/praxia", "postgres://app:***@db:5432/praxia"),
+            ("postgres://app@db/praxia", "postgres://app@db/praxia"),
+            ("postgresql://db/praxia?user=app&password=s3cret", "postgresql://db/praxia?user=app&password=***"),
+            ("postgres://a:b@h/d?sslpassword=x&sslmode=require", "postgres://a:***@h/d?sslpassword=***&sslmode=require"),
+            ("not a url s3cret", "<not a valid URL; not shown>"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn database_url_never_prints_its_password() {
+        let url = DatabaseUrl::parse("postgres://postgres:abc123@dokku-postgres-x:5432/x", "$DATABASE_URL").unwrap();
+        assert!(!format!("{url} {url:?}").contains("abc123"));
+        assert!(!serde_json::to_string(&url).unwrap().contains("abc123"));
+        assert_eq!(url.expose_secret(), "postgres://postgres:abc123@dokku-postgres-x:5432/x");
+    }
+
+    #[test]
+    fn a_malformed_url_is_refused_without_echoing_it() {
+        let err = DatabaseUrl::parse("postgres//user:hunter2@host", "$DATABASE_URL").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("$DATABASE_URL"));
+        assert!(!err.to_string().contains("hunter2"));
+        let err = DatabaseUrl::parse("mysql://user:hunter2@host/db", "--database-url").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_flag_wins_then_the_variable_then_the_embedded_database() {
+        use EnvironmentKind::*;
+        let flag = "postgres://flag@h/d";
+        let var = "postgres://var@h/d";
+        let url = |text: &str| DatabaseUrl::parse(text, "t").unwrap();
+        struct Case {
+            flag: Option<&'static str>,
+            var: Option<&'static str>,
+            kind: EnvironmentKind,
+            expected: Option<DatabaseTarget>,
+        }
+        let from_var = || DatabaseTarget::Url { url: url(var), source: UrlSource::Variable("DATABASE_URL".into()) };
+        let from_flag = || DatabaseTarget::Url { url: url(flag), source: UrlSource::Flag };
+        let cases = [
+            Case { flag: Some(flag), var: Some(var), kind: Production, expected: Some(from_flag()) },
+            Case { flag: None, var: Some(var), kind: Production, expected: Some(from_var()) },
+            Case { flag: None, var: Some(var), kind: Development, expected: Some(from_var()) },
+            Case { flag: None, var: None, kind: Development, expected: Some(DatabaseTarget::Embedded) },
+            Case { flag: None, var: Some("  "), kind: Test, expected: Some(DatabaseTarget::Embedded) },
+            Case { flag: None, var: None, kind: Staging, expected: None },
+            Case { flag: None, var: Some(""), kind: Production, expected: None },
+        ];
+        for case in cases {
+            let got = resolve(case.flag, "DATABASE_URL", case.var, "env", case.kind);
+            match case.expected {
+                Some(expected) => assert_eq!(got.unwrap(), expected),
+                None => {
+                    let err = got.unwrap_err();
+                    assert_eq!(err.exit_code(), 2);
+                    assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! praxia-deploy: the Praxia backend's database from a drizzle-kit migration folder
+//! to a deployed schema with its first administrator. `main.rs` is the binary's
+//! thin shell; everything it runs lives here.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod localdb;
+pub mod logging;
+pub mod output;
+pub mod pgserver;

@@ -1,0 +1,134 @@
+//! What a command prints: human text, or exactly one JSON document on stdout.
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::{ColorChoice, OutputFormat};
+use crate::error::Error;
+
+/// The result of a successful command, in both forms.
+#[derive(Debug)]
+pub struct Report {
+    /// The data of the JSON document's `result` field.
+    pub result: serde_json::Value,
+    /// The human text, printed as is on stdout.
+    pub human: String,
+}
+
+impl Report {
+    pub fn new(result: &impl Serialize, human: impl Into<String>) -> Report {
+        Report {
+            result: serde_json::to_value(result).expect("report data serialises"),
+            human: human.into(),
+        }
+    }
+}
+
+/// Where and how to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub format: OutputFormat,
+    /// Colour on stderr (errors and logs).
+    pub color: bool,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, choice: ColorChoice) -> Printer {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        Printer { format, color: use_color(choice, std::io::stderr().is_terminal(), no_color) }
+    }
+
+    pub fn success(&self, command: &str, environment: &str, report: &Report) {
+        match self.format {
+            OutputFormat::Human => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(report.human.as_bytes());
+                if !report.human.is_empty() && !report.human.ends_with('\n') {
+                    let _ = out.write_all(b"\n");
+                }
+            }
+            OutputFormat::Json => print_json(&json!({
+                "command": command,
+                "environment": environment,
+                "ok": true,
+                "result": report.result,
+            })),
+        }
+    }
+
+    pub fn failure(&self, command: &str, environment: &str, error: &Error) {
+        match self.format {
+            OutputFormat::Human => eprintln!("{}", self.render_error(error)),
+            OutputFormat::Json => print_json(&json!({
+                "command": command,
+                "environment": environment,
+                "ok": false,
+                "error": {
+                    "kind": error.kind,
+                    "exit_code": error.exit_code(),
+                    "message": error.message,
+                    "notes": error.notes,
+                    "help": error.help,
+                },
+            })),
+        }
+    }
+
+    /// `error: <message>`, the notes indented under it, `help: ...` last.
+    pub fn render_error(&self, error: &Error) -> String {
+        let (red, cyan, reset) = if self.color { ("\x1b[1;31m", "\x1b[1;36m", "\x1b[0m") } else { ("", "", "") };
+        let mut text = format!("{red}error{reset}: {}", error.message);
+        for note in &error.notes {
+            let value = note.value.replace('\n', "\n    ");
+            text.push_str(&format!("\n  {}: {value}", note.label));
+        }
+        if let Some(help) = &error.help {
+            text.push_str(&format!("\n{cyan}help{reset}: {help}"));
+        }
+        text
+    }
+}
+
+fn print_json(document: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, document);
+    let _ = out.write_all(b"\n");
+}
+
+/// `always` and `never` are obeyed; `auto` colours a terminal unless NO_COLOR is set.
+pub fn use_color(choice: ColorChoice, is_terminal: bool, no_color: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && !no_color,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_is_used_only_where_it_is_wanted() {
+        use ColorChoice::*;
+        let table = [
+            (Always, false, true, true),
+            (Never, true, false, false),
+            (Auto, true, false, true),
+            (Auto, true, true, false),
+            (Auto, false, false, false),
+        ];
+        for (choice, terminal, no_color, expected) in table {
+            assert_eq!(use_color(choice, terminal, no_color), expected, "{choice:?} terminal={terminal} no_color={no_color}");
+        }
+    }
+
+    #[test]
+    fn an_uncoloured_error_has_no_escape_codes() {
+        let printer = Printer { format: OutputFormat::Human, color: false };
+        let text = printer.render_error(&Error::usage("bad").note("file", "a.toml").help("fix it"));
+        assert_eq!(text, "error: bad\n  file: a.toml\nhelp: fix it");
+    }
+}
