@@ -21,7 +21,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The environment: the name of a file in environments/ (development, test, staging, production, ...).
-    #[arg(long, global = true, env = "PRAXIA_ENV", default_value = "development", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "PRAXIA_ENV",
+        default_value = "development",
+        value_name = "NAME"
+    )]
     pub env: String,
 
     /// The folder holding the environment files [default: the nearest environments/ here or above].
@@ -80,8 +86,8 @@ pub enum Command {
 const DB_EXAMPLES: &str = "\
 Examples:
   praxia-deploy db start                 create (once) and start it; prints the URL
-  psql \"$(praxia-deploy db url)\"          connect to the development database
-  praxia-deploy db url --env test        the test environment's database in the same cluster
+    praxia-deploy db url --env test        the test environment's database in the same cluster
+  praxia-deploy db psql                  a SQL shell on the environment's database
   praxia-deploy db stop                  stop it; the data stays for next time";
 
 const CONFIG_EXAMPLES: &str = "\
@@ -103,6 +109,16 @@ pub enum DbCommand {
     /// Print the environment's database URL (for psql, DATABASE_URL, drizzle-kit).
     #[command(after_help = "Example:\n  export DATABASE_URL=\"$(praxia-deploy db url)\"")]
     Url,
+    /// Open psql on the environment's database (the embedded one is started when no URL is
+    /// given); arguments after `--` go to psql, and the exit status is psql's own.
+    #[command(
+        after_help = "Examples:\n  praxia-deploy db psql\n  praxia-deploy db psql --env test -- -c 'table drizzle.__drizzle_migrations'"
+    )]
+    Psql {
+        /// Arguments for psql.
+        #[arg(last = true, value_name = "PSQL_ARGS")]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +139,7 @@ impl Command {
             Command::Db(DbCommand::Stop) => "db stop",
             Command::Db(DbCommand::Status) => "db status",
             Command::Db(DbCommand::Url) => "db url",
+            Command::Db(DbCommand::Psql { .. }) => "db psql",
             Command::Config(ConfigCommand::Show) => "config show",
             Command::Config(ConfigCommand::Check) => "config check",
         }
@@ -144,10 +161,19 @@ mod tests {
         fn check(command: &clap::Command, path: &str) {
             let path = format!("{path} {}", command.get_name());
             if command.get_subcommands().next().is_none() {
-                let help = command.get_after_help().map(|help| help.to_string()).unwrap_or_default();
-                assert!(help.contains("praxia-deploy"), "`{path}` has no example in its help");
+                let help = command
+                    .get_after_help()
+                    .map(|help| help.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    help.contains("praxia-deploy"),
+                    "`{path}` has no example in its help"
+                );
             }
-            for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+            for sub in command
+                .get_subcommands()
+                .filter(|sub| sub.get_name() != "help")
+            {
                 check(sub, &path);
             }
         }

@@ -44,7 +44,11 @@ pub struct Status {
 impl LocalDatabase {
     pub fn for_project(root: &Path) -> Result<LocalDatabase> {
         let dir = root.join(LOCAL_DIR);
-        let cluster = Cluster::in_dir(&dir, PgBinaries::locate()?, ServerAccount::for_this_process()?);
+        let cluster = Cluster::in_dir(
+            &dir,
+            PgBinaries::locate()?,
+            ServerAccount::for_this_process()?,
+        );
         Ok(LocalDatabase { dir, cluster })
     }
 
@@ -60,11 +64,20 @@ impl LocalDatabase {
         }
         let already_running = matches!(self.cluster.state()?, ServerState::Running { .. });
         if !already_running {
-            tracing::info!(port = self.cluster.port()?, "starting the development PostgreSQL");
+            tracing::info!(
+                port = self.cluster.port()?,
+                "starting the development PostgreSQL"
+            );
             self.cluster.start()?;
         }
         let database_created = self.cluster.ensure_database(&database)?;
-        Ok(Started { url: self.cluster.url(&database)?, database, initialised, already_running, database_created })
+        Ok(Started {
+            url: self.cluster.url(&database)?,
+            database,
+            initialised,
+            already_running,
+            database_created,
+        })
     }
 
     /// Stops the server, keeping the data. Returns whether it was running.
@@ -79,7 +92,11 @@ impl LocalDatabase {
 
     pub fn status(&self) -> Result<Status> {
         let initialised = self.cluster.exists();
-        let state = if initialised { self.cluster.state()? } else { ServerState::Stopped };
+        let state = if initialised {
+            self.cluster.state()?
+        } else {
+            ServerState::Stopped
+        };
         Ok(Status {
             dir: self.dir.clone(),
             initialised,
@@ -88,7 +105,11 @@ impl LocalDatabase {
                 ServerState::Running { pid } => Some(pid),
                 ServerState::Stopped => None,
             },
-            port: if initialised { Some(self.cluster.port()?) } else { None },
+            port: if initialised {
+                Some(self.cluster.port()?)
+            } else {
+                None
+            },
             socket_dir: self.cluster.socket_dir.clone(),
             server_version: self.cluster.binaries.version()?,
         })
@@ -97,8 +118,14 @@ impl LocalDatabase {
     /// The environment's URL; the cluster must exist (it need not be running).
     pub fn url(&self, env: &Environment) -> Result<String> {
         if !self.cluster.exists() {
-            return Err(Error::usage(format!("there is no development database in {} yet", self.dir.display()))
-                .help(format!("create and start it with `praxia-deploy db start --env {}`", env.name)));
+            return Err(Error::usage(format!(
+                "there is no development database in {} yet",
+                self.dir.display()
+            ))
+            .help(format!(
+                "create and start it with `praxia-deploy db start --env {}`",
+                env.name
+            )));
         }
         self.cluster.url(&database_name(env)?)
     }
@@ -119,14 +146,23 @@ impl LocalDatabase {
 /// `praxia_<environment>`: one database per environment in the shared cluster.
 /// Only development and test environments have one.
 pub fn database_name(env: &Environment) -> Result<String> {
-    if !matches!(env.kind, EnvironmentKind::Development | EnvironmentKind::Test) {
+    if !matches!(
+        env.kind,
+        EnvironmentKind::Development | EnvironmentKind::Test
+    ) {
         return Err(Error::usage(format!(
             "the embedded database serves development and test environments; `{}` is {}",
             env.name, env.kind
         ))
-        .help(format!("{} talks to the database in ${}", env.name, env.database.url_env)));
+        .help(format!(
+            "{} talks to the database in ${}",
+            env.name, env.database.url_env
+        )));
     }
-    Ok(format!("praxia_{}", env.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")))
+    Ok(format!(
+        "praxia_{}",
+        env.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ))
 }
 
 /// Holds an exclusive `flock` until dropped.

@@ -15,6 +15,8 @@ pub struct Report {
     pub result: serde_json::Value,
     /// The human text, printed as is on stdout.
     pub human: String,
+    /// Non-zero only where a command passes on another program's status (`db psql`).
+    pub exit_code: u8,
 }
 
 impl Report {
@@ -22,6 +24,7 @@ impl Report {
         Report {
             result: serde_json::to_value(result).expect("report data serialises"),
             human: human.into(),
+            exit_code: 0,
         }
     }
 }
@@ -37,7 +40,10 @@ pub struct Printer {
 impl Printer {
     pub fn new(format: OutputFormat, choice: ColorChoice) -> Printer {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-        Printer { format, color: use_color(choice, std::io::stderr().is_terminal(), no_color) }
+        Printer {
+            format,
+            color: use_color(choice, std::io::stderr().is_terminal(), no_color),
+        }
     }
 
     pub fn success(&self, command: &str, environment: &str, report: &Report) {
@@ -78,7 +84,11 @@ impl Printer {
 
     /// `error: <message>`, the notes indented under it, `help: ...` last.
     pub fn render_error(&self, error: &Error) -> String {
-        let (red, cyan, reset) = if self.color { ("\x1b[1;31m", "\x1b[1;36m", "\x1b[0m") } else { ("", "", "") };
+        let (red, cyan, reset) = if self.color {
+            ("\x1b[1;31m", "\x1b[1;36m", "\x1b[0m")
+        } else {
+            ("", "", "")
+        };
         let mut text = format!("{red}error{reset}: {}", error.message);
         for note in &error.notes {
             let value = note.value.replace('\n', "\n    ");
@@ -121,13 +131,20 @@ mod tests {
             (Auto, false, false, false),
         ];
         for (choice, terminal, no_color, expected) in table {
-            assert_eq!(use_color(choice, terminal, no_color), expected, "{choice:?} terminal={terminal} no_color={no_color}");
+            assert_eq!(
+                use_color(choice, terminal, no_color),
+                expected,
+                "{choice:?} terminal={terminal} no_color={no_color}"
+            );
         }
     }
 
     #[test]
     fn an_uncoloured_error_has_no_escape_codes() {
-        let printer = Printer { format: OutputFormat::Human, color: false };
+        let printer = Printer {
+            format: OutputFormat::Human,
+            color: false,
+        };
         let text = printer.render_error(&Error::usage("bad").note("file", "a.toml").help("fix it"));
         assert_eq!(text, "error: bad\n  file: a.toml\nhelp: fix it");
     }

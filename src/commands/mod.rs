@@ -16,7 +16,8 @@ pub struct Context<'a> {
 }
 
 pub async fn run(cli: &Cli) -> Result<Report> {
-    let cwd = std::env::current_dir().map_err(|err| Error::internal(format!("no current directory: {err}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|err| Error::internal(format!("no current directory: {err}")))?;
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     let env = project.load(&cli.global.env)?;
     let context = Context { cli, project, env };

@@ -16,8 +16,10 @@ impl DatabaseUrl {
     /// where it came from, for the error (the URL itself is never echoed whole).
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let parsed = url::Url::parse(text).map_err(|err| {
-            Error::usage(format!("the database URL from {origin} is not a valid URL ({err})"))
-                .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            Error::usage(format!(
+                "the database URL from {origin} is not a valid URL ({err})"
+            ))
+            .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         })?;
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             return Err(Error::usage(format!(
@@ -33,6 +35,21 @@ impl DatabaseUrl {
     /// The full URL, password included: only for handing to the database driver.
     pub fn expose_secret(&self) -> &str {
         &self.0
+    }
+
+    /// The URL without its password, and the password (percent-decoded), for programs
+    /// such as psql that take it from `PGPASSWORD` rather than the visible command line.
+    pub fn split_password(&self) -> (String, Option<String>) {
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            return (self.0.clone(), None);
+        };
+        let password = url.password().map(|password| {
+            percent_encoding::percent_decode_str(password)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        let _ = url.set_password(None);
+        (url.to_string(), password)
     }
 
     pub fn redacted(&self) -> String {
@@ -69,14 +86,16 @@ pub fn redact(text: &str) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some(REDACTED));
     }
-    let has_secret_param = url
-        .query_pairs()
-        .any(|(key, _)| is_secret_parameter(&key));
+    let has_secret_param = url.query_pairs().any(|(key, _)| is_secret_parameter(&key));
     if has_secret_param {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(key, value)| {
-                let value = if is_secret_parameter(&key) { REDACTED.to_owned() } else { value.into_owned() };
+                let value = if is_secret_parameter(&key) {
+                    REDACTED.to_owned()
+                } else {
+                    value.into_owned()
+                };
                 (key.into_owned(), value)
             })
             .collect();
@@ -86,15 +105,23 @@ pub fn redact(text: &str) -> String {
 }
 
 fn is_secret_parameter(key: &str) -> bool {
-    matches!(key.to_ascii_lowercase().as_str(), "password" | "sslpassword")
+    matches!(
+        key.to_ascii_lowercase().as_str(),
+        "password" | "sslpassword"
+    )
 }
 
 /// Which database a command talks to, and how that was decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
-    Url { url: DatabaseUrl, source: UrlSource },
+    Url {
+        url: DatabaseUrl,
+        source: UrlSource,
+    },
     /// No URL given: development and test use the embedded Postgres under `.praxia/`.
     Embedded,
+    /// No URL given, and staging and production have no fallback.
+    Missing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,25 +146,37 @@ pub fn resolve(
     flag: Option<&str>,
     variable_name: &str,
     variable_value: Option<&str>,
-    environment: &str,
     kind: EnvironmentKind,
 ) -> Result<DatabaseTarget> {
     if let Some(text) = flag {
         let url = DatabaseUrl::parse(text, "--database-url")?;
-        return Ok(DatabaseTarget::Url { url, source: UrlSource::Flag });
+        return Ok(DatabaseTarget::Url {
+            url,
+            source: UrlSource::Flag,
+        });
     }
     if let Some(text) = variable_value.filter(|value| !value.trim().is_empty()) {
         let url = DatabaseUrl::parse(text, &format!("${variable_name}"))?;
-        return Ok(DatabaseTarget::Url { url, source: UrlSource::Variable(variable_name.to_owned()) });
+        return Ok(DatabaseTarget::Url {
+            url,
+            source: UrlSource::Variable(variable_name.to_owned()),
+        });
     }
     if kind.uses_embedded_database() {
         return Ok(DatabaseTarget::Embedded);
     }
-    Err(Error::usage(format!("no database URL for the {kind} environment `{environment}`"))
-        .note("looked in", format!("--database-url, ${variable_name}"))
-        .help(format!(
-            "set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"
-        )))
+    Ok(DatabaseTarget::Missing)
+}
+
+/// The error for a command that needs the database when no URL was given.
+pub fn missing_url_error(environment: &str, kind: EnvironmentKind, variable_name: &str) -> Error {
+    Error::usage(format!(
+        "no database URL for the {kind} environment `{environment}`"
+    ))
+    .note("looked in", format!("--database-url, ${variable_name}"))
+    .help(format!(
+        "set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"
+    ))
 }
 
 #[cfg(test)]
@@ -147,10 +186,19 @@ mod tests {
     #[test]
     fn redaction_hides_every_form_of_password() {
         let cases = [
-            ("postgres://app:s3cret@db:5432/praxia", "postgres://app:***@db:5432/praxia"),
+            (
+                "postgres://app:s3cret@db:5432/praxia",
+                "postgres://app:***@db:5432/praxia",
+            ),
             ("postgres://app@db/praxia", "postgres://app@db/praxia"),
-            ("postgresql://db/praxia?user=app&password=s3cret", "postgresql://db/praxia?user=app&password=***"),
-            ("postgres://a:b@h/d?sslpassword=x&sslmode=require", "postgres://a:***@h/d?sslpassword=***&sslmode=require"),
+            (
+                "postgresql://db/praxia?user=app&password=s3cret",
+                "postgresql://db/praxia?user=app&password=***",
+            ),
+            (
+                "postgres://a:b@h/d?sslpassword=x&sslmode=require",
+                "postgres://a:***@h/d?sslpassword=***&sslmode=require",
+            ),
             ("not a url s3cret", "<not a valid URL; not shown>"),
         ];
         for (input, expected) in cases {
@@ -160,10 +208,38 @@ mod tests {
 
     #[test]
     fn database_url_never_prints_its_password() {
-        let url = DatabaseUrl::parse("postgres://postgres:abc123@dokku-postgres-x:5432/x", "$DATABASE_URL").unwrap();
+        let url = DatabaseUrl::parse(
+            "postgres://postgres:abc123@dokku-postgres-x:5432/x",
+            "$DATABASE_URL",
+        )
+        .unwrap();
         assert!(!format!("{url} {url:?}").contains("abc123"));
         assert!(!serde_json::to_string(&url).unwrap().contains("abc123"));
-        assert_eq!(url.expose_secret(), "postgres://postgres:abc123@dokku-postgres-x:5432/x");
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://postgres:abc123@dokku-postgres-x:5432/x"
+        );
+    }
+
+    #[test]
+    fn the_password_can_be_split_off_for_pgpassword() {
+        let url = DatabaseUrl::parse(
+            "postgres://app:p%40ss%2Fw@db:5432/praxia?sslmode=require",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            url.split_password(),
+            (
+                "postgres://app@db:5432/praxia?sslmode=require".to_owned(),
+                Some("p@ss/w".to_owned())
+            )
+        );
+        let url = DatabaseUrl::parse("postgres://app@db/praxia", "t").unwrap();
+        assert_eq!(
+            url.split_password(),
+            ("postgres://app@db/praxia".to_owned(), None)
+        );
     }
 
     #[test]
@@ -188,27 +264,78 @@ mod tests {
             kind: EnvironmentKind,
             expected: Option<DatabaseTarget>,
         }
-        let from_var = || DatabaseTarget::Url { url: url(var), source: UrlSource::Variable("DATABASE_URL".into()) };
-        let from_flag = || DatabaseTarget::Url { url: url(flag), source: UrlSource::Flag };
+        let from_var = || DatabaseTarget::Url {
+            url: url(var),
+            source: UrlSource::Variable("DATABASE_URL".into()),
+        };
+        let from_flag = || DatabaseTarget::Url {
+            url: url(flag),
+            source: UrlSource::Flag,
+        };
         let cases = [
-            Case { flag: Some(flag), var: Some(var), kind: Production, expected: Some(from_flag()) },
-            Case { flag: None, var: Some(var), kind: Production, expected: Some(from_var()) },
-            Case { flag: None, var: Some(var), kind: Development, expected: Some(from_var()) },
-            Case { flag: None, var: None, kind: Development, expected: Some(DatabaseTarget::Embedded) },
-            Case { flag: None, var: Some("  "), kind: Test, expected: Some(DatabaseTarget::Embedded) },
-            Case { flag: None, var: None, kind: Staging, expected: None },
-            Case { flag: None, var: Some(""), kind: Production, expected: None },
+            Case {
+                flag: Some(flag),
+                var: Some(var),
+                kind: Production,
+                expected: Some(from_flag()),
+            },
+            Case {
+                flag: None,
+                var: Some(var),
+                kind: Production,
+                expected: Some(from_var()),
+            },
+            Case {
+                flag: None,
+                var: Some(var),
+                kind: Development,
+                expected: Some(from_var()),
+            },
+            Case {
+                flag: None,
+                var: None,
+                kind: Development,
+                expected: Some(DatabaseTarget::Embedded),
+            },
+            Case {
+                flag: None,
+                var: Some("  "),
+                kind: Test,
+                expected: Some(DatabaseTarget::Embedded),
+            },
+            Case {
+                flag: None,
+                var: None,
+                kind: Staging,
+                expected: Some(DatabaseTarget::Missing),
+            },
+            Case {
+                flag: None,
+                var: Some(""),
+                kind: Production,
+                expected: Some(DatabaseTarget::Missing),
+            },
+            Case {
+                flag: Some("nope"),
+                var: Some(var),
+                kind: Development,
+                expected: None,
+            },
         ];
         for case in cases {
-            let got = resolve(case.flag, "DATABASE_URL", case.var, "env", case.kind);
+            let got = resolve(case.flag, "DATABASE_URL", case.var, case.kind);
             match case.expected {
                 Some(expected) => assert_eq!(got.unwrap(), expected),
-                None => {
-                    let err = got.unwrap_err();
-                    assert_eq!(err.exit_code(), 2);
-                    assert!(err.to_string().contains("DATABASE_URL"), "{err}");
-                }
+                None => assert_eq!(got.unwrap_err().exit_code(), 2),
             }
         }
+    }
+
+    #[test]
+    fn a_missing_url_names_the_variable_and_the_fix() {
+        let err = missing_url_error("staging", EnvironmentKind::Staging, "STAGING_DB");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("$STAGING_DB"), "{err}");
+        assert!(err.help.unwrap().contains("postgres:link"));
     }
 }

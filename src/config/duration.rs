@@ -66,7 +66,11 @@ mod tests {
             ("0s", Duration::ZERO),
         ];
         for (text, expected) in cases {
-            assert_eq!(HumanDuration::parse(text), Ok(HumanDuration(expected)), "{text}");
+            assert_eq!(
+                HumanDuration::parse(text),
+                Ok(HumanDuration(expected)),
+                "{text}"
+            );
         }
     }
 
@@ -81,6 +85,9 @@ mod tests {
     #[test]
     fn displays_in_the_same_form() {
         assert_eq!(HumanDuration::from_secs(600).to_string(), "10m");
-        assert_eq!(HumanDuration::parse("10m").unwrap(), HumanDuration::from_secs(600));
+        assert_eq!(
+            HumanDuration::parse("10m").unwrap(),
+            HumanDuration::from_secs(600)
+        );
     }
 }

@@ -156,11 +156,21 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
 }
 
 /// A configuration error pointing at `span` of `text`: file, line, column and key.
-fn located_error(file: &Path, text: &str, span: Option<std::ops::Range<usize>>, reason: &str) -> Error {
+fn located_error(
+    file: &Path,
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    reason: &str,
+) -> Error {
     let reason = reason.trim_end();
     let Some(span) = span else {
-        return Error::usage(format!("invalid environment file {}: {reason}", file.display()))
-            .help("every key an environment file may hold is listed in the README, under Configuration");
+        return Error::usage(format!(
+            "invalid environment file {}: {reason}",
+            file.display()
+        ))
+        .help(
+            "every key an environment file may hold is listed in the README, under Configuration",
+        );
     };
     let location = Location::of(text, span.start);
     let key = match (missing_field(reason), &location.key) {
@@ -178,7 +188,10 @@ fn located_error(file: &Path, text: &str, span: Option<std::ops::Range<usize>>, 
         location.column
     ))
     .note("reason", reason)
-    .note("line", format!("{} | {}", location.line, location.text.trim_end()))
+    .note(
+        "line",
+        format!("{} | {}", location.line, location.text.trim_end()),
+    )
     .help("every key an environment file may hold is listed in the README, under Configuration")
 }
 
@@ -218,7 +231,12 @@ impl Location {
                 }
             })
         };
-        Location { line, column, text: line_text, key }
+        Location {
+            line,
+            column,
+            text: line_text,
+            key,
+        }
     }
 }
 
@@ -229,7 +247,10 @@ fn table_header(line: &str) -> Option<String> {
 }
 
 fn unquote(key: &str) -> String {
-    key.split('.').map(|part| part.trim().trim_matches('"').trim_matches('\'')).collect::<Vec<_>>().join(".")
+    key.split('.')
+        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The field serde names in "missing field `kind`".
@@ -362,7 +383,12 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Environment> {
-        parse_environment("staging", Path::new("environments/staging.toml"), text, Path::new("/project"))
+        parse_environment(
+            "staging",
+            Path::new("environments/staging.toml"),
+            text,
+            Path::new("/project"),
+        )
     }
 
     fn error_of(text: &str) -> String {
@@ -377,7 +403,10 @@ mod tests {
         assert_eq!(env.kind, EnvironmentKind::Staging);
         assert_eq!(env.database.url_env.as_str(), "DATABASE_URL");
         assert_eq!(env.database.wait, HumanDuration::from_secs(60));
-        assert_eq!(env.database.statement_timeout, HumanDuration::from_secs(600));
+        assert_eq!(
+            env.database.statement_timeout,
+            HumanDuration::from_secs(600)
+        );
         assert_eq!(env.migrations.dir, Path::new("/project/migrations"));
         assert_eq!(env.migrations.schema.as_str(), "drizzle");
         assert_eq!(env.migrations.table.as_str(), "__drizzle_migrations");
@@ -421,7 +450,10 @@ trust_proxy = true
         assert_eq!(env.database.lock_wait, HumanDuration::from_secs(120));
         assert_eq!(env.migrations.dir, Path::new("/project/db/migrations"));
         let dokku = env.dokku.unwrap();
-        assert_eq!((dokku.host.as_str(), dokku.port, dokku.user.as_str()), ("fenrir", 2222, "dokku"));
+        assert_eq!(
+            (dokku.host.as_str(), dokku.port, dokku.user.as_str()),
+            ("fenrir", 2222, "dokku")
+        );
         assert_eq!(dokku.app.as_str(), "praxia-coaching-app-backend-staging");
         assert_eq!(*dokku.known_hosts.get_ref(), KnownHostsPolicy::AcceptNew);
         let setup = env.setup.unwrap();
@@ -432,7 +464,12 @@ trust_proxy = true
     #[test]
     fn an_unknown_key_is_named_with_its_line_and_column() {
         let text = error_of("kind = \"staging\"\n\n[database]\nwiat = \"60s\"\n");
-        assert!(text.starts_with("invalid environment file environments/staging.toml:4:1: key `database.wiat`"), "{text}");
+        assert!(
+            text.starts_with(
+                "invalid environment file environments/staging.toml:4:1: key `database.wiat`"
+            ),
+            "{text}"
+        );
         assert!(text.contains("unknown field `wiat`"), "{text}");
     }
 
@@ -451,7 +488,11 @@ trust_proxy = true
             reason: &'static str,
         }
         let cases = [
-            Case { text: "kind = \"qa\"\n", location: ":1:8: key `kind`", reason: "unknown variant `qa`" },
+            Case {
+                text: "kind = \"qa\"\n",
+                location: ":1:8: key `kind`",
+                reason: "unknown variant `qa`",
+            },
             Case {
                 text: "kind = \"test\"\n[database]\nwait = \"sixty\"\n",
                 location: ":3:8: key `database.wait`",
@@ -487,14 +528,34 @@ trust_proxy = true
                 location: ":3:9: key `migrations.table`",
                 reason: "1 to 63 bytes",
             },
-            Case { text: "[database]\nwait = \"5s\"\n", location: "key `kind`", reason: "missing field `kind`" },
-            Case { text: "kind = \"test\"\nkind = \"test\"\n", location: ":2:1", reason: "duplicate key" },
-            Case { text: "kind = \"test\n", location: "staging.toml:1:13: key `kind`", reason: "invalid basic string" },
+            Case {
+                text: "[database]\nwait = \"5s\"\n",
+                location: "key `kind`",
+                reason: "missing field `kind`",
+            },
+            Case {
+                text: "kind = \"test\"\nkind = \"test\"\n",
+                location: ":2:1",
+                reason: "duplicate key",
+            },
+            Case {
+                text: "kind = \"test\n",
+                location: "staging.toml:1:13: key `kind`",
+                reason: "invalid basic string",
+            },
         ];
         for case in cases {
             let text = error_of(case.text);
-            assert!(text.contains(case.location), "expected `{}` in:\n{text}", case.location);
-            assert!(text.contains(case.reason), "expected `{}` in:\n{text}", case.reason);
+            assert!(
+                text.contains(case.location),
+                "expected `{}` in:\n{text}",
+                case.location
+            );
+            assert!(
+                text.contains(case.reason),
+                "expected `{}` in:\n{text}",
+                case.reason
+            );
         }
     }
 

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use database_url::{DatabaseTarget, DatabaseUrl, UrlSource, redact, resolve as resolve_database};
+pub use database_url::{
+    DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, resolve as resolve_database,
+};
 pub use duration::HumanDuration;
 pub use file::{
-    DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, SetupSettings, parse_environment,
+    DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings,
+    SetupSettings, parse_environment,
 };
 
 /// The name of the folder that holds the environment files.
@@ -71,7 +74,7 @@ impl Environment {
     pub fn database_target(&self, flag: Option<&str>) -> Result<DatabaseTarget> {
         let variable = &self.database.url_env;
         let value = std::env::var(variable.as_str()).ok();
-        database_url::resolve(flag, variable, value.as_deref(), &self.name, self.kind)
+        database_url::resolve(flag, variable, value.as_deref(), self.kind)
     }
 }
 
@@ -92,14 +95,22 @@ impl Project {
                 return Err(Error::usage(format!("the config directory {} does not exist", dir.display()))
                     .help("pass --config-dir (or set PRAXIA_CONFIG_DIR) to the folder that holds <env>.toml files"));
             }
-            let dir = dir.canonicalize().map_err(|err| Error::io("read", &dir, err))?;
+            let dir = dir
+                .canonicalize()
+                .map_err(|err| Error::io("read", &dir, err))?;
             let root = dir.parent().unwrap_or(&dir).to_path_buf();
-            return Ok(Project { root, environments_dir: dir });
+            return Ok(Project {
+                root,
+                environments_dir: dir,
+            });
         }
         for folder in start.ancestors() {
             let candidate = folder.join(ENVIRONMENTS_DIR);
             if candidate.is_dir() {
-                return Ok(Project { root: folder.to_path_buf(), environments_dir: candidate });
+                return Ok(Project {
+                    root: folder.to_path_buf(),
+                    environments_dir: candidate,
+                });
             }
         }
         Err(Error::usage(format!(
@@ -111,11 +122,13 @@ impl Project {
 
     /// The names of the environments found (file stems of `*.toml`), sorted.
     pub fn environment_names(&self) -> Result<Vec<String>> {
-        let entries =
-            std::fs::read_dir(&self.environments_dir).map_err(|err| Error::io("read", &self.environments_dir, err))?;
+        let entries = std::fs::read_dir(&self.environments_dir)
+            .map_err(|err| Error::io("read", &self.environments_dir, err))?;
         let mut names = Vec::new();
         for entry in entries {
-            let path = entry.map_err(|err| Error::io("read", &self.environments_dir, err))?.path();
+            let path = entry
+                .map_err(|err| Error::io("read", &self.environments_dir, err))?
+                .path();
             if path.extension().is_some_and(|ext| ext == "toml")
                 && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
             {
@@ -129,7 +142,11 @@ impl Project {
     pub fn load(&self, name: &str) -> Result<Environment> {
         let names = self.environment_names()?;
         if !names.iter().any(|known| known == name) {
-            let found = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
+            let found = if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            };
             return Err(Error::usage(format!("unknown environment `{name}`"))
                 .note("environments found", found)
                 .note("in", self.environments_dir.display())
@@ -179,7 +196,10 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
         assert!(text.contains("unknown environment `nope`"), "{text}");
-        assert!(text.contains("environments found: development, staging"), "{text}");
+        assert!(
+            text.contains("environments found: development, staging"),
+            "{text}"
+        );
     }
 
     #[test]

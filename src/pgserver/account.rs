@@ -33,7 +33,11 @@ impl ServerAccount {
                 "create one (`useradd --system --home /var/lib/postgresql {SERVER_USER}`) or run as a normal user"
             ))
         })?;
-        Ok(ServerAccount::System { name: SERVER_USER.to_owned(), uid, gid })
+        Ok(ServerAccount::System {
+            name: SERVER_USER.to_owned(),
+            uid,
+            gid,
+        })
     }
 
     /// A command that runs `program` as this account.
@@ -51,7 +55,8 @@ impl ServerAccount {
     /// Makes `dir` the server account's own (no-op for the current user).
     pub fn take_ownership(&self, dir: &Path) -> Result<()> {
         if let ServerAccount::System { uid, gid, .. } = self {
-            std::os::unix::fs::chown(dir, Some(*uid), Some(*gid)).map_err(|err| Error::io("hand over", dir, err))?;
+            std::os::unix::fs::chown(dir, Some(*uid), Some(*gid))
+                .map_err(|err| Error::io("hand over", dir, err))?;
         }
         Ok(())
     }
@@ -63,7 +68,9 @@ impl ServerAccount {
             return Ok(());
         };
         for folder in dir.ancestors().skip(1) {
-            let Ok(meta) = folder.metadata() else { continue };
+            let Ok(meta) = folder.metadata() else {
+                continue;
+            };
             if !is_searchable_by(meta.mode(), meta.uid(), meta.gid(), *uid, *gid) {
                 return Err(Error::usage(format!(
                     "the `{name}` user that runs PostgreSQL cannot reach {}",
@@ -97,7 +104,13 @@ fn lookup_user(name: &str) -> Option<(u32, u32)> {
     let mut found: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call, and the buffer's length is passed with it.
     let status = unsafe {
-        libc::getpwnam_r(name.as_ptr(), &mut record, buffer.as_mut_ptr(), buffer.len(), &mut found)
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut record,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
     };
     if status != 0 || found.is_null() {
         return None;
@@ -117,6 +130,9 @@ mod tests {
         assert!(is_searchable_by(0o710, 0, 104, uid, gid));
         assert!(is_searchable_by(0o755, 0, 0, uid, gid));
         assert!(!is_searchable_by(0o750, 0, 0, uid, gid));
-        assert!(!is_searchable_by(0o077, 101, 0, uid, gid), "the owner bits decide for the owner");
+        assert!(
+            !is_searchable_by(0o077, 101, 0, uid, gid),
+            "the owner bits decide for the owner"
+        );
     }
 }

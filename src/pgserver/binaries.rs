@@ -28,7 +28,9 @@ impl PgBinaries {
                     "PG_BIN is {}, but {missing} is not there",
                     dir.display()
                 ))
-                .help("set PG_BIN to the folder that holds initdb, pg_ctl and postgres, or unset it")),
+                .help(
+                    "set PG_BIN to the folder that holds initdb, pg_ctl and postgres, or unset it",
+                )),
             };
         }
         looked.push("$PG_BIN (unset)".to_owned());
@@ -36,13 +38,20 @@ impl PgBinaries {
         match pg_config_bindir() {
             Some(dir) => match missing_programs(&dir) {
                 None => return Ok(PgBinaries { bindir: dir }),
-                Some(missing) => looked.push(format!("pg_config --bindir ({}: no {missing})", dir.display())),
+                Some(missing) => looked.push(format!(
+                    "pg_config --bindir ({}: no {missing})",
+                    dir.display()
+                )),
             },
             None => looked.push("pg_config --bindir (no pg_config on PATH)".to_owned()),
         }
 
         let versions: Vec<PathBuf> = std::fs::read_dir(DEBIAN_VERSIONS_DIR)
-            .map(|entries| entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect())
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut candidates = versions.clone();
         while let Some(version_dir) = newest_version_dir(&candidates) {
@@ -86,7 +95,9 @@ fn pg_config_bindir() -> Option<PathBuf> {
 }
 
 fn missing_programs(dir: &Path) -> Option<&'static str> {
-    REQUIRED.into_iter().find(|program| !dir.join(program).is_file())
+    REQUIRED
+        .into_iter()
+        .find(|program| !dir.join(program).is_file())
 }
 
 /// The folder whose name is the highest version number (`15` over `9.6`); others are ignored.
@@ -107,8 +118,10 @@ mod tests {
 
     #[test]
     fn the_newest_version_wins_by_number_not_by_text() {
-        let dirs: Vec<PathBuf> =
-            ["/x/9.6", "/x/15", "/x/13", "/x/README", "/x/16beta"].iter().map(PathBuf::from).collect();
+        let dirs: Vec<PathBuf> = ["/x/9.6", "/x/15", "/x/13", "/x/README", "/x/16beta"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
         assert_eq!(newest_version_dir(&dirs), Some(PathBuf::from("/x/15")));
         assert_eq!(newest_version_dir(&[PathBuf::from("/x/notes")]), None);
     }

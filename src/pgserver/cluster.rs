@@ -63,7 +63,10 @@ impl Cluster {
     /// Runs initdb into a temporary folder beside the data folder and renames it
     /// into place, so an interrupted init never leaves a half-made cluster.
     pub fn init(&self, durability: Durability) -> Result<()> {
-        let parent = self.data_dir.parent().expect("the data folder has a parent");
+        let parent = self
+            .data_dir
+            .parent()
+            .expect("the data folder has a parent");
         std::fs::create_dir_all(parent).map_err(|err| Error::io("create", parent, err))?;
         self.account.check_reachable(parent)?;
         self.account.take_ownership(parent)?;
@@ -77,7 +80,17 @@ impl Cluster {
             .command(&self.binaries.program("initdb"))
             .arg("-D")
             .arg(&staging)
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .output()
             .map_err(|err| Error::io("run", &self.binaries.program("initdb"), err))?;
         if !output.status.success() {
@@ -87,10 +100,13 @@ impl Cluster {
                 .help("check that the folder is writable and the disk has room, then run the command again"));
         }
 
-        let include = format!("\n# praxia-deploy's settings (port, sockets, durability)\ninclude '{SETTINGS_FILE}'\n");
+        let include = format!(
+            "\n# praxia-deploy's settings (port, sockets, durability)\ninclude '{SETTINGS_FILE}'\n"
+        );
         append(&staging.join("postgresql.conf"), &include)?;
         self.write_settings(&staging, free_loopback_port()?, durability)?;
-        std::fs::rename(&staging, &self.data_dir).map_err(|err| Error::io("move into place", &self.data_dir, err))
+        std::fs::rename(&staging, &self.data_dir)
+            .map_err(|err| Error::io("move into place", &self.data_dir, err))
     }
 
     /// The port written in our settings file.
@@ -126,15 +142,35 @@ impl Cluster {
         if !port_is_free(self.port()?) {
             let durability = self.durability()?;
             let port = free_loopback_port()?;
-            tracing::info!(port, "the cluster's port is taken by another program; moving to a free one");
+            tracing::info!(
+                port,
+                "the cluster's port is taken by another program; moving to a free one"
+            );
             self.write_settings(&self.data_dir, port, durability)?;
         }
-        let output = self.pg_ctl(&["-l", &self.log_file.to_string_lossy(), "-w", "-t", "60", "-s", "start"])?;
+        let output = self.pg_ctl(&[
+            "-l",
+            &self.log_file.to_string_lossy(),
+            "-w",
+            "-t",
+            "60",
+            "-s",
+            "start",
+        ])?;
         if !output.status.success() {
-            return Err(Error::unavailable(format!("PostgreSQL did not start ({})", self.data_dir.display()))
-                .note("pg_ctl said", String::from_utf8_lossy(&output.stderr).trim())
-                .note("server log (last lines)", self.log_tail(15))
-                .help(format!("read {} for the whole story", self.log_file.display())));
+            return Err(Error::unavailable(format!(
+                "PostgreSQL did not start ({})",
+                self.data_dir.display()
+            ))
+            .note(
+                "pg_ctl said",
+                String::from_utf8_lossy(&output.stderr).trim(),
+            )
+            .note("server log (last lines)", self.log_tail(15))
+            .help(format!(
+                "read {} for the whole story",
+                self.log_file.display()
+            )));
         }
         Ok(())
     }
@@ -157,29 +193,54 @@ impl Cluster {
     /// a watchdog process that must stop the server after its owner has exited.
     pub fn immediate_stop_command(&self) -> Command {
         let mut command = self.account.command(&self.binaries.program("pg_ctl"));
-        command.arg("-D").arg(&self.data_dir).args(["-m", "immediate", "-s", "stop"]);
+        command
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "immediate", "-s", "stop"]);
         command
     }
 
     /// A `postgres://` URL over loopback TCP that psql, sqlx and drizzle all accept.
     pub fn url(&self, database: &str) -> Result<String> {
-        Ok(format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port()?))
+        Ok(format!(
+            "postgres://{SUPERUSER}@127.0.0.1:{}/{database}",
+            self.port()?
+        ))
     }
 
     /// Creates `database` unless it exists. Returns whether it was created.
     pub fn ensure_database(&self, database: &str) -> Result<bool> {
-        let exists = self.psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{}'", database.replace('\'', "''")))?;
+        let exists = self.psql(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{}'",
+            database.replace('\'', "''")
+        ))?;
         if exists.trim() == "1" {
             return Ok(false);
         }
-        self.psql(&format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\"")))?;
+        self.psql(&format!(
+            "CREATE DATABASE \"{}\"",
+            database.replace('"', "\"\"")
+        ))?;
         Ok(true)
     }
 
     fn psql(&self, sql: &str) -> Result<String> {
         let program = self.binaries.program("psql");
         let output = Command::new(&program)
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", SUPERUSER, "-d", "postgres"])
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+            ])
             .arg("-p")
             .arg(self.port()?.to_string())
             .arg("-c")
@@ -208,14 +269,20 @@ impl Cluster {
     fn durability(&self) -> Result<Durability> {
         let path = self.data_dir.join(SETTINGS_FILE);
         let text = std::fs::read_to_string(&path).map_err(|err| Error::io("read", &path, err))?;
-        Ok(if text.contains("fsync = off") { Durability::Throwaway } else { Durability::Durable })
+        Ok(if text.contains("fsync = off") {
+            Durability::Throwaway
+        } else {
+            Durability::Durable
+        })
     }
 
     fn write_settings(&self, data_dir: &Path, port: u16, durability: Durability) -> Result<()> {
         let sockets = match &self.socket_dir {
             Some(dir) => dir.to_string_lossy().replace('\'', "''"),
             None => {
-                tracing::warn!("the folder's path is too long for a unix socket; the server listens on TCP only");
+                tracing::warn!(
+                    "the folder's path is too long for a unix socket; the server listens on TCP only"
+                );
                 String::new()
             }
         };
@@ -244,8 +311,12 @@ pub enum StopMode {
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(|err| Error::io("open", path, err))?;
-    file.write_all(text.as_bytes()).map_err(|err| Error::io("write", path, err))
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|err| Error::io("open", path, err))?;
+    file.write_all(text.as_bytes())
+        .map_err(|err| Error::io("write", path, err))
 }
 
 fn command_failed(what: &str, output: &Output) -> Error {
@@ -255,9 +326,13 @@ fn command_failed(what: &str, output: &Output) -> Error {
 
 /// A port nothing listens on right now (the kernel's pick).
 pub fn free_loopback_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|err: io::Error| Error::internal(format!("could not find a free loopback port: {err}")))?;
-    Ok(listener.local_addr().expect("a bound socket has an address").port())
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|err: io::Error| {
+        Error::internal(format!("could not find a free loopback port: {err}"))
+    })?;
+    Ok(listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port())
 }
 
 fn port_is_free(port: u16) -> bool {

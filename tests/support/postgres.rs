@@ -1,0 +1,103 @@
+//! One throwaway PostgreSQL server per test binary: initdb + pg_ctl on a free
+//! loopback port in a temp dir (as the `postgres` user when running as root),
+//! stopped and removed when the test process exits, however it exits.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use praxia_deploy::pgserver::{Cluster, Durability, PgBinaries, ServerAccount};
+
+pub struct TestPostgres {
+    pub cluster: Cluster,
+    pub dir: PathBuf,
+    next_database: AtomicUsize,
+    /// The watchdog stops the server when this pipe closes, i.e. when the test process ends.
+    _watchdog: Mutex<ChildStdin>,
+}
+
+/// A database of its own for one test.
+#[derive(Debug, Clone)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+/// The server for this test binary, started on first use. Panics with the reason
+/// and the fix when PostgreSQL cannot be started: a missing prerequisite fails tests.
+pub fn test_postgres() -> &'static TestPostgres {
+    static SERVER: OnceLock<Result<TestPostgres, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(reason) => panic!("{reason}"),
+    }
+}
+
+impl TestPostgres {
+    pub fn fresh_database(&self) -> TestDatabase {
+        let name = format!("test_{}", self.next_database.fetch_add(1, Ordering::SeqCst));
+        self.cluster
+            .ensure_database(&name)
+            .unwrap_or_else(|err| panic!("could not create test database {name}: {err}"));
+        TestDatabase {
+            url: self
+                .cluster
+                .url(&name)
+                .expect("the test cluster has a port"),
+            name,
+        }
+    }
+}
+
+fn start() -> Result<TestPostgres, String> {
+    let fail = |what: &str, err: &dyn std::fmt::Display| {
+        format!(
+            "cannot start the test PostgreSQL: {what}: {err}\n\
+             fix: install the PostgreSQL 15 server (Debian: `apt-get install postgresql-15`) or set PG_BIN \
+             to its bin folder; as root, the `postgres` system user must exist (tests run the server as it)"
+        )
+    };
+    let binaries = PgBinaries::locate().map_err(|err| fail("finding the server programs", &err))?;
+    let account = ServerAccount::for_this_process()
+        .map_err(|err| fail("choosing the server account", &err))?;
+    let dir = tempfile::Builder::new()
+        .prefix("praxia-test-pg-")
+        .tempdir()
+        .map_err(|err| fail("creating a temp dir", &err))?
+        .keep();
+    let cluster = Cluster::in_dir(&dir, binaries, account);
+    let watchdog = spawn_watchdog(&cluster, &dir)
+        .map_err(|err| fail("starting the cleanup watchdog", &err))?;
+    cluster
+        .init(Durability::Throwaway)
+        .map_err(|err| fail("initdb", &err))?;
+    cluster.start().map_err(|err| fail("pg_ctl start", &err))?;
+    Ok(TestPostgres {
+        cluster,
+        dir,
+        next_database: AtomicUsize::new(0),
+        _watchdog: Mutex::new(watchdog),
+    })
+}
+
+/// A shell that waits for its stdin to close (the test process exited, passed,
+/// failed or was killed), then stops the server and removes the folder.
+fn spawn_watchdog(cluster: &Cluster, dir: &std::path::Path) -> std::io::Result<ChildStdin> {
+    let stop = cluster.immediate_stop_command();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"cat >/dev/null; "$@" >/dev/null 2>&1; rm -rf "$PRAXIA_TEST_PG_DIR""#)
+        .arg("watchdog")
+        .arg(stop.get_program())
+        .args(stop.get_args())
+        .env("PRAXIA_TEST_PG_DIR", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.flush()?;
+    Ok(stdin)
+}

@@ -1,0 +1,163 @@
+//! A project folder (environments/, migrations/) in a temp dir, and the real
+//! praxia-deploy binary run inside it, as a user would.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use praxia_deploy::localdb::LOCAL_DIR;
+use praxia_deploy::pgserver::{Cluster, PgBinaries, ServerAccount, ServerState, StopMode};
+
+/// The repository this test suite belongs to.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct TestProject {
+    dir: tempfile::TempDir,
+}
+
+impl TestProject {
+    /// An empty project: just an `environments/` folder.
+    pub fn empty() -> TestProject {
+        let dir = tempfile::Builder::new()
+            .prefix("praxia-project-")
+            .tempdir()
+            .expect("temp dir");
+        // The server account (`postgres` when the tests run as root) must reach `.praxia/`.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        std::fs::create_dir(dir.path().join("environments")).expect("mkdir environments");
+        TestProject { dir }
+    }
+
+    /// A copy of the repository's own environments/ and migrations/.
+    pub fn from_repo() -> TestProject {
+        let project = TestProject::empty();
+        for folder in ["environments", "migrations", "migrations/meta"] {
+            let source = repo_root().join(folder);
+            std::fs::create_dir_all(project.path().join(folder)).expect("mkdir");
+            for entry in std::fs::read_dir(&source).expect("read repo folder") {
+                let path = entry.expect("entry").path();
+                if path.is_file() {
+                    std::fs::copy(
+                        &path,
+                        project.path().join(folder).join(path.file_name().unwrap()),
+                    )
+                    .expect("copy");
+                }
+            }
+        }
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `contents` at `relative`, creating folders.
+    pub fn file(&self, relative: &str, contents: &str) -> &TestProject {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir");
+        std::fs::write(&path, contents).expect("write");
+        self
+    }
+
+    /// The binary, run in the project folder, with none of the caller's praxia
+    /// or database settings leaking in.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_praxia-deploy"));
+        command.current_dir(self.path());
+        for variable in [
+            "PRAXIA_ENV",
+            "PRAXIA_CONFIG_DIR",
+            "DATABASE_URL",
+            "RUST_LOG",
+            "NO_COLOR",
+            "NODE_ENV",
+        ] {
+            command.env_remove(variable);
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        Outcome::of(self.command().args(args))
+    }
+}
+
+impl Drop for TestProject {
+    /// Stops an embedded server a test left running, so no postgres outlives the test.
+    fn drop(&mut self) {
+        let dir = self.path().join(LOCAL_DIR);
+        if !dir.join("data").exists() {
+            return;
+        }
+        let (Ok(binaries), Ok(account)) = (PgBinaries::locate(), ServerAccount::for_this_process())
+        else {
+            return;
+        };
+        let cluster = Cluster::in_dir(&dir, binaries, account);
+        if matches!(cluster.state(), Ok(ServerState::Running { .. })) {
+            let _ = cluster.stop(StopMode::Immediate);
+        }
+    }
+}
+
+/// What a user sees: the exit code, stdout and stderr.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn of(command: &mut Command) -> Outcome {
+        let output = command.output().expect("the praxia-deploy binary runs");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing everything the command printed when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Outcome {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stderr_contains(&self, text: &str) -> &Outcome {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n--- stderr\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stdout_contains(&self, text: &str) -> &Outcome {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n--- stdout\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// stdout parsed as the one JSON document it must be.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
+            panic!("stdout is not one JSON document ({err}):\n{}", self.stdout)
+        })
+    }
+}
