@@ -10,4 +10,6 @@ pub mod error;
 pub mod localdb;
 pub mod logging;
 pub mod output;
+pub mod migrations;
 pub mod pgserver;
+pub mod text_position;

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::{Environment, EnvironmentKind, HumanDuration};
 use crate::error::{Error, Result};
+use crate::text_position::line_column;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,10 +209,8 @@ struct Location {
 impl Location {
     fn of(text: &str, offset: usize) -> Location {
         let offset = offset.min(text.len());
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text[line_start..offset].chars().count() + 1;
+        let (line, column) = line_column(text, offset);
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let line_text = text[line_start..].lines().next().unwrap_or("").to_owned();
 
         let mut table: Option<String> = None;

@@ -1,0 +1,6 @@
+//! The migration engine: read the drizzle-kit folder (pure), plan against the
+//! applied rows (pure), apply under a lock in one transaction (Postgres).
+
+pub mod folder;
+pub mod plan;
+pub mod sql;
