@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::HumanDuration;
 use crate::error::EXIT_CODES_HELP;
 
 const ABOUT: &str = "Deploys the Praxia coaching app's database: drizzle-compatible migrations, the seed policy, \
@@ -75,12 +76,90 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The release-phase run: wait for the database, check integrity, apply pending migrations.
+    #[command(after_help = RELEASE_EXAMPLES)]
+    Release(ApplyArgs),
+    /// Apply pending migrations (--dry-run prints the SQL instead).
+    #[command(after_help = MIGRATE_EXAMPLES)]
+    Migrate {
+        #[command(flatten)]
+        apply: ApplyArgs,
+        /// Print the SQL that would run, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Applied and pending migrations, and any integrity problem (exit 4).
+    #[command(after_help = STATUS_EXAMPLES)]
+    Status {
+        #[command(flatten)]
+        wait: WaitArgs,
+        /// Exit 8 when migrations are pending (for CI gates).
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Each pending statement, and whether it runs in the transaction or alone.
+    #[command(after_help = "Example:\n  praxia-deploy plan --output json")]
+    Plan {
+        #[command(flatten)]
+        wait: WaitArgs,
+        /// Plan late-merged migrations too, as `migrate --allow-out-of-order` would run them.
+        #[arg(long)]
+        allow_out_of_order: bool,
+    },
+    /// Create the next migration file, NNNN_NAME.sql, and its journal entry.
+    #[command(
+        after_help = "Example:\n  praxia-deploy new add_coach_notes    # writes migrations/0002_add_coach_notes.sql"
+    )]
+    New {
+        /// Lowercase letters, digits and `_`.
+        name: String,
+    },
     /// The embedded development PostgreSQL under .praxia/postgres/ (development and test).
     #[command(subcommand, after_help = DB_EXAMPLES)]
     Db(DbCommand),
     /// Show the resolved settings of an environment, or check every environment file.
     #[command(subcommand, after_help = CONFIG_EXAMPLES)]
     Config(ConfigCommand),
+}
+
+const RELEASE_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy release                        what the Procfile's release line runs (DATABASE_URL from Dokku)
+  praxia-deploy release --env development      migrate the embedded development database";
+
+const MIGRATE_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy migrate --dry-run              the SQL that would run
+  praxia-deploy migrate --lock-wait 5min       wait longer for another runner
+  praxia-deploy migrate --allow-out-of-order   also apply a late-merged migration";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy status
+  praxia-deploy status --exit-code --output json   exit 8 if anything is pending";
+
+/// How long to wait for the database.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// How long to wait for the database to accept connections [default: the environment's database.wait].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// How long to wait for another runner's migration lock [default: the environment's database.lock_wait].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_wait: Option<HumanDuration>,
+    /// Apply a pending migration older than the newest applied one (a branch merged late).
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+}
+
+fn parse_duration(text: &str) -> Result<HumanDuration, String> {
+    HumanDuration::parse(text)
 }
 
 const DB_EXAMPLES: &str = "\
@@ -135,6 +214,11 @@ impl Command {
     /// The command's name as the user typed it, for messages and the JSON document.
     pub fn name(&self) -> &'static str {
         match self {
+            Command::Release(_) => "release",
+            Command::Migrate { .. } => "migrate",
+            Command::Status { .. } => "status",
+            Command::Plan { .. } => "plan",
+            Command::New { .. } => "new",
             Command::Db(DbCommand::Start) => "db start",
             Command::Db(DbCommand::Stop) => "db stop",
             Command::Db(DbCommand::Status) => "db status",
@@ -165,15 +249,9 @@ mod tests {
                     .get_after_help()
                     .map(|help| help.to_string())
                     .unwrap_or_default();
-                assert!(
-                    help.contains("praxia-deploy"),
-                    "`{path}` has no example in its help"
-                );
+                assert!(help.contains("praxia-deploy"), "`{path}` has no example in its help");
             }
-            for sub in command
-                .get_subcommands()
-                .filter(|sub| sub.get_name() != "help")
-            {
+            for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
                 check(sub, &path);
             }
         }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::output::Report;
+
 /// What kind of failure happened; decides the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,12 +69,16 @@ pub struct Note {
 }
 
 /// A failure as the user sees it: what failed, the facts around it, what to do next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
     pub notes: Vec<Note>,
     pub help: Option<String>,
+    /// What the command found before it failed (a status table, the problems):
+    /// printed before the error, and the JSON document's `result`.
+    #[serde(skip)]
+    pub report: Option<Box<Report>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -84,6 +90,7 @@ impl Error {
             message: message.into(),
             notes: Vec::new(),
             help: None,
+            report: None,
         }
     }
 
@@ -114,6 +121,11 @@ impl Error {
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_report(mut self, report: Report) -> Self {
+        self.report = Some(Box::new(report));
         self
     }
 

@@ -9,7 +9,7 @@ pub mod database;
 pub mod error;
 pub mod localdb;
 pub mod logging;
-pub mod output;
 pub mod migrations;
+pub mod output;
 pub mod pgserver;
 pub mod text_position;

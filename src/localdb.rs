@@ -44,11 +44,7 @@ pub struct Status {
 impl LocalDatabase {
     pub fn for_project(root: &Path) -> Result<LocalDatabase> {
         let dir = root.join(LOCAL_DIR);
-        let cluster = Cluster::in_dir(
-            &dir,
-            PgBinaries::locate()?,
-            ServerAccount::for_this_process()?,
-        );
+        let cluster = Cluster::in_dir(&dir, PgBinaries::locate()?, ServerAccount::for_this_process()?);
         Ok(LocalDatabase { dir, cluster })
     }
 
@@ -64,10 +60,7 @@ impl LocalDatabase {
         }
         let already_running = matches!(self.cluster.state()?, ServerState::Running { .. });
         if !already_running {
-            tracing::info!(
-                port = self.cluster.port()?,
-                "starting the development PostgreSQL"
-            );
+            tracing::info!(port = self.cluster.port()?, "starting the development PostgreSQL");
             self.cluster.start()?;
         }
         let database_created = self.cluster.ensure_database(&database)?;
@@ -105,11 +98,7 @@ impl LocalDatabase {
                 ServerState::Running { pid } => Some(pid),
                 ServerState::Stopped => None,
             },
-            port: if initialised {
-                Some(self.cluster.port()?)
-            } else {
-                None
-            },
+            port: if initialised { Some(self.cluster.port()?) } else { None },
             socket_dir: self.cluster.socket_dir.clone(),
             server_version: self.cluster.binaries.version()?,
         })
@@ -146,10 +135,7 @@ impl LocalDatabase {
 /// `praxia_<environment>`: one database per environment in the shared cluster.
 /// Only development and test environments have one.
 pub fn database_name(env: &Environment) -> Result<String> {
-    if !matches!(
-        env.kind,
-        EnvironmentKind::Development | EnvironmentKind::Test
-    ) {
+    if !matches!(env.kind, EnvironmentKind::Development | EnvironmentKind::Test) {
         return Err(Error::usage(format!(
             "the embedded database serves development and test environments; `{}` is {}",
             env.name, env.kind

@@ -18,16 +18,10 @@ fn main() -> ExitCode {
         Err(err) => return usage_error(err, &args),
     };
     let global = &cli.global;
-    let printer = Printer::new(global.output, global.color);
-    logging::init(
-        Verbosity::from_flags(global.quiet, global.verbose),
-        printer.color,
-    );
+    let printer = Printer::new(global.output, global.color, global.no_progress);
+    logging::init(Verbosity::from_flags(global.quiet, global.verbose), printer.color);
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             printer.failure(
@@ -38,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(praxia_deploy::commands::run(&cli)) {
+    match runtime.block_on(praxia_deploy::commands::run(&cli, printer)) {
         Ok(report) => {
             printer.success(cli.command.name(), &global.env, &report);
             ExitCode::from(report.exit_code)
@@ -53,17 +47,10 @@ fn main() -> ExitCode {
 /// Help and version print as usual; a real usage error under `--output json` still
 /// prints one JSON document, so CI parsing stdout always gets one.
 fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
-    let wants_json = args
-        .windows(2)
-        .any(|pair| pair[0] == "--output" && pair[1] == "json")
+    let wants_json = args.windows(2).any(|pair| pair[0] == "--output" && pair[1] == "json")
         || args.iter().any(|arg| arg == "--output=json");
-    let is_error = !matches!(
-        err.kind(),
-        ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion
-    ) && !matches!(
-        err.kind(),
-        ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    );
+    let is_error = !matches!(err.kind(), ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion)
+        && !matches!(err.kind(), ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
     if !(wants_json && is_error) {
         err.exit();
     }
@@ -73,8 +60,7 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         .next()
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    let error =
-        Error::usage(first_line.to_owned()).help("run `praxia-deploy --help` for the usage");
-    Printer::new(OutputFormat::Json, ColorChoice::Never).failure("", "", &error);
+    let error = Error::usage(first_line.to_owned()).help("run `praxia-deploy --help` for the usage");
+    Printer::new(OutputFormat::Json, ColorChoice::Never, true).failure("", "", &error);
     ExitCode::from(error.exit_code())
 }

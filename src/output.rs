@@ -9,7 +9,7 @@ use crate::cli::{ColorChoice, OutputFormat};
 use crate::error::Error;
 
 /// The result of a successful command, in both forms.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The data of the JSON document's `result` field.
     pub result: serde_json::Value,
@@ -35,14 +35,27 @@ pub struct Printer {
     pub format: OutputFormat,
     /// Colour on stderr (errors and logs).
     pub color: bool,
+    /// Draw progress bars (human output, stderr a terminal, not --no-progress).
+    pub bars: bool,
 }
 
 impl Printer {
-    pub fn new(format: OutputFormat, choice: ColorChoice) -> Printer {
+    pub fn new(format: OutputFormat, choice: ColorChoice, no_progress: bool) -> Printer {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        let terminal = std::io::stderr().is_terminal();
         Printer {
             format,
-            color: use_color(choice, std::io::stderr().is_terminal(), no_color),
+            color: use_color(choice, terminal, no_color),
+            bars: format == OutputFormat::Human && terminal && !no_progress,
+        }
+    }
+
+    /// A progress line: stdout in human output (Dokku's release log shows stdout
+    /// plainly, stderr as warnings), a log line on stderr under `--output json`.
+    pub fn progress_line(&self, line: &str) {
+        match self.format {
+            OutputFormat::Human => println!("{line}"),
+            OutputFormat::Json => tracing::info!("{}", line.trim_start()),
         }
     }
 
@@ -66,11 +79,17 @@ impl Printer {
 
     pub fn failure(&self, command: &str, environment: &str, error: &Error) {
         match self.format {
-            OutputFormat::Human => eprintln!("{}", self.render_error(error)),
+            OutputFormat::Human => {
+                if let Some(report) = &error.report {
+                    self.success(command, environment, report);
+                }
+                eprintln!("{}", self.render_error(error));
+            }
             OutputFormat::Json => print_json(&json!({
                 "command": command,
                 "environment": environment,
                 "ok": false,
+                "result": error.report.as_ref().map(|report| &report.result),
                 "error": {
                     "kind": error.kind,
                     "exit_code": error.exit_code(),
@@ -116,6 +135,57 @@ pub fn use_color(choice: ColorChoice, is_terminal: bool, no_color: bool) -> bool
     }
 }
 
+/// Migration progress: a bar on a terminal, plain lines otherwise.
+pub struct MigrationProgress {
+    printer: Printer,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl MigrationProgress {
+    pub fn new(printer: Printer, total: usize) -> MigrationProgress {
+        let bar = printer.bars.then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        MigrationProgress { printer, bar }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl crate::migrations::apply::Progress for MigrationProgress {
+    fn started(&mut self, migration: &crate::migrations::folder::Migration) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(migration.tag.clone());
+        }
+    }
+
+    fn finished(&mut self, migration: &crate::migrations::folder::Migration, took: std::time::Duration) {
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None => self
+                .printer
+                .progress_line(&format!("  ran {} ({} ms)", migration.tag, took.as_millis())),
+        }
+    }
+
+    fn retrying(&mut self, attempt: u32, reason: &str, delay: std::time::Duration) {
+        tracing::warn!(
+            "lock timeout or deadlock ({reason}); the batch was rolled back, retry {attempt} in {} ms",
+            delay.as_millis()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +214,7 @@ mod tests {
         let printer = Printer {
             format: OutputFormat::Human,
             color: false,
+            bars: false,
         };
         let text = printer.render_error(&Error::usage("bad").note("file", "a.toml").help("fix it"));
         assert_eq!(text, "error: bad\n  file: a.toml\nhelp: fix it");

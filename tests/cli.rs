@@ -23,9 +23,7 @@ fn help_lists_every_exit_code_and_the_commands() {
     for code in 0..=9 {
         outcome.expect_stdout_contains(&format!("\n  {code}  "));
     }
-    outcome
-        .expect_stdout_contains("db")
-        .expect_stdout_contains("config");
+    outcome.expect_stdout_contains("db").expect_stdout_contains("config");
     project
         .run(&["db", "--help"])
         .expect_code(0)
@@ -115,9 +113,7 @@ fn config_check_reports_every_invalid_file() {
     TestProject::from_repo()
         .run(&["config", "check"])
         .expect_code(0)
-        .expect_stdout_contains(
-            "ok  staging (staging), Dokku app praxia-coaching-app-backend-staging on fenrir",
-        );
+        .expect_stdout_contains("ok  staging (staging), Dokku app praxia-coaching-app-backend-staging on fenrir");
 }
 
 #[test]
@@ -143,8 +139,7 @@ fn the_shipped_environments_describe_the_real_dokku_setup() {
 fn a_database_password_is_never_printed() {
     let project = TestProject::empty();
     project.file("environments/staging.toml", STAGING_WITH_DOKKU);
-    let url =
-        "postgres://postgres:0123456789abcdef0123456789abcdef@dokku-postgres-praxia:5432/praxia";
+    let url = "postgres://postgres:0123456789abcdef0123456789abcdef@dokku-postgres-praxia:5432/praxia";
     for args in [
         &["config", "show"][..],
         &["--output", "json", "config", "show"],
@@ -152,19 +147,11 @@ fn a_database_password_is_never_printed() {
     ] {
         let mut all = vec!["--env", "staging"];
         all.extend_from_slice(args);
-        let outcome = support::Outcome::of(
-            project
-                .command()
-                .env("STAGING_DATABASE_URL", url)
-                .args(&all),
-        );
+        let outcome = support::Outcome::of(project.command().env("STAGING_DATABASE_URL", url).args(&all));
         outcome
             .expect_code(0)
             .expect_stdout_contains("postgres:***@dokku-postgres-praxia:5432/praxia");
-        assert!(
-            !outcome.stdout.contains("0123456789abcdef")
-                && !outcome.stderr.contains("0123456789abcdef")
-        );
+        assert!(!outcome.stdout.contains("0123456789abcdef") && !outcome.stderr.contains("0123456789abcdef"));
     }
     let outcome = project.run(&[
         "--env",
@@ -174,9 +161,7 @@ fn a_database_password_is_never_printed() {
         "config",
         "show",
     ]);
-    outcome
-        .expect_code(2)
-        .expect_stderr_contains("scheme `mysql`");
+    outcome.expect_code(2).expect_stderr_contains("scheme `mysql`");
     assert!(!outcome.stderr.contains("hunter2"), "{}", outcome.stderr);
 }
 
@@ -204,10 +189,7 @@ fn json_output_is_one_document_on_success_and_on_failure() {
         .json();
     assert_eq!(document["ok"], true);
     assert_eq!(document["command"], "config check");
-    assert_eq!(
-        document["result"]["environments"].as_array().unwrap().len(),
-        4
-    );
+    assert_eq!(document["result"]["environments"].as_array().unwrap().len(), 4);
 
     let outcome = project.run(&["--output", "json", "--env", "nope", "config", "show"]);
     let document = outcome.expect_code(2).json();
@@ -227,10 +209,7 @@ fn json_output_is_one_document_on_success_and_on_failure() {
         .json();
     assert_eq!(document["ok"], false);
     assert!(
-        document["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("frobnicate"),
+        document["error"]["message"].as_str().unwrap().contains("frobnicate"),
         "{document}"
     );
 }
@@ -250,9 +229,7 @@ fn the_project_is_found_from_a_subfolder_or_through_config_dir() {
         .expect_stdout_contains(&format!("{}/migrations", project.path().display()));
 
     let elsewhere = tempfile::tempdir().unwrap();
-    let run_elsewhere = |extra: &mut std::process::Command| {
-        support::Outcome::of(extra.current_dir(elsewhere.path()))
-    };
+    let run_elsewhere = |extra: &mut std::process::Command| support::Outcome::of(extra.current_dir(elsewhere.path()));
     run_elsewhere(project.command().args(["config", "show"]))
         .expect_code(2)
         .expect_stderr_contains("no `environments/` folder");
@@ -284,11 +261,7 @@ fn errors_are_coloured_only_when_asked_or_on_a_terminal() {
     );
     assert!(!piped.stderr.contains('\x1b'));
     let forced = project.run(&["--color", "always", "--env", "nope", "config", "show"]);
-    assert!(
-        forced.stderr.contains("\x1b[1;31merror\x1b[0m"),
-        "{}",
-        forced.stderr
-    );
+    assert!(forced.stderr.contains("\x1b[1;31merror\x1b[0m"), "{}", forced.stderr);
     let never = support::Outcome::of(
         project
             .command()

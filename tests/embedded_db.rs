@@ -15,34 +15,26 @@ fn running_as_root() -> bool {
 
 /// The user story of the issue: start twice, read the URL, use it, stop, keep the data.
 fn start_twice_url_stop(project: &TestProject, run: &dyn Fn(&[&str]) -> Outcome) {
-    let first = run(&["--output", "json", "db", "start"])
-        .expect_code(0)
-        .json();
+    let first = run(&["--output", "json", "db", "start"]).expect_code(0).json();
     assert_eq!(first["result"]["initialised"], true);
     assert_eq!(first["result"]["already_running"], false);
     assert_eq!(first["result"]["database"], "praxia_development");
 
-    let second = run(&["--output", "json", "db", "start"])
-        .expect_code(0)
-        .json();
+    let second = run(&["--output", "json", "db", "start"]).expect_code(0).json();
     assert_eq!(second["result"]["initialised"], false);
     assert_eq!(second["result"]["already_running"], true);
     assert_eq!(second["result"]["url"], first["result"]["url"]);
 
     let url = run(&["db", "url"]).expect_code(0).stdout.trim().to_owned();
     assert_eq!(url, first["result"]["url"].as_str().unwrap());
-    assert!(
-        url.starts_with("postgres://postgres@127.0.0.1:") && url.ends_with("/praxia_development")
-    );
+    assert!(url.starts_with("postgres://postgres@127.0.0.1:") && url.ends_with("/praxia_development"));
 
     // psql accepts the URL, and the unix socket inside the folder answers too.
     psql(
         &url,
         "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')",
     );
-    let status = run(&["--output", "json", "db", "status"])
-        .expect_code(0)
-        .json();
+    let status = run(&["--output", "json", "db", "status"]).expect_code(0).json();
     assert_eq!(status["result"]["running"], true);
     let socket_dir = status["result"]["socket_dir"].as_str().unwrap().to_owned();
     assert!(socket_dir.starts_with(project.path().to_str().unwrap()));
@@ -70,21 +62,15 @@ fn start_twice_url_stop(project: &TestProject, run: &dyn Fn(&[&str]) -> Outcome)
         "{over_socket:?}"
     );
 
-    run(&["db", "stop"])
-        .expect_code(0)
-        .expect_stdout_contains("stopped");
+    run(&["db", "stop"]).expect_code(0).expect_stdout_contains("stopped");
     run(&["db", "stop"])
         .expect_code(0)
         .expect_stdout_contains("was not running");
-    let status = run(&["--output", "json", "db", "status"])
-        .expect_code(0)
-        .json();
+    let status = run(&["--output", "json", "db", "status"]).expect_code(0).json();
     assert_eq!(status["result"]["running"], false);
     assert_eq!(status["result"]["initialised"], true);
 
-    run(&["db", "start"])
-        .expect_code(0)
-        .expect_stdout_contains("started");
+    run(&["db", "start"]).expect_code(0).expect_stdout_contains("started");
     assert_eq!(
         psql(&url, "select note from kept"),
         "still here",
@@ -138,12 +124,7 @@ fn db_start_twice_then_url_then_stop_as_an_unprivileged_user() {
             .arg(&binary)
             .args(args)
             .current_dir(project.path());
-        for variable in [
-            "PRAXIA_ENV",
-            "PRAXIA_CONFIG_DIR",
-            "DATABASE_URL",
-            "RUST_LOG",
-        ] {
+        for variable in ["PRAXIA_ENV", "PRAXIA_CONFIG_DIR", "DATABASE_URL", "RUST_LOG"] {
             command.env_remove(variable);
         }
         Outcome::of(&mut command)
@@ -176,10 +157,7 @@ fn a_development_command_without_a_url_starts_the_embedded_database_itself() {
         .expect_code(0)
         .expect_stderr_contains("started the embedded development PostgreSQL");
     assert_eq!(outcome.stdout.trim(), "praxia_development");
-    let status = project
-        .run(&["--output", "json", "db", "status"])
-        .expect_code(0)
-        .json();
+    let status = project.run(&["--output", "json", "db", "status"]).expect_code(0).json();
     assert_eq!(status["result"]["running"], true);
 }
 
@@ -229,9 +207,7 @@ fn staging_and_production_have_no_embedded_database() {
         project
             .run(&["--env", env, "db", "start"])
             .expect_code(2)
-            .expect_stderr_contains(
-                "the embedded database serves development and test environments",
-            );
+            .expect_stderr_contains("the embedded database serves development and test environments");
     }
     assert!(!project.path().join(".praxia").exists());
 }

@@ -13,8 +13,7 @@ use support::test_postgres;
 async fn apply_repository_migrations(connection: &mut PgConnection) {
     let dir = repo_root().join("migrations");
     let journal: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta/_journal.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta/_journal.json")).unwrap()).unwrap();
     let mut transaction = connection.begin().await.unwrap();
     for entry in journal["entries"].as_array().unwrap() {
         let tag = entry["tag"].as_str().unwrap();

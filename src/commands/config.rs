@@ -48,10 +48,7 @@ fn show(context: &Context) -> Result<Report> {
     let _ = writeln!(
         human,
         "waits:       database {}, migration lock {}; lock_timeout {}, statement_timeout {}",
-        env.database.wait,
-        env.database.lock_wait,
-        env.database.lock_timeout,
-        env.database.statement_timeout
+        env.database.wait, env.database.lock_wait, env.database.lock_timeout, env.database.statement_timeout
     );
     let _ = writeln!(
         human,

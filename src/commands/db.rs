@@ -71,9 +71,7 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
         DbCommand::Url => {
             let url = local.url(env)?;
             if !local.is_running()? {
-                tracing::warn!(
-                    "the development PostgreSQL is not running; start it with `praxia-deploy db start`"
-                );
+                tracing::warn!("the development PostgreSQL is not running; start it with `praxia-deploy db start`");
             }
             Ok(Report::new(&json!({ "url": url }), format!("{url}\n")))
         }
@@ -85,8 +83,7 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
 fn psql(context: &Context, args: &[std::ffi::OsString]) -> Result<Report> {
     if context.cli.global.output == OutputFormat::Json {
         return Err(
-            Error::usage("`db psql` is interactive and has no JSON output")
-                .help("run it without --output json"),
+            Error::usage("`db psql` is interactive and has no JSON output").help("run it without --output json")
         );
     }
     let url = crate::database::url_for(&context.env, context.cli.global.database_url.as_deref())?;
@@ -103,13 +100,10 @@ fn psql(context: &Context, args: &[std::ffi::OsString]) -> Result<Report> {
         None => command.env_remove("PGPASSWORD"),
     };
     let status = command.status().map_err(|err| {
-        Error::usage(format!("could not run {}: {err}", program.display())).help(
-            "install the PostgreSQL client (Debian/Ubuntu: `apt-get install postgresql-client`)",
-        )
+        Error::usage(format!("could not run {}: {err}", program.display()))
+            .help("install the PostgreSQL client (Debian/Ubuntu: `apt-get install postgresql-client`)")
     })?;
     let mut report = Report::new(&json!({ "psql_exit_code": status.code() }), "");
-    report.exit_code = status
-        .code()
-        .map_or(1, |code| u8::try_from(code).unwrap_or(1));
+    report.exit_code = status.code().map_or(1, |code| u8::try_from(code).unwrap_or(1));
     Ok(report)
 }

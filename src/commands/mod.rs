@@ -2,26 +2,40 @@
 
 mod config;
 mod db;
+mod migrations;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Environment, Project};
 use crate::error::{Error, Result};
-use crate::output::Report;
+use crate::output::{Printer, Report};
 
 /// What every command gets: the project and the selected environment.
 pub struct Context<'a> {
     pub cli: &'a Cli,
+    pub printer: Printer,
     pub project: Project,
     pub env: Environment,
 }
 
-pub async fn run(cli: &Cli) -> Result<Report> {
-    let cwd = std::env::current_dir()
-        .map_err(|err| Error::internal(format!("no current directory: {err}")))?;
+pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
+    let cwd = std::env::current_dir().map_err(|err| Error::internal(format!("no current directory: {err}")))?;
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     let env = project.load(&cli.global.env)?;
-    let context = Context { cli, project, env };
+    let context = Context {
+        cli,
+        printer,
+        project,
+        env,
+    };
     match &cli.command {
+        Command::Release(args) => migrations::migrate(&context, args, false).await,
+        Command::Migrate { apply, dry_run } => migrations::migrate(&context, apply, *dry_run).await,
+        Command::Status { wait, exit_code } => migrations::status(&context, wait, *exit_code).await,
+        Command::Plan {
+            wait,
+            allow_out_of_order,
+        } => migrations::plan_command(&context, wait, *allow_out_of_order).await,
+        Command::New { name } => migrations::new_migration(&context, name),
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),
     }

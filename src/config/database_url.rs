@@ -16,10 +16,8 @@ impl DatabaseUrl {
     /// where it came from, for the error (the URL itself is never echoed whole).
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let parsed = url::Url::parse(text).map_err(|err| {
-            Error::usage(format!(
-                "the database URL from {origin} is not a valid URL ({err})"
-            ))
-            .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            Error::usage(format!("the database URL from {origin} is not a valid URL ({err})"))
+                .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         })?;
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             return Err(Error::usage(format!(
@@ -104,11 +102,22 @@ pub fn redact(text: &str) -> String {
     url.to_string()
 }
 
+/// Redacts every URL found in free text (a driver's error message, say).
+pub fn redact_in(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                redact(word.trim_matches(|c| c == '"' || c == '\''))
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn is_secret_parameter(key: &str) -> bool {
-    matches!(
-        key.to_ascii_lowercase().as_str(),
-        "password" | "sslpassword"
-    )
+    matches!(key.to_ascii_lowercase().as_str(), "password" | "sslpassword")
 }
 
 /// Which database a command talks to, and how that was decided.
@@ -170,13 +179,11 @@ pub fn resolve(
 
 /// The error for a command that needs the database when no URL was given.
 pub fn missing_url_error(environment: &str, kind: EnvironmentKind, variable_name: &str) -> Error {
-    Error::usage(format!(
-        "no database URL for the {kind} environment `{environment}`"
-    ))
-    .note("looked in", format!("--database-url, ${variable_name}"))
-    .help(format!(
-        "set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"
-    ))
+    Error::usage(format!("no database URL for the {kind} environment `{environment}`"))
+        .note("looked in", format!("--database-url, ${variable_name}"))
+        .help(format!(
+            "set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"
+        ))
 }
 
 #[cfg(test)]
@@ -207,12 +214,20 @@ mod tests {
     }
 
     #[test]
+    fn urls_inside_messages_are_redacted() {
+        assert_eq!(
+            redact_in("error connecting to postgres://u:pw@h/d: refused"),
+            "error connecting to postgres://u:***@h/d: refused"
+        );
+        assert_eq!(
+            redact_in("connect postgres://u:pw@h/d now"),
+            "connect postgres://u:***@h/d now"
+        );
+    }
+
+    #[test]
     fn database_url_never_prints_its_password() {
-        let url = DatabaseUrl::parse(
-            "postgres://postgres:abc123@dokku-postgres-x:5432/x",
-            "$DATABASE_URL",
-        )
-        .unwrap();
+        let url = DatabaseUrl::parse("postgres://postgres:abc123@dokku-postgres-x:5432/x", "$DATABASE_URL").unwrap();
         assert!(!format!("{url} {url:?}").contains("abc123"));
         assert!(!serde_json::to_string(&url).unwrap().contains("abc123"));
         assert_eq!(
@@ -223,11 +238,7 @@ mod tests {
 
     #[test]
     fn the_password_can_be_split_off_for_pgpassword() {
-        let url = DatabaseUrl::parse(
-            "postgres://app:p%40ss%2Fw@db:5432/praxia?sslmode=require",
-            "t",
-        )
-        .unwrap();
+        let url = DatabaseUrl::parse("postgres://app:p%40ss%2Fw@db:5432/praxia?sslmode=require", "t").unwrap();
         assert_eq!(
             url.split_password(),
             (
@@ -236,10 +247,7 @@ mod tests {
             )
         );
         let url = DatabaseUrl::parse("postgres://app@db/praxia", "t").unwrap();
-        assert_eq!(
-            url.split_password(),
-            ("postgres://app@db/praxia".to_owned(), None)
-        );
+        assert_eq!(url.split_password(), ("postgres://app@db/praxia".to_owned(), None));
     }
 
     #[test]

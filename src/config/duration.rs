@@ -17,9 +17,7 @@ impl HumanDuration {
     pub fn parse(text: &str) -> Result<Self, String> {
         humantime::parse_duration(text.trim())
             .map(HumanDuration)
-            .map_err(|err| {
-                format!("invalid duration `{text}` ({err}): write it like \"60s\", \"500ms\" or \"10min\"")
-            })
+            .map_err(|err| format!("invalid duration `{text}` ({err}): write it like \"60s\", \"500ms\" or \"10min\""))
     }
 }
 
@@ -66,11 +64,7 @@ mod tests {
             ("0s", Duration::ZERO),
         ];
         for (text, expected) in cases {
-            assert_eq!(
-                HumanDuration::parse(text),
-                Ok(HumanDuration(expected)),
-                "{text}"
-            );
+            assert_eq!(HumanDuration::parse(text), Ok(HumanDuration(expected)), "{text}");
         }
     }
 
@@ -85,9 +79,6 @@ mod tests {
     #[test]
     fn displays_in_the_same_form() {
         assert_eq!(HumanDuration::from_secs(600).to_string(), "10m");
-        assert_eq!(
-            HumanDuration::parse("10m").unwrap(),
-            HumanDuration::from_secs(600)
-        );
+        assert_eq!(HumanDuration::parse("10m").unwrap(), HumanDuration::from_secs(600));
     }
 }

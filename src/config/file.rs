@@ -157,21 +157,11 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
 }
 
 /// A configuration error pointing at `span` of `text`: file, line, column and key.
-fn located_error(
-    file: &Path,
-    text: &str,
-    span: Option<std::ops::Range<usize>>,
-    reason: &str,
-) -> Error {
+fn located_error(file: &Path, text: &str, span: Option<std::ops::Range<usize>>, reason: &str) -> Error {
     let reason = reason.trim_end();
     let Some(span) = span else {
-        return Error::usage(format!(
-            "invalid environment file {}: {reason}",
-            file.display()
-        ))
-        .help(
-            "every key an environment file may hold is listed in the README, under Configuration",
-        );
+        return Error::usage(format!("invalid environment file {}: {reason}", file.display()))
+            .help("every key an environment file may hold is listed in the README, under Configuration");
     };
     let location = Location::of(text, span.start);
     let key = match (missing_field(reason), &location.key) {
@@ -189,10 +179,7 @@ fn located_error(
         location.column
     ))
     .note("reason", reason)
-    .note(
-        "line",
-        format!("{} | {}", location.line, location.text.trim_end()),
-    )
+    .note("line", format!("{} | {}", location.line, location.text.trim_end()))
     .help("every key an environment file may hold is listed in the README, under Configuration")
 }
 
@@ -402,10 +389,7 @@ mod tests {
         assert_eq!(env.kind, EnvironmentKind::Staging);
         assert_eq!(env.database.url_env.as_str(), "DATABASE_URL");
         assert_eq!(env.database.wait, HumanDuration::from_secs(60));
-        assert_eq!(
-            env.database.statement_timeout,
-            HumanDuration::from_secs(600)
-        );
+        assert_eq!(env.database.statement_timeout, HumanDuration::from_secs(600));
         assert_eq!(env.migrations.dir, Path::new("/project/migrations"));
         assert_eq!(env.migrations.schema.as_str(), "drizzle");
         assert_eq!(env.migrations.table.as_str(), "__drizzle_migrations");
@@ -464,9 +448,7 @@ trust_proxy = true
     fn an_unknown_key_is_named_with_its_line_and_column() {
         let text = error_of("kind = \"staging\"\n\n[database]\nwiat = \"60s\"\n");
         assert!(
-            text.starts_with(
-                "invalid environment file environments/staging.toml:4:1: key `database.wiat`"
-            ),
+            text.starts_with("invalid environment file environments/staging.toml:4:1: key `database.wiat`"),
             "{text}"
         );
         assert!(text.contains("unknown field `wiat`"), "{text}");
@@ -545,16 +527,8 @@ trust_proxy = true
         ];
         for case in cases {
             let text = error_of(case.text);
-            assert!(
-                text.contains(case.location),
-                "expected `{}` in:\n{text}",
-                case.location
-            );
-            assert!(
-                text.contains(case.reason),
-                "expected `{}` in:\n{text}",
-                case.reason
-            );
+            assert!(text.contains(case.location), "expected `{}` in:\n{text}", case.location);
+            assert!(text.contains(case.reason), "expected `{}` in:\n{text}", case.reason);
         }
     }
 

@@ -12,12 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use database_url::{
-    DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, resolve as resolve_database,
+    DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, redact_in, resolve as resolve_database,
 };
 pub use duration::HumanDuration;
 pub use file::{
-    DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings,
-    SetupSettings, parse_environment,
+    DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, SetupSettings, parse_environment,
 };
 
 /// The name of the folder that holds the environment files.
@@ -92,12 +91,12 @@ impl Project {
         if let Some(dir) = explicit {
             let dir = start.join(dir);
             if !dir.is_dir() {
-                return Err(Error::usage(format!("the config directory {} does not exist", dir.display()))
-                    .help("pass --config-dir (or set PRAXIA_CONFIG_DIR) to the folder that holds <env>.toml files"));
+                return Err(
+                    Error::usage(format!("the config directory {} does not exist", dir.display()))
+                        .help("pass --config-dir (or set PRAXIA_CONFIG_DIR) to the folder that holds <env>.toml files"),
+                );
             }
-            let dir = dir
-                .canonicalize()
-                .map_err(|err| Error::io("read", &dir, err))?;
+            let dir = dir.canonicalize().map_err(|err| Error::io("read", &dir, err))?;
             let root = dir.parent().unwrap_or(&dir).to_path_buf();
             return Ok(Project {
                 root,
@@ -122,8 +121,8 @@ impl Project {
 
     /// The names of the environments found (file stems of `*.toml`), sorted.
     pub fn environment_names(&self) -> Result<Vec<String>> {
-        let entries = std::fs::read_dir(&self.environments_dir)
-            .map_err(|err| Error::io("read", &self.environments_dir, err))?;
+        let entries =
+            std::fs::read_dir(&self.environments_dir).map_err(|err| Error::io("read", &self.environments_dir, err))?;
         let mut names = Vec::new();
         for entry in entries {
             let path = entry
@@ -196,10 +195,7 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
         assert!(text.contains("unknown environment `nope`"), "{text}");
-        assert!(
-            text.contains("environments found: development, staging"),
-            "{text}"
-        );
+        assert!(text.contains("environments found: development, staging"), "{text}");
     }
 
     #[test]

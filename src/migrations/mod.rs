@@ -1,6 +1,10 @@
 //! The migration engine: read the drizzle-kit folder (pure), plan against the
 //! applied rows (pure), apply under a lock in one transaction (Postgres).
 
+pub mod apply;
+pub mod bookkeeping;
 pub mod folder;
+pub mod lock;
+pub mod new;
 pub mod plan;
 pub mod sql;

@@ -55,8 +55,7 @@ impl ServerAccount {
     /// Makes `dir` the server account's own (no-op for the current user).
     pub fn take_ownership(&self, dir: &Path) -> Result<()> {
         if let ServerAccount::System { uid, gid, .. } = self {
-            std::os::unix::fs::chown(dir, Some(*uid), Some(*gid))
-                .map_err(|err| Error::io("hand over", dir, err))?;
+            std::os::unix::fs::chown(dir, Some(*uid), Some(*gid)).map_err(|err| Error::io("hand over", dir, err))?;
         }
         Ok(())
     }

@@ -24,13 +24,10 @@ impl PgBinaries {
             let dir = PathBuf::from(dir);
             return match missing_programs(&dir) {
                 None => Ok(PgBinaries { bindir: dir }),
-                Some(missing) => Err(Error::usage(format!(
-                    "PG_BIN is {}, but {missing} is not there",
-                    dir.display()
-                ))
-                .help(
-                    "set PG_BIN to the folder that holds initdb, pg_ctl and postgres, or unset it",
-                )),
+                Some(missing) => Err(
+                    Error::usage(format!("PG_BIN is {}, but {missing} is not there", dir.display()))
+                        .help("set PG_BIN to the folder that holds initdb, pg_ctl and postgres, or unset it"),
+                ),
             };
         }
         looked.push("$PG_BIN (unset)".to_owned());
@@ -38,10 +35,7 @@ impl PgBinaries {
         match pg_config_bindir() {
             Some(dir) => match missing_programs(&dir) {
                 None => return Ok(PgBinaries { bindir: dir }),
-                Some(missing) => looked.push(format!(
-                    "pg_config --bindir ({}: no {missing})",
-                    dir.display()
-                )),
+                Some(missing) => looked.push(format!("pg_config --bindir ({}: no {missing})", dir.display())),
             },
             None => looked.push("pg_config --bindir (no pg_config on PATH)".to_owned()),
         }
@@ -95,9 +89,7 @@ fn pg_config_bindir() -> Option<PathBuf> {
 }
 
 fn missing_programs(dir: &Path) -> Option<&'static str> {
-    REQUIRED
-        .into_iter()
-        .find(|program| !dir.join(program).is_file())
+    REQUIRED.into_iter().find(|program| !dir.join(program).is_file())
 }
 
 /// The folder whose name is the highest version number (`15` over `9.6`); others are ignored.

@@ -63,10 +63,7 @@ impl Cluster {
     /// Runs initdb into a temporary folder beside the data folder and renames it
     /// into place, so an interrupted init never leaves a half-made cluster.
     pub fn init(&self, durability: Durability) -> Result<()> {
-        let parent = self
-            .data_dir
-            .parent()
-            .expect("the data folder has a parent");
+        let parent = self.data_dir.parent().expect("the data folder has a parent");
         std::fs::create_dir_all(parent).map_err(|err| Error::io("create", parent, err))?;
         self.account.check_reachable(parent)?;
         self.account.take_ownership(parent)?;
@@ -95,18 +92,17 @@ impl Cluster {
             .map_err(|err| Error::io("run", &self.binaries.program("initdb"), err))?;
         if !output.status.success() {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(Error::internal(format!("initdb failed for {}", self.data_dir.display()))
-                .note("initdb said", String::from_utf8_lossy(&output.stderr).trim())
-                .help("check that the folder is writable and the disk has room, then run the command again"));
+            return Err(
+                Error::internal(format!("initdb failed for {}", self.data_dir.display()))
+                    .note("initdb said", String::from_utf8_lossy(&output.stderr).trim())
+                    .help("check that the folder is writable and the disk has room, then run the command again"),
+            );
         }
 
-        let include = format!(
-            "\n# praxia-deploy's settings (port, sockets, durability)\ninclude '{SETTINGS_FILE}'\n"
-        );
+        let include = format!("\n# praxia-deploy's settings (port, sockets, durability)\ninclude '{SETTINGS_FILE}'\n");
         append(&staging.join("postgresql.conf"), &include)?;
         self.write_settings(&staging, free_loopback_port()?, durability)?;
-        std::fs::rename(&staging, &self.data_dir)
-            .map_err(|err| Error::io("move into place", &self.data_dir, err))
+        std::fs::rename(&staging, &self.data_dir).map_err(|err| Error::io("move into place", &self.data_dir, err))
     }
 
     /// The port written in our settings file.
@@ -148,29 +144,14 @@ impl Cluster {
             );
             self.write_settings(&self.data_dir, port, durability)?;
         }
-        let output = self.pg_ctl(&[
-            "-l",
-            &self.log_file.to_string_lossy(),
-            "-w",
-            "-t",
-            "60",
-            "-s",
-            "start",
-        ])?;
+        let output = self.pg_ctl(&["-l", &self.log_file.to_string_lossy(), "-w", "-t", "60", "-s", "start"])?;
         if !output.status.success() {
-            return Err(Error::unavailable(format!(
-                "PostgreSQL did not start ({})",
-                self.data_dir.display()
-            ))
-            .note(
-                "pg_ctl said",
-                String::from_utf8_lossy(&output.stderr).trim(),
-            )
-            .note("server log (last lines)", self.log_tail(15))
-            .help(format!(
-                "read {} for the whole story",
-                self.log_file.display()
-            )));
+            return Err(
+                Error::unavailable(format!("PostgreSQL did not start ({})", self.data_dir.display()))
+                    .note("pg_ctl said", String::from_utf8_lossy(&output.stderr).trim())
+                    .note("server log (last lines)", self.log_tail(15))
+                    .help(format!("read {} for the whole story", self.log_file.display())),
+            );
         }
         Ok(())
     }
@@ -202,10 +183,7 @@ impl Cluster {
 
     /// A `postgres://` URL over loopback TCP that psql, sqlx and drizzle all accept.
     pub fn url(&self, database: &str) -> Result<String> {
-        Ok(format!(
-            "postgres://{SUPERUSER}@127.0.0.1:{}/{database}",
-            self.port()?
-        ))
+        Ok(format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port()?))
     }
 
     /// Creates `database` unless it exists. Returns whether it was created.
@@ -217,10 +195,7 @@ impl Cluster {
         if exists.trim() == "1" {
             return Ok(false);
         }
-        self.psql(&format!(
-            "CREATE DATABASE \"{}\"",
-            database.replace('"', "\"\"")
-        ))?;
+        self.psql(&format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\"")))?;
         Ok(true)
     }
 
@@ -280,9 +255,7 @@ impl Cluster {
         let sockets = match &self.socket_dir {
             Some(dir) => dir.to_string_lossy().replace('\'', "''"),
             None => {
-                tracing::warn!(
-                    "the folder's path is too long for a unix socket; the server listens on TCP only"
-                );
+                tracing::warn!("the folder's path is too long for a unix socket; the server listens on TCP only");
                 String::new()
             }
         };
@@ -326,13 +299,9 @@ fn command_failed(what: &str, output: &Output) -> Error {
 
 /// A port nothing listens on right now (the kernel's pick).
 pub fn free_loopback_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|err: io::Error| {
-        Error::internal(format!("could not find a free loopback port: {err}"))
-    })?;
-    Ok(listener
-        .local_addr()
-        .expect("a bound socket has an address")
-        .port())
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|err: io::Error| Error::internal(format!("could not find a free loopback port: {err}")))?;
+    Ok(listener.local_addr().expect("a bound socket has an address").port())
 }
 
 fn port_is_free(port: u16) -> bool {

@@ -42,10 +42,7 @@ impl TestPostgres {
             .ensure_database(&name)
             .unwrap_or_else(|err| panic!("could not create test database {name}: {err}"));
         TestDatabase {
-            url: self
-                .cluster
-                .url(&name)
-                .expect("the test cluster has a port"),
+            url: self.cluster.url(&name).expect("the test cluster has a port"),
             name,
         }
     }
@@ -60,16 +57,14 @@ fn start() -> Result<TestPostgres, String> {
         )
     };
     let binaries = PgBinaries::locate().map_err(|err| fail("finding the server programs", &err))?;
-    let account = ServerAccount::for_this_process()
-        .map_err(|err| fail("choosing the server account", &err))?;
+    let account = ServerAccount::for_this_process().map_err(|err| fail("choosing the server account", &err))?;
     let dir = tempfile::Builder::new()
         .prefix("praxia-test-pg-")
         .tempdir()
         .map_err(|err| fail("creating a temp dir", &err))?
         .keep();
     let cluster = Cluster::in_dir(&dir, binaries, account);
-    let watchdog = spawn_watchdog(&cluster, &dir)
-        .map_err(|err| fail("starting the cleanup watchdog", &err))?;
+    let watchdog = spawn_watchdog(&cluster, &dir).map_err(|err| fail("starting the cleanup watchdog", &err))?;
     cluster
         .init(Durability::Throwaway)
         .map_err(|err| fail("initdb", &err))?;

@@ -25,8 +25,7 @@ impl TestProject {
             .tempdir()
             .expect("temp dir");
         // The server account (`postgres` when the tests run as root) must reach `.praxia/`.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         std::fs::create_dir(dir.path().join("environments")).expect("mkdir environments");
         TestProject { dir }
     }
@@ -40,11 +39,7 @@ impl TestProject {
             for entry in std::fs::read_dir(&source).expect("read repo folder") {
                 let path = entry.expect("entry").path();
                 if path.is_file() {
-                    std::fs::copy(
-                        &path,
-                        project.path().join(folder).join(path.file_name().unwrap()),
-                    )
-                    .expect("copy");
+                    std::fs::copy(&path, project.path().join(folder).join(path.file_name().unwrap())).expect("copy");
                 }
             }
         }
@@ -93,8 +88,7 @@ impl Drop for TestProject {
         if !dir.join("data").exists() {
             return;
         }
-        let (Ok(binaries), Ok(account)) = (PgBinaries::locate(), ServerAccount::for_this_process())
-        else {
+        let (Ok(binaries), Ok(account)) = (PgBinaries::locate(), ServerAccount::for_this_process()) else {
             return;
         };
         let cluster = Cluster::in_dir(&dir, binaries, account);
@@ -156,8 +150,7 @@ impl Outcome {
     /// stdout parsed as the one JSON document it must be.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
-            panic!("stdout is not one JSON document ({err}):\n{}", self.stdout)
-        })
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not one JSON document ({err}):\n{}", self.stdout))
     }
 }

@@ -1,0 +1,392 @@
+//! `release`, `migrate`, `status`, `plan`, `new`: the migration engine's commands.
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use super::Context;
+use crate::cli::{ApplyArgs, WaitArgs};
+use crate::config::DatabaseUrl;
+use crate::database;
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::apply::{AppliedMigration, Applier, Limits};
+use crate::migrations::bookkeeping::{Bookkeeping, Provenance};
+use crate::migrations::folder::{Migration, MigrationFolder, TransactionMode, read_folder};
+use crate::migrations::lock::MigrationLock;
+use crate::migrations::plan::{OutOfOrder, Plan, plan, steps};
+use crate::migrations::{folder, new};
+use crate::output::{MigrationProgress, Report};
+
+/// The JSON `result` of every migration command: the same shape for all of them.
+#[derive(Debug, Serialize)]
+struct MigrationReport {
+    environment: serde_json::Value,
+    database: String,
+    bookkeeping: String,
+    applied: Vec<MigrationEntry>,
+    pending: Vec<MigrationEntry>,
+    problems: Vec<serde_json::Value>,
+    /// What this command ran (migrate and release).
+    ran: Vec<AppliedMigration>,
+}
+
+#[derive(Debug, Serialize)]
+struct MigrationEntry {
+    tag: String,
+    when: i64,
+    hash: String,
+    #[serde(flatten)]
+    mode: TransactionMode,
+    /// The statements, for `plan` and `migrate --dry-run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statements: Option<Vec<StatementEntry>>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatementEntry {
+    number: usize,
+    line: usize,
+    sql: String,
+}
+
+/// The environment's database and its migration folder.
+struct Session<'c> {
+    context: &'c Context<'c>,
+    url: DatabaseUrl,
+    folder: MigrationFolder,
+    bookkeeping: Bookkeeping,
+}
+
+impl<'c> Session<'c> {
+    /// The folder is read first: a broken folder is refused before any connection.
+    async fn open(context: &'c Context<'c>, wait: &WaitArgs) -> Result<(Session<'c>, PgConnection)> {
+        let env = &context.env;
+        let folder = read_folder(&env.migrations.dir)?;
+        let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
+        let wait = wait.wait.unwrap_or(env.database.wait).0;
+        let connection = database::connect(&url, wait, &application_name(context)).await?;
+        Ok((
+            Session {
+                context,
+                url,
+                folder,
+                bookkeeping: Bookkeeping::new(&env.migrations),
+            },
+            connection,
+        ))
+    }
+
+    fn report(&self, plan: &Plan, ran: Vec<AppliedMigration>, with_statements: bool) -> MigrationReport {
+        let env = &self.context.env;
+        MigrationReport {
+            environment: json!({ "name": env.name, "kind": env.kind }),
+            database: self.url.redacted(),
+            bookkeeping: self.bookkeeping.name().to_owned(),
+            applied: plan
+                .applied
+                .iter()
+                .map(|(migration, _)| entry(migration, false))
+                .collect(),
+            pending: plan
+                .pending
+                .iter()
+                .map(|migration| entry(migration, with_statements))
+                .collect(),
+            problems: plan.problems.iter().map(problem_json).collect(),
+            ran,
+        }
+    }
+}
+
+fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
+    MigrationEntry {
+        tag: migration.tag.clone(),
+        when: migration.when,
+        hash: migration.hash.clone(),
+        mode: migration.mode,
+        statements: with_statements.then(|| {
+            let mut number = 0;
+            let mut statements = Vec::new();
+            for chunk in &migration.chunks {
+                for statement in &chunk.statements {
+                    number += 1;
+                    let (line, _) = migration.position(chunk, statement.start);
+                    statements.push(StatementEntry {
+                        number,
+                        line,
+                        sql: statement.text(chunk.text(migration)).trim().to_owned(),
+                    });
+                }
+            }
+            statements
+        }),
+    }
+}
+
+fn problem_json(problem: &crate::migrations::plan::Problem) -> serde_json::Value {
+    let mut value = serde_json::to_value(problem).expect("problems serialise");
+    value["tag"] = json!(problem.tag());
+    value["detail"] = json!(problem.describe());
+    value
+}
+
+fn application_name(context: &Context) -> String {
+    format!("praxia-deploy {} ({})", context.cli.command.name(), context.env.name)
+}
+
+pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> Result<Report> {
+    let (session, mut connection) = Session::open(context, wait).await?;
+    let rows = session.bookkeeping.read_applied(&mut connection).await?;
+    let _ = connection.close().await;
+    let plan = plan(&session.folder, &rows, OutOfOrder::Refuse);
+    let report = session.report(&plan, Vec::new(), false);
+    let human = status_table(&session, &plan);
+    let report = Report::new(&report, human);
+    if let Some(refusal) = plan.refusal() {
+        return Err(refusal.with_report(report));
+    }
+    if exit_code && !plan.pending.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Pending,
+            format!("{} migrations are pending", plan.pending.len()),
+        )
+        .help("apply them with `praxia-deploy migrate`")
+        .with_report(report));
+    }
+    Ok(report)
+}
+
+pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_order: bool) -> Result<Report> {
+    let (session, mut connection) = Session::open(context, wait).await?;
+    let rows = session.bookkeeping.read_applied(&mut connection).await?;
+    let _ = connection.close().await;
+    let plan = plan(&session.folder, &rows, out_of_order(allow_out_of_order));
+    let report = Report::new(&session.report(&plan, Vec::new(), true), sql_listing(&plan));
+    match plan.refusal() {
+        Some(refusal) => Err(refusal.with_report(report)),
+        None => Ok(report),
+    }
+}
+
+/// `migrate` and `release`: read, plan, and if anything is pending, lock, read
+/// again, and apply. With nothing pending it takes no lock and creates nothing.
+pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<Report> {
+    let started = Instant::now();
+    let env = &context.env;
+    let (session, mut connection) = Session::open(context, &args.wait).await?;
+    let order = out_of_order(args.allow_out_of_order);
+    let rows = session.bookkeeping.read_applied(&mut connection).await?;
+    let first_look = plan(&session.folder, &rows, order);
+    if let Some(refusal) = first_look.refusal() {
+        let report = Report::new(&session.report(&first_look, Vec::new(), false), "");
+        return Err(refusal.with_report(report));
+    }
+    if first_look.pending.is_empty() {
+        let _ = connection.close().await;
+        let human = format!(
+            "nothing to do: {} migrations applied, none pending ({} ms)",
+            first_look.applied.len(),
+            started.elapsed().as_millis()
+        );
+        return Ok(Report::new(&session.report(&first_look, Vec::new(), false), human));
+    }
+    if dry_run {
+        let _ = connection.close().await;
+        let human = format!("dry run: nothing was changed\n{}", sql_listing(&first_look));
+        return Ok(Report::new(&session.report(&first_look, Vec::new(), true), human));
+    }
+
+    let lock_wait = args.lock_wait.unwrap_or(env.database.lock_wait).0;
+    let lock = MigrationLock::acquire(
+        &session.url,
+        session.bookkeeping.lock_key(),
+        lock_wait,
+        &format!("{} lock", application_name(context)),
+    )
+    .await?;
+    let outcome = apply_locked(context, &session, &mut connection, order).await;
+    lock.release().await?;
+    let _ = connection.close().await;
+    let (plan_json, ran) = outcome?;
+    let human = if ran.is_empty() {
+        "nothing to do: another runner applied the pending migrations first".to_owned()
+    } else {
+        format!(
+            "applied {} migrations in {} ms",
+            ran.len(),
+            started.elapsed().as_millis()
+        )
+    };
+    let mut result = plan_json;
+    result.ran = ran;
+    Ok(Report::new(&result, human))
+}
+
+/// Under the lock: the applied state read again (another runner may have just
+/// finished), checked again, then applied.
+async fn apply_locked(
+    context: &Context<'_>,
+    session: &Session<'_>,
+    connection: &mut PgConnection,
+    order: OutOfOrder,
+) -> Result<(MigrationReport, Vec<AppliedMigration>)> {
+    let env = &context.env;
+    let rows = session.bookkeeping.read_applied(connection).await?;
+    let locked_plan = plan(&session.folder, &rows, order);
+    if let Some(refusal) = locked_plan.refusal() {
+        return Err(refusal);
+    }
+    if locked_plan.pending.is_empty() {
+        return Ok((session.report(&locked_plan, Vec::new(), false), Vec::new()));
+    }
+    context.printer.progress_line(&format!(
+        "applying {} migrations to {} ({})",
+        locked_plan.pending.len(),
+        session.url,
+        env.name
+    ));
+    let provenance = Provenance::here(&env.name);
+    let limits = Limits {
+        lock_timeout: env.database.lock_timeout.0,
+        statement_timeout: env.database.statement_timeout.0,
+    };
+    let applier = Applier {
+        bookkeeping: &session.bookkeeping,
+        provenance: &provenance,
+        limits: &limits,
+    };
+    let mut progress = MigrationProgress::new(context.printer, locked_plan.pending.len());
+    let outcome = applier
+        .apply(connection, &steps(&locked_plan.pending), &mut progress)
+        .await;
+    progress.finish();
+    let ran = outcome?;
+    let rows = session.bookkeeping.read_applied(connection).await?;
+    let after = plan(&session.folder, &rows, OutOfOrder::Allow);
+    Ok((session.report(&after, Vec::new(), false), ran))
+}
+
+pub fn new_migration(context: &Context<'_>, name: &str) -> Result<Report> {
+    let dir = &context.env.migrations.dir;
+    let journal_path = dir.join(folder::JOURNAL_PATH);
+    let journal = match std::fs::read_to_string(&journal_path) {
+        Ok(text) => {
+            // Appending to a folder that would be refused only hides the problem.
+            read_folder(dir)?;
+            Some(text)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(Error::io("read", &journal_path, err)),
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+    let migration = new::prepare(dir, journal.as_deref(), name, now_ms)?;
+    new::write(dir, &migration)?;
+    let human = format!(
+        "created {} (journal entry {}, when {})",
+        migration.file.display(),
+        migration.tag,
+        migration.when
+    );
+    Ok(Report::new(
+        &json!({ "tag": migration.tag, "when": migration.when, "file": migration.file }),
+        human,
+    ))
+}
+
+fn out_of_order(allow: bool) -> OutOfOrder {
+    if allow { OutOfOrder::Allow } else { OutOfOrder::Refuse }
+}
+
+fn status_table(session: &Session, plan: &Plan) -> String {
+    let env = &session.context.env;
+    let mut text = String::new();
+    let _ = writeln!(text, "environment  {} ({})", env.name, env.kind);
+    let _ = writeln!(text, "database     {}", session.url);
+    let _ = writeln!(
+        text,
+        "folder       {} -> {}",
+        session.folder.dir.display(),
+        session.bookkeeping.name()
+    );
+    let width = session
+        .folder
+        .migrations
+        .iter()
+        .map(|migration| migration.tag.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let _ = writeln!(
+        text,
+        "\n  {:<8}  {:<width$}  {:<20}  mode",
+        "state", "migration", "when (UTC)"
+    );
+    for (migration, _) in &plan.applied {
+        let _ = writeln!(
+            text,
+            "  {:<8}  {:<width$}  {:<20}",
+            "applied",
+            migration.tag,
+            when(migration.when)
+        );
+    }
+    for migration in &plan.pending {
+        let _ = writeln!(
+            text,
+            "  {:<8}  {:<width$}  {:<20}  {}",
+            "pending",
+            migration.tag,
+            when(migration.when),
+            migration.mode
+        );
+    }
+    let _ = writeln!(text, "\n{} applied, {} pending", plan.applied.len(), plan.pending.len());
+    for problem in &plan.problems {
+        let _ = writeln!(text, "problem: {}", problem.describe());
+    }
+    text
+}
+
+fn sql_listing(plan: &Plan) -> String {
+    if plan.pending.is_empty() {
+        return "nothing pending\n".to_owned();
+    }
+    let mut text = String::new();
+    for migration in &plan.pending {
+        let _ = writeln!(
+            text,
+            "-- {} ({}), {}",
+            migration.tag,
+            migration.file.display(),
+            migration.mode
+        );
+        let mut number = 0;
+        for chunk in &migration.chunks {
+            for statement in &chunk.statements {
+                number += 1;
+                let (line, _) = migration.position(chunk, statement.start);
+                let _ = writeln!(text, "-- statement {number}, line {line}");
+                let _ = writeln!(text, "{}\n", statement.text(chunk.text(migration)).trim());
+            }
+        }
+    }
+    text
+}
+
+fn when(ms: i64) -> String {
+    let Ok(ms) = u64::try_from(ms) else {
+        return ms.to_string();
+    };
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(time)
+        .to_string()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
+}

@@ -1,0 +1,217 @@
+//! The rows that say what is applied: drizzle's own table, kept exactly as its
+//! migrator keeps it, and praxia-deploy's log beside it, written in the same
+//! transaction as the migration.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnection;
+
+use super::folder::Migration;
+use super::plan::AppliedRow;
+use crate::config::MigrationSettings;
+use crate::error::{Error, Result};
+
+/// praxia-deploy's own schema, beside drizzle's.
+pub const LOG_SCHEMA: &str = "praxia_deploy";
+
+/// Who applied a migration, where, with what: recorded in the log.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// `user@host`.
+    pub applied_by: String,
+    pub tool_version: &'static str,
+    pub environment: String,
+}
+
+impl Provenance {
+    pub fn here(environment: &str) -> Provenance {
+        Provenance {
+            applied_by: format!("{}@{}", current_user(), hostname()),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            environment: environment.to_owned(),
+        }
+    }
+}
+
+/// drizzle's table (`"drizzle"."__drizzle_migrations"` unless configured) and our log.
+#[derive(Debug, Clone)]
+pub struct Bookkeeping {
+    /// The quoted, schema-qualified drizzle table.
+    table: String,
+    schema: String,
+    /// The name the lock key is derived from.
+    qualified_name: String,
+}
+
+impl Bookkeeping {
+    pub fn new(settings: &MigrationSettings) -> Bookkeeping {
+        Bookkeeping {
+            table: format!("{}.{}", quote(&settings.schema), quote(&settings.table)),
+            schema: quote(&settings.schema),
+            qualified_name: format!("{}.{}", settings.schema, settings.table),
+        }
+    }
+
+    /// `schema.table`, for messages.
+    pub fn name(&self) -> &str {
+        &self.qualified_name
+    }
+
+    /// The advisory lock key: one lock per database (advisory locks are per
+    /// database already) and bookkeeping table.
+    pub fn lock_key(&self) -> i64 {
+        let digest = Sha256::digest(format!("praxia-deploy migrations {}", self.qualified_name).as_bytes());
+        i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
+    }
+
+    /// The applied rows, oldest first; none when the table does not exist yet.
+    /// One round trip: a missing table is an error answer, not a second query.
+    pub async fn read_applied(&self, connection: &mut PgConnection) -> Result<Vec<AppliedRow>> {
+        let sql = format!(
+            "SELECT id, hash, created_at FROM {} ORDER BY created_at, id",
+            self.table
+        );
+        match sqlx::query_as::<_, (i32, String, Option<i64>)>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(connection)
+            .await
+        {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|(id, hash, created_at)| AppliedRow { id, hash, created_at })
+                .collect()),
+            Err(sqlx::Error::Database(err)) if matches!(err.code().as_deref(), Some("42P01" | "3F000")) => {
+                Ok(Vec::new())
+            }
+            Err(err) => Err(Error::unavailable(format!(
+                "could not read the applied migrations from {}",
+                self.qualified_name
+            ))
+            .note("reason", err)),
+        }
+    }
+
+    /// Creates drizzle's table exactly as drizzle does, and our log, if missing.
+    pub fn ensure_sql(&self) -> String {
+        format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
+CREATE SCHEMA IF NOT EXISTS {LOG_SCHEMA};
+CREATE TABLE IF NOT EXISTS {LOG_SCHEMA}.migration_log (
+    id bigserial PRIMARY KEY,
+    bookkeeping_table text NOT NULL,
+    tag text NOT NULL,
+    hash text NOT NULL,
+    created_at bigint NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    duration_ms bigint NOT NULL,
+    applied_by text NOT NULL,
+    tool_version text NOT NULL,
+    environment text NOT NULL
+);",
+            schema = self.schema,
+            table = self.table,
+        )
+    }
+
+    /// drizzle's row `(hash, created_at)` and our log row, in one round trip.
+    pub async fn record(
+        &self,
+        connection: &mut PgConnection,
+        migration: &Migration,
+        duration: Duration,
+        provenance: &Provenance,
+    ) -> std::result::Result<(), sqlx::Error> {
+        let sql = format!(
+            "WITH drizzle_row AS (INSERT INTO {} (\"hash\", \"created_at\") VALUES ($1, $2)) \
+             INSERT INTO {LOG_SCHEMA}.migration_log \
+             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment) \
+             VALUES ($3, $4, $1, $2, $5, $6, $7, $8)",
+            self.table
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&migration.hash)
+            .bind(migration.when)
+            .bind(&self.qualified_name)
+            .bind(&migration.tag)
+            .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+            .bind(&provenance.applied_by)
+            .bind(provenance.tool_version)
+            .bind(&provenance.environment)
+            .execute(connection)
+            .await
+            .map(|_| ())
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+fn current_user() -> String {
+    if let Some(user) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    {
+        return user;
+    }
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        "root".to_owned()
+    } else {
+        format!("uid{uid}")
+    }
+}
+
+fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is passed with it.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return "unknown-host".to_owned();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bookkeeping(schema: &str, table: &str) -> Bookkeeping {
+        let settings: MigrationSettings =
+            toml::from_str(&format!("schema = \"{schema}\"\ntable = \"{table}\"\n")).unwrap();
+        Bookkeeping::new(&settings)
+    }
+
+    #[test]
+    fn the_drizzle_table_is_created_exactly_as_drizzle_creates_it() {
+        let sql = bookkeeping("drizzle", "__drizzle_migrations").ensure_sql();
+        assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS \"drizzle\";"));
+        assert!(sql.contains(
+            "CREATE TABLE IF NOT EXISTS \"drizzle\".\"__drizzle_migrations\" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);"
+        ));
+    }
+
+    #[test]
+    fn each_bookkeeping_table_has_its_own_stable_lock() {
+        let default = bookkeeping("drizzle", "__drizzle_migrations");
+        assert_eq!(
+            default.lock_key(),
+            bookkeeping("drizzle", "__drizzle_migrations").lock_key()
+        );
+        assert_ne!(
+            default.lock_key(),
+            bookkeeping("ops", "__drizzle_migrations").lock_key()
+        );
+        assert_ne!(default.lock_key(), bookkeeping("drizzle", "migrations").lock_key());
+    }
+
+    #[test]
+    fn provenance_names_user_host_and_version() {
+        let provenance = Provenance::here("staging");
+        assert!(provenance.applied_by.contains('@'));
+        assert_eq!(provenance.tool_version, env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The migration lock: a session advisory lock on a connection of its own, taken
+//! by polling `pg_try_advisory_lock`. Never the blocking `pg_advisory_lock`: a
+//! waiter blocked inside it holds a snapshot that `CREATE INDEX CONCURRENTLY`, run
+//! by the holder, waits for: a deadlock nobody detects.
+
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::config::DatabaseUrl;
+use crate::database::{connect, jitter};
+use crate::error::{Error, Result};
+
+/// How often a waiting runner asks again.
+const POLL: Duration = Duration::from_millis(250);
+/// How often a waiting runner says who it is waiting for.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Held until `release`; if the process dies, the server drops the session and the lock with it.
+pub struct MigrationLock {
+    connection: PgConnection,
+    key: i64,
+}
+
+/// The session holding the lock, from pg_stat_activity.
+#[derive(Debug, Clone)]
+pub struct LockHolder {
+    pub pid: i32,
+    pub application_name: String,
+    pub since: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.application_name.is_empty() {
+            "(no application_name)"
+        } else {
+            &self.application_name
+        };
+        write!(f, "pid {} ({name}), connected since {}", self.pid, self.since)
+    }
+}
+
+impl MigrationLock {
+    pub async fn acquire(url: &DatabaseUrl, key: i64, wait: Duration, application_name: &str) -> Result<MigrationLock> {
+        let mut connection = connect(url, wait, application_name).await?;
+        let deadline = Instant::now() + wait;
+        let mut next_report = Instant::now();
+        loop {
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut connection)
+                .await
+                .map_err(|err| Error::unavailable("could not ask for the migration lock").note("reason", err))?;
+            if taken {
+                return Ok(MigrationLock { connection, key });
+            }
+            let holder = holder(&mut connection, key).await;
+            if Instant::now() >= deadline {
+                let mut error = Error::unavailable(format!(
+                    "the migration lock was not acquired within {}",
+                    humantime::format_duration(wait)
+                ));
+                if let Some(holder) = &holder {
+                    error = error.note("held by", holder).note(
+                        "see it with",
+                        format!("SELECT * FROM pg_stat_activity WHERE pid = {}", holder.pid),
+                    );
+                }
+                return Err(
+                    error.help("another runner is applying migrations: let it finish, or wait longer with --lock-wait")
+                );
+            }
+            if Instant::now() >= next_report {
+                match &holder {
+                    Some(holder) => tracing::warn!("waiting for the migration lock, held by {holder}"),
+                    None => tracing::warn!("waiting for the migration lock"),
+                }
+                next_report = Instant::now() + REPORT_EVERY;
+            }
+            tokio::time::sleep(POLL.mul_f64(0.75 + jitter() / 2.0)).await;
+        }
+    }
+
+    /// Unlocks and closes the lock's connection.
+    pub async fn release(mut self) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(&mut self.connection)
+            .await
+            .map_err(|err| Error::unavailable("could not release the migration lock").note("reason", err))?;
+        let _ = self.connection.close().await;
+        Ok(())
+    }
+}
+
+/// Who holds the advisory lock `key` in this database, if anyone is visible.
+async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
+    // A bigint advisory key shows in pg_locks as classid (high half) and objid (low half).
+    let classid = (key >> 32) & 0xFFFF_FFFF;
+    let objid = key & 0xFFFF_FFFF;
+    sqlx::query_as::<_, (i32, String, String)>(
+        "SELECT a.pid, coalesce(a.application_name, ''), \
+                coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown') \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(classid)
+    .bind(objid)
+    .fetch_optional(connection)
+    .await
+    .ok()
+    .flatten()
+    .map(|(pid, application_name, since)| LockHolder {
+        pid,
+        application_name,
+        since,
+    })
+}
