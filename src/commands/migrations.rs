@@ -324,13 +324,13 @@ fn status_table(session: &Session, plan: &Plan) -> String {
         .max(9);
     let _ = writeln!(
         text,
-        "\n  {:<8}  {:<width$}  {:<20}  mode",
+        "\n  {:<8}  {:<width$}  {:<19}  mode",
         "state", "migration", "when (UTC)"
     );
     for (migration, _) in &plan.applied {
         let _ = writeln!(
             text,
-            "  {:<8}  {:<width$}  {:<20}",
+            "  {:<8}  {:<width$}  {:<19}",
             "applied",
             migration.tag,
             when(migration.when)
@@ -339,7 +339,7 @@ fn status_table(session: &Session, plan: &Plan) -> String {
     for migration in &plan.pending {
         let _ = writeln!(
             text,
-            "  {:<8}  {:<width$}  {:<20}  {}",
+            "  {:<8}  {:<width$}  {:<19}  {}",
             "pending",
             migration.tag,
             when(migration.when),
@@ -347,6 +347,7 @@ fn status_table(session: &Session, plan: &Plan) -> String {
         );
     }
     let _ = writeln!(text, "\n{} applied, {} pending", plan.applied.len(), plan.pending.len());
+    let mut text: String = text.lines().map(|line| format!("{}\n", line.trim_end())).collect();
     for problem in &plan.problems {
         let _ = writeln!(text, "problem: {}", problem.describe());
     }

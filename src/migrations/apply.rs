@@ -95,8 +95,9 @@ impl Applier<'_> {
         migrations: &[&Migration],
         progress: &mut dyn Progress,
     ) -> std::result::Result<Vec<AppliedMigration>, Failure> {
+        let limits = self.limits_sql(connection, "SET LOCAL");
         let mut transaction = connection.begin().await.map_err(Failure::setup)?;
-        let setup = format!("{}\n{}", self.limits_sql("SET LOCAL"), self.bookkeeping.ensure_sql());
+        let setup = format!("{limits}\n{}", self.bookkeeping.ensure_sql());
         sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
             .execute(&mut *transaction)
             .await
@@ -144,7 +145,7 @@ impl Applier<'_> {
     ) -> Result<AppliedMigration> {
         progress.started(migration);
         let started = Instant::now();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql("SET")))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET")))
             .execute(&mut *connection)
             .await
             .map_err(|err| Failure::setup(err).into_error(&[migration], Rollback::Alone))?;
@@ -173,9 +174,7 @@ impl Applier<'_> {
                             drops.join(" ")
                         ));
                     }
-                    let _ = sqlx::raw_sql("RESET lock_timeout; RESET statement_timeout")
-                        .execute(&mut *connection)
-                        .await;
+                    let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
                     return Err(error);
                 }
             }
@@ -190,9 +189,7 @@ impl Applier<'_> {
                 .record(&mut transaction, migration, took, self.provenance)
                 .await?;
             transaction.commit().await?;
-            sqlx::raw_sql("RESET lock_timeout; RESET statement_timeout")
-                .execute(&mut *connection)
-                .await?;
+            sqlx::raw_sql("RESET ALL").execute(&mut *connection).await?;
             Ok::<(), sqlx::Error>(())
         };
         record
@@ -206,14 +203,18 @@ impl Applier<'_> {
         })
     }
 
-    fn limits_sql(&self, set: &str) -> String {
-        // client_connection_check_interval (PostgreSQL 14+) would end a killed
-        // runner's session sooner, but it is not settable on older servers.
-        format!(
+    fn limits_sql(&self, connection: &PgConnection, set: &str) -> String {
+        let mut sql = format!(
             "{set} lock_timeout = '{}ms'; {set} statement_timeout = '{}ms';",
             self.limits.lock_timeout.as_millis(),
             self.limits.statement_timeout.as_millis()
-        )
+        );
+        // A runner killed mid-statement (a deploy aborted, a laptop closed) should not
+        // leave its transaction running and holding locks until the statement ends.
+        if connection.server_version_num().is_some_and(|version| version >= 140000) {
+            sql.push_str(&format!(" {set} client_connection_check_interval = '1s';"));
+        }
+        sql
     }
 }
 

@@ -13,6 +13,17 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `test` environment of projects built by `with_migrations`: short waits so
+/// that a test about waiting does not wait long.
+pub const TEST_ENVIRONMENT: &str = r#"kind = "test"
+
+[database]
+wait = "5s"
+lock_wait = "20s"
+lock_timeout = "2s"
+statement_timeout = "1min"
+"#;
+
 pub struct TestProject {
     dir: tempfile::TempDir,
 }
@@ -44,6 +55,50 @@ impl TestProject {
             }
         }
         project
+    }
+
+    /// A project with a `test` environment (short waits) and these migrations.
+    pub fn with_migrations(migrations: &[(&str, i64, &str)]) -> TestProject {
+        let project = TestProject::empty();
+        project.file("environments/test.toml", TEST_ENVIRONMENT);
+        project.set_migrations(migrations);
+        project
+    }
+
+    /// Replaces the migration folder: a drizzle-kit journal and one file per migration.
+    pub fn set_migrations(&self, migrations: &[(&str, i64, &str)]) -> &TestProject {
+        let dir = self.path().join("migrations");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("meta")).expect("mkdir migrations/meta");
+        let entries: Vec<serde_json::Value> = migrations
+            .iter()
+            .enumerate()
+            .map(|(idx, (tag, when, _))| {
+                serde_json::json!({"idx": idx, "version": "7", "when": when, "tag": tag, "breakpoints": true})
+            })
+            .collect();
+        let journal = serde_json::json!({"version": "7", "dialect": "postgresql", "entries": entries});
+        std::fs::write(
+            dir.join("meta/_journal.json"),
+            serde_json::to_string_pretty(&journal).unwrap(),
+        )
+        .unwrap();
+        for (tag, _, sql) in migrations {
+            std::fs::write(dir.join(format!("{tag}.sql")), sql).unwrap();
+        }
+        self
+    }
+
+    /// Runs the binary against `database` in the `test` environment.
+    pub fn run_on(&self, database: &super::TestDatabase, args: &[&str]) -> Outcome {
+        Outcome::of(self.on(database).args(args))
+    }
+
+    /// The binary, set up for `database` in the `test` environment, not yet run.
+    pub fn on(&self, database: &super::TestDatabase) -> Command {
+        let mut command = self.command();
+        command.env("PRAXIA_ENV", "test").env("DATABASE_URL", &database.url);
+        command
     }
 
     pub fn path(&self) -> &Path {

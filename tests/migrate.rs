@@ -1,0 +1,645 @@
+//! `migrate`, `release`, `status`, `plan`, `new` against a real database: what is
+//! applied, what is refused (and that nothing was written then), the lock, the
+//! waits, and what the user reads.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection};
+use support::{TestDatabase, TestProject, test_postgres};
+
+const CREATE_A: &str = "CREATE TABLE a (id int PRIMARY KEY);";
+const CREATE_B: &str = "CREATE TABLE b (id int PRIMARY KEY);\n--> statement-breakpoint\nINSERT INTO b VALUES (1), (2);";
+const CREATE_C: &str = "CREATE TABLE c (id int);";
+
+async fn connect(database: &TestDatabase) -> PgConnection {
+    PgConnection::connect(&database.url)
+        .await
+        .expect("connect to the test database")
+}
+
+async fn drizzle_rows(database: &TestDatabase) -> Vec<(i32, String, Option<i64>)> {
+    let mut connection = connect(database).await;
+    sqlx::query_as("SELECT id, hash, created_at FROM drizzle.__drizzle_migrations ORDER BY id")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap_or_default()
+}
+
+async fn tables(database: &TestDatabase) -> Vec<String> {
+    let mut connection = connect(database).await;
+    sqlx::query_scalar("SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn migrate_applies_everything_pending_and_records_it_like_drizzle() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_b", 2000, CREATE_B)]);
+    let outcome = project.run_on(&database, &["migrate"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("  ran 0000_a (")
+        .expect_stdout_contains("  ran 0001_b (")
+        .expect_stdout_contains("applied 2 migrations in ");
+
+    assert_eq!(
+        drizzle_rows(&database).await,
+        [
+            (1, sha256_hex(CREATE_A), Some(1000)),
+            (2, sha256_hex(CREATE_B), Some(2000))
+        ]
+    );
+    let mut connection = connect(&database).await;
+    let log: Vec<(String, String, i64, String, String, String)> = sqlx::query_as(
+        "SELECT tag, hash, created_at, applied_by, tool_version, environment FROM praxia_deploy.migration_log ORDER BY id",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[1].0.as_str(), log[1].1.as_str(), log[1].2),
+        ("0001_b", sha256_hex(CREATE_B).as_str(), 2000)
+    );
+    assert!(log[1].3.contains('@'), "applied_by is user@host: {}", log[1].3);
+    assert_eq!(
+        (log[1].4.as_str(), log[1].5.as_str()),
+        (env!("CARGO_PKG_VERSION"), "test")
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM b")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+
+    let again = project.run_on(&database, &["migrate"]);
+    again
+        .expect_code(0)
+        .expect_stdout_contains("nothing to do: 2 migrations applied, none pending");
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+}
+
+#[tokio::test]
+async fn nothing_pending_creates_nothing() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[]);
+    project
+        .run_on(&database, &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("nothing to do");
+    project.run_on(&database, &["status"]).expect_code(0);
+    assert!(
+        tables(&database).await.is_empty(),
+        "a no-op run created {:?}",
+        tables(&database).await
+    );
+}
+
+#[tokio::test]
+async fn an_edited_applied_migration_is_refused_and_nothing_is_written() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[
+        ("0000_a", 1000, "CREATE TABLE a (id bigint PRIMARY KEY);"),
+        ("0001_c", 3000, CREATE_C),
+    ]);
+
+    let outcome = project.run_on(&database, &["migrate"]);
+    outcome
+        .expect_code(4)
+        .expect_stderr_contains("error: migration 0000_a was edited after it was applied")
+        .expect_stderr_contains("0000_a.sql")
+        .expect_stderr_contains(&format!("applied hash: {}", sha256_hex(CREATE_A)))
+        .expect_stderr_contains(&format!(
+            "current hash: {}",
+            sha256_hex("CREATE TABLE a (id bigint PRIMARY KEY);")
+        ))
+        .expect_stderr_contains("add a new one");
+    assert!(
+        !tables(&database).await.contains(&"public.c".to_owned()),
+        "the pending migration ran anyway"
+    );
+    assert_eq!(drizzle_rows(&database).await.len(), 1);
+
+    let status = project.run_on(&database, &["--output", "json", "status"]);
+    let document = status.expect_code(4).json();
+    assert_eq!(document["result"]["problems"][0]["kind"], "edited_after_applied");
+    assert_eq!(document["result"]["problems"][0]["tag"], "0000_a");
+    assert!(
+        document["result"]["problems"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("edited")
+    );
+    assert_eq!(document["error"]["exit_code"], 4);
+}
+
+#[tokio::test]
+async fn an_applied_migration_missing_from_the_folder_is_refused() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_b", 2000, CREATE_B)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[("0000_a", 1000, CREATE_A), ("0001_c", 3000, CREATE_C)]);
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(4)
+        .expect_stderr_contains("the database has an applied migration that is not in the folder")
+        .expect_stderr_contains("when 2000");
+    assert!(!tables(&database).await.contains(&"public.c".to_owned()));
+}
+
+#[tokio::test]
+async fn a_late_merged_migration_is_refused_unless_allowed() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_c", 3000, CREATE_C)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[
+        ("0000_a", 1000, CREATE_A),
+        ("0001_b", 2000, CREATE_B),
+        ("0002_c", 3000, CREATE_C),
+    ]);
+
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(4)
+        .expect_stderr_contains("migration 0001_b is older than the newest applied migration")
+        .expect_stderr_contains("--allow-out-of-order");
+    assert!(!tables(&database).await.contains(&"public.b".to_owned()));
+
+    project
+        .run_on(&database, &["migrate", "--allow-out-of-order"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_b");
+    assert_eq!(drizzle_rows(&database).await.len(), 3);
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn a_failing_statement_rolls_back_the_whole_release_and_names_where() {
+    let database = test_postgres().fresh_database();
+    let broken = "CREATE TABLE d (id int);\n--> statement-breakpoint\nINSERT INTO d VALUES (1);\n--> statement-breakpoint\nINSERT INTO d\n  VALUES ('not a number');";
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_d", 2000, broken)]);
+    let outcome = project.run_on(&database, &["migrate"]);
+    outcome
+        .expect_code(6)
+        .expect_stderr_contains("migration 0001_d failed; the release was rolled back and nothing of it was recorded")
+        .expect_stderr_contains("0001_d.sql:6:11")
+        .expect_stderr_contains("statement: 3 of 3")
+        .expect_stderr_contains("sqlstate: 22P02")
+        .expect_stderr_contains("invalid input syntax for type integer")
+        .expect_stderr_contains("also rolled back: 0000_a");
+    assert!(
+        tables(&database).await.is_empty(),
+        "the failed release left {:?}",
+        tables(&database).await
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_folder_is_refused_before_connecting() {
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    project.file(
+        "migrations/meta/_journal.json",
+        "{\"dialect\": \"postgresql\",\n\"entries\": [\n  {\"idx\": 0, }\n]}",
+    );
+    let unreachable = TestDatabase {
+        name: "none".into(),
+        url: "postgres://nobody@127.0.0.1:1/none".into(),
+    };
+    project
+        .run_on(&unreachable, &["migrate"])
+        .expect_code(4)
+        .expect_stderr_contains("migrations/meta/_journal.json:3:14 is malformed");
+    project.file(
+        "migrations/meta/_journal.json",
+        "{\"dialect\": \"postgresql\", \"entries\": []}",
+    );
+    project
+        .run_on(&unreachable, &["status"])
+        .expect_code(4)
+        .expect_stderr_contains("0000_a.sql is in the migration folder but not in the journal");
+}
+
+#[tokio::test]
+async fn dry_run_and_plan_show_the_sql_and_change_nothing() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[
+        ("0000_b", 1000, CREATE_B),
+        ("0001_idx", 2000, "CREATE INDEX CONCURRENTLY b_id ON b (id);"),
+    ]);
+    let outcome = project.run_on(&database, &["migrate", "--dry-run"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("dry run: nothing was changed")
+        .expect_stdout_contains("-- 0000_b (")
+        .expect_stdout_contains("-- statement 2, line 3\nINSERT INTO b VALUES (1), (2);")
+        .expect_stdout_contains("alone, outside a transaction (CREATE INDEX CONCURRENTLY)");
+    assert!(tables(&database).await.is_empty());
+
+    let document = project
+        .run_on(&database, &["--output", "json", "plan"])
+        .expect_code(0)
+        .json();
+    let pending = &document["result"]["pending"];
+    assert_eq!(pending[0]["tag"], "0000_b");
+    assert_eq!(pending[0]["mode"], "transactional");
+    assert_eq!(pending[0]["statements"][1]["sql"], "INSERT INTO b VALUES (1), (2);");
+    assert_eq!(pending[1]["mode"], "non_transactional");
+    assert_eq!(pending[1]["because"], "CREATE INDEX CONCURRENTLY");
+    assert!(tables(&database).await.is_empty());
+}
+
+#[tokio::test]
+async fn status_shows_applied_and_pending_and_exit_code_8_when_asked() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1_761_955_200_000, CREATE_A)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[
+        ("0000_a", 1_761_955_200_000, CREATE_A),
+        ("0001_c", 1_761_955_260_000, CREATE_C),
+    ]);
+
+    let outcome = project.run_on(&database, &["status"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("applied   0000_a     2025-11-01 00:00:00")
+        .expect_stdout_contains("pending   0001_c     2025-11-01 00:01:00  in the transaction")
+        .expect_stdout_contains("1 applied, 1 pending");
+    assert!(outcome.stdout.contains("postgres@127.0.0.1:"), "{}", outcome.stdout);
+
+    let document = project
+        .run_on(&database, &["--output", "json", "status", "--exit-code"])
+        .expect_code(8)
+        .json();
+    assert_eq!(document["ok"], false);
+    assert_eq!(document["result"]["applied"][0]["tag"], "0000_a");
+    assert_eq!(document["result"]["pending"][0]["tag"], "0001_c");
+    assert_eq!(document["result"]["environment"]["kind"], "test");
+    assert_eq!(document["error"]["kind"], "pending");
+}
+
+#[tokio::test]
+async fn json_output_of_migrate_is_one_document_with_what_ran() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let outcome = project.run_on(&database, &["--output", "json", "migrate"]);
+    let document = outcome.expect_code(0).json();
+    assert_eq!(document["command"], "migrate");
+    assert_eq!(document["result"]["ran"][0]["tag"], "0000_a");
+    assert_eq!(document["result"]["applied"][0]["tag"], "0000_a");
+    assert_eq!(document["result"]["pending"].as_array().unwrap().len(), 0);
+    assert_eq!(document["result"]["bookkeeping"], "drizzle.__drizzle_migrations");
+}
+
+#[tokio::test]
+async fn a_concurrent_index_migration_runs_alone_and_a_failed_build_names_the_invalid_index() {
+    let database = test_postgres().fresh_database();
+    let dupes = "CREATE TABLE e (x int);\n--> statement-breakpoint\nINSERT INTO e VALUES (1), (1);";
+    let project = TestProject::with_migrations(&[
+        ("0000_e", 1000, dupes),
+        ("0001_idx", 2000, "CREATE UNIQUE INDEX CONCURRENTLY e_x ON e (x);"),
+    ]);
+    let outcome = project.run_on(&database, &["migrate"]);
+    outcome
+        .expect_code(6)
+        .expect_stderr_contains("migration 0001_idx failed; it runs outside a transaction")
+        .expect_stderr_contains("sqlstate: 23505")
+        .expect_stderr_contains("the INVALID index e_x")
+        .expect_stderr_contains("DROP INDEX CONCURRENTLY IF EXISTS e_x;");
+    assert_eq!(
+        drizzle_rows(&database).await.len(),
+        1,
+        "the batch before it is committed; the failed one is not recorded"
+    );
+
+    let mut connection = connect(&database).await;
+    sqlx::raw_sql("DROP INDEX CONCURRENTLY IF EXISTS e_x")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    sqlx::raw_sql("DELETE FROM e WHERE ctid = (SELECT max(ctid) FROM e)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_idx");
+    let valid: bool = sqlx::query_scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'e_x'::regclass")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert!(valid);
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_held_lock_is_waited_for_and_named_then_gives_up_with_exit_5() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let key = lock_key();
+    let mut holder = connect(&database).await;
+    sqlx::query("SET application_name = 'another deploy'")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+
+    let outcome = project.run_on(&database, &["migrate", "--lock-wait", "1s"]);
+    outcome
+        .expect_code(5)
+        .expect_stderr_contains("the migration lock was not acquired within 1s")
+        .expect_stderr_contains(&format!("held by: pid {pid} (another deploy), connected since "));
+    assert!(tables(&database).await.is_empty());
+
+    // Released while a runner waits: it goes on.
+    let mut waiting = project
+        .on(&database)
+        .args(["migrate"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let output = waiting.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(drizzle_rows(&database).await.len(), 1);
+}
+
+fn lock_key() -> i64 {
+    let settings = toml::from_str("").unwrap();
+    praxia_deploy::migrations::bookkeeping::Bookkeeping::new(&settings).lock_key()
+}
+
+#[tokio::test]
+async fn a_lock_timeout_rolls_the_batch_back_and_retries_it() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.file(
+        "environments/test.toml",
+        "kind = \"test\"\n[database]\nwait = \"5s\"\nlock_timeout = \"200ms\"\n",
+    );
+    project.set_migrations(&[
+        ("0000_a", 1000, CREATE_A),
+        ("0001_alter", 2000, "ALTER TABLE a ADD COLUMN note text;"),
+    ]);
+
+    let mut blocker = connect(&database).await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let runner = project
+        .on(&database)
+        .args(["migrate"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("55P03") && stderr.contains("retry 1"), "{stderr}");
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+}
+
+#[tokio::test]
+async fn four_runners_at_once_apply_each_migration_exactly_once() {
+    let database = test_postgres().fresh_database();
+    let migrations: Vec<(String, i64, String)> = (0..20)
+        .map(|i| (format!("{i:04}_t{i}"), 1000 + i, format!("CREATE TABLE t{i} (id int);")))
+        .collect();
+    let borrowed: Vec<(&str, i64, &str)> = migrations
+        .iter()
+        .map(|(t, w, s)| (t.as_str(), *w, s.as_str()))
+        .collect();
+    let project = TestProject::with_migrations(&borrowed);
+    let runners: Vec<_> = (0..4)
+        .map(|_| {
+            project
+                .on(&database)
+                .arg("migrate")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for runner in runners {
+        let output = runner.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let rows = drizzle_rows(&database).await;
+    assert_eq!(rows.len(), 20, "every migration recorded exactly once");
+    let mut connection = connect(&database).await;
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM praxia_deploy.migration_log")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(logged, 20);
+}
+
+#[tokio::test]
+async fn a_runner_killed_mid_migration_leaves_the_schema_as_it_was() {
+    let database = test_postgres().fresh_database();
+    let slow = "CREATE TABLE slow (id int);\n--> statement-breakpoint\nSELECT pg_sleep(30);";
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_slow", 2000, slow)]);
+    let mut runner = project
+        .on(&database)
+        .arg("migrate")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let mut observer = connect(&database).await;
+    let mut sleeping = false;
+    for _ in 0..100 {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if count > 0 {
+            sleeping = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sleeping, "the slow migration never started");
+    runner.kill().unwrap(); // SIGKILL
+    runner.wait().unwrap();
+    assert!(
+        tables(&database).await.is_empty(),
+        "a killed run left {:?}",
+        tables(&database).await
+    );
+
+    project.set_migrations(&[
+        ("0000_a", 1000, CREATE_A),
+        ("0001_slow", 2000, "CREATE TABLE slow (id int);"),
+    ]);
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(0)
+        .expect_stdout_contains("applied 2 migrations");
+}
+
+#[tokio::test]
+async fn a_second_runner_waiting_on_a_concurrent_index_build_does_not_deadlock() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[
+        (
+            "0000_f",
+            1000,
+            "CREATE TABLE f (x int);\n--> statement-breakpoint\nINSERT INTO f SELECT generate_series(1, 1000);",
+        ),
+        (
+            "0001_idx",
+            2000,
+            "SELECT pg_sleep(1);\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY f_x ON f (x);",
+        ),
+    ]);
+    let first = project
+        .on(&database)
+        .arg("migrate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = project
+        .on(&database)
+        .arg("migrate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for runner in [first, second] {
+        let output = runner.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_database_that_is_not_up_yet_is_waited_for_then_exit_5() {
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let nowhere = TestDatabase {
+        name: "x".into(),
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+    };
+    let outcome = project.run_on(&nowhere, &["migrate", "--wait", "1s"]);
+    outcome
+        .expect_code(5)
+        .expect_stderr_contains("was not reachable within 1s")
+        .expect_stderr_contains("database not reachable yet")
+        .expect_stderr_contains("attempts: ");
+}
+
+#[tokio::test]
+async fn a_server_that_starts_late_is_waited_for() {
+    use praxia_deploy::pgserver::{Cluster, Durability, PgBinaries, ServerAccount, StopMode};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cluster = Cluster::in_dir(
+        &dir.path().join("pg"),
+        PgBinaries::locate().unwrap(),
+        ServerAccount::for_this_process().unwrap(),
+    );
+    cluster.init(Durability::Throwaway).unwrap();
+    let late = TestDatabase {
+        name: "postgres".into(),
+        url: cluster.url("postgres").unwrap(),
+    };
+
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let runner = project
+        .on(&late)
+        .args(["migrate", "--wait", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    cluster.start().unwrap();
+    let output = runner.wait_with_output().unwrap();
+    let _ = cluster.stop(StopMode::Immediate);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("database not reachable yet"), "{stderr}");
+}
+
+#[tokio::test]
+async fn new_creates_the_next_migration_that_migrate_then_applies() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let outcome = project.run_on(&database, &["--output", "json", "new", "add_notes"]);
+    let document = outcome.expect_code(0).json();
+    assert_eq!(document["result"]["tag"], "0001_add_notes");
+    let file = project.path().join("migrations/0001_add_notes.sql");
+    assert!(file.is_file());
+    std::fs::write(&file, "ALTER TABLE a ADD COLUMN note text;").unwrap();
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_add_notes");
+
+    project
+        .run_on(&database, &["new", "Add Notes!"])
+        .expect_code(2)
+        .expect_stderr_contains("try `praxia-deploy new add_notes`");
+    assert!(!project.path().join("migrations/0002_Add Notes!.sql").exists());
+}
+
+#[test]
+fn release_migrates_the_embedded_development_database() {
+    let project = TestProject::from_repo();
+    let outcome = project.run(&["release", "--env", "development"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("ran 0000_better_auth")
+        .expect_stdout_contains("ran 0001_praxia_organizations")
+        .expect_stdout_contains("applied 2 migrations");
+    project
+        .run(&["release", "--env", "development"])
+        .expect_code(0)
+        .expect_stdout_contains("nothing to do: 2 migrations applied");
+    let tables = project.run(&[
+        "db",
+        "psql",
+        "--",
+        "-tAc",
+        "select count(*) from information_schema.tables where table_schema = 'public'",
+    ]);
+    assert_eq!(tables.expect_code(0).stdout.trim(), "7");
+}
