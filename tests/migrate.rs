@@ -372,7 +372,7 @@ async fn a_held_lock_is_waited_for_and_named_then_gives_up_with_exit_5() {
     assert!(tables(&database).await.is_empty());
 
     // Released while a runner waits: it goes on.
-    let mut waiting = project
+    let waiting = project
         .on(&database)
         .args(["migrate"])
         .stdout(Stdio::piped())
