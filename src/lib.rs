@@ -2,6 +2,7 @@
 //! to a deployed schema with its first administrator. `main.rs` is the binary's
 //! thin shell; everything it runs lives here.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
