@@ -22,13 +22,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The environment: the name of a file in environments/ (development, test, staging, production, ...).
-    #[arg(
-        long,
-        global = true,
-        env = "PRAXIA_ENV",
-        default_value = "development",
-        value_name = "NAME"
-    )]
+    #[arg(long, global = true, env = "PRAXIA_ENV", default_value = "development", value_name = "NAME")]
     pub env: String,
 
     /// The folder holding the environment files [default: the nearest environments/ here or above].
@@ -106,6 +100,24 @@ pub enum Command {
         #[arg(long)]
         allow_out_of_order: bool,
     },
+    /// Write the development fixtures declared in [seed] (development and test databases only).
+    #[command(after_help = SEED_EXAMPLES)]
+    Seed {
+        #[command(flatten)]
+        wait: WaitArgs,
+        /// Also make sure N synthetic organizations (load-00001...) with about ten users each exist.
+        #[arg(long, value_name = "N")]
+        scale: Option<usize>,
+    },
+    /// Record which environment the database belongs to (the first migrate or release does it too).
+    #[command(after_help = STAMP_EXAMPLES)]
+    Stamp {
+        #[command(flatten)]
+        wait: WaitArgs,
+        /// Replace another environment's stamp (never turns staging or production into development or test).
+        #[arg(long)]
+        force: bool,
+    },
     /// Create the next migration file, NNNN_NAME.sql, and its journal entry.
     #[command(
         after_help = "Example:\n  praxia-deploy new add_coach_notes    # writes migrations/0002_add_coach_notes.sql"
@@ -132,6 +144,16 @@ Examples:
   praxia-deploy migrate --dry-run              the SQL that would run
   praxia-deploy migrate --lock-wait 5min       wait longer for another runner
   praxia-deploy migrate --allow-out-of-order   also apply a late-merged migration";
+
+const SEED_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy seed                        the fixtures of environments/development.toml
+  praxia-deploy seed --env test --scale 1000   plus 1,000 synthetic organizations (about 10,000 users)";
+
+const STAMP_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy stamp --env staging                   stamp an unstamped database
+  praxia-deploy stamp --env staging-eu --force        the database moved to another environment";
 
 const STATUS_EXAMPLES: &str = "\
 Examples:
@@ -219,6 +241,8 @@ impl Command {
             Command::Status { .. } => "status",
             Command::Plan { .. } => "plan",
             Command::New { .. } => "new",
+            Command::Seed { .. } => "seed",
+            Command::Stamp { .. } => "stamp",
             Command::Db(DbCommand::Start) => "db start",
             Command::Db(DbCommand::Stop) => "db stop",
             Command::Db(DbCommand::Status) => "db status",
@@ -245,10 +269,7 @@ mod tests {
         fn check(command: &clap::Command, path: &str) {
             let path = format!("{path} {}", command.get_name());
             if command.get_subcommands().next().is_none() {
-                let help = command
-                    .get_after_help()
-                    .map(|help| help.to_string())
-                    .unwrap_or_default();
+                let help = command.get_after_help().map(|help| help.to_string()).unwrap_or_default();
                 assert!(help.contains("praxia-deploy"), "`{path}` has no example in its help");
             }
             for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {

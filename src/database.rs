@@ -36,10 +36,7 @@ pub fn url_for(env: &Environment, flag: Option<&str>) -> Result<DatabaseUrl> {
 pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) -> Result<PgConnection> {
     let options = PgConnectOptions::from_str(url.expose_secret())
         .map_err(|err| {
-            Error::usage(format!(
-                "the database URL {url} is not usable: {}",
-                crate::config::redact(&err.to_string())
-            ))
+            Error::usage(format!("the database URL {url} is not usable: {}", crate::config::redact(&err.to_string())))
         })?
         .application_name(application_name)
         .disable_statement_logging();
@@ -67,11 +64,7 @@ pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) 
             .note("attempts", attempt)
             .help("is the server running and the URL right? On Dokku: `dokku postgres:info <service>` and `dokku postgres:link`; wait longer with --wait"));
         }
-        tracing::warn!(
-            attempt,
-            "database not reachable yet ({reason}); retrying in {} ms",
-            delay.as_millis()
-        );
+        tracing::warn!(attempt, "database not reachable yet ({reason}); retrying in {} ms", delay.as_millis());
         tokio::time::sleep(delay).await;
     }
 }
@@ -98,8 +91,7 @@ fn describe_connect_error(err: &sqlx::Error) -> String {
 /// 100 ms doubling per attempt, capped at 5 s, scaled by `jitter` in [0.5, 1).
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    base.min(Duration::from_secs(5))
-        .mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+    base.min(Duration::from_secs(5)).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
 }
 
 /// A number in [0, 1) that differs between calls and processes, enough to spread

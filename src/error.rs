@@ -85,13 +85,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-            notes: Vec::new(),
-            help: None,
-            report: None,
-        }
+        Error { kind, message: message.into(), notes: Vec::new(), help: None, report: None }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -112,10 +106,7 @@ impl Error {
     }
 
     pub fn note(mut self, label: impl Into<String>, value: impl fmt::Display) -> Self {
-        self.notes.push(Note {
-            label: label.into(),
-            value: value.to_string(),
-        });
+        self.notes.push(Note { label: label.into(), value: value.to_string() });
         self
     }
 

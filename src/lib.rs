@@ -13,4 +13,7 @@ pub mod logging;
 pub mod migrations;
 pub mod output;
 pub mod pgserver;
+pub mod roles;
+pub mod seed;
+pub mod stamp;
 pub mod text_position;

@@ -64,13 +64,7 @@ impl LocalDatabase {
             self.cluster.start()?;
         }
         let database_created = self.cluster.ensure_database(&database)?;
-        Ok(Started {
-            url: self.cluster.url(&database)?,
-            database,
-            initialised,
-            already_running,
-            database_created,
-        })
+        Ok(Started { url: self.cluster.url(&database)?, database, initialised, already_running, database_created })
     }
 
     /// Stops the server, keeping the data. Returns whether it was running.
@@ -85,11 +79,7 @@ impl LocalDatabase {
 
     pub fn status(&self) -> Result<Status> {
         let initialised = self.cluster.exists();
-        let state = if initialised {
-            self.cluster.state()?
-        } else {
-            ServerState::Stopped
-        };
+        let state = if initialised { self.cluster.state()? } else { ServerState::Stopped };
         Ok(Status {
             dir: self.dir.clone(),
             initialised,
@@ -107,14 +97,8 @@ impl LocalDatabase {
     /// The environment's URL; the cluster must exist (it need not be running).
     pub fn url(&self, env: &Environment) -> Result<String> {
         if !self.cluster.exists() {
-            return Err(Error::usage(format!(
-                "there is no development database in {} yet",
-                self.dir.display()
-            ))
-            .help(format!(
-                "create and start it with `praxia-deploy db start --env {}`",
-                env.name
-            )));
+            return Err(Error::usage(format!("there is no development database in {} yet", self.dir.display()))
+                .help(format!("create and start it with `praxia-deploy db start --env {}`", env.name)));
         }
         self.cluster.url(&database_name(env)?)
     }
@@ -140,15 +124,9 @@ pub fn database_name(env: &Environment) -> Result<String> {
             "the embedded database serves development and test environments; `{}` is {}",
             env.name, env.kind
         ))
-        .help(format!(
-            "{} talks to the database in ${}",
-            env.name, env.database.url_env
-        )));
+        .help(format!("{} talks to the database in ${}", env.name, env.database.url_env)));
     }
-    Ok(format!(
-        "praxia_{}",
-        env.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    ))
+    Ok(format!("praxia_{}", env.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")))
 }
 
 /// Holds an exclusive `flock` until dropped.

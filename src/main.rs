@@ -24,11 +24,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            printer.failure(
-                cli.command.name(),
-                &global.env,
-                &Error::internal(format!("no async runtime: {err}")),
-            );
+            printer.failure(cli.command.name(), &global.env, &Error::internal(format!("no async runtime: {err}")));
             return ExitCode::from(1);
         }
     };
@@ -55,11 +51,7 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         err.exit();
     }
     let message = err.render().to_string();
-    let first_line = message
-        .lines()
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ");
+    let first_line = message.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
     let error = Error::usage(first_line.to_owned()).help("run `praxia-deploy --help` for the usage");
     Printer::new(OutputFormat::Json, ColorChoice::Never, true).failure("", "", &error);
     ExitCode::from(error.exit_code())

@@ -103,11 +103,7 @@ impl Printer {
 
     /// `error: <message>`, the notes indented under it, `help: ...` last.
     pub fn render_error(&self, error: &Error) -> String {
-        let (red, cyan, reset) = if self.color {
-            ("\x1b[1;31m", "\x1b[1;36m", "\x1b[0m")
-        } else {
-            ("", "", "")
-        };
+        let (red, cyan, reset) = if self.color { ("\x1b[1;31m", "\x1b[1;36m", "\x1b[0m") } else { ("", "", "") };
         let mut text = format!("{red}error{reset}: {}", error.message);
         for note in &error.notes {
             let value = note.value.replace('\n', "\n    ");
@@ -172,9 +168,7 @@ impl crate::migrations::apply::Progress for MigrationProgress {
     fn finished(&mut self, migration: &crate::migrations::folder::Migration, took: std::time::Duration) {
         match &self.bar {
             Some(bar) => bar.inc(1),
-            None => self
-                .printer
-                .progress_line(&format!("  ran {} ({} ms)", migration.tag, took.as_millis())),
+            None => self.printer.progress_line(&format!("  ran {} ({} ms)", migration.tag, took.as_millis())),
         }
     }
 
@@ -211,11 +205,7 @@ mod tests {
 
     #[test]
     fn an_uncoloured_error_has_no_escape_codes() {
-        let printer = Printer {
-            format: OutputFormat::Human,
-            color: false,
-            bars: false,
-        };
+        let printer = Printer { format: OutputFormat::Human, color: false, bars: false };
         let text = printer.render_error(&Error::usage("bad").note("file", "a.toml").help("fix it"));
         assert_eq!(text, "error: bad\n  file: a.toml\nhelp: fix it");
     }

@@ -24,10 +24,7 @@ fn help_lists_every_exit_code_and_the_commands() {
         outcome.expect_stdout_contains(&format!("\n  {code}  "));
     }
     outcome.expect_stdout_contains("db").expect_stdout_contains("config");
-    project
-        .run(&["db", "--help"])
-        .expect_code(0)
-        .expect_stdout_contains("praxia-deploy db start");
+    project.run(&["db", "--help"]).expect_code(0).expect_stdout_contains("praxia-deploy db start");
 }
 
 #[test]
@@ -41,12 +38,7 @@ fn version_prints_the_crate_version() {
 #[test]
 fn an_unknown_environment_exits_2_and_lists_the_ones_found() {
     let project = TestProject::from_repo();
-    for command in [
-        &["config", "show"][..],
-        &["db", "start"],
-        &["db", "url"],
-        &["db", "status"],
-    ] {
+    for command in [&["config", "show"][..], &["db", "start"], &["db", "url"], &["db", "status"]] {
         let mut args = vec!["--env", "nope"];
         args.extend_from_slice(command);
         project
@@ -55,38 +47,24 @@ fn an_unknown_environment_exits_2_and_lists_the_ones_found() {
             .expect_stderr_contains("unknown environment `nope`")
             .expect_stderr_contains("environments found: development, production, staging, test");
     }
-    assert!(
-        !project.path().join(".praxia").exists(),
-        "a refused command created the local database folder"
-    );
+    assert!(!project.path().join(".praxia").exists(), "a refused command created the local database folder");
 }
 
 #[test]
 fn praxia_env_selects_the_environment_and_the_flag_overrides_it() {
     let project = TestProject::from_repo();
-    let outcome = project
-        .command()
-        .env("PRAXIA_ENV", "staging")
-        .args(["config", "show"])
-        .output()
-        .unwrap();
+    let outcome = project.command().env("PRAXIA_ENV", "staging").args(["config", "show"]).output().unwrap();
     assert!(String::from_utf8_lossy(&outcome.stdout).contains("environment: staging (staging)"));
-    let outcome = project
-        .command()
-        .env("PRAXIA_ENV", "nope")
-        .args(["--env", "test", "config", "show"])
-        .output()
-        .unwrap();
+    let outcome =
+        project.command().env("PRAXIA_ENV", "nope").args(["--env", "test", "config", "show"]).output().unwrap();
     assert!(String::from_utf8_lossy(&outcome.stdout).contains("environment: test (test)"));
 }
 
 #[test]
 fn a_typo_in_a_config_key_exits_2_naming_file_line_column_and_key() {
     let project = TestProject::empty();
-    project.file(
-        "environments/staging.toml",
-        "kind = \"staging\"\n\n[database]\nwait = \"60s\"\nlock_timout = \"5s\"\n",
-    );
+    project
+        .file("environments/staging.toml", "kind = \"staging\"\n\n[database]\nwait = \"60s\"\nlock_timout = \"5s\"\n");
     let outcome = project.run(&["--env", "staging", "config", "show"]);
     outcome
         .expect_code(2)
@@ -99,10 +77,7 @@ fn a_typo_in_a_config_key_exits_2_naming_file_line_column_and_key() {
 fn config_check_reports_every_invalid_file() {
     let project = TestProject::from_repo();
     project.file("environments/qa.toml", "kind = \"qa\"\n");
-    project.file(
-        "environments/preview.toml",
-        "kind = \"staging\"\n[database]\nwait = \"soon\"\n",
-    );
+    project.file("environments/preview.toml", "kind = \"staging\"\n[database]\nwait = \"soon\"\n");
     let outcome = project.run(&["config", "check"]);
     outcome
         .expect_code(2)
@@ -119,14 +94,10 @@ fn config_check_reports_every_invalid_file() {
 #[test]
 fn the_shipped_environments_describe_the_real_dokku_setup() {
     let project = TestProject::from_repo();
-    for (env, app) in [
-        ("staging", "praxia-coaching-app-backend-staging"),
-        ("production", "praxia-coaching-app-backend-production"),
-    ] {
-        let document = project
-            .run(&["--env", env, "--output", "json", "config", "show"])
-            .expect_code(0)
-            .json();
+    for (env, app) in
+        [("staging", "praxia-coaching-app-backend-staging"), ("production", "praxia-coaching-app-backend-production")]
+    {
+        let document = project.run(&["--env", env, "--output", "json", "config", "show"]).expect_code(0).json();
         let dokku = &document["result"]["dokku"];
         assert_eq!(dokku["host"], "fenrir", "{env}");
         assert_eq!(dokku["app"], app, "{env}");
@@ -140,27 +111,14 @@ fn a_database_password_is_never_printed() {
     let project = TestProject::empty();
     project.file("environments/staging.toml", STAGING_WITH_DOKKU);
     let url = "postgres://postgres:0123456789abcdef0123456789abcdef@dokku-postgres-praxia:5432/praxia";
-    for args in [
-        &["config", "show"][..],
-        &["--output", "json", "config", "show"],
-        &["-vv", "config", "show"],
-    ] {
+    for args in [&["config", "show"][..], &["--output", "json", "config", "show"], &["-vv", "config", "show"]] {
         let mut all = vec!["--env", "staging"];
         all.extend_from_slice(args);
         let outcome = support::Outcome::of(project.command().env("STAGING_DATABASE_URL", url).args(&all));
-        outcome
-            .expect_code(0)
-            .expect_stdout_contains("postgres:***@dokku-postgres-praxia:5432/praxia");
+        outcome.expect_code(0).expect_stdout_contains("postgres:***@dokku-postgres-praxia:5432/praxia");
         assert!(!outcome.stdout.contains("0123456789abcdef") && !outcome.stderr.contains("0123456789abcdef"));
     }
-    let outcome = project.run(&[
-        "--env",
-        "staging",
-        "--database-url",
-        "mysql://u:hunter2@h/d",
-        "config",
-        "show",
-    ]);
+    let outcome = project.run(&["--env", "staging", "--database-url", "mysql://u:hunter2@h/d", "config", "show"]);
     outcome.expect_code(2).expect_stderr_contains("scheme `mysql`");
     assert!(!outcome.stderr.contains("hunter2"), "{}", outcome.stderr);
 }
@@ -183,10 +141,7 @@ fn staging_without_a_database_url_exits_2_naming_the_variable() {
 #[test]
 fn json_output_is_one_document_on_success_and_on_failure() {
     let project = TestProject::from_repo();
-    let document = project
-        .run(&["--output", "json", "config", "check"])
-        .expect_code(0)
-        .json();
+    let document = project.run(&["--output", "json", "config", "check"]).expect_code(0).json();
     assert_eq!(document["ok"], true);
     assert_eq!(document["command"], "config check");
     assert_eq!(document["result"]["environments"].as_array().unwrap().len(), 4);
@@ -196,37 +151,20 @@ fn json_output_is_one_document_on_success_and_on_failure() {
     assert_eq!(document["ok"], false);
     assert_eq!(document["error"]["kind"], "usage");
     assert_eq!(document["error"]["exit_code"], 2);
-    assert!(
-        document["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown environment")
-    );
+    assert!(document["error"]["message"].as_str().unwrap().contains("unknown environment"));
 
-    let document = project
-        .run(&["--output", "json", "db", "frobnicate"])
-        .expect_code(2)
-        .json();
+    let document = project.run(&["--output", "json", "db", "frobnicate"]).expect_code(2).json();
     assert_eq!(document["ok"], false);
-    assert!(
-        document["error"]["message"].as_str().unwrap().contains("frobnicate"),
-        "{document}"
-    );
+    assert!(document["error"]["message"].as_str().unwrap().contains("frobnicate"), "{document}");
 }
 
 #[test]
 fn the_project_is_found_from_a_subfolder_or_through_config_dir() {
     let project = TestProject::from_repo();
     std::fs::create_dir_all(project.path().join("src/deep")).unwrap();
-    let outcome = support::Outcome::of(
-        project
-            .command()
-            .current_dir(project.path().join("src/deep"))
-            .args(["config", "show"]),
-    );
-    outcome
-        .expect_code(0)
-        .expect_stdout_contains(&format!("{}/migrations", project.path().display()));
+    let outcome =
+        support::Outcome::of(project.command().current_dir(project.path().join("src/deep")).args(["config", "show"]));
+    outcome.expect_code(0).expect_stdout_contains(&format!("{}/migrations", project.path().display()));
 
     let elsewhere = tempfile::tempdir().unwrap();
     let run_elsewhere = |extra: &mut std::process::Command| support::Outcome::of(extra.current_dir(elsewhere.path()));
@@ -234,18 +172,11 @@ fn the_project_is_found_from_a_subfolder_or_through_config_dir() {
         .expect_code(2)
         .expect_stderr_contains("no `environments/` folder");
     run_elsewhere(
-        project
-            .command()
-            .arg("--config-dir")
-            .arg(project.path().join("environments"))
-            .args(["config", "show"]),
+        project.command().arg("--config-dir").arg(project.path().join("environments")).args(["config", "show"]),
     )
     .expect_code(0);
     run_elsewhere(
-        project
-            .command()
-            .env("PRAXIA_CONFIG_DIR", project.path().join("environments"))
-            .args(["config", "show"]),
+        project.command().env("PRAXIA_CONFIG_DIR", project.path().join("environments")).args(["config", "show"]),
     )
     .expect_code(0);
 }
@@ -254,19 +185,12 @@ fn the_project_is_found_from_a_subfolder_or_through_config_dir() {
 fn errors_are_coloured_only_when_asked_or_on_a_terminal() {
     let project = TestProject::from_repo();
     let piped = project.run(&["--env", "nope", "config", "show"]);
-    assert!(
-        piped.stderr.starts_with("error: unknown environment"),
-        "{}",
-        piped.stderr
-    );
+    assert!(piped.stderr.starts_with("error: unknown environment"), "{}", piped.stderr);
     assert!(!piped.stderr.contains('\x1b'));
     let forced = project.run(&["--color", "always", "--env", "nope", "config", "show"]);
     assert!(forced.stderr.contains("\x1b[1;31merror\x1b[0m"), "{}", forced.stderr);
     let never = support::Outcome::of(
-        project
-            .command()
-            .env("NO_COLOR", "1")
-            .args(["--color", "never", "--env", "nope", "config", "show"]),
+        project.command().env("NO_COLOR", "1").args(["--color", "never", "--env", "nope", "config", "show"]),
     );
     assert!(!never.stderr.contains('\x1b'));
 }

@@ -30,10 +30,7 @@ fn start_twice_url_stop(project: &TestProject, run: &dyn Fn(&[&str]) -> Outcome)
     assert!(url.starts_with("postgres://postgres@127.0.0.1:") && url.ends_with("/praxia_development"));
 
     // psql accepts the URL, and the unix socket inside the folder answers too.
-    psql(
-        &url,
-        "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')",
-    );
+    psql(&url, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')");
     let status = run(&["--output", "json", "db", "status"]).expect_code(0).json();
     assert_eq!(status["result"]["running"], true);
     let socket_dir = status["result"]["socket_dir"].as_str().unwrap().to_owned();
@@ -56,39 +53,22 @@ fn start_twice_url_stop(project: &TestProject, run: &dyn Fn(&[&str]) -> Outcome)
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&over_socket.stdout).trim(),
-        "still here",
-        "{over_socket:?}"
-    );
+    assert_eq!(String::from_utf8_lossy(&over_socket.stdout).trim(), "still here", "{over_socket:?}");
 
     run(&["db", "stop"]).expect_code(0).expect_stdout_contains("stopped");
-    run(&["db", "stop"])
-        .expect_code(0)
-        .expect_stdout_contains("was not running");
+    run(&["db", "stop"]).expect_code(0).expect_stdout_contains("was not running");
     let status = run(&["--output", "json", "db", "status"]).expect_code(0).json();
     assert_eq!(status["result"]["running"], false);
     assert_eq!(status["result"]["initialised"], true);
 
     run(&["db", "start"]).expect_code(0).expect_stdout_contains("started");
-    assert_eq!(
-        psql(&url, "select note from kept"),
-        "still here",
-        "db stop must keep the data"
-    );
+    assert_eq!(psql(&url, "select note from kept"), "still here", "db stop must keep the data");
     run(&["db", "stop"]).expect_code(0);
 }
 
 fn psql(url: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args(["-X", "-tA", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("psql").args(["-X", "-tA", "-v", "ON_ERROR_STOP=1", url, "-c", sql]).output().unwrap();
+    assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
@@ -111,19 +91,11 @@ fn db_start_twice_then_url_then_stop_as_an_unprivileged_user() {
     let binary = project.path().join("praxia-deploy");
     std::fs::copy(env!("CARGO_BIN_EXE_praxia-deploy"), &binary).unwrap();
     std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let chown = Command::new("chown")
-        .args(["-R", "postgres:"])
-        .arg(project.path())
-        .status()
-        .unwrap();
+    let chown = Command::new("chown").args(["-R", "postgres:"]).arg(project.path()).status().unwrap();
     assert!(chown.success());
     start_twice_url_stop(&project, &|args| {
         let mut command = Command::new("runuser");
-        command
-            .args(["-u", "postgres", "--"])
-            .arg(&binary)
-            .args(args)
-            .current_dir(project.path());
+        command.args(["-u", "postgres", "--"]).arg(&binary).args(args).current_dir(project.path());
         for variable in ["PRAXIA_ENV", "PRAXIA_CONFIG_DIR", "DATABASE_URL", "RUST_LOG"] {
             command.env_remove(variable);
         }
@@ -140,12 +112,7 @@ fn each_environment_gets_its_own_database_in_the_cluster() {
         .expect_code(0)
         .expect_stdout_contains("created database praxia_test");
     assert!(development.contains("/praxia_development"));
-    let url = project
-        .run(&["--env", "test", "db", "url"])
-        .expect_code(0)
-        .stdout
-        .trim()
-        .to_owned();
+    let url = project.run(&["--env", "test", "db", "url"]).expect_code(0).stdout.trim().to_owned();
     assert_eq!(psql(&url, "select current_database()"), "praxia_test");
 }
 
@@ -153,9 +120,7 @@ fn each_environment_gets_its_own_database_in_the_cluster() {
 fn a_development_command_without_a_url_starts_the_embedded_database_itself() {
     let project = TestProject::from_repo();
     let outcome = project.run(&["db", "psql", "--", "-tAc", "select current_database()"]);
-    outcome
-        .expect_code(0)
-        .expect_stderr_contains("started the embedded development PostgreSQL");
+    outcome.expect_code(0).expect_stderr_contains("started the embedded development PostgreSQL");
     assert_eq!(outcome.stdout.trim(), "praxia_development");
     let status = project.run(&["--output", "json", "db", "status"]).expect_code(0).json();
     assert_eq!(status["result"]["running"], true);
@@ -174,10 +139,7 @@ fn a_given_database_url_wins_over_the_embedded_database() {
     ]));
     outcome.expect_code(0);
     assert_eq!(outcome.stdout.trim(), database.name);
-    assert!(
-        !project.path().join(".praxia").exists(),
-        "the embedded database was started anyway"
-    );
+    assert!(!project.path().join(".praxia").exists(), "the embedded database was started anyway");
 }
 
 #[test]
@@ -195,9 +157,7 @@ fn psql_passes_on_its_exit_status() {
         "-c",
         "select nope",
     ]);
-    outcome
-        .expect_code(1)
-        .expect_stderr_contains("column \"nope\" does not exist");
+    outcome.expect_code(1).expect_stderr_contains("column \"nope\" does not exist");
 }
 
 #[test]

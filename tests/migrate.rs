@@ -15,9 +15,7 @@ const CREATE_B: &str = "CREATE TABLE b (id int PRIMARY KEY);\n--> statement-brea
 const CREATE_C: &str = "CREATE TABLE c (id int);";
 
 async fn connect(database: &TestDatabase) -> PgConnection {
-    PgConnection::connect(&database.url)
-        .await
-        .expect("connect to the test database")
+    PgConnection::connect(&database.url).await.expect("connect to the test database")
 }
 
 async fn drizzle_rows(database: &TestDatabase) -> Vec<(i32, String, Option<i64>)> {
@@ -54,10 +52,7 @@ async fn migrate_applies_everything_pending_and_records_it_like_drizzle() {
 
     assert_eq!(
         drizzle_rows(&database).await,
-        [
-            (1, sha256_hex(CREATE_A), Some(1000)),
-            (2, sha256_hex(CREATE_B), Some(2000))
-        ]
+        [(1, sha256_hex(CREATE_A), Some(1000)), (2, sha256_hex(CREATE_B), Some(2000))]
     );
     let mut connection = connect(&database).await;
     let log: Vec<(String, String, i64, String, String, String)> = sqlx::query_as(
@@ -67,25 +62,14 @@ async fn migrate_applies_everything_pending_and_records_it_like_drizzle() {
     .await
     .unwrap();
     assert_eq!(log.len(), 2);
-    assert_eq!(
-        (log[1].0.as_str(), log[1].1.as_str(), log[1].2),
-        ("0001_b", sha256_hex(CREATE_B).as_str(), 2000)
-    );
+    assert_eq!((log[1].0.as_str(), log[1].1.as_str(), log[1].2), ("0001_b", sha256_hex(CREATE_B).as_str(), 2000));
     assert!(log[1].3.contains('@'), "applied_by is user@host: {}", log[1].3);
-    assert_eq!(
-        (log[1].4.as_str(), log[1].5.as_str()),
-        (env!("CARGO_PKG_VERSION"), "test")
-    );
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM b")
-        .fetch_one(&mut connection)
-        .await
-        .unwrap();
+    assert_eq!((log[1].4.as_str(), log[1].5.as_str()), (env!("CARGO_PKG_VERSION"), "test"));
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM b").fetch_one(&mut connection).await.unwrap();
     assert_eq!(count, 2);
 
     let again = project.run_on(&database, &["migrate"]);
-    again
-        .expect_code(0)
-        .expect_stdout_contains("nothing to do: 2 migrations applied, none pending");
+    again.expect_code(0).expect_stdout_contains("nothing to do: 2 migrations applied, none pending");
     assert_eq!(drizzle_rows(&database).await.len(), 2);
 }
 
@@ -93,16 +77,9 @@ async fn migrate_applies_everything_pending_and_records_it_like_drizzle() {
 async fn nothing_pending_creates_nothing() {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[]);
-    project
-        .run_on(&database, &["release"])
-        .expect_code(0)
-        .expect_stdout_contains("nothing to do");
+    project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("nothing to do");
     project.run_on(&database, &["status"]).expect_code(0);
-    assert!(
-        tables(&database).await.is_empty(),
-        "a no-op run created {:?}",
-        tables(&database).await
-    );
+    assert!(tables(&database).await.is_empty(), "a no-op run created {:?}", tables(&database).await);
 }
 
 #[tokio::test]
@@ -110,10 +87,7 @@ async fn an_edited_applied_migration_is_refused_and_nothing_is_written() {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
     project.run_on(&database, &["migrate"]).expect_code(0);
-    project.set_migrations(&[
-        ("0000_a", 1000, "CREATE TABLE a (id bigint PRIMARY KEY);"),
-        ("0001_c", 3000, CREATE_C),
-    ]);
+    project.set_migrations(&[("0000_a", 1000, "CREATE TABLE a (id bigint PRIMARY KEY);"), ("0001_c", 3000, CREATE_C)]);
 
     let outcome = project.run_on(&database, &["migrate"]);
     outcome
@@ -121,27 +95,16 @@ async fn an_edited_applied_migration_is_refused_and_nothing_is_written() {
         .expect_stderr_contains("error: migration 0000_a was edited after it was applied")
         .expect_stderr_contains("0000_a.sql")
         .expect_stderr_contains(&format!("applied hash: {}", sha256_hex(CREATE_A)))
-        .expect_stderr_contains(&format!(
-            "current hash: {}",
-            sha256_hex("CREATE TABLE a (id bigint PRIMARY KEY);")
-        ))
+        .expect_stderr_contains(&format!("current hash: {}", sha256_hex("CREATE TABLE a (id bigint PRIMARY KEY);")))
         .expect_stderr_contains("add a new one");
-    assert!(
-        !tables(&database).await.contains(&"public.c".to_owned()),
-        "the pending migration ran anyway"
-    );
+    assert!(!tables(&database).await.contains(&"public.c".to_owned()), "the pending migration ran anyway");
     assert_eq!(drizzle_rows(&database).await.len(), 1);
 
     let status = project.run_on(&database, &["--output", "json", "status"]);
     let document = status.expect_code(4).json();
     assert_eq!(document["result"]["problems"][0]["kind"], "edited_after_applied");
     assert_eq!(document["result"]["problems"][0]["tag"], "0000_a");
-    assert!(
-        document["result"]["problems"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("edited")
-    );
+    assert!(document["result"]["problems"][0]["detail"].as_str().unwrap().contains("edited"));
     assert_eq!(document["error"]["exit_code"], 4);
 }
 
@@ -164,11 +127,7 @@ async fn a_late_merged_migration_is_refused_unless_allowed() {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_c", 3000, CREATE_C)]);
     project.run_on(&database, &["migrate"]).expect_code(0);
-    project.set_migrations(&[
-        ("0000_a", 1000, CREATE_A),
-        ("0001_b", 2000, CREATE_B),
-        ("0002_c", 3000, CREATE_C),
-    ]);
+    project.set_migrations(&[("0000_a", 1000, CREATE_A), ("0001_b", 2000, CREATE_B), ("0002_c", 3000, CREATE_C)]);
 
     project
         .run_on(&database, &["migrate"])
@@ -177,10 +136,7 @@ async fn a_late_merged_migration_is_refused_unless_allowed() {
         .expect_stderr_contains("--allow-out-of-order");
     assert!(!tables(&database).await.contains(&"public.b".to_owned()));
 
-    project
-        .run_on(&database, &["migrate", "--allow-out-of-order"])
-        .expect_code(0)
-        .expect_stdout_contains("ran 0001_b");
+    project.run_on(&database, &["migrate", "--allow-out-of-order"]).expect_code(0).expect_stdout_contains("ran 0001_b");
     assert_eq!(drizzle_rows(&database).await.len(), 3);
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
 }
@@ -199,32 +155,20 @@ async fn a_failing_statement_rolls_back_the_whole_release_and_names_where() {
         .expect_stderr_contains("sqlstate: 22P02")
         .expect_stderr_contains("invalid input syntax for type integer")
         .expect_stderr_contains("also rolled back: 0000_a");
-    assert!(
-        tables(&database).await.is_empty(),
-        "the failed release left {:?}",
-        tables(&database).await
-    );
+    assert!(tables(&database).await.is_empty(), "the failed release left {:?}", tables(&database).await);
 }
 
 #[tokio::test]
 async fn a_malformed_folder_is_refused_before_connecting() {
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
-    project.file(
-        "migrations/meta/_journal.json",
-        "{\"dialect\": \"postgresql\",\n\"entries\": [\n  {\"idx\": 0, }\n]}",
-    );
-    let unreachable = TestDatabase {
-        name: "none".into(),
-        url: "postgres://nobody@127.0.0.1:1/none".into(),
-    };
+    project
+        .file("migrations/meta/_journal.json", "{\"dialect\": \"postgresql\",\n\"entries\": [\n  {\"idx\": 0, }\n]}");
+    let unreachable = TestDatabase { name: "none".into(), url: "postgres://nobody@127.0.0.1:1/none".into() };
     project
         .run_on(&unreachable, &["migrate"])
         .expect_code(4)
         .expect_stderr_contains("migrations/meta/_journal.json:3:14 is malformed");
-    project.file(
-        "migrations/meta/_journal.json",
-        "{\"dialect\": \"postgresql\", \"entries\": []}",
-    );
+    project.file("migrations/meta/_journal.json", "{\"dialect\": \"postgresql\", \"entries\": []}");
     project
         .run_on(&unreachable, &["status"])
         .expect_code(4)
@@ -247,10 +191,7 @@ async fn dry_run_and_plan_show_the_sql_and_change_nothing() {
         .expect_stdout_contains("alone, outside a transaction (CREATE INDEX CONCURRENTLY)");
     assert!(tables(&database).await.is_empty());
 
-    let document = project
-        .run_on(&database, &["--output", "json", "plan"])
-        .expect_code(0)
-        .json();
+    let document = project.run_on(&database, &["--output", "json", "plan"]).expect_code(0).json();
     let pending = &document["result"]["pending"];
     assert_eq!(pending[0]["tag"], "0000_b");
     assert_eq!(pending[0]["mode"], "transactional");
@@ -265,10 +206,7 @@ async fn status_shows_applied_and_pending_and_exit_code_8_when_asked() {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[("0000_a", 1_761_955_200_000, CREATE_A)]);
     project.run_on(&database, &["migrate"]).expect_code(0);
-    project.set_migrations(&[
-        ("0000_a", 1_761_955_200_000, CREATE_A),
-        ("0001_c", 1_761_955_260_000, CREATE_C),
-    ]);
+    project.set_migrations(&[("0000_a", 1_761_955_200_000, CREATE_A), ("0001_c", 1_761_955_260_000, CREATE_C)]);
 
     let outcome = project.run_on(&database, &["status"]);
     outcome
@@ -278,10 +216,7 @@ async fn status_shows_applied_and_pending_and_exit_code_8_when_asked() {
         .expect_stdout_contains("1 applied, 1 pending");
     assert!(outcome.stdout.contains("postgres@127.0.0.1:"), "{}", outcome.stdout);
 
-    let document = project
-        .run_on(&database, &["--output", "json", "status", "--exit-code"])
-        .expect_code(8)
-        .json();
+    let document = project.run_on(&database, &["--output", "json", "status", "--exit-code"]).expect_code(8).json();
     assert_eq!(document["ok"], false);
     assert_eq!(document["result"]["applied"][0]["tag"], "0000_a");
     assert_eq!(document["result"]["pending"][0]["tag"], "0001_c");
@@ -324,18 +259,9 @@ async fn a_concurrent_index_migration_runs_alone_and_a_failed_build_names_the_in
     );
 
     let mut connection = connect(&database).await;
-    sqlx::raw_sql("DROP INDEX CONCURRENTLY IF EXISTS e_x")
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    sqlx::raw_sql("DELETE FROM e WHERE ctid = (SELECT max(ctid) FROM e)")
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    project
-        .run_on(&database, &["migrate"])
-        .expect_code(0)
-        .expect_stdout_contains("ran 0001_idx");
+    sqlx::raw_sql("DROP INDEX CONCURRENTLY IF EXISTS e_x").execute(&mut connection).await.unwrap();
+    sqlx::raw_sql("DELETE FROM e WHERE ctid = (SELECT max(ctid) FROM e)").execute(&mut connection).await.unwrap();
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_idx");
     let valid: bool = sqlx::query_scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'e_x'::regclass")
         .fetch_one(&mut connection)
         .await
@@ -350,19 +276,9 @@ async fn a_held_lock_is_waited_for_and_named_then_gives_up_with_exit_5() {
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
     let key = lock_key();
     let mut holder = connect(&database).await;
-    sqlx::query("SET application_name = 'another deploy'")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
+    sqlx::query("SET application_name = 'another deploy'").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut holder).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut holder).await.unwrap();
 
     let outcome = project.run_on(&database, &["migrate", "--lock-wait", "1s"]);
     outcome
@@ -372,19 +288,10 @@ async fn a_held_lock_is_waited_for_and_named_then_gives_up_with_exit_5() {
     assert!(tables(&database).await.is_empty());
 
     // Released while a runner waits: it goes on.
-    let waiting = project
-        .on(&database)
-        .args(["migrate"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiting =
+        project.on(&database).args(["migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut holder).await.unwrap();
     let output = waiting.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(drizzle_rows(&database).await.len(), 1);
@@ -400,27 +307,12 @@ async fn a_lock_timeout_rolls_the_batch_back_and_retries_it() {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
     project.run_on(&database, &["migrate"]).expect_code(0);
-    project.file(
-        "environments/test.toml",
-        "kind = \"test\"\n[database]\nwait = \"5s\"\nlock_timeout = \"200ms\"\n",
-    );
-    project.set_migrations(&[
-        ("0000_a", 1000, CREATE_A),
-        ("0001_alter", 2000, "ALTER TABLE a ADD COLUMN note text;"),
-    ]);
+    project.file("environments/test.toml", "kind = \"test\"\n[database]\nwait = \"5s\"\nlock_timeout = \"200ms\"\n");
+    project.set_migrations(&[("0000_a", 1000, CREATE_A), ("0001_alter", 2000, "ALTER TABLE a ADD COLUMN note text;")]);
 
     let mut blocker = connect(&database).await;
-    sqlx::raw_sql("BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
-    let runner = project
-        .on(&database)
-        .args(["migrate"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE").execute(&mut blocker).await.unwrap();
+    let runner = project.on(&database).args(["migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
     let output = runner.wait_with_output().unwrap();
@@ -433,24 +325,12 @@ async fn a_lock_timeout_rolls_the_batch_back_and_retries_it() {
 #[tokio::test]
 async fn four_runners_at_once_apply_each_migration_exactly_once() {
     let database = test_postgres().fresh_database();
-    let migrations: Vec<(String, i64, String)> = (0..20)
-        .map(|i| (format!("{i:04}_t{i}"), 1000 + i, format!("CREATE TABLE t{i} (id int);")))
-        .collect();
-    let borrowed: Vec<(&str, i64, &str)> = migrations
-        .iter()
-        .map(|(t, w, s)| (t.as_str(), *w, s.as_str()))
-        .collect();
+    let migrations: Vec<(String, i64, String)> =
+        (0..20).map(|i| (format!("{i:04}_t{i}"), 1000 + i, format!("CREATE TABLE t{i} (id int);"))).collect();
+    let borrowed: Vec<(&str, i64, &str)> = migrations.iter().map(|(t, w, s)| (t.as_str(), *w, s.as_str())).collect();
     let project = TestProject::with_migrations(&borrowed);
     let runners: Vec<_> = (0..4)
-        .map(|_| {
-            project
-                .on(&database)
-                .arg("migrate")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
         .collect();
     for runner in runners {
         let output = runner.wait_with_output().unwrap();
@@ -471,13 +351,7 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_as_it_was() {
     let database = test_postgres().fresh_database();
     let slow = "CREATE TABLE slow (id int);\n--> statement-breakpoint\nSELECT pg_sleep(30);";
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A), ("0001_slow", 2000, slow)]);
-    let mut runner = project
-        .on(&database)
-        .arg("migrate")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut runner = project.on(&database).arg("migrate").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
 
     let mut observer = connect(&database).await;
     let mut sleeping = false;
@@ -497,20 +371,10 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_as_it_was() {
     assert!(sleeping, "the slow migration never started");
     runner.kill().unwrap(); // SIGKILL
     runner.wait().unwrap();
-    assert!(
-        tables(&database).await.is_empty(),
-        "a killed run left {:?}",
-        tables(&database).await
-    );
+    assert!(tables(&database).await.is_empty(), "a killed run left {:?}", tables(&database).await);
 
-    project.set_migrations(&[
-        ("0000_a", 1000, CREATE_A),
-        ("0001_slow", 2000, "CREATE TABLE slow (id int);"),
-    ]);
-    project
-        .run_on(&database, &["migrate"])
-        .expect_code(0)
-        .expect_stdout_contains("applied 2 migrations");
+    project.set_migrations(&[("0000_a", 1000, CREATE_A), ("0001_slow", 2000, "CREATE TABLE slow (id int);")]);
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 2 migrations");
 }
 
 #[tokio::test]
@@ -522,27 +386,11 @@ async fn a_second_runner_waiting_on_a_concurrent_index_build_does_not_deadlock()
             1000,
             "CREATE TABLE f (x int);\n--> statement-breakpoint\nINSERT INTO f SELECT generate_series(1, 1000);",
         ),
-        (
-            "0001_idx",
-            2000,
-            "SELECT pg_sleep(1);\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY f_x ON f (x);",
-        ),
+        ("0001_idx", 2000, "SELECT pg_sleep(1);\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY f_x ON f (x);"),
     ]);
-    let first = project
-        .on(&database)
-        .arg("migrate")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let second = project
-        .on(&database)
-        .arg("migrate")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     for runner in [first, second] {
         let output = runner.wait_with_output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -554,10 +402,7 @@ async fn a_second_runner_waiting_on_a_concurrent_index_build_does_not_deadlock()
 async fn a_database_that_is_not_up_yet_is_waited_for_then_exit_5() {
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
     let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
-    let nowhere = TestDatabase {
-        name: "x".into(),
-        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-    };
+    let nowhere = TestDatabase { name: "x".into(), url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
     let outcome = project.run_on(&nowhere, &["migrate", "--wait", "1s"]);
     outcome
         .expect_code(5)
@@ -577,10 +422,7 @@ async fn a_server_that_starts_late_is_waited_for() {
         ServerAccount::for_this_process().unwrap(),
     );
     cluster.init(Durability::Throwaway).unwrap();
-    let late = TestDatabase {
-        name: "postgres".into(),
-        url: cluster.url("postgres").unwrap(),
-    };
+    let late = TestDatabase { name: "postgres".into(), url: cluster.url("postgres").unwrap() };
 
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
     let runner = project
@@ -609,10 +451,7 @@ async fn new_creates_the_next_migration_that_migrate_then_applies() {
     let file = project.path().join("migrations/0001_add_notes.sql");
     assert!(file.is_file());
     std::fs::write(&file, "ALTER TABLE a ADD COLUMN note text;").unwrap();
-    project
-        .run_on(&database, &["migrate"])
-        .expect_code(0)
-        .expect_stdout_contains("ran 0001_add_notes");
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_add_notes");
 
     project
         .run_on(&database, &["new", "Add Notes!"])

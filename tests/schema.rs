@@ -36,13 +36,7 @@ async fn migrated_database() -> PgConnection {
 }
 
 async fn rows(connection: &mut PgConnection, sql: &'static str) -> Vec<String> {
-    sqlx::query(sql)
-        .fetch_all(connection)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<String, _>(0))
-        .collect()
+    sqlx::query(sql).fetch_all(connection).await.unwrap().iter().map(|row| row.get::<String, _>(0)).collect()
 }
 
 #[tokio::test]
@@ -161,10 +155,7 @@ async fn every_foreign_key_column_leads_an_index_and_better_auth_indexes_exist()
            AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1])",
     )
     .await;
-    assert!(
-        unindexed.is_empty(),
-        "foreign-key columns without an index: {unindexed:?}"
-    );
+    assert!(unindexed.is_empty(), "foreign-key columns without an index: {unindexed:?}");
     let indexes = rows(
         &mut connection,
         "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE '%\\_idx' ORDER BY 1",
@@ -192,21 +183,15 @@ async fn roles_are_limited_and_default_to_teacher() {
     .execute(&mut connection)
     .await
     .unwrap();
-    let role: String = sqlx::query_scalar("SELECT role FROM profile WHERE user_id = 'u1'")
-        .fetch_one(&mut connection)
-        .await
-        .unwrap();
+    let role: String =
+        sqlx::query_scalar("SELECT role FROM profile WHERE user_id = 'u1'").fetch_one(&mut connection).await.unwrap();
     assert_eq!(role, "teacher");
 
     let err = sqlx::raw_sql("UPDATE profile SET role = 'superuser' WHERE user_id = 'u1'")
         .execute(&mut connection)
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_database_error().unwrap().code().as_deref(),
-        Some("23514"),
-        "{err}"
-    );
+    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("23514"), "{err}");
 
     let err = sqlx::raw_sql(
         "INSERT INTO organization (id, name, slug) VALUES ('00000000-0000-0000-0000-000000000001', 'A', 'a'); \

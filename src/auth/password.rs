@@ -43,7 +43,9 @@ pub fn hash_password_with_salt(password: &str, salt_hex: &str) -> PasswordHash {
 
 /// Whether `password` matches `stored`, as Better Auth's `verifyPassword` decides.
 pub fn verify_password(stored: &str, password: &str) -> bool {
-    let Some((salt, key)) = stored.split_once(':') else { return false };
+    let Some((salt, key)) = stored.split_once(':') else {
+        return false;
+    };
     let Ok(expected) = hex::decode(key) else { return false };
     let derived = derive_key(password, salt);
     expected.len() == derived.len() && bool::from(expected.ct_eq(&derived))

@@ -22,15 +22,11 @@ fn show(context: &Context) -> Result<Report> {
     let env = &context.env;
     let target = env.database_target(context.cli.global.database_url.as_deref())?;
     let (database_text, database_json) = match &target {
-        DatabaseTarget::Url { url, source } => (
-            format!("{url} (from {source})"),
-            json!({ "url": url, "source": source }),
-        ),
+        DatabaseTarget::Url { url, source } => {
+            (format!("{url} (from {source})"), json!({ "url": url, "source": source }))
+        }
         DatabaseTarget::Missing => (
-            format!(
-                "not set: ${} is empty (commands that need the database exit 2)",
-                env.database.url_env
-            ),
+            format!("not set: ${} is empty (commands that need the database exit 2)", env.database.url_env),
             json!({ "url": null, "missing": env.database.url_env }),
         ),
         DatabaseTarget::Embedded => {
@@ -74,10 +70,7 @@ fn show(context: &Context) -> Result<Report> {
         }
     }
     if let Some(setup) = &env.setup {
-        let url = setup
-            .url
-            .as_ref()
-            .map_or("(none; pass bootstrap --url)", |url| url.as_str());
+        let url = setup.url.as_ref().map_or("(none; pass bootstrap --url)", |url| url.as_str());
         let _ = writeln!(human, "setup:       {url}, token from ${}", setup.token_env);
     }
     let mut result = serde_json::to_value(env).expect("settings serialise");
@@ -106,10 +99,8 @@ fn check(context: &Context) -> Result<Report> {
         }
         return Err(error.help(first.help.clone().unwrap_or_default()));
     }
-    let human: String = checked
-        .iter()
-        .map(|line| format!("ok  {}\n", line["summary"].as_str().unwrap_or("")))
-        .collect();
+    let human: String =
+        checked.iter().map(|line| format!("ok  {}\n", line["summary"].as_str().unwrap_or(""))).collect();
     Ok(Report::new(&json!({ "environments": checked }), human))
 }
 

@@ -22,20 +22,12 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
             if started.initialised {
                 what.push("created the cluster".to_owned());
             }
-            what.push(if started.already_running {
-                "already running".to_owned()
-            } else {
-                "started".to_owned()
-            });
+            what.push(if started.already_running { "already running".to_owned() } else { "started".to_owned() });
             if started.database_created {
                 what.push(format!("created database {}", started.database));
             }
-            let human = format!(
-                "development PostgreSQL for `{}`: {}\nurl: {}\n",
-                env.name,
-                what.join(", "),
-                started.url
-            );
+            let human =
+                format!("development PostgreSQL for `{}`: {}\nurl: {}\n", env.name, what.join(", "), started.url);
             Ok(Report::new(&started, human))
         }
         DbCommand::Stop => {
@@ -54,11 +46,8 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
                 (true, false) => "stopped".to_owned(),
                 (true, true) => format!("running (pid {})", status.pid.unwrap_or_default()),
             };
-            let mut human = format!(
-                "state:   {state}\nfolder:  {}\nserver:  {}\n",
-                status.dir.display(),
-                status.server_version
-            );
+            let mut human =
+                format!("state:   {state}\nfolder:  {}\nserver:  {}\n", status.dir.display(), status.server_version);
             if let Some(port) = status.port {
                 human.push_str(&format!("port:    {port} on 127.0.0.1\n"));
             }

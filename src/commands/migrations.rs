@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnection;
 
 use super::Context;
 use crate::cli::{ApplyArgs, WaitArgs};
-use crate::config::DatabaseUrl;
+use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::apply::{AppliedMigration, Applier, Limits};
@@ -20,6 +20,7 @@ use crate::migrations::lock::MigrationLock;
 use crate::migrations::plan::{OutOfOrder, Plan, plan, steps};
 use crate::migrations::{folder, new};
 use crate::output::{MigrationProgress, Report};
+use crate::stamp::{self, EnvironmentStamp, Overwrite};
 
 /// The JSON `result` of every migration command: the same shape for all of them.
 #[derive(Debug, Serialize)]
@@ -32,6 +33,11 @@ struct MigrationReport {
     problems: Vec<serde_json::Value>,
     /// What this command ran (migrate and release).
     ran: Vec<AppliedMigration>,
+    /// The database's environment stamp, if it has one.
+    stamp: Option<EnvironmentStamp>,
+    /// What `release` did about fixtures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,6 +65,7 @@ struct Session<'c> {
     url: DatabaseUrl,
     folder: MigrationFolder,
     bookkeeping: Bookkeeping,
+    stamp: Option<EnvironmentStamp>,
 }
 
 impl<'c> Session<'c> {
@@ -68,16 +75,9 @@ impl<'c> Session<'c> {
         let folder = read_folder(&env.migrations.dir)?;
         let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
         let wait = wait.wait.unwrap_or(env.database.wait).0;
-        let connection = database::connect(&url, wait, &application_name(context)).await?;
-        Ok((
-            Session {
-                context,
-                url,
-                folder,
-                bookkeeping: Bookkeeping::new(&env.migrations),
-            },
-            connection,
-        ))
+        let mut connection = database::connect(&url, wait, &application_name(context)).await?;
+        let stamp = stamp::read(&mut connection).await?;
+        Ok((Session { context, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), stamp }, connection))
     }
 
     fn report(&self, plan: &Plan, ran: Vec<AppliedMigration>, with_statements: bool) -> MigrationReport {
@@ -86,18 +86,12 @@ impl<'c> Session<'c> {
             environment: json!({ "name": env.name, "kind": env.kind }),
             database: self.url.redacted(),
             bookkeeping: self.bookkeeping.name().to_owned(),
-            applied: plan
-                .applied
-                .iter()
-                .map(|(migration, _)| entry(migration, false))
-                .collect(),
-            pending: plan
-                .pending
-                .iter()
-                .map(|migration| entry(migration, with_statements))
-                .collect(),
+            applied: plan.applied.iter().map(|(migration, _)| entry(migration, false)).collect(),
+            pending: plan.pending.iter().map(|migration| entry(migration, with_statements)).collect(),
             problems: plan.problems.iter().map(problem_json).collect(),
             ran,
+            stamp: self.stamp.clone(),
+            seed: None,
         }
     }
 }
@@ -150,12 +144,9 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
         return Err(refusal.with_report(report));
     }
     if exit_code && !plan.pending.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Pending,
-            format!("{} migrations are pending", plan.pending.len()),
-        )
-        .help("apply them with `praxia-deploy migrate`")
-        .with_report(report));
+        return Err(Error::new(ErrorKind::Pending, format!("{} migrations are pending", plan.pending.len()))
+            .help("apply them with `praxia-deploy migrate`")
+            .with_report(report));
     }
     Ok(report)
 }
@@ -172,12 +163,31 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     }
 }
 
-/// `migrate` and `release`: read, plan, and if anything is pending, lock, read
-/// again, and apply. With nothing pending it takes no lock and creates nothing.
 pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<Report> {
+    let run = run_migrations(context, args, dry_run).await?;
+    Ok(Report::new(&run.report, run.human))
+}
+
+/// `release`: migrate, then the seed policy: development and test get their
+/// fixtures (idempotently), staging and production are skipped with one line.
+pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
+    let MigrationRun { mut report, mut human, url } = run_migrations(context, args, false).await?;
+    let stamp_kind = report.stamp.as_ref().map_or(context.env.kind, |stamp| stamp.kind);
+    let outcome = super::seed::release_step(context, &url, stamp_kind).await?;
+    human.push('\n');
+    human.push_str(&outcome.summary);
+    report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
+    Ok(Report::new(&report, human))
+}
+
+/// Read, check the stamp, plan; if anything is pending, lock, read again, apply.
+/// With nothing pending it takes no lock and creates nothing but the stamp of a
+/// database that has none.
+async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<MigrationRun> {
     let started = Instant::now();
     let env = &context.env;
-    let (session, mut connection) = Session::open(context, &args.wait).await?;
+    let (mut session, mut connection) = Session::open(context, &args.wait).await?;
+    stamp::check(env, session.stamp.as_ref())?;
     let order = out_of_order(args.allow_out_of_order);
     let rows = session.bookkeeping.read_applied(&mut connection).await?;
     let first_look = plan(&session.folder, &rows, order);
@@ -185,19 +195,22 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
         let report = Report::new(&session.report(&first_look, Vec::new(), false), "");
         return Err(refusal.with_report(report));
     }
+    if dry_run {
+        let _ = connection.close().await;
+        let human = format!("dry run: nothing was changed\n{}", sql_listing(&first_look));
+        return Ok(MigrationRun { report: session.report(&first_look, Vec::new(), true), human, url: session.url });
+    }
     if first_look.pending.is_empty() {
+        if session.stamp.is_none() {
+            session.stamp = stamp_now(&mut connection, env).await?;
+        }
         let _ = connection.close().await;
         let human = format!(
             "nothing to do: {} migrations applied, none pending ({} ms)",
             first_look.applied.len(),
             started.elapsed().as_millis()
         );
-        return Ok(Report::new(&session.report(&first_look, Vec::new(), false), human));
-    }
-    if dry_run {
-        let _ = connection.close().await;
-        let human = format!("dry run: nothing was changed\n{}", sql_listing(&first_look));
-        return Ok(Report::new(&session.report(&first_look, Vec::new(), true), human));
+        return Ok(MigrationRun { report: session.report(&first_look, Vec::new(), false), human, url: session.url });
     }
 
     let lock_wait = args.lock_wait.unwrap_or(env.database.lock_wait).0;
@@ -208,33 +221,52 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
         &format!("{} lock", application_name(context)),
     )
     .await?;
-    let outcome = apply_locked(context, &session, &mut connection, order).await;
+    let outcome = apply_locked(context, &mut session, &mut connection, order).await;
     lock.release().await?;
     let _ = connection.close().await;
-    let (plan_json, ran) = outcome?;
+    let (mut report, ran) = outcome?;
     let human = if ran.is_empty() {
         "nothing to do: another runner applied the pending migrations first".to_owned()
     } else {
-        format!(
-            "applied {} migrations in {} ms",
-            ran.len(),
-            started.elapsed().as_millis()
-        )
+        format!("applied {} migrations in {} ms", ran.len(), started.elapsed().as_millis())
     };
-    let mut result = plan_json;
-    result.ran = ran;
-    Ok(Report::new(&result, human))
+    report.ran = ran;
+    Ok(MigrationRun { report, human, url: session.url })
+}
+
+/// What `run_migrations` hands to `migrate` and `release`.
+struct MigrationRun {
+    report: MigrationReport,
+    human: String,
+    url: DatabaseUrl,
+}
+
+/// Stamps an unstamped database with `env` and returns the stamp now in place.
+async fn stamp_now(connection: &mut PgConnection, env: &Environment) -> Result<Option<EnvironmentStamp>> {
+    let provenance = Provenance::here(&env.name);
+    let mut transaction = connection.begin().await.map_err(stamp_failed)?;
+    stamp::write(&mut transaction, env, &provenance, Overwrite::No).await.map_err(stamp_failed)?;
+    transaction.commit().await.map_err(stamp_failed)?;
+    let stamp = stamp::read(connection).await?;
+    stamp::check(env, stamp.as_ref())?;
+    Ok(stamp)
+}
+
+fn stamp_failed(err: sqlx::Error) -> Error {
+    Error::unavailable("could not write the environment stamp").note("reason", err)
 }
 
 /// Under the lock: the applied state read again (another runner may have just
 /// finished), checked again, then applied.
 async fn apply_locked(
     context: &Context<'_>,
-    session: &Session<'_>,
+    session: &mut Session<'_>,
     connection: &mut PgConnection,
     order: OutOfOrder,
 ) -> Result<(MigrationReport, Vec<AppliedMigration>)> {
     let env = &context.env;
+    session.stamp = stamp::read(connection).await?;
+    stamp::check(env, session.stamp.as_ref())?;
     let rows = session.bookkeeping.read_applied(connection).await?;
     let locked_plan = plan(&session.folder, &rows, order);
     if let Some(refusal) = locked_plan.refusal() {
@@ -250,21 +282,19 @@ async fn apply_locked(
         env.name
     ));
     let provenance = Provenance::here(&env.name);
-    let limits = Limits {
-        lock_timeout: env.database.lock_timeout.0,
-        statement_timeout: env.database.statement_timeout.0,
-    };
+    let limits =
+        Limits { lock_timeout: env.database.lock_timeout.0, statement_timeout: env.database.statement_timeout.0 };
     let applier = Applier {
         bookkeeping: &session.bookkeeping,
         provenance: &provenance,
         limits: &limits,
+        stamp: session.stamp.is_none().then_some(env),
     };
     let mut progress = MigrationProgress::new(context.printer, locked_plan.pending.len());
-    let outcome = applier
-        .apply(connection, &steps(&locked_plan.pending), &mut progress)
-        .await;
+    let outcome = applier.apply(connection, &steps(&locked_plan.pending), &mut progress).await;
     progress.finish();
     let ran = outcome?;
+    session.stamp = stamp::read(connection).await?;
     let rows = session.bookkeeping.read_applied(connection).await?;
     let after = plan(&session.folder, &rows, OutOfOrder::Allow);
     Ok((session.report(&after, Vec::new(), false), ran))
@@ -287,16 +317,9 @@ pub fn new_migration(context: &Context<'_>, name: &str) -> Result<Report> {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
     let migration = new::prepare(dir, journal.as_deref(), name, now_ms)?;
     new::write(dir, &migration)?;
-    let human = format!(
-        "created {} (journal entry {}, when {})",
-        migration.file.display(),
-        migration.tag,
-        migration.when
-    );
-    Ok(Report::new(
-        &json!({ "tag": migration.tag, "when": migration.when, "file": migration.file }),
-        human,
-    ))
+    let human =
+        format!("created {} (journal entry {}, when {})", migration.file.display(), migration.tag, migration.when);
+    Ok(Report::new(&json!({ "tag": migration.tag, "when": migration.when, "file": migration.file }), human))
 }
 
 fn out_of_order(allow: bool) -> OutOfOrder {
@@ -308,33 +331,16 @@ fn status_table(session: &Session, plan: &Plan) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "environment  {} ({})", env.name, env.kind);
     let _ = writeln!(text, "database     {}", session.url);
-    let _ = writeln!(
-        text,
-        "folder       {} -> {}",
-        session.folder.dir.display(),
-        session.bookkeeping.name()
-    );
-    let width = session
-        .folder
-        .migrations
-        .iter()
-        .map(|migration| migration.tag.len())
-        .max()
-        .unwrap_or(9)
-        .max(9);
-    let _ = writeln!(
-        text,
-        "\n  {:<8}  {:<width$}  {:<19}  mode",
-        "state", "migration", "when (UTC)"
-    );
+    let _ = writeln!(text, "folder       {} -> {}", session.folder.dir.display(), session.bookkeeping.name());
+    let stamp = match &session.stamp {
+        Some(stamp) => format!("{} ({}), {} by {}", stamp.name, stamp.kind, stamp.stamped_at, stamp.stamped_by),
+        None => "none yet (the first migrate or release writes it)".to_owned(),
+    };
+    let _ = writeln!(text, "stamp        {stamp}");
+    let width = session.folder.migrations.iter().map(|migration| migration.tag.len()).max().unwrap_or(9).max(9);
+    let _ = writeln!(text, "\n  {:<8}  {:<width$}  {:<19}  mode", "state", "migration", "when (UTC)");
     for (migration, _) in &plan.applied {
-        let _ = writeln!(
-            text,
-            "  {:<8}  {:<width$}  {:<19}",
-            "applied",
-            migration.tag,
-            when(migration.when)
-        );
+        let _ = writeln!(text, "  {:<8}  {:<width$}  {:<19}", "applied", migration.tag, when(migration.when));
     }
     for migration in &plan.pending {
         let _ = writeln!(
@@ -360,13 +366,7 @@ fn sql_listing(plan: &Plan) -> String {
     }
     let mut text = String::new();
     for migration in &plan.pending {
-        let _ = writeln!(
-            text,
-            "-- {} ({}), {}",
-            migration.tag,
-            migration.file.display(),
-            migration.mode
-        );
+        let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
         let mut number = 0;
         for chunk in &migration.chunks {
             for statement in &chunk.statements {
@@ -385,9 +385,5 @@ fn when(ms: i64) -> String {
         return ms.to_string();
     };
     let time = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_seconds(time)
-        .to_string()
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_owned()
+    humantime::format_rfc3339_seconds(time).to_string().replace('T', " ").trim_end_matches('Z').to_owned()
 }

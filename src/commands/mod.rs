@@ -3,6 +3,7 @@
 mod config;
 mod db;
 mod migrations;
+mod seed;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Environment, Project};
@@ -21,20 +22,16 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let cwd = std::env::current_dir().map_err(|err| Error::internal(format!("no current directory: {err}")))?;
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     let env = project.load(&cli.global.env)?;
-    let context = Context {
-        cli,
-        printer,
-        project,
-        env,
-    };
+    let context = Context { cli, printer, project, env };
     match &cli.command {
-        Command::Release(args) => migrations::migrate(&context, args, false).await,
+        Command::Release(args) => migrations::release(&context, args).await,
+        Command::Seed { wait, scale } => seed::seed(&context, wait, *scale).await,
+        Command::Stamp { wait, force } => seed::stamp_command(&context, wait, *force).await,
         Command::Migrate { apply, dry_run } => migrations::migrate(&context, apply, *dry_run).await,
         Command::Status { wait, exit_code } => migrations::status(&context, wait, *exit_code).await,
-        Command::Plan {
-            wait,
-            allow_out_of_order,
-        } => migrations::plan_command(&context, wait, *allow_out_of_order).await,
+        Command::Plan { wait, allow_out_of_order } => {
+            migrations::plan_command(&context, wait, *allow_out_of_order).await
+        }
         Command::New { name } => migrations::new_migration(&context, name),
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),

@@ -41,11 +41,9 @@ impl DatabaseUrl {
         let Ok(mut url) = url::Url::parse(&self.0) else {
             return (self.0.clone(), None);
         };
-        let password = url.password().map(|password| {
-            percent_encoding::percent_decode_str(password)
-                .decode_utf8_lossy()
-                .into_owned()
-        });
+        let password = url
+            .password()
+            .map(|password| percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
         let _ = url.set_password(None);
         (url.to_string(), password)
     }
@@ -89,11 +87,7 @@ pub fn redact(text: &str) -> String {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(key, value)| {
-                let value = if is_secret_parameter(&key) {
-                    REDACTED.to_owned()
-                } else {
-                    value.into_owned()
-                };
+                let value = if is_secret_parameter(&key) { REDACTED.to_owned() } else { value.into_owned() };
                 (key.into_owned(), value)
             })
             .collect();
@@ -105,13 +99,15 @@ pub fn redact(text: &str) -> String {
 /// Redacts every URL found in free text (a driver's error message, say).
 pub fn redact_in(text: &str) -> String {
     text.split(' ')
-        .map(|word| {
-            if word.contains("://") {
-                redact(word.trim_matches(|c| c == '"' || c == '\''))
-            } else {
-                word.to_owned()
-            }
-        })
+        .map(
+            |word| {
+                if word.contains("://") {
+                    redact(word.trim_matches(|c| c == '"' || c == '\''))
+                } else {
+                    word.to_owned()
+                }
+            },
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -159,17 +155,11 @@ pub fn resolve(
 ) -> Result<DatabaseTarget> {
     if let Some(text) = flag {
         let url = DatabaseUrl::parse(text, "--database-url")?;
-        return Ok(DatabaseTarget::Url {
-            url,
-            source: UrlSource::Flag,
-        });
+        return Ok(DatabaseTarget::Url { url, source: UrlSource::Flag });
     }
     if let Some(text) = variable_value.filter(|value| !value.trim().is_empty()) {
         let url = DatabaseUrl::parse(text, &format!("${variable_name}"))?;
-        return Ok(DatabaseTarget::Url {
-            url,
-            source: UrlSource::Variable(variable_name.to_owned()),
-        });
+        return Ok(DatabaseTarget::Url { url, source: UrlSource::Variable(variable_name.to_owned()) });
     }
     if kind.uses_embedded_database() {
         return Ok(DatabaseTarget::Embedded);
@@ -181,9 +171,7 @@ pub fn resolve(
 pub fn missing_url_error(environment: &str, kind: EnvironmentKind, variable_name: &str) -> Error {
     Error::usage(format!("no database URL for the {kind} environment `{environment}`"))
         .note("looked in", format!("--database-url, ${variable_name}"))
-        .help(format!(
-            "set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"
-        ))
+        .help(format!("set {variable_name} (on Dokku it comes from `dokku postgres:link`), or pass --database-url"))
 }
 
 #[cfg(test)]
@@ -193,15 +181,9 @@ mod tests {
     #[test]
     fn redaction_hides_every_form_of_password() {
         let cases = [
-            (
-                "postgres://app:s3cret@db:5432/praxia",
-                "postgres://app:***@db:5432/praxia",
-            ),
+            ("postgres://app:s3cret@db:5432/praxia", "postgres://app:***@db:5432/praxia"),
             ("postgres://app@db/praxia", "postgres://app@db/praxia"),
-            (
-                "postgresql://db/praxia?user=app&password=s3cret",
-                "postgresql://db/praxia?user=app&password=***",
-            ),
+            ("postgresql://db/praxia?user=app&password=s3cret", "postgresql://db/praxia?user=app&password=***"),
             (
                 "postgres://a:b@h/d?sslpassword=x&sslmode=require",
                 "postgres://a:***@h/d?sslpassword=***&sslmode=require",
@@ -219,10 +201,7 @@ mod tests {
             redact_in("error connecting to postgres://u:pw@h/d: refused"),
             "error connecting to postgres://u:***@h/d: refused"
         );
-        assert_eq!(
-            redact_in("connect postgres://u:pw@h/d now"),
-            "connect postgres://u:***@h/d now"
-        );
+        assert_eq!(redact_in("connect postgres://u:pw@h/d now"), "connect postgres://u:***@h/d now");
     }
 
     #[test]
@@ -230,10 +209,7 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://postgres:abc123@dokku-postgres-x:5432/x", "$DATABASE_URL").unwrap();
         assert!(!format!("{url} {url:?}").contains("abc123"));
         assert!(!serde_json::to_string(&url).unwrap().contains("abc123"));
-        assert_eq!(
-            url.expose_secret(),
-            "postgres://postgres:abc123@dokku-postgres-x:5432/x"
-        );
+        assert_eq!(url.expose_secret(), "postgres://postgres:abc123@dokku-postgres-x:5432/x");
     }
 
     #[test]
@@ -241,10 +217,7 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://app:p%40ss%2Fw@db:5432/praxia?sslmode=require", "t").unwrap();
         assert_eq!(
             url.split_password(),
-            (
-                "postgres://app@db:5432/praxia?sslmode=require".to_owned(),
-                Some("p@ss/w".to_owned())
-            )
+            ("postgres://app@db:5432/praxia?sslmode=require".to_owned(), Some("p@ss/w".to_owned()))
         );
         let url = DatabaseUrl::parse("postgres://app@db/praxia", "t").unwrap();
         assert_eq!(url.split_password(), ("postgres://app@db/praxia".to_owned(), None));
@@ -272,63 +245,17 @@ mod tests {
             kind: EnvironmentKind,
             expected: Option<DatabaseTarget>,
         }
-        let from_var = || DatabaseTarget::Url {
-            url: url(var),
-            source: UrlSource::Variable("DATABASE_URL".into()),
-        };
-        let from_flag = || DatabaseTarget::Url {
-            url: url(flag),
-            source: UrlSource::Flag,
-        };
+        let from_var = || DatabaseTarget::Url { url: url(var), source: UrlSource::Variable("DATABASE_URL".into()) };
+        let from_flag = || DatabaseTarget::Url { url: url(flag), source: UrlSource::Flag };
         let cases = [
-            Case {
-                flag: Some(flag),
-                var: Some(var),
-                kind: Production,
-                expected: Some(from_flag()),
-            },
-            Case {
-                flag: None,
-                var: Some(var),
-                kind: Production,
-                expected: Some(from_var()),
-            },
-            Case {
-                flag: None,
-                var: Some(var),
-                kind: Development,
-                expected: Some(from_var()),
-            },
-            Case {
-                flag: None,
-                var: None,
-                kind: Development,
-                expected: Some(DatabaseTarget::Embedded),
-            },
-            Case {
-                flag: None,
-                var: Some("  "),
-                kind: Test,
-                expected: Some(DatabaseTarget::Embedded),
-            },
-            Case {
-                flag: None,
-                var: None,
-                kind: Staging,
-                expected: Some(DatabaseTarget::Missing),
-            },
-            Case {
-                flag: None,
-                var: Some(""),
-                kind: Production,
-                expected: Some(DatabaseTarget::Missing),
-            },
-            Case {
-                flag: Some("nope"),
-                var: Some(var),
-                kind: Development,
-                expected: None,
-            },
+            Case { flag: Some(flag), var: Some(var), kind: Production, expected: Some(from_flag()) },
+            Case { flag: None, var: Some(var), kind: Production, expected: Some(from_var()) },
+            Case { flag: None, var: Some(var), kind: Development, expected: Some(from_var()) },
+            Case { flag: None, var: None, kind: Development, expected: Some(DatabaseTarget::Embedded) },
+            Case { flag: None, var: Some("  "), kind: Test, expected: Some(DatabaseTarget::Embedded) },
+            Case { flag: None, var: None, kind: Staging, expected: Some(DatabaseTarget::Missing) },
+            Case { flag: None, var: Some(""), kind: Production, expected: Some(DatabaseTarget::Missing) },
+            Case { flag: Some("nope"), var: Some(var), kind: Development, expected: None },
         ];
         for case in cases {
             let got = resolve(case.flag, "DATABASE_URL", case.var, case.kind);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
+use super::seed::SeedSettings;
 use super::{Environment, EnvironmentKind, HumanDuration};
 use crate::error::{Error, Result};
 use crate::text_position::line_column;
@@ -21,6 +22,7 @@ struct EnvironmentFile {
     migrations: MigrationSettings,
     dokku: Option<DokkuSettings>,
     setup: Option<SetupSettings>,
+    seed: Option<Spanned<SeedSettings>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -142,6 +144,24 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         .help("set known_hosts = \"strict\" and pin the key with host_key = \"ssh-ed25519 AAAA...\" (from `ssh-keyscan HOST`)"));
     }
 
+    if let Some(seed) = &parsed.seed {
+        if !parsed.kind.uses_embedded_database() {
+            return Err(located_error(
+                file,
+                text,
+                Some(seed.span()),
+                &format!(
+                    "a [seed] section is not allowed in a {} environment: fixtures never reach staging or production",
+                    parsed.kind
+                ),
+            )
+            .help("remove it; staging and production get their first admin through `praxia-deploy bootstrap`"));
+        }
+        if let Some((span, reason)) = super::seed::problems(seed.get_ref()).into_iter().next() {
+            return Err(located_error(file, text, Some(span), &reason));
+        }
+    }
+
     let mut migrations = parsed.migrations;
     migrations.dir = root.join(&migrations.dir);
     Ok(Environment {
@@ -153,6 +173,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         migrations,
         dokku: parsed.dokku,
         setup: parsed.setup,
+        seed: parsed.seed.map(Spanned::into_inner),
     })
 }
 
@@ -217,12 +238,7 @@ impl Location {
                 }
             })
         };
-        Location {
-            line,
-            column,
-            text: line_text,
-            key,
-        }
+        Location { line, column, text: line_text, key }
     }
 }
 
@@ -233,10 +249,7 @@ fn table_header(line: &str) -> Option<String> {
 }
 
 fn unquote(key: &str) -> String {
-    key.split('.')
-        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
-        .collect::<Vec<_>>()
-        .join(".")
+    key.split('.').map(|part| part.trim().trim_matches('"').trim_matches('\'')).collect::<Vec<_>>().join(".")
 }
 
 /// The field serde names in "missing field `kind`".
@@ -369,12 +382,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Environment> {
-        parse_environment(
-            "staging",
-            Path::new("environments/staging.toml"),
-            text,
-            Path::new("/project"),
-        )
+        parse_environment("staging", Path::new("environments/staging.toml"), text, Path::new("/project"))
     }
 
     fn error_of(text: &str) -> String {
@@ -433,10 +441,7 @@ trust_proxy = true
         assert_eq!(env.database.lock_wait, HumanDuration::from_secs(120));
         assert_eq!(env.migrations.dir, Path::new("/project/db/migrations"));
         let dokku = env.dokku.unwrap();
-        assert_eq!(
-            (dokku.host.as_str(), dokku.port, dokku.user.as_str()),
-            ("fenrir", 2222, "dokku")
-        );
+        assert_eq!((dokku.host.as_str(), dokku.port, dokku.user.as_str()), ("fenrir", 2222, "dokku"));
         assert_eq!(dokku.app.as_str(), "praxia-coaching-app-backend-staging");
         assert_eq!(*dokku.known_hosts.get_ref(), KnownHostsPolicy::AcceptNew);
         let setup = env.setup.unwrap();
@@ -469,11 +474,7 @@ trust_proxy = true
             reason: &'static str,
         }
         let cases = [
-            Case {
-                text: "kind = \"qa\"\n",
-                location: ":1:8: key `kind`",
-                reason: "unknown variant `qa`",
-            },
+            Case { text: "kind = \"qa\"\n", location: ":1:8: key `kind`", reason: "unknown variant `qa`" },
             Case {
                 text: "kind = \"test\"\n[database]\nwait = \"sixty\"\n",
                 location: ":3:8: key `database.wait`",
@@ -509,21 +510,9 @@ trust_proxy = true
                 location: ":3:9: key `migrations.table`",
                 reason: "1 to 63 bytes",
             },
-            Case {
-                text: "[database]\nwait = \"5s\"\n",
-                location: "key `kind`",
-                reason: "missing field `kind`",
-            },
-            Case {
-                text: "kind = \"test\"\nkind = \"test\"\n",
-                location: ":2:1",
-                reason: "duplicate key",
-            },
-            Case {
-                text: "kind = \"test\n",
-                location: "staging.toml:1:13: key `kind`",
-                reason: "invalid basic string",
-            },
+            Case { text: "[database]\nwait = \"5s\"\n", location: "key `kind`", reason: "missing field `kind`" },
+            Case { text: "kind = \"test\"\nkind = \"test\"\n", location: ":2:1", reason: "duplicate key" },
+            Case { text: "kind = \"test\n", location: "staging.toml:1:13: key `kind`", reason: "invalid basic string" },
         ];
         for case in cases {
             let text = error_of(case.text);
@@ -546,6 +535,53 @@ trust_proxy = true
         );
         assert!(text.contains(":5:15: key `dokku.known_hosts`"), "{text}");
         assert!(text.contains("host_key"), "{text}");
+    }
+
+    const SEED: &str = "[seed]\npassword = \"praxia-dev-password\"\n\n[[seed.organizations]]\nslug = \"north\"\nname = \"North\"\n\n[[seed.users]]\nemail = \"coach@north.test\"\nname = \"C\"\nrole = \"coach\"\norganization = \"north\"\n";
+
+    fn with_kind(kind: &str, rest: &str) -> String {
+        format!("kind = \"{kind}\"\n{rest}")
+    }
+
+    #[test]
+    fn development_and_test_may_declare_fixtures() {
+        for kind in ["development", "test"] {
+            let env = parse(&with_kind(kind, SEED)).unwrap();
+            let seed = env.seed.unwrap();
+            assert_eq!(seed.users[0].role, crate::roles::Role::Coach);
+            assert_eq!(seed.organizations[0].slug.get_ref(), "north");
+        }
+    }
+
+    #[test]
+    fn a_seed_section_in_staging_or_production_is_refused() {
+        for kind in ["staging", "production"] {
+            let text = error_of(&with_kind(kind, SEED));
+            assert!(text.contains(":2:1: key `seed`"), "{text}");
+            assert!(text.contains("fixtures never reach staging or production"), "{text}");
+            assert!(text.contains("bootstrap"), "{text}");
+        }
+    }
+
+    #[test]
+    fn fixtures_are_cross_checked() {
+        let cases = [
+            (
+                SEED.replace("organization = \"north\"", "organization = \"south\""),
+                ":13:16: key `seed.users.organization`",
+                "`south` is not among",
+            ),
+            (SEED.replace("\norganization = \"north\"", ""), "key `seed.users.email`", "needs an `organization`"),
+            (SEED.replace("coach@north.test", "Coach@North.test"), "key `seed.users.email`", "not a lowercase email"),
+            (SEED.replace("praxia-dev-password", "short"), "key `seed.password`", "8 to 128 characters"),
+            (SEED.replace("role = \"coach\"", "role = \"owner\""), "key `seed.users.role`", "unknown variant `owner`"),
+            (SEED.replace("slug = \"north\"", "slug = \"North Side\""), "key `seed.organizations.slug`", "not a slug"),
+        ];
+        for (seed, location, reason) in cases {
+            let text = error_of(&with_kind("development", &seed));
+            assert!(text.contains(location), "expected {location:?} in:\n{text}");
+            assert!(text.contains(reason), "expected {reason:?} in:\n{text}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod database_url;
 mod duration;
 mod file;
+mod seed;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ pub use duration::HumanDuration;
 pub use file::{
     DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, SetupSettings, parse_environment,
 };
+pub use seed::{SeedOrganization, SeedSettings, SeedUser, is_plausible_email};
 
 /// The name of the folder that holds the environment files.
 pub const ENVIRONMENTS_DIR: &str = "environments";
@@ -66,6 +68,8 @@ pub struct Environment {
     pub migrations: MigrationSettings,
     pub dokku: Option<DokkuSettings>,
     pub setup: Option<SetupSettings>,
+    /// Development fixtures; only development and test environments may have them.
+    pub seed: Option<SeedSettings>,
 }
 
 impl Environment {
@@ -91,32 +95,21 @@ impl Project {
         if let Some(dir) = explicit {
             let dir = start.join(dir);
             if !dir.is_dir() {
-                return Err(
-                    Error::usage(format!("the config directory {} does not exist", dir.display()))
-                        .help("pass --config-dir (or set PRAXIA_CONFIG_DIR) to the folder that holds <env>.toml files"),
-                );
+                return Err(Error::usage(format!("the config directory {} does not exist", dir.display()))
+                    .help("pass --config-dir (or set PRAXIA_CONFIG_DIR) to the folder that holds <env>.toml files"));
             }
             let dir = dir.canonicalize().map_err(|err| Error::io("read", &dir, err))?;
             let root = dir.parent().unwrap_or(&dir).to_path_buf();
-            return Ok(Project {
-                root,
-                environments_dir: dir,
-            });
+            return Ok(Project { root, environments_dir: dir });
         }
         for folder in start.ancestors() {
             let candidate = folder.join(ENVIRONMENTS_DIR);
             if candidate.is_dir() {
-                return Ok(Project {
-                    root: folder.to_path_buf(),
-                    environments_dir: candidate,
-                });
+                return Ok(Project { root: folder.to_path_buf(), environments_dir: candidate });
             }
         }
-        Err(Error::usage(format!(
-            "no `{ENVIRONMENTS_DIR}/` folder in {} or any folder above it",
-            start.display()
-        ))
-        .help("run praxia-deploy inside the project checkout, or pass --config-dir (PRAXIA_CONFIG_DIR)"))
+        Err(Error::usage(format!("no `{ENVIRONMENTS_DIR}/` folder in {} or any folder above it", start.display()))
+            .help("run praxia-deploy inside the project checkout, or pass --config-dir (PRAXIA_CONFIG_DIR)"))
     }
 
     /// The names of the environments found (file stems of `*.toml`), sorted.
@@ -125,9 +118,7 @@ impl Project {
             std::fs::read_dir(&self.environments_dir).map_err(|err| Error::io("read", &self.environments_dir, err))?;
         let mut names = Vec::new();
         for entry in entries {
-            let path = entry
-                .map_err(|err| Error::io("read", &self.environments_dir, err))?
-                .path();
+            let path = entry.map_err(|err| Error::io("read", &self.environments_dir, err))?.path();
             if path.extension().is_some_and(|ext| ext == "toml")
                 && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
             {
@@ -141,11 +132,7 @@ impl Project {
     pub fn load(&self, name: &str) -> Result<Environment> {
         let names = self.environment_names()?;
         if !names.iter().any(|known| known == name) {
-            let found = if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            };
+            let found = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
             return Err(Error::usage(format!("unknown environment `{name}`"))
                 .note("environments found", found)
                 .note("in", self.environments_dir.display())

@@ -11,8 +11,10 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 use super::bookkeeping::{Bookkeeping, Provenance};
 use super::folder::{Chunk, Migration};
 use super::plan::Step;
+use crate::config::Environment;
 use crate::database::{backoff, jitter};
 use crate::error::{Error, ErrorKind, Result};
+use crate::stamp::{self, Overwrite};
 use crate::text_position::byte_offset_of_char;
 
 /// How many times a batch is retried after a lock timeout or deadlock.
@@ -45,6 +47,9 @@ pub struct Applier<'a> {
     pub bookkeeping: &'a Bookkeeping,
     pub provenance: &'a Provenance,
     pub limits: &'a Limits,
+    /// The environment to stamp the database with, in the same transaction as the
+    /// migrations, when it has no stamp yet.
+    pub stamp: Option<&'a Environment>,
 }
 
 impl Applier<'_> {
@@ -98,10 +103,10 @@ impl Applier<'_> {
         let limits = self.limits_sql(connection, "SET LOCAL");
         let mut transaction = connection.begin().await.map_err(Failure::setup)?;
         let setup = format!("{limits}\n{}", self.bookkeeping.ensure_sql());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
-            .execute(&mut *transaction)
-            .await
-            .map_err(Failure::setup)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut *transaction).await.map_err(Failure::setup)?;
+        if let Some(env) = self.stamp {
+            stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await.map_err(Failure::setup)?;
+        }
         let mut applied = Vec::with_capacity(migrations.len());
         for &migration in migrations {
             progress.started(migration);
@@ -111,10 +116,7 @@ impl Applier<'_> {
                     continue;
                 }
                 let text = chunk.text(migration);
-                if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(text))
-                    .execute(&mut *transaction)
-                    .await
-                {
+                if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *transaction).await {
                     let _ = transaction.rollback().await;
                     return Err(Failure::statement(migration, index, None, err));
                 }
@@ -182,25 +184,18 @@ impl Applier<'_> {
         let took = started.elapsed();
         let record = async {
             let mut transaction = connection.begin().await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(self.bookkeeping.ensure_sql()))
-                .execute(&mut *transaction)
-                .await?;
-            self.bookkeeping
-                .record(&mut transaction, migration, took, self.provenance)
-                .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(self.bookkeeping.ensure_sql())).execute(&mut *transaction).await?;
+            self.bookkeeping.record(&mut transaction, migration, took, self.provenance).await?;
+            if let Some(env) = self.stamp {
+                stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await?;
+            }
             transaction.commit().await?;
             sqlx::raw_sql("RESET ALL").execute(&mut *connection).await?;
             Ok::<(), sqlx::Error>(())
         };
-        record
-            .await
-            .map_err(|err| Failure::bookkeeping(migration, err).into_error(&[migration], Rollback::Alone))?;
+        record.await.map_err(|err| Failure::bookkeeping(migration, err).into_error(&[migration], Rollback::Alone))?;
         progress.finished(migration, took);
-        Ok(AppliedMigration {
-            tag: migration.tag.clone(),
-            when: migration.when,
-            duration_ms: took.as_millis(),
-        })
+        Ok(AppliedMigration { tag: migration.tag.clone(), when: migration.when, duration_ms: took.as_millis() })
     }
 
     fn limits_sql(&self, connection: &PgConnection, set: &str) -> String {
@@ -244,27 +239,15 @@ struct Failure {
 
 impl Failure {
     fn setup(err: sqlx::Error) -> Failure {
-        Failure {
-            at: None,
-            during: "preparing the transaction",
-            err,
-        }
+        Failure { at: None, during: "preparing the transaction", err }
     }
 
     fn statement(migration: &Migration, chunk: usize, statement_start: Option<usize>, err: sqlx::Error) -> Failure {
-        Failure {
-            at: Some((migration.clone(), chunk, statement_start)),
-            during: "running",
-            err,
-        }
+        Failure { at: Some((migration.clone(), chunk, statement_start)), during: "running", err }
     }
 
     fn bookkeeping(migration: &Migration, err: sqlx::Error) -> Failure {
-        Failure {
-            at: Some((migration.clone(), usize::MAX, None)),
-            during: "recording",
-            err,
-        }
+        Failure { at: Some((migration.clone(), usize::MAX, None)), during: "recording", err }
     }
 
     fn database_error(&self) -> Option<&PgDatabaseError> {
@@ -273,8 +256,7 @@ impl Failure {
 
     /// Lock timeouts and deadlocks: the whole batch is rolled back and may simply run again.
     fn is_retryable(&self) -> bool {
-        self.database_error()
-            .is_some_and(|err| matches!(err.code(), "55P03" | "40P01"))
+        self.database_error().is_some_and(|err| matches!(err.code(), "55P03" | "40P01"))
     }
 
     fn summary(&self) -> String {
@@ -332,11 +314,8 @@ impl Failure {
             }
             None => error = error.note("reason", &self.err),
         }
-        let rolled_back: Vec<&str> = batch
-            .iter()
-            .map(|migration| migration.tag.as_str())
-            .filter(|other| other != tag)
-            .collect();
+        let rolled_back: Vec<&str> =
+            batch.iter().map(|migration| migration.tag.as_str()).filter(|other| other != tag).collect();
         if rollback == Rollback::Batch && !rolled_back.is_empty() {
             error = error.note("also rolled back", rolled_back.join(", "));
         }
@@ -352,10 +331,7 @@ fn statement_number(
     chunk: &Chunk,
     offset_in_chunk: usize,
 ) -> (usize, usize) {
-    let before: usize = migration.chunks[..chunk_index]
-        .iter()
-        .map(|chunk| chunk.statements.len())
-        .sum();
+    let before: usize = migration.chunks[..chunk_index].iter().map(|chunk| chunk.statements.len()).sum();
     let within = chunk
         .statements
         .iter()

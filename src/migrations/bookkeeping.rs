@@ -15,6 +15,29 @@ use crate::error::{Error, Result};
 /// praxia-deploy's own schema, beside drizzle's.
 pub const LOG_SCHEMA: &str = "praxia_deploy";
 
+/// praxia-deploy's own tables: the migration log and the environment stamp.
+pub const OWN_SCHEMA_SQL: &str = "CREATE SCHEMA IF NOT EXISTS praxia_deploy;
+CREATE TABLE IF NOT EXISTS praxia_deploy.migration_log (
+    id bigserial PRIMARY KEY,
+    bookkeeping_table text NOT NULL,
+    tag text NOT NULL,
+    hash text NOT NULL,
+    created_at bigint NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    duration_ms bigint NOT NULL,
+    applied_by text NOT NULL,
+    tool_version text NOT NULL,
+    environment text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    name text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('development', 'test', 'staging', 'production')),
+    stamped_at timestamptz NOT NULL DEFAULT now(),
+    stamped_by text NOT NULL,
+    tool_version text NOT NULL
+);";
+
 /// Who applied a migration, where, with what: recorded in the log.
 #[derive(Debug, Clone)]
 pub struct Provenance {
@@ -68,47 +91,27 @@ impl Bookkeeping {
     /// The applied rows, oldest first; none when the table does not exist yet.
     /// One round trip: a missing table is an error answer, not a second query.
     pub async fn read_applied(&self, connection: &mut PgConnection) -> Result<Vec<AppliedRow>> {
-        let sql = format!(
-            "SELECT id, hash, created_at FROM {} ORDER BY created_at, id",
-            self.table
-        );
-        match sqlx::query_as::<_, (i32, String, Option<i64>)>(sqlx::AssertSqlSafe(sql))
-            .fetch_all(connection)
-            .await
-        {
-            Ok(rows) => Ok(rows
-                .into_iter()
-                .map(|(id, hash, created_at)| AppliedRow { id, hash, created_at })
-                .collect()),
+        let sql = format!("SELECT id, hash, created_at FROM {} ORDER BY created_at, id", self.table);
+        match sqlx::query_as::<_, (i32, String, Option<i64>)>(sqlx::AssertSqlSafe(sql)).fetch_all(connection).await {
+            Ok(rows) => {
+                Ok(rows.into_iter().map(|(id, hash, created_at)| AppliedRow { id, hash, created_at }).collect())
+            }
             Err(sqlx::Error::Database(err)) if matches!(err.code().as_deref(), Some("42P01" | "3F000")) => {
                 Ok(Vec::new())
             }
-            Err(err) => Err(Error::unavailable(format!(
-                "could not read the applied migrations from {}",
-                self.qualified_name
-            ))
-            .note("reason", err)),
+            Err(err) => {
+                Err(Error::unavailable(format!("could not read the applied migrations from {}", self.qualified_name))
+                    .note("reason", err))
+            }
         }
     }
 
-    /// Creates drizzle's table exactly as drizzle does, and our log, if missing.
+    /// Creates drizzle's table exactly as drizzle does, and our own schema, if missing.
     pub fn ensure_sql(&self) -> String {
         format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
 CREATE TABLE IF NOT EXISTS {table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
-CREATE SCHEMA IF NOT EXISTS {LOG_SCHEMA};
-CREATE TABLE IF NOT EXISTS {LOG_SCHEMA}.migration_log (
-    id bigserial PRIMARY KEY,
-    bookkeeping_table text NOT NULL,
-    tag text NOT NULL,
-    hash text NOT NULL,
-    created_at bigint NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now(),
-    duration_ms bigint NOT NULL,
-    applied_by text NOT NULL,
-    tool_version text NOT NULL,
-    environment text NOT NULL
-);",
+{OWN_SCHEMA_SQL}",
             schema = self.schema,
             table = self.table,
         )
@@ -149,19 +152,12 @@ fn quote(identifier: &str) -> String {
 }
 
 fn current_user() -> String {
-    if let Some(user) = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    {
+    if let Some(user) = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty())) {
         return user;
     }
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    if uid == 0 {
-        "root".to_owned()
-    } else {
-        format!("uid{uid}")
-    }
+    if uid == 0 { "root".to_owned() } else { format!("uid{uid}") }
 }
 
 fn hostname() -> String {
@@ -197,14 +193,8 @@ mod tests {
     #[test]
     fn each_bookkeeping_table_has_its_own_stable_lock() {
         let default = bookkeeping("drizzle", "__drizzle_migrations");
-        assert_eq!(
-            default.lock_key(),
-            bookkeeping("drizzle", "__drizzle_migrations").lock_key()
-        );
-        assert_ne!(
-            default.lock_key(),
-            bookkeeping("ops", "__drizzle_migrations").lock_key()
-        );
+        assert_eq!(default.lock_key(), bookkeeping("drizzle", "__drizzle_migrations").lock_key());
+        assert_ne!(default.lock_key(), bookkeeping("ops", "__drizzle_migrations").lock_key());
         assert_ne!(default.lock_key(), bookkeeping("drizzle", "migrations").lock_key());
     }
 

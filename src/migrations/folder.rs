@@ -109,8 +109,9 @@ struct JournalEntry {
 /// Reads the folder from disk and parses it.
 pub fn read_folder(dir: &Path) -> Result<MigrationFolder> {
     if !dir.is_dir() {
-        return Err(Error::usage(format!("the migration folder {} does not exist", dir.display()))
-            .help("set [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`"));
+        return Err(Error::usage(format!("the migration folder {} does not exist", dir.display())).help(
+            "set [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`",
+        ));
     }
     let journal_path = dir.join(JOURNAL_PATH);
     let journal = match std::fs::read_to_string(&journal_path) {
@@ -172,9 +173,7 @@ pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFol
             .note("journal", journal_path.display())
             .help("entries are numbered 0, 1, 2... in order; renumber them"));
         }
-        if let Some(previous) = migrations
-            .last()
-            .map(|migration: &Migration| (migration.when, migration.tag.clone()))
+        if let Some(previous) = migrations.last().map(|migration: &Migration| (migration.when, migration.tag.clone()))
             && entry.when <= previous.0
         {
             return Err(integrity(format!(
@@ -197,20 +196,13 @@ pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFol
         migrations.push(parse_migration(entry, file, text)?);
     }
 
-    if let Some(orphan) = contents
-        .sql_files
-        .keys()
-        .find(|name| !seen_tags.contains(name.trim_end_matches(".sql")))
-    {
+    if let Some(orphan) = contents.sql_files.keys().find(|name| !seen_tags.contains(name.trim_end_matches(".sql"))) {
         return Err(integrity(format!("{orphan} is in the migration folder but not in the journal"))
             .note("file", dir.join(orphan).display())
             .note("journal", journal_path.display())
             .help("drizzle would ignore it silently; add it to the journal (`praxia-deploy new` creates both) or delete it"));
     }
-    Ok(MigrationFolder {
-        dir: dir.to_path_buf(),
-        migrations,
-    })
+    Ok(MigrationFolder { dir: dir.to_path_buf(), migrations })
 }
 
 fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<Migration> {
@@ -218,11 +210,7 @@ fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<M
     let mut chunks = Vec::new();
     let mut offset = 0;
     for piece in text.split(BREAKPOINT) {
-        chunks.push(Chunk {
-            offset,
-            len: piece.len(),
-            statements: split_statements(piece),
-        });
+        chunks.push(Chunk { offset, len: piece.len(), statements: split_statements(piece) });
         offset += piece.len() + BREAKPOINT.len();
     }
     let mut mode = TransactionMode::Transactional;
@@ -243,16 +231,7 @@ fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<M
             }
         }
     }
-    Ok(Migration {
-        idx: entry.idx,
-        tag: entry.tag,
-        when: entry.when,
-        hash,
-        file,
-        text,
-        chunks,
-        mode,
-    })
+    Ok(Migration { idx: entry.idx, tag: entry.tag, when: entry.when, hash, file, text, chunks, mode })
 }
 
 fn integrity(message: String) -> Error {
@@ -280,10 +259,7 @@ pub(crate) mod tests {
         let journal_entries: Vec<(&str, i64)> = entries.iter().map(|(tag, when, _)| (*tag, *when)).collect();
         let contents = FolderContents {
             journal: Some(journal(&journal_entries)),
-            sql_files: entries
-                .iter()
-                .map(|(tag, _, sql)| (format!("{tag}.sql"), sql.as_bytes().to_vec()))
-                .collect(),
+            sql_files: entries.iter().map(|(tag, _, sql)| (format!("{tag}.sql"), sql.as_bytes().to_vec())).collect(),
         };
         parse_folder(Path::new("migrations"), contents)
     }
@@ -297,28 +273,15 @@ pub(crate) mod tests {
     #[test]
     fn reads_entries_in_journal_order_with_drizzles_hash_and_split() {
         let sql = "CREATE TABLE a (x int);\n--> statement-breakpoint\nCREATE TABLE b (y int);--> statement-breakpoint\nCREATE INDEX i ON b (y);";
-        let folder = folder(&[
-            ("0000_first", 1_700_000_000_000, sql),
-            ("0001_second", 1_700_000_000_001, "SELECT 1;"),
-        ])
-        .unwrap();
+        let folder =
+            folder(&[("0000_first", 1_700_000_000_000, sql), ("0001_second", 1_700_000_000_001, "SELECT 1;")]).unwrap();
         let first = &folder.migrations[0];
-        assert_eq!(
-            (first.idx, first.tag.as_str(), first.when),
-            (0, "0000_first", 1_700_000_000_000)
-        );
+        assert_eq!((first.idx, first.tag.as_str(), first.when), (0, "0000_first", 1_700_000_000_000));
         assert_eq!(first.file, Path::new("migrations/0000_first.sql"));
         // sha256 of the exact bytes, as `crypto.createHash("sha256").update(text).digest("hex")`.
         assert_eq!(first.hash, hex::encode(Sha256::digest(sql.as_bytes())));
         let chunks: Vec<&str> = first.chunks.iter().map(|chunk| chunk.text(first)).collect();
-        assert_eq!(
-            chunks,
-            [
-                "CREATE TABLE a (x int);\n",
-                "\nCREATE TABLE b (y int);",
-                "\nCREATE INDEX i ON b (y);"
-            ]
-        );
+        assert_eq!(chunks, ["CREATE TABLE a (x int);\n", "\nCREATE TABLE b (y int);", "\nCREATE INDEX i ON b (y);"]);
         assert_eq!(first.position(&first.chunks[2], 1), (4, 1));
         assert_eq!(first.mode, TransactionMode::Transactional);
         assert_eq!(folder.migrations[1].tag, "0001_second");
@@ -328,10 +291,7 @@ pub(crate) mod tests {
     fn the_hash_is_the_sha256_hex_of_the_file() {
         let folder = folder(&[("0000_a", 1, "SELECT 1;\n")]).unwrap();
         // printf 'SELECT 1;\n' | sha256sum
-        assert_eq!(
-            folder.migrations[0].hash,
-            "b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd"
-        );
+        assert_eq!(folder.migrations[0].hash, "b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd");
     }
 
     #[test]
@@ -342,10 +302,7 @@ pub(crate) mod tests {
             "CREATE TABLE t (x int);\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY t_x ON t (x);",
         )])
         .unwrap();
-        assert_eq!(
-            folder.migrations[0].mode,
-            TransactionMode::NonTransactional("CREATE INDEX CONCURRENTLY")
-        );
+        assert_eq!(folder.migrations[0].mode, TransactionMode::NonTransactional("CREATE INDEX CONCURRENTLY"));
         assert_eq!(folder.migrations[0].statement_count(), 2);
     }
 
@@ -353,72 +310,42 @@ pub(crate) mod tests {
     fn malformed_folders_are_refused_naming_the_file() {
         let contents = |journal: &str, files: &[(&str, &str)]| FolderContents {
             journal: Some(journal.to_owned()),
-            sql_files: files
-                .iter()
-                .map(|(name, sql)| (name.to_string(), sql.as_bytes().to_vec()))
-                .collect(),
+            sql_files: files.iter().map(|(name, sql)| (name.to_string(), sql.as_bytes().to_vec())).collect(),
         };
         let parse = |contents| parse_folder(Path::new("migrations"), contents);
         let cases: Vec<(Result<MigrationFolder>, &str)> = vec![
-            (
-                parse(FolderContents::default()),
-                "migrations/meta/_journal.json is missing",
-            ),
+            (parse(FolderContents::default()), "migrations/meta/_journal.json is missing"),
             (
                 parse(contents("{\"dialect\": \"postgresql\",\n \"entries\": [}", &[])),
                 "migrations/meta/_journal.json:2:14 is malformed",
             ),
             (
-                parse(contents(
-                    &journal(&[("0000_a", 1)]).replace("postgresql", "sqlite"),
-                    &[("0000_a.sql", "")],
-                )),
+                parse(contents(&journal(&[("0000_a", 1)]).replace("postgresql", "sqlite"), &[("0000_a.sql", "")])),
                 "dialect `sqlite`",
             ),
+            (parse(contents(&journal(&[("0000_a", 1)]), &[])), "`0000_a` is in the journal but its file is missing"),
             (
-                parse(contents(&journal(&[("0000_a", 1)]), &[])),
-                "`0000_a` is in the journal but its file is missing",
-            ),
-            (
-                parse(contents(
-                    &journal(&[("0000_a", 1)]),
-                    &[("0000_a.sql", ""), ("0001_b.sql", "")],
-                )),
+                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", ""), ("0001_b.sql", "")])),
                 "0001_b.sql is in the migration folder but not in the journal",
             ),
             (
-                parse(contents(
-                    &journal(&[("0000_a", 1), ("0000_a", 2)]),
-                    &[("0000_a.sql", "")],
-                )),
+                parse(contents(&journal(&[("0000_a", 1), ("0000_a", 2)]), &[("0000_a.sql", "")])),
                 "the journal lists `0000_a` twice",
             ),
             (
-                parse(contents(
-                    &journal(&[("0000_a", 5), ("0001_b", 5)]),
-                    &[("0000_a.sql", ""), ("0001_b.sql", "")],
-                )),
+                parse(contents(&journal(&[("0000_a", 5), ("0001_b", 5)]), &[("0000_a.sql", ""), ("0001_b.sql", "")])),
                 "`0001_b` has `when` 5 that is not after `0000_a`'s 5",
             ),
             (
-                parse(contents(
-                    &journal(&[("0000_a", 5), ("0001_b", 3)]),
-                    &[("0000_a.sql", ""), ("0001_b.sql", "")],
-                )),
+                parse(contents(&journal(&[("0000_a", 5), ("0001_b", 3)]), &[("0000_a.sql", ""), ("0001_b.sql", "")])),
                 "not after",
             ),
             (
-                parse(contents(
-                    &journal(&[("0000_a", 1)]).replace("\"idx\": 0", "\"idx\": 3"),
-                    &[("0000_a.sql", "")],
-                )),
+                parse(contents(&journal(&[("0000_a", 1)]).replace("\"idx\": 0", "\"idx\": 3"), &[("0000_a.sql", "")])),
                 "has idx 3 but is entry number 0",
             ),
             (
-                parse(contents(
-                    &journal(&[("0000_a", 1)]),
-                    &[("0000_a.sql", "CREATE TABLE t ();\nCOMMIT;")],
-                )),
+                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "CREATE TABLE t ();\nCOMMIT;")])),
                 "migrations/0000_a.sql:2:1: migration `0000_a` controls the transaction itself (COMMIT)",
             ),
         ];

@@ -33,11 +33,7 @@ pub struct LockHolder {
 
 impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = if self.application_name.is_empty() {
-            "(no application_name)"
-        } else {
-            &self.application_name
-        };
+        let name = if self.application_name.is_empty() { "(no application_name)" } else { &self.application_name };
         write!(f, "pid {} ({name}), connected since {}", self.pid, self.since)
     }
 }
@@ -63,10 +59,9 @@ impl MigrationLock {
                     humantime::format_duration(wait)
                 ));
                 if let Some(holder) = &holder {
-                    error = error.note("held by", holder).note(
-                        "see it with",
-                        format!("SELECT * FROM pg_stat_activity WHERE pid = {}", holder.pid),
-                    );
+                    error = error
+                        .note("held by", holder)
+                        .note("see it with", format!("SELECT * FROM pg_stat_activity WHERE pid = {}", holder.pid));
                 }
                 return Err(
                     error.help("another runner is applying migrations: let it finish, or wait longer with --lock-wait")
@@ -114,9 +109,5 @@ async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
     .await
     .ok()
     .flatten()
-    .map(|(pid, application_name, since)| LockHolder {
-        pid,
-        application_name,
-        since,
-    })
+    .map(|(pid, application_name, since)| LockHolder { pid, application_name, since })
 }

@@ -38,24 +38,14 @@ pub fn prepare(dir: &Path, journal: Option<&str>, name: &str, now_ms: i64) -> Re
         })?,
         None => json!({ "version": "7", "dialect": "postgresql", "entries": [] }),
     };
-    let entries = document
-        .get_mut("entries")
-        .and_then(Value::as_array_mut)
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Integrity,
-                format!("the journal {} has no `entries` list", dir.join(JOURNAL_PATH).display()),
-            )
-        })?;
-    let last_when = entries
-        .iter()
-        .filter_map(|entry| entry.get("when").and_then(Value::as_i64))
-        .max();
-    let version = entries
-        .last()
-        .and_then(|entry| entry.get("version"))
-        .cloned()
-        .unwrap_or_else(|| json!("7"));
+    let entries = document.get_mut("entries").and_then(Value::as_array_mut).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Integrity,
+            format!("the journal {} has no `entries` list", dir.join(JOURNAL_PATH).display()),
+        )
+    })?;
+    let last_when = entries.iter().filter_map(|entry| entry.get("when").and_then(Value::as_i64)).max();
+    let version = entries.last().and_then(|entry| entry.get("version")).cloned().unwrap_or_else(|| json!("7"));
     let idx = entries.len();
     let tag = format!("{idx:04}_{name}");
     let when = last_when.map_or(now_ms, |last| now_ms.max(last + 1));
@@ -65,13 +55,7 @@ pub fn prepare(dir: &Path, journal: Option<&str>, name: &str, now_ms: i64) -> Re
         "-- {tag}: write this migration's SQL here.\n\
          -- Separate statements with a line holding only `--> statement-breakpoint`.\n"
     );
-    Ok(NewMigration {
-        file: dir.join(format!("{tag}.sql")),
-        tag,
-        when,
-        sql,
-        journal,
-    })
+    Ok(NewMigration { file: dir.join(format!("{tag}.sql")), tag, when, sql, journal })
 }
 
 /// Writes the SQL file (never over an existing one), then the journal through a
@@ -98,9 +82,7 @@ pub fn write(dir: &Path, migration: &NewMigration) -> Result<()> {
 fn check_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 60
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.starts_with('_');
     if valid {
         return Ok(());
@@ -112,9 +94,8 @@ fn check_name(name: &str) -> Result<()> {
         .collect::<String>()
         .trim_matches('_')
         .to_owned();
-    let mut error = Error::usage(format!(
-        "`{name}` is not a migration name: lowercase letters, digits and `_`, up to 60"
-    ));
+    let mut error =
+        Error::usage(format!("`{name}` is not a migration name: lowercase letters, digits and `_`, up to 60"));
     if !suggestion.is_empty() && suggestion.len() <= 60 {
         error = error.help(format!("try `praxia-deploy new {suggestion}`"));
     }
@@ -165,12 +146,9 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_a_suggestion() {
-        for (name, suggestion) in [
-            ("Add Users", Some("add_users")),
-            ("add-users", Some("add_users")),
-            ("", None),
-            ("_x", Some("x")),
-        ] {
+        for (name, suggestion) in
+            [("Add Users", Some("add_users")), ("add-users", Some("add_users")), ("", None), ("_x", Some("x"))]
+        {
             let err = prepare(Path::new("m"), None, name, 1).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{name}");
             assert_eq!(

@@ -26,25 +26,11 @@ pub enum OutOfOrder {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// An applied migration's file changed since.
-    EditedAfterApplied {
-        tag: String,
-        file: String,
-        applied_hash: String,
-        current_hash: String,
-    },
+    EditedAfterApplied { tag: String, file: String, applied_hash: String, current_hash: String },
     /// An applied row matches no migration in the folder.
-    MissingFromFolder {
-        id: i32,
-        hash: String,
-        created_at: Option<i64>,
-    },
+    MissingFromFolder { id: i32, hash: String, created_at: Option<i64> },
     /// A pending migration is older than the newest applied one (a branch merged late).
-    OutOfOrder {
-        tag: String,
-        file: String,
-        when: i64,
-        newest_applied_when: i64,
-    },
+    OutOfOrder { tag: String, file: String, when: i64, newest_applied_when: i64 },
 }
 
 impl Problem {
@@ -58,24 +44,14 @@ impl Problem {
     /// One line for the status table and error notes.
     pub fn describe(&self) -> String {
         match self {
-            Problem::EditedAfterApplied {
-                tag,
-                file,
-                applied_hash,
-                current_hash,
-            } => format!(
+            Problem::EditedAfterApplied { tag, file, applied_hash, current_hash } => format!(
                 "migration {tag} was edited after it was applied ({file}: applied hash {applied_hash}, current hash {current_hash})"
             ),
             Problem::MissingFromFolder { id, hash, created_at } => format!(
                 "applied migration (row {id}, when {}, hash {hash}) is not in the folder",
                 created_at.map_or("null".to_owned(), |when| when.to_string())
             ),
-            Problem::OutOfOrder {
-                tag,
-                file,
-                when,
-                newest_applied_when,
-            } => format!(
+            Problem::OutOfOrder { tag, file, when, newest_applied_when } => format!(
                 "pending migration {tag} ({file}, when {when}) is older than the newest applied one (when {newest_applied_when})"
             ),
         }
@@ -111,23 +87,10 @@ impl Plan<'_> {
             ),
         };
         let mut error = Error::new(ErrorKind::Integrity, message);
-        if let Problem::EditedAfterApplied {
-            file,
-            applied_hash,
-            current_hash,
-            ..
-        } = first
-        {
-            error = error
-                .note("file", file)
-                .note("applied hash", applied_hash)
-                .note("current hash", current_hash);
+        if let Problem::EditedAfterApplied { file, applied_hash, current_hash, .. } = first {
+            error = error.note("file", file).note("applied hash", applied_hash).note("current hash", current_hash);
         }
-        for problem in self
-            .problems
-            .iter()
-            .skip(usize::from(matches!(first, Problem::EditedAfterApplied { .. })))
-        {
+        for problem in self.problems.iter().skip(usize::from(matches!(first, Problem::EditedAfterApplied { .. }))) {
             error = error.note("problem", problem.describe());
         }
         Some(error.help(help))
@@ -142,9 +105,8 @@ pub fn plan<'f>(folder: &'f MigrationFolder, rows: &[AppliedRow], order: OutOfOr
     let mut is_applied = vec![false; folder.migrations.len()];
 
     for row in rows {
-        let found = row
-            .created_at
-            .and_then(|when| folder.migrations.iter().position(|migration| migration.when == when));
+        let found =
+            row.created_at.and_then(|when| folder.migrations.iter().position(|migration| migration.when == when));
         let Some(index) = found else {
             problems.push(Problem::MissingFromFolder {
                 id: row.id,
@@ -191,10 +153,7 @@ pub fn plan<'f>(folder: &'f MigrationFolder, rows: &[AppliedRow], order: OutOfOr
     }
 
     Plan {
-        applied: applied
-            .into_iter()
-            .map(|(index, row)| (&folder.migrations[index], row))
-            .collect(),
+        applied: applied.into_iter().map(|(index, row)| (&folder.migrations[index], row)).collect(),
         pending,
         problems,
     }
@@ -234,20 +193,11 @@ mod tests {
     use crate::migrations::folder::tests::folder;
 
     fn three() -> MigrationFolder {
-        folder(&[
-            ("0000_a", 100, "SELECT 1;"),
-            ("0001_b", 200, "SELECT 2;"),
-            ("0002_c", 300, "SELECT 3;"),
-        ])
-        .unwrap()
+        folder(&[("0000_a", 100, "SELECT 1;"), ("0001_b", 200, "SELECT 2;"), ("0002_c", 300, "SELECT 3;")]).unwrap()
     }
 
     fn row(id: i32, migration: &Migration) -> AppliedRow {
-        AppliedRow {
-            id,
-            hash: migration.hash.clone(),
-            created_at: Some(migration.when),
-        }
+        AppliedRow { id, hash: migration.hash.clone(), created_at: Some(migration.when) }
     }
 
     fn tags(migrations: &[&Migration]) -> Vec<String> {
@@ -276,12 +226,7 @@ mod tests {
     #[test]
     fn everything_applied_means_nothing_to_do() {
         let folder = three();
-        let rows: Vec<AppliedRow> = folder
-            .migrations
-            .iter()
-            .enumerate()
-            .map(|(i, m)| row(i as i32 + 1, m))
-            .collect();
+        let rows: Vec<AppliedRow> = folder.migrations.iter().enumerate().map(|(i, m)| row(i as i32 + 1, m)).collect();
         let plan = plan(&folder, &rows, OutOfOrder::Refuse);
         assert!(plan.pending.is_empty() && plan.problems.is_empty());
     }
@@ -295,36 +240,19 @@ mod tests {
         let err = plan.refusal().unwrap();
         assert_eq!(err.exit_code(), 4);
         let text = err.to_string();
-        assert!(
-            text.starts_with("migration 0000_a was edited after it was applied"),
-            "{text}"
-        );
+        assert!(text.starts_with("migration 0000_a was edited after it was applied"), "{text}");
         assert!(text.contains("file: migrations/0000_a.sql"), "{text}");
         assert!(text.contains("applied hash: 0ld"), "{text}");
-        assert!(
-            text.contains(&format!("current hash: {}", folder.migrations[0].hash)),
-            "{text}"
-        );
+        assert!(text.contains(&format!("current hash: {}", folder.migrations[0].hash)), "{text}");
         assert!(text.contains("add a new one"), "{text}");
     }
 
     #[test]
     fn an_applied_row_missing_from_the_folder_is_refused() {
         let folder = three();
-        let stranger = AppliedRow {
-            id: 7,
-            hash: "abc".into(),
-            created_at: Some(150),
-        };
+        let stranger = AppliedRow { id: 7, hash: "abc".into(), created_at: Some(150) };
         let plan = plan(&folder, &[row(1, &folder.migrations[0]), stranger], OutOfOrder::Refuse);
-        assert_eq!(
-            plan.problems,
-            [Problem::MissingFromFolder {
-                id: 7,
-                hash: "abc".into(),
-                created_at: Some(150)
-            }]
-        );
+        assert_eq!(plan.problems, [Problem::MissingFromFolder { id: 7, hash: "abc".into(), created_at: Some(150) }]);
         assert_eq!(plan.refusal().unwrap().exit_code(), 4);
     }
 
@@ -372,12 +300,7 @@ mod tests {
         let m = |i: usize| &folder.migrations[i];
         assert_eq!(
             steps(&pending),
-            [
-                Step::Batch(vec![m(0), m(1)]),
-                Step::Alone(m(2)),
-                Step::Batch(vec![m(3)]),
-                Step::Alone(m(4))
-            ]
+            [Step::Batch(vec![m(0), m(1)]), Step::Alone(m(2)), Step::Batch(vec![m(3)]), Step::Alone(m(4))]
         );
         assert_eq!(steps(&[]), []);
     }

@@ -61,11 +61,7 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
         if let Some(begin) = start.take()
             && !words.is_empty()
         {
-            statements.push(SqlStatement {
-                start: begin,
-                end,
-                words: std::mem::take(words),
-            });
+            statements.push(SqlStatement { start: begin, end, words: std::mem::take(words) });
         }
         words.clear();
     };
@@ -103,16 +99,12 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
             b'$' => match dollar_tag(bytes, i) {
                 Some(tag_len) => {
                     let tag = &chunk[i..i + tag_len];
-                    i = chunk[i + tag_len..]
-                        .find(tag)
-                        .map_or(bytes.len(), |offset| i + tag_len + offset + tag_len);
+                    i = chunk[i + tag_len..].find(tag).map_or(bytes.len(), |offset| i + tag_len + offset + tag_len);
                 }
                 None => i += 1,
             },
             _ if is_word_start(byte) => {
-                let end = (i..bytes.len())
-                    .find(|&j| !is_word_byte(bytes.get(j)))
-                    .unwrap_or(bytes.len());
+                let end = (i..bytes.len()).find(|&j| !is_word_byte(bytes.get(j))).unwrap_or(bytes.len());
                 let word = chunk[i..end].to_ascii_uppercase();
                 // `E'...'` strings: leave the E to the string branch.
                 if !(end - i == 1 && matches!(byte, b'E' | b'e') && bytes.get(end) == Some(&b'\'')) {
@@ -202,10 +194,7 @@ mod tests {
     use super::*;
 
     fn words_of(chunk: &str) -> Vec<Vec<String>> {
-        split_statements(chunk)
-            .into_iter()
-            .map(|statement| statement.words)
-            .collect()
+        split_statements(chunk).into_iter().map(|statement| statement.words).collect()
     }
 
     fn first_words(chunk: &str) -> Vec<String> {
@@ -242,14 +231,8 @@ mod tests {
     #[test]
     fn recognises_statements_that_cannot_run_in_a_transaction() {
         let cases = [
-            (
-                "CREATE INDEX CONCURRENTLY i ON t (x)",
-                Some("CREATE INDEX CONCURRENTLY"),
-            ),
-            (
-                "create unique index concurrently if not exists i on t (x)",
-                Some("CREATE INDEX CONCURRENTLY"),
-            ),
+            ("CREATE INDEX CONCURRENTLY i ON t (x)", Some("CREATE INDEX CONCURRENTLY")),
+            ("create unique index concurrently if not exists i on t (x)", Some("CREATE INDEX CONCURRENTLY")),
             ("CREATE INDEX i ON t (x)", None),
             ("CREATE INDEX \"concurrently\" ON t (x)", None),
             ("DROP INDEX CONCURRENTLY IF EXISTS i", Some("DROP INDEX CONCURRENTLY")),
@@ -260,16 +243,10 @@ mod tests {
             ("REINDEX DATABASE praxia", Some("REINDEX DATABASE/SYSTEM")),
             ("VACUUM (ANALYZE) t", Some("VACUUM")),
             ("ALTER SYSTEM SET work_mem = '64MB'", Some("ALTER SYSTEM")),
-            (
-                "ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY",
-                Some("DETACH PARTITION CONCURRENTLY"),
-            ),
+            ("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY", Some("DETACH PARTITION CONCURRENTLY")),
             ("ALTER TABLE p DETACH PARTITION p1", None),
             ("CREATE DATABASE x", Some("CREATE/DROP DATABASE")),
-            (
-                "-- CREATE INDEX CONCURRENTLY in a comment\nCREATE INDEX i ON t (x)",
-                None,
-            ),
+            ("-- CREATE INDEX CONCURRENTLY in a comment\nCREATE INDEX i ON t (x)", None),
             ("COMMENT ON TABLE t IS 'run VACUUM later'", None),
         ];
         for (sql, expected) in cases {
@@ -280,23 +257,11 @@ mod tests {
 
     #[test]
     fn recognises_transaction_control_but_not_plpgsql_blocks() {
-        let control = [
-            "BEGIN",
-            "begin transaction",
-            "COMMIT",
-            "END",
-            "ROLLBACK",
-            "START TRANSACTION",
-            "abort",
-        ];
+        let control = ["BEGIN", "begin transaction", "COMMIT", "END", "ROLLBACK", "START TRANSACTION", "abort"];
         for sql in control {
             assert!(is_transaction_control(&split_statements(sql)[0].words), "{sql}");
         }
-        for sql in [
-            "DO $$ BEGIN PERFORM 1; END $$",
-            "CREATE TABLE t (x int)",
-            "SELECT 'COMMIT'",
-        ] {
+        for sql in ["DO $$ BEGIN PERFORM 1; END $$", "CREATE TABLE t (x int)", "SELECT 'COMMIT'"] {
             assert!(!is_transaction_control(&split_statements(sql)[0].words), "{sql}");
         }
     }

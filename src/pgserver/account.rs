@@ -33,11 +33,7 @@ impl ServerAccount {
                 "create one (`useradd --system --home /var/lib/postgresql {SERVER_USER}`) or run as a normal user"
             ))
         })?;
-        Ok(ServerAccount::System {
-            name: SERVER_USER.to_owned(),
-            uid,
-            gid,
-        })
+        Ok(ServerAccount::System { name: SERVER_USER.to_owned(), uid, gid })
     }
 
     /// A command that runs `program` as this account.
@@ -102,15 +98,7 @@ fn lookup_user(name: &str) -> Option<(u32, u32)> {
     let mut buffer = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call, and the buffer's length is passed with it.
-    let status = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut record,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
+    let status = unsafe { libc::getpwnam_r(name.as_ptr(), &mut record, buffer.as_mut_ptr(), buffer.len(), &mut found) };
     if status != 0 || found.is_null() {
         return None;
     }
@@ -129,9 +117,6 @@ mod tests {
         assert!(is_searchable_by(0o710, 0, 104, uid, gid));
         assert!(is_searchable_by(0o755, 0, 0, uid, gid));
         assert!(!is_searchable_by(0o750, 0, 0, uid, gid));
-        assert!(
-            !is_searchable_by(0o077, 101, 0, uid, gid),
-            "the owner bits decide for the owner"
-        );
+        assert!(!is_searchable_by(0o077, 101, 0, uid, gid), "the owner bits decide for the owner");
     }
 }

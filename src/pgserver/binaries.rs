@@ -24,10 +24,8 @@ impl PgBinaries {
             let dir = PathBuf::from(dir);
             return match missing_programs(&dir) {
                 None => Ok(PgBinaries { bindir: dir }),
-                Some(missing) => Err(
-                    Error::usage(format!("PG_BIN is {}, but {missing} is not there", dir.display()))
-                        .help("set PG_BIN to the folder that holds initdb, pg_ctl and postgres, or unset it"),
-                ),
+                Some(missing) => Err(Error::usage(format!("PG_BIN is {}, but {missing} is not there", dir.display()))
+                    .help("set PG_BIN to the folder that holds initdb, pg_ctl and postgres, or unset it")),
             };
         }
         looked.push("$PG_BIN (unset)".to_owned());
@@ -41,11 +39,7 @@ impl PgBinaries {
         }
 
         let versions: Vec<PathBuf> = std::fs::read_dir(DEBIAN_VERSIONS_DIR)
-            .map(|entries| {
-                entries
-                    .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                    .collect()
-            })
+            .map(|entries| entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect())
             .unwrap_or_default();
         let mut candidates = versions.clone();
         while let Some(version_dir) = newest_version_dir(&candidates) {
@@ -110,10 +104,8 @@ mod tests {
 
     #[test]
     fn the_newest_version_wins_by_number_not_by_text() {
-        let dirs: Vec<PathBuf> = ["/x/9.6", "/x/15", "/x/13", "/x/README", "/x/16beta"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
+        let dirs: Vec<PathBuf> =
+            ["/x/9.6", "/x/15", "/x/13", "/x/README", "/x/16beta"].iter().map(PathBuf::from).collect();
         assert_eq!(newest_version_dir(&dirs), Some(PathBuf::from("/x/15")));
         assert_eq!(newest_version_dir(&[PathBuf::from("/x/notes")]), None);
     }

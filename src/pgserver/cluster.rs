@@ -77,26 +77,14 @@ impl Cluster {
             .command(&self.binaries.program("initdb"))
             .arg("-D")
             .arg(&staging)
-            .args([
-                "-U",
-                SUPERUSER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ])
+            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
             .output()
             .map_err(|err| Error::io("run", &self.binaries.program("initdb"), err))?;
         if !output.status.success() {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(
-                Error::internal(format!("initdb failed for {}", self.data_dir.display()))
-                    .note("initdb said", String::from_utf8_lossy(&output.stderr).trim())
-                    .help("check that the folder is writable and the disk has room, then run the command again"),
-            );
+            return Err(Error::internal(format!("initdb failed for {}", self.data_dir.display()))
+                .note("initdb said", String::from_utf8_lossy(&output.stderr).trim())
+                .help("check that the folder is writable and the disk has room, then run the command again"));
         }
 
         let include = format!("\n# praxia-deploy's settings (port, sockets, durability)\ninclude '{SETTINGS_FILE}'\n");
@@ -138,20 +126,15 @@ impl Cluster {
         if !port_is_free(self.port()?) {
             let durability = self.durability()?;
             let port = free_loopback_port()?;
-            tracing::info!(
-                port,
-                "the cluster's port is taken by another program; moving to a free one"
-            );
+            tracing::info!(port, "the cluster's port is taken by another program; moving to a free one");
             self.write_settings(&self.data_dir, port, durability)?;
         }
         let output = self.pg_ctl(&["-l", &self.log_file.to_string_lossy(), "-w", "-t", "60", "-s", "start"])?;
         if !output.status.success() {
-            return Err(
-                Error::unavailable(format!("PostgreSQL did not start ({})", self.data_dir.display()))
-                    .note("pg_ctl said", String::from_utf8_lossy(&output.stderr).trim())
-                    .note("server log (last lines)", self.log_tail(15))
-                    .help(format!("read {} for the whole story", self.log_file.display())),
-            );
+            return Err(Error::unavailable(format!("PostgreSQL did not start ({})", self.data_dir.display()))
+                .note("pg_ctl said", String::from_utf8_lossy(&output.stderr).trim())
+                .note("server log (last lines)", self.log_tail(15))
+                .help(format!("read {} for the whole story", self.log_file.display())));
         }
         Ok(())
     }
@@ -174,10 +157,7 @@ impl Cluster {
     /// a watchdog process that must stop the server after its owner has exited.
     pub fn immediate_stop_command(&self) -> Command {
         let mut command = self.account.command(&self.binaries.program("pg_ctl"));
-        command
-            .arg("-D")
-            .arg(&self.data_dir)
-            .args(["-m", "immediate", "-s", "stop"]);
+        command.arg("-D").arg(&self.data_dir).args(["-m", "immediate", "-s", "stop"]);
         command
     }
 
@@ -188,10 +168,8 @@ impl Cluster {
 
     /// Creates `database` unless it exists. Returns whether it was created.
     pub fn ensure_database(&self, database: &str) -> Result<bool> {
-        let exists = self.psql(&format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{}'",
-            database.replace('\'', "''")
-        ))?;
+        let exists =
+            self.psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{}'", database.replace('\'', "''")))?;
         if exists.trim() == "1" {
             return Ok(false);
         }
@@ -244,11 +222,7 @@ impl Cluster {
     fn durability(&self) -> Result<Durability> {
         let path = self.data_dir.join(SETTINGS_FILE);
         let text = std::fs::read_to_string(&path).map_err(|err| Error::io("read", &path, err))?;
-        Ok(if text.contains("fsync = off") {
-            Durability::Throwaway
-        } else {
-            Durability::Durable
-        })
+        Ok(if text.contains("fsync = off") { Durability::Throwaway } else { Durability::Durable })
     }
 
     fn write_settings(&self, data_dir: &Path, port: u16, durability: Durability) -> Result<()> {
@@ -284,12 +258,8 @@ pub enum StopMode {
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|err| Error::io("open", path, err))?;
-    file.write_all(text.as_bytes())
-        .map_err(|err| Error::io("write", path, err))
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(|err| Error::io("open", path, err))?;
+    file.write_all(text.as_bytes()).map_err(|err| Error::io("write", path, err))
 }
 
 fn command_failed(what: &str, output: &Output) -> Error {

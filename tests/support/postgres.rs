@@ -41,10 +41,7 @@ impl TestPostgres {
         self.cluster
             .ensure_database(&name)
             .unwrap_or_else(|err| panic!("could not create test database {name}: {err}"));
-        TestDatabase {
-            url: self.cluster.url(&name).expect("the test cluster has a port"),
-            name,
-        }
+        TestDatabase { url: self.cluster.url(&name).expect("the test cluster has a port"), name }
     }
 }
 
@@ -65,16 +62,9 @@ fn start() -> Result<TestPostgres, String> {
         .keep();
     let cluster = Cluster::in_dir(&dir, binaries, account);
     let watchdog = spawn_watchdog(&cluster, &dir).map_err(|err| fail("starting the cleanup watchdog", &err))?;
-    cluster
-        .init(Durability::Throwaway)
-        .map_err(|err| fail("initdb", &err))?;
+    cluster.init(Durability::Throwaway).map_err(|err| fail("initdb", &err))?;
     cluster.start().map_err(|err| fail("pg_ctl start", &err))?;
-    Ok(TestPostgres {
-        cluster,
-        dir,
-        next_database: AtomicUsize::new(0),
-        _watchdog: Mutex::new(watchdog),
-    })
+    Ok(TestPostgres { cluster, dir, next_database: AtomicUsize::new(0), _watchdog: Mutex::new(watchdog) })
 }
 
 /// A shell that waits for its stdin to close (the test process exited, passed,

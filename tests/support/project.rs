@@ -31,10 +31,7 @@ pub struct TestProject {
 impl TestProject {
     /// An empty project: just an `environments/` folder.
     pub fn empty() -> TestProject {
-        let dir = tempfile::Builder::new()
-            .prefix("praxia-project-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("praxia-project-").tempdir().expect("temp dir");
         // The server account (`postgres` when the tests run as root) must reach `.praxia/`.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         std::fs::create_dir(dir.path().join("environments")).expect("mkdir environments");
@@ -78,11 +75,7 @@ impl TestProject {
             })
             .collect();
         let journal = serde_json::json!({"version": "7", "dialect": "postgresql", "entries": entries});
-        std::fs::write(
-            dir.join("meta/_journal.json"),
-            serde_json::to_string_pretty(&journal).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.join("meta/_journal.json"), serde_json::to_string_pretty(&journal).unwrap()).unwrap();
         for (tag, _, sql) in migrations {
             std::fs::write(dir.join(format!("{tag}.sql")), sql).unwrap();
         }
@@ -118,14 +111,7 @@ impl TestProject {
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_praxia-deploy"));
         command.current_dir(self.path());
-        for variable in [
-            "PRAXIA_ENV",
-            "PRAXIA_CONFIG_DIR",
-            "DATABASE_URL",
-            "RUST_LOG",
-            "NO_COLOR",
-            "NODE_ENV",
-        ] {
+        for variable in ["PRAXIA_ENV", "PRAXIA_CONFIG_DIR", "DATABASE_URL", "RUST_LOG", "NO_COLOR", "NODE_ENV"] {
             command.env_remove(variable);
         }
         command
@@ -174,31 +160,19 @@ impl Outcome {
     /// Asserts the exit code, showing everything the command printed when it differs.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Outcome {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         self
     }
 
     #[track_caller]
     pub fn expect_stderr_contains(&self, text: &str) -> &Outcome {
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}\n--- stderr\n{}",
-            self.stderr
-        );
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}\n--- stderr\n{}", self.stderr);
         self
     }
 
     #[track_caller]
     pub fn expect_stdout_contains(&self, text: &str) -> &Outcome {
-        assert!(
-            self.stdout.contains(text),
-            "stdout lacks {text:?}\n--- stdout\n{}",
-            self.stdout
-        );
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}\n--- stdout\n{}", self.stdout);
         self
     }
 

@@ -1,0 +1,6 @@
+//! Development fixtures: the policy that decides whether they may be written
+//! (pure), and the writers (Postgres).
+
+pub mod fixtures;
+pub mod policy;
+pub mod scale;

@@ -1,0 +1,206 @@
+//! The environment stamp: the database's own record of which environment it
+//! belongs to (`praxia_deploy.environment`), written by the first migrate or
+//! release, and checked by every later mutating command.
+
+use serde::Serialize;
+use sqlx::postgres::PgConnection;
+
+use crate::config::{Environment, EnvironmentKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::bookkeeping::{OWN_SCHEMA_SQL, Provenance};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvironmentStamp {
+    pub name: String,
+    pub kind: EnvironmentKind,
+    pub stamped_at: String,
+    pub stamped_by: String,
+}
+
+/// The stamp, or `None` when the database was never stamped.
+pub async fn read(connection: &mut PgConnection) -> Result<Option<EnvironmentStamp>> {
+    let row = sqlx::query_as::<_, (String, String, String, String)>(
+        "SELECT name, kind, to_char(stamped_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', stamped_by \
+         FROM praxia_deploy.environment",
+    )
+    .fetch_optional(connection)
+    .await;
+    match row {
+        Ok(None) => Ok(None),
+        Ok(Some((name, kind, stamped_at, stamped_by))) => {
+            let kind = serde_json::from_value(serde_json::Value::String(kind.clone()))
+                .map_err(|_| Error::internal(format!("praxia_deploy.environment holds an unknown kind `{kind}`")))?;
+            Ok(Some(EnvironmentStamp { name, kind, stamped_at, stamped_by }))
+        }
+        Err(sqlx::Error::Database(err)) if matches!(err.code().as_deref(), Some("42P01" | "3F000")) => Ok(None),
+        Err(err) => Err(Error::unavailable("could not read the environment stamp").note("reason", err)),
+    }
+}
+
+/// Whether a mutating command for `env` may touch a database with `stamp`. Pure.
+pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> {
+    let Some(stamp) = stamp else { return Ok(()) };
+    if stamp.name != env.name {
+        return Err(Error::new(
+            ErrorKind::Policy,
+            format!("this database belongs to the `{}` environment, not `{}`", stamp.name, env.name),
+        )
+        .note("stamped", describe(stamp))
+        .note("requested", format!("{} ({})", env.name, env.kind))
+        .help(format!(
+            "check the database URL: it points at {}'s database. If the database really moved, re-stamp it with \
+             `praxia-deploy stamp --force --env {}` (a staging or production stamp never becomes development or test)",
+            stamp.name, env.name
+        )));
+    }
+    if stamp.kind != env.kind {
+        return Err(Error::new(
+            ErrorKind::Policy,
+            format!(
+                "this database was stamped `{}` as {}, but the environment file now says {}",
+                stamp.name, stamp.kind, env.kind
+            ),
+        )
+        .note("stamped", describe(stamp))
+        .note("file", env.file.display())
+        .help("restore the environment's kind, or re-stamp with `praxia-deploy stamp --force` if the change is deliberate"));
+    }
+    Ok(())
+}
+
+/// What `stamp` does with the database's current stamp. Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restamp {
+    /// Unstamped, or forced: write the stamp.
+    Write,
+    /// Already stamped for this environment.
+    AlreadyStamped,
+}
+
+pub fn restamp(env: &Environment, stamp: Option<&EnvironmentStamp>, force: bool) -> Result<Restamp> {
+    let Some(stamp) = stamp else { return Ok(Restamp::Write) };
+    if stamp.name == env.name && stamp.kind == env.kind {
+        return Ok(Restamp::AlreadyStamped);
+    }
+    let production_like = |kind: EnvironmentKind| !kind.uses_embedded_database();
+    if production_like(stamp.kind) && !production_like(env.kind) {
+        return Err(Error::new(
+            ErrorKind::Policy,
+            format!("a {} database cannot become a {} one", stamp.kind, env.kind),
+        )
+        .note("stamped", describe(stamp))
+        .help("make a new database for development or test instead; the stamp keeps fixtures away from real data"));
+    }
+    if !force {
+        return check(env, Some(stamp)).map(|()| Restamp::AlreadyStamped);
+    }
+    Ok(Restamp::Write)
+}
+
+/// Writes the stamp for `env`: only if there is none (`Overwrite::No`), or replacing it.
+pub async fn write(
+    connection: &mut PgConnection,
+    env: &Environment,
+    provenance: &Provenance,
+    overwrite: Overwrite,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::raw_sql(OWN_SCHEMA_SQL).execute(&mut *connection).await?;
+    let on_conflict = match overwrite {
+        Overwrite::No => "DO NOTHING",
+        Overwrite::Yes => {
+            "DO UPDATE SET name = excluded.name, kind = excluded.kind, stamped_at = now(), \
+             stamped_by = excluded.stamped_by, tool_version = excluded.tool_version"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO praxia_deploy.environment (name, kind, stamped_by, tool_version) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (singleton) {on_conflict}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&env.name)
+        .bind(env.kind.as_str())
+        .bind(&provenance.applied_by)
+        .bind(provenance.tool_version)
+        .execute(connection)
+        .await
+        .map(|_| ())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    No,
+    Yes,
+}
+
+fn describe(stamp: &EnvironmentStamp) -> String {
+    format!("{} ({}) on {} by {}", stamp.name, stamp.kind, stamp.stamped_at, stamp.stamped_by)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn env(name: &str, kind: &str) -> Environment {
+        crate::config::parse_environment(name, Path::new("e.toml"), &format!("kind = \"{kind}\"\n"), Path::new("/p"))
+            .unwrap()
+    }
+
+    fn stamp(name: &str, kind: EnvironmentKind) -> EnvironmentStamp {
+        EnvironmentStamp {
+            name: name.into(),
+            kind,
+            stamped_at: "2026-01-01 00:00:00 UTC".into(),
+            stamped_by: "ci@runner".into(),
+        }
+    }
+
+    #[test]
+    fn an_unstamped_or_matching_database_is_fine() {
+        assert!(check(&env("staging", "staging"), None).is_ok());
+        assert!(check(&env("staging", "staging"), Some(&stamp("staging", EnvironmentKind::Staging))).is_ok());
+    }
+
+    #[test]
+    fn another_environments_database_is_refused_naming_both() {
+        let err = check(&env("development", "development"), Some(&stamp("production", EnvironmentKind::Production)))
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let text = err.to_string();
+        assert!(text.contains("belongs to the `production` environment, not `development`"), "{text}");
+        assert!(text.contains("production (production) on 2026-01-01 00:00:00 UTC by ci@runner"), "{text}");
+    }
+
+    #[test]
+    fn a_kind_changed_under_the_same_name_is_refused() {
+        let err = check(&env("main", "development"), Some(&stamp("main", EnvironmentKind::Production))).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.to_string().contains("stamped `main` as production, but the environment file now says development")
+        );
+    }
+
+    #[test]
+    fn restamping_follows_its_rules() {
+        use EnvironmentKind::*;
+        type Case = (&'static str, &'static str, Option<(&'static str, EnvironmentKind)>, bool, Option<Restamp>);
+        let cases: [Case; 8] = [
+            ("staging", "staging", None, false, Some(Restamp::Write)),
+            ("staging", "staging", Some(("staging", Staging)), false, Some(Restamp::AlreadyStamped)),
+            ("staging", "staging", Some(("staging", Staging)), true, Some(Restamp::AlreadyStamped)),
+            ("staging-eu", "staging", Some(("staging", Staging)), false, None),
+            ("staging-eu", "staging", Some(("staging", Staging)), true, Some(Restamp::Write)),
+            ("production", "production", Some(("staging", Staging)), true, Some(Restamp::Write)),
+            ("development", "development", Some(("production", Production)), true, None),
+            ("test", "test", Some(("development", Development)), true, Some(Restamp::Write)),
+        ];
+        for (name, kind, current, force, expected) in cases {
+            let current = current.map(|(name, kind)| stamp(name, kind));
+            let got = restamp(&env(name, kind), current.as_ref(), force);
+            match expected {
+                Some(expected) => assert_eq!(got.unwrap(), expected, "{name} {current:?} force={force}"),
+                None => assert_eq!(got.unwrap_err().exit_code(), 3, "{name} {current:?} force={force}"),
+            }
+        }
+    }
+}
