@@ -74,12 +74,23 @@ async fn migrate_applies_everything_pending_and_records_it_like_drizzle() {
 }
 
 #[tokio::test]
-async fn nothing_pending_creates_nothing() {
+async fn nothing_pending_creates_nothing_but_the_environment_stamp() {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[]);
+    project.run_on(&database, &["status"]).expect_code(0).expect_stdout_contains("stamp        none yet");
+    assert!(tables(&database).await.is_empty(), "status wrote {:?}", tables(&database).await);
+
     project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("nothing to do");
-    project.run_on(&database, &["status"]).expect_code(0);
-    assert!(tables(&database).await.is_empty(), "a no-op run created {:?}", tables(&database).await);
+    let own = ["praxia_deploy.environment", "praxia_deploy.migration_log"];
+    assert_eq!(tables(&database).await, own, "only praxia-deploy's own schema, for the stamp, is written");
+    let mut connection = connect(&database).await;
+    let stamped_at = "SELECT stamped_at::text FROM praxia_deploy.environment";
+    let first: String = sqlx::query_scalar(stamped_at).fetch_one(&mut connection).await.unwrap();
+
+    project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("nothing to do");
+    assert_eq!(tables(&database).await, own);
+    let second: String = sqlx::query_scalar(stamped_at).fetch_one(&mut connection).await.unwrap();
+    assert_eq!(first, second, "a no-op release wrote the stamp again");
 }
 
 #[tokio::test]
