@@ -181,3 +181,18 @@ fn db_url_before_db_start_says_how_to_create_it() {
         .expect_stderr_contains("there is no development database")
         .expect_stderr_contains("praxia-deploy db start");
 }
+
+#[test]
+fn a_port_taken_while_stopped_moves_the_cluster_to_a_free_one() {
+    let project = TestProject::from_repo();
+    project.run(&["db", "start"]).expect_code(0);
+    let status = project.run(&["--output", "json", "db", "status"]).expect_code(0).json();
+    let old_port = status["result"]["port"].as_u64().unwrap() as u16;
+    project.run(&["db", "stop"]).expect_code(0);
+
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", old_port)).expect("the stopped cluster's port is free");
+    project.run(&["db", "start"]).expect_code(0).expect_stdout_contains("started");
+    let url = project.run(&["db", "url"]).expect_code(0).stdout.trim().to_owned();
+    assert!(!url.contains(&format!(":{old_port}/")), "{url}");
+    assert_eq!(psql(&url, "select 1"), "1");
+}

@@ -121,22 +121,40 @@ impl Cluster {
     }
 
     /// Starts the server and waits until it accepts connections. If another program
-    /// took the cluster's port while it was stopped, the cluster moves to a free one.
+    /// took the cluster's port while it was stopped, or takes it between our check
+    /// and the server's bind (ports picked by other starts race for the same
+    /// free ports), the cluster moves to a free one and tries again.
     pub fn start(&self) -> Result<()> {
-        if !port_is_free(self.port()?) {
-            let durability = self.durability()?;
-            let port = free_loopback_port()?;
-            tracing::info!(port, "the cluster's port is taken by another program; moving to a free one");
-            self.write_settings(&self.data_dir, port, durability)?;
-        }
-        let output = self.pg_ctl(&["-l", &self.log_file.to_string_lossy(), "-w", "-t", "60", "-s", "start"])?;
-        if !output.status.success() {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            if !port_is_free(self.port()?) {
+                self.move_to_free_port()?;
+            }
+            let log_before = std::fs::metadata(&self.log_file).map_or(0, |meta| meta.len());
+            let output = self.pg_ctl(&["-l", &self.log_file.to_string_lossy(), "-w", "-t", "60", "-s", "start"])?;
+            if output.status.success() {
+                return Ok(());
+            }
+            let log = std::fs::read(&self.log_file).unwrap_or_default();
+            let new_log = String::from_utf8_lossy(log.get(log_before as usize..).unwrap_or_default());
+            if attempt < ATTEMPTS && new_log.contains("Address already in use") {
+                tracing::info!("the cluster's port was taken as it started; moving to a free one");
+                self.move_to_free_port()?;
+                continue;
+            }
             return Err(Error::unavailable(format!("PostgreSQL did not start ({})", self.data_dir.display()))
                 .note("pg_ctl said", String::from_utf8_lossy(&output.stderr).trim())
                 .note("server log (last lines)", self.log_tail(15))
                 .help(format!("read {} for the whole story", self.log_file.display())));
         }
-        Ok(())
+        unreachable!("the last attempt returns")
+    }
+
+    fn move_to_free_port(&self) -> Result<()> {
+        let durability = self.durability()?;
+        let port = free_loopback_port()?;
+        tracing::info!(port, "moving the cluster to a free port");
+        self.write_settings(&self.data_dir, port, durability)
     }
 
     /// Stops the server. `Fast` rolls back open transactions and shuts down cleanly;

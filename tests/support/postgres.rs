@@ -46,24 +46,25 @@ impl TestPostgres {
 }
 
 fn start() -> Result<TestPostgres, String> {
-    let fail = |what: &str, err: &dyn std::fmt::Display| {
-        format!(
-            "cannot start the test PostgreSQL: {what}: {err}\n\
-             fix: install the PostgreSQL 15 server (Debian: `apt-get install postgresql-15`) or set PG_BIN \
-             to its bin folder; as root, the `postgres` system user must exist (tests run the server as it)"
-        )
+    let install = "install the PostgreSQL 15 server (Debian: `apt-get install postgresql-15`) or set PG_BIN to its \
+                   bin folder; as root, the `postgres` system user must exist (tests run the server as it)";
+    let fail = |what: &str, err: &dyn std::fmt::Display, fix: &str| {
+        format!("cannot start the test PostgreSQL: {what}: {err}\nfix: {fix}")
     };
-    let binaries = PgBinaries::locate().map_err(|err| fail("finding the server programs", &err))?;
-    let account = ServerAccount::for_this_process().map_err(|err| fail("choosing the server account", &err))?;
+    let binaries = PgBinaries::locate().map_err(|err| fail("finding the server programs", &err, install))?;
+    let account =
+        ServerAccount::for_this_process().map_err(|err| fail("choosing the server account", &err, install))?;
     let dir = tempfile::Builder::new()
         .prefix("praxia-test-pg-")
         .tempdir()
-        .map_err(|err| fail("creating a temp dir", &err))?
+        .map_err(|err| fail("creating a temp dir", &err, "make TMPDIR writable"))?
         .keep();
     let cluster = Cluster::in_dir(&dir, binaries, account);
-    let watchdog = spawn_watchdog(&cluster, &dir).map_err(|err| fail("starting the cleanup watchdog", &err))?;
-    cluster.init(Durability::Throwaway).map_err(|err| fail("initdb", &err))?;
-    cluster.start().map_err(|err| fail("pg_ctl start", &err))?;
+    let watchdog = spawn_watchdog(&cluster, &dir)
+        .map_err(|err| fail("starting the cleanup watchdog", &err, "`sh` and `cat` must be on PATH"))?;
+    let log_hint = format!("read the server log in {}", dir.display());
+    cluster.init(Durability::Throwaway).map_err(|err| fail("initdb", &err, &log_hint))?;
+    cluster.start().map_err(|err| fail("pg_ctl start", &err, &log_hint))?;
     Ok(TestPostgres { cluster, dir, next_database: AtomicUsize::new(0), _watchdog: Mutex::new(watchdog) })
 }
 
