@@ -36,7 +36,10 @@ pub fn url_for(env: &Environment, flag: Option<&str>) -> Result<DatabaseUrl> {
 pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) -> Result<PgConnection> {
     let options = PgConnectOptions::from_str(url.expose_secret())
         .map_err(|err| {
-            Error::usage(format!("the database URL {url} is not usable: {}", crate::config::redact(&err.to_string())))
+            Error::usage(format!(
+                "the database URL {url} is not usable: {}",
+                crate::config::redact_in(&err.to_string())
+            ))
         })?
         .application_name(application_name)
         .disable_statement_logging();
@@ -44,17 +47,20 @@ pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) 
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let err = match PgConnection::connect_with(&options).await {
-            Ok(connection) => return Ok(connection),
-            Err(err) => err,
+        // Each attempt is bounded too: a server that accepts TCP and never answers
+        // must not hang a release phase, which has no timeout of its own.
+        let budget = deadline.saturating_duration_since(Instant::now()).max(MIN_ATTEMPT);
+        let reason = match tokio::time::timeout(budget, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => return Ok(connection),
+            Ok(Err(err)) if !is_transient(&err) => {
+                return Err(Error::unavailable(format!("could not connect to the database {url}"))
+                    .note("reason", describe(&err))
+                    .help("check the URL's user, password and database name"));
+            }
+            Ok(Err(err)) => describe(&err),
+            Err(_) => format!("no answer within {} ms", budget.as_millis()),
         };
-        let reason = describe_connect_error(&err);
         let delay = backoff(attempt, jitter());
-        if !is_transient(&err) {
-            return Err(Error::unavailable(format!("could not connect to the database {url}"))
-                .note("reason", reason)
-                .help("check the URL's user, password and database name"));
-        }
         if Instant::now() + delay > deadline {
             return Err(Error::unavailable(format!(
                 "the database {url} was not reachable within {}",
@@ -69,6 +75,9 @@ pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) 
     }
 }
 
+/// The least time one connection attempt gets, even at the end of the wait.
+const MIN_ATTEMPT: Duration = Duration::from_secs(2);
+
 /// Refused, unresolvable or reset connections, and a server that is starting up,
 /// shutting down or full, are worth waiting for.
 fn is_transient(err: &sqlx::Error) -> bool {
@@ -79,7 +88,9 @@ fn is_transient(err: &sqlx::Error) -> bool {
     }
 }
 
-fn describe_connect_error(err: &sqlx::Error) -> String {
+/// A database error as the user should read it: the server's message and SQLSTATE
+/// (sqlx's own text appends a line number of PostgreSQL's C source), URLs redacted.
+pub fn describe(err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => {
             format!("{} ({})", db.message(), db.code().as_deref().unwrap_or("no SQLSTATE"))

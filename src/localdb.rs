@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Environment, EnvironmentKind};
+use crate::config::Environment;
 use crate::error::{Error, Result};
 use crate::pgserver::{Cluster, Durability, PgBinaries, ServerAccount, ServerState, StopMode};
 
@@ -119,7 +119,7 @@ impl LocalDatabase {
 /// `praxia_<environment>`: one database per environment in the shared cluster.
 /// Only development and test environments have one.
 pub fn database_name(env: &Environment) -> Result<String> {
-    if !matches!(env.kind, EnvironmentKind::Development | EnvironmentKind::Test) {
+    if !env.kind.uses_embedded_database() {
         return Err(Error::usage(format!(
             "the embedded database serves development and test environments; `{}` is {}",
             env.name, env.kind

@@ -33,7 +33,10 @@ pub async fn read(connection: &mut PgConnection) -> Result<Option<EnvironmentSta
             Ok(Some(EnvironmentStamp { name, kind, stamped_at, stamped_by }))
         }
         Err(sqlx::Error::Database(err)) if matches!(err.code().as_deref(), Some("42P01" | "3F000")) => Ok(None),
-        Err(err) => Err(Error::unavailable("could not read the environment stamp").note("reason", err)),
+        Err(err) => {
+            Err(Error::unavailable("could not read the environment stamp")
+                .note("reason", crate::database::describe(&err)))
+        }
     }
 }
 

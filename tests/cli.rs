@@ -118,9 +118,11 @@ fn a_database_password_is_never_printed() {
         outcome.expect_code(0).expect_stdout_contains("postgres:***@dokku-postgres-praxia:5432/praxia");
         assert!(!outcome.stdout.contains("0123456789abcdef") && !outcome.stderr.contains("0123456789abcdef"));
     }
-    let outcome = project.run(&["--env", "staging", "--database-url", "mysql://u:hunter2@h/d", "config", "show"]);
-    outcome.expect_code(2).expect_stderr_contains("scheme `mysql`");
-    assert!(!outcome.stderr.contains("hunter2"), "{}", outcome.stderr);
+    for (url, scheme) in [("mysql://u:hunter2@h/d", "mysql"), ("x:postgres://u:hunter2@h/d", "x")] {
+        let outcome = project.run(&["--env", "staging", "--database-url", url, "config", "show"]);
+        outcome.expect_code(2).expect_stderr_contains(&format!("scheme `{scheme}`"));
+        assert!(!outcome.stderr.contains("hunter2") && !outcome.stdout.contains("hunter2"), "{}", outcome.stderr);
+    }
 }
 
 #[test]

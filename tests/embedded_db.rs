@@ -27,7 +27,7 @@ fn start_twice_url_stop(project: &TestProject, run: &dyn Fn(&[&str]) -> Outcome)
 
     let url = run(&["db", "url"]).expect_code(0).stdout.trim().to_owned();
     assert_eq!(url, first["result"]["url"].as_str().unwrap());
-    assert!(url.starts_with("postgres://postgres@127.0.0.1:") && url.ends_with("/praxia_development"));
+    assert!(url.starts_with("postgres://postgres@127.0.0.1:") && url.ends_with("/praxia_development?sslmode=disable"));
 
     // psql accepts the URL, and the unix socket inside the folder answers too.
     psql(&url, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')");
@@ -96,7 +96,7 @@ fn db_start_twice_then_url_then_stop_as_an_unprivileged_user() {
     start_twice_url_stop(&project, &|args| {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(&binary).args(args).current_dir(project.path());
-        for variable in ["PRAXIA_ENV", "PRAXIA_CONFIG_DIR", "DATABASE_URL", "RUST_LOG"] {
+        for variable in support::project::LEAKY_VARIABLES {
             command.env_remove(variable);
         }
         Outcome::of(&mut command)

@@ -160,7 +160,9 @@ async fn a_failing_statement_rolls_back_the_whole_release_and_names_where() {
     let outcome = project.run_on(&database, &["migrate"]);
     outcome
         .expect_code(6)
-        .expect_stderr_contains("migration 0001_d failed; the release was rolled back and nothing of it was recorded")
+        .expect_stderr_contains(
+            "migration 0001_d failed; its transaction was rolled back and nothing of it was recorded",
+        )
         .expect_stderr_contains("0001_d.sql:6:11")
         .expect_stderr_contains("statement: 3 of 3")
         .expect_stderr_contains("sqlstate: 22P02")
@@ -492,4 +494,100 @@ fn release_migrates_the_embedded_development_database() {
         "select count(*) from information_schema.tables where table_schema = 'public'",
     ]);
     assert_eq!(tables.expect_code(0).stdout.trim(), "7");
+}
+
+#[tokio::test]
+async fn a_failure_after_a_committed_step_names_what_was_committed() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[
+        ("0000_a", 1000, CREATE_A),
+        ("0001_idx", 2000, "CREATE INDEX CONCURRENTLY a_id ON a (id);"),
+        ("0002_bad", 3000, "CREATE TABLE bad (x nosuchtype);"),
+    ]);
+    let outcome = project.run_on(&database, &["migrate"]);
+    outcome
+        .expect_code(6)
+        .expect_stderr_contains("migration 0002_bad failed; its transaction was rolled back")
+        .expect_stderr_contains("committed before it: 0000_a, 0001_idx")
+        .expect_stderr_contains("0002_bad.sql:1:21");
+    assert!(outcome.stdout.contains("ran 0000_a") && outcome.stdout.contains("ran 0001_idx"), "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("ran 0002_bad"), "a rolled-back migration was reported as run");
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_lost_migration_lock_commits_nothing_more() {
+    let database = test_postgres().fresh_database();
+    let slow = "CREATE TABLE slow (id int);\n--> statement-breakpoint\nSELECT pg_sleep(1.5);";
+    let project = TestProject::with_migrations(&[("0000_slow", 1000, slow)]);
+    let runner = project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut observer = connect(&database).await;
+    let mut terminated = false;
+    for _ in 0..100 {
+        terminated = sqlx::query_scalar(
+            "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
+             WHERE application_name LIKE 'praxia-deploy migrate%lock' AND datname = current_database()",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if terminated {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(terminated, "the lock session never appeared");
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("the migration lock was lost"), "{stderr}");
+    assert!(tables(&database).await.is_empty(), "committed without the lock: {:?}", tables(&database).await);
+}
+
+#[tokio::test]
+async fn a_comment_ended_by_a_carriage_return_still_runs_what_follows() {
+    let database = test_postgres().fresh_database();
+    let project =
+        TestProject::with_migrations(&[("0000_cr", 1000, "-- made on an old Mac\rCREATE TABLE d (x int);\n")]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    assert_eq!(
+        tables(&database).await,
+        ["drizzle.__drizzle_migrations", "praxia_deploy.environment", "praxia_deploy.migration_log", "public.d"]
+    );
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_given_up_on() {
+    let silent = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let connections: Vec<_> = silent.incoming().take(3).filter_map(Result::ok).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(connections);
+    });
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let nowhere = TestDatabase {
+        name: "x".into(),
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"),
+    };
+    let mut runner = project
+        .on(&nowhere)
+        .args(["migrate", "--wait", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while runner.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            runner.kill().unwrap();
+            panic!("migrate hung on a server that never answers");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("no answer within"), "{stderr}");
+    drop(held);
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::apply::{AppliedMigration, Applier, Limits};
 use crate::migrations::bookkeeping::{Bookkeeping, Provenance};
 use crate::migrations::folder::{Migration, MigrationFolder, TransactionMode, read_folder};
-use crate::migrations::lock::MigrationLock;
+use crate::migrations::lock::{LockGuard, MigrationLock};
 use crate::migrations::plan::{OutOfOrder, Plan, plan, steps};
 use crate::migrations::{folder, new};
 use crate::output::{MigrationProgress, Report};
@@ -103,20 +103,14 @@ fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
         hash: migration.hash.clone(),
         mode: migration.mode,
         statements: with_statements.then(|| {
-            let mut number = 0;
-            let mut statements = Vec::new();
-            for chunk in &migration.chunks {
-                for statement in &chunk.statements {
-                    number += 1;
-                    let (line, _) = migration.position(chunk, statement.start);
-                    statements.push(StatementEntry {
-                        number,
-                        line,
-                        sql: statement.text(chunk.text(migration)).trim().to_owned(),
-                    });
-                }
-            }
-            statements
+            migration
+                .statements()
+                .map(|statement| StatementEntry {
+                    number: statement.number,
+                    line: statement.line,
+                    sql: statement.text.trim().to_owned(),
+                })
+                .collect()
         }),
     }
 }
@@ -221,8 +215,11 @@ async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) 
         &format!("{} lock", application_name(context)),
     )
     .await?;
-    let outcome = apply_locked(context, &mut session, &mut connection, order).await;
-    lock.release().await?;
+    let outcome = apply_locked(context, &mut session, &mut connection, order, lock.guard()).await;
+    // The outcome matters more than the unlock: a failed release of the lock only warns.
+    if let Err(err) = lock.release().await {
+        tracing::warn!("{err}; the server drops the lock when the connection closes");
+    }
     let _ = connection.close().await;
     let (mut report, ran) = outcome?;
     let human = if ran.is_empty() {
@@ -253,7 +250,7 @@ async fn stamp_now(connection: &mut PgConnection, env: &Environment) -> Result<O
 }
 
 fn stamp_failed(err: sqlx::Error) -> Error {
-    Error::unavailable("could not write the environment stamp").note("reason", err)
+    Error::unavailable("could not write the environment stamp").note("reason", database::describe(&err))
 }
 
 /// Under the lock: the applied state read again (another runner may have just
@@ -263,6 +260,7 @@ async fn apply_locked(
     session: &mut Session<'_>,
     connection: &mut PgConnection,
     order: OutOfOrder,
+    lock: LockGuard,
 ) -> Result<(MigrationReport, Vec<AppliedMigration>)> {
     let env = &context.env;
     session.stamp = stamp::read(connection).await?;
@@ -282,13 +280,13 @@ async fn apply_locked(
         env.name
     ));
     let provenance = Provenance::here(&env.name);
-    let limits =
-        Limits { lock_timeout: env.database.lock_timeout.0, statement_timeout: env.database.statement_timeout.0 };
+    let limits = Limits { lock_timeout: env.database.lock_timeout, statement_timeout: env.database.statement_timeout };
     let applier = Applier {
         bookkeeping: &session.bookkeeping,
         provenance: &provenance,
         limits: &limits,
         stamp: session.stamp.is_none().then_some(env),
+        lock,
     };
     let mut progress = MigrationProgress::new(context.printer, locked_plan.pending.len());
     let outcome = applier.apply(connection, &steps(&locked_plan.pending), &mut progress).await;
@@ -367,14 +365,9 @@ fn sql_listing(plan: &Plan) -> String {
     let mut text = String::new();
     for migration in &plan.pending {
         let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
-        let mut number = 0;
-        for chunk in &migration.chunks {
-            for statement in &chunk.statements {
-                number += 1;
-                let (line, _) = migration.position(chunk, statement.start);
-                let _ = writeln!(text, "-- statement {number}, line {line}");
-                let _ = writeln!(text, "{}\n", statement.text(chunk.text(migration)).trim());
-            }
+        for statement in migration.statements() {
+            let _ = writeln!(text, "-- statement {}, line {}", statement.number, statement.line);
+            let _ = writeln!(text, "{}\n", statement.text.trim());
         }
     }
     text

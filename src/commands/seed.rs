@@ -150,7 +150,8 @@ async fn in_transaction<T>(
 ) -> Result<T> {
     let failed = |err: sqlx::Error| {
         let missing_tables = err.as_database_error().and_then(|db| db.code()).is_some_and(|code| code == "42P01");
-        let error = Error::unavailable("writing to the database failed; nothing was written").note("reason", &err);
+        let error = Error::unavailable("writing to the database failed; nothing was written")
+            .note("reason", database::describe(&err));
         if missing_tables {
             Error { kind: ErrorKind::Usage, ..error }
                 .help("the Praxia tables are missing: run `praxia-deploy migrate` first")

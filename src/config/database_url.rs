@@ -20,11 +20,11 @@ impl DatabaseUrl {
                 .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         })?;
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            // The URL is not echoed: a parser that disagrees on its shape might miss the password.
             return Err(Error::usage(format!(
                 "the database URL from {origin} has scheme `{}`, not postgres",
                 parsed.scheme()
             ))
-            .note("url", redact(text))
             .help("write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"));
         }
         Ok(DatabaseUrl(text.to_owned()))
@@ -41,10 +41,23 @@ impl DatabaseUrl {
         let Ok(mut url) = url::Url::parse(&self.0) else {
             return (self.0.clone(), None);
         };
-        let password = url
+        let mut password = url
             .password()
             .map(|password| percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
         let _ = url.set_password(None);
+        let mut kept = Vec::new();
+        for (key, value) in url.query_pairs() {
+            if key == "password" {
+                password = Some(value.into_owned());
+            } else {
+                kept.push((key.into_owned(), value.into_owned()));
+            }
+        }
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
         (url.to_string(), password)
     }
 
@@ -74,9 +87,12 @@ impl Serialize for DatabaseUrl {
 const REDACTED: &str = "***";
 
 /// The URL with its password (userinfo or `password=` query parameter) replaced.
-/// Text that does not parse as a URL is not shown at all: it might be a password.
+/// Fails closed: userinfo passwords are masked in the text before parsing, so a
+/// string the URL parser reads differently (`x:postgres://u:pw@h`) leaks nothing,
+/// and text that does not parse as a URL is not shown at all.
 pub fn redact(text: &str) -> String {
-    let Ok(mut url) = url::Url::parse(text) else {
+    let masked = mask_userinfo_passwords(text);
+    let Ok(mut url) = url::Url::parse(&masked) else {
         return "<not a valid URL; not shown>".to_owned();
     };
     if url.password().is_some() {
@@ -94,6 +110,29 @@ pub fn redact(text: &str) -> String {
         url.query_pairs_mut().clear().extend_pairs(pairs);
     }
     url.to_string()
+}
+
+/// Replaces the password of every `scheme://user:password@host` in `text`.
+fn mask_userinfo_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("://") {
+        let (before, after) = rest.split_at(start + 3);
+        out.push_str(before);
+        let authority_end = after.find(['/', '?', '#', ' ']).unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|colon| (colon, at))) {
+            Some((colon, at)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(REDACTED);
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[authority_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Redacts every URL found in free text (a driver's error message, say).
@@ -189,6 +228,9 @@ mod tests {
                 "postgres://a:***@h/d?sslpassword=***&sslmode=require",
             ),
             ("not a url s3cret", "<not a valid URL; not shown>"),
+            ("x:postgres://u:s3cret@h/d", "x:postgres://u:***@h/d"),
+            ("jdbc:postgresql://u:s3cret@h/d", "jdbc:postgresql://u:***@h/d"),
+            ("postgres://u:p@ss:w@h/d", "postgres://u:***@h/d"),
         ];
         for (input, expected) in cases {
             assert_eq!(redact(input), expected, "{input}");
@@ -202,6 +244,7 @@ mod tests {
             "error connecting to postgres://u:***@h/d: refused"
         );
         assert_eq!(redact_in("connect postgres://u:pw@h/d now"), "connect postgres://u:***@h/d now");
+        assert_eq!(redact_in("bad at:postgres://u:pw@h/d"), "bad at:postgres://u:***@h/d");
     }
 
     #[test]
@@ -221,6 +264,11 @@ mod tests {
         );
         let url = DatabaseUrl::parse("postgres://app@db/praxia", "t").unwrap();
         assert_eq!(url.split_password(), ("postgres://app@db/praxia".to_owned(), None));
+        let url = DatabaseUrl::parse("postgres://app@db/praxia?password=s3cret&sslmode=require", "t").unwrap();
+        assert_eq!(
+            url.split_password(),
+            ("postgres://app@db/praxia?sslmode=require".to_owned(), Some("s3cret".to_owned()))
+        );
     }
 
     #[test]
@@ -229,8 +277,10 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("$DATABASE_URL"));
         assert!(!err.to_string().contains("hunter2"));
-        let err = DatabaseUrl::parse("mysql://user:hunter2@host/db", "--database-url").unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        for text in ["mysql://user:hunter2@host/db", "x:postgres://u:hunter2@h/d"] {
+            let err = DatabaseUrl::parse(text, "--database-url").unwrap_err();
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -49,6 +49,46 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// A PostgreSQL timeout setting (`lock_timeout`, `statement_timeout`): at least
+/// 1 ms (0 would turn it off) and at most PostgreSQL's limit of 2147483647 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct PgTimeout(pub HumanDuration);
+
+impl PgTimeout {
+    pub const MAX: Duration = Duration::from_millis(i32::MAX as u64);
+
+    pub fn from_secs(secs: u64) -> Self {
+        PgTimeout(HumanDuration::from_secs(secs))
+    }
+
+    pub fn millis(self) -> u128 {
+        self.0.0.as_millis()
+    }
+
+    fn check(duration: HumanDuration) -> Result<Self, String> {
+        if duration.0 < Duration::from_millis(1) {
+            return Err(format!("`{duration}` would turn the timeout off; use at least \"1ms\""));
+        }
+        if duration.0 > Self::MAX {
+            return Err(format!("`{duration}` is longer than PostgreSQL allows (about 24 days)"));
+        }
+        Ok(PgTimeout(duration))
+    }
+}
+
+impl fmt::Display for PgTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for PgTimeout {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        PgTimeout::check(HumanDuration::deserialize(deserializer)?).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +114,16 @@ mod tests {
             let err = HumanDuration::parse(text).unwrap_err();
             assert!(err.contains("\"60s\""), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn postgres_timeouts_are_never_off_and_never_too_long() {
+        let parse =
+            |text: &str| toml::from_str::<std::collections::HashMap<String, PgTimeout>>(&format!("t = \"{text}\""));
+        assert_eq!(parse("5s").unwrap()["t"].millis(), 5000);
+        assert!(parse("0s").unwrap_err().to_string().contains("turn the timeout off"));
+        assert!(parse("500us").unwrap_err().to_string().contains("turn the timeout off"));
+        assert!(parse("30days").unwrap_err().to_string().contains("longer than PostgreSQL allows"));
     }
 
     #[test]

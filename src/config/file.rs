@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
+use super::duration::PgTimeout;
 use super::seed::SeedSettings;
 use super::{Environment, EnvironmentKind, HumanDuration};
 use crate::error::{Error, Result};
@@ -35,9 +36,9 @@ pub struct DatabaseSettings {
     /// How long a migration run waits for the migration lock held by another runner.
     pub lock_wait: HumanDuration,
     /// `SET lock_timeout` inside migrations.
-    pub lock_timeout: HumanDuration,
+    pub lock_timeout: PgTimeout,
     /// `SET statement_timeout` inside migrations.
-    pub statement_timeout: HumanDuration,
+    pub statement_timeout: PgTimeout,
 }
 
 impl Default for DatabaseSettings {
@@ -46,8 +47,8 @@ impl Default for DatabaseSettings {
             url_env: VariableName("DATABASE_URL".to_owned()),
             wait: HumanDuration::from_secs(60),
             lock_wait: HumanDuration::from_secs(60),
-            lock_timeout: HumanDuration::from_secs(5),
-            statement_timeout: HumanDuration::from_secs(600),
+            lock_timeout: PgTimeout::from_secs(5),
+            statement_timeout: PgTimeout::from_secs(600),
         }
     }
 }
@@ -397,7 +398,7 @@ mod tests {
         assert_eq!(env.kind, EnvironmentKind::Staging);
         assert_eq!(env.database.url_env.as_str(), "DATABASE_URL");
         assert_eq!(env.database.wait, HumanDuration::from_secs(60));
-        assert_eq!(env.database.statement_timeout, HumanDuration::from_secs(600));
+        assert_eq!(env.database.statement_timeout, PgTimeout::from_secs(600));
         assert_eq!(env.migrations.dir, Path::new("/project/migrations"));
         assert_eq!(env.migrations.schema.as_str(), "drizzle");
         assert_eq!(env.migrations.table.as_str(), "__drizzle_migrations");
@@ -484,6 +485,11 @@ trust_proxy = true
                 text: "kind = \"test\"\n[database]\nwait = 60\n",
                 location: ":3:8: key `database.wait`",
                 reason: "duration string",
+            },
+            Case {
+                text: "kind = \"test\"\n[database]\nlock_timeout = \"0s\"\n",
+                location: ":3:16: key `database.lock_timeout`",
+                reason: "turn the timeout off",
             },
             Case {
                 text: "kind = \"test\"\n[database]\nurl_env = \"DATABASE URL\"\n",

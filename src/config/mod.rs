@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub use database_url::{
     DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, redact_in, resolve as resolve_database,
 };
-pub use duration::HumanDuration;
+pub use duration::{HumanDuration, PgTimeout};
 pub use file::{
     DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, SetupSettings, parse_environment,
 };

@@ -9,13 +9,13 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 
 use super::bookkeeping::{Bookkeeping, Provenance};
-use super::folder::{Chunk, Migration};
+use super::folder::Migration;
+use super::lock::LockGuard;
 use super::plan::Step;
-use crate::config::Environment;
+use crate::config::{Environment, PgTimeout};
 use crate::database::{backoff, jitter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::stamp::{self, Overwrite};
-use crate::text_position::byte_offset_of_char;
 
 /// How many times a batch is retried after a lock timeout or deadlock.
 const BATCH_RETRIES: u32 = 3;
@@ -23,13 +23,14 @@ const BATCH_RETRIES: u32 = 3;
 /// The session settings a migration runs under.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    pub lock_timeout: Duration,
-    pub statement_timeout: Duration,
+    pub lock_timeout: PgTimeout,
+    pub statement_timeout: PgTimeout,
 }
 
 /// Told about each migration as it runs (a progress bar, log lines).
 pub trait Progress {
     fn started(&mut self, migration: &Migration);
+    /// The migration is committed and recorded.
     fn finished(&mut self, migration: &Migration, took: Duration);
     /// A batch was rolled back and will run again.
     fn retrying(&mut self, attempt: u32, reason: &str, delay: Duration);
@@ -43,6 +44,12 @@ pub struct AppliedMigration {
     pub duration_ms: u128,
 }
 
+impl AppliedMigration {
+    fn of(migration: &Migration, took: Duration) -> AppliedMigration {
+        AppliedMigration { tag: migration.tag.clone(), when: migration.when, duration_ms: took.as_millis() }
+    }
+}
+
 pub struct Applier<'a> {
     pub bookkeeping: &'a Bookkeeping,
     pub provenance: &'a Provenance,
@@ -50,11 +57,15 @@ pub struct Applier<'a> {
     /// The environment to stamp the database with, in the same transaction as the
     /// migrations, when it has no stamp yet.
     pub stamp: Option<&'a Environment>,
+    /// The migration lock, checked before every commit: if its session died, another
+    /// runner may be migrating too, so nothing more is committed.
+    pub lock: LockGuard,
 }
 
 impl Applier<'_> {
     /// Runs every step in order; stops at the first failure, after rolling back
-    /// whatever of that step could be rolled back.
+    /// whatever of that step could be rolled back. The error names what was
+    /// committed before it.
     pub async fn apply(
         &self,
         connection: &mut PgConnection,
@@ -63,11 +74,17 @@ impl Applier<'_> {
     ) -> Result<Vec<AppliedMigration>> {
         let mut applied = Vec::new();
         for step in steps {
-            match step {
-                Step::Batch(migrations) => {
-                    applied.extend(self.batch_with_retries(connection, migrations, progress).await?)
+            let outcome = match step {
+                Step::Batch(migrations) => self.batch_with_retries(connection, migrations, progress).await,
+                Step::Alone(migration) => self.alone(connection, migration, progress).await.map(|one| vec![one]),
+            };
+            match outcome {
+                Ok(more) => applied.extend(more),
+                Err(error) if applied.is_empty() => return Err(error),
+                Err(error) => {
+                    let committed: Vec<&str> = applied.iter().map(|migration| migration.tag.as_str()).collect();
+                    return Err(error.note("committed before it", committed.join(", ")));
                 }
-                Step::Alone(migration) => applied.push(self.alone(connection, migration, progress).await?),
             }
         }
         Ok(applied)
@@ -107,18 +124,19 @@ impl Applier<'_> {
         if let Some(env) = self.stamp {
             stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await.map_err(Failure::setup)?;
         }
-        let mut applied = Vec::with_capacity(migrations.len());
+        let mut ran = Vec::with_capacity(migrations.len());
         for &migration in migrations {
             progress.started(migration);
             let started = Instant::now();
             for (index, chunk) in migration.chunks.iter().enumerate() {
-                if chunk.statements.is_empty() {
+                let text = chunk.text(migration);
+                // Only blank chunks are skipped: comment-only ones go to the server as drizzle sends them.
+                if text.trim().is_empty() {
                     continue;
                 }
-                let text = chunk.text(migration);
                 if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *transaction).await {
                     let _ = transaction.rollback().await;
-                    return Err(Failure::statement(migration, index, None, err));
+                    return Err(Failure::statement(migration, index, 0, err));
                 }
             }
             let took = started.elapsed();
@@ -126,15 +144,17 @@ impl Applier<'_> {
                 .record(&mut transaction, migration, took, self.provenance)
                 .await
                 .map_err(|err| Failure::bookkeeping(migration, err))?;
-            progress.finished(migration, took);
-            applied.push(AppliedMigration {
-                tag: migration.tag.clone(),
-                when: migration.when,
-                duration_ms: took.as_millis(),
-            });
+            ran.push((migration, took));
+        }
+        if !self.lock.is_held(&mut transaction).await.map_err(Failure::setup)? {
+            let _ = transaction.rollback().await;
+            return Err(Failure::lock_lost());
         }
         transaction.commit().await.map_err(Failure::setup)?;
-        Ok(applied)
+        for (migration, took) in &ran {
+            progress.finished(migration, *took);
+        }
+        Ok(ran.into_iter().map(|(migration, took)| AppliedMigration::of(migration, took)).collect())
     }
 
     /// A migration PostgreSQL refuses inside a transaction: each statement on its
@@ -147,62 +167,58 @@ impl Applier<'_> {
     ) -> Result<AppliedMigration> {
         progress.started(migration);
         let started = Instant::now();
+        let fail = |failure: Failure| failure.into_error(&[migration], Rollback::Alone);
         sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET")))
             .execute(&mut *connection)
             .await
-            .map_err(|err| Failure::setup(err).into_error(&[migration], Rollback::Alone))?;
-        for (index, chunk) in migration.chunks.iter().enumerate() {
-            for statement in &chunk.statements {
-                let text = statement.text(chunk.text(migration));
-                let invalid_before = invalid_indexes(connection).await;
-                if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection).await {
-                    let mut error = Failure::statement(migration, index, Some(statement.start), err)
-                        .into_error(&[migration], Rollback::Alone);
-                    let left_behind: Vec<String> = invalid_indexes(connection)
-                        .await
-                        .into_iter()
-                        .filter(|index| !invalid_before.contains(index))
-                        .collect();
-                    for index in &left_behind {
-                        error = error.note("left behind", format!("the INVALID index {index}"));
-                    }
-                    if !left_behind.is_empty() {
-                        let drops: Vec<String> = left_behind
-                            .iter()
-                            .map(|index| format!("DROP INDEX CONCURRENTLY IF EXISTS {index};"))
-                            .collect();
-                        error = error.help(format!(
-                            "a failed concurrent build leaves an INVALID index; remove it before running again: {}",
-                            drops.join(" ")
-                        ));
-                    }
-                    let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
-                    return Err(error);
-                }
+            .map_err(|err| fail(Failure::setup(err)))?;
+        for statement in migration.statements() {
+            let invalid_before = invalid_indexes(connection).await;
+            let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.text)).execute(&mut *connection).await else {
+                continue;
+            };
+            let mut error = fail(Failure::statement(migration, statement.chunk_index, statement.start_in_chunk, err));
+            let left_behind: Vec<String> =
+                invalid_indexes(connection).await.into_iter().filter(|index| !invalid_before.contains(index)).collect();
+            for index in &left_behind {
+                error = error.note("left behind", format!("the INVALID index {index}"));
             }
+            if !left_behind.is_empty() {
+                let drops: Vec<String> =
+                    left_behind.iter().map(|index| format!("DROP INDEX CONCURRENTLY IF EXISTS {index};")).collect();
+                error = error.help(format!(
+                    "a failed concurrent build leaves an INVALID index; remove it before running again: {}",
+                    drops.join(" ")
+                ));
+            }
+            let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
+            return Err(error);
         }
         let took = started.elapsed();
+        let mut transaction = connection.begin().await.map_err(|err| fail(Failure::bookkeeping(migration, err)))?;
         let record = async {
-            let mut transaction = connection.begin().await?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(self.bookkeeping.ensure_sql())).execute(&mut *transaction).await?;
             self.bookkeeping.record(&mut transaction, migration, took, self.provenance).await?;
             if let Some(env) = self.stamp {
                 stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await?;
             }
-            transaction.commit().await?;
-            sqlx::raw_sql("RESET ALL").execute(&mut *connection).await?;
-            Ok::<(), sqlx::Error>(())
+            self.lock.is_held(&mut transaction).await
         };
-        record.await.map_err(|err| Failure::bookkeeping(migration, err).into_error(&[migration], Rollback::Alone))?;
+        match record.await {
+            Ok(true) => transaction.commit().await.map_err(|err| fail(Failure::bookkeeping(migration, err)))?,
+            Ok(false) => return Err(fail(Failure::lock_lost())),
+            Err(err) => return Err(fail(Failure::bookkeeping(migration, err))),
+        }
+        sqlx::raw_sql("RESET ALL").execute(&mut *connection).await.map_err(|err| fail(Failure::setup(err)))?;
         progress.finished(migration, took);
-        Ok(AppliedMigration { tag: migration.tag.clone(), when: migration.when, duration_ms: took.as_millis() })
+        Ok(AppliedMigration::of(migration, took))
     }
 
     fn limits_sql(&self, connection: &PgConnection, set: &str) -> String {
         let mut sql = format!(
             "{set} lock_timeout = '{}ms'; {set} statement_timeout = '{}ms';",
-            self.limits.lock_timeout.as_millis(),
-            self.limits.statement_timeout.as_millis()
+            self.limits.lock_timeout.millis(),
+            self.limits.statement_timeout.millis()
         );
         // A runner killed mid-statement (a deploy aborted, a laptop closed) should not
         // leave its transaction running and holding locks until the statement ends.
@@ -231,27 +247,45 @@ enum Rollback {
 /// A failure inside a step, before it becomes the user's error.
 #[derive(Debug)]
 struct Failure {
-    /// The failing migration, chunk and statement offset in the chunk (when known).
-    at: Option<(Migration, usize, Option<usize>)>,
+    /// The failing migration, its chunk (None while recording) and where in the
+    /// chunk the text sent began.
+    at: Option<(Migration, Option<usize>, usize)>,
     during: &'static str,
-    err: sqlx::Error,
+    cause: Cause,
+}
+
+#[derive(Debug)]
+enum Cause {
+    Database(sqlx::Error),
+    LockLost,
 }
 
 impl Failure {
     fn setup(err: sqlx::Error) -> Failure {
-        Failure { at: None, during: "preparing the transaction", err }
+        Failure { at: None, during: "preparing or committing the transaction", cause: Cause::Database(err) }
     }
 
-    fn statement(migration: &Migration, chunk: usize, statement_start: Option<usize>, err: sqlx::Error) -> Failure {
-        Failure { at: Some((migration.clone(), chunk, statement_start)), during: "running", err }
+    fn statement(migration: &Migration, chunk: usize, sent_from: usize, err: sqlx::Error) -> Failure {
+        Failure {
+            at: Some((migration.clone(), Some(chunk), sent_from)),
+            during: "running",
+            cause: Cause::Database(err),
+        }
     }
 
     fn bookkeeping(migration: &Migration, err: sqlx::Error) -> Failure {
-        Failure { at: Some((migration.clone(), usize::MAX, None)), during: "recording", err }
+        Failure { at: Some((migration.clone(), None, 0)), during: "recording", cause: Cause::Database(err) }
+    }
+
+    fn lock_lost() -> Failure {
+        Failure { at: None, during: "committing", cause: Cause::LockLost }
     }
 
     fn database_error(&self) -> Option<&PgDatabaseError> {
-        self.err.as_database_error()?.try_downcast_ref::<PgDatabaseError>()
+        match &self.cause {
+            Cause::Database(err) => err.as_database_error()?.try_downcast_ref::<PgDatabaseError>(),
+            Cause::LockLost => None,
+        }
     }
 
     /// Lock timeouts and deadlocks: the whole batch is rolled back and may simply run again.
@@ -260,50 +294,53 @@ impl Failure {
     }
 
     fn summary(&self) -> String {
-        match self.database_error() {
-            Some(err) => format!("{} ({})", err.message(), err.code()),
-            None => self.err.to_string(),
+        match (&self.cause, self.database_error()) {
+            (_, Some(err)) => format!("{} ({})", err.message(), err.code()),
+            (Cause::Database(err), None) => crate::database::describe(err),
+            (Cause::LockLost, None) => "the migration lock was lost".to_owned(),
         }
     }
 
     fn into_error(self, batch: &[&Migration], rollback: Rollback) -> Error {
-        let Some((migration, chunk_index, statement_start)) = &self.at else {
+        if let Cause::LockLost = self.cause {
+            return Error::unavailable(
+                "the migration lock was lost (its database session ended); nothing more was committed",
+            )
+            .help("another runner may have started; run `praxia-deploy status`, then migrate again");
+        }
+        let Some((migration, chunk, sent_from)) = &self.at else {
             return Error::new(
                 ErrorKind::MigrationFailed,
                 format!("the migration transaction failed while {}", self.during),
             )
             .note("reason", self.summary())
-            .help("nothing was applied; run again once the cause is fixed");
+            .help("this step was rolled back; run again once the cause is fixed");
         };
         let tag = &migration.tag;
         let message = match rollback {
             Rollback::Batch => {
-                format!("migration {tag} failed; the release was rolled back and nothing of it was recorded")
+                format!("migration {tag} failed; its transaction was rolled back and nothing of it was recorded")
             }
             Rollback::Alone => format!(
                 "migration {tag} failed; it runs outside a transaction, so statements before the failing one stay applied, and it was not recorded"
             ),
         };
         let mut error = Error::new(ErrorKind::MigrationFailed, message);
-        if let Some(chunk) = migration.chunks.get(*chunk_index) {
-            let db = self.database_error();
-            let offset_in_chunk = match db.and_then(PgDatabaseError::position) {
-                Some(PgErrorPosition::Original(position)) => {
-                    let base = statement_start.unwrap_or(0);
-                    base + byte_offset_of_char(&chunk.text(migration)[base..], position.saturating_sub(1))
-                }
-                _ => statement_start.unwrap_or_else(|| chunk.statements.first().map_or(0, |statement| statement.start)),
-            };
-            let (line, column) = migration.position(chunk, offset_in_chunk);
-            let (number, total) = statement_number(migration, *chunk_index, chunk, offset_in_chunk);
-            error = error
-                .note("file", format!("{}:{line}:{column}", migration.file.display()))
-                .note("statement", format!("{number} of {total}"));
-        } else {
-            error = error.note("while", format!("recording {tag} in the bookkeeping tables"));
+        match chunk {
+            Some(chunk) => {
+                let position = match self.database_error().and_then(PgDatabaseError::position) {
+                    Some(PgErrorPosition::Original(position)) => Some(position),
+                    _ => None,
+                };
+                let location = migration.locate(*chunk, *sent_from, position);
+                error = error
+                    .note("file", format!("{}:{}:{}", migration.file.display(), location.line, location.column))
+                    .note("statement", format!("{} of {}", location.statement, location.of));
+            }
+            None => error = error.note("while", format!("recording {tag} in the bookkeeping tables")),
         }
-        match self.database_error() {
-            Some(db) => {
+        match (&self.cause, self.database_error()) {
+            (_, Some(db)) => {
                 error = error.note("sqlstate", db.code()).note("message", db.message());
                 if let Some(detail) = db.detail() {
                     error = error.note("detail", detail);
@@ -312,30 +349,22 @@ impl Failure {
                     error = error.note("hint", hint);
                 }
             }
-            None => error = error.note("reason", &self.err),
+            (Cause::Database(err), None) => error = error.note("reason", crate::database::describe(err)),
+            (Cause::LockLost, None) => {}
         }
         let rolled_back: Vec<&str> =
             batch.iter().map(|migration| migration.tag.as_str()).filter(|other| other != tag).collect();
         if rollback == Rollback::Batch && !rolled_back.is_empty() {
             error = error.note("also rolled back", rolled_back.join(", "));
         }
-        error.help("fix the migration (it was not recorded as applied, so editing it is safe) and run again")
+        error.help(match rollback {
+            Rollback::Batch => {
+                "fix the migration (it was not recorded as applied, so editing it is safe) and run again"
+            }
+            Rollback::Alone => {
+                "fix the migration and make the statements before the failing one safe to run twice \
+                 (IF NOT EXISTS / IF EXISTS): they ran, and will run again"
+            }
+        })
     }
-}
-
-/// The 1-based number of the statement holding `offset_in_chunk`, among all the
-/// migration's statements, and their count.
-fn statement_number(
-    migration: &Migration,
-    chunk_index: usize,
-    chunk: &Chunk,
-    offset_in_chunk: usize,
-) -> (usize, usize) {
-    let before: usize = migration.chunks[..chunk_index].iter().map(|chunk| chunk.statements.len()).sum();
-    let within = chunk
-        .statements
-        .iter()
-        .position(|statement| offset_in_chunk < statement.end)
-        .unwrap_or(chunk.statements.len().saturating_sub(1));
-    (before + within + 1, migration.statement_count())
 }

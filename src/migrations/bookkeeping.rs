@@ -101,7 +101,7 @@ impl Bookkeeping {
             }
             Err(err) => {
                 Err(Error::unavailable(format!("could not read the applied migrations from {}", self.qualified_name))
-                    .note("reason", err))
+                    .note("reason", crate::database::describe(&err)))
             }
         }
     }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::sql::{SqlStatement, is_transaction_control, non_transactional_reason, split_statements};
 use crate::error::{Error, ErrorKind, Result};
-use crate::text_position::line_column;
+use crate::text_position::{byte_offset_of_char, line_column};
 
 /// drizzle-kit's statement separator.
 pub const BREAKPOINT: &str = "--> statement-breakpoint";
@@ -68,14 +68,73 @@ impl std::fmt::Display for TransactionMode {
     }
 }
 
-impl Migration {
-    /// The 1-based line and column in the file of byte `offset_in_chunk` of `chunk`.
-    pub fn position(&self, chunk: &Chunk, offset_in_chunk: usize) -> (usize, usize) {
-        line_column(&self.text, chunk.offset + offset_in_chunk)
-    }
+/// One statement of a migration, numbered from 1 across the whole file.
+#[derive(Debug, Clone, Copy)]
+pub struct NumberedStatement<'m> {
+    pub number: usize,
+    pub chunk_index: usize,
+    /// Byte offset of the statement in its chunk.
+    pub start_in_chunk: usize,
+    /// 1-based line of the statement's first character in the file.
+    pub line: usize,
+    pub text: &'m str,
+}
 
+/// Where in a migration file a database error points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorLocation {
+    pub line: usize,
+    pub column: usize,
+    /// The statement's number, and how many the migration has.
+    pub statement: usize,
+    pub of: usize,
+}
+
+impl Migration {
     pub fn statement_count(&self) -> usize {
         self.chunks.iter().map(|chunk| chunk.statements.len()).sum()
+    }
+
+    pub fn statements(&self) -> impl Iterator<Item = NumberedStatement<'_>> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .flat_map(|(chunk_index, chunk)| {
+                let chunk_text = chunk.text(self);
+                chunk
+                    .statements
+                    .iter()
+                    .map(move |statement| (chunk_index, chunk, statement.start, statement.text(chunk_text)))
+            })
+            .enumerate()
+            .map(|(index, (chunk_index, chunk, start_in_chunk, text))| NumberedStatement {
+                number: index + 1,
+                chunk_index,
+                start_in_chunk,
+                line: line_column(&self.text, chunk.offset + start_in_chunk).0,
+                text,
+            })
+    }
+
+    /// Locates an error in chunk `chunk_index`. The text sent to the server began at
+    /// byte `sent_from` of the chunk (0 for a whole chunk, a statement's start when
+    /// sent alone); `position` is PostgreSQL's 1-based character offset into it, if
+    /// it gave one. Without a position, the error points at the start of what was sent.
+    pub fn locate(&self, chunk_index: usize, sent_from: usize, position: Option<usize>) -> ErrorLocation {
+        let chunk = &self.chunks[chunk_index];
+        let sent = &chunk.text(self)[sent_from..];
+        let offset_in_chunk = match position {
+            Some(position) => sent_from + byte_offset_of_char(sent, position.saturating_sub(1)),
+            None => sent_from + (sent.len() - sent.trim_start().len()),
+        };
+        let (line, column) = line_column(&self.text, chunk.offset + offset_in_chunk);
+        let before: usize = self.chunks[..chunk_index].iter().map(|chunk| chunk.statements.len()).sum();
+        let within = chunk
+            .statements
+            .iter()
+            .position(|statement| offset_in_chunk < statement.end)
+            .unwrap_or(chunk.statements.len().saturating_sub(1));
+        ErrorLocation { line, column, statement: before + within + 1, of: self.statement_count() }
     }
 }
 
@@ -143,12 +202,9 @@ pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFol
             "a drizzle-kit folder has meta/_journal.json; `praxia-deploy new NAME` creates it with the first migration",
         ));
     };
-    let journal: Journal = serde_json::from_str(&journal_text).map_err(|err| {
-        integrity(format!("the journal {}:{}:{} is malformed", journal_path.display(), err.line(), err.column()))
-            .note("reason", err)
-            .help("fix the JSON (drizzle-kit writes {\"version\", \"dialect\", \"entries\": [{\"idx\", \"when\", \"tag\", ...}]})")
-    })?;
-    if journal.dialect != "postgresql" {
+    let journal: Journal = serde_json::from_str(&journal_text).map_err(|err| malformed_journal(dir, &err))?;
+    // drizzle-kit wrote "pg" before it wrote "postgresql"; drizzle's migrator reads neither.
+    if !matches!(journal.dialect.as_str(), "postgresql" | "pg") {
         return Err(integrity(format!(
             "the journal {} is for dialect `{}`, not postgresql",
             journal_path.display(),
@@ -158,20 +214,12 @@ pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFol
 
     let mut seen_tags = HashSet::new();
     let mut migrations = Vec::with_capacity(journal.entries.len());
-    for (position, entry) in journal.entries.into_iter().enumerate() {
+    for entry in journal.entries {
         let file = dir.join(format!("{}.sql", entry.tag));
         if !seen_tags.insert(entry.tag.clone()) {
             return Err(integrity(format!("the journal lists `{}` twice", entry.tag))
                 .note("journal", journal_path.display())
                 .help("each migration appears once in meta/_journal.json; remove the duplicate entry"));
-        }
-        if entry.idx as usize != position {
-            return Err(integrity(format!(
-                "journal entry `{}` has idx {} but is entry number {position}",
-                entry.tag, entry.idx
-            ))
-            .note("journal", journal_path.display())
-            .help("entries are numbered 0, 1, 2... in order; renumber them"));
         }
         if let Some(previous) = migrations.last().map(|migration: &Migration| (migration.when, migration.tag.clone()))
             && entry.when <= previous.0
@@ -193,10 +241,16 @@ pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFol
             integrity(format!("{}:{line}:{column} is not valid UTF-8", file.display()))
                 .help("save the migration as UTF-8")
         })?;
+        if text.starts_with('\u{feff}') {
+            return Err(integrity(format!("{} starts with a byte-order mark", file.display())).help(
+                "save the file as UTF-8 without a BOM: PostgreSQL reads the mark as part of the first statement",
+            ));
+        }
         migrations.push(parse_migration(entry, file, text)?);
     }
 
-    if let Some(orphan) = contents.sql_files.keys().find(|name| !seen_tags.contains(name.trim_end_matches(".sql"))) {
+    let is_listed = |name: &String| name.strip_suffix(".sql").is_some_and(|tag| seen_tags.contains(tag));
+    if let Some(orphan) = contents.sql_files.keys().find(|name| !is_listed(name)) {
         return Err(integrity(format!("{orphan} is in the migration folder but not in the journal"))
             .note("file", dir.join(orphan).display())
             .note("journal", journal_path.display())
@@ -232,6 +286,13 @@ fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<M
         }
     }
     Ok(Migration { idx: entry.idx, tag: entry.tag, when: entry.when, hash, file, text, chunks, mode })
+}
+
+/// A journal that is not valid JSON of the expected shape, with line and column.
+pub fn malformed_journal(dir: &Path, err: &serde_json::Error) -> Error {
+    integrity(format!("the journal {}:{}:{} is malformed", dir.join(JOURNAL_PATH).display(), err.line(), err.column()))
+        .note("reason", err)
+        .help("fix the JSON (drizzle-kit writes {\"version\", \"dialect\", \"entries\": [{\"idx\", \"when\", \"tag\", ...}]})")
 }
 
 fn integrity(message: String) -> Error {
@@ -282,7 +343,11 @@ pub(crate) mod tests {
         assert_eq!(first.hash, hex::encode(Sha256::digest(sql.as_bytes())));
         let chunks: Vec<&str> = first.chunks.iter().map(|chunk| chunk.text(first)).collect();
         assert_eq!(chunks, ["CREATE TABLE a (x int);\n", "\nCREATE TABLE b (y int);", "\nCREATE INDEX i ON b (y);"]);
-        assert_eq!(first.position(&first.chunks[2], 1), (4, 1));
+        let numbered: Vec<(usize, usize, &str)> = first.statements().map(|s| (s.number, s.line, s.text)).collect();
+        assert_eq!(
+            numbered,
+            [(1, 1, "CREATE TABLE a (x int);"), (2, 3, "CREATE TABLE b (y int);"), (3, 4, "CREATE INDEX i ON b (y);")]
+        );
         assert_eq!(first.mode, TransactionMode::Transactional);
         assert_eq!(folder.migrations[1].tag, "0001_second");
     }
@@ -292,6 +357,27 @@ pub(crate) mod tests {
         let folder = folder(&[("0000_a", 1, "SELECT 1;\n")]).unwrap();
         // printf 'SELECT 1;\n' | sha256sum
         assert_eq!(folder.migrations[0].hash, "b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd");
+    }
+
+    #[test]
+    fn errors_are_located_in_the_file() {
+        let sql = "CREATE TABLE a (x int);\n--> statement-breakpoint\nINSERT INTO a VALUES (1);\nINSERT INTO a\n  VALUES ('x');";
+        let folder = folder(&[("0000_a", 1, sql)]).unwrap();
+        let migration = &folder.migrations[0];
+        let cases = [
+            // (chunk, sent_from, position) -> (line, column, statement)
+            ((1, 0, Some(52)), (5, 11, 3)),
+            ((1, 0, None), (3, 1, 2)),
+            ((0, 0, Some(8)), (1, 8, 1)),
+        ];
+        for ((chunk, sent_from, position), (line, column, statement)) in cases {
+            let location = migration.locate(chunk, sent_from, position);
+            assert_eq!((location.line, location.column, location.statement, location.of), (line, column, statement, 3));
+        }
+        // Sent alone: the position counts from the statement's own start.
+        let third = migration.statements().nth(2).unwrap();
+        let location = migration.locate(third.chunk_index, third.start_in_chunk, Some(15));
+        assert_eq!((location.line, location.column, location.statement), (5, 1, 3));
     }
 
     #[test]
@@ -341,8 +427,12 @@ pub(crate) mod tests {
                 "not after",
             ),
             (
-                parse(contents(&journal(&[("0000_a", 1)]).replace("\"idx\": 0", "\"idx\": 3"), &[("0000_a.sql", "")])),
-                "has idx 3 but is entry number 0",
+                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "\u{feff}SELECT 1;")])),
+                "0000_a.sql starts with a byte-order mark",
+            ),
+            (
+                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", ""), ("0000_a.sql.sql", "")])),
+                "0000_a.sql.sql is in the migration folder but not in the journal",
             ),
             (
                 parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "CREATE TABLE t ();\nCOMMIT;")])),
@@ -353,6 +443,22 @@ pub(crate) mod tests {
             let text = error_of(result);
             assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn older_pg_journals_and_renumbered_entries_are_read_as_drizzle_reads_them() {
+        let text =
+            journal(&[("0000_a", 1), ("0001_b", 2)]).replace("postgresql", "pg").replace("\"idx\": 1", "\"idx\": 7");
+        let contents = FolderContents {
+            journal: Some(text),
+            sql_files: [
+                ("0000_a.sql".to_owned(), b"SELECT 1;".to_vec()),
+                ("0001_b.sql".to_owned(), b"SELECT 2;".to_vec()),
+            ]
+            .into(),
+        };
+        let folder = parse_folder(Path::new("migrations"), contents).unwrap();
+        assert_eq!(folder.migrations.len(), 2);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use crate::config::DatabaseUrl;
-use crate::database::{connect, jitter};
+use crate::database::{connect, describe, jitter};
 use crate::error::{Error, Result};
 
 /// How often a waiting runner asks again.
@@ -20,7 +20,36 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// Held until `release`; if the process dies, the server drops the session and the lock with it.
 pub struct MigrationLock {
     connection: PgConnection,
+    guard: LockGuard,
+}
+
+/// Enough to check, from another connection, that the lock is still held.
+#[derive(Debug, Clone, Copy)]
+pub struct LockGuard {
+    /// The backend pid of the session holding the lock.
+    pid: i32,
     key: i64,
+}
+
+impl LockGuard {
+    /// Whether the lock's session still holds it (it ends if that session is terminated).
+    pub async fn is_held(&self, connection: &mut PgConnection) -> std::result::Result<bool, sqlx::Error> {
+        let (classid, objid) = split_key(self.key);
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+             AND pid = $1 AND classid = $2::bigint::oid AND objid = $3::bigint::oid)",
+        )
+        .bind(self.pid)
+        .bind(classid)
+        .bind(objid)
+        .fetch_one(connection)
+        .await
+    }
+}
+
+/// A bigint advisory key shows in pg_locks as classid (high half) and objid (low half).
+fn split_key(key: i64) -> (i64, i64) {
+    ((key >> 32) & 0xFFFF_FFFF, key & 0xFFFF_FFFF)
 }
 
 /// The session holding the lock, from pg_stat_activity.
@@ -39,18 +68,21 @@ impl std::fmt::Display for LockHolder {
 }
 
 impl MigrationLock {
+    /// Waits at most `wait` in all, connecting included.
     pub async fn acquire(url: &DatabaseUrl, key: i64, wait: Duration, application_name: &str) -> Result<MigrationLock> {
-        let mut connection = connect(url, wait, application_name).await?;
         let deadline = Instant::now() + wait;
+        let mut connection = connect(url, wait, application_name).await?;
         let mut next_report = Instant::now();
         loop {
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            let (taken, pid): (bool, i32) = sqlx::query_as("SELECT pg_try_advisory_lock($1), pg_backend_pid()")
                 .bind(key)
                 .fetch_one(&mut connection)
                 .await
-                .map_err(|err| Error::unavailable("could not ask for the migration lock").note("reason", err))?;
+                .map_err(|err| {
+                    Error::unavailable("could not ask for the migration lock").note("reason", describe(&err))
+                })?;
             if taken {
-                return Ok(MigrationLock { connection, key });
+                return Ok(MigrationLock { connection, guard: LockGuard { pid, key } });
             }
             let holder = holder(&mut connection, key).await;
             if Instant::now() >= deadline {
@@ -78,13 +110,17 @@ impl MigrationLock {
         }
     }
 
+    pub fn guard(&self) -> LockGuard {
+        self.guard
+    }
+
     /// Unlocks and closes the lock's connection.
     pub async fn release(mut self) -> Result<()> {
         sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(self.key)
+            .bind(self.guard.key)
             .execute(&mut self.connection)
             .await
-            .map_err(|err| Error::unavailable("could not release the migration lock").note("reason", err))?;
+            .map_err(|err| Error::unavailable("could not release the migration lock").note("reason", describe(&err)))?;
         let _ = self.connection.close().await;
         Ok(())
     }
@@ -92,9 +128,7 @@ impl MigrationLock {
 
 /// Who holds the advisory lock `key` in this database, if anyone is visible.
 async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
-    // A bigint advisory key shows in pg_locks as classid (high half) and objid (low half).
-    let classid = (key >> 32) & 0xFFFF_FFFF;
-    let objid = key & 0xFFFF_FFFF;
+    let (classid, objid) = split_key(key);
     sqlx::query_as::<_, (i32, String, String)>(
         "SELECT a.pid, coalesce(a.application_name, ''), \
                 coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown') \

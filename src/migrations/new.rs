@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::folder::JOURNAL_PATH;
+use super::folder::{JOURNAL_PATH, malformed_journal};
 use crate::error::{Error, ErrorKind, Result};
 
 /// What `new` will write.
@@ -24,18 +24,7 @@ pub struct NewMigration {
 pub fn prepare(dir: &Path, journal: Option<&str>, name: &str, now_ms: i64) -> Result<NewMigration> {
     check_name(name)?;
     let mut document = match journal {
-        Some(text) => serde_json::from_str::<Value>(text).map_err(|err| {
-            Error::new(
-                ErrorKind::Integrity,
-                format!(
-                    "the journal {}:{}:{} is malformed",
-                    dir.join(JOURNAL_PATH).display(),
-                    err.line(),
-                    err.column()
-                ),
-            )
-            .note("reason", err)
-        })?,
+        Some(text) => serde_json::from_str::<Value>(text).map_err(|err| malformed_journal(dir, &err))?,
         None => json!({ "version": "7", "dialect": "postgresql", "entries": [] }),
     };
     let entries = document.get_mut("entries").and_then(Value::as_array_mut).ok_or_else(|| {
@@ -66,8 +55,10 @@ pub fn write(dir: &Path, migration: &NewMigration) -> Result<()> {
     std::fs::create_dir_all(&meta).map_err(|err| Error::io("create", &meta, err))?;
     let mut file =
         std::fs::File::create_new(&migration.file).map_err(|err| Error::io("create", &migration.file, err))?;
-    std::io::Write::write_all(&mut file, migration.sql.as_bytes())
-        .map_err(|err| Error::io("write", &migration.file, err))?;
+    if let Err(err) = std::io::Write::write_all(&mut file, migration.sql.as_bytes()) {
+        let _ = std::fs::remove_file(&migration.file);
+        return Err(Error::io("write", &migration.file, err));
+    }
     let journal = dir.join(JOURNAL_PATH);
     let staging = meta.join(format!("._journal.json.{}", std::process::id()));
     let written = std::fs::write(&staging, &migration.journal).and_then(|()| std::fs::rename(&staging, &journal));

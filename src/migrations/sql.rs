@@ -25,7 +25,9 @@ pub fn non_transactional_reason(words: &[String]) -> Option<&'static str> {
         ("CREATE", "INDEX") | ("CREATE", "UNIQUE") if has("CONCURRENTLY") => Some("CREATE INDEX CONCURRENTLY"),
         ("DROP", "INDEX") if w(2) == "CONCURRENTLY" => Some("DROP INDEX CONCURRENTLY"),
         ("REINDEX", _) if has("CONCURRENTLY") => Some("REINDEX CONCURRENTLY"),
-        ("REINDEX", "DATABASE") | ("REINDEX", "SYSTEM") => Some("REINDEX DATABASE/SYSTEM"),
+        ("REINDEX", _) if matches!(reindex_target(words), Some("SCHEMA" | "DATABASE" | "SYSTEM")) => {
+            Some("REINDEX SCHEMA/DATABASE/SYSTEM")
+        }
         ("ALTER", "TABLE") if has("DETACH") && has("CONCURRENTLY") => Some("DETACH PARTITION CONCURRENTLY"),
         ("VACUUM", _) => Some("VACUUM"),
         ("ALTER", "SYSTEM") => Some("ALTER SYSTEM"),
@@ -34,6 +36,14 @@ pub fn non_transactional_reason(words: &[String]) -> Option<&'static str> {
         ("CREATE", "SUBSCRIPTION") | ("DROP", "SUBSCRIPTION") => Some("CREATE/DROP SUBSCRIPTION"),
         _ => None,
     }
+}
+
+/// What a REINDEX rebuilds: the first of its target keywords, past any options.
+fn reindex_target(words: &[String]) -> Option<&str> {
+    words[1..]
+        .iter()
+        .map(String::as_str)
+        .find(|word| matches!(*word, "INDEX" | "TABLE" | "SCHEMA" | "DATABASE" | "SYSTEM"))
 }
 
 /// A statement that opens, ends or rolls back the transaction itself: it would
@@ -69,8 +79,9 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
     while i < bytes.len() {
         let byte = bytes[i];
         match byte {
+            // PostgreSQL ends a `--` comment at either newline character.
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = chunk[i..].find('\n').map_or(bytes.len(), |offset| i + offset + 1);
+                i = chunk[i..].find(['\n', '\r']).map_or(bytes.len(), |offset| i + offset + 1);
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
@@ -222,6 +233,12 @@ mod tests {
     }
 
     #[test]
+    fn a_carriage_return_ends_a_line_comment_as_postgresql_does() {
+        assert_eq!(words_of("-- note\rCREATE TABLE d (x int);\n"), [["CREATE", "TABLE", "D", "X", "INT"]]);
+        assert_eq!(first_words("-- a\r\nCOMMIT;"), ["COMMIT"]);
+    }
+
+    #[test]
     fn comment_only_and_blank_chunks_have_no_statements() {
         assert!(split_statements("\n  -- just a comment\n/* and another */\n").is_empty());
         assert!(split_statements(";;").is_empty());
@@ -240,7 +257,10 @@ mod tests {
             ("REINDEX INDEX CONCURRENTLY i", Some("REINDEX CONCURRENTLY")),
             ("REINDEX (VERBOSE) TABLE CONCURRENTLY t", Some("REINDEX CONCURRENTLY")),
             ("REINDEX TABLE t", None),
-            ("REINDEX DATABASE praxia", Some("REINDEX DATABASE/SYSTEM")),
+            ("REINDEX DATABASE praxia", Some("REINDEX SCHEMA/DATABASE/SYSTEM")),
+            ("REINDEX (VERBOSE) DATABASE praxia", Some("REINDEX SCHEMA/DATABASE/SYSTEM")),
+            ("REINDEX SCHEMA public", Some("REINDEX SCHEMA/DATABASE/SYSTEM")),
+            ("REINDEX TABLE system", None),
             ("VACUUM (ANALYZE) t", Some("VACUUM")),
             ("ALTER SYSTEM SET work_mem = '64MB'", Some("ALTER SYSTEM")),
             ("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY", Some("DETACH PARTITION CONCURRENTLY")),

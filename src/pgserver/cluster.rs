@@ -88,9 +88,16 @@ impl Cluster {
         }
 
         let include = format!("\n# praxia-deploy's settings (port, sockets, durability)\ninclude '{SETTINGS_FILE}'\n");
-        append(&staging.join("postgresql.conf"), &include)?;
-        self.write_settings(&staging, free_loopback_port()?, durability)?;
-        std::fs::rename(&staging, &self.data_dir).map_err(|err| Error::io("move into place", &self.data_dir, err))
+        let finished = append(&staging.join("postgresql.conf"), &include)
+            .and_then(|()| self.write_settings(&staging, free_loopback_port()?, durability))
+            .and_then(|()| {
+                std::fs::rename(&staging, &self.data_dir)
+                    .map_err(|err| Error::io("move into place", &self.data_dir, err))
+            });
+        if finished.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        finished
     }
 
     /// The port written in our settings file.
@@ -180,8 +187,10 @@ impl Cluster {
     }
 
     /// A `postgres://` URL over loopback TCP that psql, sqlx and drizzle all accept.
+    /// `sslmode=disable` keeps a `PGSSLMODE=require` in the user's shell from
+    /// breaking the connection to a server that has no certificate.
     pub fn url(&self, database: &str) -> Result<String> {
-        Ok(format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port()?))
+        Ok(format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}?sslmode=disable", self.port()?))
     }
 
     /// Creates `database` unless it exists. Returns whether it was created.
@@ -218,6 +227,8 @@ impl Cluster {
             .arg(sql)
             .env_remove("PGPASSWORD")
             .env_remove("PGSERVICE")
+            .env_remove("PGSSLMODE")
+            .env_remove("PGOPTIONS")
             .output()
             .map_err(|err| Error::io("run", &program, err))?;
         if !output.status.success() {
@@ -257,9 +268,12 @@ impl Cluster {
         if durability == Durability::Throwaway {
             text.push_str("fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n");
         }
+        // Written beside and renamed over, so a crash never leaves it half-written.
         let path = data_dir.join(SETTINGS_FILE);
-        std::fs::write(&path, text).map_err(|err| Error::io("write", &path, err))?;
-        self.account.take_ownership(&path)
+        let staging = data_dir.join(format!("{SETTINGS_FILE}.new"));
+        std::fs::write(&staging, text).map_err(|err| Error::io("write", &staging, err))?;
+        self.account.take_ownership(&staging)?;
+        std::fs::rename(&staging, &path).map_err(|err| Error::io("write", &path, err))
     }
 
     fn log_tail(&self, lines: usize) -> String {

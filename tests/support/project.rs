@@ -24,6 +24,24 @@ lock_timeout = "2s"
 statement_timeout = "1min"
 "#;
 
+/// The caller's settings that must not reach the binary under test: praxia's own,
+/// and libpq's, which sqlx folds into every URL.
+pub const LEAKY_VARIABLES: [&str; 13] = [
+    "PRAXIA_ENV",
+    "PRAXIA_CONFIG_DIR",
+    "DATABASE_URL",
+    "RUST_LOG",
+    "NO_COLOR",
+    "NODE_ENV",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGOPTIONS",
+];
+
 pub struct TestProject {
     dir: tempfile::TempDir,
 }
@@ -111,7 +129,7 @@ impl TestProject {
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_praxia-deploy"));
         command.current_dir(self.path());
-        for variable in ["PRAXIA_ENV", "PRAXIA_CONFIG_DIR", "DATABASE_URL", "RUST_LOG", "NO_COLOR", "NODE_ENV"] {
+        for variable in LEAKY_VARIABLES {
             command.env_remove(variable);
         }
         command
