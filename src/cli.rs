@@ -118,6 +118,35 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run the setup server: GET /healthz, GET /api/setup/status, POST /api/setup/first-run.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve {
+        /// The address to listen on [default: 0.0.0.0:$PORT, else 0.0.0.0:5000].
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Create the first platform admin through the environment's first-run endpoint.
+    #[command(after_help = BOOTSTRAP_EXAMPLES)]
+    Bootstrap {
+        /// The app's base URL [default: the environment's setup.url].
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// The admin's email.
+        #[arg(long)]
+        email: String,
+        /// The admin's display name.
+        #[arg(long)]
+        name: String,
+        /// Read the admin's password from stdin [default: the PRAXIA_ADMIN_PASSWORD variable].
+        #[arg(long)]
+        password_stdin: bool,
+        /// Retry while the app is unreachable or answers 502/503/504, up to this long.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+        wait: HumanDuration,
+        /// Exit 3 when the platform already has its admin (instead of 0).
+        #[arg(long)]
+        require_fresh: bool,
+    },
     /// Create the next migration file, NNNN_NAME.sql, and its journal entry.
     #[command(
         after_help = "Example:\n  praxia-deploy new add_coach_notes    # writes migrations/0002_add_coach_notes.sql"
@@ -144,6 +173,16 @@ Examples:
   praxia-deploy migrate --dry-run              the SQL that would run
   praxia-deploy migrate --lock-wait 5min       wait longer for another runner
   praxia-deploy migrate --allow-out-of-order   also apply a late-merged migration";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy serve                              what the Procfile's web line runs (PORT from Dokku)
+  PRAXIA_SETUP_TOKEN=dev-token praxia-deploy serve --bind 127.0.0.1:5000";
+
+const BOOTSTRAP_EXAMPLES: &str = "\
+Examples:
+  echo \"$ADMIN_PASSWORD\" | praxia-deploy bootstrap --env staging --email admin@praxia.example --name Admin --password-stdin --wait 2min
+  PRAXIA_ADMIN_PASSWORD=... praxia-deploy bootstrap --url http://127.0.0.1:5000 --email a@praxia.test --name Ada --require-fresh";
 
 const SEED_EXAMPLES: &str = "\
 Examples:
@@ -242,6 +281,8 @@ impl Command {
             Command::Plan { .. } => "plan",
             Command::New { .. } => "new",
             Command::Seed { .. } => "seed",
+            Command::Serve { .. } => "serve",
+            Command::Bootstrap { .. } => "bootstrap",
             Command::Stamp { .. } => "stamp",
             Command::Db(DbCommand::Start) => "db start",
             Command::Db(DbCommand::Stop) => "db stop",

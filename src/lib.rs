@@ -15,5 +15,6 @@ pub mod output;
 pub mod pgserver;
 pub mod roles;
 pub mod seed;
+pub mod setup;
 pub mod stamp;
 pub mod text_position;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind as ClapErrorKind;
 
-use praxia_deploy::cli::{Cli, ColorChoice, OutputFormat};
+use praxia_deploy::cli::{Cli, ColorChoice, Command, OutputFormat};
 use praxia_deploy::error::Error;
 use praxia_deploy::logging::{self, Verbosity};
 use praxia_deploy::output::Printer;
@@ -21,7 +21,13 @@ fn main() -> ExitCode {
     let printer = Printer::new(global.output, global.color, global.no_progress);
     logging::init(Verbosity::from_flags(global.quiet, global.verbose), printer.color);
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // The server spreads requests over the cores; every other command is one
+    // sequence of steps, and a single thread starts fastest.
+    let runtime = match &cli.command {
+        Command::Serve { .. } => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
             printer.failure(cli.command.name(), &global.env, &Error::internal(format!("no async runtime: {err}")));

@@ -4,6 +4,7 @@ mod config;
 mod db;
 mod migrations;
 mod seed;
+mod setup;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Environment, Project};
@@ -25,6 +26,18 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let context = Context { cli, printer, project, env };
     match &cli.command {
         Command::Release(args) => migrations::release(&context, args).await,
+        Command::Serve { bind } => setup::serve_command(&context, *bind).await,
+        Command::Bootstrap { url, email, name, password_stdin, wait, require_fresh } => {
+            let args = setup::BootstrapArgs {
+                url: url.as_deref(),
+                email,
+                name,
+                password_stdin: *password_stdin,
+                wait: *wait,
+                require_fresh: *require_fresh,
+            };
+            setup::bootstrap_command(&context, &args).await
+        }
         Command::Seed { wait, scale } => seed::seed(&context, wait, *scale).await,
         Command::Stamp { wait, force } => seed::stamp_command(&context, wait, *force).await,
         Command::Migrate { apply, dry_run } => migrations::migrate(&context, apply, *dry_run).await,

@@ -1,0 +1,174 @@
+//! `serve` and `bootstrap`: the first-run endpoint and its CI client.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::Context;
+use crate::config::HumanDuration;
+use crate::database;
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::Report;
+use crate::setup::client::{BootstrapOutcome, BootstrapRequest, bootstrap};
+use crate::setup::server::{ServerSettings, router, serve};
+
+/// Dokku's default web port, when neither --bind nor PORT says otherwise.
+pub const DEFAULT_PORT: u16 = 5000;
+/// The variable the admin's password may come from.
+pub const PASSWORD_ENV: &str = "PRAXIA_ADMIN_PASSWORD";
+const DEFAULT_TOKEN_ENV: &str = "PRAXIA_SETUP_TOKEN";
+
+/// `0.0.0.0:$PORT` (Dokku gives web containers PORT), else port 5000. Pure.
+pub fn default_bind(port: Option<&str>) -> Result<SocketAddr> {
+    let port = match port.map(str::trim).filter(|port| !port.is_empty()) {
+        Some(text) => text.parse::<u16>().map_err(|_| {
+            Error::usage(format!("PORT is `{text}`, not a port number")).help("unset PORT or pass --bind")
+        })?,
+        None => DEFAULT_PORT,
+    };
+    Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+}
+
+pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> Result<Report> {
+    let env = &context.env;
+    let bind = match bind {
+        Some(bind) => bind,
+        None => default_bind(std::env::var("PORT").ok().as_deref())?,
+    };
+    let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .map_err(|_| Error::usage(format!("the database URL {url} is not usable")))?
+        .application_name("praxia-deploy serve")
+        .disable_statement_logging();
+    // Lazy: the server starts, and /healthz answers 503, while the database is down.
+    let pool =
+        PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(options);
+
+    let token_env = env.setup.as_ref().map_or(DEFAULT_TOKEN_ENV.to_owned(), |setup| setup.token_env.to_string());
+    let token = std::env::var(&token_env).ok().filter(|token| !token.trim().is_empty());
+    if token.is_none() {
+        tracing::warn!("{token_env} is not set: POST /api/setup/first-run is disabled and answers 403");
+    }
+    let trust_proxy = env.setup.as_ref().is_some_and(|setup| setup.trust_proxy);
+    let app = router(pool, ServerSettings { token, token_env, trust_proxy });
+
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(|err| {
+        Error::usage(format!("could not listen on {bind}: {err}"))
+            .help("pass another --bind address, or stop what uses the port")
+    })?;
+    let local = listener.local_addr().map_err(|err| Error::internal(format!("no local address: {err}")))?;
+    tracing::info!("listening on http://{local} (database {url}, environment {})", env.name);
+    serve(listener, app).await.map_err(|err| Error::internal(format!("the server failed: {err}")))?;
+    Ok(Report::new(&json!({ "bind": local.to_string(), "stopped": true }), "setup server stopped"))
+}
+
+pub struct BootstrapArgs<'a> {
+    pub url: Option<&'a str>,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_stdin: bool,
+    pub wait: HumanDuration,
+    pub require_fresh: bool,
+}
+
+pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) -> Result<Report> {
+    let env = &context.env;
+    let setup = env.setup.as_ref();
+    let base_url = match (args.url, setup.and_then(|setup| setup.url.as_ref())) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(url)) => url.to_string(),
+        (None, None) => {
+            return Err(Error::usage(format!("no setup URL for the {} environment", env.name))
+                .help(format!("pass --url, or set [setup].url in {}", env.file.display())));
+        }
+    };
+    let token_env = setup.map_or(DEFAULT_TOKEN_ENV.to_owned(), |setup| setup.token_env.to_string());
+    let token = std::env::var(&token_env).ok().filter(|token| !token.trim().is_empty()).ok_or_else(|| {
+        Error::usage(format!("no setup token: ${token_env} is not set")).help(format!(
+            "set {token_env} to the token the server was deployed with (`dokku config:get <app> {token_env}`)"
+        ))
+    })?;
+    let password = read_password(args.password_stdin)?;
+    let request = BootstrapRequest {
+        base_url: &base_url,
+        token: token.trim(),
+        email: args.email,
+        name: args.name,
+        password: &password,
+    };
+    let outcome = bootstrap(&request, args.wait.0).await;
+    let report = |human: String| Report::new(&json!({ "url": base_url, "result": outcome }), human);
+    match &outcome {
+        BootstrapOutcome::Created { id, email } => {
+            Ok(report(format!("created the platform admin {email} (user id {id})")))
+        }
+        BootstrapOutcome::AlreadyInitialized if args.require_fresh => {
+            Err(Error::new(ErrorKind::Policy, "the platform already has its admin (--require-fresh)")
+                .help("this environment was bootstrapped before; drop --require-fresh to accept that")
+                .with_report(report(String::new())))
+        }
+        BootstrapOutcome::AlreadyInitialized => {
+            Ok(report("already initialised: the platform admin exists; nothing to do".to_owned()))
+        }
+        BootstrapOutcome::Rejected { status, code, message, fields } => {
+            let mut error = Error::new(ErrorKind::BootstrapRejected, format!("the setup endpoint refused: {message}"))
+                .note("answer", format!("HTTP {status} {code}"));
+            if let Some(fields) = fields.as_ref().and_then(|fields| fields.as_object()) {
+                for (field, problem) in fields {
+                    error = error.note(field, problem.as_str().unwrap_or_default());
+                }
+            }
+            let help = match code.as_str() {
+                "invalid_token" => format!("check {token_env}: it must be the token the server runs with"),
+                "setup_disabled" => format!("set {token_env} on the app (`dokku config:set`) and redeploy"),
+                "too_many_attempts" => "wait a minute: too many wrong tokens came from this address".to_owned(),
+                _ => "fix the request and run again".to_owned(),
+            };
+            Err(error.help(help).with_report(report(String::new())))
+        }
+        BootstrapOutcome::Unreachable { reason } => {
+            Err(Error::new(ErrorKind::Remote, format!("could not reach {base_url}"))
+                .note("last error", reason)
+                .help("is the app deployed and running? Wait for it with --wait 2min")
+                .with_report(report(String::new())))
+        }
+    }
+}
+
+/// From stdin (`--password-stdin`, one trailing newline dropped) or the variable; never a flag.
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|err| Error::usage(format!("could not read stdin: {err}")))?;
+        let text =
+            text.strip_suffix('\n').map(|rest| rest.strip_suffix('\r').unwrap_or(rest)).unwrap_or(&text).to_owned();
+        if text.is_empty() {
+            return Err(Error::usage("--password-stdin read an empty password"));
+        }
+        return Ok(text);
+    }
+    std::env::var(PASSWORD_ENV).ok().filter(|password| !password.is_empty()).ok_or_else(|| {
+        Error::usage("no password for the admin")
+            .help(format!("pipe it in with --password-stdin, or set {PASSWORD_ENV} (it is never taken from a flag)"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_address_follows_port() {
+        assert_eq!(default_bind(None).unwrap().to_string(), "0.0.0.0:5000");
+        assert_eq!(default_bind(Some("")).unwrap().to_string(), "0.0.0.0:5000");
+        assert_eq!(default_bind(Some("8080")).unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(default_bind(Some("http")).unwrap_err().exit_code(), 2);
+    }
+}

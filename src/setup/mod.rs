@@ -1,0 +1,10 @@
+//! The first-run setup: the server that creates the first platform admin
+//! (`serve`), and the CI client that calls it (`bootstrap`). Validation, client
+//! addresses and rate limiting are pure; the first-run transaction talks to Postgres.
+
+pub mod client;
+pub mod client_address;
+pub mod first_run;
+pub mod rate_limit;
+pub mod server;
+pub mod validation;

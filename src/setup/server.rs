@@ -1,0 +1,267 @@
+//! `praxia-deploy serve`: the lightweight server behind `/healthz`,
+//! `GET /api/setup/status` and `POST /api/setup/first-run`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use super::client_address::client_address;
+use super::first_run::{FirstRunOutcome, create_first_admin, platform_admin_exists};
+use super::rate_limit::FailureLimiter;
+use super::validation::{FirstRunRequest, validate};
+use crate::auth::hash_password;
+
+/// Bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What the server needs to know, decided by the command from the environment.
+pub struct ServerSettings {
+    /// The setup token; `None` disables the first-run endpoint.
+    pub token: Option<String>,
+    /// The variable the token comes from, for messages.
+    pub token_env: String,
+    pub trust_proxy: bool,
+}
+
+struct AppState {
+    pool: PgPool,
+    token: Option<Vec<u8>>,
+    token_env: String,
+    trust_proxy: bool,
+    limiter: Mutex<FailureLimiter>,
+    /// Each password hash takes 32 MiB and a core for ~0.1 s: at most one per core at a time.
+    hashing: Semaphore,
+}
+
+/// A request's id, in the access log, the `x-request-id` header and handler logs.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// The client's address as the rate limiter and the log see it.
+#[derive(Debug, Clone, Copy)]
+struct Client(std::net::IpAddr);
+
+pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let state = Arc::new(AppState {
+        pool,
+        token: settings.token.filter(|token| !token.is_empty()).map(String::into_bytes),
+        token_env: settings.token_env,
+        trust_proxy: settings.trust_proxy,
+        limiter: Mutex::new(FailureLimiter::default()),
+        hashing: Semaphore::new(cores),
+    });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/setup/status", get(setup_status))
+        .route("/api/setup/first-run", post(first_run))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .with_state(state)
+}
+
+/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT can be handled");
+    let name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!("{name}: finishing in-flight requests, then stopping");
+}
+
+/// One line per request: method, path (never the query), status, duration, id, client.
+async fn access_log(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = RequestId(uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
+    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|value| value.to_str().ok());
+    let client = Client(client_address(peer, forwarded_for, state.trust_proxy));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(id.clone());
+    request.extensions_mut().insert(client);
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    tracing::info!(
+        target: "praxia_deploy::access",
+        "{method} {path} {} {}ms id={} client={}",
+        response.status().as_u16(),
+        started.elapsed().as_millis(),
+        id.0,
+        client.0
+    );
+    response
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.pool)).await;
+    match ping {
+        Ok(Ok(_)) => reply(StatusCode::OK, json!({ "status": "ok", "database": "up" })),
+        _ => reply(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "unavailable", "database": "down" })),
+    }
+}
+
+async fn setup_status(State(state): State<Arc<AppState>>) -> Response {
+    match platform_admin_exists(&state.pool).await {
+        Ok(exists) => reply(StatusCode::OK, json!({ "needsSetup": !exists })),
+        Err(err) => database_unavailable(&err),
+    }
+}
+
+async fn first_run(
+    State(state): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
+    Extension(Client(client)): Extension<Client>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(token) = &state.token else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "setup_disabled",
+            &format!("the first-run endpoint is disabled: no setup token is configured (set {})", state.token_env),
+        );
+    };
+    if let Err(retry_after) =
+        state.limiter.lock().expect("the limiter lock is never poisoned").check(client, Instant::now())
+    {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut response =
+            error(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many failed attempts; try again later");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
+    if !bearer_matches(&headers, token) {
+        state.limiter.lock().expect("the limiter lock is never poisoned").record_failure(client, Instant::now());
+        tracing::warn!(request = %id.0, %client, "first-run: missing or wrong setup token");
+        let mut response = error(StatusCode::UNAUTHORIZED, "invalid_token", "missing or wrong setup token");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &format!("the body is over {} KiB", MAX_BODY_BYTES / 1024),
+            );
+        }
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, "unreadable_body", &rejection.body_text()),
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        );
+    }
+    let request: FirstRunRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return error(StatusCode::BAD_REQUEST, "invalid_json", &format!("the body is not the expected JSON: {err}"));
+        }
+    };
+    let admin = match validate(request) {
+        Ok(admin) => admin,
+        Err(fields) => {
+            return reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": "invalid_input", "message": "some fields are invalid", "fields": fields }),
+            );
+        }
+    };
+
+    // Cheap refusal before the expensive hash; the transaction checks again under its lock.
+    match platform_admin_exists(&state.pool).await {
+        Ok(true) => return already_initialized(),
+        Ok(false) => {}
+        Err(err) => return database_unavailable(&err),
+    }
+    let hash = {
+        let _permit = state.hashing.acquire().await.expect("the hashing semaphore is never closed");
+        let password = admin.password.clone();
+        match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+            Ok(hash) => hash,
+            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "hashing the password failed"),
+        }
+    };
+    match create_first_admin(&state.pool, &admin, &hash).await {
+        Ok(FirstRunOutcome::Created { id: user_id, email }) => {
+            tracing::info!(request = %id.0, user = %user_id, %email, "first-run: created the platform admin");
+            reply(StatusCode::CREATED, json!({ "id": user_id, "email": email }))
+        }
+        Ok(FirstRunOutcome::AlreadyInitialized) => already_initialized(),
+        Ok(FirstRunOutcome::EmailInUse) => {
+            error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already")
+        }
+        Err(err) => database_unavailable(&err),
+    }
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time.
+fn bearer_matches(headers: &HeaderMap, token: &[u8]) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    bool::from(given.trim().as_bytes().ct_eq(token))
+}
+
+fn already_initialized() -> Response {
+    error(StatusCode::CONFLICT, "already_initialized", "the platform admin exists already; first-run is done")
+}
+
+fn database_unavailable(err: &sqlx::Error) -> Response {
+    tracing::error!("database error: {}", crate::database::describe(err));
+    error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not available")
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    reply(status, json!({ "error": code, "message": message }))
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
