@@ -193,7 +193,11 @@ async fn first_run(
     let request: FirstRunRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
-            return error(StatusCode::BAD_REQUEST, "invalid_json", &format!("the body is not the expected JSON: {err}"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                &format!("the body is not the expected JSON: {err}"),
+            );
         }
     };
     let admin = match validate(request) {

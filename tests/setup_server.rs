@@ -1,0 +1,434 @@
+//! `serve` and `bootstrap` for real: the first-run endpoint over HTTP against a
+//! migrated database, its security answers, concurrency, graceful shutdown, and
+//! the admin signing in through the real Better Auth.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use support::project::repo_root;
+use support::{Outcome, TestDatabase, TestProject, test_postgres};
+
+const TOKEN: &str = "setup-token-5f1c9e";
+const PASSWORD: &str = "a long admin password";
+
+/// A running `praxia-deploy serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _project: TestProject,
+}
+
+impl Server {
+    fn start(database: &TestDatabase, token: Option<&str>) -> Server {
+        Server::start_in(TestProject::from_repo(), database, token)
+    }
+
+    fn start_in(project: TestProject, database: &TestDatabase, token: Option<&str>) -> Server {
+        let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+        let log = project.path().join("serve.log");
+        let mut command = project.on(database);
+        command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+        command.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+        match token {
+            Some(token) => command.env("PRAXIA_SETUP_TOKEN", token),
+            None => command.env_remove("PRAXIA_SETUP_TOKEN"),
+        };
+        let child = command.spawn().unwrap();
+        let server = Server { child, port, log, _project: project };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "serve never listened:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill sends a signal to our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+async fn migrated() -> TestDatabase {
+    let database = test_postgres().fresh_database();
+    TestProject::from_repo().run_on(&database, &["migrate"]).expect_code(0);
+    database
+}
+
+async fn post(server: &Server, token: Option<&str>, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut request = http().post(server.url("/api/setup/first-run")).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.json().await.unwrap_or(Value::Null), headers)
+}
+
+fn admin(email: &str) -> Value {
+    json!({ "email": email, "name": "Ada Admin", "password": PASSWORD })
+}
+
+async fn counts(database: &TestDatabase) -> (i64, i64, i64) {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM \"user\"), (SELECT count(*) FROM account), \
+                (SELECT count(*) FROM profile WHERE role = 'platform_admin')",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .unwrap()
+}
+
+fn node(script: &str, args: &[&str]) -> String {
+    let interop = repo_root().join("tests/interop");
+    assert!(
+        interop.join("node_modules/better-auth/package.json").is_file(),
+        "better-auth is not installed in {}: run `bash scripts/test` (it runs `npm ci` there)",
+        interop.display()
+    );
+    let output = Command::new("node").arg(interop.join(script)).args(args).output().unwrap();
+    assert!(output.status.success(), "{script}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_first_run_creates_an_admin_that_better_auth_signs_in() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let status: Value = http().get(server.url("/api/setup/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status, json!({ "needsSetup": true }));
+    let health = http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+
+    let (code, body, headers) = post(&server, Some(TOKEN), admin("  Ada@Praxia.Example ")).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["email"], "ada@praxia.example");
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+    assert!(headers.contains_key("x-request-id"));
+
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let (email, verified, provider, account_id, hash, role): (String, bool, String, String, String, String) =
+        sqlx::query_as(
+            "SELECT u.email, u.email_verified, a.provider_id, a.account_id, a.password, p.role \
+             FROM \"user\" u JOIN account a ON a.user_id = u.id JOIN profile p ON p.user_id = u.id WHERE u.id = $1",
+        )
+        .bind(&id)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        (email.as_str(), verified, provider.as_str(), account_id.as_str(), role.as_str()),
+        ("ada@praxia.example", false, "credential", id.as_str(), "platform_admin")
+    );
+    assert_eq!(node("verify-password.mjs", &[&hash, PASSWORD]).trim(), "true");
+    assert_eq!(node("verify-password.mjs", &[&hash, "not the password"]).trim(), "false");
+    let signed_in: Value =
+        serde_json::from_str(node("better-auth-sign-in.mjs", &[&database.url, "ada@praxia.example", PASSWORD]).trim())
+            .unwrap();
+    assert_eq!(signed_in["ok"], true, "{signed_in}");
+    assert_eq!(signed_in["userId"], id.as_str());
+
+    let status: Value = http().get(server.url("/api/setup/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status, json!({ "needsSetup": false }));
+    let (code, body, _) = post(&server, Some(TOKEN), admin("eve@praxia.example")).await;
+    assert_eq!((code, body["error"].as_str()), (409, Some("already_initialized")));
+
+    let log = server.log_text();
+    assert!(log.contains("POST /api/setup/first-run 201"), "{log}");
+    assert!(
+        !log.contains(TOKEN) && !log.contains(PASSWORD) && !log.contains(&hash),
+        "a secret reached the log:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_simultaneous_first_runs_create_exactly_one_admin() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let url = server.url("/api/setup/first-run");
+    let client = http();
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let request = client.post(&url).bearer_auth(TOKEN).json(&admin(&format!("admin{i}@praxia.example")));
+        requests.spawn(async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        });
+    }
+    let answers = requests.join_all().await;
+    let created = answers.iter().filter(|(code, _)| *code == 201).count();
+    let conflicts =
+        answers.iter().filter(|(code, body)| *code == 409 && body["error"] == "already_initialized").count();
+    assert_eq!((created, conflicts), (1, 49), "{:?}", answers.iter().map(|(code, _)| code).collect::<Vec<_>>());
+    assert_eq!(counts(&database).await, (1, 1, 1));
+}
+
+#[tokio::test]
+async fn wrong_or_missing_tokens_are_refused_then_rate_limited_and_nothing_is_written() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let (code, body, headers) = post(&server, None, admin("ada@praxia.example")).await;
+    assert_eq!((code, body["error"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    for _ in 0..4 {
+        let (code, _, _) = post(&server, Some("guess"), admin("ada@praxia.example")).await;
+        assert_eq!(code, 401);
+    }
+    let (code, body, headers) = post(&server, Some(TOKEN), admin("ada@praxia.example")).await;
+    assert_eq!((code, body["error"].as_str()), (429, Some("too_many_attempts")), "the right token while blocked");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(counts(&database).await, (0, 0, 0));
+    assert!(!server.log_text().contains("guess"), "a wrong token reached the log");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_is_limited_on_its_own() {
+    let database = migrated().await;
+    let project = TestProject::from_repo();
+    project.file("environments/test.toml", "kind = \"test\"\n[setup]\ntrust_proxy = true\n");
+    let server = Server::start_in(project, &database, Some(TOKEN));
+    let attempt = |forwarded: &'static str, token: &'static str| {
+        http()
+            .post(server.url("/api/setup/first-run"))
+            .bearer_auth(token)
+            .header("x-forwarded-for", forwarded)
+            .json(&admin("ada@praxia.example"))
+            .send()
+    };
+    for _ in 0..5 {
+        // The client's own leftmost entry is ignored; nginx's appended address counts.
+        assert_eq!(attempt("1.2.3.4, 203.0.113.10", "guess").await.unwrap().status().as_u16(), 401);
+    }
+    assert_eq!(attempt("9.9.9.9, 203.0.113.10", "guess").await.unwrap().status().as_u16(), 429);
+    assert_eq!(attempt("203.0.113.11", TOKEN).await.unwrap().status().as_u16(), 201, "another client is not blocked");
+    assert!(server.log_text().contains("client=203.0.113.10"));
+}
+
+#[tokio::test]
+async fn without_a_configured_token_the_endpoint_is_disabled() {
+    let database = migrated().await;
+    let server = Server::start(&database, None);
+    let (code, body, _) = post(&server, Some("anything"), admin("ada@praxia.example")).await;
+    assert_eq!((code, body["error"].as_str()), (403, Some("setup_disabled")));
+    assert!(body["message"].as_str().unwrap().contains("PRAXIA_SETUP_TOKEN"));
+    assert_eq!(counts(&database).await, (0, 0, 0));
+    assert!(server.log_text().contains("PRAXIA_SETUP_TOKEN is not set"));
+}
+
+#[tokio::test]
+async fn bad_bodies_get_their_own_answers_and_write_nothing() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let invalid = [
+        (json!({ "email": "nope", "name": "Ada", "password": PASSWORD }), "email"),
+        (json!({ "email": "ada@praxia.example", "name": "", "password": PASSWORD }), "name"),
+        (json!({ "email": "ada@praxia.example", "name": "n".repeat(101), "password": PASSWORD }), "name"),
+        (json!({ "email": "ada@praxia.example", "name": "Ada", "password": "short" }), "password"),
+        (json!({ "email": "ada@praxia.example", "name": "Ada", "password": "p".repeat(129) }), "password"),
+        (json!({}), "email"),
+    ];
+    for (body, field) in invalid {
+        let (code, answer, _) = post(&server, Some(TOKEN), body.clone()).await;
+        assert_eq!(code, 422, "{body}");
+        assert_eq!(answer["error"], "invalid_input");
+        assert!(answer["fields"][field].is_string(), "{answer}");
+    }
+
+    let raw = |content_type: &'static str, body: Vec<u8>| {
+        http()
+            .post(server.url("/api/setup/first-run"))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let answer = raw("application/json", vec![b'x'; 17 * 1024]).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 413);
+    assert_eq!(answer.json::<Value>().await.unwrap()["error"], "body_too_large");
+    let answer = raw("text/plain", br#"{"email":"a@b.example"}"#.to_vec()).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 415);
+    let answer = raw("application/json", b"{\"email\": ".to_vec()).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json");
+    assert!(body["message"].as_str().unwrap().contains("line 1"), "{body}");
+
+    assert_eq!(counts(&database).await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn health_is_503_while_the_database_is_down() {
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let down =
+        TestDatabase { name: "x".into(), url: format!("postgres://postgres@127.0.0.1:{port}/x?sslmode=disable") };
+    let server = Server::start(&down, Some(TOKEN));
+    let answer = http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 503);
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({ "status": "unavailable", "database": "down" }));
+    let answer = http().get(server.url("/api/setup/status")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 503);
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
+    let database = migrated().await;
+    let mut server = Server::start(&database, Some(TOKEN));
+    let body = admin("ada@praxia.example").to_string();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let head = format!(
+        "POST /api/setup/first-run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "{}", server.log_text());
+    assert_eq!(counts(&database).await, (1, 1, 1));
+}
+
+fn bootstrap(server_url: &str, token: &str, extra: &[&str]) -> Outcome {
+    let project = TestProject::from_repo();
+    let mut command = project.command();
+    command
+        .env("PRAXIA_ENV", "test")
+        .env("PRAXIA_SETUP_TOKEN", token)
+        .env("PRAXIA_ADMIN_PASSWORD", PASSWORD)
+        .args(["bootstrap", "--url", server_url, "--email", "root@praxia.example", "--name", "Root"])
+        .args(extra);
+    Outcome::of(&mut command)
+}
+
+#[tokio::test]
+async fn bootstrap_creates_then_accepts_then_refuses_under_require_fresh() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let base = server.url("");
+    let created = bootstrap(&base, TOKEN, &["--output", "json"]).expect_code(0).json();
+    assert_eq!(created["result"]["result"]["outcome"], "created");
+    assert_eq!(created["result"]["result"]["email"], "root@praxia.example");
+    bootstrap(&base, TOKEN, &[]).expect_code(0).expect_stdout_contains("already initialised");
+    bootstrap(&base, TOKEN, &["--require-fresh"])
+        .expect_code(3)
+        .expect_stderr_contains("the platform already has its admin");
+    let rejected = bootstrap(&base, "wrong-token", &["--output", "json"]);
+    let document = rejected.expect_code(9).json();
+    assert_eq!(document["error"]["exit_code"], 9);
+    assert_eq!(document["result"]["result"]["code"], "invalid_token");
+    assert_eq!(counts(&database).await, (1, 1, 1));
+}
+
+#[tokio::test]
+async fn bootstrap_reports_invalid_input_with_the_servers_reasons() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let project = TestProject::from_repo();
+    let mut child = project
+        .command()
+        .env("PRAXIA_ENV", "test")
+        .env("PRAXIA_SETUP_TOKEN", TOKEN)
+        .args(["bootstrap", "--url", &server.url(""), "--email", "nope", "--name", "Root", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let outcome = Outcome {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    outcome
+        .expect_code(9)
+        .expect_stderr_contains("the setup endpoint refused: some fields are invalid")
+        .expect_stderr_contains("email: is not a valid email address")
+        .expect_stderr_contains("password: must be 8 to 128 characters");
+    assert_eq!(counts(&database).await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn bootstrap_waits_for_a_server_that_starts_late_and_gives_up_on_one_that_never_does() {
+    let database = migrated().await;
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let project = TestProject::from_repo();
+    let late_url = format!("http://127.0.0.1:{port}");
+    let client = project
+        .command()
+        .env("PRAXIA_ENV", "test")
+        .env("PRAXIA_SETUP_TOKEN", TOKEN)
+        .env("PRAXIA_ADMIN_PASSWORD", PASSWORD)
+        .args(["bootstrap", "--url", &late_url, "--email", "root@praxia.example", "--name", "Root", "--wait", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut command = project.on(&database);
+    let mut late = command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("PRAXIA_SETUP_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = client.wait_with_output().unwrap();
+    let _ = late.kill();
+    let _ = late.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("not ready"), "{stderr}");
+    assert_eq!(counts(&database).await, (1, 1, 1));
+
+    let nowhere = format!("http://127.0.0.1:{}", praxia_deploy::pgserver::free_loopback_port().unwrap());
+    bootstrap(&nowhere, TOKEN, &["--wait", "1s"])
+        .expect_code(7)
+        .expect_stderr_contains(&format!("could not reach {nowhere}"));
+}
