@@ -81,6 +81,11 @@ pub enum Command {
         /// Print the SQL that would run, and change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Confirm a migration of a production environment without the prompt.
+        #[arg(long)]
+        yes: bool,
     },
     /// Applied and pending migrations, and any integrity problem (exit 4).
     #[command(after_help = STATUS_EXAMPLES)]
@@ -90,6 +95,8 @@ pub enum Command {
         /// Exit 8 when migrations are pending (for CI gates).
         #[arg(long)]
         exit_code: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Each pending statement, and whether it runs in the transaction or alone.
     #[command(after_help = "Example:\n  praxia-deploy plan --output json")]
@@ -99,6 +106,8 @@ pub enum Command {
         /// Plan late-merged migrations too, as `migrate --allow-out-of-order` would run them.
         #[arg(long)]
         allow_out_of_order: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Write the development fixtures declared in [seed] (development and test databases only).
     #[command(after_help = SEED_EXAMPLES)]
@@ -108,7 +117,15 @@ pub enum Command {
         /// Also make sure N synthetic organizations (load-00001...) with about ten users each exist.
         #[arg(long, value_name = "N")]
         scale: Option<usize>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Confirm for a production environment without the prompt (the seed policy still refuses).
+        #[arg(long)]
+        yes: bool,
     },
+    /// Check the Dokku side of an environment: SSH, the app, its DATABASE_URL, the Procfile.
+    #[command(after_help = "Example:\n  praxia-deploy doctor --env staging")]
+    Doctor,
     /// Record which environment the database belongs to (the first migrate or release does it too).
     #[command(after_help = STAMP_EXAMPLES)]
     Stamp {
@@ -199,6 +216,17 @@ Examples:
   praxia-deploy status
   praxia-deploy status --exit-code --output json   exit 8 if anything is pending";
 
+/// Where a command that can go over SSH runs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteArgs {
+    /// Run here, even if the environment has a [dokku] section (what the container itself runs).
+    #[arg(long, conflicts_with = "remote")]
+    pub local: bool,
+    /// Run in a one-off container on the Dokku host (the default when the environment has [dokku]).
+    #[arg(long)]
+    pub remote: bool,
+}
+
 /// How long to wait for the database.
 #[derive(Debug, Clone, Args)]
 pub struct WaitArgs {
@@ -272,6 +300,17 @@ pub enum ConfigCommand {
 }
 
 impl Command {
+    /// `--local` / `--remote` of the commands that can run over SSH.
+    pub fn remote_args(&self) -> Option<&RemoteArgs> {
+        match self {
+            Command::Migrate { remote, .. }
+            | Command::Status { remote, .. }
+            | Command::Plan { remote, .. }
+            | Command::Seed { remote, .. } => Some(remote),
+            _ => None,
+        }
+    }
+
     /// The command's name as the user typed it, for messages and the JSON document.
     pub fn name(&self) -> &'static str {
         match self {
@@ -281,6 +320,7 @@ impl Command {
             Command::Plan { .. } => "plan",
             Command::New { .. } => "new",
             Command::Seed { .. } => "seed",
+            Command::Doctor => "doctor",
             Command::Serve { .. } => "serve",
             Command::Bootstrap { .. } => "bootstrap",
             Command::Stamp { .. } => "stamp",

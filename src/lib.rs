@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod database;
+pub mod dokku;
 pub mod error;
 pub mod localdb;
 pub mod logging;

@@ -15,8 +15,10 @@ pub struct Report {
     pub result: serde_json::Value,
     /// The human text, printed as is on stdout.
     pub human: String,
-    /// Non-zero only where a command passes on another program's status (`db psql`).
+    /// Non-zero only where a command passes on another program's status (`db psql`, remote runs).
     pub exit_code: u8,
+    /// The output already went to stdout (a remote command's, streamed): print nothing more.
+    pub streamed: bool,
 }
 
 impl Report {
@@ -25,7 +27,13 @@ impl Report {
             result: serde_json::to_value(result).expect("report data serialises"),
             human: human.into(),
             exit_code: 0,
+            streamed: false,
         }
+    }
+
+    /// Another process printed the result; only its exit code is left to pass on.
+    pub fn streamed(exit_code: u8) -> Report {
+        Report { result: serde_json::Value::Null, human: String::new(), exit_code, streamed: true }
     }
 }
 
@@ -60,6 +68,9 @@ impl Printer {
     }
 
     pub fn success(&self, command: &str, environment: &str, report: &Report) {
+        if report.streamed {
+            return;
+        }
         match self.format {
             OutputFormat::Human => {
                 let mut out = std::io::stdout().lock();

@@ -60,7 +60,7 @@ fn show(context: &Context) -> Result<Report> {
                 "dokku:       {}@{}:{} app {} (host keys: {:?})",
                 dokku.user,
                 dokku.host,
-                dokku.port,
+                dokku.port.unwrap_or(22),
                 dokku.app,
                 dokku.known_hosts.get_ref()
             );

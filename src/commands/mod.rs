@@ -3,11 +3,13 @@
 mod config;
 mod db;
 mod migrations;
+mod remote;
 mod seed;
 mod setup;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Environment, Project};
+use crate::dokku::forward::{Location, location};
 use crate::error::{Error, Result};
 use crate::output::{Printer, Report};
 
@@ -24,7 +26,13 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     let env = project.load(&cli.global.env)?;
     let context = Context { cli, printer, project, env };
+    if let Some(flags) = cli.command.remote_args()
+        && let Location::Remote(dokku) = location(&context.env.name, context.env.dokku.as_ref(), flags)?
+    {
+        return remote::run(&context, dokku).await;
+    }
     match &cli.command {
+        Command::Doctor => remote::doctor(&context).await,
         Command::Release(args) => migrations::release(&context, args).await,
         Command::Serve { bind } => setup::serve_command(&context, *bind).await,
         Command::Bootstrap { url, email, name, password_stdin, wait, require_fresh } => {
@@ -38,11 +46,11 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
             };
             setup::bootstrap_command(&context, &args).await
         }
-        Command::Seed { wait, scale } => seed::seed(&context, wait, *scale).await,
+        Command::Seed { wait, scale, .. } => seed::seed(&context, wait, *scale).await,
         Command::Stamp { wait, force } => seed::stamp_command(&context, wait, *force).await,
-        Command::Migrate { apply, dry_run } => migrations::migrate(&context, apply, *dry_run).await,
-        Command::Status { wait, exit_code } => migrations::status(&context, wait, *exit_code).await,
-        Command::Plan { wait, allow_out_of_order } => {
+        Command::Migrate { apply, dry_run, .. } => migrations::migrate(&context, apply, *dry_run).await,
+        Command::Status { wait, exit_code, .. } => migrations::status(&context, wait, *exit_code).await,
+        Command::Plan { wait, allow_out_of_order, .. } => {
             migrations::plan_command(&context, wait, *allow_out_of_order).await
         }
         Command::New { name } => migrations::new_migration(&context, name),

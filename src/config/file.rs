@@ -78,8 +78,8 @@ impl Default for MigrationSettings {
 #[serde(deny_unknown_fields)]
 pub struct DokkuSettings {
     pub host: HostName,
-    #[serde(default = "default_ssh_port")]
-    pub port: u16,
+    /// Unset: the user's ssh config decides (22 by default).
+    pub port: Option<u16>,
     #[serde(default = "default_dokku_user")]
     pub user: String,
     pub app: AppName,
@@ -88,10 +88,6 @@ pub struct DokkuSettings {
     /// A pinned host key (`ssh-ed25519 AAAA...`), checked strictly.
     pub host_key: Option<HostKey>,
     pub identity_file: Option<PathBuf>,
-}
-
-fn default_ssh_port() -> u16 {
-    22
 }
 
 fn default_known_hosts() -> Spanned<KnownHostsPolicy> {
@@ -442,7 +438,7 @@ trust_proxy = true
         assert_eq!(env.database.lock_wait, HumanDuration::from_secs(120));
         assert_eq!(env.migrations.dir, Path::new("/project/db/migrations"));
         let dokku = env.dokku.unwrap();
-        assert_eq!((dokku.host.as_str(), dokku.port, dokku.user.as_str()), ("fenrir", 2222, "dokku"));
+        assert_eq!((dokku.host.as_str(), dokku.port, dokku.user.as_str()), ("fenrir", Some(2222), "dokku"));
         assert_eq!(dokku.app.as_str(), "praxia-coaching-app-backend-staging");
         assert_eq!(*dokku.known_hosts.get_ref(), KnownHostsPolicy::AcceptNew);
         let setup = env.setup.unwrap();

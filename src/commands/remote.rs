@@ -1,0 +1,174 @@
+//! Commands run on the Dokku host: `migrate`, `status`, `plan`, `seed` in a
+//! one-off container, and `doctor`'s checklist.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::Context;
+use crate::cli::Command;
+use crate::config::{DokkuSettings, EnvironmentKind};
+use crate::dokku::forward::container_arguments;
+use crate::dokku::invocation::run_arguments;
+use crate::dokku::remote::{app_exists, config_is_set, run_streaming};
+use crate::dokku::ssh::DokkuConnection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::Report;
+
+/// Runs the command in a one-off container of the app. Everything that can be
+/// refused is refused before the connection opens.
+pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report> {
+    let env = &context.env;
+    let command = &context.cli.command;
+    if context.cli.global.database_url.is_some() {
+        return Err(Error::usage(
+            "--database-url is for local runs; in the container the app's own DATABASE_URL is used",
+        )
+        .help("drop --database-url, or add --local to run here against that URL"));
+    }
+    let arguments = container_arguments(command, &context.cli.global);
+    let remote_arguments = run_arguments(&env.name, &dokku.app, &arguments)
+        .map_err(|reason| Error::usage(format!("cannot send this command through Dokku: {reason}")))?;
+    if env.kind == EnvironmentKind::Production && is_mutating(command) {
+        confirm_production(&dokku.app, command)?;
+    }
+
+    let connection = DokkuConnection::open(dokku, env.kind).await?;
+    if !app_exists(&connection.session, &dokku.app).await? {
+        return Err(missing_app(dokku, &connection.destination));
+    }
+    tracing::info!(
+        "running `{}` in a one-off container of {} on {}",
+        command.name(),
+        dokku.app,
+        connection.destination
+    );
+    let exit = run_streaming(&connection.session, &remote_arguments).await?;
+    let _ = connection.session.close().await;
+    if exit.never_deployed {
+        return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
+            .help("deploy it once (`git push dokku main`); `dokku run` needs a built image"));
+    }
+    let code = match exit.code {
+        Some(code) => u8::try_from(code).unwrap_or(ErrorKind::Remote.exit_code()),
+        None => return Err(Error::new(ErrorKind::Remote, "the remote command was killed by a signal")),
+    };
+    Ok(Report::streamed(code))
+}
+
+fn is_mutating(command: &Command) -> bool {
+    matches!(command, Command::Migrate { dry_run: false, .. } | Command::Seed { .. })
+}
+
+fn confirmed(command: &Command) -> bool {
+    matches!(command, Command::Migrate { yes: true, .. } | Command::Seed { yes: true, .. })
+}
+
+/// `--yes`, or the app's name typed at a terminal; without either, exit 3.
+fn confirm_production(app: &str, command: &Command) -> Result<()> {
+    if confirmed(command) {
+        return Ok(());
+    }
+    let refusal =
+        || Error::new(ErrorKind::Policy, format!("`{}` on production app {app} was not confirmed", command.name()));
+    if !std::io::stdin().is_terminal() {
+        return Err(refusal().help("confirm with --yes (no terminal to ask at)"));
+    }
+    eprint!("This runs `{}` on the PRODUCTION app {app}. Type the app name to continue: ", command.name());
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| Error::usage(format!("could not read the answer: {err}")))?;
+    if answer.trim() == app { Ok(()) } else { Err(refusal().help(format!("type `{app}` exactly, or pass --yes"))) }
+}
+
+fn missing_app(dokku: &DokkuSettings, destination: &str) -> Error {
+    Error::new(ErrorKind::Remote, format!("the Dokku app {} does not exist on {destination}", dokku.app))
+        .help(format!("create it (`dokku apps:create {}`) or fix `app` in the [dokku] section", dokku.app))
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+/// SSH, the app, its DATABASE_URL (never shown), the Procfile's release line.
+pub async fn doctor(context: &Context<'_>) -> Result<Report> {
+    let env = &context.env;
+    let Some(dokku) = &env.dokku else {
+        return Err(Error::usage(format!("the {} environment has no [dokku] section to check", env.name))
+            .help("add [dokku] with host and app to the environment file"));
+    };
+    let mut checks = Vec::new();
+    let procfile = env.root.join("Procfile");
+    let release_line = std::fs::read_to_string(&procfile)
+        .map(|text| {
+            text.lines().any(|line| {
+                line.split_once(':').is_some_and(|(kind, command)| {
+                    kind.trim() == "release" && command.split_whitespace().take(2).eq(["praxia-deploy", "release"])
+                })
+            })
+        })
+        .unwrap_or(false);
+    match DokkuConnection::open(dokku, env.kind).await {
+        Err(err) => {
+            checks.push(Check { name: "ssh", ok: false, detail: err.to_string().replace('\n', "; ") });
+        }
+        Ok(connection) => {
+            checks.push(Check { name: "ssh", ok: true, detail: format!("{} answers", connection.destination) });
+            match app_exists(&connection.session, &dokku.app).await {
+                Ok(true) => {
+                    checks.push(Check { name: "app", ok: true, detail: format!("{} exists", dokku.app) });
+                    let database = config_is_set(&connection.session, &dokku.app, "DATABASE_URL").await;
+                    checks.push(match database {
+                        Ok(true) => Check {
+                            name: "database_url",
+                            ok: true,
+                            detail: "DATABASE_URL is set (value not shown)".into(),
+                        },
+                        Ok(false) => Check {
+                            name: "database_url",
+                            ok: false,
+                            detail: format!("DATABASE_URL is not set: `dokku postgres:link <service> {}`", dokku.app),
+                        },
+                        Err(err) => Check { name: "database_url", ok: false, detail: err.message },
+                    });
+                }
+                Ok(false) => checks.push(Check {
+                    name: "app",
+                    ok: false,
+                    detail: format!("{} does not exist: `dokku apps:create {}`", dokku.app, dokku.app),
+                }),
+                Err(err) => checks.push(Check { name: "app", ok: false, detail: err.message }),
+            }
+            let _ = connection.session.close().await;
+        }
+    }
+    checks.push(Check {
+        name: "procfile",
+        ok: release_line,
+        detail: if release_line {
+            format!("{} runs `praxia-deploy release` in the release phase", procfile.display())
+        } else {
+            format!("{} has no `release: praxia-deploy release` line", procfile.display())
+        },
+    });
+
+    let human: String = checks
+        .iter()
+        .map(|check| format!("{}  {:<13} {}\n", if check.ok { "ok  " } else { "FAIL" }, check.name, check.detail))
+        .collect();
+    let failed = checks.iter().filter(|check| !check.ok).count();
+    let report = Report::new(&json!({ "app": dokku.app, "checks": checks }), human);
+    if failed == 0 {
+        return Ok(report);
+    }
+    Err(Error::new(ErrorKind::Remote, format!("{failed} of {} checks failed for {}", checks.len(), env.name))
+        .help("fix each FAIL line above, then run `praxia-deploy doctor` again")
+        .with_report(report))
+}

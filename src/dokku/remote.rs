@@ -1,0 +1,104 @@
+//! Dokku commands over the SSH connection: `apps:exists`, `config:get`, and
+//! `run` with its output streamed live and its exit code kept.
+
+use openssh::{Session, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+
+use super::invocation::check_argument;
+use crate::error::{Error, ErrorKind, Result};
+
+/// What Dokku prints when `run` finds no deployed image.
+const NEVER_DEPLOYED: &str = "Invalid image stage";
+
+/// Whether the app exists: `apps:exists` exits 0, or 20 when it does not.
+pub async fn app_exists(session: &Session, app: &str) -> Result<bool> {
+    let output = dokku(session, &["apps:exists", app]).await?;
+    match output.status.code() {
+        Some(0) => Ok(true),
+        Some(20) => Ok(false),
+        _ => Err(unexpected("apps:exists", &output)),
+    }
+}
+
+/// Whether `KEY` is set on the app. The value is read and dropped, never shown.
+pub async fn config_is_set(session: &Session, app: &str, key: &str) -> Result<bool> {
+    let output = dokku(session, &["config:get", app, key]).await?;
+    match output.status.code() {
+        Some(0) => Ok(!output.stdout.iter().all(u8::is_ascii_whitespace)),
+        Some(1) if output.stdout.is_empty() => Ok(false),
+        _ => Err(unexpected("config:get", &output)),
+    }
+}
+
+/// How a remote `run` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunExit {
+    pub code: Option<i32>,
+    /// Dokku said the app has no deployed image.
+    pub never_deployed: bool,
+}
+
+/// Runs `arguments` through Dokku, copying the remote stdout and stderr to ours as
+/// they arrive. Every argument must already have passed `check_argument`.
+pub async fn run_streaming(session: &Session, arguments: &[String]) -> Result<RunExit> {
+    let (program, rest) = arguments.split_first().expect("a Dokku command");
+    let mut child = session
+        .command(program.as_str())
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|err| ssh_lost("starting the remote command", &err))?;
+    let stdout = child.stdout().take().expect("piped stdout");
+    let stderr = child.stderr().take().expect("piped stderr");
+    let (_, never_deployed) = tokio::join!(
+        copy_lines(stdout, tokio::io::stdout(), None),
+        copy_lines(stderr, tokio::io::stderr(), Some(NEVER_DEPLOYED)),
+    );
+    let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
+    Ok(RunExit { code: status.code(), never_deployed })
+}
+
+/// Copies line by line, flushing each, and reports whether `watch` appeared.
+async fn copy_lines(from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, watch: Option<&str>) -> bool {
+    let mut reader = BufReader::new(from);
+    let mut line = Vec::new();
+    let mut seen = false;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return seen,
+            Ok(_) => {
+                seen |= watch.is_some_and(|watch| String::from_utf8_lossy(&line).contains(watch));
+                let _ = to.write_all(&line).await;
+                let _ = to.flush().await;
+            }
+        }
+    }
+}
+
+async fn dokku(session: &Session, arguments: &[&str]) -> Result<std::process::Output> {
+    for argument in arguments {
+        check_argument(argument)
+            .map_err(|reason| Error::usage(format!("cannot send {argument:?} to Dokku: {reason}")))?;
+    }
+    let (program, rest) = arguments.split_first().expect("a Dokku command");
+    session.command(*program).args(rest).output().await.map_err(|err| ssh_lost(program, &err))
+}
+
+fn unexpected(what: &str, output: &std::process::Output) -> Error {
+    Error::new(ErrorKind::Remote, format!("`dokku {what}` failed ({})", output.status))
+        .note("dokku said", String::from_utf8_lossy(&output.stderr).trim())
+}
+
+fn ssh_lost(what: &str, err: &openssh::Error) -> Error {
+    let text = match err {
+        openssh::Error::Remote(inner) if inner.kind() == std::io::ErrorKind::NotFound => {
+            "the host has no `dokku` command (is this a Dokku host, and the user `dokku`?)".to_owned()
+        }
+        other => other.to_string(),
+    };
+    Error::new(ErrorKind::Remote, format!("SSH failed while {what}")).note("reason", text)
+}
