@@ -118,9 +118,7 @@ pub fn explain_failure(text: &str, settings: &DokkuSettings) -> Error {
             format!("{target} refused the SSH key"),
             "add your public key on the host (`dokku ssh-keys:add <name> < ~/.ssh/id_ed25519.pub`), \
              load it into your ssh agent, or set identity_file in the [dokku] section"
-                .to_owned(), \
-                 load it into your ssh agent, or set identity_file in the [dokku] section"
-            ),
+                .to_owned(),
         )
     } else if lower.contains("connection refused")
         || lower.contains("could not resolve")
