@@ -11,7 +11,7 @@ use crate::cli::Command;
 use crate::config::{DokkuSettings, EnvironmentKind};
 use crate::dokku::forward::container_arguments;
 use crate::dokku::invocation::run_arguments;
-use crate::dokku::remote::{app_exists, config_is_set, run_streaming};
+use crate::dokku::remote::{app_exists, config_get, config_is_set, run_streaming};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
@@ -90,6 +90,34 @@ fn missing_app(dokku: &DokkuSettings, destination: &str) -> Error {
         .help(format!("create it (`dokku apps:create {}`) or fix `app` in the [dokku] section", dokku.app))
 }
 
+/// The image defaults PRAXIA_ENV to production (a forgotten setting never seeds
+/// fixtures); every other environment must set it on the app.
+fn praxia_env_check(value: Result<Option<String>>, env: &crate::config::Environment, app: &str) -> Check {
+    let fix = format!("`dokku config:set {app} PRAXIA_ENV={}`", env.name);
+    match value {
+        Ok(Some(value)) if value == env.name => {
+            Check { name: "praxia_env", ok: true, detail: format!("PRAXIA_ENV is {value}") }
+        }
+        Ok(Some(value)) => {
+            Check { name: "praxia_env", ok: false, detail: format!("PRAXIA_ENV is {value}, not {}: {fix}", env.name) }
+        }
+        Ok(None) if env.name == IMAGE_DEFAULT_ENV => Check {
+            name: "praxia_env",
+            ok: true,
+            detail: format!("PRAXIA_ENV unset; the image's default ({IMAGE_DEFAULT_ENV}) applies"),
+        },
+        Ok(None) => Check {
+            name: "praxia_env",
+            ok: false,
+            detail: format!("PRAXIA_ENV is not set, so the release would act as {IMAGE_DEFAULT_ENV}: {fix}"),
+        },
+        Err(err) => Check { name: "praxia_env", ok: false, detail: err.message },
+    }
+}
+
+/// `ENV PRAXIA_ENV=production` in the Dockerfile.
+const IMAGE_DEFAULT_ENV: &str = "production";
+
 #[derive(Debug, Serialize)]
 struct Check {
     name: &'static str,
@@ -97,7 +125,7 @@ struct Check {
     detail: String,
 }
 
-/// SSH, the app, its DATABASE_URL (never shown), the Procfile's release line.
+/// SSH, the app, its PRAXIA_ENV and DATABASE_URL (never shown), the Procfile's release line.
 pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     let env = &context.env;
     let Some(dokku) = &env.dokku else {
@@ -124,6 +152,11 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
             match app_exists(&connection.session, &dokku.app).await {
                 Ok(true) => {
                     checks.push(Check { name: "app", ok: true, detail: format!("{} exists", dokku.app) });
+                    checks.push(praxia_env_check(
+                        config_get(&connection.session, &dokku.app, "PRAXIA_ENV").await,
+                        env,
+                        &dokku.app,
+                    ));
                     let database = config_is_set(&connection.session, &dokku.app, "DATABASE_URL").await;
                     checks.push(match database {
                         Ok(true) => Check {

@@ -15,10 +15,8 @@ use crate::database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
 use crate::setup::client::{BootstrapOutcome, BootstrapRequest, bootstrap};
-use crate::setup::server::{ServerSettings, router, serve};
+use crate::setup::server::{DEFAULT_PORT, ServerSettings, router, serve};
 
-/// Dokku's default web port, when neither --bind nor PORT says otherwise.
-pub const DEFAULT_PORT: u16 = 5000;
 /// The variable the admin's password may come from.
 pub const PASSWORD_ENV: &str = "PRAXIA_ADMIN_PASSWORD";
 const DEFAULT_TOKEN_ENV: &str = "PRAXIA_SETUP_TOKEN";

@@ -22,10 +22,15 @@ pub async fn app_exists(session: &Session, app: &str) -> Result<bool> {
 
 /// Whether `KEY` is set on the app. The value is read and dropped, never shown.
 pub async fn config_is_set(session: &Session, app: &str, key: &str) -> Result<bool> {
+    Ok(config_get(session, app, key).await?.is_some_and(|value| !value.trim().is_empty()))
+}
+
+/// The app's `KEY`, or `None` when unset. Only for values that are not secrets.
+pub async fn config_get(session: &Session, app: &str, key: &str) -> Result<Option<String>> {
     let output = dokku(session, &["config:get", app, key]).await?;
     match output.status.code() {
-        Some(0) => Ok(!output.stdout.iter().all(u8::is_ascii_whitespace)),
-        Some(1) if output.stdout.is_empty() => Ok(false),
+        Some(0) => Ok(Some(String::from_utf8_lossy(&output.stdout).trim_end_matches(['\n', '\r']).to_owned())),
+        Some(1) if output.stdout.is_empty() => Ok(None),
         _ => Err(unexpected("config:get", &output)),
     }
 }

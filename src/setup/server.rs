@@ -24,6 +24,9 @@ use super::rate_limit::FailureLimiter;
 use super::validation::{FirstRunRequest, validate};
 use crate::auth::hash_password;
 
+/// Dokku's default web port, when neither --bind nor PORT says otherwise.
+pub const DEFAULT_PORT: u16 = 5000;
+
 /// Bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 

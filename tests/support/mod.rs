@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod project;
+pub mod sshd;
 
 pub use postgres::{TestDatabase, test_postgres};
 pub use project::{Outcome, TestProject};

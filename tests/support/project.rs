@@ -26,7 +26,7 @@ statement_timeout = "1min"
 
 /// The caller's settings that must not reach the binary under test: praxia's own,
 /// and libpq's, which sqlx folds into every URL.
-pub const LEAKY_VARIABLES: [&str; 13] = [
+pub const LEAKY_VARIABLES: [&str; 14] = [
     "PRAXIA_ENV",
     "PRAXIA_CONFIG_DIR",
     "DATABASE_URL",
@@ -40,6 +40,7 @@ pub const LEAKY_VARIABLES: [&str; 13] = [
     "PGDATABASE",
     "PGSSLMODE",
     "PGOPTIONS",
+    "SSH_AUTH_SOCK",
 ];
 
 pub struct TestProject {

@@ -1,0 +1,75 @@
+//! Procfile, app.json and Dockerfile, read as Dokku reads them: every command they
+//! name is a real praxia-deploy command, and the health check hits a real route.
+
+mod support;
+
+use clap::Parser;
+use praxia_deploy::cli::{Cli, Command};
+use serde_json::Value;
+use support::project::repo_root;
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join(name)).unwrap_or_else(|err| panic!("{name}: {err}"))
+}
+
+#[test]
+fn every_procfile_line_is_a_real_command() {
+    let mut kinds = Vec::new();
+    for line in read("Procfile").lines().filter(|line| !line.trim().is_empty() && !line.starts_with('#')) {
+        let (kind, command) = line.split_once(':').unwrap_or_else(|| panic!("not `type: command`: {line}"));
+        let words: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(words[0], "praxia-deploy", "{line}");
+        let cli = Cli::try_parse_from(&words).unwrap_or_else(|err| panic!("`{command}` is not a command: {err}"));
+        match kind.trim() {
+            "release" => assert!(matches!(cli.command, Command::Release(_)), "{line}"),
+            "web" => assert!(matches!(cli.command, Command::Serve { .. }), "{line}"),
+            other => panic!("unexpected process type {other}"),
+        }
+        kinds.push(kind.trim().to_owned());
+    }
+    assert_eq!(kinds, ["release", "web"]);
+}
+
+#[tokio::test]
+async fn the_app_json_health_check_hits_the_servers_health_route_on_dokkus_port() {
+    let app: Value = serde_json::from_str(&read("app.json")).unwrap();
+    let check = &app["healthchecks"]["web"][0];
+    assert_eq!(check["type"], "startup");
+    assert_eq!(check["port"], 5000);
+    let default_bind = praxia_deploy::setup::server::DEFAULT_PORT;
+    assert_eq!(check["port"], default_bind, "serve listens on 5000 when Dokku gives no PORT");
+
+    // The path is a route of the real server (a database that is down makes it 503, not 404).
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let settings =
+        praxia_deploy::setup::server::ServerSettings { token: None, token_env: "T".into(), trust_proxy: false };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(praxia_deploy::setup::server::serve(listener, praxia_deploy::setup::server::router(pool, settings)));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("http://127.0.0.1:{port}{}", check["path"].as_str().unwrap());
+    let status = reqwest::get(&url).await.unwrap().status().as_u16();
+    assert_eq!(status, 503, "{url} is not the health route");
+}
+
+#[test]
+fn the_dockerfile_has_no_entrypoint_and_ships_what_the_release_needs() {
+    let dockerfile = read("Dockerfile");
+    let instructions: Vec<&str> = dockerfile.lines().filter(|line| !line.trim_start().starts_with('#')).collect();
+    assert!(
+        !instructions.iter().any(|line| line.trim_start().starts_with("ENTRYPOINT")),
+        "Dokku would pass the Procfile line to it"
+    );
+    for needed in [
+        "COPY migrations ./migrations",
+        "COPY environments ./environments",
+        "/usr/local/bin/praxia-deploy",
+        "ENV PRAXIA_ENV=production",
+    ] {
+        assert!(instructions.iter().any(|line| line.contains(needed)), "the Dockerfile lacks `{needed}`");
+    }
+    assert!(
+        instructions.iter().any(|line| line.contains("install") && line.contains("bash")),
+        "Dokku runs the release line with bash"
+    );
+}

@@ -1,0 +1,197 @@
+//! Laptop commands through a real OpenSSH sshd and Dokku's forced command: the
+//! migration engine in a one-off container, exit codes passed back, arguments
+//! intact, and each SSH or Dokku failure explained.
+
+mod support;
+
+use std::process::Stdio;
+
+use sqlx::{Connection, PgConnection};
+use support::sshd::TestDokku;
+use support::{Outcome, TestDatabase, TestProject, test_postgres};
+
+const APP: &str = "praxia-api";
+
+/// A project with a `remote` (staging) and a `prod` (production) environment on
+/// the test Dokku, whose app runs against `database`.
+fn remote_project(dokku: &TestDokku, database: &TestDatabase) -> TestProject {
+    let project = TestProject::from_repo();
+    project.file("environments/remote.toml", &format!("kind = \"staging\"\n\n{}", dokku.section(APP)));
+    project.file("environments/prod.toml", &format!("kind = \"production\"\n\n{}", dokku.section(APP)));
+    dokku.add_app(APP, project.path(), Some(&database.url));
+    project
+}
+
+async fn drizzle_rows(database: &TestDatabase) -> i64 {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_scalar("SELECT count(*) FROM drizzle.__drizzle_migrations")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn migrate_runs_in_a_one_off_container_and_streams_its_output() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    let outcome = project.run(&["--env", "remote", "migrate"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("ran 0000_better_auth")
+        .expect_stdout_contains("applied 2 migrations");
+    assert_eq!(drizzle_rows(&database).await, 2);
+    let calls = dokku.calls();
+    assert_eq!(calls[0], ["apps:exists", APP]);
+    assert_eq!(
+        calls[1],
+        ["--quiet", "run", "--no-tty", "--env=PRAXIA_ENV=remote", APP, "praxia-deploy", "migrate", "--local"]
+    );
+
+    let document = project.run(&["--env", "remote", "--output", "json", "status"]).expect_code(0).json();
+    assert_eq!(document["command"], "status");
+    assert_eq!(document["result"]["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(document["result"]["stamp"]["name"], "remote");
+}
+
+#[tokio::test]
+async fn remote_failures_keep_their_exit_codes() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    project.set_migrations(&[("0000_bad", 1000, "CREATE TABLE t (x nosuchtype);")]);
+    project.run(&["--env", "remote", "migrate"]).expect_code(6).expect_stderr_contains("migration 0000_bad failed");
+
+    project.set_migrations(&[("0000_ok", 1000, "CREATE TABLE t (x int);")]);
+    project.run(&["--env", "remote", "migrate"]).expect_code(0);
+    project.set_migrations(&[("0000_ok", 1000, "CREATE TABLE t (x bigint);")]);
+    project
+        .run(&["--env", "remote", "migrate"])
+        .expect_code(4)
+        .expect_stderr_contains("migration 0000_ok was edited after it was applied");
+    project.run(&["--env", "remote", "status", "--exit-code"]).expect_code(4);
+}
+
+#[tokio::test]
+async fn arguments_with_spaces_and_quotes_arrive_intact_and_forbidden_ones_are_never_sent() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    // `90s` is sent as humantime writes it, `1m 30s`: one word with a space in it.
+    project.run(&["--env", "remote", "migrate", "--lock-wait", "90s", "--wait", "5s"]).expect_code(0);
+    let run = dokku.calls().into_iter().find(|call| call.get(1).is_some_and(|word| word == "run")).unwrap();
+    assert_eq!(&run[6..], ["migrate", "--local", "--lock-wait", "1m 30s", "--wait", "5s"]);
+
+    let settings: praxia_deploy::config::DokkuSettings =
+        toml::from_str(dokku.section(APP).trim_start_matches("[dokku]\n")).unwrap();
+    let connection =
+        praxia_deploy::dokku::ssh::DokkuConnection::open(&settings, praxia_deploy::config::EnvironmentKind::Staging)
+            .await
+            .unwrap();
+    let quoted = "it's a \"quoted\" key";
+    let set = praxia_deploy::dokku::remote::config_is_set(&connection.session, APP, quoted).await.unwrap();
+    assert!(!set);
+    assert_eq!(dokku.calls().last().unwrap(), &["config:get", APP, quoted]);
+
+    let before = dokku.calls().len();
+    for forbidden in ["-n", "--force", "two\nlines", ""] {
+        let refused = praxia_deploy::dokku::remote::config_is_set(&connection.session, APP, forbidden).await;
+        assert_eq!(refused.unwrap_err().exit_code(), 2, "{forbidden:?}");
+    }
+    assert_eq!(dokku.calls().len(), before, "a forbidden argument reached Dokku");
+}
+
+#[tokio::test]
+async fn a_missing_app_and_a_never_deployed_app_are_named() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    project.file("environments/ghost.toml", &format!("kind = \"staging\"\n\n{}", dokku.section("ghost-app")));
+    project
+        .run(&["--env", "ghost", "status"])
+        .expect_code(7)
+        .expect_stderr_contains("the Dokku app ghost-app does not exist on")
+        .expect_stderr_contains("dokku apps:create ghost-app");
+
+    dokku.mark_undeployed(APP);
+    project
+        .run(&["--env", "remote", "status"])
+        .expect_code(7)
+        .expect_stderr_contains("the app praxia-api has never been deployed");
+}
+
+#[test]
+fn a_wrong_key_and_an_unknown_host_key_each_exit_7_with_their_fix() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+
+    let wrong_key =
+        dokku.section(APP).replace(&*dokku.client_key.to_string_lossy(), &dokku.stranger_key.to_string_lossy());
+    project.file("environments/wrongkey.toml", &format!("kind = \"staging\"\n\n{wrong_key}"));
+    project
+        .run(&["--env", "wrongkey", "status"])
+        .expect_code(7)
+        .expect_stderr_contains("refused the SSH key")
+        .expect_stderr_contains("dokku ssh-keys:add");
+
+    let unpinned: String = dokku
+        .section(APP)
+        .lines()
+        .filter(|line| !line.starts_with("host_key"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    project.file("environments/unpinned.toml", &format!("kind = \"staging\"\n\n{unpinned}"));
+    project
+        .run(&["--env", "unpinned", "status"])
+        .expect_code(7)
+        .expect_stderr_contains("host key of 127.0.0.1 is not known")
+        .expect_stderr_contains(&format!("ssh-keyscan -p {} 127.0.0.1", dokku.port));
+    assert!(dokku.calls().is_empty(), "a command ran although SSH failed");
+}
+
+#[tokio::test]
+async fn production_needs_yes_without_a_terminal_and_runs_nothing_otherwise() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    let refused = Outcome::of(project.command().args(["--env", "prod", "migrate"]).stdin(Stdio::null()));
+    refused
+        .expect_code(3)
+        .expect_stderr_contains("`migrate` on production app praxia-api was not confirmed")
+        .expect_stderr_contains("--yes");
+    assert!(dokku.calls().is_empty(), "something ran remotely without confirmation");
+    assert_eq!(drizzle_rows(&database).await, 0);
+
+    project.run(&["--env", "prod", "migrate", "--dry-run"]).expect_code(0).expect_stdout_contains("dry run");
+    project.run(&["--env", "prod", "migrate", "--yes"]).expect_code(0).expect_stdout_contains("applied 2 migrations");
+    project.run(&["--env", "prod", "status"]).expect_code(0);
+}
+
+#[test]
+fn doctor_checks_ssh_app_database_url_and_procfile_without_showing_the_url() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    project.file("Procfile", "release: praxia-deploy release\nweb: praxia-deploy serve\n");
+    std::fs::write(dokku.dir.join("apps").join(APP).join("config/PRAXIA_ENV"), "remote").unwrap();
+    let outcome = project.run(&["--env", "remote", "doctor"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("ok    ssh")
+        .expect_stdout_contains("ok    praxia_env    PRAXIA_ENV is remote")
+        .expect_stdout_contains("ok    app")
+        .expect_stdout_contains("ok    database_url  DATABASE_URL is set (value not shown)")
+        .expect_stdout_contains("ok    procfile");
+    assert!(!outcome.stdout.contains(&database.url) && !outcome.stderr.contains(&database.url));
+
+    std::fs::remove_file(dokku.dir.join("apps").join(APP).join("config/DATABASE_URL")).unwrap();
+    std::fs::remove_file(dokku.dir.join("apps").join(APP).join("config/PRAXIA_ENV")).unwrap();
+    project.file("Procfile", "web: praxia-deploy serve\n");
+    let outcome = project.run(&["--env", "remote", "--output", "json", "doctor"]);
+    let document = outcome.expect_code(7).json();
+    let checks = document["result"]["checks"].as_array().unwrap();
+    let failed: Vec<&str> =
+        checks.iter().filter(|check| check["ok"] == false).map(|check| check["name"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["praxia_env", "database_url", "procfile"]);
+}
