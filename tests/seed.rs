@@ -136,7 +136,7 @@ async fn node_env_production_refuses_fixtures_and_changes_nothing() {
 async fn a_production_stamp_refuses_fixtures_under_env_development() {
     let database = test_postgres().fresh_database();
     let project = TestProject::from_repo();
-    project.run_on(&database, &["--env", "production", "migrate"]).expect_code(0);
+    project.run_on(&database, &["--env", "production", "migrate", "--local"]).expect_code(0);
     let before = snapshot(&database).await;
     project
         .run_on(&database, &["--env", "development", "seed"])

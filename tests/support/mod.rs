@@ -5,6 +5,7 @@
 pub mod postgres;
 pub mod project;
 pub mod sshd;
+pub mod watchdog;
 
 pub use postgres::{TestDatabase, test_postgres};
 pub use project::{Outcome, TestProject};

@@ -2,9 +2,8 @@
 //! loopback port in a temp dir (as the `postgres` user when running as root),
 //! stopped and removed when the test process exits, however it exits.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::ChildStdin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -68,22 +67,10 @@ fn start() -> Result<TestPostgres, String> {
     Ok(TestPostgres { cluster, dir, next_database: AtomicUsize::new(0), _watchdog: Mutex::new(watchdog) })
 }
 
-/// A shell that waits for its stdin to close (the test process exited, passed,
-/// failed or was killed), then stops the server and removes the folder.
+/// Stops the server and removes the folder when the test process exits.
 fn spawn_watchdog(cluster: &Cluster, dir: &std::path::Path) -> std::io::Result<ChildStdin> {
     let stop = cluster.immediate_stop_command();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"cat >/dev/null; "$@" >/dev/null 2>&1; rm -rf "$PRAXIA_TEST_PG_DIR""#)
-        .arg("watchdog")
-        .arg(stop.get_program())
-        .args(stop.get_args())
-        .env("PRAXIA_TEST_PG_DIR", dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.flush()?;
-    Ok(stdin)
+    let mut args = vec![dir.as_os_str(), stop.get_program()];
+    args.extend(stop.get_args());
+    super::watchdog::on_exit(r#"dir="$1"; shift; "$@" >/dev/null 2>&1; rm -rf "$dir""#, &args)
 }

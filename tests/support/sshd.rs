@@ -3,10 +3,9 @@
 //! (`tests/support/dokku-stub`). One per test; stopped and removed when the test
 //! process exits, however it exits.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command};
 use std::time::{Duration, Instant};
 
 use super::project::repo_root;
@@ -148,16 +147,6 @@ impl TestDokku {
 
 /// Kills sshd and removes the folder when the test process exits.
 fn watchdog(dir: &Path) -> ChildStdin {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"cat >/dev/null; kill "$(cat "$0/sshd.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$0""#)
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sh runs");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.flush().unwrap();
-    stdin
+    super::watchdog::on_exit(r#"kill "$(cat "$1/sshd.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$1""#, &[dir.as_os_str()])
+        .expect("sh runs")
 }
