@@ -1,0 +1,393 @@
+//! praxia-deploy's benchmarks, run by `bash scripts/bench` (`cargo bench --bench praxia`):
+//! whole processes timed from spawn to exit against a throwaway PostgreSQL and a
+//! real sshd, side by side with drizzle's own migrator and the floors (process
+//! start, a bare connection). Prints a table and writes target/bench/praxia.json.
+//! Targets are checked here and reported, never asserted in a test.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::project::{TestProject, repo_root};
+use support::sshd::TestDokku;
+use support::test_postgres;
+
+const NO_OP_RUNS: usize = 30;
+const SLOW_RUNS: usize = 5;
+
+/// One measured scenario.
+struct Measurement {
+    name: String,
+    unit: &'static str,
+    samples: Vec<f64>,
+    target: Option<(f64, &'static str)>,
+    note: String,
+}
+
+impl Measurement {
+    fn sorted(&self) -> Vec<f64> {
+        let mut samples = self.samples.clone();
+        samples.sort_by(f64::total_cmp);
+        samples
+    }
+
+    fn median(&self) -> f64 {
+        let sorted = self.sorted();
+        let middle = sorted.len() / 2;
+        if sorted.len().is_multiple_of(2) { (sorted[middle - 1] + sorted[middle]) / 2.0 } else { sorted[middle] }
+    }
+
+    fn min(&self) -> f64 {
+        self.sorted()[0]
+    }
+
+    fn max(&self) -> f64 {
+        *self.sorted().last().unwrap()
+    }
+
+    /// Targets are upper bounds, except for throughput (`req/s`), which is a floor.
+    fn meets(&self) -> Option<bool> {
+        let (target, _) = self.target?;
+        Some(if self.unit == "req/s" { self.median() >= target } else { self.median() <= target })
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "name": self.name, "unit": self.unit, "runs": self.samples.len(),
+            "median": round(self.median()), "min": round(self.min()), "max": round(self.max()),
+            "target": self.target.map(|(value, text)| json!({"value": value, "text": text})),
+            "meets_target": self.meets(), "note": self.note,
+        })
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn main() {
+    let mut results: Vec<Measurement> = Vec::new();
+    let mut ratios: Vec<(String, f64)> = Vec::new();
+    eprintln!("praxia-deploy benchmarks: binary {}", binary().display());
+
+    let floor_true = timed("process start floor: /bin/true", NO_OP_RUNS, || run(&mut Command::new("/bin/true")));
+    let database = test_postgres().fresh_database();
+    let floor_psql = timed("connect floor: psql -c 'select 1'", NO_OP_RUNS, || {
+        run(Command::new("psql").args(["-X", "-q", "-t", "-c", "select 1", &database.url]))
+    });
+
+    for applied in [50usize, 1000] {
+        let database = test_postgres().fresh_database();
+        let project = generated_project(applied);
+        assert_success(project.on(&database).args(["--env", "bench", "release"]).output().unwrap(), "release (setup)");
+        let release = timed(&format!("no-op release, {applied} applied"), NO_OP_RUNS, || {
+            run(project.on(&database).args(["--env", "bench", "release"]))
+        })
+        .with_target(
+            if applied == 50 { 8.0 } else { 12.0 },
+            if applied == 50 { "<= 8 ms median" } else { "<= 12 ms median" },
+        );
+        let drizzle =
+            timed(&format!("no-op drizzle-orm migrator (node), {applied} applied"), NO_OP_RUNS.min(15), || {
+                run(Command::new("node")
+                    .arg(interop("drizzle-migrate.mjs"))
+                    .arg(&database.url)
+                    .arg(project.path().join("migrations")))
+            });
+        ratios.push((
+            format!("drizzle migrator / praxia release ({applied} applied)"),
+            drizzle.median() / release.median(),
+        ));
+        ratios.push((
+            format!("praxia release / process start ({applied} applied)"),
+            release.median() / floor_true.median(),
+        ));
+        ratios.push((
+            format!("praxia release / psql select 1 ({applied} applied)"),
+            release.median() / floor_psql.median(),
+        ));
+        results.push(release);
+        results.push(drizzle);
+    }
+
+    let project = generated_project(1000);
+    let apply = timed("apply 1,000 one-statement migrations", SLOW_RUNS, || {
+        let database = test_postgres().fresh_database();
+        run(project.on(&database).args(["--env", "bench", "migrate"]))
+    })
+    .with_target(1200.0, "< 1.2 s");
+    results.push(apply);
+
+    let seed_project = TestProject::from_repo();
+    let seed = timed("seed --scale 1000 (10,000 users, 1,000 organizations)", SLOW_RUNS, || {
+        let database = test_postgres().fresh_database();
+        assert_success(seed_project.on(&database).arg("migrate").output().unwrap(), "migrate before seed");
+        run(seed_project.on(&database).args(["seed", "--scale", "1000"]))
+    })
+    .with_target(3000.0, "< 3 s");
+    results.push(seed);
+
+    results.extend(serve_measurements());
+    let (remote, plain) = ssh_measurements();
+    ratios.push(("remote status - plain ssh run (ms)".to_owned(), remote.median() - plain.median()));
+    results.push(remote);
+    results.push(plain);
+    results.push(floor_true);
+    results.push(floor_psql);
+
+    report(&results, &ratios);
+}
+
+/// Runs `body` (which returns its own measured duration in ms) `runs` times after one warm-up.
+fn timed(name: &str, runs: usize, mut body: impl FnMut() -> f64) -> Measurement {
+    eprintln!("  {name} ...");
+    let _ = body();
+    let samples = (0..runs).map(|_| body()).collect();
+    Measurement { name: name.to_owned(), unit: "ms", samples, target: None, note: String::new() }
+}
+
+impl Measurement {
+    fn with_target(mut self, value: f64, text: &'static str) -> Measurement {
+        self.target = Some((value, text));
+        self
+    }
+}
+
+/// Spawn to exit, in milliseconds; a failing run aborts the benchmark.
+fn run(command: &mut Command) -> f64 {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let output = command.output().expect("the command runs");
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    assert_success(output, &format!("{command:?}"));
+    elapsed
+}
+
+fn assert_success(output: std::process::Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_praxia-deploy"))
+}
+
+fn interop(script: &str) -> PathBuf {
+    let dir = repo_root().join("tests/interop");
+    assert!(
+        dir.join("node_modules/drizzle-orm").is_dir(),
+        "run `bash scripts/bench`: it installs drizzle-orm into {}",
+        dir.display()
+    );
+    dir.join(script)
+}
+
+/// A project with a production-kind `bench` environment (release migrates and
+/// skips fixtures, as on staging and production) and `count` generated migrations.
+fn generated_project(count: usize) -> TestProject {
+    let migrations: Vec<(String, i64, String)> = (0..count)
+        .map(|i| {
+            (format!("{i:04}_bench_{i}"), 1_700_000_000_000 + i as i64, format!("CREATE TABLE bench_{i} (id int);"))
+        })
+        .collect();
+    let borrowed: Vec<(&str, i64, &str)> =
+        migrations.iter().map(|(tag, when, sql)| (tag.as_str(), *when, sql.as_str())).collect();
+    let project = TestProject::with_migrations(&borrowed);
+    project.file("environments/bench.toml", "kind = \"production\"\n[database]\nwait = \"10s\"\n");
+    project
+}
+
+/// RSS idle and after load, and status requests per second and latency with wrk.
+fn serve_measurements() -> Vec<Measurement> {
+    eprintln!("  serve: memory and GET /api/setup/status under wrk -c64 ...");
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    assert_success(project.on(&database).arg("migrate").output().unwrap(), "migrate before serve");
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let mut server = project
+        .on(&database)
+        .args(["-q", "serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("http://127.0.0.1:{port}/api/setup/status");
+    let _ = Command::new("curl").args(["-s", "-o", "/dev/null", &url]).status();
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = rss_mb(server.id());
+
+    let mut rps = Vec::new();
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    let mut after = Vec::new();
+    for _ in 0..3 {
+        let output = Command::new("wrk")
+            .args(["-t", "2", "-c", "64", "-d", "5s", "--latency", &url])
+            .output()
+            .expect("wrk runs (scripts/bench installs it)");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(!text.contains("Non-2xx"), "status answered errors under load:\n{text}");
+        rps.push(wrk_value(&text, "Requests/sec:"));
+        p50.push(wrk_latency(&text, "50%"));
+        p99.push(wrk_latency(&text, "99%"));
+        after.push(rss_mb(server.id()));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let note = "wrk -t2 -c64 -d5s on the same 2 cores as the server".to_owned();
+    vec![
+        Measurement {
+            name: "serve resident memory, idle".into(),
+            unit: "MB",
+            samples: vec![idle],
+            target: Some((15.0, "< 15 MB")),
+            note: String::new(),
+        },
+        Measurement {
+            name: "serve resident memory, after load".into(),
+            unit: "MB",
+            samples: after,
+            target: None,
+            note: String::new(),
+        },
+        Measurement {
+            name: "GET /api/setup/status throughput, 64 connections".into(),
+            unit: "req/s",
+            samples: rps,
+            target: None,
+            note: note.clone(),
+        },
+        Measurement {
+            name: "GET /api/setup/status p50 latency, 64 connections".into(),
+            unit: "ms",
+            samples: p50,
+            target: None,
+            note: note.clone(),
+        },
+        Measurement {
+            name: "GET /api/setup/status p99 latency, 64 connections".into(),
+            unit: "ms",
+            samples: p99,
+            target: Some((2.0, "< 2 ms")),
+            note,
+        },
+    ]
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(f64::NAN);
+    kb / 1024.0
+}
+
+fn wrk_value(text: &str, label: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix(label))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// wrk's latency distribution line (`99%    1.23ms`), in milliseconds.
+fn wrk_latency(text: &str, percentile: &str) -> f64 {
+    let value = text.lines().find_map(|line| line.trim().strip_prefix(percentile)).map(str::trim).unwrap_or("");
+    let (number, factor) = if let Some(us) = value.strip_suffix("us") {
+        (us, 0.001)
+    } else if let Some(ms) = value.strip_suffix("ms") {
+        (ms, 1.0)
+    } else if let Some(s) = value.strip_suffix('s') {
+        (s, 1000.0)
+    } else {
+        (value, f64::NAN)
+    };
+    number.parse::<f64>().map_or(f64::NAN, |number| number * factor)
+}
+
+/// `status` through SSH and Dokku's forced command, against plain `ssh ... run <app> true`.
+fn ssh_measurements() -> (Measurement, Measurement) {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.file("environments/remote.toml", &format!("kind = \"staging\"\n\n{}", dokku.section("praxia-api")));
+    dokku.add_app("praxia-api", project.path(), Some(&database.url));
+    assert_success(project.command().args(["--env", "remote", "migrate"]).output().unwrap(), "remote migrate");
+    let remote = timed("remote status through SSH (one-off container)", 10, || {
+        run(project.command().args(["--env", "remote", "status"]))
+    });
+    let known_hosts = dokku.dir.join("bench_known_hosts");
+    std::fs::write(&known_hosts, format!("[127.0.0.1]:{} {}\n", dokku.port, dokku.host_key)).unwrap();
+    let plain = timed("plain ssh dokku run <app> true (same harness)", 10, || {
+        run(Command::new("ssh").args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            &format!("UserKnownHostsFile={}", known_hosts.display()),
+            "-i",
+            &dokku.client_key.to_string_lossy(),
+            "-p",
+            &dokku.port.to_string(),
+            &format!("{}@127.0.0.1", dokku.user),
+            "--",
+            "run",
+            "praxia-api",
+            "true",
+        ]))
+    });
+    (remote, plain)
+}
+
+fn report(results: &[Measurement], ratios: &[(String, f64)]) {
+    println!();
+    println!("{:<58} {:>10} {:>10} {:>10} {:>6}  target", "scenario", "median", "min", "max", "runs");
+    for measurement in results {
+        let (target, verdict) = match (measurement.target, measurement.meets()) {
+            (Some((_, text)), Some(true)) => (text, "ok"),
+            (Some((_, text)), _) => (text, "MISSED"),
+            _ => ("", ""),
+        };
+        println!(
+            "{:<58} {:>7.2} {:<2} {:>10.2} {:>10.2} {:>6}  {:<16} {}",
+            measurement.name,
+            measurement.median(),
+            measurement.unit,
+            measurement.min(),
+            measurement.max(),
+            measurement.samples.len(),
+            target,
+            verdict
+        );
+    }
+    println!();
+    for (name, ratio) in ratios {
+        println!("{name:<58} {ratio:>7.2}");
+    }
+    let document = json!({
+        "machine": { "cores": std::thread::available_parallelism().map_or(0, usize::from) },
+        "results": results.iter().map(Measurement::json).collect::<Vec<_>>(),
+        "ratios": ratios.iter().map(|(name, ratio)| json!({"name": name, "value": round(*ratio)})).collect::<Vec<_>>(),
+    });
+    let path = repo_root().join("target/bench/praxia.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    println!("\nwrote {}", path.display());
+}

@@ -1,0 +1,47 @@
+# Installs what the tests and benchmarks need when the machine lacks it: as root
+# from Debian's packages and npm, otherwise it says what to install. Sourced by
+# scripts/test and scripts/bench.
+
+say() { printf '==> %s\n' "$*"; }
+
+apt_updated=no
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "error: this needs $* and can only install it as root on Debian/Ubuntu" >&2
+    echo "help: install $* yourself, then run the command again" >&2
+    exit 1
+  fi
+  if [ "$apt_updated" = no ]; then
+    say "apt-get update"
+    apt-get update -qq
+    apt_updated=yes
+  fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_prerequisites() {
+  # PostgreSQL server programs (initdb, pg_ctl, postgres) and psql: the harness runs a real server.
+  if ! { [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; } && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    apt_install postgresql
+  fi
+  command -v psql >/dev/null || apt_install postgresql-client
+  # As root the server runs as the `postgres` user, which the server package creates.
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    say "creating the postgres system user"
+    useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+  fi
+
+  # A real OpenSSH sshd (and the ssh client) for the Dokku-over-SSH tests.
+  [ -x /usr/sbin/sshd ] || apt_install openssh-server
+  command -v ssh >/dev/null || apt_install openssh-client
+  command -v ssh-keygen >/dev/null || apt_install openssh-client
+
+  # The real clients the interop tests run: drizzle-orm's migrator, pg, better-auth.
+  command -v node >/dev/null || apt_install nodejs npm
+  if [ ! -f tests/interop/node_modules/.package-lock.json ] ||
+     [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
+    say "npm ci in tests/interop"
+    npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+  fi
+}
