@@ -7,4 +7,5 @@ pub mod client_address;
 pub mod first_run;
 pub mod rate_limit;
 pub mod server;
+pub mod status_cache;
 pub mod validation;

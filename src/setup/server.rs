@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use super::client_address::client_address;
 use super::first_run::{FirstRunOutcome, create_first_admin, platform_admin_exists};
 use super::rate_limit::FailureLimiter;
+use super::status_cache::SetupStatusCache;
 use super::validation::{FirstRunRequest, validate};
 use crate::auth::hash_password;
 
@@ -47,6 +48,7 @@ struct AppState {
     limiter: Mutex<FailureLimiter>,
     /// Each password hash takes 32 MiB and a core for ~0.1 s: at most one per core at a time.
     hashing: Semaphore,
+    status: SetupStatusCache,
 }
 
 /// A request's id, in the access log, the `x-request-id` header and handler logs.
@@ -66,6 +68,7 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         trust_proxy: settings.trust_proxy,
         limiter: Mutex::new(FailureLimiter::default()),
         hashing: Semaphore::new(cores),
+        status: SetupStatusCache::default(),
     });
     Router::new()
         .route("/healthz", get(healthz))
@@ -134,10 +137,20 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn setup_status(State(state): State<Arc<AppState>>) -> Response {
-    match platform_admin_exists(&state.pool).await {
-        Ok(exists) => reply(StatusCode::OK, json!({ "needsSetup": !exists })),
+    match needs_setup(&state).await {
+        Ok(needs_setup) => reply(StatusCode::OK, json!({ "needsSetup": needs_setup })),
         Err(err) => database_unavailable(&err),
     }
+}
+
+/// From the cache while it holds, else from the database (and cached).
+async fn needs_setup(state: &AppState) -> Result<bool, sqlx::Error> {
+    if let Some(needs_setup) = state.status.answer(Instant::now()) {
+        return Ok(needs_setup);
+    }
+    let exists = platform_admin_exists(&state.pool).await?;
+    state.status.record(!exists, Instant::now());
+    Ok(!exists)
 }
 
 async fn first_run(
@@ -214,9 +227,9 @@ async fn first_run(
     };
 
     // Cheap refusal before the expensive hash; the transaction checks again under its lock.
-    match platform_admin_exists(&state.pool).await {
-        Ok(true) => return already_initialized(),
-        Ok(false) => {}
+    match needs_setup(&state).await {
+        Ok(false) => return already_initialized(),
+        Ok(true) => {}
         Err(err) => return database_unavailable(&err),
     }
     let hash = {
@@ -229,10 +242,14 @@ async fn first_run(
     };
     match create_first_admin(&state.pool, &admin, &hash).await {
         Ok(FirstRunOutcome::Created { id: user_id, email }) => {
+            state.status.record(false, Instant::now());
             tracing::info!(request = %id.0, user = %user_id, %email, "first-run: created the platform admin");
             reply(StatusCode::CREATED, json!({ "id": user_id, "email": email }))
         }
-        Ok(FirstRunOutcome::AlreadyInitialized) => already_initialized(),
+        Ok(FirstRunOutcome::AlreadyInitialized) => {
+            state.status.record(false, Instant::now());
+            already_initialized()
+        }
         Ok(FirstRunOutcome::EmailInUse) => {
             error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already")
         }
