@@ -236,7 +236,7 @@ fn serve_measurements() -> Vec<Measurement> {
     let mut after = Vec::new();
     for _ in 0..3 {
         let output = Command::new("wrk")
-            .args(["-t", "2", "-c", "64", "-d", "5s", "--latency", &url])
+            .args(["-t", "1", "-c", "64", "-d", "5s", "--latency", &url])
             .output()
             .expect("wrk runs (scripts/bench installs it)");
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -248,7 +248,7 @@ fn serve_measurements() -> Vec<Measurement> {
     }
     let _ = server.kill();
     let _ = server.wait();
-    let note = "wrk -t2 -c64 -d5s on the same 2 cores as the server".to_owned();
+    let note = "wrk -t1 -c64 -d5s: one core for the load, the rest for the server".to_owned();
     vec![
         Measurement {
             name: "serve resident memory, idle".into(),
