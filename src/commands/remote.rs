@@ -11,7 +11,7 @@ use crate::cli::Command;
 use crate::config::{DokkuSettings, EnvironmentKind};
 use crate::dokku::forward::container_arguments;
 use crate::dokku::invocation::run_arguments;
-use crate::dokku::remote::{app_exists, config_get, config_is_set, run_if_app_exists};
+use crate::dokku::remote::{app_exists, config_get, config_is_set, run_streaming};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
@@ -35,17 +35,17 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
     }
 
     let connection = DokkuConnection::open(dokku, env.kind).await?;
+    if !app_exists(&connection.session, &dokku.app).await? {
+        return Err(missing_app(dokku, &connection.destination));
+    }
     tracing::info!(
         "running `{}` in a one-off container of {} on {}",
         command.name(),
         dokku.app,
         connection.destination
     );
-    let exit = run_if_app_exists(&connection.session, &dokku.app, &remote_arguments).await?;
+    let exit = run_streaming(&connection.session, &remote_arguments).await?;
     let _ = connection.session.close().await;
-    let Some(exit) = exit else {
-        return Err(missing_app(dokku, &connection.destination));
-    };
     if exit.never_deployed {
         return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
             .help("deploy it once (`git push dokku main`); `dokku run` needs a built image"));

@@ -43,21 +43,19 @@ pub struct RunExit {
     pub never_deployed: bool,
 }
 
-/// Runs `arguments` through Dokku if the app exists, copying the remote stdout and
-/// stderr to ours as they arrive; `None` when the app does not exist. The existence
-/// check and the start of the run go out together (each SSH session costs a round
-/// of sshd work); the run's output waits in its pipes until the check has answered,
-/// and a run for a missing app, which Dokku refuses at once, is dropped unread.
-/// Every argument must already have passed `check_argument`.
-pub async fn run_if_app_exists(session: &Session, app: &str, arguments: &[String]) -> Result<Option<RunExit>> {
+/// Runs `arguments` through Dokku, copying the remote stdout and stderr to ours as
+/// they arrive. Every argument must already have passed `check_argument`.
+pub async fn run_streaming(session: &Session, arguments: &[String]) -> Result<RunExit> {
     let (program, rest) = arguments.split_first().expect("a Dokku command");
-    let mut command = session.command(program.as_str());
-    command.args(rest).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let (exists, child) = tokio::join!(app_exists(session, app), command.spawn());
-    if !exists? {
-        return Ok(None);
-    }
-    let mut child = child.map_err(|err| ssh_lost("starting the remote command", &err))?;
+    let mut child = session
+        .command(program.as_str())
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|err| ssh_lost("starting the remote command", &err))?;
     let stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
     let (_, never_deployed) = tokio::join!(
@@ -65,7 +63,7 @@ pub async fn run_if_app_exists(session: &Session, app: &str, arguments: &[String
         copy_lines(stderr, tokio::io::stderr(), Some(NEVER_DEPLOYED)),
     );
     let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
-    Ok(Some(RunExit { code: status.code(), never_deployed }))
+    Ok(RunExit { code: status.code(), never_deployed })
 }
 
 /// Copies line by line, flushing each, and reports whether `watch` appeared.
