@@ -79,6 +79,17 @@ fn main() {
     let floor_psql = timed("connect floor: psql -c 'select 1'", NO_OP_RUNS, || {
         run(Command::new("psql").args(["-X", "-q", "-t", "-c", "select 1", &database.url]))
     });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let floor_connect = timed("connect floor in-process: sqlx connect + SELECT 1", NO_OP_RUNS, || {
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let started = Instant::now();
+            let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut connection).await.unwrap();
+            connection.close().await.unwrap();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+    });
 
     for applied in [50usize, 1000] {
         let database = test_postgres().fresh_database();
@@ -110,6 +121,10 @@ fn main() {
             format!("praxia release / psql select 1 ({applied} applied)"),
             release.median() / floor_psql.median(),
         ));
+        ratios.push((
+            format!("praxia release / (process start + in-process connect) ({applied} applied)"),
+            release.median() / (floor_true.median() + floor_connect.median()),
+        ));
         results.push(release);
         results.push(drizzle);
     }
@@ -138,6 +153,7 @@ fn main() {
     results.push(plain);
     results.push(floor_true);
     results.push(floor_psql);
+    results.push(floor_connect);
 
     report(&results, &ratios);
 }
