@@ -164,6 +164,13 @@ async fn production_needs_yes_without_a_terminal_and_runs_nothing_otherwise() {
     assert_eq!(drizzle_rows(&database).await, 0);
 
     project.run(&["--env", "prod", "migrate", "--dry-run"]).expect_code(0).expect_stdout_contains("dry run");
+    // Fixtures are refused here, before any confirmation or connection.
+    let calls_before = dokku.calls().len();
+    project
+        .run(&["--env", "prod", "seed", "--yes"])
+        .expect_code(3)
+        .expect_stderr_contains("the environment's kind is production");
+    assert_eq!(dokku.calls().len(), calls_before, "seed reached the Dokku host");
     project.run(&["--env", "prod", "migrate", "--yes"]).expect_code(0).expect_stdout_contains("applied 2 migrations");
     project.run(&["--env", "prod", "status"]).expect_code(0);
 }

@@ -29,6 +29,9 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     if let Some(flags) = cli.command.remote_args()
         && let Location::Remote(dokku) = location(&context.env.name, context.env.dokku.as_ref(), flags)?
     {
+        if let Command::Seed { .. } = cli.command {
+            seed::refuse_before_connecting(&context.env)?;
+        }
         return remote::run(&context, dokku).await;
     }
     match &cli.command {

@@ -52,12 +52,7 @@ pub async fn release_step(context: &Context<'_>, url: &DatabaseUrl, stamp: Envir
 pub async fn seed(context: &Context<'_>, wait: &WaitArgs, scale: Option<usize>) -> Result<Report> {
     let env = &context.env;
     let node_env = std::env::var("NODE_ENV").ok();
-    // The kind and NODE_ENV are known without the database: refuse before connecting.
-    refuse_unless_allowed(fixtures_allowed(PolicyInputs {
-        kind: env.kind,
-        node_env: node_env.as_deref(),
-        stamp: None,
-    }))?;
+    refuse_before_connecting(env)?;
     let Some(fixtures) = &env.seed else {
         return Err(Error::usage(format!("the {} environment declares no fixtures", env.name))
             .note("file", env.file.display())
@@ -93,6 +88,13 @@ pub async fn seed(context: &Context<'_>, wait: &WaitArgs, scale: Option<usize>) 
     let outcome = SeedOutcome { verdict: SeedVerdict::Allowed, written, summary: summary(written) };
     let human = outcome.summary.clone();
     Ok(Report::new(&json!({ "database": url.redacted(), "seed": outcome, "scale": scale }), human))
+}
+
+/// The kind and NODE_ENV are known without the database (or the Dokku host):
+/// refuse on them before connecting anywhere.
+pub fn refuse_before_connecting(env: &crate::config::Environment) -> Result<()> {
+    let node_env = std::env::var("NODE_ENV").ok();
+    refuse_unless_allowed(fixtures_allowed(PolicyInputs { kind: env.kind, node_env: node_env.as_deref(), stamp: None }))
 }
 
 pub async fn stamp_command(context: &Context<'_>, wait: &WaitArgs, force: bool) -> Result<Report> {
