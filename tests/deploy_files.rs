@@ -73,3 +73,44 @@ fn the_dockerfile_has_no_entrypoint_and_ships_what_the_release_needs() {
         "Dokku runs the release line with bash"
     );
 }
+
+/// The build stage copies only some files into the image; cargo must still be able
+/// to read the manifest from exactly those (every declared target's file included).
+#[test]
+fn the_dockerfile_build_stage_copies_everything_cargo_needs() {
+    let dockerfile = read("Dockerfile");
+    let build_stage: Vec<&str> = dockerfile.lines().take_while(|line| !line.starts_with("FROM debian")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    for line in build_stage.iter().filter_map(|line| line.strip_prefix("COPY ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (sources, destination) = words.split_at(words.len() - 1);
+        for source in sources {
+            let from = repo_root().join(source);
+            let to = if destination[0].ends_with('/') && sources.len() > 1 || destination[0] == "./" {
+                dir.path().join(source)
+            } else {
+                dir.path().join(destination[0])
+            };
+            copy_tree(&from, &to);
+        }
+    }
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo cannot read the copied manifest:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+}
