@@ -78,6 +78,24 @@ pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) 
 /// The least time one connection attempt gets, even at the end of the wait.
 const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 
+/// A failure while writing: the connection (exit 5), missing tables (exit 2, run
+/// the migrations first), or anything else the server refused (exit 1).
+pub fn write_failed(what: &str, err: &sqlx::Error) -> Error {
+    let code = err.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
+    match (err, code.as_deref()) {
+        (_, Some("42P01" | "42703")) => {
+            Error::usage(format!("{what} failed: the Praxia tables are missing or old; nothing was written"))
+                .note("reason", describe(err))
+                .help("run `praxia-deploy migrate` first")
+        }
+        (sqlx::Error::Database(_), _) => {
+            Error::internal(format!("{what} failed; nothing was written")).note("reason", describe(err))
+        }
+        _ => Error::unavailable(format!("{what} failed: the database connection broke; nothing was written"))
+            .note("reason", describe(err)),
+    }
+}
+
 /// Refused, unresolvable or reset connections, and a server that is starting up,
 /// shutting down or full, are worth waiting for.
 fn is_transient(err: &sqlx::Error) -> bool {

@@ -71,6 +71,23 @@ pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> 
     Ok(())
 }
 
+/// Whether a migration run may stamp an unstamped database with `kind` by itself.
+/// Staging and production claim any database (it can only tighten the policy); a
+/// development or test environment claims only a new one, so that pointing it at
+/// a database migrated by drizzle does not turn that database into a fixture target.
+pub fn claims_unstamped(kind: EnvironmentKind, has_applied_migrations: bool) -> bool {
+    !kind.accepts_fixtures() || !has_applied_migrations
+}
+
+/// Said when a development or test run leaves an unstamped, already migrated database unstamped.
+pub fn unclaimed_warning(env: &Environment) -> String {
+    format!(
+        "the database has applied migrations but no environment stamp; it was not stamped `{}` \
+         (if it is a development database, claim it with `praxia-deploy stamp --env {}`)",
+        env.name, env.name
+    )
+}
+
 /// What `stamp` does with the database's current stamp. Pure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Restamp {
@@ -181,6 +198,21 @@ mod tests {
         assert!(
             err.to_string().contains("stamped `main` as production, but the environment file now says development")
         );
+    }
+
+    #[test]
+    fn only_new_databases_are_claimed_for_development_and_test() {
+        use EnvironmentKind::*;
+        for (kind, has_applied, claims) in [
+            (Development, false, true),
+            (Development, true, false),
+            (Test, true, false),
+            (Staging, true, true),
+            (Production, true, true),
+            (Production, false, true),
+        ] {
+            assert_eq!(claims_unstamped(kind, has_applied), claims, "{kind:?} {has_applied}");
+        }
     }
 
     #[test]

@@ -295,3 +295,35 @@ async fn the_real_better_auth_signs_in_every_fixture_user() {
     let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM session").fetch_one(&mut connection).await.unwrap();
     assert_eq!(sessions, emails.len() as i64, "each sign-in wrote a Better Auth session");
 }
+
+/// A database migrated by drizzle has tables and applied rows but no stamp: a
+/// development environment pointed at it must not take it for its own.
+#[tokio::test]
+async fn an_unstamped_database_migrated_elsewhere_is_not_taken_for_a_development_one() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    let output = Command::new("node")
+        .arg(repo_root().join("tests/interop/drizzle-migrate.mjs"))
+        .arg(&database.url)
+        .arg(project.path().join("migrations"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let before = snapshot(&database).await;
+
+    project
+        .run_on(&database, &["--env", "development", "seed"])
+        .expect_code(3)
+        .expect_stderr_contains("no environment stamp but already has migrations applied");
+    assert_eq!(snapshot(&database).await, before);
+
+    project
+        .run_on(&database, &["--env", "development", "release"])
+        .expect_code(0)
+        .expect_stderr_contains("it was not stamped `development`")
+        .expect_stdout_contains("fixtures skipped by policy");
+    assert_eq!(snapshot(&database).await, before, "release wrote fixtures or a stamp");
+
+    project.run_on(&database, &["--env", "development", "stamp"]).expect_code(0);
+    project.run_on(&database, &["--env", "development", "seed"]).expect_code(0).expect_stdout_contains("seeded");
+}

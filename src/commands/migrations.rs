@@ -166,8 +166,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let MigrationRun { mut report, mut human, url } = run_migrations(context, args, false).await?;
-    let stamp_kind = report.stamp.as_ref().map_or(context.env.kind, |stamp| stamp.kind);
-    let outcome = super::seed::release_step(context, &url, stamp_kind).await?;
+    let outcome = super::seed::release_step(context, &url).await?;
     human.push('\n');
     human.push_str(&outcome.summary);
     report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
@@ -196,7 +195,11 @@ async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) 
     }
     if first_look.pending.is_empty() {
         if session.stamp.is_none() {
-            session.stamp = stamp_now(&mut connection, env).await?;
+            if stamp::claims_unstamped(env.kind, !rows.is_empty()) {
+                session.stamp = stamp_now(&mut connection, env).await?;
+            } else {
+                tracing::warn!("{}", stamp::unclaimed_warning(env));
+            }
         }
         let _ = connection.close().await;
         let human = format!(
@@ -273,6 +276,10 @@ async fn apply_locked(
     if locked_plan.pending.is_empty() {
         return Ok((session.report(&locked_plan, Vec::new(), false), Vec::new()));
     }
+    let claim = session.stamp.is_none() && stamp::claims_unstamped(env.kind, !rows.is_empty());
+    if session.stamp.is_none() && !claim {
+        tracing::warn!("{}", stamp::unclaimed_warning(env));
+    }
     context.printer.progress_line(&format!(
         "applying {} migrations to {} ({})",
         locked_plan.pending.len(),
@@ -285,7 +292,7 @@ async fn apply_locked(
         bookkeeping: &session.bookkeeping,
         provenance: &provenance,
         limits: &limits,
-        stamp: session.stamp.is_none().then_some(env),
+        stamp: claim.then_some(env),
         lock,
     };
     let mut progress = MigrationProgress::new(context.printer, locked_plan.pending.len());

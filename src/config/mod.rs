@@ -39,6 +39,11 @@ impl EnvironmentKind {
         matches!(self, EnvironmentKind::Development | EnvironmentKind::Test)
     }
 
+    /// Only development and test databases may receive fixtures.
+    pub fn accepts_fixtures(self) -> bool {
+        matches!(self, EnvironmentKind::Development | EnvironmentKind::Test)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EnvironmentKind::Development => "development",

@@ -106,6 +106,20 @@ impl Bookkeeping {
         }
     }
 
+    /// Whether any migration was applied, safe inside a transaction (a missing
+    /// table is looked up first, not stumbled on).
+    pub async fn has_applied(&self, connection: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&self.table)
+            .fetch_one(&mut *connection)
+            .await?;
+        if !exists {
+            return Ok(false);
+        }
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", self.table);
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(connection).await
+    }
+
     /// Creates drizzle's table exactly as drizzle does, and our own schema, if missing.
     pub fn ensure_sql(&self) -> String {
         format!(

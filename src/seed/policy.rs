@@ -17,12 +17,35 @@ pub enum Guard {
     DatabaseStamp,
 }
 
-/// The inputs: the environment's kind, `NODE_ENV` if set, and the stamp's kind if any.
+/// What the database says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampState {
+    /// Stamped with this kind.
+    Stamped(EnvironmentKind),
+    /// No stamp and no migration applied: a new database, claimed by whoever stamps it first.
+    Fresh,
+    /// No stamp, but migrations were applied (by drizzle, say): nobody has said
+    /// what it is, so it is not taken for a development database.
+    Unclaimed,
+}
+
+impl StampState {
+    pub fn of(stamp: Option<EnvironmentKind>, has_applied_migrations: bool) -> StampState {
+        match (stamp, has_applied_migrations) {
+            (Some(kind), _) => StampState::Stamped(kind),
+            (None, false) => StampState::Fresh,
+            (None, true) => StampState::Unclaimed,
+        }
+    }
+}
+
+/// The inputs: the environment's kind, `NODE_ENV` if set, and the database's
+/// stamp state once it is known (`None` before connecting).
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyInputs<'a> {
     pub kind: EnvironmentKind,
     pub node_env: Option<&'a str>,
-    pub stamp: Option<EnvironmentKind>,
+    pub stamp: Option<StampState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,7 +59,7 @@ pub enum SeedVerdict {
 }
 
 pub fn fixtures_allowed(inputs: PolicyInputs) -> SeedVerdict {
-    let is_development = |kind: EnvironmentKind| kind.uses_embedded_database();
+    let is_development = EnvironmentKind::accepts_fixtures;
     let mut refusals = Vec::new();
     if !is_development(inputs.kind) {
         refusals.push((Guard::EnvironmentKind, format!("the environment's kind is {}", inputs.kind)));
@@ -46,10 +69,17 @@ pub fn fixtures_allowed(inputs: PolicyInputs) -> SeedVerdict {
     {
         refusals.push((Guard::NodeEnv, format!("NODE_ENV is `{node_env}`")));
     }
-    if let Some(stamp) = inputs.stamp
-        && !is_development(stamp)
-    {
-        refusals.push((Guard::DatabaseStamp, format!("the database is stamped {stamp}")));
+    match inputs.stamp {
+        Some(StampState::Stamped(stamp)) if !is_development(stamp) => {
+            refusals.push((Guard::DatabaseStamp, format!("the database is stamped {stamp}")));
+        }
+        Some(StampState::Unclaimed) => refusals.push((
+            Guard::DatabaseStamp,
+            "the database has no environment stamp but already has migrations applied \
+             (if it is a development database, claim it with `praxia-deploy stamp`)"
+                .to_owned(),
+        )),
+        _ => {}
     }
     if refusals.is_empty() { SeedVerdict::Allowed } else { SeedVerdict::Refused { guards: refusals } }
 }
@@ -77,14 +107,23 @@ mod tests {
     fn every_combination_follows_the_rule() {
         let kinds = [Development, Test, Staging, Production];
         let node_envs = [None, Some("development"), Some("test"), Some("staging"), Some("production"), Some("preview")];
-        let stamps = [None, Some(Development), Some(Test), Some(Staging), Some(Production)];
+        let stamps = [
+            None,
+            Some(StampState::Fresh),
+            Some(StampState::Unclaimed),
+            Some(StampState::Stamped(Development)),
+            Some(StampState::Stamped(Test)),
+            Some(StampState::Stamped(Staging)),
+            Some(StampState::Stamped(Production)),
+        ];
         let mut checked = 0;
         for kind in kinds {
             for node_env in node_envs {
                 for stamp in stamps {
                     let kind_ok = matches!(kind, Development | Test);
                     let node_ok = node_env.is_none_or(|value| value == "development" || value == "test");
-                    let stamp_ok = stamp.is_none_or(|stamp| matches!(stamp, Development | Test));
+                    let stamp_ok =
+                        matches!(stamp, None | Some(StampState::Fresh) | Some(StampState::Stamped(Development | Test)));
                     let verdict = fixtures_allowed(PolicyInputs { kind, node_env, stamp });
                     let expected_guards: Vec<Guard> = [
                         (!kind_ok).then_some(Guard::EnvironmentKind),
@@ -105,13 +144,16 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 4 * 6 * 5);
+        assert_eq!(checked, 4 * 6 * 7);
     }
 
     #[test]
     fn a_refusal_says_which_guard_and_what_it_saw() {
-        let verdict =
-            fixtures_allowed(PolicyInputs { kind: Development, node_env: Some("production"), stamp: Some(Production) });
+        let verdict = fixtures_allowed(PolicyInputs {
+            kind: Development,
+            node_env: Some("production"),
+            stamp: Some(StampState::Stamped(Production)),
+        });
         assert_eq!(verdict.reasons(), "NODE_ENV is `production`; the database is stamped production");
     }
 }
