@@ -140,6 +140,18 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An error and its sources, `: `-joined (openssh and reqwest keep the cause there).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

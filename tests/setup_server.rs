@@ -432,3 +432,29 @@ async fn bootstrap_waits_for_a_server_that_starts_late_and_gives_up_on_one_that_
         .expect_code(7)
         .expect_stderr_contains(&format!("could not reach {nowhere}"));
 }
+
+#[tokio::test]
+async fn a_token_set_with_a_trailing_newline_still_matches() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(&format!("{TOKEN}\n")));
+    let (code, body, _) = post(&server, Some(TOKEN), admin("ada@praxia.example")).await;
+    assert_eq!(code, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_database_without_the_schema_is_a_final_answer_not_a_wait() {
+    let database = test_postgres().fresh_database();
+    let server = Server::start(&database, Some(TOKEN));
+    bootstrap(&server.url(""), TOKEN, &["--wait", "30s"])
+        .expect_code(9)
+        .expect_stderr_contains("run `praxia-deploy release`")
+        .expect_stderr_contains("schema_missing");
+}
+
+#[test]
+fn bootstrap_refuses_urls_that_would_expose_the_secrets() {
+    bootstrap("http://staging.praxia.example", TOKEN, &[]).expect_code(2).expect_stderr_contains("unencrypted");
+    let outcome = bootstrap("https://ci:hunter2@staging.praxia.example", TOKEN, &[]);
+    outcome.expect_code(2).expect_stderr_contains("credentials");
+    assert!(!outcome.stderr.contains("hunter2"));
+}

@@ -44,7 +44,19 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         dokku.app,
         connection.destination
     );
-    let exit = run_streaming(&connection.session, &remote_arguments).await?;
+    // Ctrl-C or SIGTERM: close the session (no SSH master left behind) and say that
+    // the one-off container may still be running on the host.
+    let exit = tokio::select! {
+        exit = run_streaming(&connection.session, &remote_arguments) => exit?,
+        signal = interrupted() => {
+            let _ = connection.session.close().await;
+            return Err(Error::new(ErrorKind::Remote, format!("interrupted by {signal}; the SSH connection was closed"))
+                .help(format!(
+                    "the one-off container may still be running on the host: `dokku ps:report {}` shows it",
+                    dokku.app
+                )));
+        }
+    };
     let _ = connection.session.close().await;
     if exit.never_deployed {
         return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
@@ -55,6 +67,19 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         None => return Err(Error::new(ErrorKind::Remote, "the remote command was killed by a signal")),
     };
     Ok(Report::streamed(code))
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
 }
 
 fn is_mutating(command: &Command) -> bool {

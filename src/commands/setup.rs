@@ -16,10 +16,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
 use crate::setup::client::{BootstrapOutcome, BootstrapRequest, bootstrap};
 use crate::setup::server::{DEFAULT_PORT, ServerSettings, router, serve};
+use crate::setup::token;
 
 /// The variable the admin's password may come from.
 pub const PASSWORD_ENV: &str = "PRAXIA_ADMIN_PASSWORD";
-const DEFAULT_TOKEN_ENV: &str = "PRAXIA_SETUP_TOKEN";
 
 /// `0.0.0.0:$PORT` (Dokku gives web containers PORT), else port 5000. Pure.
 pub fn default_bind(port: Option<&str>) -> Result<SocketAddr> {
@@ -47,8 +47,8 @@ pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> R
     let pool =
         PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(options);
 
-    let token_env = env.setup.as_ref().map_or(DEFAULT_TOKEN_ENV.to_owned(), |setup| setup.token_env.to_string());
-    let token = std::env::var(&token_env).ok().filter(|token| !token.trim().is_empty());
+    let token_env = token::token_variable(env);
+    let token = token::configured(env);
     if token.is_none() {
         tracing::warn!("{token_env} is not set: POST /api/setup/first-run is disabled and answers 403");
     }
@@ -85,8 +85,10 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
                 .help(format!("pass --url, or set [setup].url in {}", env.file.display())));
         }
     };
-    let token_env = setup.map_or(DEFAULT_TOKEN_ENV.to_owned(), |setup| setup.token_env.to_string());
-    let token = std::env::var(&token_env).ok().filter(|token| !token.trim().is_empty()).ok_or_else(|| {
+    crate::setup::client::check_base_url(&base_url)
+        .map_err(|reason| Error::usage(format!("refusing the setup URL: {reason}")))?;
+    let token_env = token::token_variable(env);
+    let token = token::configured(env).ok_or_else(|| {
         Error::usage(format!("no setup token: ${token_env} is not set")).help(format!(
             "set {token_env} to the token the server was deployed with (`dokku config:get <app> {token_env}`)"
         ))
@@ -94,7 +96,7 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
     let password = read_password(args.password_stdin)?;
     let request = BootstrapRequest {
         base_url: &base_url,
-        token: token.trim(),
+        token: &token,
         email: args.email,
         name: args.name,
         password: &password,
@@ -128,6 +130,14 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
                 _ => "fix the request and run again".to_owned(),
             };
             Err(error.help(help).with_report(report(String::new())))
+        }
+        BootstrapOutcome::DatabaseUnavailable { reason } => {
+            Err(Error::new(ErrorKind::Unavailable, format!("{base_url} answers, but its database does not"))
+                .note("last answer", reason)
+                .help(
+                    "check the app's database (`dokku postgres:info`, `dokku postgres:link`); wait longer with --wait",
+                )
+                .with_report(report(String::new())))
         }
         BootstrapOutcome::Unreachable { reason } => {
             Err(Error::new(ErrorKind::Remote, format!("could not reach {base_url}"))

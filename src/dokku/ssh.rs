@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder};
+use std::num::NonZeroUsize;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 
 use crate::config::{DokkuSettings, EnvironmentKind, KnownHostsPolicy};
 use crate::error::{Error, ErrorKind, Result};
@@ -29,7 +31,10 @@ impl DokkuConnection {
             .user(settings.user.clone())
             .control_directory(dir.path())
             .connect_timeout(Duration::from_secs(15))
-            .server_alive_interval(Duration::from_secs(15));
+            .server_alive_interval(Duration::from_secs(15))
+            // If this process dies without closing the session, the master ends
+            // once its sessions have been idle this long, instead of staying logged in.
+            .control_persist(ControlPersist::IdleFor(NonZeroUsize::new(30).expect("30 is not zero")));
         if let Some(port) = settings.port {
             builder.port(port);
         }
@@ -54,7 +59,7 @@ impl DokkuConnection {
         let destination = format!("{}@{}:{}", settings.user, settings.host, settings.port.unwrap_or(22));
         match builder.connect_mux(settings.host.as_str()).await {
             Ok(session) => Ok(DokkuConnection { session, destination, _dir: dir }),
-            Err(err) => Err(explain_failure(&error_text(&err), settings)),
+            Err(err) => Err(explain_failure(&crate::error::chain(&err), settings)),
         }
     }
 }
@@ -72,17 +77,6 @@ fn expand_home(path: &std::path::Path) -> PathBuf {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path.to_path_buf(),
     }
-}
-
-fn error_text(err: &openssh::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Turns ssh's own words into what failed and what to do. Pure.

@@ -23,8 +23,10 @@ pub enum FirstRunOutcome {
 
 /// Whether the platform has its admin: the cheap check before hashing a password.
 pub async fn platform_admin_exists(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM profile WHERE role = 'platform_admin')").fetch_one(pool).await
+    sqlx::query_scalar(ADMIN_EXISTS).fetch_one(pool).await
 }
+
+const ADMIN_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM profile WHERE role = 'platform_admin')";
 
 /// In one transaction, under a transaction-level advisory lock: check again that
 /// no platform admin exists, then write the user, its credential account and the
@@ -36,10 +38,7 @@ pub async fn create_first_admin(
 ) -> Result<FirstRunOutcome, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FIRST_RUN_LOCK_KEY).execute(&mut *transaction).await?;
-    if sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM profile WHERE role = 'platform_admin')")
-        .fetch_one(&mut *transaction)
-        .await?
-    {
+    if sqlx::query_scalar::<_, bool>(ADMIN_EXISTS).fetch_one(&mut *transaction).await? {
         return Ok(FirstRunOutcome::AlreadyInitialized);
     }
     if sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM \"user\" WHERE email = $1)")

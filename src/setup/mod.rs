@@ -8,4 +8,5 @@ pub mod first_run;
 pub mod rate_limit;
 pub mod server;
 pub mod status_cache;
+pub mod token;
 pub mod validation;

@@ -13,6 +13,7 @@ const PRUNE_ABOVE: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct FailureLimiter {
     clients: HashMap<IpAddr, Window>,
+    last_prune: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +34,11 @@ impl FailureLimiter {
     }
 
     pub fn record_failure(&mut self, client: IpAddr, now: Instant) {
-        if self.clients.len() > PRUNE_ABOVE {
+        // Pruning walks the whole map: at most once a second, however many clients fail.
+        let due = self.last_prune.is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1));
+        if self.clients.len() > PRUNE_ABOVE && due {
             self.clients.retain(|_, window| now < window.started + WINDOW);
+            self.last_prune = Some(now);
         }
         let window = self.clients.entry(client).or_insert(Window { started: now, failures: 0 });
         if now >= window.started + WINDOW {

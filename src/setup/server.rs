@@ -16,7 +16,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use super::client_address::client_address;
@@ -43,7 +42,7 @@ pub struct ServerSettings {
 
 struct AppState {
     pool: PgPool,
-    token: Option<Vec<u8>>,
+    token: Option<String>,
     token_env: String,
     trust_proxy: bool,
     limiter: Mutex<FailureLimiter>,
@@ -67,7 +66,7 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let state = Arc::new(AppState {
         pool,
-        token: settings.token.filter(|token| !token.is_empty()).map(String::into_bytes),
+        token: super::token::normalize(settings.token),
         token_env: settings.token_env,
         trust_proxy: settings.trust_proxy,
         limiter: Mutex::new(FailureLimiter::default()),
@@ -82,15 +81,48 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         .route("/api/setup/first-run", post(first_run))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
 }
 
-/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
+/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish, for at
+/// most `DRAIN` (Dokku kills the container 30 s after SIGTERM anyway).
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = shutdown_signal() => {
+            let _ = stop.send(());
+        }
+    }
+    match tokio::time::timeout(DRAIN, server).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("requests still in flight after {} s; stopping anyway", DRAIN.as_secs());
+            Ok(())
+        }
+    }
+}
+
+/// How long in-flight requests get after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(10);
+/// The longest a request may take, body upload included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Ends requests that take longer than `REQUEST_TIMEOUT` (a client trickling its
+/// body must not hold a connection, or the shutdown, forever).
+async fn request_timeout(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long"),
+    }
 }
 
 async fn shutdown_signal() {
@@ -113,7 +145,9 @@ async fn access_log(
 ) -> Response {
     let started = Instant::now();
     let id = RequestId(format!("{:08x}-{:x}", state.instance, state.next_request.fetch_add(1, Ordering::Relaxed)));
-    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|value| value.to_str().ok());
+    // The last line of the header: a proxy that adds its own line puts it last.
+    let forwarded_for =
+        request.headers().get_all("x-forwarded-for").iter().next_back().and_then(|value| value.to_str().ok());
     let client = Client(client_address(peer, forwarded_for, state.trust_proxy));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -268,24 +302,32 @@ async fn not_found() -> Response {
 }
 
 /// `Authorization: Bearer <token>`, compared in constant time.
-fn bearer_matches(headers: &HeaderMap, token: &[u8]) -> bool {
-    let Some(given) = headers
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    bool::from(given.trim().as_bytes().ct_eq(token))
+        .is_some_and(|presented| super::token::matches(presented, token))
 }
 
 fn already_initialized() -> Response {
     error(StatusCode::CONFLICT, "already_initialized", "the platform admin exists already; first-run is done")
 }
 
+/// A database failure as the client should read it: a missing schema is final
+/// (run the release), a duplicate email a conflict, anything else "try later".
 fn database_unavailable(err: &sqlx::Error) -> Response {
     tracing::error!("database error: {}", crate::database::describe(err));
-    error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not available")
+    let code = err.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
+    match code.as_deref() {
+        Some("42P01" | "42703") => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "schema_missing",
+            "the Praxia tables are missing or old: run `praxia-deploy release` (the release phase) first",
+        ),
+        Some("23505") => error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already"),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not available"),
+    }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
