@@ -115,6 +115,15 @@ fn missing_app(dokku: &DokkuSettings, destination: &str) -> Error {
         .help(format!("create it (`dokku apps:create {}`) or fix `app` in the [dokku] section", dokku.app))
 }
 
+/// Whether a Procfile's `release:` line runs `praxia-deploy release`. Pure.
+pub fn runs_release_phase(procfile: &str) -> bool {
+    procfile.lines().filter(|line| !line.trim_start().starts_with('#')).any(|line| {
+        line.split_once(':').is_some_and(|(kind, command)| {
+            kind.trim() == "release" && command.split_whitespace().take(2).eq(["praxia-deploy", "release"])
+        })
+    })
+}
+
 /// The image defaults PRAXIA_ENV to production (a forgotten setting never seeds
 /// fixtures); every other environment must set it on the app.
 fn praxia_env_check(value: Result<Option<String>>, env: &crate::config::Environment, app: &str) -> Check {
@@ -159,15 +168,7 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     };
     let mut checks = Vec::new();
     let procfile = env.root.join("Procfile");
-    let release_line = std::fs::read_to_string(&procfile)
-        .map(|text| {
-            text.lines().any(|line| {
-                line.split_once(':').is_some_and(|(kind, command)| {
-                    kind.trim() == "release" && command.split_whitespace().take(2).eq(["praxia-deploy", "release"])
-                })
-            })
-        })
-        .unwrap_or(false);
+    let release_line = std::fs::read_to_string(&procfile).is_ok_and(|text| runs_release_phase(&text));
     match DokkuConnection::open(dokku, env.kind).await {
         Err(err) => {
             checks.push(Check { name: "ssh", ok: false, detail: err.to_string().replace('\n', "; ") });
@@ -229,4 +230,18 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     Err(Error::new(ErrorKind::Remote, format!("{failed} of {} checks failed for {}", checks.len(), env.name))
         .help("fix each FAIL line above, then run `praxia-deploy doctor` again")
         .with_report(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_release_line_must_run_praxia_deploy_release() {
+        assert!(runs_release_phase("release: praxia-deploy release\nweb: praxia-deploy serve\n"));
+        assert!(runs_release_phase("web: x\nrelease:   praxia-deploy release --wait 30s"));
+        assert!(!runs_release_phase("web: praxia-deploy serve\n"));
+        assert!(!runs_release_phase("# release: praxia-deploy release\n"));
+        assert!(!runs_release_phase("release: node backend/dist/scripts/migrate.js\n"));
+    }
 }
