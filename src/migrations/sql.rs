@@ -65,6 +65,8 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
     let mut words: Vec<String> = Vec::new();
     let mut start: Option<usize> = None;
     let mut atomic_depth = 0usize;
+    // `CREATE RULE ... DO (a; b)` keeps its semicolons inside parentheses.
+    let mut paren_depth = 0usize;
     let mut i = 0;
 
     let mut finish = |end: usize, start: &mut Option<usize>, words: &mut Vec<String>| {
@@ -88,7 +90,7 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
                 i = skip_block_comment(bytes, i);
                 continue;
             }
-            b';' if atomic_depth == 0 => {
+            b';' if atomic_depth == 0 && paren_depth == 0 => {
                 finish(i + 1, &mut start, &mut words);
                 i += 1;
                 continue;
@@ -128,6 +130,14 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
                     words.push(word);
                 }
                 i = end;
+            }
+            b'(' => {
+                paren_depth += 1;
+                i += 1;
+            }
+            b')' => {
+                paren_depth = paren_depth.saturating_sub(1);
+                i += 1;
             }
             _ => i += char_len(byte),
         }
@@ -236,6 +246,12 @@ mod tests {
     fn a_carriage_return_ends_a_line_comment_as_postgresql_does() {
         assert_eq!(words_of("-- note\rCREATE TABLE d (x int);\n"), [["CREATE", "TABLE", "D", "X", "INT"]]);
         assert_eq!(first_words("-- a\r\nCOMMIT;"), ["COMMIT"]);
+    }
+
+    #[test]
+    fn semicolons_inside_parentheses_do_not_split() {
+        let chunk = "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO log VALUES (1); NOTIFY t);\nSELECT 2;";
+        assert_eq!(first_words(chunk), ["CREATE RULE", "SELECT"]);
     }
 
     #[test]
