@@ -37,11 +37,15 @@ install_prerequisites() {
   command -v ssh >/dev/null || apt_install openssh-client
   command -v ssh-keygen >/dev/null || apt_install openssh-client
 
-  # The real clients the interop tests run: drizzle-orm's migrator, pg, better-auth.
+  # The real clients the interop tests run, pinned by their lockfiles: drizzle-orm
+  # 0.45 + drizzle-kit 0.31, pg and better-auth in tests/interop; drizzle-orm +
+  # drizzle-kit 1.0 in tests/interop/drizzle-1.
   command -v node >/dev/null || apt_install nodejs npm
-  if [ ! -f tests/interop/node_modules/.package-lock.json ] ||
-     [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
-    say "npm ci in tests/interop"
-    npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
-  fi
+  for package in tests/interop tests/interop/drizzle-1; do
+    if [ ! -f "$package/node_modules/.package-lock.json" ] ||
+       [ "$package/package-lock.json" -nt "$package/node_modules/.package-lock.json" ]; then
+      say "npm ci in $package"
+      npm ci --prefix "$package" --no-audit --no-fund --loglevel=error
+    fi
+  done
 }

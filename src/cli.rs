@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::migrations::folder::Layout;
+
 use crate::config::HumanDuration;
 use crate::error::EXIT_CODES_HELP;
 
@@ -164,13 +166,17 @@ pub enum Command {
         #[arg(long)]
         require_fresh: bool,
     },
-    /// Create the next migration file, NNNN_NAME.sql, and its journal entry.
+    /// Create the next migration as `drizzle-kit generate --custom` does, in the folder's layout.
     #[command(
-        after_help = "Example:\n  praxia-deploy new add_coach_notes    # writes migrations/0002_add_coach_notes.sql"
+        after_help = "Examples:\n  praxia-deploy new add_coach_notes    # journal layout: migrations/0002_add_coach_notes.sql,\n                                       # its journal entry and meta/0002_snapshot.json\n                                       # drizzle 1.0 layout: migrations/20260101093000_add_coach_notes/\n                                       # with migration.sql and snapshot.json\n  praxia-deploy new init --layout folders   # the first migration of an empty folder, drizzle 1.0's way"
     )]
     New {
         /// Lowercase letters, digits and `_`.
         name: String,
+        /// The layout of a new, empty folder (an existing folder keeps its own):
+        /// `journal` (drizzle-kit 0.x) or `folders` (drizzle 1.0).
+        #[arg(long, value_enum)]
+        layout: Option<Layout>,
     },
     /// The embedded development PostgreSQL under .praxia/postgres/ (development and test).
     #[command(subcommand, after_help = DB_EXAMPLES)]

@@ -1,9 +1,13 @@
-//! Interoperability with drizzle-orm's own migrator (npm `drizzle-orm` + `pg`,
-//! installed by scripts/test into tests/interop): a database migrated by either
-//! can be handed to the other, and both write identical bookkeeping rows.
+//! Interoperability with drizzle's own tools, both toolchains pinned by lockfiles
+//! (installed by scripts/test): drizzle-orm 0.45 + drizzle-kit 0.31 in
+//! tests/interop, drizzle-orm + drizzle-kit 1.0.0-rc.5 in tests/interop/drizzle-1.
+//! A database migrated by either migrator can be handed to praxia-deploy and
+//! back, in both folder layouts, with identical bookkeeping rows; drizzle-kit's
+//! generate, check and up keep working on the shipped folder and after `new`.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,36 +15,101 @@ use sqlx::{Connection, PgConnection};
 use support::project::repo_root;
 use support::{TestDatabase, TestProject, test_postgres};
 
-fn interop_dir() -> PathBuf {
-    let dir = repo_root().join("tests/interop");
-    assert!(
-        dir.join("node_modules/drizzle-orm/package.json").is_file(),
-        "drizzle-orm is not installed in {}: run `bash scripts/test` (it runs `npm ci` there), \
-         or `npm ci --prefix tests/interop`",
-        dir.display()
-    );
-    dir
+/// The two drizzle toolchains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drizzle {
+    /// drizzle-orm 0.45 and drizzle-kit 0.31: the journal layout.
+    V0,
+    /// drizzle-orm and drizzle-kit 1.0.0-rc.5: one folder per migration.
+    V1,
 }
 
-/// drizzle's migrator on `folder`, as the backend's `migrate.js` runs it.
-fn drizzle_migrate(database: &TestDatabase, folder: &Path, bookkeeping: Option<(&str, &str)>) {
-    let mut command = Command::new("node");
-    command.arg(interop_dir().join("drizzle-migrate.mjs")).arg(&database.url).arg(folder);
-    if let Some((schema, table)) = bookkeeping {
-        command.args([schema, table]);
+impl Drizzle {
+    fn dir(self) -> PathBuf {
+        let dir = match self {
+            Drizzle::V0 => repo_root().join("tests/interop"),
+            Drizzle::V1 => repo_root().join("tests/interop/drizzle-1"),
+        };
+        for package in ["drizzle-orm", "drizzle-kit"] {
+            assert!(
+                dir.join("node_modules").join(package).join("package.json").is_file(),
+                "{package} is not installed in {}: run `bash scripts/test` (it runs `npm ci` there), \
+                 or `npm ci --prefix {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        dir
     }
-    let output = command.output().expect("node runs (node 20 is on the machine)");
-    assert!(output.status.success(), "drizzle's migrator failed:\n{}", String::from_utf8_lossy(&output.stderr));
+
+    /// drizzle-orm's migrator on `folder`, as the backend's `migrate.js` runs it.
+    fn migrate(self, database: &TestDatabase, folder: &Path) {
+        let output = self.try_migrate(database, folder, None);
+        assert!(
+            output.status.success(),
+            "drizzle's migrator ({self:?}) failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn try_migrate(
+        self,
+        database: &TestDatabase,
+        folder: &Path,
+        bookkeeping: Option<(&str, &str)>,
+    ) -> std::process::Output {
+        let mut command = Command::new("node");
+        command.arg(self.dir().join("drizzle-migrate.mjs")).arg(&database.url).arg(folder);
+        if let Some((schema, table)) = bookkeeping {
+            command.args([schema, table]);
+        }
+        command.output().expect("node runs (node 20 is on the machine)")
+    }
+
+    /// drizzle-kit on `folder` with the repository's schema/ (or `schema`);
+    /// stdout and stderr together, and whether it exited 0. drizzle-kit 0.31
+    /// exits 0 after most errors, so callers check the text.
+    fn kit(self, folder: &Path, args: &[&str]) -> (bool, String) {
+        let output = Command::new("node")
+            .arg("node_modules/drizzle-kit/bin.cjs")
+            .args(args)
+            .args(["--config", "drizzle.config.ts"])
+            .current_dir(self.dir())
+            .env("DRIZZLE_OUT", folder)
+            .env_remove("FORCE_COLOR")
+            .output()
+            .expect("node runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    }
 }
 
-type Row = (i32, String, Option<i64>);
+/// A bookkeeping row, whichever drizzle shape the table has: id, hash,
+/// created_at, name, and whether applied_at is set (None when the column is absent).
+type Row = (i32, String, Option<i64>, Option<String>, Option<bool>);
 
 async fn rows(database: &TestDatabase, table: &str) -> Vec<Row> {
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT id, hash, created_at FROM {table} ORDER BY id")))
-        .fetch_all(&mut connection)
-        .await
-        .unwrap()
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, hash, created_at, to_jsonb(t) ->> 'name', \
+         CASE WHEN to_jsonb(t) ? 'applied_at' THEN to_jsonb(t) ->> 'applied_at' IS NOT NULL END \
+         FROM {table} t ORDER BY id"
+    )))
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+}
+
+/// The bookkeeping table's columns with their types, as drizzle would create them.
+async fn columns(database: &TestDatabase) -> Vec<(String, String)> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = 'drizzle' AND table_name = '__drizzle_migrations' ORDER BY ordinal_position",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
 }
 
 async fn public_tables(database: &TestDatabase) -> Vec<String> {
@@ -53,13 +122,66 @@ async fn public_tables(database: &TestDatabase) -> Vec<String> {
     .unwrap()
 }
 
+async fn scalar(database: &TestDatabase, sql: &str) -> i64 {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut connection).await.unwrap()
+}
+
+async fn execute(database: &TestDatabase, sql: &str) {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut connection).await.unwrap();
+}
+
+/// Every file under `dir` with its bytes, to show that a command changed nothing.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.insert(path.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+/// A data migration: run twice, the counter says so.
+const CREATE_COUNTER: &str =
+    "CREATE TABLE counter (n int NOT NULL);\n--> statement-breakpoint\nINSERT INTO counter VALUES (0);";
+const BUMP_COUNTER: &str = "UPDATE counter SET n = n + 1;";
+
+async fn counter(database: &TestDatabase) -> i64 {
+    scalar(database, "SELECT n::bigint FROM counter").await
+}
+
+/// drizzle 1.0 folders: the counter, then one bump per later migration.
+fn counter_folders(count: usize) -> Vec<(String, &'static str)> {
+    (0..count)
+        .map(|i| {
+            let name = format!("2025010{}093000_step_{i}", i + 1);
+            (name, if i == 0 { CREATE_COUNTER } else { BUMP_COUNTER })
+        })
+        .collect()
+}
+
+fn folder_project(migrations: &[(String, &str)]) -> TestProject {
+    let project = TestProject::with_migrations(&[]);
+    let borrowed: Vec<(&str, &str)> = migrations.iter().map(|(name, sql)| (name.as_str(), *sql)).collect();
+    project.set_folders(&borrowed);
+    project
+}
+
 const DRIZZLE_TABLE: &str = "drizzle.__drizzle_migrations";
 
 #[tokio::test]
 async fn a_database_migrated_by_drizzle_has_nothing_pending_for_praxia_deploy() {
     let database = test_postgres().fresh_database();
     let project = TestProject::from_repo();
-    drizzle_migrate(&database, &project.path().join("migrations"), None);
+    Drizzle::V0.migrate(&database, &project.path().join("migrations"));
     let before = rows(&database, DRIZZLE_TABLE).await;
     assert_eq!(before.len(), 2);
 
@@ -81,11 +203,11 @@ async fn after_praxia_deploy_drizzle_applies_nothing_and_the_rows_are_identical(
     project.run_on(&by_praxia, &["migrate"]).expect_code(0);
     let praxia_rows = rows(&by_praxia, DRIZZLE_TABLE).await;
     let tables = public_tables(&by_praxia).await;
-    drizzle_migrate(&by_praxia, &folder, None);
+    Drizzle::V0.migrate(&by_praxia, &folder);
     assert_eq!(rows(&by_praxia, DRIZZLE_TABLE).await, praxia_rows, "drizzle applied something again");
     assert_eq!(public_tables(&by_praxia).await, tables);
 
-    drizzle_migrate(&by_drizzle, &folder, None);
+    Drizzle::V0.migrate(&by_drizzle, &folder);
     assert_eq!(praxia_rows, rows(&by_drizzle, DRIZZLE_TABLE).await, "(id, hash, created_at) field by field");
     assert_eq!(public_tables(&by_drizzle).await, tables);
 }
@@ -100,16 +222,17 @@ async fn a_database_can_move_from_drizzle_to_praxia_deploy_and_back() {
     let project = TestProject::with_migrations(&[first]);
     let folder = project.path().join("migrations");
 
-    drizzle_migrate(&database, &folder, None);
+    Drizzle::V0.migrate(&database, &folder);
     project.set_migrations(&[first, second]);
     project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_b");
-    drizzle_migrate(&database, &folder, None);
+    Drizzle::V0.migrate(&database, &folder);
     assert_eq!(rows(&database, DRIZZLE_TABLE).await.len(), 2, "drizzle re-applied praxia-deploy's migration");
 
     project.set_migrations(&[first, second, third]);
-    drizzle_migrate(&database, &folder, None);
+    Drizzle::V0.migrate(&database, &folder);
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0).expect_stdout_contains("3 applied, 0 pending");
     assert_eq!(public_tables(&database).await, ["a", "b", "c"]);
+    assert_eq!(scalar(&database, "SELECT count(*) FROM b").await, 1, "a data migration ran twice");
 }
 
 #[tokio::test]
@@ -121,7 +244,9 @@ async fn a_configured_schema_and_table_match_drizzles_options() {
         "kind = \"test\"\n[migrations]\nschema = \"ops\"\ntable = \"schema_migrations\"\n",
     );
     project.run_on(&database, &["migrate"]).expect_code(0);
-    drizzle_migrate(&database, &project.path().join("migrations"), Some(("ops", "schema_migrations")));
+    let output =
+        Drizzle::V0.try_migrate(&database, &project.path().join("migrations"), Some(("ops", "schema_migrations")));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(rows(&database, "ops.schema_migrations").await.len(), 1);
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
     let drizzle_schema: Option<String> =
@@ -130,4 +255,284 @@ async fn a_configured_schema_and_table_match_drizzles_options() {
             .await
             .unwrap();
     assert_eq!(drizzle_schema, None, "the default bookkeeping table was created anyway");
+}
+
+// drizzle 1.0's layout and table, both directions.
+
+#[tokio::test]
+async fn a_database_migrated_by_drizzle_1_has_nothing_pending_and_praxia_deploy_writes_nothing() {
+    let database = test_postgres().fresh_database();
+    let project = folder_project(&counter_folders(3));
+    Drizzle::V1.migrate(&database, &project.path().join("migrations"));
+    let before = rows(&database, DRIZZLE_TABLE).await;
+    assert_eq!(before.len(), 3);
+    assert_eq!(before[0].2, Some(1_735_723_800_000), "drizzle 1.0 writes the folder's second");
+
+    let document = project.run_on(&database, &["--output", "json", "status", "--exit-code"]).expect_code(0).json();
+    assert_eq!(document["result"]["layout"], "folders");
+    assert_eq!(document["result"]["table_shape"], "drizzle1");
+    assert_eq!(document["result"]["applied"].as_array().unwrap().len(), 3);
+    assert_eq!(document["result"]["problems"], serde_json::json!([]));
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("nothing to do");
+    assert_eq!(rows(&database, DRIZZLE_TABLE).await, before);
+    assert_eq!(counter(&database).await, 2);
+}
+
+#[tokio::test]
+async fn after_praxia_deploy_drizzle_1_runs_nothing_again_and_the_rows_are_drizzles_own() {
+    let by_praxia = test_postgres().fresh_database();
+    let by_drizzle = test_postgres().fresh_database();
+    let project = folder_project(&counter_folders(3));
+    let folder = project.path().join("migrations");
+
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("applied 3 migrations");
+    let praxia_rows = rows(&by_praxia, DRIZZLE_TABLE).await;
+    Drizzle::V1.migrate(&by_praxia, &folder);
+    assert_eq!(rows(&by_praxia, DRIZZLE_TABLE).await, praxia_rows, "drizzle 1.0 applied something again");
+    assert_eq!(counter(&by_praxia).await, 2, "the data migration ran twice");
+
+    Drizzle::V1.migrate(&by_drizzle, &folder);
+    assert_eq!(praxia_rows, rows(&by_drizzle, DRIZZLE_TABLE).await, "(id, hash, created_at, name, applied_at set)");
+    assert_eq!(columns(&by_praxia).await, columns(&by_drizzle).await, "the table drizzle 1.0 creates");
+    assert!(praxia_rows.iter().all(|row| row.3.is_some() && row.4 == Some(true)), "{praxia_rows:?}");
+}
+
+#[tokio::test]
+async fn drizzle_1_and_praxia_deploy_take_turns_and_each_migration_runs_once() {
+    let database = test_postgres().fresh_database();
+    let all = counter_folders(4);
+    let project = folder_project(&all[..1]);
+    let folder = project.path().join("migrations");
+    Drizzle::V1.migrate(&database, &folder);
+    folder_project_into(&project, &all[..2]);
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migrations");
+    folder_project_into(&project, &all[..3]);
+    Drizzle::V1.migrate(&database, &folder);
+    folder_project_into(&project, &all);
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migrations");
+    Drizzle::V1.migrate(&database, &folder);
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0).expect_stdout_contains("4 applied, 0 pending");
+    assert_eq!(counter(&database).await, 3);
+    let names: Vec<Option<String>> = rows(&database, DRIZZLE_TABLE).await.into_iter().map(|row| row.3).collect();
+    assert_eq!(names, all.iter().map(|(name, _)| Some(name.clone())).collect::<Vec<_>>());
+}
+
+fn folder_project_into(project: &TestProject, migrations: &[(String, &str)]) {
+    let borrowed: Vec<(&str, &str)> = migrations.iter().map(|(name, sql)| (name.as_str(), *sql)).collect();
+    project.set_folders(&borrowed);
+}
+
+#[tokio::test]
+async fn a_0x_table_under_a_drizzle_1_folder_is_read_then_upgraded_exactly_as_drizzle_1_upgrades_it() {
+    // Migrated from the journal layout with millisecond `when`s, then the folder
+    // was converted (as `drizzle-kit up` names the folders).
+    let journal =
+        [("0000_step_0", 1_735_723_800_123, CREATE_COUNTER), ("0001_step_1", 1_735_810_200_456, BUMP_COUNTER)];
+    let converted = [
+        ("20250101093000_step_0".to_owned(), CREATE_COUNTER),
+        ("20250102093000_step_1".to_owned(), BUMP_COUNTER),
+        ("20250103093000_step_2".to_owned(), BUMP_COUNTER),
+    ];
+    let by_praxia = test_postgres().fresh_database();
+    let by_drizzle = test_postgres().fresh_database();
+    for database in [&by_praxia, &by_drizzle] {
+        TestProject::with_migrations(&journal).run_on(database, &["migrate"]).expect_code(0);
+    }
+    let project = folder_project(&converted[..2]);
+    let old_rows = rows(&by_praxia, DRIZZLE_TABLE).await;
+    assert!(old_rows.iter().all(|row| row.3.is_none() && row.4.is_none()), "a 0.x table: {old_rows:?}");
+
+    project
+        .run_on(&by_praxia, &["status", "--exit-code"])
+        .expect_code(0)
+        .expect_stdout_contains("2 applied, 0 pending");
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("nothing to do");
+    assert_eq!(rows(&by_praxia, DRIZZLE_TABLE).await, old_rows, "a no-op writes nothing, not even the upgrade");
+
+    folder_project_into(&project, &converted);
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migrations");
+    Drizzle::V1.migrate(&by_drizzle, &project.path().join("migrations"));
+    let upgraded = rows(&by_praxia, DRIZZLE_TABLE).await;
+    assert_eq!(upgraded, rows(&by_drizzle, DRIZZLE_TABLE).await, "field by field, as drizzle 1.0 upgrades");
+    assert_eq!(columns(&by_praxia).await, columns(&by_drizzle).await);
+    assert_eq!(upgraded[0].3.as_deref(), Some("20250101093000_step_0"));
+    assert_eq!((upgraded[0].4, upgraded[2].4), (Some(false), Some(true)), "applied_at unknown for the old rows");
+    Drizzle::V1.migrate(&by_praxia, &project.path().join("migrations"));
+    assert_eq!(rows(&by_praxia, DRIZZLE_TABLE).await, upgraded);
+    assert_eq!((counter(&by_praxia).await, counter(&by_drizzle).await), (2, 2));
+}
+
+#[tokio::test]
+async fn a_row_without_a_name_gets_one_so_that_drizzle_1_does_not_run_its_migration_again() {
+    let database = test_postgres().fresh_database();
+    let project = folder_project(&counter_folders(2));
+    let folder = project.path().join("migrations");
+    Drizzle::V1.migrate(&database, &folder);
+    // What praxia-deploy before 1.0 support left behind: a row with no name.
+    execute(&database, "UPDATE drizzle.__drizzle_migrations SET name = NULL WHERE id = 2").await;
+
+    project
+        .run_on(&database, &["status", "--exit-code"])
+        .expect_code(0)
+        .expect_stdout_contains("has no name: drizzle-orm 1.0 would run it again");
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("recorded the drizzle 1.0 name of 1");
+    Drizzle::V1.migrate(&database, &folder);
+    assert_eq!(counter(&database).await, 1, "drizzle 1.0 ran the bump again");
+    let names: Vec<Option<String>> = rows(&database, DRIZZLE_TABLE).await.into_iter().map(|row| row.3).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.iter().all(Option::is_some), "{names:?}");
+}
+
+// The authoring loop: drizzle-kit's own tools on the shipped folder.
+
+#[test]
+fn the_shipped_snapshots_are_what_drizzle_kit_makes_from_the_schema() {
+    Drizzle::V0.dir();
+    let output = Command::new("bash").arg(repo_root().join("scripts/snapshots")).arg("--check").output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "scripts/snapshots --check:\n{text}");
+    assert_eq!(text.matches("up to date").count(), 2, "{text}");
+}
+
+#[test]
+fn drizzle_kit_0_31_finds_no_schema_changes_on_the_shipped_folder() {
+    let project = TestProject::from_repo();
+    let folder = project.path().join("migrations");
+    let before = files(&folder);
+    let (_, text) = Drizzle::V0.kit(&folder, &["generate"]);
+    assert!(text.contains("No schema changes, nothing to migrate"), "{text}");
+    let (_, text) = Drizzle::V0.kit(&folder, &["check"]);
+    assert!(text.contains("Everything's fine"), "{text}");
+    assert_eq!(files(&folder), before, "drizzle-kit changed the folder");
+}
+
+#[test]
+fn drizzle_kit_1_up_converts_the_shipped_folder_and_then_finds_no_schema_changes() {
+    let project = TestProject::from_repo();
+    let folder = project.path().join("migrations");
+    let before = files(&folder);
+    let (ok, text) = Drizzle::V1.kit(&folder, &["up"]);
+    assert!(ok && text.contains("Everything's fine"), "{text}");
+    let after = files(&folder);
+    let names: Vec<String> = after.keys().map(|path| path.display().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "20251101000000_better_auth/migration.sql",
+            "20251101000000_better_auth/snapshot.json",
+            "20251101000100_praxia_organizations/migration.sql",
+            "20251101000100_praxia_organizations/snapshot.json"
+        ]
+    );
+    assert_eq!(after[Path::new("20251101000000_better_auth/migration.sql")], before[Path::new("0000_better_auth.sql")]);
+    let (ok, text) = Drizzle::V1.kit(&folder, &["generate"]);
+    assert!(ok && text.contains("No schema changes, nothing to migrate"), "{text}");
+    let (ok, text) = Drizzle::V1.kit(&folder, &["check"]);
+    assert!(ok && text.contains("Everything's fine"), "{text}");
+}
+
+#[tokio::test]
+async fn the_upgrade_path_journal_then_drizzle_kit_up_then_neither_tool_runs_anything_again() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    let folder = project.path().join("migrations");
+    project.file("environments/test.toml", support::project::TEST_ENVIRONMENT);
+    // A custom migration made by praxia-deploy, filled in before it is applied.
+    let created = project.run(&["--env", "test", "--output", "json", "new", "add_counter"]).expect_code(0).json();
+    let file = PathBuf::from(created["result"]["file"].as_str().unwrap());
+    std::fs::write(&file, CREATE_COUNTER.replace("(0)", "(1)")).unwrap();
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 3 migrations");
+    let journal_rows = rows(&database, DRIZZLE_TABLE).await;
+
+    let (ok, text) = Drizzle::V1.kit(&folder, &["up"]);
+    assert!(ok && text.contains("Everything's fine"), "drizzle-kit up on a folder with a `new` entry:\n{text}");
+    assert!(!folder.join("meta").exists());
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0).expect_stdout_contains("3 applied, 0 pending");
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("nothing to do");
+    assert_eq!(rows(&database, DRIZZLE_TABLE).await, journal_rows);
+
+    Drizzle::V1.migrate(&database, &folder);
+    assert_eq!(counter(&database).await, 1, "drizzle 1.0 ran the data migration again");
+    let upgraded = rows(&database, DRIZZLE_TABLE).await;
+    assert_eq!(upgraded.len(), 3, "{upgraded:?}");
+    assert!(upgraded.iter().all(|row| row.3.is_some()), "drizzle named every row: {upgraded:?}");
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0).expect_stdout_contains("3 applied, 0 pending");
+}
+
+#[test]
+fn after_praxia_deploy_new_drizzle_kit_generate_check_and_up_keep_working() {
+    let project = TestProject::from_repo();
+    let folder = project.path().join("migrations");
+    project.run(&["new", "coach_notes"]).expect_code(0).expect_stdout_contains("0002_coach_notes.sql");
+    let (_, text) = Drizzle::V0.kit(&folder, &["generate"]);
+    assert!(text.contains("No schema changes, nothing to migrate"), "0.31 after `new`:\n{text}");
+    let (_, text) = Drizzle::V0.kit(&folder, &["check"]);
+    assert!(text.contains("Everything's fine"), "{text}");
+
+    let (ok, text) = Drizzle::V1.kit(&folder, &["up"]);
+    assert!(ok && text.contains("Everything's fine"), "{text}");
+    project.run(&["new", "coach_goals"]).expect_code(0).expect_stdout_contains("_coach_goals/migration.sql");
+    let (ok, text) = Drizzle::V1.kit(&folder, &["generate"]);
+    assert!(ok && text.contains("No schema changes, nothing to migrate"), "1.0 after `new`:\n{text}");
+    let (ok, text) = Drizzle::V1.kit(&folder, &["check"]);
+    assert!(ok && text.contains("Everything's fine"), "{text}");
+    let document = project.run(&["--output", "json", "new", "third"]).expect_code(0).json();
+    let third = document["result"]["tag"].as_str().unwrap().to_owned();
+    let migrations = folder_names(&folder);
+    assert_eq!(migrations.last(), Some(&third), "the newest folder sorts last: {migrations:?}");
+}
+
+fn folder_names(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// Bad input: exit 4, the path named, nothing written.
+
+#[tokio::test]
+async fn a_folder_mixing_both_layouts_is_refused_before_anything_is_written() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1_700_000_000_000, "CREATE TABLE a (id int);")]);
+    project.file("migrations/20250101000000_b/migration.sql", "CREATE TABLE b (id int);");
+    let outcome = project.run_on(&database, &["migrate"]);
+    outcome
+        .expect_code(4)
+        .expect_stderr_contains("mixes drizzle-kit's two layouts")
+        .expect_stderr_contains("meta/_journal.json")
+        .expect_stderr_contains("drizzle-kit up");
+    assert_eq!(public_tables(&database).await, Vec::<String>::new());
+    assert_eq!(scalar(&database, "SELECT count(*) FROM pg_namespace WHERE nspname = 'drizzle'").await, 0);
+}
+
+#[tokio::test]
+async fn a_folder_name_without_a_timestamp_is_refused_naming_it() {
+    let database = test_postgres().fresh_database();
+    let project = folder_project(&[
+        ("20250101093000_a".to_owned(), "CREATE TABLE a (id int);"),
+        ("add_b".to_owned(), "SELECT 1;"),
+    ]);
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(4)
+        .expect_stderr_contains("migrations/add_b does not start with a UTC timestamp (YYYYMMDDHHMMSS_name)");
+    assert_eq!(public_tables(&database).await, Vec::<String>::new());
+}
+
+#[test]
+fn new_refuses_a_snapshot_that_does_not_parse_and_writes_nothing() {
+    let project = TestProject::from_repo();
+    let folder = project.path().join("migrations");
+    project.file("migrations/meta/0001_snapshot.json", "{\"id\": \"x\",");
+    let before = files(&folder);
+    project
+        .run(&["new", "coach_notes"])
+        .expect_code(4)
+        .expect_stderr_contains("the drizzle-kit snapshot")
+        .expect_stderr_contains("migrations/meta/0001_snapshot.json:1:")
+        .expect_stderr_contains("is not valid JSON");
+    assert_eq!(files(&folder), before);
 }

@@ -127,7 +127,7 @@ fn node(script: &str, args: &[&str]) -> String {
 }
 
 #[tokio::test]
-async fn the_first_run_creates_an_admin_that_better_auth_signs_in() {
+async fn the_first_run_creates_a_verified_admin_that_better_auth_signs_in_with_verification_required() {
     let database = migrated().await;
     let server = Server::start(&database, Some(TOKEN));
     let status: Value = http().get(server.url("/api/setup/status")).send().await.unwrap().json().await.unwrap();
@@ -154,7 +154,7 @@ async fn the_first_run_creates_an_admin_that_better_auth_signs_in() {
         .unwrap();
     assert_eq!(
         (email.as_str(), verified, provider.as_str(), account_id.as_str(), role.as_str()),
-        ("ada@praxia.example", false, "credential", id.as_str(), "platform_admin")
+        ("ada@praxia.example", true, "credential", id.as_str(), "platform_admin")
     );
     assert_eq!(node("verify-password.mjs", &[&hash, PASSWORD]).trim(), "true");
     assert_eq!(node("verify-password.mjs", &[&hash, "not the password"]).trim(), "false");

@@ -15,9 +15,9 @@ use crate::database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::apply::{AppliedMigration, Applier, Limits};
 use crate::migrations::bookkeeping::{Bookkeeping, Provenance};
-use crate::migrations::folder::{Migration, MigrationFolder, TransactionMode, read_folder};
+use crate::migrations::folder::{Layout, Migration, MigrationFolder, TransactionMode, read_folder};
 use crate::migrations::lock::{LockGuard, MigrationLock};
-use crate::migrations::plan::{OutOfOrder, Plan, plan, steps};
+use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, Step, TableShape, plan, steps};
 use crate::migrations::{folder, new};
 use crate::output::{MigrationProgress, Report};
 use crate::stamp::{self, EnvironmentStamp, Overwrite};
@@ -28,6 +28,13 @@ struct MigrationReport {
     environment: serde_json::Value,
     database: String,
     bookkeeping: String,
+    /// The folder's layout: `journal` (drizzle-kit 0.x) or `folders` (drizzle 1.0).
+    layout: Layout,
+    /// The bookkeeping table's shape as found: `missing`, `drizzle0` or `drizzle1`.
+    table_shape: TableShape,
+    /// Rows of a drizzle 1.0 table without a name (drizzle-orm 1.0 would run them
+    /// again); `migrate` and `release` write them.
+    names_missing: Vec<NameBackfill>,
     applied: Vec<MigrationEntry>,
     pending: Vec<MigrationEntry>,
     problems: Vec<serde_json::Value>,
@@ -43,6 +50,8 @@ struct MigrationReport {
 #[derive(Debug, Serialize)]
 struct MigrationEntry {
     tag: String,
+    /// drizzle 1.0's name for it (the folder name, or the one `drizzle-kit up` gives).
+    name: String,
     when: i64,
     hash: String,
     #[serde(flatten)]
@@ -86,6 +95,9 @@ impl<'c> Session<'c> {
             environment: json!({ "name": env.name, "kind": env.kind }),
             database: self.url.redacted(),
             bookkeeping: self.bookkeeping.name().to_owned(),
+            layout: plan.layout,
+            table_shape: plan.shape,
+            names_missing: plan.names_missing().to_vec(),
             applied: plan.applied.iter().map(|(migration, _)| entry(migration, false)).collect(),
             pending: plan.pending.iter().map(|migration| entry(migration, with_statements)).collect(),
             problems: plan.problems.iter().map(problem_json).collect(),
@@ -99,6 +111,7 @@ impl<'c> Session<'c> {
 fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
     MigrationEntry {
         tag: migration.tag.clone(),
+        name: migration.name.clone(),
         when: migration.when,
         hash: migration.hash.clone(),
         mode: migration.mode,
@@ -193,9 +206,9 @@ async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) 
         let human = format!("dry run: nothing was changed\n{}", sql_listing(&first_look));
         return Ok(MigrationRun { report: session.report(&first_look, Vec::new(), true), human, url: session.url });
     }
-    if first_look.pending.is_empty() {
+    if first_look.pending.is_empty() && first_look.names_missing().is_empty() {
         if session.stamp.is_none() {
-            if stamp::claims_unstamped(env.kind, !rows.is_empty()) {
+            if stamp::claims_unstamped(env.kind, !rows.rows.is_empty()) {
                 session.stamp = stamp_now(&mut connection, env).await?;
             } else {
                 tracing::warn!("{}", stamp::unclaimed_warning(env));
@@ -210,6 +223,7 @@ async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) 
         return Ok(MigrationRun { report: session.report(&first_look, Vec::new(), false), human, url: session.url });
     }
 
+    let nothing_was_pending = first_look.pending.is_empty();
     let lock_wait = args.lock_wait.unwrap_or(env.database.lock_wait).0;
     let lock = MigrationLock::acquire(
         &session.url,
@@ -224,12 +238,20 @@ async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) 
         tracing::warn!("{err}; the server drops the lock when the connection closes");
     }
     let _ = connection.close().await;
-    let (mut report, ran) = outcome?;
-    let human = if ran.is_empty() {
+    let (mut report, ran, named) = outcome?;
+    let mut human = if ran.is_empty() && nothing_was_pending {
+        format!("nothing to do: {} migrations applied, none pending", report.applied.len())
+    } else if ran.is_empty() {
         "nothing to do: another runner applied the pending migrations first".to_owned()
     } else {
         format!("applied {} migrations in {} ms", ran.len(), started.elapsed().as_millis())
     };
+    if named > 0 {
+        human.push_str(&format!(
+            "\nrecorded the drizzle 1.0 name of {named} applied migrations in {} (drizzle-orm 1.0 would have run them again)",
+            session.bookkeeping.name()
+        ));
+    }
     report.ran = ran;
     Ok(MigrationRun { report, human, url: session.url })
 }
@@ -264,7 +286,7 @@ async fn apply_locked(
     connection: &mut PgConnection,
     order: OutOfOrder,
     lock: LockGuard,
-) -> Result<(MigrationReport, Vec<AppliedMigration>)> {
+) -> Result<(MigrationReport, Vec<AppliedMigration>, usize)> {
     let env = &context.env;
     session.stamp = stamp::read(connection).await?;
     stamp::check(env, session.stamp.as_ref())?;
@@ -273,58 +295,109 @@ async fn apply_locked(
     if let Some(refusal) = locked_plan.refusal() {
         return Err(refusal);
     }
-    if locked_plan.pending.is_empty() {
-        return Ok((session.report(&locked_plan, Vec::new(), false), Vec::new()));
+    let named = locked_plan.names_missing().len();
+    if locked_plan.pending.is_empty() && named == 0 {
+        return Ok((session.report(&locked_plan, Vec::new(), false), Vec::new(), 0));
     }
-    let claim = session.stamp.is_none() && stamp::claims_unstamped(env.kind, !rows.is_empty());
+    let claim = session.stamp.is_none() && stamp::claims_unstamped(env.kind, !rows.rows.is_empty());
     if session.stamp.is_none() && !claim {
         tracing::warn!("{}", stamp::unclaimed_warning(env));
     }
-    context.printer.progress_line(&format!(
-        "applying {} migrations to {} ({})",
-        locked_plan.pending.len(),
-        session.url,
-        env.name
-    ));
+    if !locked_plan.pending.is_empty() {
+        context.printer.progress_line(&format!(
+            "applying {} migrations to {} ({})",
+            locked_plan.pending.len(),
+            session.url,
+            env.name
+        ));
+    }
     let provenance = Provenance::here(&env.name);
     let limits = Limits { lock_timeout: env.database.lock_timeout, statement_timeout: env.database.statement_timeout };
     let applier = Applier {
         bookkeeping: &session.bookkeeping,
+        table: &locked_plan.table,
         provenance: &provenance,
         limits: &limits,
         stamp: claim.then_some(env),
         lock,
     };
     let mut progress = MigrationProgress::new(context.printer, locked_plan.pending.len());
-    let outcome = applier.apply(connection, &steps(&locked_plan.pending), &mut progress).await;
+    // Nothing pending but names to write: one transaction that writes only them.
+    let steps =
+        if locked_plan.pending.is_empty() { vec![Step::Batch(Vec::new())] } else { steps(&locked_plan.pending) };
+    let outcome = applier.apply(connection, &steps, &mut progress).await;
     progress.finish();
     let ran = outcome?;
     session.stamp = stamp::read(connection).await?;
     let rows = session.bookkeeping.read_applied(connection).await?;
     let after = plan(&session.folder, &rows, OutOfOrder::Allow);
-    Ok((session.report(&after, Vec::new(), false), ran))
+    Ok((session.report(&after, Vec::new(), false), ran, named))
 }
 
-pub fn new_migration(context: &Context<'_>, name: &str) -> Result<Report> {
+pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) -> Result<Report> {
     let dir = &context.env.migrations.dir;
-    let journal_path = dir.join(folder::JOURNAL_PATH);
-    let journal = match std::fs::read_to_string(&journal_path) {
-        Ok(text) => {
-            // Appending to a folder that would be refused only hides the problem.
-            read_folder(dir)?;
-            Some(text)
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(Error::io("read", &journal_path, err)),
+    let contents = if dir.exists() { folder::read_contents(dir)? } else { folder::FolderContents::default() };
+    let is_empty = contents.journal.is_none() && contents.sql_files.is_empty() && contents.subfolders.is_empty();
+    // Appending to a folder that would be refused only hides the problem.
+    let existing_folder = if is_empty { None } else { Some(folder::parse_folder(dir, contents)?) };
+    let found_layout = existing_folder.as_ref().map(|folder| folder.layout);
+    if let (Some(found), Some(asked)) = (found_layout, layout)
+        && found != asked
+    {
+        return Err(Error::usage(format!("the migration folder {} already uses the {found} layout", dir.display()))
+            .help(match found {
+                Layout::Journal => {
+                    "to move it to drizzle 1.0's layout, run `drizzle-kit up` (drizzle-kit 1.0); then `new` follows it"
+                }
+                Layout::Folders => "an existing folder keeps its layout; leave out --layout",
+            }));
+    }
+    let layout = found_layout.or(layout).unwrap_or(Layout::Journal);
+    let journal = match layout {
+        Layout::Journal => read_text(&dir.join(folder::JOURNAL_PATH))?,
+        Layout::Folders => None,
+    };
+    let last = existing_folder.as_ref().and_then(|folder| folder.migrations.last());
+    let last_snapshot = last.map(|migration| read_text(&migration.snapshot)).transpose()?.flatten();
+    let has_snapshots = existing_folder
+        .as_ref()
+        .is_some_and(|folder| folder.migrations.iter().any(|migration| migration.snapshot.is_file()));
+    let existing = new::Existing {
+        layout,
+        journal: journal.as_deref(),
+        last: last.map(|migration| (migration, last_snapshot.as_deref())),
+        has_snapshots,
     };
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
-    let migration = new::prepare(dir, journal.as_deref(), name, now_ms)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let migration = new::prepare(dir, existing, name, now_ms, &id)?;
     new::write(dir, &migration)?;
-    let human =
-        format!("created {} (journal entry {}, when {})", migration.file.display(), migration.tag, migration.when);
-    Ok(Report::new(&json!({ "tag": migration.tag, "when": migration.when, "file": migration.file }), human))
+    let mut human = format!("created {} ({}, when {})", migration.file.display(), migration.tag, migration.when);
+    match &migration.snapshot {
+        Some((path, _)) => human.push_str(&format!("\nsnapshot {} (the previous schema, carried forward)", path.display())),
+        None => human.push_str(
+            "\nno snapshot written: the folder has none, so `drizzle-kit generate` and `drizzle-kit up` cannot work on it until drizzle-kit's snapshots are added",
+        ),
+    }
+    let report = json!({
+        "tag": migration.tag,
+        "when": migration.when,
+        "layout": migration.layout,
+        "file": migration.file,
+        "snapshot": migration.snapshot.as_ref().map(|(path, _)| path),
+    });
+    Ok(Report::new(&report, human))
+}
+
+/// A file's text, or None when it does not exist.
+fn read_text(path: &std::path::Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(Error::io("read", path, err)),
+    }
 }
 
 fn out_of_order(allow: bool) -> OutOfOrder {
@@ -337,6 +410,8 @@ fn status_table(session: &Session, plan: &Plan) -> String {
     let _ = writeln!(text, "environment  {} ({})", env.name, env.kind);
     let _ = writeln!(text, "database     {}", session.url);
     let _ = writeln!(text, "folder       {} -> {}", session.folder.dir.display(), session.bookkeeping.name());
+    let _ = writeln!(text, "layout       {}", session.folder.layout);
+    let _ = writeln!(text, "table        {}", plan.shape);
     let stamp = match &session.stamp {
         Some(stamp) => format!("{} ({}), {} by {}", stamp.name, stamp.kind, stamp.stamped_at, stamp.stamped_by),
         None => "none yet (the first migrate or release writes it)".to_owned(),
@@ -361,6 +436,19 @@ fn status_table(session: &Session, plan: &Plan) -> String {
     let mut text: String = text.lines().map(|line| format!("{}\n", line.trim_end())).collect();
     for problem in &plan.problems {
         let _ = writeln!(text, "problem: {}", problem.describe());
+    }
+    for backfill in plan.names_missing() {
+        let _ = writeln!(
+            text,
+            "warning: row {} ({}) has no name: drizzle-orm 1.0 would run it again; `praxia-deploy migrate` records it",
+            backfill.id, backfill.name
+        );
+    }
+    if plan.shape == TableShape::Drizzle0 && plan.layout == Layout::Folders {
+        let _ = writeln!(
+            text,
+            "note: the table gets drizzle 1.0's name and applied_at columns in the transaction of the next migration"
+        );
     }
     text
 }

@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 use super::bookkeeping::{Bookkeeping, Provenance};
 use super::folder::Migration;
 use super::lock::LockGuard;
-use super::plan::Step;
+use super::plan::{Step, TableWork};
 use crate::config::{Environment, PgTimeout};
 use crate::database::{backoff, jitter};
 use crate::error::{Error, ErrorKind, Result};
@@ -52,6 +52,10 @@ impl AppliedMigration {
 
 pub struct Applier<'a> {
     pub bookkeeping: &'a Bookkeeping,
+    /// What the bookkeeping table needs before rows are written (created, widened
+    /// to drizzle 1.0's shape, names written): done in every transaction that
+    /// writes bookkeeping, so the first one that commits carries it. Idempotent.
+    pub table: &'a TableWork,
     pub provenance: &'a Provenance,
     pub limits: &'a Limits,
     /// The environment to stamp the database with, in the same transaction as the
@@ -119,8 +123,8 @@ impl Applier<'_> {
     ) -> std::result::Result<Vec<AppliedMigration>, Failure> {
         let limits = self.limits_sql(connection, "SET LOCAL");
         let mut transaction = connection.begin().await.map_err(Failure::setup)?;
-        let setup = format!("{limits}\n{}", self.bookkeeping.ensure_sql());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut *transaction).await.map_err(Failure::setup)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *transaction).await.map_err(Failure::setup)?;
+        self.bookkeeping.prepare_table(&mut transaction, self.table).await.map_err(Failure::setup)?;
         if let Some(env) = self.stamp {
             stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await.map_err(Failure::setup)?;
         }
@@ -141,7 +145,7 @@ impl Applier<'_> {
             }
             let took = started.elapsed();
             self.bookkeeping
-                .record(&mut transaction, migration, took, self.provenance)
+                .record(&mut transaction, self.table.shape, migration, took, self.provenance)
                 .await
                 .map_err(|err| Failure::bookkeeping(migration, err))?;
             ran.push((migration, took));
@@ -197,8 +201,8 @@ impl Applier<'_> {
         let took = started.elapsed();
         let mut transaction = connection.begin().await.map_err(|err| fail(Failure::bookkeeping(migration, err)))?;
         let record = async {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(self.bookkeeping.ensure_sql())).execute(&mut *transaction).await?;
-            self.bookkeeping.record(&mut transaction, migration, took, self.provenance).await?;
+            self.bookkeeping.prepare_table(&mut transaction, self.table).await?;
+            self.bookkeeping.record(&mut transaction, self.table.shape, migration, took, self.provenance).await?;
             if let Some(env) = self.stamp {
                 stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await?;
             }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 
 use super::folder::Migration;
-use super::plan::AppliedRow;
+use super::plan::{AppliedRow, AppliedRows, TableShape, TableWork};
 use crate::config::MigrationSettings;
 use crate::error::{Error, Result};
 
@@ -88,22 +88,34 @@ impl Bookkeeping {
         i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
     }
 
-    /// The applied rows, oldest first; none when the table does not exist yet.
-    /// One round trip: a missing table is an error answer, not a second query.
-    pub async fn read_applied(&self, connection: &mut PgConnection) -> Result<Vec<AppliedRow>> {
-        let sql = format!("SELECT id, hash, created_at FROM {} ORDER BY created_at, id", self.table);
-        match sqlx::query_as::<_, (i32, String, Option<i64>)>(sqlx::AssertSqlSafe(sql)).fetch_all(connection).await {
-            Ok(rows) => {
-                Ok(rows.into_iter().map(|(id, hash, created_at)| AppliedRow { id, hash, created_at }).collect())
-            }
-            Err(sqlx::Error::Database(err)) if matches!(err.code().as_deref(), Some("42P01" | "3F000")) => {
-                Ok(Vec::new())
-            }
-            Err(err) => {
-                Err(Error::unavailable(format!("could not read the applied migrations from {}", self.qualified_name))
-                    .note("reason", crate::database::describe(&err)))
-            }
-        }
+    /// The table's shape and its rows, oldest first; none when the table does not
+    /// exist yet. The shape comes from the catalog, as drizzle-orm 1.0 reads it.
+    pub async fn read_applied(&self, connection: &mut PgConnection) -> Result<AppliedRows> {
+        let unreadable = |err: sqlx::Error| {
+            Error::unavailable(format!("could not read the applied migrations from {}", self.qualified_name))
+                .note("reason", crate::database::describe(&err))
+        };
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+        )
+        .bind(&self.table)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(unreadable)?;
+        let shape = match () {
+            () if columns.is_empty() => return Ok(AppliedRows::none()),
+            () if columns.iter().any(|column| column == "name") => TableShape::Drizzle1,
+            () => TableShape::Drizzle0,
+        };
+        let name = if shape == TableShape::Drizzle1 { "\"name\"::text" } else { "NULL::text" };
+        let sql = format!("SELECT id, hash, created_at, {name} FROM {} ORDER BY created_at, id", self.table);
+        let rows = sqlx::query_as::<_, (i32, String, Option<i64>, Option<String>)>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(connection)
+            .await
+            .map_err(unreadable)?;
+        let rows =
+            rows.into_iter().map(|(id, hash, created_at, name)| AppliedRow { id, hash, created_at, name }).collect();
+        Ok(AppliedRows { shape, rows })
     }
 
     /// Whether any migration was applied, safe inside a transaction (a missing
@@ -120,33 +132,76 @@ impl Bookkeeping {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(connection).await
     }
 
-    /// Creates drizzle's table exactly as drizzle does, and our own schema, if missing.
-    pub fn ensure_sql(&self) -> String {
+    /// Creates drizzle's table exactly as the drizzle version of `shape` does, and
+    /// our own schema, if missing.
+    pub fn ensure_sql(&self, shape: TableShape) -> String {
+        let columns = match shape {
+            TableShape::Drizzle1 => {
+                "id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint, name text, applied_at timestamp with time zone DEFAULT now()"
+            }
+            TableShape::Drizzle0 | TableShape::Missing => {
+                "id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint"
+            }
+        };
         format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
+CREATE TABLE IF NOT EXISTS {table} ({columns});
 {OWN_SCHEMA_SQL}",
             schema = self.schema,
             table = self.table,
         )
     }
 
-    /// drizzle's row `(hash, created_at)` and our log row, in one round trip.
+    /// Brings the table to the planned shape: creates it, widens a 0.x table as
+    /// drizzle-orm 1.0 does (`name`, and `applied_at` left NULL on the rows it
+    /// did not see applied), and writes the missing names.
+    pub async fn prepare_table(&self, connection: &mut PgConnection, work: &TableWork) -> Result<(), sqlx::Error> {
+        let mut sql = self.ensure_sql(work.shape);
+        if work.widen {
+            sql.push_str(&format!(
+                "\nALTER TABLE {table} ADD COLUMN IF NOT EXISTS \"name\" text;\nALTER TABLE {table} ADD COLUMN IF NOT EXISTS \"applied_at\" timestamp with time zone DEFAULT now();",
+                table = self.table
+            ));
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *connection).await?;
+        if work.names.is_empty() {
+            return Ok(());
+        }
+        let applied_at = if work.widen { ", \"applied_at\" = NULL" } else { "" };
+        let sql = format!(
+            "UPDATE {} AS t SET \"name\" = v.name{applied_at} FROM unnest($1::int[], $2::text[]) AS v(id, name) WHERE t.id = v.id",
+            self.table
+        );
+        let ids: Vec<i32> = work.names.iter().map(|backfill| backfill.id).collect();
+        let names: Vec<&str> = work.names.iter().map(|backfill| backfill.name.as_str()).collect();
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids).bind(names).execute(connection).await.map(|_| ())
+    }
+
+    /// drizzle's row and our log row, in one round trip: `(hash, created_at)` in
+    /// drizzle 0.x's shape, `(hash, created_at, name)` in 1.0's (`applied_at` defaults).
     pub async fn record(
         &self,
         connection: &mut PgConnection,
+        shape: TableShape,
         migration: &Migration,
         duration: Duration,
         provenance: &Provenance,
     ) -> std::result::Result<(), sqlx::Error> {
+        let drizzle_row = match shape {
+            TableShape::Drizzle1 => {
+                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $9)", self.table)
+            }
+            TableShape::Drizzle0 | TableShape::Missing => {
+                format!("INSERT INTO {} (\"hash\", \"created_at\") VALUES ($1, $2)", self.table)
+            }
+        };
         let sql = format!(
-            "WITH drizzle_row AS (INSERT INTO {} (\"hash\", \"created_at\") VALUES ($1, $2)) \
+            "WITH drizzle_row AS ({drizzle_row}) \
              INSERT INTO {LOG_SCHEMA}.migration_log \
              (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment) \
-             VALUES ($3, $4, $1, $2, $5, $6, $7, $8)",
-            self.table
+             VALUES ($3, $4, $1, $2, $5, $6, $7, $8)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&migration.hash)
             .bind(migration.when)
             .bind(&self.qualified_name)
@@ -154,10 +209,11 @@ CREATE TABLE IF NOT EXISTS {table} (id SERIAL PRIMARY KEY, hash text NOT NULL, c
             .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
             .bind(&provenance.applied_by)
             .bind(provenance.tool_version)
-            .bind(&provenance.environment)
-            .execute(connection)
-            .await
-            .map(|_| ())
+            .bind(&provenance.environment);
+        if shape == TableShape::Drizzle1 {
+            query = query.bind(&migration.name);
+        }
+        query.execute(connection).await.map(|_| ())
     }
 }
 
@@ -197,10 +253,14 @@ mod tests {
 
     #[test]
     fn the_drizzle_table_is_created_exactly_as_drizzle_creates_it() {
-        let sql = bookkeeping("drizzle", "__drizzle_migrations").ensure_sql();
+        let sql = bookkeeping("drizzle", "__drizzle_migrations").ensure_sql(TableShape::Drizzle0);
         assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS \"drizzle\";"));
         assert!(sql.contains(
             "CREATE TABLE IF NOT EXISTS \"drizzle\".\"__drizzle_migrations\" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);"
+        ));
+        let sql = bookkeeping("drizzle", "__drizzle_migrations").ensure_sql(TableShape::Drizzle1);
+        assert!(sql.contains(
+            "CREATE TABLE IF NOT EXISTS \"drizzle\".\"__drizzle_migrations\" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint, name text, applied_at timestamp with time zone DEFAULT now());"
         ));
     }
 

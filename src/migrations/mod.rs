@@ -1,5 +1,5 @@
-//! The migration engine: read the drizzle-kit folder (pure), plan against the
-//! applied rows (pure), apply under a lock in one transaction (Postgres).
+//! The migration engine: read the drizzle-kit folder in either layout (pure), plan
+//! against the applied rows (pure), apply under a lock in one transaction (Postgres).
 
 pub mod apply;
 pub mod bookkeeping;
@@ -7,4 +7,5 @@ pub mod folder;
 pub mod lock;
 pub mod new;
 pub mod plan;
+pub mod snapshot;
 pub mod sql;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::folder::{Migration, MigrationFolder, TransactionMode};
+use super::folder::{Layout, Migration, MigrationFolder, TransactionMode};
 use crate::error::{Error, ErrorKind};
 
 /// A row of drizzle's bookkeeping table.
@@ -12,6 +12,44 @@ pub struct AppliedRow {
     pub hash: String,
     /// The migration's `when`; drizzle's column is nullable.
     pub created_at: Option<i64>,
+    /// drizzle 1.0's `name` (the migration folder's name); None in the 0.x shape,
+    /// and in rows a 0.x migrator wrote into a 1.0 table.
+    pub name: Option<String>,
+}
+
+/// Which columns drizzle's bookkeeping table has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableShape {
+    /// Not created yet.
+    Missing,
+    /// drizzle-orm 0.x: `id, hash, created_at`.
+    Drizzle0,
+    /// drizzle-orm 1.0: also `name` and `applied_at`.
+    Drizzle1,
+}
+
+impl std::fmt::Display for TableShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TableShape::Missing => "not created yet",
+            TableShape::Drizzle0 => "drizzle-orm 0.x shape (id, hash, created_at)",
+            TableShape::Drizzle1 => "drizzle-orm 1.0 shape (id, hash, created_at, name, applied_at)",
+        })
+    }
+}
+
+/// What the bookkeeping table holds: its shape and its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRows {
+    pub shape: TableShape,
+    pub rows: Vec<AppliedRow>,
+}
+
+impl AppliedRows {
+    pub fn none() -> AppliedRows {
+        AppliedRows { shape: TableShape::Missing, rows: Vec::new() }
+    }
 }
 
 /// Whether a pending migration older than the newest applied one may run.
@@ -28,9 +66,9 @@ pub enum Problem {
     /// An applied migration's file changed since.
     EditedAfterApplied { tag: String, file: String, applied_hash: String, current_hash: String },
     /// An applied row matches no migration in the folder.
-    MissingFromFolder { id: i32, hash: String, created_at: Option<i64> },
-    /// A pending migration is older than the newest applied one (a branch merged late).
-    OutOfOrder { tag: String, file: String, when: i64, newest_applied_when: i64 },
+    MissingFromFolder { id: i32, hash: String, created_at: Option<i64>, name: Option<String> },
+    /// A pending migration sorts before the newest applied one (a branch merged late).
+    OutOfOrder { tag: String, file: String, when: i64, newest_applied_tag: String, newest_applied_when: i64 },
 }
 
 impl Problem {
@@ -47,43 +85,87 @@ impl Problem {
             Problem::EditedAfterApplied { tag, file, applied_hash, current_hash } => format!(
                 "migration {tag} was edited after it was applied ({file}: applied hash {applied_hash}, current hash {current_hash})"
             ),
-            Problem::MissingFromFolder { id, hash, created_at } => format!(
-                "applied migration (row {id}, when {}, hash {hash}) is not in the folder",
+            Problem::MissingFromFolder { id, hash, created_at, name } => format!(
+                "applied migration (row {id}{}, when {}, hash {hash}) is not in the folder",
+                name.as_ref().map_or(String::new(), |name| format!(", name {name}")),
                 created_at.map_or("null".to_owned(), |when| when.to_string())
             ),
-            Problem::OutOfOrder { tag, file, when, newest_applied_when } => format!(
-                "pending migration {tag} ({file}, when {when}) is older than the newest applied one (when {newest_applied_when})"
-            ),
+            Problem::OutOfOrder { tag, file, newest_applied_tag, .. } => {
+                format!("pending migration {tag} ({file}) comes before the newest applied one, {newest_applied_tag}")
+            }
         }
     }
+}
+
+/// A bookkeeping row that gets its drizzle 1.0 `name` written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NameBackfill {
+    pub id: i32,
+    pub name: String,
+}
+
+/// What the next transaction that writes bookkeeping does to the table first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableWork {
+    /// The shape rows are written in (and the table created in, when missing).
+    pub shape: TableShape,
+    /// A 0.x table meeting a drizzle 1.0 folder gets `name` and `applied_at`, as
+    /// drizzle-orm 1.0's own migrator adds them.
+    pub widen: bool,
+    /// Rows of applied migrations that get their `name` (all of them when widening).
+    pub names: Vec<NameBackfill>,
 }
 
 /// Where the database stands against the folder.
 #[derive(Debug, Clone)]
 pub struct Plan<'f> {
+    pub layout: Layout,
+    /// The table's shape as read.
+    pub shape: TableShape,
     /// Applied migrations of the folder, in folder order, with their rows.
     pub applied: Vec<(&'f Migration, AppliedRow)>,
     /// What would run, in folder order.
     pub pending: Vec<&'f Migration>,
     pub problems: Vec<Problem>,
+    pub table: TableWork,
 }
 
 impl Plan<'_> {
+    /// Rows of a drizzle 1.0 table with no `name`: drizzle-orm 1.0 would run their
+    /// migrations again, so `migrate` and `release` write the names even when
+    /// nothing is pending.
+    pub fn names_missing(&self) -> &[NameBackfill] {
+        if self.shape == TableShape::Drizzle1 { &self.table.names } else { &[] }
+    }
+
     /// The refusal for `migrate` when there are problems: exit 4, every problem named.
     pub fn refusal(&self) -> Option<Error> {
         let first = self.problems.first()?;
         let (message, help) = match first {
             Problem::EditedAfterApplied { tag, .. } => (
                 format!("migration {tag} was edited after it was applied"),
-                "never edit an applied migration; restore the file and add a new one with `praxia-deploy new NAME`",
+                "never edit an applied migration; restore the file and add a new one with `praxia-deploy new NAME`"
+                    .to_owned(),
             ),
             Problem::MissingFromFolder { .. } => (
                 "the database has an applied migration that is not in the folder".to_owned(),
-                "deploy a build that has every applied migration (is this an older branch?), or restore the file and its journal entry",
+                match self.layout {
+                    Layout::Journal => "deploy a build that has every applied migration (is this an older branch?), or restore the file and its journal entry",
+                    Layout::Folders => "deploy a build that has every applied migration (is this an older branch?), or restore its <timestamp>_<name>/ folder",
+                }
+                .to_owned(),
             ),
-            Problem::OutOfOrder { tag, .. } => (
-                format!("migration {tag} is older than the newest applied migration"),
-                "drizzle would skip it silently forever; give it a later `when` (re-create it with `praxia-deploy new`), or apply it anyway with --allow-out-of-order",
+            Problem::OutOfOrder { tag, newest_applied_tag, .. } => (
+                match self.layout {
+                    Layout::Journal => format!("migration {tag} is older than the newest applied migration, {newest_applied_tag}"),
+                    Layout::Folders => format!("migration {tag} comes before the newest applied migration, {newest_applied_tag}"),
+                },
+                match self.layout {
+                    Layout::Journal => "drizzle-orm 0.x would skip it silently forever; give it a later `when` (re-create it with `praxia-deploy new`), or apply it anyway with --allow-out-of-order".to_owned(),
+                    Layout::Folders => format!(
+                        "drizzle-orm 1.0 would apply it silently, after migrations written later than it; if it was never applied anywhere, rename its folder to a timestamp after {newest_applied_tag}, or apply it anyway with --allow-out-of-order"
+                    ),
+                },
             ),
         };
         let mut error = Error::new(ErrorKind::Integrity, message);
@@ -97,29 +179,35 @@ impl Plan<'_> {
     }
 }
 
-/// Compares the folder with the applied rows. Rows are matched to migrations by
-/// `when` (drizzle's `created_at`), then checked by hash.
-pub fn plan<'f>(folder: &'f MigrationFolder, rows: &[AppliedRow], order: OutOfOrder) -> Plan<'f> {
+/// Compares the folder with the applied rows. Identity follows the layout: the
+/// journal's `when` (drizzle 0.x's `created_at`) for the journal layout, the
+/// folder `name` for drizzle 1.0's; a row without a name is matched the way
+/// drizzle-orm 1.0 matches it when it upgrades the table. Then checked by hash.
+pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: OutOfOrder) -> Plan<'f> {
     let mut applied = Vec::new();
     let mut problems = Vec::new();
+    let mut names = Vec::new();
     let mut is_applied = vec![false; folder.migrations.len()];
+    let shape = table_shape_for(folder.layout, applied_rows.shape);
 
-    for row in rows {
-        let found =
-            row.created_at.and_then(|when| folder.migrations.iter().position(|migration| migration.when == when));
-        let Some(index) = found else {
+    for row in &applied_rows.rows {
+        let Some(index) = match_row(folder, row) else {
             problems.push(Problem::MissingFromFolder {
                 id: row.id,
                 hash: row.hash.clone(),
                 created_at: row.created_at,
+                name: row.name.clone(),
             });
             continue;
         };
+        let migration = &folder.migrations[index];
+        if shape == TableShape::Drizzle1 && row.name.is_none() {
+            names.push(NameBackfill { id: row.id, name: migration.name.clone() });
+        }
         if is_applied[index] {
             continue; // two racing drizzle migrators can record a migration twice
         }
         is_applied[index] = true;
-        let migration = &folder.migrations[index];
         if migration.hash != row.hash {
             problems.push(Problem::EditedAfterApplied {
                 tag: migration.tag.clone(),
@@ -132,30 +220,77 @@ pub fn plan<'f>(folder: &'f MigrationFolder, rows: &[AppliedRow], order: OutOfOr
     }
     applied.sort_by_key(|(index, _)| *index);
 
-    let newest_applied = rows.iter().filter_map(|row| row.created_at).max();
+    let newest_applied = applied.last().map(|(index, _)| &folder.migrations[*index]);
     let mut pending = Vec::new();
     for (index, migration) in folder.migrations.iter().enumerate() {
         if is_applied[index] {
             continue;
         }
         if let Some(newest) = newest_applied
-            && migration.when < newest
+            && index < applied.last().map_or(0, |(newest_index, _)| *newest_index)
             && order == OutOfOrder::Refuse
         {
             problems.push(Problem::OutOfOrder {
                 tag: migration.tag.clone(),
                 file: migration.file.display().to_string(),
                 when: migration.when,
-                newest_applied_when: newest,
+                newest_applied_tag: newest.tag.clone(),
+                newest_applied_when: newest.when,
             });
         }
         pending.push(migration);
     }
 
     Plan {
+        layout: folder.layout,
+        shape: applied_rows.shape,
         applied: applied.into_iter().map(|(index, row)| (&folder.migrations[index], row)).collect(),
         pending,
         problems,
+        table: TableWork {
+            shape,
+            widen: applied_rows.shape == TableShape::Drizzle0 && shape == TableShape::Drizzle1,
+            names,
+        },
+    }
+}
+
+/// The shape rows are written in: a drizzle 1.0 folder always gets drizzle 1.0's
+/// table (a NULL name would make drizzle-orm 1.0 run the migration again); a
+/// journal folder keeps the table it finds, or gets drizzle 0.x's.
+fn table_shape_for(layout: Layout, found: TableShape) -> TableShape {
+    match (layout, found) {
+        (Layout::Folders, _) | (Layout::Journal, TableShape::Drizzle1) => TableShape::Drizzle1,
+        (Layout::Journal, TableShape::Missing | TableShape::Drizzle0) => TableShape::Drizzle0,
+    }
+}
+
+/// The folder index of the migration a row records.
+fn match_row(folder: &MigrationFolder, row: &AppliedRow) -> Option<usize> {
+    let migrations = &folder.migrations;
+    let by_name = |name: &str| migrations.iter().position(|migration| migration.name == name);
+    match (folder.layout, &row.name) {
+        (Layout::Folders, Some(name)) => by_name(name),
+        (Layout::Folders, None) => match_like_drizzle_upgrade(migrations, row),
+        (Layout::Journal, name) => row
+            .created_at
+            .and_then(|when| migrations.iter().position(|migration| migration.when == when))
+            .or_else(|| name.as_deref().and_then(by_name)),
+    }
+}
+
+/// drizzle-orm 1.0's upgrade of a 0.x table (`up-migrations/pg.ts`): `created_at`
+/// truncated to the second against the folder times; one candidate is the match,
+/// several are told apart by hash, none falls back to the hash alone.
+fn match_like_drizzle_upgrade(migrations: &[Migration], row: &AppliedRow) -> Option<usize> {
+    let by_hash = |candidates: &[usize]| candidates.iter().copied().find(|&i| migrations[i].hash == row.hash);
+    let second = row.created_at.map(|created_at| created_at.div_euclid(1000) * 1000);
+    let candidates: Vec<usize> =
+        (0..migrations.len()).filter(|&i| second.is_some_and(|second| migrations[i].when == second)).collect();
+    match candidates.as_slice() {
+        [only] => Some(*only),
+        [] => by_hash(&(0..migrations.len()).collect::<Vec<_>>()),
+        several => by_hash(several),
     }
 }
 
@@ -190,14 +325,19 @@ pub fn steps<'f>(pending: &[&'f Migration]) -> Vec<Step<'f>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::folder;
+    use crate::migrations::folder::tests::{folder, folders};
 
     fn three() -> MigrationFolder {
         folder(&[("0000_a", 100, "SELECT 1;"), ("0001_b", 200, "SELECT 2;"), ("0002_c", 300, "SELECT 3;")]).unwrap()
     }
 
     fn row(id: i32, migration: &Migration) -> AppliedRow {
-        AppliedRow { id, hash: migration.hash.clone(), created_at: Some(migration.when) }
+        AppliedRow { id, hash: migration.hash.clone(), created_at: Some(migration.when), name: None }
+    }
+
+    /// Rows of a drizzle 0.x table.
+    fn old(rows: &[AppliedRow]) -> AppliedRows {
+        AppliedRows { shape: TableShape::Drizzle0, rows: rows.to_vec() }
     }
 
     fn tags(migrations: &[&Migration]) -> Vec<String> {
@@ -207,7 +347,7 @@ mod tests {
     #[test]
     fn an_empty_database_has_everything_pending() {
         let folder = three();
-        let plan = plan(&folder, &[], OutOfOrder::Refuse);
+        let plan = plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse);
         assert_eq!(tags(&plan.pending), ["0000_a", "0001_b", "0002_c"]);
         assert!(plan.applied.is_empty() && plan.problems.is_empty());
         assert!(plan.refusal().is_none());
@@ -217,7 +357,7 @@ mod tests {
     fn applied_rows_are_matched_by_when_and_the_rest_is_pending() {
         let folder = three();
         let rows = [row(1, &folder.migrations[0]), row(2, &folder.migrations[1])];
-        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        let plan = plan(&folder, &old(&rows), OutOfOrder::Refuse);
         assert_eq!(tags(&plan.pending), ["0002_c"]);
         assert_eq!(plan.applied.len(), 2);
         assert!(plan.problems.is_empty());
@@ -227,7 +367,7 @@ mod tests {
     fn everything_applied_means_nothing_to_do() {
         let folder = three();
         let rows: Vec<AppliedRow> = folder.migrations.iter().enumerate().map(|(i, m)| row(i as i32 + 1, m)).collect();
-        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        let plan = plan(&folder, &old(&rows), OutOfOrder::Refuse);
         assert!(plan.pending.is_empty() && plan.problems.is_empty());
     }
 
@@ -236,7 +376,7 @@ mod tests {
         let folder = three();
         let mut edited = row(1, &folder.migrations[0]);
         edited.hash = "0ld".into();
-        let plan = plan(&folder, &[edited], OutOfOrder::Refuse);
+        let plan = plan(&folder, &old(&[edited]), OutOfOrder::Refuse);
         let err = plan.refusal().unwrap();
         assert_eq!(err.exit_code(), 4);
         let text = err.to_string();
@@ -250,9 +390,12 @@ mod tests {
     #[test]
     fn an_applied_row_missing_from_the_folder_is_refused() {
         let folder = three();
-        let stranger = AppliedRow { id: 7, hash: "abc".into(), created_at: Some(150) };
-        let plan = plan(&folder, &[row(1, &folder.migrations[0]), stranger], OutOfOrder::Refuse);
-        assert_eq!(plan.problems, [Problem::MissingFromFolder { id: 7, hash: "abc".into(), created_at: Some(150) }]);
+        let stranger = AppliedRow { id: 7, hash: "abc".into(), created_at: Some(150), name: None };
+        let plan = plan(&folder, &old(&[row(1, &folder.migrations[0]), stranger]), OutOfOrder::Refuse);
+        assert_eq!(
+            plan.problems,
+            [Problem::MissingFromFolder { id: 7, hash: "abc".into(), created_at: Some(150), name: None }]
+        );
         assert_eq!(plan.refusal().unwrap().exit_code(), 4);
     }
 
@@ -260,19 +403,20 @@ mod tests {
     fn a_late_merged_migration_is_refused_unless_allowed() {
         let folder = three();
         let rows = [row(1, &folder.migrations[0]), row(2, &folder.migrations[2])];
-        let refused = plan(&folder, &rows, OutOfOrder::Refuse);
+        let refused = plan(&folder, &old(&rows), OutOfOrder::Refuse);
         assert_eq!(
             refused.problems,
             [Problem::OutOfOrder {
                 tag: "0001_b".into(),
                 file: "migrations/0001_b.sql".into(),
                 when: 200,
+                newest_applied_tag: "0002_c".into(),
                 newest_applied_when: 300
             }]
         );
         assert!(refused.refusal().unwrap().to_string().contains("--allow-out-of-order"));
 
-        let allowed = plan(&folder, &rows, OutOfOrder::Allow);
+        let allowed = plan(&folder, &old(&rows), OutOfOrder::Allow);
         assert!(allowed.problems.is_empty());
         assert_eq!(tags(&allowed.pending), ["0001_b"]);
     }
@@ -281,7 +425,7 @@ mod tests {
     fn a_row_recorded_twice_by_racing_drizzle_migrators_counts_once() {
         let folder = three();
         let rows = [row(1, &folder.migrations[0]), row(2, &folder.migrations[0])];
-        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        let plan = plan(&folder, &old(&rows), OutOfOrder::Refuse);
         assert_eq!(plan.applied.len(), 1);
         assert!(plan.problems.is_empty());
     }
@@ -303,5 +447,121 @@ mod tests {
             [Step::Batch(vec![m(0), m(1)]), Step::Alone(m(2)), Step::Batch(vec![m(3)]), Step::Alone(m(4))]
         );
         assert_eq!(steps(&[]), []);
+    }
+
+    fn three_folders() -> MigrationFolder {
+        folders(&[
+            ("20250101000000_a", "SELECT 1;"),
+            ("20250102000000_b", "SELECT 2;"),
+            ("20250103000000_c", "SELECT 3;"),
+        ])
+        .unwrap()
+    }
+
+    /// A row as drizzle-orm 1.0 writes it: `created_at` the folder time, `name` the folder.
+    fn named(id: i32, migration: &Migration) -> AppliedRow {
+        AppliedRow { name: Some(migration.name.clone()), ..row(id, migration) }
+    }
+
+    fn new_shape(rows: &[AppliedRow]) -> AppliedRows {
+        AppliedRows { shape: TableShape::Drizzle1, rows: rows.to_vec() }
+    }
+
+    #[test]
+    fn a_drizzle_1_table_is_matched_by_name_whatever_created_at_says() {
+        let folder = three_folders();
+        let mut first = named(1, &folder.migrations[0]);
+        first.created_at = Some(42);
+        let plan = plan(&folder, &new_shape(&[first, named(2, &folder.migrations[1])]), OutOfOrder::Refuse);
+        assert_eq!(tags(&plan.pending), ["20250103000000_c"]);
+        assert!(plan.problems.is_empty() && plan.names_missing().is_empty());
+        assert_eq!(plan.table, TableWork { shape: TableShape::Drizzle1, widen: false, names: vec![] });
+
+        let stranger = AppliedRow { name: Some("20240101000000_gone".into()), ..named(3, &folder.migrations[2]) };
+        let plan = super::plan(&folder, &new_shape(&[stranger]), OutOfOrder::Refuse);
+        assert!(
+            matches!(&plan.problems[..], [Problem::MissingFromFolder { id: 3, name: Some(_), .. }]),
+            "{:?}",
+            plan.problems
+        );
+        assert!(plan.refusal().unwrap().help.unwrap().contains("<timestamp>_<name>/ folder"));
+    }
+
+    #[test]
+    fn a_0x_table_under_a_drizzle_1_folder_is_read_as_drizzle_1_upgrades_it_and_widened_when_written() {
+        let folder = three_folders();
+        // Written by a journal-layout run before `drizzle-kit up`: `when` had milliseconds.
+        let mut first = row(1, &folder.migrations[0]);
+        first.created_at = Some(folder.migrations[0].when + 123);
+        let rows = old(&[first, row(2, &folder.migrations[1])]);
+        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        assert_eq!(tags(&plan.pending), ["20250103000000_c"]);
+        assert!(plan.problems.is_empty());
+        assert!(plan.names_missing().is_empty(), "a 0.x table is read, not repaired, until something is written");
+        assert_eq!(
+            plan.table,
+            TableWork {
+                shape: TableShape::Drizzle1,
+                widen: true,
+                names: vec![
+                    NameBackfill { id: 1, name: "20250101000000_a".into() },
+                    NameBackfill { id: 2, name: "20250102000000_b".into() }
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn rows_sharing_a_second_are_told_apart_by_hash_and_an_unknown_time_falls_back_to_the_hash() {
+        let folder = three_folders();
+        let mut by_hash = row(1, &folder.migrations[2]);
+        by_hash.created_at = None;
+        let plan = plan(&folder, &old(&[by_hash]), OutOfOrder::Allow);
+        assert_eq!(plan.applied[0].0.tag, "20250103000000_c");
+        let mut unknown = row(1, &folder.migrations[2]);
+        unknown.created_at = Some(7);
+        unknown.hash = "nothing-like-it".into();
+        let plan = super::plan(&folder, &old(&[unknown]), OutOfOrder::Allow);
+        assert!(matches!(&plan.problems[..], [Problem::MissingFromFolder { id: 1, .. }]));
+    }
+
+    #[test]
+    fn rows_without_a_name_in_a_drizzle_1_table_must_get_one_or_drizzle_1_runs_them_again() {
+        let folder = three_folders();
+        let rows = new_shape(&[named(1, &folder.migrations[0]), row(2, &folder.migrations[1])]);
+        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        assert_eq!(tags(&plan.pending), ["20250103000000_c"]);
+        assert_eq!(plan.names_missing(), [NameBackfill { id: 2, name: "20250102000000_b".into() }]);
+    }
+
+    #[test]
+    fn a_journal_folder_on_a_drizzle_1_table_writes_the_names_drizzle_kit_up_will_give() {
+        let folder = three();
+        let rows = new_shape(&[row(1, &folder.migrations[0])]);
+        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        assert_eq!(plan.table.shape, TableShape::Drizzle1);
+        assert_eq!(plan.names_missing(), [NameBackfill { id: 1, name: folder.migrations[0].name.clone() }]);
+        // A journal folder keeps a 0.x table as it is, and creates one when missing.
+        assert_eq!(super::plan(&folder, &old(&[]), OutOfOrder::Refuse).table.shape, TableShape::Drizzle0);
+        assert_eq!(super::plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse).table.shape, TableShape::Drizzle0);
+        assert_eq!(
+            super::plan(&three_folders(), &AppliedRows::none(), OutOfOrder::Refuse).table.shape,
+            TableShape::Drizzle1
+        );
+    }
+
+    #[test]
+    fn a_late_merged_drizzle_1_migration_is_refused_with_the_folder_fix() {
+        let folder = three_folders();
+        let rows = new_shape(&[named(1, &folder.migrations[0]), named(2, &folder.migrations[2])]);
+        let refused = plan(&folder, &rows, OutOfOrder::Refuse);
+        let err = refused.refusal().unwrap();
+        assert_eq!(err.exit_code(), 4);
+        assert!(
+            err.message.contains("20250102000000_b comes before the newest applied migration, 20250103000000_c"),
+            "{err}"
+        );
+        assert!(err.help.as_deref().unwrap().contains("rename its folder"), "{err}");
+        assert_eq!(tags(&plan(&folder, &rows, OutOfOrder::Allow).pending), ["20250102000000_b"]);
     }
 }

@@ -49,7 +49,9 @@ pub async fn create_first_admin(
         return Ok(FirstRunOutcome::EmailInUse);
     }
     let id = generate_id();
-    sqlx::query("INSERT INTO \"user\" (id, name, email, email_verified) VALUES ($1, $2, $3, false)")
+    // Verified: whoever holds the setup token creates this account on purpose, and a
+    // backend with `requireEmailVerification` would otherwise refuse its sign-in.
+    sqlx::query("INSERT INTO \"user\" (id, name, email, email_verified) VALUES ($1, $2, $3, true)")
         .bind(&id)
         .bind(&admin.name)
         .bind(&admin.email)

@@ -1,5 +1,6 @@
 // Signs in through the real Better Auth (drizzle adapter, email and password), as
-// the Praxia backend does, with users that praxia-deploy wrote:
+// the Praxia backend does, with users that praxia-deploy wrote. Email verification
+// is required, as a backend with `requireEmailVerification: true` requires it:
 //   node better-auth-sign-in.mjs <database url> <email> <password> [<email> <password> ...]
 // Prints one JSON line per attempt: {"email", "ok", "userId"?, "error"?}.
 import { betterAuth } from "better-auth";
@@ -56,7 +57,7 @@ const [url, ...pairs] = process.argv.slice(2);
 const pool = new pg.Pool({ connectionString: url });
 const auth = betterAuth({
   database: drizzleAdapter(drizzle(pool), { provider: "pg", schema: { user, session, account, verification } }),
-  emailAndPassword: { enabled: true },
+  emailAndPassword: { enabled: true, requireEmailVerification: true },
   secret: "praxia-deploy-interop-test-secret-0123456789",
   baseURL: "http://127.0.0.1:5000",
   logger: { disabled: true },

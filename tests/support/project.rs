@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use praxia_deploy::localdb::LOCAL_DIR;
+use praxia_deploy::migrations::folder::journal::{JOURNAL_PATH, Journal};
 use praxia_deploy::pgserver::{Cluster, PgBinaries, ServerAccount, ServerState, StopMode};
 
 /// The repository this test suite belongs to.
@@ -86,18 +87,25 @@ impl TestProject {
         let dir = self.path().join("migrations");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("meta")).expect("mkdir migrations/meta");
-        let entries: Vec<serde_json::Value> = migrations
-            .iter()
-            .enumerate()
-            .map(|(idx, (tag, when, _))| {
-                serde_json::json!({"idx": idx, "version": "7", "when": when, "tag": tag, "breakpoints": true})
-            })
-            .collect();
-        let journal = serde_json::json!({"version": "7", "dialect": "postgresql", "entries": entries});
-        std::fs::write(dir.join("meta/_journal.json"), serde_json::to_string_pretty(&journal).unwrap()).unwrap();
-        for (tag, _, sql) in migrations {
+        let mut journal = Journal::empty();
+        for (tag, when, sql) in migrations {
+            journal.append(tag, *when);
             std::fs::write(dir.join(format!("{tag}.sql")), sql).unwrap();
         }
+        std::fs::write(dir.join(JOURNAL_PATH), journal.to_text()).unwrap();
+        self
+    }
+
+    /// Replaces the migration folder with drizzle 1.0's layout: one
+    /// `<name>/migration.sql` per `(name, sql)`.
+    pub fn set_folders(&self, migrations: &[(&str, &str)]) -> &TestProject {
+        let dir = self.path().join("migrations");
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, sql) in migrations {
+            std::fs::create_dir_all(dir.join(name)).expect("mkdir migration folder");
+            std::fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
+        }
+        std::fs::create_dir_all(&dir).expect("mkdir migrations");
         self
     }
 

@@ -1,12 +1,17 @@
-//! The drizzle-kit migration folder: `meta/_journal.json` plus one `<tag>.sql` per
-//! entry, read exactly as drizzle's migrator reads it (same split, same hash), and
-//! refused with a message naming the file when it is not what drizzle would apply.
+//! The drizzle-kit migration folder in either of its layouts (the 0.x journal or
+//! drizzle 1.0's folder per migration), read exactly as drizzle's migrators read
+//! it (same order, same split, same hash), and refused with a message naming the
+//! file when it is not what drizzle would apply.
 
-use std::collections::{BTreeMap, HashSet};
+pub mod journal;
+pub mod timestamped;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+pub use journal::JOURNAL_PATH;
 
 use super::sql::{SqlStatement, is_transaction_control, non_transactional_reason, split_statements};
 use crate::error::{Error, ErrorKind, Result};
@@ -14,19 +19,24 @@ use crate::text_position::{byte_offset_of_char, line_column};
 
 /// drizzle-kit's statement separator.
 pub const BREAKPOINT: &str = "--> statement-breakpoint";
-pub const JOURNAL_PATH: &str = "meta/_journal.json";
 
 /// One migration of the folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
-    pub idx: u32,
+    /// What people call it: the journal tag (`0003_add_profile`) or the folder
+    /// name (`20250101093000_add_profile`).
     pub tag: String,
-    /// The journal's `when`: the migration's identity and order, and the
-    /// `created_at` of its bookkeeping row.
+    /// Its `name` in drizzle 1.0's bookkeeping table: the folder name, or for a
+    /// journal entry the folder `drizzle-kit up` will give it.
+    pub name: String,
+    /// The journal's `when`, or the folder's time (UTC, to the second): the
+    /// `created_at` of its bookkeeping row, and its identity in the journal layout.
     pub when: i64,
     /// SHA-256 (hex) of the file's exact bytes, as drizzle computes it.
     pub hash: String,
     pub file: PathBuf,
+    /// Where drizzle-kit keeps the schema snapshot after this migration.
+    pub snapshot: PathBuf,
     pub text: String,
     /// The pieces between breakpoints, in order, as drizzle executes them.
     pub chunks: Vec<Chunk>,
@@ -138,128 +148,155 @@ impl Migration {
     }
 }
 
+/// Which of drizzle-kit's two folder layouts a migration folder uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// drizzle-kit 0.x: `meta/_journal.json` and `<tag>.sql` files.
+    Journal,
+    /// drizzle 1.0: `<YYYYMMDDHHMMSS>_<name>/migration.sql` folders.
+    Folders,
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layout::Journal => "drizzle-kit 0.x journal (meta/_journal.json)",
+            Layout::Folders => "drizzle 1.0 folders (<timestamp>_<name>/migration.sql)",
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MigrationFolder {
     pub dir: PathBuf,
+    pub layout: Layout,
     pub migrations: Vec<Migration>,
 }
 
 /// Everything read from disk, for the pure parse below.
 #[derive(Debug, Default)]
 pub struct FolderContents {
+    /// `meta/_journal.json`, when present.
     pub journal: Option<String>,
     /// Every `*.sql` file directly in the folder, by file name.
     pub sql_files: BTreeMap<String, Vec<u8>>,
+    /// Every subfolder but `meta/` and hidden ones, by name.
+    pub subfolders: BTreeMap<String, Subfolder>,
 }
 
-#[derive(Deserialize)]
-struct Journal {
-    dialect: String,
-    entries: Vec<JournalEntry>,
-}
-
-#[derive(Deserialize)]
-struct JournalEntry {
-    idx: u32,
-    when: i64,
-    tag: String,
+/// A subfolder of the migration folder: a drizzle 1.0 migration when it holds a `migration.sql`.
+#[derive(Debug, Default, Clone)]
+pub struct Subfolder {
+    pub migration_sql: Option<Vec<u8>>,
 }
 
 /// Reads the folder from disk and parses it.
 pub fn read_folder(dir: &Path) -> Result<MigrationFolder> {
+    parse_folder(dir, read_contents(dir)?)
+}
+
+/// Reads what `parse_folder` needs: the journal, the top-level `.sql` files and
+/// each subfolder's `migration.sql`.
+pub fn read_contents(dir: &Path) -> Result<FolderContents> {
     if !dir.is_dir() {
         return Err(Error::usage(format!("the migration folder {} does not exist", dir.display())).help(
             "set [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`",
         ));
     }
-    let journal_path = dir.join(JOURNAL_PATH);
-    let journal = match std::fs::read_to_string(&journal_path) {
-        Ok(text) => Some(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(Error::io("read", &journal_path, err)),
-    };
-    let mut sql_files = BTreeMap::new();
+    let journal = read_optional(&dir.join(JOURNAL_PATH))?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let mut contents = FolderContents { journal, ..FolderContents::default() };
     for entry in std::fs::read_dir(dir).map_err(|err| Error::io("read", dir, err))? {
         let path = entry.map_err(|err| Error::io("read", dir, err))?.path();
-        if path.extension().is_some_and(|ext| ext == "sql") && path.is_file() {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name == "meta" || name.starts_with('.') {
+                continue;
+            }
+            let migration_sql = read_optional(&path.join(timestamped::MIGRATION_FILE))?;
+            contents.subfolders.insert(name, Subfolder { migration_sql });
+        } else if path.extension().is_some_and(|ext| ext == "sql") && path.is_file() {
             let bytes = std::fs::read(&path).map_err(|err| Error::io("read", &path, err))?;
-            sql_files.insert(name, bytes);
+            contents.sql_files.insert(name, bytes);
         }
     }
-    parse_folder(dir, FolderContents { journal, sql_files })
+    Ok(contents)
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(Error::io("read", path, err)),
+    }
+}
+
+/// The folder's layout, or why it has none: detected from what is in it. Pure.
+pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
+    let migration_folders: Vec<&String> =
+        contents.subfolders.iter().filter(|(_, sub)| sub.migration_sql.is_some()).map(|(name, _)| name).collect();
+    match (&contents.journal, migration_folders.first()) {
+        (Some(_), Some(first)) => Err(integrity(format!(
+            "the migration folder {} mixes drizzle-kit's two layouts: it has {JOURNAL_PATH} and drizzle 1.0 migration folders",
+            dir.display()
+        ))
+        .note("journal", dir.join(JOURNAL_PATH).display())
+        .note("folder", dir.join(first).join(timestamped::MIGRATION_FILE).display())
+        .help("finish the move to drizzle 1.0 with `drizzle-kit up` (it turns every journal entry into a folder and removes meta/), or, if the folders were added by mistake, remove them")),
+        (Some(_), None) => Ok(Layout::Journal),
+        (None, Some(_)) => {
+            if let Some(file) = contents.sql_files.keys().next() {
+                return Err(integrity(format!(
+                    "the migration folder {} mixes drizzle-kit's two layouts: {file} is a drizzle-kit 0.x file in a drizzle 1.0 folder",
+                    dir.display()
+                ))
+                .note("file", dir.join(file).display())
+                .help("drizzle 1.0 ignores it silently; move it into its own <YYYYMMDDHHMMSS>_<name>/migration.sql folder, or delete it"));
+            }
+            Ok(Layout::Folders)
+        }
+        (None, None) if !contents.sql_files.is_empty() => Err(integrity(format!(
+            "the migration folder {} has .sql files but no journal: {} is missing",
+            dir.display(),
+            dir.join(JOURNAL_PATH).display()
+        ))
+        .help("restore meta/_journal.json from version control (drizzle-kit 0.x writes it with every migration); drizzle 1.0 folders hold <YYYYMMDDHHMMSS>_<name>/migration.sql instead")),
+        (None, None) => Err(integrity(format!("the migration folder {} holds no migrations", dir.display())).help(
+            "check [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`",
+        )),
+    }
 }
 
 /// Checks and parses the folder's contents. Pure.
 pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFolder> {
-    let journal_path = dir.join(JOURNAL_PATH);
-    let Some(journal_text) = contents.journal else {
-        return Err(integrity(format!(
-            "the migration folder has no journal: {} is missing",
-            journal_path.display()
-        ))
-        .help(
-            "a drizzle-kit folder has meta/_journal.json; `praxia-deploy new NAME` creates it with the first migration",
-        ));
+    let layout = detect_layout(dir, &contents)?;
+    let migrations = match layout {
+        Layout::Journal => journal::parse(dir, contents.journal.as_deref().unwrap_or_default(), &contents.sql_files)?,
+        Layout::Folders => timestamped::parse(dir, &contents.subfolders)?,
     };
-    let journal: Journal = serde_json::from_str(&journal_text).map_err(|err| malformed_journal(dir, &err))?;
-    // drizzle-kit wrote "pg" before it wrote "postgresql"; drizzle's migrator reads neither.
-    if !matches!(journal.dialect.as_str(), "postgresql" | "pg") {
-        return Err(integrity(format!(
-            "the journal {} is for dialect `{}`, not postgresql",
-            journal_path.display(),
-            journal.dialect
-        )));
-    }
-
-    let mut seen_tags = HashSet::new();
-    let mut migrations = Vec::with_capacity(journal.entries.len());
-    for entry in journal.entries {
-        let file = dir.join(format!("{}.sql", entry.tag));
-        if !seen_tags.insert(entry.tag.clone()) {
-            return Err(integrity(format!("the journal lists `{}` twice", entry.tag))
-                .note("journal", journal_path.display())
-                .help("each migration appears once in meta/_journal.json; remove the duplicate entry"));
-        }
-        if let Some(previous) = migrations.last().map(|migration: &Migration| (migration.when, migration.tag.clone()))
-            && entry.when <= previous.0
-        {
-            return Err(integrity(format!(
-                "migration `{}` has `when` {} that is not after `{}`'s {}",
-                entry.tag, entry.when, previous.1, previous.0
-            ))
-            .note("journal", journal_path.display())
-            .help("`when` must increase with idx: drizzle orders and identifies migrations by it"));
-        }
-        let Some(bytes) = contents.sql_files.get(&format!("{}.sql", entry.tag)) else {
-            return Err(integrity(format!("migration `{}` is in the journal but its file is missing", entry.tag))
-                .note("file", file.display())
-                .help("restore the file from version control, or remove the entry if the migration was never applied anywhere"));
-        };
-        let text = String::from_utf8(bytes.clone()).map_err(|err| {
-            let (line, column) = line_column(&String::from_utf8_lossy(bytes), err.utf8_error().valid_up_to());
-            integrity(format!("{}:{line}:{column} is not valid UTF-8", file.display()))
-                .help("save the migration as UTF-8")
-        })?;
-        if text.starts_with('\u{feff}') {
-            return Err(integrity(format!("{} starts with a byte-order mark", file.display())).help(
-                "save the file as UTF-8 without a BOM: PostgreSQL reads the mark as part of the first statement",
-            ));
-        }
-        migrations.push(parse_migration(entry, file, text)?);
-    }
-
-    let is_listed = |name: &String| name.strip_suffix(".sql").is_some_and(|tag| seen_tags.contains(tag));
-    if let Some(orphan) = contents.sql_files.keys().find(|name| !is_listed(name)) {
-        return Err(integrity(format!("{orphan} is in the migration folder but not in the journal"))
-            .note("file", dir.join(orphan).display())
-            .note("journal", journal_path.display())
-            .help("drizzle would ignore it silently; add it to the journal (`praxia-deploy new` creates both) or delete it"));
-    }
-    Ok(MigrationFolder { dir: dir.to_path_buf(), migrations })
+    Ok(MigrationFolder { dir: dir.to_path_buf(), layout, migrations })
 }
 
-fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<Migration> {
+/// Where a migration's file is and who it is, as its layout says.
+pub(crate) struct MigrationSource {
+    pub tag: String,
+    pub name: String,
+    pub when: i64,
+    pub file: PathBuf,
+    pub snapshot: PathBuf,
+}
+
+/// Decodes, splits and classifies one migration file.
+fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
+    let MigrationSource { tag, name, when, file, snapshot } = source;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|err| {
+        let (line, column) = line_column(&String::from_utf8_lossy(bytes), err.utf8_error().valid_up_to());
+        integrity(format!("{}:{line}:{column} is not valid UTF-8", file.display())).help("save the migration as UTF-8")
+    })?;
+    if text.starts_with('\u{feff}') {
+        return Err(integrity(format!("{} starts with a byte-order mark", file.display()))
+            .help("save the file as UTF-8 without a BOM: PostgreSQL reads the mark as part of the first statement"));
+    }
     let hash = hex::encode(Sha256::digest(text.as_bytes()));
     let mut chunks = Vec::new();
     let mut offset = 0;
@@ -273,9 +310,8 @@ fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<M
             let (line, column) = line_column(&text, chunk.offset + statement.start);
             if is_transaction_control(&statement.words) {
                 return Err(integrity(format!(
-                    "{}:{line}:{column}: migration `{}` controls the transaction itself ({})",
+                    "{}:{line}:{column}: migration `{tag}` controls the transaction itself ({})",
                     file.display(),
-                    entry.tag,
                     statement.words[0]
                 ))
                 .help("remove BEGIN/COMMIT/ROLLBACK: praxia-deploy runs all pending migrations in one transaction"));
@@ -285,14 +321,7 @@ fn parse_migration(entry: JournalEntry, file: PathBuf, text: String) -> Result<M
             }
         }
     }
-    Ok(Migration { idx: entry.idx, tag: entry.tag, when: entry.when, hash, file, text, chunks, mode })
-}
-
-/// A journal that is not valid JSON of the expected shape, with line and column.
-pub fn malformed_journal(dir: &Path, err: &serde_json::Error) -> Error {
-    integrity(format!("the journal {}:{}:{} is malformed", dir.join(JOURNAL_PATH).display(), err.line(), err.column()))
-        .note("reason", err)
-        .help("fix the JSON (drizzle-kit writes {\"version\", \"dialect\", \"entries\": [{\"idx\", \"when\", \"tag\", ...}]})")
+    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode })
 }
 
 fn integrity(message: String) -> Error {
@@ -305,15 +334,23 @@ pub(crate) mod tests {
 
     /// A journal for `(tag, when)` pairs.
     pub(crate) fn journal(entries: &[(&str, i64)]) -> String {
-        let entries: Vec<serde_json::Value> = entries
-            .iter()
-            .enumerate()
-            .map(|(idx, (tag, when))| {
-                serde_json::json!({"idx": idx, "version": "7", "when": when, "tag": tag, "breakpoints": true})
-            })
-            .collect();
-        serde_json::to_string_pretty(&serde_json::json!({"version": "7", "dialect": "postgresql", "entries": entries}))
-            .unwrap()
+        let mut journal = journal::Journal::empty();
+        for (tag, when) in entries {
+            journal.append(tag, *when);
+        }
+        journal.to_text()
+    }
+
+    /// A drizzle 1.0 folder of `(folder name, sql)` pairs.
+    pub(crate) fn folders(entries: &[(&str, &str)]) -> Result<MigrationFolder> {
+        let contents = FolderContents {
+            subfolders: entries
+                .iter()
+                .map(|(name, sql)| (name.to_string(), Subfolder { migration_sql: Some(sql.as_bytes().to_vec()) }))
+                .collect(),
+            ..FolderContents::default()
+        };
+        parse_folder(Path::new("migrations"), contents)
     }
 
     pub(crate) fn folder(entries: &[(&str, i64, &str)]) -> Result<MigrationFolder> {
@@ -321,6 +358,7 @@ pub(crate) mod tests {
         let contents = FolderContents {
             journal: Some(journal(&journal_entries)),
             sql_files: entries.iter().map(|(tag, _, sql)| (format!("{tag}.sql"), sql.as_bytes().to_vec())).collect(),
+            ..FolderContents::default()
         };
         parse_folder(Path::new("migrations"), contents)
     }
@@ -337,8 +375,11 @@ pub(crate) mod tests {
         let folder =
             folder(&[("0000_first", 1_700_000_000_000, sql), ("0001_second", 1_700_000_000_001, "SELECT 1;")]).unwrap();
         let first = &folder.migrations[0];
-        assert_eq!((first.idx, first.tag.as_str(), first.when), (0, "0000_first", 1_700_000_000_000));
+        assert_eq!((first.tag.as_str(), first.when), ("0000_first", 1_700_000_000_000));
+        assert_eq!(first.name, "20231114221320_first");
         assert_eq!(first.file, Path::new("migrations/0000_first.sql"));
+        assert_eq!(first.snapshot, Path::new("migrations/meta/0000_snapshot.json"));
+        assert_eq!(folder.layout, Layout::Journal);
         // sha256 of the exact bytes, as `crypto.createHash("sha256").update(text).digest("hex")`.
         assert_eq!(first.hash, hex::encode(Sha256::digest(sql.as_bytes())));
         let chunks: Vec<&str> = first.chunks.iter().map(|chunk| chunk.text(first)).collect();
@@ -397,10 +438,11 @@ pub(crate) mod tests {
         let contents = |journal: &str, files: &[(&str, &str)]| FolderContents {
             journal: Some(journal.to_owned()),
             sql_files: files.iter().map(|(name, sql)| (name.to_string(), sql.as_bytes().to_vec())).collect(),
+            ..FolderContents::default()
         };
         let parse = |contents| parse_folder(Path::new("migrations"), contents);
         let cases: Vec<(Result<MigrationFolder>, &str)> = vec![
-            (parse(FolderContents::default()), "migrations/meta/_journal.json is missing"),
+            (parse(FolderContents::default()), "the migration folder migrations holds no migrations"),
             (
                 parse(contents("{\"dialect\": \"postgresql\",\n \"entries\": [}", &[])),
                 "migrations/meta/_journal.json:2:14 is malformed",
@@ -456,6 +498,7 @@ pub(crate) mod tests {
                 ("0001_b.sql".to_owned(), b"SELECT 2;".to_vec()),
             ]
             .into(),
+            ..FolderContents::default()
         };
         let folder = parse_folder(Path::new("migrations"), contents).unwrap();
         assert_eq!(folder.migrations.len(), 2);
@@ -466,8 +509,116 @@ pub(crate) mod tests {
         let contents = FolderContents {
             journal: Some(journal(&[("0000_a", 1)])),
             sql_files: [("0000_a.sql".to_owned(), b"SELECT 1;\nSELECT '\xff';".to_vec())].into(),
+            ..FolderContents::default()
         };
         let text = error_of(parse_folder(Path::new("migrations"), contents));
         assert!(text.contains("migrations/0000_a.sql:2:9 is not valid UTF-8"), "{text}");
+    }
+
+    #[test]
+    fn a_drizzle_1_folder_is_read_in_name_order_with_times_from_the_names() {
+        let folder = folders(&[
+            ("20250102000000_second", "SELECT 2;"),
+            ("20250101093000_first", "CREATE TABLE a (x int);\n--> statement-breakpoint\nSELECT 1;"),
+        ])
+        .unwrap();
+        assert_eq!(folder.layout, Layout::Folders);
+        let first = &folder.migrations[0];
+        assert_eq!((first.tag.as_str(), first.name.as_str()), ("20250101093000_first", "20250101093000_first"));
+        assert_eq!(first.when, 1_735_723_800_000);
+        assert_eq!(first.file, Path::new("migrations/20250101093000_first/migration.sql"));
+        assert_eq!(first.snapshot, Path::new("migrations/20250101093000_first/snapshot.json"));
+        assert_eq!(first.statement_count(), 2);
+        assert_eq!(
+            first.hash,
+            hex::encode(Sha256::digest(b"CREATE TABLE a (x int);\n--> statement-breakpoint\nSELECT 1;"))
+        );
+        assert_eq!(folder.migrations[1].tag, "20250102000000_second");
+    }
+
+    #[test]
+    fn mixed_or_malformed_drizzle_1_folders_are_refused_naming_the_path() {
+        let subfolder = |sql: Option<&str>| Subfolder { migration_sql: sql.map(|sql| sql.as_bytes().to_vec()) };
+        let parse = |contents| parse_folder(Path::new("migrations"), contents);
+        let cases: Vec<(FolderContents, &str)> = vec![
+            (
+                FolderContents {
+                    journal: Some(journal(&[])),
+                    subfolders: [("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;")))].into(),
+                    ..FolderContents::default()
+                },
+                "mixes drizzle-kit's two layouts: it has meta/_journal.json and drizzle 1.0 migration folders",
+            ),
+            (
+                FolderContents {
+                    sql_files: [("0000_a.sql".to_owned(), b"SELECT 1;".to_vec())].into(),
+                    subfolders: [("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;")))].into(),
+                    ..FolderContents::default()
+                },
+                "0000_a.sql is a drizzle-kit 0.x file in a drizzle 1.0 folder",
+            ),
+            (
+                FolderContents {
+                    subfolders: [("2025010100000_a".to_owned(), subfolder(Some("SELECT 1;")))].into(),
+                    ..FolderContents::default()
+                },
+                "the migration folder migrations/2025010100000_a does not start with a UTC timestamp",
+            ),
+            (
+                FolderContents {
+                    subfolders: [("20251301000000_a".to_owned(), subfolder(Some("SELECT 1;")))].into(),
+                    ..FolderContents::default()
+                },
+                "migrations/20251301000000_a does not start with a UTC timestamp",
+            ),
+            (
+                FolderContents {
+                    subfolders: [("20250101000000a".to_owned(), subfolder(Some("SELECT 1;")))].into(),
+                    ..FolderContents::default()
+                },
+                "migrations/20250101000000a does not start with a UTC timestamp",
+            ),
+            (
+                FolderContents {
+                    subfolders: [
+                        ("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;"))),
+                        ("20250101000000_b".to_owned(), subfolder(Some("SELECT 1;"))),
+                    ]
+                    .into(),
+                    ..FolderContents::default()
+                },
+                "the migrations 20250101000000_a and 20250101000000_b share the timestamp 20250101000000",
+            ),
+            (
+                FolderContents {
+                    subfolders: [
+                        ("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;"))),
+                        ("20250102000000_b".to_owned(), subfolder(None)),
+                    ]
+                    .into(),
+                    ..FolderContents::default()
+                },
+                "the migration folder migrations/20250102000000_b has no migration.sql",
+            ),
+            (
+                FolderContents {
+                    subfolders: [("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;\nROLLBACK;")))].into(),
+                    ..FolderContents::default()
+                },
+                "migrations/20250101000000_a/migration.sql:2:1: migration `20250101000000_a` controls the transaction itself",
+            ),
+            (
+                FolderContents {
+                    sql_files: [("0000_a.sql".to_owned(), b"SELECT 1;".to_vec())].into(),
+                    ..FolderContents::default()
+                },
+                "has .sql files but no journal: migrations/meta/_journal.json is missing",
+            ),
+            (FolderContents::default(), "the migration folder migrations holds no migrations"),
+        ];
+        for (contents, expected) in cases {
+            let text = error_of(parse(contents));
+            assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
+        }
     }
 }

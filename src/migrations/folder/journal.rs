@@ -1,0 +1,178 @@
+//! drizzle-kit 0.x's layout: `meta/_journal.json` lists the migrations in order,
+//! each `<tag>.sql` beside it, each snapshot at `meta/<NNNN>_snapshot.json`.
+//! This module owns the journal format: the typed reader and the writer `new` uses.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Migration, MigrationSource, integrity, parse_migration};
+use crate::error::{Error, Result};
+
+pub const JOURNAL_PATH: &str = "meta/_journal.json";
+
+/// The journal document, kept whole so that fields drizzle-kit adds later survive
+/// a rewrite; the entries are read through the typed view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Journal {
+    document: Value,
+}
+
+/// The fields of an entry the migrator reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JournalEntry {
+    pub idx: u32,
+    pub when: i64,
+    pub tag: String,
+}
+
+#[derive(Deserialize)]
+struct TypedJournal {
+    dialect: String,
+    entries: Vec<JournalEntry>,
+}
+
+impl Journal {
+    /// An empty journal, as drizzle-kit 0.x starts one.
+    pub fn empty() -> Journal {
+        Journal { document: json!({ "version": "7", "dialect": "postgresql", "entries": [] }) }
+    }
+
+    /// Parses the journal text; errors carry the file's line and column.
+    pub fn parse(dir: &Path, text: &str) -> Result<(Journal, Vec<JournalEntry>)> {
+        let typed: TypedJournal = serde_json::from_str(text).map_err(|err| malformed_journal(dir, &err))?;
+        // drizzle-kit wrote "pg" before it wrote "postgresql".
+        if !matches!(typed.dialect.as_str(), "postgresql" | "pg") {
+            return Err(integrity(format!(
+                "the journal {} is for dialect `{}`, not postgresql",
+                dir.join(JOURNAL_PATH).display(),
+                typed.dialect
+            )));
+        }
+        let document = serde_json::from_str(text).map_err(|err| malformed_journal(dir, &err))?;
+        Ok((Journal { document }, typed.entries))
+    }
+
+    fn entries_mut(&mut self) -> &mut Vec<Value> {
+        self.document["entries"].as_array_mut().expect("a parsed journal has an entries list")
+    }
+
+    /// The `idx` the next entry gets.
+    pub fn next_idx(&self) -> u32 {
+        self.document["entries"].as_array().map_or(0, |entries| entries.len() as u32)
+    }
+
+    /// Appends the next entry as drizzle-kit writes it (the previous entry's
+    /// `version`, `breakpoints: true`) and returns its `idx`.
+    pub fn append(&mut self, tag: &str, when: i64) -> u32 {
+        let idx = self.next_idx();
+        let entries = self.entries_mut();
+        let version = entries.last().and_then(|entry| entry.get("version")).cloned().unwrap_or_else(|| json!("7"));
+        entries.push(json!({ "idx": idx, "version": version, "when": when, "tag": tag, "breakpoints": true }));
+        idx
+    }
+
+    /// The text drizzle-kit writes: two-space indented JSON.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string_pretty(&self.document).expect("a JSON value serialises")
+    }
+}
+
+/// The snapshot drizzle-kit keeps for the journal entry with this `idx`.
+pub fn snapshot_path(idx: u32) -> String {
+    format!("meta/{idx:04}_snapshot.json")
+}
+
+/// What `drizzle-kit up` names the folder of a journal entry: the entry's `when`
+/// as a UTC timestamp at second precision, then the tag without its `NNNN_` prefix.
+/// A row drizzle-orm 1.0 writes after the upgrade carries this name.
+pub fn folder_name_after_up(tag: &str, when: i64) -> String {
+    let rest = tag.split_once('_').map_or("", |(_, rest)| rest);
+    format!("{}_{rest}", super::timestamped::timestamp_of(when))
+}
+
+/// Parses the journal layout: every entry in journal order, each with its file.
+pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Migration>> {
+    let journal_path = dir.join(JOURNAL_PATH);
+    let (_, entries) = Journal::parse(dir, journal_text)?;
+    let mut seen_tags = HashSet::new();
+    let mut migrations: Vec<Migration> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let file = dir.join(format!("{}.sql", entry.tag));
+        if !seen_tags.insert(entry.tag.clone()) {
+            return Err(integrity(format!("the journal lists `{}` twice", entry.tag))
+                .note("journal", journal_path.display())
+                .help("each migration appears once in meta/_journal.json; remove the duplicate entry"));
+        }
+        if let Some(previous) = migrations.last()
+            && entry.when <= previous.when
+        {
+            return Err(integrity(format!(
+                "migration `{}` has `when` {} that is not after `{}`'s {}",
+                entry.tag, entry.when, previous.tag, previous.when
+            ))
+            .note("journal", journal_path.display())
+            .help("`when` must increase with idx: drizzle orders and identifies migrations by it"));
+        }
+        let Some(bytes) = sql_files.get(&format!("{}.sql", entry.tag)) else {
+            return Err(integrity(format!("migration `{}` is in the journal but its file is missing", entry.tag))
+                .note("file", file.display())
+                .help("restore the file from version control, or remove the entry if the migration was never applied anywhere"));
+        };
+        let source = MigrationSource {
+            tag: entry.tag.clone(),
+            name: folder_name_after_up(&entry.tag, entry.when),
+            when: entry.when,
+            snapshot: dir.join(snapshot_path(entry.idx)),
+            file,
+        };
+        migrations.push(parse_migration(source, bytes)?);
+    }
+
+    let is_listed = |name: &String| name.strip_suffix(".sql").is_some_and(|tag| seen_tags.contains(tag));
+    if let Some(orphan) = sql_files.keys().find(|name| !is_listed(name)) {
+        return Err(integrity(format!("{orphan} is in the migration folder but not in the journal"))
+            .note("file", dir.join(orphan).display())
+            .note("journal", journal_path.display())
+            .help("drizzle would ignore it silently; add it to the journal (`praxia-deploy new` creates both) or delete it"));
+    }
+    Ok(migrations)
+}
+
+/// A journal that is not valid JSON of the expected shape, with line and column.
+pub fn malformed_journal(dir: &Path, err: &serde_json::Error) -> Error {
+    integrity(format!("the journal {}:{}:{} is malformed", dir.join(JOURNAL_PATH).display(), err.line(), err.column()))
+        .note("reason", err)
+        .help("fix the JSON (drizzle-kit writes {\"version\", \"dialect\", \"entries\": [{\"idx\", \"when\", \"tag\", ...}]})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appending_keeps_unknown_fields_and_key_order() {
+        let text = r#"{"version": "7", "dialect": "postgresql", "entries": [{"idx": 0, "version": "6", "when": 1, "tag": "0000_a", "breakpoints": true, "custom": 1}], "extra": true}"#;
+        let (mut journal, _) = Journal::parse(Path::new("m"), text).unwrap();
+        assert_eq!(journal.append("0001_b", 2), 1);
+        let value: Value = serde_json::from_str(&journal.to_text()).unwrap();
+        assert_eq!(value["entries"][0]["custom"], 1);
+        assert_eq!(
+            value["entries"][1],
+            json!({"idx": 1, "version": "6", "when": 2, "tag": "0001_b", "breakpoints": true})
+        );
+        assert_eq!(value["extra"], true);
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["version", "dialect", "entries", "extra"]);
+    }
+
+    #[test]
+    fn the_folder_name_after_up_is_the_utc_second_of_when_and_the_tag_without_its_number() {
+        // drizzle-kit up: prepareSnapshotFolderName(when) + "_" + tag.split("_").slice(1).join("_")
+        assert_eq!(folder_name_after_up("0000_better_auth", 1_761_955_200_000), "20251101000000_better_auth");
+        assert_eq!(folder_name_after_up("0003_add_x", 1_700_000_000_999), "20231114221320_add_x");
+        assert_eq!(folder_name_after_up("0004", 1_700_000_000_000), "20231114221320_");
+    }
+}

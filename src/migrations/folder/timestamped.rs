@@ -1,0 +1,92 @@
+//! drizzle 1.0's layout ("folders v3"): one folder per migration,
+//! `<YYYYMMDDHHMMSS>_<name>/migration.sql` and its `snapshot.json`, no journal.
+//! Read as drizzle-orm 1.0's `readMigrationFiles` reads it: every subfolder that
+//! holds a `migration.sql`, in name order, its time from the first 14 characters (UTC).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime};
+
+use super::{Migration, MigrationSource, Subfolder, integrity, parse_migration};
+use crate::error::Result;
+
+pub const MIGRATION_FILE: &str = "migration.sql";
+pub const SNAPSHOT_FILE: &str = "snapshot.json";
+
+const TIMESTAMP_FORMAT: &str = "%Y%m%d%H%M%S";
+
+/// `ms` since the epoch as the folder timestamp drizzle-kit writes: UTC, to the second.
+pub fn timestamp_of(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| "00000000000000".to_owned(), |time| time.format(TIMESTAMP_FORMAT).to_string())
+}
+
+/// The migration's time from its folder name's first 14 characters, as drizzle's
+/// `formatToMillis` computes it; None when they are not a real UTC date and time.
+pub fn millis_of(folder_name: &str) -> Option<i64> {
+    let digits = folder_name.get(..14)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let time = NaiveDateTime::parse_from_str(digits, TIMESTAMP_FORMAT).ok()?;
+    Some(time.and_utc().timestamp_millis())
+}
+
+/// Parses the folder-per-migration layout. `subfolders` are every subfolder but
+/// hidden ones, by name.
+pub(super) fn parse(dir: &Path, subfolders: &BTreeMap<String, Subfolder>) -> Result<Vec<Migration>> {
+    let mut migrations: Vec<Migration> = Vec::with_capacity(subfolders.len());
+    for (name, subfolder) in subfolders {
+        let folder = dir.join(name);
+        let Some(bytes) = &subfolder.migration_sql else {
+            return Err(integrity(format!("the migration folder {} has no {MIGRATION_FILE}", folder.display()))
+                .help("drizzle would skip it silently; restore its migration.sql from version control, or delete the folder if it is not a migration"));
+        };
+        let valid_suffix = name.len() == 14 || name.as_bytes().get(14) == Some(&b'_');
+        let Some(when) = millis_of(name).filter(|_| valid_suffix) else {
+            return Err(integrity(format!(
+                "the migration folder {} does not start with a UTC timestamp (YYYYMMDDHHMMSS_name)",
+                folder.display()
+            ))
+            .help("drizzle orders and times migrations by the first 14 characters of the folder name; name it as drizzle-kit does, e.g. 20250101093000_add_profiles (only if it was never applied anywhere)"));
+        };
+        if let Some(previous) = migrations.last()
+            && previous.when == when
+        {
+            return Err(integrity(format!(
+                "the migrations {} and {name} share the timestamp {}",
+                previous.tag,
+                &name[..14]
+            ))
+            .note("folder", folder.display())
+            .help("give the one that was never applied a later timestamp (rename its folder): drizzle's order between them would depend on locale rules"));
+        }
+        let source = MigrationSource {
+            tag: name.clone(),
+            name: name.clone(),
+            when,
+            file: folder.join(MIGRATION_FILE),
+            snapshot: folder.join(SNAPSHOT_FILE),
+        };
+        migrations.push(parse_migration(source, bytes)?);
+    }
+    Ok(migrations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_times_are_utc_seconds_both_ways() {
+        assert_eq!(millis_of("20251101000000_better_auth"), Some(1_761_955_200_000));
+        assert_eq!(millis_of("20231114221320"), Some(1_700_000_000_000));
+        assert_eq!(timestamp_of(1_700_000_000_999), "20231114221320");
+        for bad in
+            ["2025110100000_x", "2025110100000x_x", "20251301000000_x", "20250230000000_x", "20250101240000_x", "x"]
+        {
+            assert_eq!(millis_of(bad), None, "{bad}");
+        }
+    }
+}
