@@ -145,12 +145,24 @@ pub fn use_color(choice: ColorChoice, is_terminal: bool, no_color: bool) -> bool
 /// Migration progress: a bar on a terminal, plain lines otherwise.
 pub struct MigrationProgress {
     printer: Printer,
+    /// What the opening line names: the database (redacted) and the environment.
+    target: String,
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl MigrationProgress {
-    pub fn new(printer: Printer, total: usize) -> MigrationProgress {
-        let bar = printer.bars.then(|| {
+    pub fn new(printer: Printer, target: String) -> MigrationProgress {
+        MigrationProgress { printer, target, bar: None }
+    }
+}
+
+impl crate::migrations::apply::Progress for MigrationProgress {
+    fn begin(&mut self, total: usize) {
+        if total == 0 {
+            return;
+        }
+        self.printer.progress_line(&format!("applying {} to {}", plural(total, "migration"), self.target));
+        self.bar = self.printer.bars.then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
@@ -159,17 +171,8 @@ impl MigrationProgress {
             );
             bar
         });
-        MigrationProgress { printer, bar }
     }
 
-    pub fn finish(self) {
-        if let Some(bar) = self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl crate::migrations::apply::Progress for MigrationProgress {
     fn started(&mut self, migration: &crate::migrations::folder::Migration) {
         if let Some(bar) = &self.bar {
             bar.set_message(migration.tag.clone());
@@ -189,6 +192,17 @@ impl crate::migrations::apply::Progress for MigrationProgress {
             delay.as_millis()
         );
     }
+
+    fn end(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `1 migration`, `3 migrations`.
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 #[cfg(test)]

@@ -305,11 +305,11 @@ async fn drizzle_1_and_praxia_deploy_take_turns_and_each_migration_runs_once() {
     let folder = project.path().join("migrations");
     Drizzle::V1.migrate(&database, &folder);
     folder_project_into(&project, &all[..2]);
-    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migrations");
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migration in");
     folder_project_into(&project, &all[..3]);
     Drizzle::V1.migrate(&database, &folder);
     folder_project_into(&project, &all);
-    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migrations");
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migration in");
     Drizzle::V1.migrate(&database, &folder);
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0).expect_stdout_contains("4 applied, 0 pending");
     assert_eq!(counter(&database).await, 3);
@@ -350,7 +350,7 @@ async fn a_0x_table_under_a_drizzle_1_folder_is_read_then_upgraded_exactly_as_dr
     assert_eq!(rows(&by_praxia, DRIZZLE_TABLE).await, old_rows, "a no-op writes nothing, not even the upgrade");
 
     folder_project_into(&project, &converted);
-    project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migrations");
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migration in");
     Drizzle::V1.migrate(&by_drizzle, &project.path().join("migrations"));
     let upgraded = rows(&by_praxia, DRIZZLE_TABLE).await;
     assert_eq!(upgraded, rows(&by_drizzle, DRIZZLE_TABLE).await, "field by field, as drizzle 1.0 upgrades");

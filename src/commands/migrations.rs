@@ -1,26 +1,22 @@
-//! `release`, `migrate`, `status`, `plan`, `new`: the migration engine's commands.
+//! `release`, `migrate`, `status`, `plan`, `new`: the migration engine's commands,
+//! which render what the engine (`migrations::run`) returns.
 
 use std::fmt::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 
 use super::Context;
 use crate::cli::{ApplyArgs, WaitArgs};
-use crate::config::{DatabaseUrl, Environment};
-use crate::database;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::apply::{AppliedMigration, Applier, Limits};
-use crate::migrations::bookkeeping::{Bookkeeping, Provenance};
-use crate::migrations::folder::{Layout, Migration, MigrationFolder, TransactionMode, read_folder};
-use crate::migrations::lock::{LockGuard, MigrationLock};
-use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, Step, TableShape, plan, steps};
+use crate::migrations::apply::AppliedMigration;
+use crate::migrations::folder::{Layout, Migration, TransactionMode};
+use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
+use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
 use crate::migrations::{folder, new};
-use crate::output::{MigrationProgress, Report};
-use crate::stamp::{self, EnvironmentStamp, Overwrite};
+use crate::output::{MigrationProgress, Report, plural};
+use crate::stamp::{self, EnvironmentStamp};
 
 /// The JSON `result` of every migration command: the same shape for all of them.
 #[derive(Debug, Serialize)]
@@ -68,43 +64,38 @@ struct StatementEntry {
     sql: String,
 }
 
-/// The environment's database and its migration folder.
-struct Session<'c> {
-    context: &'c Context<'c>,
-    url: DatabaseUrl,
-    folder: MigrationFolder,
-    bookkeeping: Bookkeeping,
-    stamp: Option<EnvironmentStamp>,
+/// The engine's view of the environment, opened the way every migration command opens it.
+fn open<'e>(context: &'e Context<'e>) -> Result<Migrator<'e>> {
+    let application_name = format!("praxia-deploy {} ({})", context.cli.command.name(), context.env.name);
+    Migrator::open(&context.env, context.cli.global.database_url.as_deref(), application_name)
 }
 
-impl<'c> Session<'c> {
-    /// The folder is read first: a broken folder is refused before any connection.
-    async fn open(context: &'c Context<'c>, wait: &WaitArgs) -> Result<(Session<'c>, PgConnection)> {
-        let env = &context.env;
-        let folder = read_folder(&env.migrations.dir)?;
-        let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
-        let wait = wait.wait.unwrap_or(env.database.wait).0;
-        let mut connection = database::connect(&url, wait, &application_name(context)).await?;
-        let stamp = stamp::read(&mut connection).await?;
-        Ok((Session { context, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), stamp }, connection))
-    }
+fn wait_of(context: &Context, wait: &WaitArgs) -> Duration {
+    wait.wait.unwrap_or(context.env.database.wait).0
+}
 
-    fn report(&self, plan: &Plan, ran: Vec<AppliedMigration>, with_statements: bool) -> MigrationReport {
-        let env = &self.context.env;
-        MigrationReport {
-            environment: json!({ "name": env.name, "kind": env.kind }),
-            database: self.url.redacted(),
-            bookkeeping: self.bookkeeping.name().to_owned(),
-            layout: plan.layout,
-            table_shape: plan.shape,
-            names_missing: plan.names_missing().to_vec(),
-            applied: plan.applied.iter().map(|(migration, _)| entry(migration, false)).collect(),
-            pending: plan.pending.iter().map(|migration| entry(migration, with_statements)).collect(),
-            problems: plan.problems.iter().map(problem_json).collect(),
-            ran,
-            stamp: self.stamp.clone(),
-            seed: None,
-        }
+/// The JSON `result` every migration command shares.
+fn report(
+    migrator: &Migrator,
+    state: &DatabaseState,
+    plan: &Plan,
+    ran: Vec<AppliedMigration>,
+    with_statements: bool,
+) -> MigrationReport {
+    let env = migrator.env();
+    MigrationReport {
+        environment: json!({ "name": env.name, "kind": env.kind }),
+        database: migrator.url().redacted(),
+        bookkeeping: migrator.bookkeeping().name().to_owned(),
+        layout: plan.layout,
+        table_shape: plan.shape,
+        names_missing: plan.names_missing().to_vec(),
+        applied: plan.applied.iter().map(|(migration, _)| entry(migration, false)).collect(),
+        pending: plan.pending.iter().map(|migration| entry(migration, with_statements)).collect(),
+        problems: plan.problems.iter().map(problem_json).collect(),
+        ran,
+        stamp: state.stamp.clone(),
+        seed: None,
     }
 }
 
@@ -135,23 +126,17 @@ fn problem_json(problem: &crate::migrations::plan::Problem) -> serde_json::Value
     value
 }
 
-fn application_name(context: &Context) -> String {
-    format!("praxia-deploy {} ({})", context.cli.command.name(), context.env.name)
-}
-
 pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> Result<Report> {
-    let (session, mut connection) = Session::open(context, wait).await?;
-    let rows = session.bookkeeping.read_applied(&mut connection).await?;
-    let _ = connection.close().await;
-    let plan = plan(&session.folder, &rows, OutOfOrder::Refuse);
-    let report = session.report(&plan, Vec::new(), false);
-    let human = status_table(&session, &plan);
-    let report = Report::new(&report, human);
+    let migrator = open(context)?;
+    let state = migrator.inspect(wait_of(context, wait)).await?;
+    let plan = migrator.plan(&state, OutOfOrder::Refuse);
+    let report =
+        Report::new(&report(&migrator, &state, &plan, Vec::new(), false), status_table(&migrator, &state, &plan));
     if let Some(refusal) = plan.refusal() {
         return Err(refusal.with_report(report));
     }
     if exit_code && !plan.pending.is_empty() {
-        return Err(Error::new(ErrorKind::Pending, format!("{} migrations are pending", plan.pending.len()))
+        return Err(Error::new(ErrorKind::Pending, format!("{} pending", plural(plan.pending.len(), "migration")))
             .help("apply them with `praxia-deploy migrate`")
             .with_report(report));
     }
@@ -159,11 +144,10 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
 }
 
 pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_order: bool) -> Result<Report> {
-    let (session, mut connection) = Session::open(context, wait).await?;
-    let rows = session.bookkeeping.read_applied(&mut connection).await?;
-    let _ = connection.close().await;
-    let plan = plan(&session.folder, &rows, out_of_order(allow_out_of_order));
-    let report = Report::new(&session.report(&plan, Vec::new(), true), sql_listing(&plan));
+    let migrator = open(context)?;
+    let state = migrator.inspect(wait_of(context, wait)).await?;
+    let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
+    let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), true), sql_listing(&plan));
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
         None => Ok(report),
@@ -171,167 +155,82 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
 }
 
 pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<Report> {
-    let run = run_migrations(context, args, dry_run).await?;
-    Ok(Report::new(&run.report, run.human))
+    let migrator = open(context)?;
+    if dry_run {
+        let state = migrator.inspect(wait_of(context, &args.wait)).await?;
+        stamp::check(&context.env, state.stamp.as_ref())?;
+        let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
+        let report = report(&migrator, &state, &plan, Vec::new(), true);
+        if let Some(refusal) = plan.refusal() {
+            return Err(refusal.with_report(Report::new(&report, "")));
+        }
+        return Ok(Report::new(&report, format!("dry run: nothing was changed\n{}", sql_listing(&plan))));
+    }
+    let (report, human) = run(context, &migrator, args).await?;
+    Ok(Report::new(&report, human))
 }
 
 /// `release`: migrate, then the seed policy: development and test get their
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
-    let MigrationRun { mut report, mut human, url } = run_migrations(context, args, false).await?;
-    let outcome = super::seed::release_step(context, &url).await?;
+    let migrator = open(context)?;
+    let (mut report, mut human) = run(context, &migrator, args).await?;
+    let outcome = super::seed::release_step(context, migrator.url()).await?;
     human.push('\n');
     human.push_str(&outcome.summary);
     report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
     Ok(Report::new(&report, human))
 }
 
-/// Read, check the stamp, plan; if anything is pending, lock, read again, apply.
-/// With nothing pending it takes no lock and creates nothing but the stamp of a
-/// database that has none.
-async fn run_migrations(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<MigrationRun> {
-    let started = Instant::now();
+/// Runs the engine and renders its outcome.
+async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -> Result<(MigrationReport, String)> {
     let env = &context.env;
-    let (mut session, mut connection) = Session::open(context, &args.wait).await?;
-    stamp::check(env, session.stamp.as_ref())?;
-    let order = out_of_order(args.allow_out_of_order);
-    let rows = session.bookkeeping.read_applied(&mut connection).await?;
-    let first_look = plan(&session.folder, &rows, order);
-    if let Some(refusal) = first_look.refusal() {
-        let report = Report::new(&session.report(&first_look, Vec::new(), false), "");
-        return Err(refusal.with_report(report));
-    }
-    if dry_run {
-        let _ = connection.close().await;
-        let human = format!("dry run: nothing was changed\n{}", sql_listing(&first_look));
-        return Ok(MigrationRun { report: session.report(&first_look, Vec::new(), true), human, url: session.url });
-    }
-    if first_look.pending.is_empty() && first_look.names_missing().is_empty() {
-        if session.stamp.is_none() {
-            if stamp::claims_unstamped(env.kind, !rows.rows.is_empty()) {
-                session.stamp = stamp_now(&mut connection, env).await?;
-            } else {
-                tracing::warn!("{}", stamp::unclaimed_warning(env));
-            }
+    let settings = Settings {
+        wait: wait_of(context, &args.wait),
+        lock_wait: args.lock_wait.unwrap_or(env.database.lock_wait).0,
+        order: out_of_order(args.allow_out_of_order),
+    };
+    let mut progress = MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), env.name));
+    let Run { state, outcome, took } = migrator.run(settings, &mut progress).await?;
+    // The report shows the state as left, with anything late-merged that ran counted as applied.
+    let order = match outcome {
+        Outcome::Applied { .. } => OutOfOrder::Allow,
+        _ => settings.order,
+    };
+    let plan = migrator.plan(&state, order);
+    let (ran, human) = match outcome {
+        Outcome::Refused(refusal) => {
+            let report = report(migrator, &state, &plan, Vec::new(), false);
+            return Err(refusal.with_report(Report::new(&report, "")));
         }
-        let _ = connection.close().await;
-        let human = format!(
-            "nothing to do: {} migrations applied, none pending ({} ms)",
-            first_look.applied.len(),
-            started.elapsed().as_millis()
-        );
-        return Ok(MigrationRun { report: session.report(&first_look, Vec::new(), false), human, url: session.url });
-    }
-
-    let nothing_was_pending = first_look.pending.is_empty();
-    let lock_wait = args.lock_wait.unwrap_or(env.database.lock_wait).0;
-    let lock = MigrationLock::acquire(
-        &session.url,
-        session.bookkeeping.lock_key(),
-        lock_wait,
-        &format!("{} lock", application_name(context)),
-    )
-    .await?;
-    let outcome = apply_locked(context, &mut session, &mut connection, order, lock.guard()).await;
-    // The outcome matters more than the unlock: a failed release of the lock only warns.
-    if let Err(err) = lock.release().await {
-        tracing::warn!("{err}; the server drops the lock when the connection closes");
-    }
-    let _ = connection.close().await;
-    let (mut report, ran, named) = outcome?;
-    let mut human = if ran.is_empty() && nothing_was_pending {
-        format!("nothing to do: {} migrations applied, none pending", report.applied.len())
-    } else if ran.is_empty() {
-        "nothing to do: another runner applied the pending migrations first".to_owned()
-    } else {
-        format!("applied {} migrations in {} ms", ran.len(), started.elapsed().as_millis())
+        Outcome::UpToDate => (
+            Vec::new(),
+            format!(
+                "nothing to do: {} applied, none pending ({} ms)",
+                plural(plan.applied.len(), "migration"),
+                took.as_millis()
+            ),
+        ),
+        Outcome::AppliedByAnother => {
+            (Vec::new(), "nothing to do: another runner applied the pending migrations first".to_owned())
+        }
+        Outcome::Applied { ran, names_written } => {
+            let mut human = if ran.is_empty() {
+                format!("nothing to do: {} applied, none pending", plural(plan.applied.len(), "migration"))
+            } else {
+                format!("applied {} in {} ms", plural(ran.len(), "migration"), took.as_millis())
+            };
+            if names_written > 0 {
+                human.push_str(&format!(
+                    "\nrecorded the drizzle 1.0 name of {} in {} (drizzle-orm 1.0 would have run them again)",
+                    plural(names_written, "applied migration"),
+                    migrator.bookkeeping().name()
+                ));
+            }
+            (ran, human)
+        }
     };
-    if named > 0 {
-        human.push_str(&format!(
-            "\nrecorded the drizzle 1.0 name of {named} applied migrations in {} (drizzle-orm 1.0 would have run them again)",
-            session.bookkeeping.name()
-        ));
-    }
-    report.ran = ran;
-    Ok(MigrationRun { report, human, url: session.url })
-}
-
-/// What `run_migrations` hands to `migrate` and `release`.
-struct MigrationRun {
-    report: MigrationReport,
-    human: String,
-    url: DatabaseUrl,
-}
-
-/// Stamps an unstamped database with `env` and returns the stamp now in place.
-async fn stamp_now(connection: &mut PgConnection, env: &Environment) -> Result<Option<EnvironmentStamp>> {
-    let provenance = Provenance::here(&env.name);
-    let mut transaction = connection.begin().await.map_err(stamp_failed)?;
-    stamp::write(&mut transaction, env, &provenance, Overwrite::No).await.map_err(stamp_failed)?;
-    transaction.commit().await.map_err(stamp_failed)?;
-    let stamp = stamp::read(connection).await?;
-    stamp::check(env, stamp.as_ref())?;
-    Ok(stamp)
-}
-
-fn stamp_failed(err: sqlx::Error) -> Error {
-    Error::unavailable("could not write the environment stamp").note("reason", database::describe(&err))
-}
-
-/// Under the lock: the applied state read again (another runner may have just
-/// finished), checked again, then applied.
-async fn apply_locked(
-    context: &Context<'_>,
-    session: &mut Session<'_>,
-    connection: &mut PgConnection,
-    order: OutOfOrder,
-    lock: LockGuard,
-) -> Result<(MigrationReport, Vec<AppliedMigration>, usize)> {
-    let env = &context.env;
-    session.stamp = stamp::read(connection).await?;
-    stamp::check(env, session.stamp.as_ref())?;
-    let rows = session.bookkeeping.read_applied(connection).await?;
-    let locked_plan = plan(&session.folder, &rows, order);
-    if let Some(refusal) = locked_plan.refusal() {
-        return Err(refusal);
-    }
-    let named = locked_plan.names_missing().len();
-    if locked_plan.pending.is_empty() && named == 0 {
-        return Ok((session.report(&locked_plan, Vec::new(), false), Vec::new(), 0));
-    }
-    let claim = session.stamp.is_none() && stamp::claims_unstamped(env.kind, !rows.rows.is_empty());
-    if session.stamp.is_none() && !claim {
-        tracing::warn!("{}", stamp::unclaimed_warning(env));
-    }
-    if !locked_plan.pending.is_empty() {
-        context.printer.progress_line(&format!(
-            "applying {} migrations to {} ({})",
-            locked_plan.pending.len(),
-            session.url,
-            env.name
-        ));
-    }
-    let provenance = Provenance::here(&env.name);
-    let limits = Limits { lock_timeout: env.database.lock_timeout, statement_timeout: env.database.statement_timeout };
-    let applier = Applier {
-        bookkeeping: &session.bookkeeping,
-        table: &locked_plan.table,
-        provenance: &provenance,
-        limits: &limits,
-        stamp: claim.then_some(env),
-        lock,
-    };
-    let mut progress = MigrationProgress::new(context.printer, locked_plan.pending.len());
-    // Nothing pending but names to write: one transaction that writes only them.
-    let steps =
-        if locked_plan.pending.is_empty() { vec![Step::Batch(Vec::new())] } else { steps(&locked_plan.pending) };
-    let outcome = applier.apply(connection, &steps, &mut progress).await;
-    progress.finish();
-    let ran = outcome?;
-    session.stamp = stamp::read(connection).await?;
-    let rows = session.bookkeeping.read_applied(connection).await?;
-    let after = plan(&session.folder, &rows, OutOfOrder::Allow);
-    Ok((session.report(&after, Vec::new(), false), ran, named))
+    Ok((report(migrator, &state, &plan, ran, false), human))
 }
 
 pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) -> Result<Report> {
@@ -404,20 +303,20 @@ fn out_of_order(allow: bool) -> OutOfOrder {
     if allow { OutOfOrder::Allow } else { OutOfOrder::Refuse }
 }
 
-fn status_table(session: &Session, plan: &Plan) -> String {
-    let env = &session.context.env;
+fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> String {
+    let env = migrator.env();
     let mut text = String::new();
     let _ = writeln!(text, "environment  {} ({})", env.name, env.kind);
-    let _ = writeln!(text, "database     {}", session.url);
-    let _ = writeln!(text, "folder       {} -> {}", session.folder.dir.display(), session.bookkeeping.name());
-    let _ = writeln!(text, "layout       {}", session.folder.layout);
+    let _ = writeln!(text, "database     {}", migrator.url());
+    let _ = writeln!(text, "folder       {} -> {}", migrator.folder().dir.display(), migrator.bookkeeping().name());
+    let _ = writeln!(text, "layout       {}", migrator.folder().layout);
     let _ = writeln!(text, "table        {}", plan.shape);
-    let stamp = match &session.stamp {
+    let stamp = match &state.stamp {
         Some(stamp) => format!("{} ({}), {} by {}", stamp.name, stamp.kind, stamp.stamped_at, stamp.stamped_by),
         None => "none yet (the first migrate or release writes it)".to_owned(),
     };
     let _ = writeln!(text, "stamp        {stamp}");
-    let width = session.folder.migrations.iter().map(|migration| migration.tag.len()).max().unwrap_or(9).max(9);
+    let width = migrator.folder().migrations.iter().map(|migration| migration.tag.len()).max().unwrap_or(9).max(9);
     let _ = writeln!(text, "\n  {:<8}  {:<width$}  {:<19}  mode", "state", "migration", "when (UTC)");
     for (migration, _) in &plan.applied {
         let _ = writeln!(text, "  {:<8}  {:<width$}  {:<19}", "applied", migration.tag, when(migration.when));

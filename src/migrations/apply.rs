@@ -29,11 +29,15 @@ pub struct Limits {
 
 /// Told about each migration as it runs (a progress bar, log lines).
 pub trait Progress {
+    /// `total` migrations are about to run (0: only bookkeeping is written).
+    fn begin(&mut self, total: usize);
     fn started(&mut self, migration: &Migration);
     /// The migration is committed and recorded.
     fn finished(&mut self, migration: &Migration, took: Duration);
     /// A batch was rolled back and will run again.
     fn retrying(&mut self, attempt: u32, reason: &str, delay: Duration);
+    /// The run is over, whatever its outcome.
+    fn end(&mut self);
 }
 
 /// One migration that ran and was recorded.

@@ -7,5 +7,6 @@ pub mod folder;
 pub mod lock;
 pub mod new;
 pub mod plan;
+pub mod run;
 pub mod snapshot;
 pub mod sql;
