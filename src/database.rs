@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
+use crate::backoff::{backoff, jitter};
 use crate::config::{DatabaseTarget, DatabaseUrl, Environment, missing_url_error};
 use crate::error::{Error, Result};
 use crate::localdb::LocalDatabase;
+use crate::pg_error::{describe, has_code, sqlstate};
 
 /// The environment's database URL; starts the embedded database when that is the answer.
 pub fn url_for(env: &Environment, flag: Option<&str>) -> Result<DatabaseUrl> {
@@ -81,14 +83,13 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 /// A failure while writing: the connection (exit 5), missing tables (exit 2, run
 /// the migrations first), or anything else the server refused (exit 1).
 pub fn write_failed(what: &str, err: &sqlx::Error) -> Error {
-    let code = err.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
-    match (err, code.as_deref()) {
-        (_, Some("42P01" | "42703")) => {
+    match err {
+        _ if has_code(err, &[sqlstate::UNDEFINED_TABLE, sqlstate::UNDEFINED_COLUMN]) => {
             Error::usage(format!("{what} failed: the Praxia tables are missing or old; nothing was written"))
                 .note("reason", describe(err))
                 .help("run `praxia-deploy migrate` first")
         }
-        (sqlx::Error::Database(_), _) => {
+        sqlx::Error::Database(_) => {
             Error::internal(format!("{what} failed; nothing was written")).note("reason", describe(err))
         }
         _ => Error::unavailable(format!("{what} failed: the database connection broke; nothing was written"))
@@ -101,56 +102,6 @@ pub fn write_failed(what: &str, err: &sqlx::Error) -> Error {
 fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P03" | "53300")),
-        _ => false,
-    }
-}
-
-/// A database error as the user should read it: the server's message and SQLSTATE
-/// (sqlx's own text appends a line number of PostgreSQL's C source), URLs redacted.
-pub fn describe(err: &sqlx::Error) -> String {
-    match err {
-        sqlx::Error::Database(db) => {
-            format!("{} ({})", db.message(), db.code().as_deref().unwrap_or("no SQLSTATE"))
-        }
-        other => crate::config::redact_in(&other.to_string()),
-    }
-}
-
-/// 100 ms doubling per attempt, capped at 5 s, scaled by `jitter` in [0.5, 1).
-pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    base.min(Duration::from_secs(5)).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
-}
-
-/// A number in [0, 1) that differs between calls and processes, enough to spread
-/// retries of concurrent runners; no cryptographic quality needed.
-pub fn jitter() -> f64 {
-    use std::hash::{BuildHasher, RandomState};
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let full = |attempt| backoff(attempt, 1.0);
-        assert_eq!(full(1), Duration::from_millis(100));
-        assert_eq!(full(2), Duration::from_millis(200));
-        assert_eq!(full(5), Duration::from_millis(1600));
-        assert_eq!(full(7), Duration::from_secs(5));
-        assert_eq!(full(100), Duration::from_secs(5));
-        assert_eq!(backoff(2, 0.0), Duration::from_millis(100), "jitter halves at most");
-    }
-
-    #[test]
-    fn jitter_is_in_range() {
-        for _ in 0..100 {
-            let value = jitter();
-            assert!((0.0..1.0).contains(&value));
-        }
+        _ => has_code(err, &[sqlstate::CANNOT_CONNECT_NOW, sqlstate::TOO_MANY_CONNECTIONS]),
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::output::Report;
+use crate::report::Report;
 
 /// What kind of failure happened; decides the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

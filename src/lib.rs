@@ -3,6 +3,7 @@
 //! thin shell; everything it runs lives here.
 
 pub mod auth;
+pub mod backoff;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -13,7 +14,10 @@ pub mod localdb;
 pub mod logging;
 pub mod migrations;
 pub mod output;
+pub mod own_schema;
+pub mod pg_error;
 pub mod pgserver;
+pub mod report;
 pub mod roles;
 pub mod seed;
 pub mod setup;

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind as ClapErrorKind;
 
-use praxia_deploy::cli::{Cli, ColorChoice, Command, OutputFormat};
+use praxia_deploy::cli::{Cli, Command};
 use praxia_deploy::error::Error;
 use praxia_deploy::logging::{self, Verbosity};
 use praxia_deploy::output::Printer;
+use praxia_deploy::output::{ColorChoice, OutputFormat};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();

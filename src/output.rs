@@ -2,39 +2,24 @@
 
 use std::io::{IsTerminal, Write};
 
-use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{ColorChoice, OutputFormat};
 use crate::error::Error;
+pub use crate::report::Report;
 
-/// The result of a successful command, in both forms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    /// The data of the JSON document's `result` field.
-    pub result: serde_json::Value,
-    /// The human text, printed as is on stdout.
-    pub human: String,
-    /// Non-zero only where a command passes on another program's status (`db psql`, remote runs).
-    pub exit_code: u8,
-    /// The output already went to stdout (a remote command's, streamed): print nothing more.
-    pub streamed: bool,
+/// `--output`: what stdout carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
 }
 
-impl Report {
-    pub fn new(result: &impl Serialize, human: impl Into<String>) -> Report {
-        Report {
-            result: serde_json::to_value(result).expect("report data serialises"),
-            human: human.into(),
-            exit_code: 0,
-            streamed: false,
-        }
-    }
-
-    /// Another process printed the result; only its exit code is left to pass on.
-    pub fn streamed(exit_code: u8) -> Report {
-        Report { result: serde_json::Value::Null, human: String::new(), exit_code, streamed: true }
-    }
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Where and how to print.

@@ -7,7 +7,7 @@ use sqlx::postgres::PgConnection;
 
 use crate::config::{Environment, EnvironmentKind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::bookkeeping::{OWN_SCHEMA_SQL, Provenance};
+use crate::own_schema::{self, Provenance};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnvironmentStamp {
@@ -32,10 +32,17 @@ pub async fn read(connection: &mut PgConnection) -> Result<Option<EnvironmentSta
                 .map_err(|_| Error::internal(format!("praxia_deploy.environment holds an unknown kind `{kind}`")))?;
             Ok(Some(EnvironmentStamp { name, kind, stamped_at, stamped_by }))
         }
-        Err(sqlx::Error::Database(err)) if matches!(err.code().as_deref(), Some("42P01" | "3F000")) => Ok(None),
+        Err(sqlx::Error::Database(err))
+            if matches!(
+                err.code().as_deref(),
+                Some(crate::pg_error::sqlstate::UNDEFINED_TABLE | crate::pg_error::sqlstate::INVALID_SCHEMA_NAME)
+            ) =>
+        {
+            Ok(None)
+        }
         Err(err) => {
             Err(Error::unavailable("could not read the environment stamp")
-                .note("reason", crate::database::describe(&err)))
+                .note("reason", crate::pg_error::describe(&err)))
         }
     }
 }
@@ -124,7 +131,7 @@ pub async fn write(
     provenance: &Provenance,
     overwrite: Overwrite,
 ) -> std::result::Result<(), sqlx::Error> {
-    sqlx::raw_sql(OWN_SCHEMA_SQL).execute(&mut *connection).await?;
+    own_schema::ensure(&mut *connection).await?;
     let on_conflict = match overwrite {
         Overwrite::No => "DO NOTHING",
         Overwrite::Yes => {

@@ -4,9 +4,9 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::DbCommand;
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
 use crate::localdb::{LocalDatabase, database_name};
+use crate::output::OutputFormat;
 use crate::output::Report;
 use crate::pgserver::PgBinaries;
 

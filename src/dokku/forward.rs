@@ -1,9 +1,10 @@
 //! Where a command runs, and the command line it runs with inside the Dokku
 //! container. Pure: decided from the parsed command line and the environment.
 
-use crate::cli::{Command, GlobalArgs, OutputFormat, RemoteArgs};
+use crate::cli::{Command, GlobalArgs, RemoteArgs};
 use crate::config::DokkuSettings;
 use crate::error::{Error, Result};
+use crate::output::OutputFormat;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Location<'a> {

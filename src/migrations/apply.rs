@@ -8,13 +8,14 @@ use serde::Serialize;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 
-use super::bookkeeping::{Bookkeeping, Provenance};
+use super::bookkeeping::Bookkeeping;
 use super::folder::Migration;
 use super::lock::LockGuard;
 use super::plan::{Step, TableWork};
+use crate::backoff::{backoff, jitter};
 use crate::config::{Environment, PgTimeout};
-use crate::database::{backoff, jitter};
 use crate::error::{Error, ErrorKind, Result};
+use crate::own_schema::Provenance;
 use crate::stamp::{self, Overwrite};
 
 /// How many times a batch is retried after a lock timeout or deadlock.
@@ -304,7 +305,7 @@ impl Failure {
     fn summary(&self) -> String {
         match (&self.cause, self.database_error()) {
             (_, Some(err)) => format!("{} ({})", err.message(), err.code()),
-            (Cause::Database(err), None) => crate::database::describe(err),
+            (Cause::Database(err), None) => crate::pg_error::describe(err),
             (Cause::LockLost, None) => "the migration lock was lost".to_owned(),
         }
     }
@@ -357,7 +358,7 @@ impl Failure {
                     error = error.note("hint", hint);
                 }
             }
-            (Cause::Database(err), None) => error = error.note("reason", crate::database::describe(err)),
+            (Cause::Database(err), None) => error = error.note("reason", crate::pg_error::describe(err)),
             (Cause::LockLost, None) => {}
         }
         let rolled_back: Vec<&str> =

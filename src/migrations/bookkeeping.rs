@@ -11,51 +11,7 @@ use super::folder::Migration;
 use super::plan::{AppliedRow, AppliedRows, TableShape, TableWork};
 use crate::config::MigrationSettings;
 use crate::error::{Error, Result};
-
-/// praxia-deploy's own schema, beside drizzle's.
-pub const LOG_SCHEMA: &str = "praxia_deploy";
-
-/// praxia-deploy's own tables: the migration log and the environment stamp.
-pub const OWN_SCHEMA_SQL: &str = "CREATE SCHEMA IF NOT EXISTS praxia_deploy;
-CREATE TABLE IF NOT EXISTS praxia_deploy.migration_log (
-    id bigserial PRIMARY KEY,
-    bookkeeping_table text NOT NULL,
-    tag text NOT NULL,
-    hash text NOT NULL,
-    created_at bigint NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now(),
-    duration_ms bigint NOT NULL,
-    applied_by text NOT NULL,
-    tool_version text NOT NULL,
-    environment text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
-    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    name text NOT NULL,
-    kind text NOT NULL CHECK (kind IN ('development', 'test', 'staging', 'production')),
-    stamped_at timestamptz NOT NULL DEFAULT now(),
-    stamped_by text NOT NULL,
-    tool_version text NOT NULL
-);";
-
-/// Who applied a migration, where, with what: recorded in the log.
-#[derive(Debug, Clone)]
-pub struct Provenance {
-    /// `user@host`.
-    pub applied_by: String,
-    pub tool_version: &'static str,
-    pub environment: String,
-}
-
-impl Provenance {
-    pub fn here(environment: &str) -> Provenance {
-        Provenance {
-            applied_by: format!("{}@{}", current_user(), hostname()),
-            tool_version: env!("CARGO_PKG_VERSION"),
-            environment: environment.to_owned(),
-        }
-    }
-}
+use crate::own_schema::{LOG_SCHEMA, Provenance};
 
 /// drizzle's table (`"drizzle"."__drizzle_migrations"` unless configured) and our log.
 #[derive(Debug, Clone)]
@@ -93,7 +49,7 @@ impl Bookkeeping {
     pub async fn read_applied(&self, connection: &mut PgConnection) -> Result<AppliedRows> {
         let unreadable = |err: sqlx::Error| {
             Error::unavailable(format!("could not read the applied migrations from {}", self.qualified_name))
-                .note("reason", crate::database::describe(&err))
+                .note("reason", crate::pg_error::describe(&err))
         };
         let columns: Vec<String> = sqlx::query_scalar(
             "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
@@ -132,8 +88,7 @@ impl Bookkeeping {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(connection).await
     }
 
-    /// Creates drizzle's table exactly as the drizzle version of `shape` does, and
-    /// our own schema, if missing.
+    /// Creates drizzle's table exactly as the drizzle version of `shape` does, if missing.
     pub fn ensure_sql(&self, shape: TableShape) -> String {
         let columns = match shape {
             TableShape::Drizzle1 => {
@@ -145,17 +100,17 @@ impl Bookkeeping {
         };
         format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {table} ({columns});
-{OWN_SCHEMA_SQL}",
+CREATE TABLE IF NOT EXISTS {table} ({columns});",
             schema = self.schema,
             table = self.table,
         )
     }
 
-    /// Brings the table to the planned shape: creates it, widens a 0.x table as
-    /// drizzle-orm 1.0 does (`name`, and `applied_at` left NULL on the rows it
-    /// did not see applied), and writes the missing names.
+    /// Brings the table to the planned shape: creates it (and our own schema),
+    /// widens a 0.x table as drizzle-orm 1.0 does (`name`, and `applied_at` left
+    /// NULL on the rows it did not see applied), and writes the missing names.
     pub async fn prepare_table(&self, connection: &mut PgConnection, work: &TableWork) -> Result<(), sqlx::Error> {
+        crate::own_schema::ensure(&mut *connection).await?;
         let mut sql = self.ensure_sql(work.shape);
         if work.widen {
             sql.push_str(&format!(
@@ -221,26 +176,6 @@ fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-fn current_user() -> String {
-    if let Some(user) = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty())) {
-        return user;
-    }
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    if uid == 0 { "root".to_owned() } else { format!("uid{uid}") }
-}
-
-fn hostname() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length, which is passed with it.
-    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if status != 0 {
-        return "unknown-host".to_owned();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,12 +205,5 @@ mod tests {
         assert_eq!(default.lock_key(), bookkeeping("drizzle", "__drizzle_migrations").lock_key());
         assert_ne!(default.lock_key(), bookkeeping("ops", "__drizzle_migrations").lock_key());
         assert_ne!(default.lock_key(), bookkeeping("drizzle", "migrations").lock_key());
-    }
-
-    #[test]
-    fn provenance_names_user_host_and_version() {
-        let provenance = Provenance::here("staging");
-        assert!(provenance.applied_by.contains('@'));
-        assert_eq!(provenance.tool_version, env!("CARGO_PKG_VERSION"));
     }
 }

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
+use crate::backoff::jitter;
 use crate::config::DatabaseUrl;
-use crate::database::{connect, describe, jitter};
+use crate::database::connect;
 use crate::error::{Error, Result};
+use crate::pg_error::describe;
 
 /// How often a waiting runner asks again.
 const POLL: Duration = Duration::from_millis(250);

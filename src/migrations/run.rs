@@ -9,13 +9,14 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use super::apply::{AppliedMigration, Applier, Limits, Progress};
-use super::bookkeeping::{Bookkeeping, Provenance};
+use super::bookkeeping::Bookkeeping;
 use super::folder::{MigrationFolder, read_folder};
 use super::lock::MigrationLock;
 use super::plan::{AppliedRows, OutOfOrder, Plan, Step, plan, steps};
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, Result};
+use crate::own_schema::Provenance;
 use crate::stamp::{self, EnvironmentStamp, Overwrite};
 
 /// An environment's migration folder and database.
@@ -215,7 +216,7 @@ impl<'e> Migrator<'e> {
     async fn stamp_now(&self, connection: &mut PgConnection) -> Result<Option<EnvironmentStamp>> {
         let provenance = Provenance::here(&self.env.name);
         let failed = |err: sqlx::Error| {
-            Error::unavailable("could not write the environment stamp").note("reason", database::describe(&err))
+            Error::unavailable("could not write the environment stamp").note("reason", crate::pg_error::describe(&err))
         };
         let mut transaction = connection.begin().await.map_err(failed)?;
         stamp::write(&mut transaction, self.env, &provenance, Overwrite::No).await.map_err(failed)?;

@@ -11,7 +11,8 @@ use super::policy::{PolicyInputs, SeedVerdict, StampState, fixtures_allowed};
 use super::scale::write_scale;
 use crate::config::{Environment, SeedSettings};
 use crate::error::{Error, Result};
-use crate::migrations::bookkeeping::{Bookkeeping, OWN_SCHEMA_SQL, Provenance};
+use crate::migrations::bookkeeping::Bookkeeping;
+use crate::own_schema::{self, Provenance};
 use crate::stamp::{self, Overwrite};
 
 /// Seeding is serialised per database: two runs never race on the same rows.
@@ -65,7 +66,7 @@ async fn decide_and_write(
         .map_err(failed)?;
     // Our own tables exist from here on, so reading the stamp cannot abort the
     // transaction; on a refusal they are rolled back with everything else.
-    sqlx::raw_sql(OWN_SCHEMA_SQL).execute(&mut *transaction).await.map_err(failed)?;
+    own_schema::ensure(&mut *transaction).await.map_err(failed)?;
     let current = stamp::read(transaction).await?;
     let has_applied = Bookkeeping::new(&env.migrations).has_applied(transaction).await.map_err(failed)?;
     let state = StampState::of(current.as_ref().map(|stamp| stamp.kind), has_applied);

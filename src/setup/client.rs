@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::database::{backoff, jitter};
+use crate::backoff::{backoff, jitter};
 
 /// How one answer of the server is read. Pure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -317,7 +317,7 @@ fn already_initialized() -> Response {
 /// A database failure as the client should read it: a missing schema is final
 /// (run the release), a duplicate email a conflict, anything else "try later".
 fn database_unavailable(err: &sqlx::Error) -> Response {
-    tracing::error!("database error: {}", crate::database::describe(err));
+    tracing::error!("database error: {}", crate::pg_error::describe(err));
     let code = err.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
     match code.as_deref() {
         Some("42P01" | "42703") => error(

@@ -1,0 +1,95 @@
+//! praxia-deploy's own schema beside drizzle's: `praxia_deploy.migration_log`
+//! and `praxia_deploy.environment`, their DDL in one place, and who is writing
+//! (the provenance recorded with every migration and stamp).
+
+use sqlx::postgres::PgConnection;
+
+/// praxia-deploy's own schema, beside drizzle's.
+pub const LOG_SCHEMA: &str = "praxia_deploy";
+
+/// praxia-deploy's own tables: the migration log and the environment stamp.
+/// Run through `ensure`, never alone: two sessions creating the schema at once
+/// collide on pg_namespace's unique index even with IF NOT EXISTS.
+const OWN_SCHEMA_SQL: &str = "CREATE SCHEMA IF NOT EXISTS praxia_deploy;
+CREATE TABLE IF NOT EXISTS praxia_deploy.migration_log (
+    id bigserial PRIMARY KEY,
+    bookkeeping_table text NOT NULL,
+    tag text NOT NULL,
+    hash text NOT NULL,
+    created_at bigint NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    duration_ms bigint NOT NULL,
+    applied_by text NOT NULL,
+    tool_version text NOT NULL,
+    environment text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    name text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('development', 'test', 'staging', 'production')),
+    stamped_at timestamptz NOT NULL DEFAULT now(),
+    stamped_by text NOT NULL,
+    tool_version text NOT NULL
+);";
+
+/// Who applied a migration, where, with what: recorded in the log.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// `user@host`.
+    pub applied_by: String,
+    pub tool_version: &'static str,
+    pub environment: String,
+}
+
+impl Provenance {
+    pub fn here(environment: &str) -> Provenance {
+        Provenance {
+            applied_by: format!("{}@{}", current_user(), hostname()),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            environment: environment.to_owned(),
+        }
+    }
+}
+
+/// Serialises the creation of the schema across sessions and processes.
+const CREATE_LOCK_KEY: i64 = 0x7072_6178_6961_5344; // "praxiaSD"
+
+/// Creates the schema and its tables if missing, inside the caller's transaction,
+/// under a transaction-level advisory lock: concurrent first runs wait for each
+/// other instead of failing on a duplicate key.
+pub async fn ensure(transaction: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CREATE_LOCK_KEY).execute(&mut *transaction).await?;
+    sqlx::raw_sql(OWN_SCHEMA_SQL).execute(transaction).await.map(|_| ())
+}
+
+fn current_user() -> String {
+    if let Some(user) = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty())) {
+        return user;
+    }
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 { "root".to_owned() } else { format!("uid{uid}") }
+}
+
+fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is passed with it.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return "unknown-host".to_owned();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_names_user_host_and_version() {
+        let provenance = Provenance::here("staging");
+        assert!(provenance.applied_by.contains('@'));
+        assert_eq!(provenance.tool_version, env!("CARGO_PKG_VERSION"));
+    }
+}
