@@ -137,6 +137,24 @@ fn main() {
     .with_target(1200.0, "< 1.2 s");
     results.push(apply);
 
+    // A very large migration: reading and numbering it must stay linear.
+    let mut large = Vec::new();
+    for megabytes in [10usize, 50] {
+        let database = test_postgres().fresh_database();
+        let statement = "INSERT INTO big (id, note) VALUES (1, 'a row of a large data migration');\n";
+        let count = megabytes * 1_000_000 / statement.len();
+        let sql = format!("CREATE TABLE big (id int, note text);\n{}", statement.repeat(count));
+        let project = TestProject::with_migrations(&[("0000_big", 1_700_000_000_000, &sql)]);
+        project.file("environments/bench.toml", "kind = \"production\"\n[database]\nwait = \"10s\"\n");
+        let status =
+            timed(&format!("status with a pending {megabytes} MB migration ({count} statements)"), SLOW_RUNS, || {
+                run(project.on(&database).args(["--env", "bench", "status"]))
+            });
+        large.push(status);
+    }
+    ratios.push(("status time 50 MB / 10 MB (linear: about 5)".to_owned(), large[1].median() / large[0].median()));
+    results.extend(large);
+
     let seed_project = TestProject::from_repo();
     let seed = timed("seed --scale 1000 (10,000 users, 1,000 organizations)", SLOW_RUNS, || {
         let database = test_postgres().fresh_database();

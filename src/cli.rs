@@ -239,6 +239,10 @@ pub struct ApplyArgs {
     /// Apply a pending migration older than the newest applied one (a branch merged late).
     #[arg(long)]
     pub allow_out_of_order: bool,
+    /// Apply pending migrations in atomic batches of at most N, each committed before
+    /// the next (for very long histories; the default is one transaction for all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
 }
 
 fn parse_duration(text: &str) -> Result<HumanDuration, String> {

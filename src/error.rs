@@ -96,6 +96,10 @@ impl Error {
         Error::new(ErrorKind::Internal, message)
     }
 
+    pub fn integrity(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Integrity, message)
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Unavailable, message)
     }
@@ -139,6 +143,17 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// At most ten items, then how many more: a note stays one readable line
+/// however long the history.
+pub fn capped_list(items: &[impl AsRef<str>]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = items.iter().take(SHOWN).map(AsRef::as_ref).collect::<Vec<_>>().join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
+}
 
 /// An error and its sources, `: `-joined (openssh and reqwest keep the cause there).
 pub fn chain(err: &dyn std::error::Error) -> String {

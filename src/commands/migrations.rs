@@ -189,6 +189,7 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
         wait: wait_of(context, &args.wait),
         lock_wait: args.lock_wait.unwrap_or(env.database.lock_wait).0,
         order: out_of_order(args.allow_out_of_order),
+        batch_size: args.batch_size.map(|size| size as usize),
     };
     let mut progress = MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), env.name));
     let Run { state, outcome, took } = migrator.run(settings, &mut progress).await?;
@@ -214,12 +215,18 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
         Outcome::AppliedByAnother => {
             (Vec::new(), "nothing to do: another runner applied the pending migrations first".to_owned())
         }
-        Outcome::Applied { ran, names_written } => {
+        Outcome::Applied { ran, names_written, reconnects } => {
             let mut human = if ran.is_empty() {
                 format!("nothing to do: {} applied, none pending", plural(plan.applied.len(), "migration"))
             } else {
                 format!("applied {} in {} ms", plural(ran.len(), "migration"), took.as_millis())
             };
+            if reconnects > 0 {
+                human.push_str(&format!(
+                    "\nthe database connection was lost {} and the run reconnected",
+                    if reconnects == 1 { "once".to_owned() } else { format!("{reconnects} times") }
+                ));
+            }
             if names_written > 0 {
                 human.push_str(&format!(
                     "\nrecorded the drizzle 1.0 name of {} in {} (drizzle-orm 1.0 would have run them again)",

@@ -1,7 +1,7 @@
 //! Where a command runs, and the command line it runs with inside the Dokku
 //! container. Pure: decided from the parsed command line and the environment.
 
-use crate::cli::{Command, GlobalArgs, RemoteArgs};
+use crate::cli::{ApplyArgs, Command, GlobalArgs, RemoteArgs, WaitArgs};
 use crate::config::DokkuSettings;
 use crate::error::{Error, Result};
 use crate::output::OutputFormat;
@@ -27,67 +27,64 @@ pub fn location<'a>(environment: &str, dokku: Option<&'a DokkuSettings>, flags: 
 
 /// The praxia-deploy command line for the container: the same command and flags,
 /// `--local` so that it runs there, and the output settings; never `--env`
-/// (Dokku gets it as a variable), `--database-url` (the app has its own) or `--yes`.
+/// (Dokku gets it as a variable), `--database-url` (the app has its own),
+/// `--config-dir` (the image has its own), `--color` (no terminal there) or `--yes`.
+/// Every other flag is forwarded: a test sets each flag clap knows and checks
+/// that the container parses the same command line back.
 pub fn container_arguments(command: &Command, global: &GlobalArgs) -> Vec<String> {
     let mut arguments = vec![command.name().to_owned(), "--local".to_owned()];
-    let mut push = |flag: &str, value: Option<String>| {
-        arguments.push(flag.to_owned());
-        arguments.extend(value);
-    };
     match command {
         Command::Migrate { apply, dry_run, .. } => {
-            if *dry_run {
-                push("--dry-run", None);
-            }
-            if apply.allow_out_of_order {
-                push("--allow-out-of-order", None);
-            }
-            if let Some(lock_wait) = apply.lock_wait {
-                push("--lock-wait", Some(lock_wait.to_string()));
-            }
-            if let Some(wait) = apply.wait.wait {
-                push("--wait", Some(wait.to_string()));
-            }
+            flag(&mut arguments, "--dry-run", *dry_run);
+            apply_arguments(&mut arguments, apply);
         }
         Command::Status { wait, exit_code, .. } => {
-            if *exit_code {
-                push("--exit-code", None);
-            }
-            if let Some(wait) = wait.wait {
-                push("--wait", Some(wait.to_string()));
-            }
+            flag(&mut arguments, "--exit-code", *exit_code);
+            wait_arguments(&mut arguments, wait);
         }
         Command::Plan { wait, allow_out_of_order, .. } => {
-            if *allow_out_of_order {
-                push("--allow-out-of-order", None);
-            }
-            if let Some(wait) = wait.wait {
-                push("--wait", Some(wait.to_string()));
-            }
+            flag(&mut arguments, "--allow-out-of-order", *allow_out_of_order);
+            wait_arguments(&mut arguments, wait);
         }
         Command::Seed { wait, scale, .. } => {
-            if let Some(scale) = scale {
-                push("--scale", Some(scale.to_string()));
-            }
-            if let Some(wait) = wait.wait {
-                push("--wait", Some(wait.to_string()));
-            }
+            value(&mut arguments, "--scale", scale.as_ref());
+            wait_arguments(&mut arguments, wait);
         }
         _ => {}
     }
     if global.output == OutputFormat::Json {
-        push("--output", Some("json".to_owned()));
+        value(&mut arguments, "--output", Some(&"json"));
     }
-    if global.quiet {
-        push("-q", None);
-    }
+    flag(&mut arguments, "-q", global.quiet);
     if global.verbose > 0 {
-        push(&format!("-{}", "v".repeat(usize::from(global.verbose))), None);
+        arguments.push(format!("-{}", "v".repeat(usize::from(global.verbose))));
     }
-    if global.no_progress {
-        push("--no-progress", None);
-    }
+    flag(&mut arguments, "--no-progress", global.no_progress);
     arguments
+}
+
+fn apply_arguments(arguments: &mut Vec<String>, apply: &ApplyArgs) {
+    flag(arguments, "--allow-out-of-order", apply.allow_out_of_order);
+    value(arguments, "--lock-wait", apply.lock_wait.as_ref());
+    value(arguments, "--batch-size", apply.batch_size.as_ref());
+    wait_arguments(arguments, &apply.wait);
+}
+
+fn wait_arguments(arguments: &mut Vec<String>, wait: &WaitArgs) {
+    value(arguments, "--wait", wait.wait.as_ref());
+}
+
+fn flag(arguments: &mut Vec<String>, name: &str, set: bool) {
+    if set {
+        arguments.push(name.to_owned());
+    }
+}
+
+fn value(arguments: &mut Vec<String>, name: &str, value: Option<&impl std::fmt::Display>) {
+    if let Some(value) = value {
+        arguments.push(name.to_owned());
+        arguments.push(value.to_string());
+    }
 }
 
 #[cfg(test)]
@@ -140,5 +137,71 @@ mod tests {
             let cli = parse(args);
             assert_eq!(container_arguments(&cli.command, &cli.global), expected, "{args:?}");
         }
+    }
+
+    /// Every flag clap knows, on every command that can run remotely, comes back
+    /// the same when the container parses what it is sent: a new flag cannot be
+    /// dropped on remote runs without this test failing.
+    #[test]
+    fn every_flag_survives_the_trip_to_the_container() {
+        use clap::CommandFactory;
+        let definition = crate::cli::Cli::command();
+        // Not forwarded on purpose (see container_arguments), or where it runs.
+        let local_only = ["env", "config_dir", "database_url", "color", "yes", "local", "remote", "help", "version"];
+        let mut checked = 0;
+        for name in ["migrate", "status", "plan", "seed"] {
+            let subcommand = definition.find_subcommand(name).expect("a remote command");
+            let arguments = subcommand.get_arguments().chain(definition.get_arguments());
+            for argument in arguments.filter(|argument| !local_only.contains(&argument.get_id().as_str())) {
+                let long = format!("--{}", argument.get_long().expect("every flag has a long name"));
+                let mut line = vec![name.to_owned(), long];
+                if argument.get_action().takes_values() {
+                    line.push(sample_value(argument));
+                }
+                let borrowed: Vec<&str> = line.iter().map(String::as_str).collect();
+                let sent = parse(&borrowed);
+                let forwarded = container_arguments(&sent.command, &sent.global);
+                let borrowed: Vec<&str> = forwarded.iter().map(String::as_str).collect();
+                let received = parse(&borrowed);
+                assert_eq!(normalized(&received), normalized(&sent), "{line:?} was sent as {forwarded:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} flags checked");
+    }
+
+    /// A valid value for a flag that takes one.
+    fn sample_value(argument: &clap::Arg) -> String {
+        if let Some(possible) = argument.get_possible_values().last() {
+            return possible.get_name().to_owned();
+        }
+        match argument.get_value_names().and_then(|names| names.first()).map(|name| name.as_str()) {
+            Some("DURATION") => "1m 30s".to_owned(),
+            Some("N") => "7".to_owned(),
+            other => panic!("no sample value for --{} ({other:?}): add one here", argument.get_id()),
+        }
+    }
+
+    /// The command line without what is deliberately not forwarded.
+    fn normalized(cli: &crate::cli::Cli) -> String {
+        let mut global = cli.global.clone();
+        global.env = String::new();
+        global.config_dir = None;
+        global.database_url = None;
+        global.color = crate::output::ColorChoice::Auto;
+        let command = format!("{:?}", cli.command);
+        let command = regex_free_strip(&command, &["local: ", "remote: ", "yes: "]);
+        format!("{global:?} {command}")
+    }
+
+    /// `name: true`/`name: false` pairs turned into `name: _`.
+    fn regex_free_strip(text: &str, names: &[&str]) -> String {
+        let mut text = text.to_owned();
+        for name in names {
+            for value in ["true", "false"] {
+                text = text.replace(&format!("{name}{value}"), &format!("{name}_"));
+            }
+        }
+        text
     }
 }

@@ -1,6 +1,7 @@
 //! Applying the plan to the database: consecutive transactional migrations in one
 //! transaction (all or nothing, retried on lock timeouts), the others alone,
-//! statement by statement. Every failure names the file, statement, line and column.
+//! statement by statement. Every failure names the file, statement, line and
+//! column, and says whether it was the migration's doing or the connection's.
 
 use std::time::{Duration, Instant};
 
@@ -14,12 +15,16 @@ use super::lock::LockGuard;
 use super::plan::{Step, TableWork};
 use crate::backoff::{backoff, jitter};
 use crate::config::{Environment, PgTimeout};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, capped_list};
 use crate::own_schema::Provenance;
+use crate::pg_error::{FailureClass, classify, sqlstate};
 use crate::stamp::{self, Overwrite};
 
 /// How many times a batch is retried after a lock timeout or deadlock.
 const BATCH_RETRIES: u32 = 3;
+
+/// Beyond the server's own statement_timeout, how long the client waits for an answer.
+const CLIENT_MARGIN: Duration = Duration::from_secs(30);
 
 /// The session settings a migration runs under.
 #[derive(Debug, Clone)]
@@ -71,28 +76,35 @@ pub struct Applier<'a> {
     pub lock: LockGuard,
 }
 
+/// A step that failed: the user's error, what had been committed before it, and
+/// whether the connection was lost (not the migration's doing: worth a reconnect).
+#[derive(Debug)]
+pub struct StepFailure {
+    pub error: Error,
+    pub committed: Vec<AppliedMigration>,
+    pub connection_lost: bool,
+}
+
 impl Applier<'_> {
     /// Runs every step in order; stops at the first failure, after rolling back
-    /// whatever of that step could be rolled back. The error names what was
-    /// committed before it.
+    /// whatever of that step could be rolled back.
     pub async fn apply(
         &self,
         connection: &mut PgConnection,
         steps: &[Step<'_>],
         progress: &mut dyn Progress,
-    ) -> Result<Vec<AppliedMigration>> {
+    ) -> std::result::Result<Vec<AppliedMigration>, StepFailure> {
         let mut applied = Vec::new();
         for step in steps {
             let outcome = match step {
                 Step::Batch(migrations) => self.batch_with_retries(connection, migrations, progress).await,
+                Step::Bookkeeping => self.batch_with_retries(connection, &[], progress).await,
                 Step::Alone(migration) => self.alone(connection, migration, progress).await.map(|one| vec![one]),
             };
             match outcome {
                 Ok(more) => applied.extend(more),
-                Err(error) if applied.is_empty() => return Err(error),
-                Err(error) => {
-                    let committed: Vec<&str> = applied.iter().map(|migration| migration.tag.as_str()).collect();
-                    return Err(error.note("committed before it", committed.join(", ")));
+                Err((error, connection_lost)) => {
+                    return Err(StepFailure { error, committed: applied, connection_lost });
                 }
             }
         }
@@ -104,35 +116,41 @@ impl Applier<'_> {
         connection: &mut PgConnection,
         migrations: &[&Migration],
         progress: &mut dyn Progress,
-    ) -> Result<Vec<AppliedMigration>> {
+    ) -> std::result::Result<Vec<AppliedMigration>, (Error, bool)> {
         let mut attempt = 0;
         loop {
-            match self.batch(connection, migrations, progress).await {
+            let outcome = self.batch(connection, migrations, progress).await;
+            let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
+            match outcome {
                 Ok(applied) => return Ok(applied),
-                Err(failure) if failure.is_retryable() && attempt < BATCH_RETRIES => {
+                Err(failure) if failure.class() == Some(FailureClass::Contention) && attempt < BATCH_RETRIES => {
                     attempt += 1;
                     let delay = backoff(attempt + 3, jitter());
                     progress.retrying(attempt, &failure.summary(), delay);
                     tokio::time::sleep(delay).await;
                 }
-                Err(failure) => return Err(failure.into_error(migrations, Rollback::Batch)),
+                Err(failure) => {
+                    let lost = failure.class() == Some(FailureClass::ConnectionLost);
+                    return Err((failure.into_error(migrations, Rollback::Batch), lost));
+                }
             }
         }
     }
 
+    /// One transaction: the migrations, their rows, the table's preparation (after
+    /// the first migration's statements, so that a migration's `SET TRANSACTION`
+    /// is its transaction's first statement), the stamp, the lock check, commit.
     async fn batch(
         &self,
         connection: &mut PgConnection,
         migrations: &[&Migration],
         progress: &mut dyn Progress,
     ) -> std::result::Result<Vec<AppliedMigration>, Failure> {
-        let limits = self.limits_sql(connection, "SET LOCAL");
+        // Session-level, set before BEGIN and reset after: nothing precedes the migration's own SQL.
+        let limits = self.limits_sql(connection, "SET");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *connection).await.map_err(Failure::setup)?;
         let mut transaction = connection.begin().await.map_err(Failure::setup)?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *transaction).await.map_err(Failure::setup)?;
-        self.bookkeeping.prepare_table(&mut transaction, self.table).await.map_err(Failure::setup)?;
-        if let Some(env) = self.stamp {
-            stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await.map_err(Failure::setup)?;
-        }
+        let mut table_ready = false;
         let mut ran = Vec::with_capacity(migrations.len());
         for &migration in migrations {
             progress.started(migration);
@@ -143,17 +161,34 @@ impl Applier<'_> {
                 if text.trim().is_empty() {
                     continue;
                 }
-                if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *transaction).await {
-                    let _ = transaction.rollback().await;
-                    return Err(Failure::statement(migration, index, 0, err));
+                let bound = self.client_bound(chunk.statements.len());
+                let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *transaction);
+                match tokio::time::timeout(bound, sent).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => {
+                        let _ = transaction.rollback().await;
+                        return Err(Failure::statement(migration, index, 0, err));
+                    }
+                    // The connection is mid-query and unusable: it is dropped, which rolls back.
+                    Err(_) => return Err(Failure::no_answer(migration, index, bound)),
                 }
             }
             let took = started.elapsed();
+            if !table_ready {
+                self.bookkeeping.prepare_table(&mut transaction, self.table).await.map_err(Failure::setup)?;
+                table_ready = true;
+            }
             self.bookkeeping
                 .record(&mut transaction, self.table.shape, migration, took, self.provenance)
                 .await
                 .map_err(|err| Failure::bookkeeping(migration, err))?;
             ran.push((migration, took));
+        }
+        if !table_ready {
+            self.bookkeeping.prepare_table(&mut transaction, self.table).await.map_err(Failure::setup)?;
+        }
+        if let Some(env) = self.stamp {
+            stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await.map_err(Failure::setup)?;
         }
         if !self.lock.is_held(&mut transaction).await.map_err(Failure::setup)? {
             let _ = transaction.rollback().await;
@@ -166,45 +201,66 @@ impl Applier<'_> {
         Ok(ran.into_iter().map(|(migration, took)| AppliedMigration::of(migration, took)).collect())
     }
 
+    /// How long the client waits for `statements` statements sent together: each
+    /// may take `statement_timeout` on the server, then a margin. A server that
+    /// waits on the client, or never answers, is given up on.
+    fn client_bound(&self, statements: usize) -> Duration {
+        let per_statement =
+            Duration::from_millis(u64::try_from(self.limits.statement_timeout.millis()).unwrap_or(u64::MAX));
+        per_statement.saturating_mul(u32::try_from(statements.max(1)).unwrap_or(u32::MAX)) + CLIENT_MARGIN
+    }
+
     /// A migration PostgreSQL refuses inside a transaction: each statement on its
-    /// own, then its bookkeeping. A failure leaves the earlier statements applied.
+    /// own, then a check that every index it builds is valid, then its
+    /// bookkeeping. A failure leaves the earlier statements applied.
     async fn alone(
         &self,
         connection: &mut PgConnection,
         migration: &Migration,
         progress: &mut dyn Progress,
-    ) -> Result<AppliedMigration> {
+    ) -> std::result::Result<AppliedMigration, (Error, bool)> {
+        let outcome = self.alone_statements(connection, migration, progress).await;
+        let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
+        outcome.map_err(|failure| {
+            let lost = failure.class() == Some(FailureClass::ConnectionLost);
+            (failure.into_error(&[migration], Rollback::Alone), lost)
+        })
+    }
+
+    async fn alone_statements(
+        &self,
+        connection: &mut PgConnection,
+        migration: &Migration,
+        progress: &mut dyn Progress,
+    ) -> std::result::Result<AppliedMigration, Failure> {
         progress.started(migration);
         let started = Instant::now();
-        let fail = |failure: Failure| failure.into_error(&[migration], Rollback::Alone);
         sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET")))
             .execute(&mut *connection)
             .await
-            .map_err(|err| fail(Failure::setup(err)))?;
+            .map_err(Failure::setup)?;
         for statement in migration.statements() {
             let invalid_before = invalid_indexes(connection).await;
-            let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.text)).execute(&mut *connection).await else {
-                continue;
+            let bound = self.client_bound(1);
+            let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.text)).execute(&mut *connection);
+            let err = match tokio::time::timeout(bound, sent).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(err)) => err,
+                Err(_) => return Err(Failure::no_answer(migration, statement.chunk_index, bound)),
             };
-            let mut error = fail(Failure::statement(migration, statement.chunk_index, statement.start_in_chunk, err));
             let left_behind: Vec<String> =
                 invalid_indexes(connection).await.into_iter().filter(|index| !invalid_before.contains(index)).collect();
-            for index in &left_behind {
-                error = error.note("left behind", format!("the INVALID index {index}"));
-            }
-            if !left_behind.is_empty() {
-                let drops: Vec<String> =
-                    left_behind.iter().map(|index| format!("DROP INDEX CONCURRENTLY IF EXISTS {index};")).collect();
-                error = error.help(format!(
-                    "a failed concurrent build leaves an INVALID index; remove it before running again: {}",
-                    drops.join(" ")
-                ));
-            }
-            let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
-            return Err(error);
+            return Err(Failure::statement(migration, statement.chunk_index, statement.start_in_chunk, err)
+                .leaving(left_behind));
+        }
+        // `CREATE INDEX CONCURRENTLY IF NOT EXISTS` succeeds on an INVALID index left
+        // by a killed build: recording the migration would hide it forever.
+        let invalid = invalid_indexes_named(connection, &migration.built_indexes()).await.map_err(Failure::setup)?;
+        if !invalid.is_empty() {
+            return Err(Failure::invalid_after(migration, invalid));
         }
         let took = started.elapsed();
-        let mut transaction = connection.begin().await.map_err(|err| fail(Failure::bookkeeping(migration, err)))?;
+        let mut transaction = connection.begin().await.map_err(|err| Failure::bookkeeping(migration, err))?;
         let record = async {
             self.bookkeeping.prepare_table(&mut transaction, self.table).await?;
             self.bookkeeping.record(&mut transaction, self.table.shape, migration, took, self.provenance).await?;
@@ -214,11 +270,10 @@ impl Applier<'_> {
             self.lock.is_held(&mut transaction).await
         };
         match record.await {
-            Ok(true) => transaction.commit().await.map_err(|err| fail(Failure::bookkeeping(migration, err)))?,
-            Ok(false) => return Err(fail(Failure::lock_lost())),
-            Err(err) => return Err(fail(Failure::bookkeeping(migration, err))),
+            Ok(true) => transaction.commit().await.map_err(|err| Failure::bookkeeping(migration, err))?,
+            Ok(false) => return Err(Failure::lock_lost()),
+            Err(err) => return Err(Failure::bookkeeping(migration, err)),
         }
-        sqlx::raw_sql("RESET ALL").execute(&mut *connection).await.map_err(|err| fail(Failure::setup(err)))?;
         progress.finished(migration, took);
         Ok(AppliedMigration::of(migration, took))
     }
@@ -246,6 +301,25 @@ async fn invalid_indexes(connection: &mut PgConnection) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The INVALID ones among indexes of these names.
+async fn invalid_indexes_named(connection: &mut PgConnection, names: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE NOT i.indisvalid AND c.relname = ANY($1) ORDER BY 1",
+    )
+    .bind(names)
+    .fetch_all(connection)
+    .await
+}
+
+/// The statements that remove INVALID indexes.
+pub fn drop_statements(indexes: &[String]) -> String {
+    indexes.iter().map(|index| format!("DROP INDEX CONCURRENTLY IF EXISTS {index};")).collect::<Vec<_>>().join(" ")
+}
+
 /// What could be undone when a step failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rollback {
@@ -261,45 +335,66 @@ struct Failure {
     at: Option<(Migration, Option<usize>, usize)>,
     during: &'static str,
     cause: Cause,
+    /// INVALID indexes the failed statement left behind.
+    left_behind: Vec<String>,
 }
 
 #[derive(Debug)]
 enum Cause {
     Database(sqlx::Error),
     LockLost,
+    /// No answer within the client-side bound; the connection was given up.
+    NoAnswer(Duration),
+    /// The migration ran, but indexes it builds are INVALID.
+    InvalidIndexes(Vec<String>),
 }
 
 impl Failure {
+    fn new(at: Option<(Migration, Option<usize>, usize)>, during: &'static str, cause: Cause) -> Failure {
+        Failure { at, during, cause, left_behind: Vec::new() }
+    }
+
     fn setup(err: sqlx::Error) -> Failure {
-        Failure { at: None, during: "preparing or committing the transaction", cause: Cause::Database(err) }
+        Failure::new(None, "preparing or committing the transaction", Cause::Database(err))
     }
 
     fn statement(migration: &Migration, chunk: usize, sent_from: usize, err: sqlx::Error) -> Failure {
-        Failure {
-            at: Some((migration.clone(), Some(chunk), sent_from)),
-            during: "running",
-            cause: Cause::Database(err),
-        }
+        Failure::new(Some((migration.clone(), Some(chunk), sent_from)), "running", Cause::Database(err))
+    }
+
+    fn no_answer(migration: &Migration, chunk: usize, bound: Duration) -> Failure {
+        Failure::new(Some((migration.clone(), Some(chunk), 0)), "running", Cause::NoAnswer(bound))
+    }
+
+    fn invalid_after(migration: &Migration, indexes: Vec<String>) -> Failure {
+        Failure::new(Some((migration.clone(), None, 0)), "checking", Cause::InvalidIndexes(indexes))
     }
 
     fn bookkeeping(migration: &Migration, err: sqlx::Error) -> Failure {
-        Failure { at: Some((migration.clone(), None, 0)), during: "recording", cause: Cause::Database(err) }
+        Failure::new(Some((migration.clone(), None, 0)), "recording", Cause::Database(err))
     }
 
     fn lock_lost() -> Failure {
-        Failure { at: None, during: "committing", cause: Cause::LockLost }
+        Failure::new(None, "committing", Cause::LockLost)
+    }
+
+    fn leaving(mut self, indexes: Vec<String>) -> Failure {
+        self.left_behind = indexes;
+        self
     }
 
     fn database_error(&self) -> Option<&PgDatabaseError> {
         match &self.cause {
             Cause::Database(err) => err.as_database_error()?.try_downcast_ref::<PgDatabaseError>(),
-            Cause::LockLost => None,
+            _ => None,
         }
     }
 
-    /// Lock timeouts and deadlocks: the whole batch is rolled back and may simply run again.
-    fn is_retryable(&self) -> bool {
-        self.database_error().is_some_and(|err| matches!(err.code(), "55P03" | "40P01"))
+    fn class(&self) -> Option<FailureClass> {
+        match &self.cause {
+            Cause::Database(err) => Some(classify(err)),
+            _ => None,
+        }
     }
 
     fn summary(&self) -> String {
@@ -307,6 +402,8 @@ impl Failure {
             (_, Some(err)) => format!("{} ({})", err.message(), err.code()),
             (Cause::Database(err), None) => crate::pg_error::describe(err),
             (Cause::LockLost, None) => "the migration lock was lost".to_owned(),
+            (Cause::NoAnswer(bound), None) => format!("no answer within {}", humantime::format_duration(*bound)),
+            (Cause::InvalidIndexes(indexes), None) => format!("INVALID indexes: {}", indexes.join(", ")),
         }
     }
 
@@ -317,6 +414,20 @@ impl Failure {
             )
             .help("another runner may have started; run `praxia-deploy status`, then migrate again");
         }
+        let what_was_undone = match rollback {
+            Rollback::Batch => "its transaction was rolled back and nothing of it was recorded",
+            Rollback::Alone => {
+                "it runs outside a transaction, so statements before the failing one may stay applied; it was not recorded"
+            }
+        };
+        if self.class() == Some(FailureClass::ConnectionLost) {
+            let subject = self.at.as_ref().map_or("the migrations".to_owned(), |(migration, ..)| migration.tag.clone());
+            return Error::unavailable(format!(
+                "the database connection was lost while applying {subject}; {what_was_undone}"
+            ))
+            .note("reason", self.summary())
+            .help("this is not the migration's doing (a restart, a failover, a network cut): nothing needs editing; run again once the database is back");
+        }
         let Some((migration, chunk, sent_from)) = &self.at else {
             return Error::new(
                 ErrorKind::MigrationFailed,
@@ -326,14 +437,31 @@ impl Failure {
             .help("this step was rolled back; run again once the cause is fixed");
         };
         let tag = &migration.tag;
-        let message = match rollback {
-            Rollback::Batch => {
-                format!("migration {tag} failed; its transaction was rolled back and nothing of it was recorded")
+        if let Cause::NoAnswer(bound) = &self.cause {
+            let mut error = Error::unavailable(format!(
+                "migration {tag}: the database did not answer within {}; {what_was_undone}",
+                humantime::format_duration(*bound)
+            ));
+            if let Some(chunk) = chunk {
+                let location = migration.locate(*chunk, *sent_from, None);
+                error =
+                    error.note("file", format!("{}:{}:{}", migration.file.display(), location.line, location.column));
             }
-            Rollback::Alone => format!(
-                "migration {tag} failed; it runs outside a transaction, so statements before the failing one stay applied, and it was not recorded"
-            ),
-        };
+            return error.help("a statement waited longer than statement_timeout allows and the server did not cancel it (a statement waiting on the client, or a server that stopped answering); check the database, then run again");
+        }
+        if let Cause::InvalidIndexes(indexes) = &self.cause {
+            return Error::new(
+                ErrorKind::MigrationFailed,
+                format!("migration {tag} ran, but indexes it builds are INVALID; it was not recorded"),
+            )
+            .note("file", migration.file.display())
+            .note("invalid", indexes.join(", "))
+            .help(format!(
+                "an earlier build was interrupted and `IF NOT EXISTS` kept its INVALID index; remove it, then run again: {}",
+                drop_statements(indexes)
+            ));
+        }
+        let message = format!("migration {tag} failed; {what_was_undone}");
         let mut error = Error::new(ErrorKind::MigrationFailed, message);
         match chunk {
             Some(chunk) => {
@@ -359,12 +487,28 @@ impl Failure {
                 }
             }
             (Cause::Database(err), None) => error = error.note("reason", crate::pg_error::describe(err)),
-            (Cause::LockLost, None) => {}
+            _ => {}
         }
         let rolled_back: Vec<&str> =
             batch.iter().map(|migration| migration.tag.as_str()).filter(|other| other != tag).collect();
         if rollback == Rollback::Batch && !rolled_back.is_empty() {
-            error = error.note("also rolled back", rolled_back.join(", "));
+            error = error.note("also rolled back", capped_list(&rolled_back));
+        }
+        for index in &self.left_behind {
+            error = error.note("left behind", format!("the INVALID index {index}"));
+        }
+        if !self.left_behind.is_empty() {
+            return error.help(format!(
+                "a failed concurrent build leaves an INVALID index; remove it before running again: {}",
+                drop_statements(&self.left_behind)
+            ));
+        }
+        if self.database_error().is_some_and(|db| db.code() == sqlstate::OUT_OF_MEMORY) && batch.len() > 1 {
+            return error.help(format!(
+                "one transaction of {} migrations ran out of shared memory for locks (max_locks_per_transaction); \
+                 nothing is wrong with the migration: apply in smaller atomic batches with --batch-size 500",
+                batch.len()
+            ));
         }
         error.help(match rollback {
             Rollback::Batch => {

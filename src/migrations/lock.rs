@@ -69,6 +69,28 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
+/// A session holding a lock that a migration waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    pub pid: i32,
+    pub application_name: String,
+    pub state: String,
+    /// Its transaction's start (or its connection's, outside a transaction).
+    pub since: String,
+    pub query_start: String,
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.application_name.is_empty() { "(no application_name)" } else { &self.application_name };
+        write!(
+            f,
+            "pid {} ({name}), {}, in its transaction since {}, its last query started {}",
+            self.pid, self.state, self.since, self.query_start
+        )
+    }
+}
+
 impl MigrationLock {
     /// Waits at most `wait` in all, connecting included.
     pub async fn acquire(url: &DatabaseUrl, key: i64, wait: Duration, application_name: &str) -> Result<MigrationLock> {
@@ -114,6 +136,24 @@ impl MigrationLock {
 
     pub fn guard(&self) -> LockGuard {
         self.guard
+    }
+
+    /// The sessions blocking backend `pid` right now, asked on the lock's own
+    /// (otherwise idle) connection; empty when it is not waiting or cannot tell.
+    pub async fn blockers_of(&mut self, pid: i32) -> Vec<Blocker> {
+        sqlx::query_as::<_, (i32, String, String, String, String)>(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'), \
+                    coalesce(to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown'), \
+                    coalesce(to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown') \
+             FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids($1)) ORDER BY a.pid",
+        )
+        .bind(pid)
+        .fetch_all(&mut self.connection)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(pid, application_name, state, since, query_start)| Blocker { pid, application_name, state, since, query_start })
+        .collect()
     }
 
     /// Unlocks and closes the lock's connection.

@@ -300,6 +300,28 @@ fn match_like_drizzle_upgrade(migrations: &[Migration], row: &AppliedRow) -> Opt
 pub enum Step<'f> {
     Batch(Vec<&'f Migration>),
     Alone(&'f Migration),
+    /// No migration, only the bookkeeping table's work (drizzle 1.0 names to write).
+    Bookkeeping,
+}
+
+impl<'f> Plan<'f> {
+    /// How what is pending runs; batches of at most `batch_size` migrations when given.
+    pub fn steps(&self, batch_size: Option<usize>) -> Vec<Step<'f>> {
+        if self.pending.is_empty() {
+            return if self.names_missing().is_empty() { Vec::new() } else { vec![Step::Bookkeeping] };
+        }
+        let steps = steps(&self.pending);
+        let Some(size) = batch_size.filter(|&size| size > 0) else {
+            return steps;
+        };
+        steps
+            .into_iter()
+            .flat_map(|step| match step {
+                Step::Batch(migrations) => migrations.chunks(size).map(|part| Step::Batch(part.to_vec())).collect(),
+                other => vec![other],
+            })
+            .collect()
+    }
 }
 
 pub fn steps<'f>(pending: &[&'f Migration]) -> Vec<Step<'f>> {
@@ -308,6 +330,12 @@ pub fn steps<'f>(pending: &[&'f Migration]) -> Vec<Step<'f>> {
     for &migration in pending {
         match migration.mode {
             TransactionMode::Transactional => batch.push(migration),
+            TransactionMode::OwnTransaction(_) => {
+                if !batch.is_empty() {
+                    steps.push(Step::Batch(std::mem::take(&mut batch)));
+                }
+                steps.push(Step::Batch(vec![migration]));
+            }
             TransactionMode::NonTransactional(_) => {
                 if !batch.is_empty() {
                     steps.push(Step::Batch(std::mem::take(&mut batch)));

@@ -8,16 +8,22 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::apply::{AppliedMigration, Applier, Limits, Progress};
+use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, drop_statements};
 use super::bookkeeping::Bookkeeping;
 use super::folder::{MigrationFolder, read_folder};
-use super::lock::MigrationLock;
-use super::plan::{AppliedRows, OutOfOrder, Plan, Step, plan, steps};
+use super::lock::{Blocker, MigrationLock};
+use super::plan::{AppliedRows, OutOfOrder, Plan, plan};
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, capped_list};
 use crate::own_schema::Provenance;
+use crate::pg_error::sqlstate;
 use crate::stamp::{self, EnvironmentStamp, Overwrite};
+
+/// How many times a run reconnects after losing its connection mid-run.
+const RECONNECTS: u32 = 5;
+/// How often the blockers of a running migration are looked up.
+const BLOCKER_POLL: Duration = Duration::from_millis(200);
 
 /// An environment's migration folder and database.
 pub struct Migrator<'e> {
@@ -36,6 +42,8 @@ pub struct Settings {
     /// For another runner's migration lock.
     pub lock_wait: Duration,
     pub order: OutOfOrder,
+    /// Apply consecutive migrations in atomic batches of at most this many.
+    pub batch_size: Option<usize>,
 }
 
 /// What the database holds: its stamp and its bookkeeping rows.
@@ -43,6 +51,8 @@ pub struct Settings {
 pub struct DatabaseState {
     pub stamp: Option<EnvironmentStamp>,
     pub rows: AppliedRows,
+    /// Every INVALID index of the database (a failed or killed concurrent build).
+    pub invalid_indexes: Vec<String>,
 }
 
 /// What a run did.
@@ -55,7 +65,7 @@ pub enum Outcome {
     /// Another runner applied what was pending while this one waited for the lock.
     AppliedByAnother,
     /// Migrations applied, or drizzle 1.0 names written, or both.
-    Applied { ran: Vec<AppliedMigration>, names_written: usize },
+    Applied { ran: Vec<AppliedMigration>, names_written: usize, reconnects: u32 },
 }
 
 /// The outcome and the database as it was left.
@@ -107,12 +117,40 @@ impl<'e> Migrator<'e> {
     /// Applies what is pending. With nothing pending it takes no lock and writes
     /// nothing but the stamp of a database that may be claimed: the no-op
     /// `release` Dokku re-runs on every `config:set` is one connection and a few reads.
+    ///
+    /// A connection lost mid-run (a restart, a failover) is not the migration's
+    /// doing: the run reconnects within `wait` and starts over from reading the
+    /// state, under a new lock; what was committed stays committed.
     pub async fn run(&self, settings: Settings, progress: &mut dyn Progress) -> Result<Run> {
         let started = Instant::now();
-        let mut connection = database::connect(&self.url, settings.wait, &self.application_name).await?;
-        let outcome = self.run_on(&mut connection, settings, progress, started).await;
-        let _ = connection.close().await;
-        outcome
+        let mut committed = Vec::new();
+        let mut reconnects = 0;
+        loop {
+            let mut connection = match database::connect(&self.url, settings.wait, &self.application_name).await {
+                Ok(connection) => connection,
+                Err(error) if reconnects > 0 => {
+                    return Err(error.note("before", "the connection was lost while applying migrations"));
+                }
+                Err(error) => return Err(error),
+            };
+            let attempt = self.run_on(&mut connection, settings, progress, started, &mut committed, reconnects).await;
+            let _ = connection.close().await;
+            match attempt {
+                Err(Interrupted::ConnectionLost(error)) if reconnects < RECONNECTS => {
+                    reconnects += 1;
+                    tracing::warn!("{}; reconnecting (attempt {reconnects} of {RECONNECTS})", error.message);
+                }
+                Err(Interrupted::ConnectionLost(error) | Interrupted::Failed(error)) => {
+                    let done: Vec<&str> = committed.iter().map(|migration| migration.tag.as_str()).collect();
+                    return Err(if done.is_empty() {
+                        error
+                    } else {
+                        error.note("committed before it", capped_list(&done))
+                    });
+                }
+                Ok(run) => return Ok(run),
+            }
+        }
     }
 
     async fn run_on(
@@ -121,14 +159,16 @@ impl<'e> Migrator<'e> {
         settings: Settings,
         progress: &mut dyn Progress,
         started: Instant,
-    ) -> Result<Run> {
+        committed: &mut Vec<AppliedMigration>,
+        reconnects: u32,
+    ) -> std::result::Result<Run, Interrupted> {
         let mut state = self.read_state(connection).await?;
         stamp::check(self.env, state.stamp.as_ref())?;
         let first_look = self.plan(&state, settings.order);
         if let Some(refusal) = first_look.refusal() {
             return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
         }
-        if first_look.pending.is_empty() && first_look.names_missing().is_empty() {
+        if first_look.pending.is_empty() && first_look.names_missing().is_empty() && committed.is_empty() {
             if state.stamp.is_none() {
                 if stamp::claims_unstamped(self.env.kind, !state.rows.rows.is_empty()) {
                     state.stamp = self.stamp_now(connection).await?;
@@ -140,20 +180,37 @@ impl<'e> Migrator<'e> {
         }
         let nothing_was_pending = first_look.pending.is_empty();
 
-        let lock = MigrationLock::acquire(
+        let mut lock = MigrationLock::acquire(
             &self.url,
             self.bookkeeping.lock_key(),
             settings.lock_wait,
             &format!("{} lock", self.application_name),
         )
         .await?;
-        let outcome = self.apply_locked(connection, settings.order, lock.guard(), progress).await;
+        let outcome = self.apply_locked(connection, settings, &mut lock, progress).await;
         // The outcome matters more than the unlock: a failed release of the lock only warns.
         if let Err(err) = lock.release().await {
             tracing::warn!("{err}; the server drops the lock when the connection closes");
         }
-        let (state, outcome) = outcome?;
+        let (state, outcome) = match outcome {
+            Ok(done) => done,
+            Err(failure) => {
+                committed.extend(failure.committed);
+                return Err(if failure.connection_lost {
+                    Interrupted::ConnectionLost(failure.error)
+                } else {
+                    Interrupted::Failed(failure.error)
+                });
+            }
+        };
         let outcome = match outcome {
+            Outcome::Applied { ran, names_written, .. } => {
+                committed.extend(ran);
+                Outcome::Applied { ran: std::mem::take(committed), names_written, reconnects }
+            }
+            Outcome::UpToDate if !committed.is_empty() => {
+                Outcome::Applied { ran: std::mem::take(committed), names_written: 0, reconnects }
+            }
             Outcome::UpToDate if !nothing_was_pending => Outcome::AppliedByAnother,
             other => other,
         };
@@ -165,14 +222,15 @@ impl<'e> Migrator<'e> {
     async fn apply_locked(
         &self,
         connection: &mut PgConnection,
-        order: OutOfOrder,
-        lock: super::lock::LockGuard,
+        settings: Settings,
+        lock: &mut MigrationLock,
         progress: &mut dyn Progress,
-    ) -> Result<(DatabaseState, Outcome)> {
+    ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
-        let state = self.read_state(connection).await?;
-        stamp::check(env, state.stamp.as_ref())?;
-        let locked_plan = self.plan(&state, order);
+        let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
+        let state = self.read_state(connection).await.map_err(failed)?;
+        stamp::check(env, state.stamp.as_ref()).map_err(failed)?;
+        let locked_plan = self.plan(&state, settings.order);
         if let Some(refusal) = locked_plan.refusal() {
             return Ok((state, Outcome::Refused(refusal)));
         }
@@ -180,6 +238,16 @@ impl<'e> Migrator<'e> {
         if locked_plan.pending.is_empty() && names_written == 0 {
             return Ok((state, Outcome::UpToDate));
         }
+        if let Some(refusal) = invalid_index_refusal(&locked_plan, &state.invalid_indexes) {
+            return Ok((state, Outcome::Refused(refusal)));
+        }
+        let pid: i32 =
+            sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.map_err(|err| {
+                failed(
+                    Error::unavailable("could not prepare the migration connection")
+                        .note("reason", crate::pg_error::describe(&err)),
+                )
+            })?;
         let claim = state.stamp.is_none() && stamp::claims_unstamped(env.kind, !state.rows.rows.is_empty());
         if state.stamp.is_none() && !claim {
             tracing::warn!("{}", stamp::unclaimed_warning(env));
@@ -193,23 +261,49 @@ impl<'e> Migrator<'e> {
             provenance: &provenance,
             limits: &limits,
             stamp: claim.then_some(env),
-            lock,
+            lock: lock.guard(),
         };
-        // Nothing pending but names to write: one transaction that writes only them.
-        let steps =
-            if locked_plan.pending.is_empty() { vec![Step::Batch(Vec::new())] } else { steps(&locked_plan.pending) };
+        let steps = locked_plan.steps(settings.batch_size);
         progress.begin(locked_plan.pending.len());
-        let applied = applier.apply(connection, &steps, progress).await;
+        // While it runs, the lock's idle connection watches who blocks it, so that a
+        // lock timeout can name them.
+        let mut blockers: Vec<Blocker> = Vec::new();
+        let applied = {
+            let applying = applier.apply(connection, &steps, progress);
+            tokio::pin!(applying);
+            loop {
+                tokio::select! {
+                    biased;
+                    applied = &mut applying => break applied,
+                    () = tokio::time::sleep(BLOCKER_POLL) => {
+                        let now = lock.blockers_of(pid).await;
+                        if !now.is_empty() {
+                            blockers = now;
+                        }
+                    }
+                }
+            }
+        };
         progress.end();
-        let ran = applied?;
-        let state = self.read_state(connection).await?;
-        Ok((state, Outcome::Applied { ran, names_written }))
+        let ran = applied.map_err(|failure| name_blockers(failure, &blockers))?;
+        let state = self.read_state(connection).await.map_err(failed)?;
+        Ok((state, Outcome::Applied { ran, names_written, reconnects: 0 }))
     }
 
     async fn read_state(&self, connection: &mut PgConnection) -> Result<DatabaseState> {
         let stamp = stamp::read(connection).await?;
         let rows = self.bookkeeping.read_applied(connection).await?;
-        Ok(DatabaseState { stamp, rows })
+        let invalid_indexes = sqlx::query_scalar(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        )
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(|err| {
+            Error::unavailable("could not read the indexes").note("reason", crate::pg_error::describe(&err))
+        })?;
+        Ok(DatabaseState { stamp, rows, invalid_indexes })
     }
 
     /// Stamps an unstamped database and returns the stamp now in place.
@@ -225,4 +319,58 @@ impl<'e> Migrator<'e> {
         stamp::check(self.env, stamp.as_ref())?;
         Ok(stamp)
     }
+}
+
+/// Why a run attempt stopped.
+enum Interrupted {
+    /// Not the migration's doing: reconnect and try again.
+    ConnectionLost(Error),
+    Failed(Error),
+}
+
+impl From<Error> for Interrupted {
+    fn from(error: Error) -> Interrupted {
+        Interrupted::Failed(error)
+    }
+}
+
+/// A lock timeout that outlasted the retries names the sessions that held the lock.
+fn name_blockers(mut failure: StepFailure, blockers: &[Blocker]) -> StepFailure {
+    let timed_out =
+        failure.error.notes.iter().any(|note| note.label == "sqlstate" && note.value == sqlstate::LOCK_NOT_AVAILABLE);
+    if !timed_out || blockers.is_empty() {
+        return failure;
+    }
+    let mut error = failure.error;
+    for blocker in blockers {
+        error = error.note("blocked by", blocker);
+    }
+    failure.error = error.help(
+        "another session holds a lock the migration needs: let it finish or end it (SELECT pg_terminate_backend(<pid>)), then run again; a longer database.lock_timeout waits longer",
+    );
+    failure
+}
+
+/// A pending migration that would build an index left INVALID by an earlier,
+/// interrupted build: `IF NOT EXISTS` would keep the broken index and the
+/// migration would be recorded as applied. Refused with the fix.
+fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
+    let unqualified = |index: &str| index.rsplit('.').next().unwrap_or(index).trim_matches('"').to_owned();
+    let mut blocking = Vec::new();
+    for migration in &plan.pending {
+        let built = migration.built_indexes();
+        for index in invalid.iter().filter(|index| built.contains(&unqualified(index))) {
+            blocking.push((migration.tag.clone(), index.clone()));
+        }
+    }
+    let (tag, _) = blocking.first()?;
+    let indexes: Vec<String> = blocking.iter().map(|(_, index)| index.clone()).collect();
+    Some(
+        Error::integrity(format!("migration {tag} would build an index that exists and is INVALID"))
+            .note("invalid", indexes.join(", "))
+            .help(format!(
+                "an earlier build was interrupted; remove the INVALID index so the migration builds it again: {}",
+                drop_statements(&indexes)
+            )),
+    )
 }

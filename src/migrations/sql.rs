@@ -34,7 +34,116 @@ pub fn non_transactional_reason(words: &[String]) -> Option<&'static str> {
         ("CREATE", "DATABASE") | ("DROP", "DATABASE") => Some("CREATE/DROP DATABASE"),
         ("CREATE", "TABLESPACE") | ("DROP", "TABLESPACE") => Some("CREATE/DROP TABLESPACE"),
         ("CREATE", "SUBSCRIPTION") | ("DROP", "SUBSCRIPTION") => Some("CREATE/DROP SUBSCRIPTION"),
+        // CLUSTER without a table reclusters every table, one transaction each.
+        ("CLUSTER", next) if matches!(next, "" | "VERBOSE") && words.len() <= 2 => Some("CLUSTER without a table"),
+        ("DISCARD", "ALL") => Some("DISCARD ALL"),
         _ => None,
+    }
+}
+
+/// Why a statement needs a transaction of its own: it may run in one, but not
+/// batched with other migrations.
+pub fn own_transaction_reason(words: &[String]) -> Option<&'static str> {
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match (w(0), w(1)) {
+        // The new value cannot be used until the transaction that added it commits.
+        ("ALTER", "TYPE") if words.windows(2).any(|pair| pair[0] == "ADD" && pair[1] == "VALUE") => {
+            Some("ALTER TYPE ... ADD VALUE")
+        }
+        // Must be the first statement of its transaction.
+        ("SET", "TRANSACTION") => Some("SET TRANSACTION"),
+        _ => None,
+    }
+}
+
+/// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON ...`
+/// builds, as `pg_class.relname` has it (unquoted names folded to lower case);
+/// None for other statements and for unnamed indexes.
+pub fn built_index_name(statement: &str) -> Option<String> {
+    let tokens = name_tokens(statement, 9);
+    let upper = |i: usize| tokens.get(i).map(|token| token.to_ascii_uppercase()).unwrap_or_default();
+    let mut i = 1;
+    if upper(0) != "CREATE" {
+        return None;
+    }
+    if upper(i) == "UNIQUE" {
+        i += 1;
+    }
+    if upper(i) != "INDEX" || upper(i + 1) != "CONCURRENTLY" {
+        return None;
+    }
+    i += 2;
+    if upper(i) == "IF" && upper(i + 1) == "NOT" && upper(i + 2) == "EXISTS" {
+        i += 3;
+    }
+    let name = tokens.get(i)?;
+    if name.eq_ignore_ascii_case("ON") {
+        return None;
+    }
+    let last = last_name_part(name);
+    Some(match last.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => last.to_ascii_lowercase(),
+    })
+}
+
+/// `c` of `a.b.c`, where a quoted part may hold dots.
+fn last_name_part(name: &str) -> &str {
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in name.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => start = i + 1,
+            _ => {}
+        }
+    }
+    &name[start..]
+}
+
+/// The first `count` whitespace-separated tokens, a double-quoted identifier
+/// (with dots, as in `s."i x"`) kept whole.
+fn name_tokens(statement: &str, count: usize) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in statement.trim_start().chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                    if tokens.len() == count {
+                        return tokens;
+                    }
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+/// A statement the server would answer by waiting for the client (COPY FROM
+/// STDIN) or by streaming to it (COPY TO STDOUT): the runner sends no data and
+/// reads no copy stream, so a release would hang or fail.
+pub fn talks_to_client(words: &[String]) -> Option<&'static str> {
+    if words.first().map(String::as_str) != Some("COPY") {
+        return None;
+    }
+    let pair = |a: &str, b: &str| words.windows(2).any(|pair| pair[0] == a && pair[1] == b);
+    if pair("FROM", "STDIN") {
+        Some("COPY ... FROM STDIN")
+    } else if pair("TO", "STDOUT") {
+        Some("COPY ... TO STDOUT")
+    } else {
+        None
     }
 }
 
@@ -51,7 +160,8 @@ fn reindex_target(words: &[String]) -> Option<&str> {
 pub fn is_transaction_control(words: &[String]) -> bool {
     let first = words.first().map(String::as_str).unwrap_or("");
     let second = words.get(1).map(String::as_str).unwrap_or("");
-    matches!(first, "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "ABORT")
+    // ROLLBACK TO SAVEPOINT stays inside the transaction: harmless.
+    (matches!(first, "BEGIN" | "COMMIT" | "END" | "ABORT") || (first == "ROLLBACK" && second != "TO"))
         || (first == "START" && second == "TRANSACTION")
         || (first == "PREPARE" && second == "TRANSACTION")
 }
@@ -60,6 +170,38 @@ pub fn is_transaction_control(words: &[String]) -> bool {
 /// identifiers, dollar-quoted bodies and `BEGIN ATOMIC ... END` function bodies.
 /// Statements with no words (blank or comments only) are left out.
 pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
+    Lexer::default().split(chunk)
+}
+
+/// The lexer's state across the chunks of one file: whether plain '...' strings
+/// take backslash escapes (after `SET standard_conforming_strings = off`).
+#[derive(Debug, Clone, Default)]
+pub struct Lexer {
+    backslash_strings: bool,
+}
+
+impl Lexer {
+    pub fn split(&mut self, chunk: &str) -> Vec<SqlStatement> {
+        split_with(chunk, &mut self.backslash_strings)
+    }
+}
+
+/// `SET [SESSION | LOCAL] standard_conforming_strings TO/= on|off`: the value set.
+fn standard_conforming_strings(words: &[String], text: &str) -> Option<bool> {
+    let position = words.iter().position(|word| word == "STANDARD_CONFORMING_STRINGS")?;
+    if words.first().map(String::as_str) != Some("SET") || position > 2 {
+        return None;
+    }
+    let value = text.to_ascii_lowercase();
+    let value = value.rsplit(|c: char| c.is_whitespace() || c == '=').find(|piece| !piece.is_empty())?;
+    match value.trim_matches(|c| c == '\'' || c == ';') {
+        "off" | "false" | "0" => Some(false),
+        "on" | "true" | "1" => Some(true),
+        _ => None,
+    }
+}
+
+fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
     let bytes = chunk.as_bytes();
     let mut statements = Vec::new();
     let mut words: Vec<String> = Vec::new();
@@ -69,11 +211,17 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
     let mut paren_depth = 0usize;
     let mut i = 0;
 
-    let mut finish = |end: usize, start: &mut Option<usize>, words: &mut Vec<String>| {
+    // Ends the statement begun at `start`; a `SET standard_conforming_strings`
+    // changes how the strings after it are read.
+    let mut finish = |end: usize, start: &mut Option<usize>, words: &mut Vec<String>, backslash: &mut bool| {
         if let Some(begin) = start.take()
             && !words.is_empty()
         {
-            statements.push(SqlStatement { start: begin, end, words: std::mem::take(words) });
+            let statement = SqlStatement { start: begin, end, words: std::mem::take(words) };
+            if let Some(on) = standard_conforming_strings(&statement.words, statement.text(chunk)) {
+                *backslash = !on;
+            }
+            statements.push(statement);
         }
         words.clear();
     };
@@ -91,7 +239,7 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
                 continue;
             }
             b';' if atomic_depth == 0 && paren_depth == 0 => {
-                finish(i + 1, &mut start, &mut words);
+                finish(i + 1, &mut start, &mut words, backslash_strings);
                 i += 1;
                 continue;
             }
@@ -104,8 +252,8 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
         start.get_or_insert(i);
         match byte {
             b'\'' => {
-                let escapes =
-                    i > 0 && matches!(bytes[i - 1], b'E' | b'e') && !is_word_byte(bytes.get(i.wrapping_sub(2)));
+                let escapes = *backslash_strings
+                    || (i > 0 && matches!(bytes[i - 1], b'E' | b'e') && !is_word_byte(bytes.get(i.wrapping_sub(2))));
                 i = skip_quoted(bytes, i, b'\'', escapes);
             }
             b'"' => i = skip_quoted(bytes, i, b'"', false),
@@ -121,10 +269,12 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
                 let word = chunk[i..end].to_ascii_uppercase();
                 // `E'...'` strings: leave the E to the string branch.
                 if !(end - i == 1 && matches!(byte, b'E' | b'e') && bytes.get(end) == Some(&b'\'')) {
+                    // `AS end`, `t.case`: a label, not the keyword.
+                    let label = words.last().is_some_and(|last| last == "AS") || chunk[..i].trim_end().ends_with('.');
                     match word.as_str() {
                         "ATOMIC" if words.last().is_some_and(|last| last == "BEGIN") => atomic_depth += 1,
-                        "CASE" if atomic_depth > 0 => atomic_depth += 1,
-                        "END" if atomic_depth > 0 => atomic_depth -= 1,
+                        "CASE" if atomic_depth > 0 && !label => atomic_depth += 1,
+                        "END" if atomic_depth > 0 && !label => atomic_depth -= 1,
                         _ => {}
                     }
                     words.push(word);
@@ -142,7 +292,7 @@ pub fn split_statements(chunk: &str) -> Vec<SqlStatement> {
             _ => i += char_len(byte),
         }
     }
-    finish(bytes.len(), &mut start, &mut words);
+    finish(bytes.len(), &mut start, &mut words, backslash_strings);
     statements
 }
 
@@ -299,6 +449,92 @@ mod tests {
         }
         for sql in ["DO $$ BEGIN PERFORM 1; END $$", "CREATE TABLE t (x int)", "SELECT 'COMMIT'"] {
             assert!(!is_transaction_control(&split_statements(sql)[0].words), "{sql}");
+        }
+    }
+
+    #[test]
+    fn labels_named_end_or_case_do_not_close_or_open_an_atomic_body() {
+        let chunk = "CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1 AS end; SELECT t.case FROM t; END;\n\
+                     CREATE FUNCTION g() RETURNS int BEGIN ATOMIC SELECT 2 AS case; END;\n\
+                     CREATE INDEX CONCURRENTLY i ON t (x);";
+        let statements = split_statements(chunk);
+        assert_eq!(first_words(chunk), ["CREATE FUNCTION", "CREATE FUNCTION", "CREATE INDEX"]);
+        assert!(!statements.iter().any(|statement| is_transaction_control(&statement.words)));
+        assert_eq!(non_transactional_reason(&statements[2].words), Some("CREATE INDEX CONCURRENTLY"));
+    }
+
+    #[test]
+    fn backslash_escapes_follow_standard_conforming_strings() {
+        let mut lexer = Lexer::default();
+        let first = "SET standard_conforming_strings = off;\nINSERT INTO t VALUES ('it\\'s; fine');\nSELECT 2;";
+        assert_eq!(lexer.split(first).len(), 3);
+        // The setting carries to the next chunk of the file, and can be turned back.
+        assert_eq!(
+            lexer
+                .split(
+                    "INSERT INTO t VALUES ('a\\'; b'); SET standard_conforming_strings TO 'on'; SELECT 'c\\'; SELECT 3"
+                )
+                .len(),
+            4
+        );
+        assert_eq!(split_statements("INSERT INTO t VALUES ('a\\'); SELECT 2").len(), 2, "on by default");
+    }
+
+    #[test]
+    fn savepoints_are_harmless_and_copy_through_the_client_is_caught() {
+        for sql in ["SAVEPOINT a", "ROLLBACK TO SAVEPOINT a", "rollback to a", "RELEASE SAVEPOINT a"] {
+            assert!(!is_transaction_control(&split_statements(sql)[0].words), "{sql}");
+        }
+        let cases = [
+            ("COPY t FROM STDIN", Some("COPY ... FROM STDIN")),
+            ("copy t (a, b) from stdin with (format csv)", Some("COPY ... FROM STDIN")),
+            ("COPY (SELECT 1) TO STDOUT", Some("COPY ... TO STDOUT")),
+            ("COPY t FROM '/srv/data.csv'", None),
+            ("COPY t TO PROGRAM 'gzip > /tmp/x'", None),
+            ("SELECT 'COPY t FROM STDIN'", None),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(talks_to_client(&split_statements(sql)[0].words), expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn statements_that_need_their_own_transaction_or_none() {
+        let own = [
+            ("ALTER TYPE mood ADD VALUE 'meh'", Some("ALTER TYPE ... ADD VALUE")),
+            ("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh' BEFORE 'ok'", Some("ALTER TYPE ... ADD VALUE")),
+            ("ALTER TYPE mood RENAME VALUE 'a' TO 'b'", None),
+            ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", Some("SET TRANSACTION")),
+            ("SET lock_timeout = '1s'", None),
+        ];
+        for (sql, expected) in own {
+            assert_eq!(own_transaction_reason(&split_statements(sql)[0].words), expected, "{sql}");
+        }
+        let none = [
+            ("CLUSTER", Some("CLUSTER without a table")),
+            ("CLUSTER VERBOSE", Some("CLUSTER without a table")),
+            ("CLUSTER t USING t_pkey", None),
+            ("DISCARD ALL", Some("DISCARD ALL")),
+            ("DISCARD PLANS", None),
+        ];
+        for (sql, expected) in none {
+            assert_eq!(non_transactional_reason(&split_statements(sql)[0].words), expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_index_a_concurrent_build_makes_is_named_as_pg_class_has_it() {
+        let cases = [
+            ("CREATE INDEX CONCURRENTLY IF NOT EXISTS Profile_Role_Idx ON profile (role)", Some("profile_role_idx")),
+            ("create unique index concurrently \"Mixed Case\" on t (x)", Some("Mixed Case")),
+            ("CREATE INDEX CONCURRENTLY public.t_x ON t (x)", Some("t_x")),
+            ("CREATE INDEX CONCURRENTLY \"my.schema\".\"a.b\" ON t (x)", Some("a.b")),
+            ("CREATE INDEX CONCURRENTLY ON t (x)", None),
+            ("CREATE INDEX t_x ON t (x)", None),
+            ("DROP INDEX CONCURRENTLY t_x", None),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(built_index_name(sql).as_deref(), expected, "{sql}");
         }
     }
 

@@ -13,9 +13,11 @@ use sha2::{Digest, Sha256};
 
 pub use journal::JOURNAL_PATH;
 
-use super::sql::{SqlStatement, is_transaction_control, non_transactional_reason, split_statements};
+use super::sql::{
+    Lexer, SqlStatement, is_transaction_control, non_transactional_reason, own_transaction_reason, talks_to_client,
+};
 use crate::error::{Error, ErrorKind, Result};
-use crate::text_position::{byte_offset_of_char, line_column};
+use crate::text_position::{LineIndex, byte_offset_of_char, line_column};
 
 /// drizzle-kit's statement separator.
 pub const BREAKPOINT: &str = "--> statement-breakpoint";
@@ -41,6 +43,8 @@ pub struct Migration {
     /// The pieces between breakpoints, in order, as drizzle executes them.
     pub chunks: Vec<Chunk>,
     pub mode: TransactionMode,
+    /// Where the file's lines start, to number statements in linear time.
+    pub lines: LineIndex,
 }
 
 /// The text between two breakpoints.
@@ -64,6 +68,9 @@ impl Chunk {
 pub enum TransactionMode {
     /// Runs inside the release's single transaction.
     Transactional,
+    /// Runs in a transaction of its own, committed before the next migration
+    /// starts (a new enum value is usable only after that commit).
+    OwnTransaction(&'static str),
     /// Holds a statement PostgreSQL refuses inside a transaction block: runs on
     /// its own, statement by statement.
     NonTransactional(&'static str),
@@ -73,10 +80,17 @@ impl std::fmt::Display for TransactionMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TransactionMode::Transactional => f.write_str("in the transaction"),
+            TransactionMode::OwnTransaction(reason) => write!(f, "in a transaction of its own ({reason})"),
             TransactionMode::NonTransactional(reason) => write!(f, "alone, outside a transaction ({reason})"),
         }
     }
 }
+
+/// The comment that sets a migration's mode by hand, on a line of its own;
+/// drizzle sends it to the server as the comment it is.
+pub const DIRECTIVE: &str = "-- praxia-deploy:";
+const OWN_TRANSACTION_DIRECTIVE: &str = "own-transaction";
+const NO_TRANSACTION_DIRECTIVE: &str = "no-transaction";
 
 /// One statement of a migration, numbered from 1 across the whole file.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +115,14 @@ pub struct ErrorLocation {
 }
 
 impl Migration {
+    /// The names of the indexes its `CREATE INDEX CONCURRENTLY` statements build.
+    pub fn built_indexes(&self) -> Vec<String> {
+        self.statements()
+            .filter(|statement| statement.text.len() < 100_000)
+            .filter_map(|statement| super::sql::built_index_name(statement.text))
+            .collect()
+    }
+
     pub fn statement_count(&self) -> usize {
         self.chunks.iter().map(|chunk| chunk.statements.len()).sum()
     }
@@ -121,7 +143,7 @@ impl Migration {
                 number: index + 1,
                 chunk_index,
                 start_in_chunk,
-                line: line_column(&self.text, chunk.offset + start_in_chunk).0,
+                line: self.lines.line_column(&self.text, chunk.offset + start_in_chunk).0,
                 text,
             })
     }
@@ -137,7 +159,7 @@ impl Migration {
             Some(position) => sent_from + byte_offset_of_char(sent, position.saturating_sub(1)),
             None => sent_from + (sent.len() - sent.trim_start().len()),
         };
-        let (line, column) = line_column(&self.text, chunk.offset + offset_in_chunk);
+        let (line, column) = self.lines.line_column(&self.text, chunk.offset + offset_in_chunk);
         let before: usize = self.chunks[..chunk_index].iter().map(|chunk| chunk.statements.len()).sum();
         let within = chunk
             .statements
@@ -300,28 +322,85 @@ fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
     let hash = hex::encode(Sha256::digest(text.as_bytes()));
     let mut chunks = Vec::new();
     let mut offset = 0;
+    let mut lexer = Lexer::default();
     for piece in text.split(BREAKPOINT) {
-        chunks.push(Chunk { offset, len: piece.len(), statements: split_statements(piece) });
+        chunks.push(Chunk { offset, len: piece.len(), statements: lexer.split(piece) });
         offset += piece.len() + BREAKPOINT.len();
     }
-    let mut mode = TransactionMode::Transactional;
+    let lines = LineIndex::new(&text);
+    let at = |offset: usize| {
+        let (line, column) = lines.line_column(&text, offset);
+        format!("{}:{line}:{column}", file.display())
+    };
+    let (mut own_transaction, mut non_transactional) = (None, None);
     for chunk in &chunks {
         for statement in &chunk.statements {
-            let (line, column) = line_column(&text, chunk.offset + statement.start);
+            let position = chunk.offset + statement.start;
             if is_transaction_control(&statement.words) {
                 return Err(integrity(format!(
-                    "{}:{line}:{column}: migration `{tag}` controls the transaction itself ({})",
-                    file.display(),
+                    "{}: migration `{tag}` controls the transaction itself ({})",
+                    at(position),
                     statement.words[0]
                 ))
-                .help("remove BEGIN/COMMIT/ROLLBACK: praxia-deploy runs all pending migrations in one transaction"));
+                .help("remove BEGIN/COMMIT/ROLLBACK: praxia-deploy runs all pending migrations in one transaction; to run this migration on its own, put `-- praxia-deploy: own-transaction` or `-- praxia-deploy: no-transaction` on a line of its own"));
             }
-            if let Some(reason) = non_transactional_reason(&statement.words) {
-                mode = TransactionMode::NonTransactional(reason);
+            if let Some(what) = talks_to_client(&statement.words) {
+                return Err(integrity(format!("{}: migration `{tag}` uses {what}", at(position))).help(
+                    "a migration runner sends no COPY data and reads no COPY stream, so the release would wait forever; load data with INSERT ... SELECT, or COPY from a file on the database server",
+                ));
             }
+            non_transactional = non_transactional.or(non_transactional_reason(&statement.words));
+            own_transaction = own_transaction.or(own_transaction_reason(&statement.words));
         }
     }
-    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode })
+    let detected = match (non_transactional, own_transaction) {
+        (Some(reason), _) => TransactionMode::NonTransactional(reason),
+        (None, Some(reason)) => TransactionMode::OwnTransaction(reason),
+        (None, None) => TransactionMode::Transactional,
+    };
+    let mode = match directive(&text, &at)? {
+        None => detected,
+        Some(TransactionMode::OwnTransaction(_)) if non_transactional.is_some() => {
+            return Err(integrity(format!(
+                "migration `{tag}` asks for a transaction of its own, but {} cannot run in a transaction",
+                non_transactional.unwrap_or_default()
+            ))
+            .note("file", file.display())
+            .help(
+                "use `-- praxia-deploy: no-transaction`, or leave the directive out: praxia-deploy sees it by itself",
+            ));
+        }
+        Some(mode) => mode,
+    };
+    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode, lines })
+}
+
+/// The mode a `-- praxia-deploy: ...` line asks for, if the file has one.
+fn directive(text: &str, at: &dyn Fn(usize) -> String) -> Result<Option<TransactionMode>> {
+    let mut found = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let Some(value) = line.trim_start().strip_prefix(DIRECTIVE) else {
+            continue;
+        };
+        let mode = match value.trim() {
+            OWN_TRANSACTION_DIRECTIVE => TransactionMode::OwnTransaction("-- praxia-deploy: own-transaction"),
+            NO_TRANSACTION_DIRECTIVE => TransactionMode::NonTransactional("-- praxia-deploy: no-transaction"),
+            other => {
+                return Err(integrity(format!("{}: unknown praxia-deploy directive `{other}`", at(start))).help(
+                    "the directives are `-- praxia-deploy: own-transaction` (run in a transaction of its own) and `-- praxia-deploy: no-transaction` (statement by statement, outside any transaction)",
+                ));
+            }
+        };
+        if found.is_some_and(|previous| previous != mode) {
+            return Err(integrity(format!("{}: a second, different praxia-deploy directive", at(start)))
+                .help("keep one `-- praxia-deploy:` line per migration"));
+        }
+        found = Some(mode);
+    }
+    Ok(found)
 }
 
 fn integrity(message: String) -> Error {
