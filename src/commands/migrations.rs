@@ -31,6 +31,8 @@ struct MigrationReport {
     /// Rows of a drizzle 1.0 table without a name (drizzle-orm 1.0 would run them
     /// again); `migrate` and `release` write them.
     names_missing: Vec<NameBackfill>,
+    /// INVALID indexes of the database, each with the statement that removes it.
+    invalid_indexes: Vec<serde_json::Value>,
     applied: Vec<MigrationEntry>,
     pending: Vec<MigrationEntry>,
     problems: Vec<serde_json::Value>,
@@ -90,6 +92,13 @@ fn report(
         layout: plan.layout,
         table_shape: plan.shape,
         names_missing: plan.names_missing().to_vec(),
+        invalid_indexes: state
+            .invalid_indexes
+            .iter()
+            .map(|index| {
+                json!({ "index": index, "drop": crate::migrations::apply::drop_statements(std::slice::from_ref(index)) })
+            })
+            .collect(),
         applied: plan.applied.iter().map(|(migration, _)| entry(migration, false)).collect(),
         pending: plan.pending.iter().map(|migration| entry(migration, with_statements)).collect(),
         problems: plan.problems.iter().map(problem_json).collect(),
@@ -342,6 +351,13 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     let mut text: String = text.lines().map(|line| format!("{}\n", line.trim_end())).collect();
     for problem in &plan.problems {
         let _ = writeln!(text, "problem: {}", problem.describe());
+    }
+    for index in &state.invalid_indexes {
+        let _ = writeln!(
+            text,
+            "warning: the index {index} is INVALID; remove it with {}",
+            crate::migrations::apply::drop_statements(std::slice::from_ref(index))
+        );
     }
     for backfill in plan.names_missing() {
         let _ = writeln!(

@@ -24,7 +24,7 @@ use crate::stamp::{self, Overwrite};
 const BATCH_RETRIES: u32 = 3;
 
 /// Beyond the server's own statement_timeout, how long the client waits for an answer.
-const CLIENT_MARGIN: Duration = Duration::from_secs(30);
+const CLIENT_MARGIN: Duration = Duration::from_secs(10);
 
 /// The session settings a migration runs under.
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ impl Applier<'_> {
         let mut attempt = 0;
         loop {
             let outcome = self.batch(connection, migrations, progress).await;
-            let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
+            reset(connection, outcome.as_ref().err()).await;
             match outcome {
                 Ok(applied) => return Ok(applied),
                 Err(failure) if failure.class() == Some(FailureClass::Contention) && attempt < BATCH_RETRIES => {
@@ -220,7 +220,7 @@ impl Applier<'_> {
         progress: &mut dyn Progress,
     ) -> std::result::Result<AppliedMigration, (Error, bool)> {
         let outcome = self.alone_statements(connection, migration, progress).await;
-        let _ = sqlx::raw_sql("RESET ALL").execute(&mut *connection).await;
+        reset(connection, outcome.as_ref().err()).await;
         outcome.map_err(|failure| {
             let lost = failure.class() == Some(FailureClass::ConnectionLost);
             (failure.into_error(&[migration], Rollback::Alone), lost)
@@ -291,6 +291,15 @@ impl Applier<'_> {
         }
         sql
     }
+}
+
+/// Back to the session's defaults after a step; not on a connection that stopped
+/// answering, where it would wait forever.
+async fn reset(connection: &mut PgConnection, failure: Option<&Failure>) {
+    if failure.is_some_and(|failure| matches!(failure.cause, Cause::NoAnswer(_))) {
+        return;
+    }
+    let _ = tokio::time::timeout(CLIENT_MARGIN, sqlx::raw_sql("RESET ALL").execute(connection)).await;
 }
 
 /// INVALID indexes, as `regclass` text (schema-qualified and quoted as needed).

@@ -22,6 +22,8 @@ use crate::stamp::{self, EnvironmentStamp, Overwrite};
 
 /// How many times a run reconnects after losing its connection mid-run.
 const RECONNECTS: u32 = 5;
+/// How long closing a connection may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How often the blockers of a running migration are looked up.
 const BLOCKER_POLL: Duration = Duration::from_millis(200);
 
@@ -134,7 +136,8 @@ impl<'e> Migrator<'e> {
                 Err(error) => return Err(error),
             };
             let attempt = self.run_on(&mut connection, settings, progress, started, &mut committed, reconnects).await;
-            let _ = connection.close().await;
+            // Bounded: a server that stopped answering does not answer the goodbye either.
+            let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
             match attempt {
                 Err(Interrupted::ConnectionLost(error)) if reconnects < RECONNECTS => {
                     reconnects += 1;
