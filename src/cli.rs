@@ -172,6 +172,14 @@ pub enum Command {
     /// Show the resolved settings of an environment, or check every environment file.
     #[command(subcommand, after_help = CONFIG_EXAMPLES)]
     Config(ConfigCommand),
+    /// Print a shell completion script (from clap's own generator).
+    #[command(
+        after_help = "Examples:\n  praxia-deploy completions bash > ~/.local/share/bash-completion/completions/praxia-deploy\n  praxia-deploy completions zsh > ~/.zfunc/_praxia-deploy\n  praxia-deploy completions fish > ~/.config/fish/completions/praxia-deploy.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 const RELEASE_EXAMPLES: &str = "\
@@ -329,6 +337,7 @@ impl Command {
             Command::Db(DbCommand::Psql { .. }) => "db psql",
             Command::Config(ConfigCommand::Show) => "config show",
             Command::Config(ConfigCommand::Check) => "config check",
+            Command::Completions { .. } => "completions",
         }
     }
 }

@@ -92,6 +92,34 @@ fn config_check_reports_every_invalid_file() {
 }
 
 #[test]
+fn config_check_reports_a_broken_or_missing_default_environment_too() {
+    let project = TestProject::from_repo();
+    project.file("environments/development.toml", "kind = \"development\"\n[database\n");
+    project
+        .run(&["config", "check"])
+        .expect_code(2)
+        .expect_stderr_contains("1 of 4 environment files are invalid")
+        .expect_stderr_contains("development.toml:2:");
+    std::fs::remove_file(project.path().join("environments/development.toml")).unwrap();
+    project.run(&["config", "check"]).expect_code(0).expect_stdout_contains("ok  production (production)");
+}
+
+#[test]
+fn completions_come_from_clap_for_each_shell() {
+    let project = TestProject::empty();
+    for (shell, marker) in
+        [("bash", "complete -F"), ("zsh", "#compdef praxia-deploy"), ("fish", "complete -c praxia-deploy")]
+    {
+        project
+            .run(&["completions", shell])
+            .expect_code(0)
+            .expect_stdout_contains(marker)
+            .expect_stdout_contains("migrate");
+    }
+    project.run(&["completions", "tcsh"]).expect_code(2);
+}
+
+#[test]
 fn the_shipped_environments_describe_the_real_dokku_setup() {
     let project = TestProject::from_repo();
     for (env, app) in

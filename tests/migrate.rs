@@ -591,3 +591,20 @@ fn a_server_that_accepts_and_never_answers_is_given_up_on() {
     assert!(stderr.contains("no answer within"), "{stderr}");
     drop(held);
 }
+
+#[tokio::test]
+async fn a_journal_that_is_not_utf8_or_not_a_file_is_an_integrity_error_naming_it() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    std::fs::write(project.path().join("migrations/meta/_journal.json"), b"{\"version\": \"7\xff\"}").unwrap();
+    project
+        .run_on(&database, &["status"])
+        .expect_code(4)
+        .expect_stderr_contains("meta/_journal.json:1:15 is not valid UTF-8");
+    std::fs::remove_file(project.path().join("migrations/meta/_journal.json")).unwrap();
+    std::fs::create_dir(project.path().join("migrations/meta/_journal.json")).unwrap();
+    project
+        .run_on(&database, &["status"])
+        .expect_code(4)
+        .expect_stderr_contains("_journal.json is a folder, not a file");
+}

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::ConfigCommand;
-use crate::config::{DatabaseTarget, Environment};
+use crate::config::{DatabaseTarget, Environment, Project};
 use crate::error::{Error, Result};
 use crate::localdb::{LOCAL_DIR, database_name};
 use crate::output::Report;
@@ -14,7 +14,7 @@ use crate::output::Report;
 pub fn run(context: &Context, command: &ConfigCommand) -> Result<Report> {
     match command {
         ConfigCommand::Show => show(context),
-        ConfigCommand::Check => check(context),
+        ConfigCommand::Check => check(&context.project),
     }
 }
 
@@ -78,8 +78,8 @@ fn show(context: &Context) -> Result<Report> {
     Ok(Report::new(&result, human))
 }
 
-fn check(context: &Context) -> Result<Report> {
-    let project = &context.project;
+/// Every environment file of the project, whichever environment is selected.
+pub fn check(project: &Project) -> Result<Report> {
     let mut checked = Vec::new();
     let mut failures: Vec<Error> = Vec::new();
     for name in project.environment_names()? {

@@ -7,7 +7,7 @@ mod remote;
 mod seed;
 mod setup;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::{Environment, Project};
 use crate::dokku::forward::{Location, location};
 use crate::error::{Error, Result};
@@ -23,7 +23,14 @@ pub struct Context<'a> {
 
 pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let cwd = std::env::current_dir().map_err(|err| Error::internal(format!("no current directory: {err}")))?;
+    if let Command::Completions { shell } = &cli.command {
+        return Ok(completions(*shell));
+    }
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
+    // Checks every file, so it must not stop at a broken or missing default one.
+    if let Command::Config(ConfigCommand::Check) = &cli.command {
+        return config::check(&project);
+    }
     let env = project.load(&cli.global.env)?;
     let context = Context { cli, printer, project, env };
     if let Some(flags) = cli.command.remote_args()
@@ -59,5 +66,14 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::New { name, layout } => migrations::new_migration(&context, name, *layout),
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),
+        Command::Completions { .. } => unreachable!("answered before the project is read"),
     }
+}
+
+/// The completion script for `shell`, as clap generates it from the definitions.
+fn completions(shell: clap_complete::Shell) -> Report {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "praxia-deploy", &mut script);
+    Report::new(&serde_json::json!({ "shell": shell.to_string() }), String::from_utf8_lossy(&script).into_owned())
 }

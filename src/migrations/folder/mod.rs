@@ -226,7 +226,19 @@ pub fn read_contents(dir: &Path) -> Result<FolderContents> {
             "set [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`",
         ));
     }
-    let journal = read_optional(&dir.join(JOURNAL_PATH))?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let journal_path = dir.join(JOURNAL_PATH);
+    if journal_path.is_dir() {
+        return Err(Error::integrity(format!("the journal {} is a folder, not a file", journal_path.display()))
+            .help("drizzle-kit keeps meta/_journal.json as a JSON file: restore it from version control"));
+    }
+    let journal = match read_optional(&journal_path)? {
+        Some(bytes) => Some(String::from_utf8(bytes).map_err(|err| {
+            let (line, column) = line_column(&String::from_utf8_lossy(err.as_bytes()), err.utf8_error().valid_up_to());
+            Error::integrity(format!("the journal {}:{line}:{column} is not valid UTF-8", journal_path.display()))
+                .help("drizzle-kit writes the journal as UTF-8 JSON: restore it from version control")
+        })?),
+        None => None,
+    };
     let mut contents = FolderContents { journal, ..FolderContents::default() };
     for entry in std::fs::read_dir(dir).map_err(|err| Error::io("read", dir, err))? {
         let path = entry.map_err(|err| Error::io("read", dir, err))?.path();
