@@ -12,9 +12,9 @@ use crate::cli::{ApplyArgs, WaitArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::apply::AppliedMigration;
 use crate::migrations::folder::{Layout, Migration, TransactionMode};
+use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
-use crate::migrations::{folder, new};
 use crate::output::{MigrationProgress, Report, plural};
 use crate::stamp::{self, EnvironmentStamp};
 
@@ -90,7 +90,7 @@ fn report(
         database: migrator.url().redacted(),
         bookkeeping: migrator.bookkeeping().name().to_owned(),
         layout: plan.layout,
-        table_shape: plan.shape,
+        table_shape: plan.found_shape,
         names_missing: plan.names_missing().to_vec(),
         invalid_indexes: state
             .invalid_indexes
@@ -251,46 +251,18 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
 
 pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) -> Result<Report> {
     let dir = &context.env.migrations.dir;
-    let contents = if dir.exists() { folder::read_contents(dir)? } else { folder::FolderContents::default() };
-    let is_empty = contents.journal.is_none() && contents.sql_files.is_empty() && contents.subfolders.is_empty();
-    // Appending to a folder that would be refused only hides the problem.
-    let existing_folder = if is_empty { None } else { Some(folder::parse_folder(dir, contents)?) };
-    let found_layout = existing_folder.as_ref().map(|folder| folder.layout);
-    if let (Some(found), Some(asked)) = (found_layout, layout)
-        && found != asked
-    {
-        return Err(Error::usage(format!("the migration folder {} already uses the {found} layout", dir.display()))
-            .help(match found {
-                Layout::Journal => {
-                    "to move it to drizzle 1.0's layout, run `drizzle-kit up` (drizzle-kit 1.0); then `new` follows it"
-                }
-                Layout::Folders => "an existing folder keeps its layout; leave out --layout",
-            }));
-    }
-    let layout = found_layout.or(layout).unwrap_or(Layout::Journal);
-    let journal = match layout {
-        Layout::Journal => read_text(&dir.join(folder::JOURNAL_PATH))?,
-        Layout::Folders => None,
-    };
-    let last = existing_folder.as_ref().and_then(|folder| folder.migrations.last());
-    let last_snapshot = last.map(|migration| read_text(&migration.snapshot)).transpose()?.flatten();
-    let has_snapshots = existing_folder
-        .as_ref()
-        .is_some_and(|folder| folder.migrations.iter().any(|migration| migration.snapshot.is_file()));
-    let existing = new::Existing {
-        layout,
-        journal: journal.as_deref(),
-        last: last.map(|migration| (migration, last_snapshot.as_deref())),
-        has_snapshots,
-    };
+    let existing = new::read(dir)?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
     let id = uuid::Uuid::new_v4().to_string();
-    let migration = new::prepare(dir, existing, name, now_ms, &id)?;
+    let migration = new::prepare(dir, &existing, layout, name, now_ms, &id)?;
     new::write(dir, &migration)?;
     let mut human = format!("created {} ({}, when {})", migration.file.display(), migration.tag, migration.when);
     match &migration.snapshot {
+        Some((path, _)) if existing.migrations.is_empty() => {
+            human.push_str(&format!("\nsnapshot {} (an empty schema)", path.display()))
+        }
         Some((path, _)) => human.push_str(&format!("\nsnapshot {} (the previous schema, carried forward)", path.display())),
         None => human.push_str(
             "\nno snapshot written: the folder has none, so `drizzle-kit generate` and `drizzle-kit up` cannot work on it until drizzle-kit's snapshots are added",
@@ -306,15 +278,6 @@ pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) 
     Ok(Report::new(&report, human))
 }
 
-/// A file's text, or None when it does not exist.
-fn read_text(path: &std::path::Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(Error::io("read", path, err)),
-    }
-}
-
 fn out_of_order(allow: bool) -> OutOfOrder {
     if allow { OutOfOrder::Allow } else { OutOfOrder::Refuse }
 }
@@ -326,7 +289,7 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     let _ = writeln!(text, "database     {}", migrator.url());
     let _ = writeln!(text, "folder       {} -> {}", migrator.folder().dir.display(), migrator.bookkeeping().name());
     let _ = writeln!(text, "layout       {}", migrator.folder().layout);
-    let _ = writeln!(text, "table        {}", plan.shape);
+    let _ = writeln!(text, "table        {}", plan.found_shape);
     let stamp = match &state.stamp {
         Some(stamp) => format!("{} ({}), {} by {}", stamp.name, stamp.kind, stamp.stamped_at, stamp.stamped_by),
         None => "none yet (the first migrate or release writes it)".to_owned(),
@@ -366,7 +329,7 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
             backfill.id, backfill.name
         );
     }
-    if plan.shape == TableShape::Drizzle0 && plan.layout == Layout::Folders {
+    if plan.found_shape == TableShape::Drizzle0 && plan.layout == Layout::Folders {
         let _ = writeln!(
             text,
             "note: the table gets drizzle 1.0's name and applied_at columns in the transaction of the next migration"

@@ -179,7 +179,7 @@ impl Applier<'_> {
                 table_ready = true;
             }
             self.bookkeeping
-                .record(&mut transaction, self.table.shape, migration, took, self.provenance)
+                .record(&mut transaction, self.table.write_shape, migration, took, self.provenance)
                 .await
                 .map_err(|err| Failure::bookkeeping(migration, err))?;
             ran.push((migration, took));
@@ -263,7 +263,7 @@ impl Applier<'_> {
         let mut transaction = connection.begin().await.map_err(|err| Failure::bookkeeping(migration, err))?;
         let record = async {
             self.bookkeeping.prepare_table(&mut transaction, self.table).await?;
-            self.bookkeeping.record(&mut transaction, self.table.shape, migration, took, self.provenance).await?;
+            self.bookkeeping.record(&mut transaction, self.table.write_shape, migration, took, self.provenance).await?;
             if let Some(env) = self.stamp {
                 stamp::write(&mut transaction, env, self.provenance, Overwrite::No).await?;
             }

@@ -111,7 +111,7 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
     /// NULL on the rows it did not see applied), and writes the missing names.
     pub async fn prepare_table(&self, connection: &mut PgConnection, work: &TableWork) -> Result<(), sqlx::Error> {
         crate::own_schema::ensure(&mut *connection).await?;
-        let mut sql = self.ensure_sql(work.shape);
+        let mut sql = self.ensure_sql(work.write_shape);
         if work.widen {
             sql.push_str(&format!(
                 "\nALTER TABLE {table} ADD COLUMN IF NOT EXISTS \"name\" text;\nALTER TABLE {table} ADD COLUMN IF NOT EXISTS \"applied_at\" timestamp with time zone DEFAULT now();",

@@ -1,28 +1,50 @@
 //! `new NAME`: the next migration written exactly as `drizzle-kit generate
 //! --custom --name NAME` writes it in the folder's layout, so that drizzle-kit
 //! (`generate`, `check`, `up`) and drizzle's migrators read it as their own.
+//! `read` gathers the folder, `prepare` decides (pure), `write` writes.
 
 use std::path::{Path, PathBuf};
 
 use super::folder::journal::{self, Journal};
 use super::folder::timestamped::{self, MIGRATION_FILE, SNAPSHOT_FILE};
-use super::folder::{Layout, Migration};
+use super::folder::{FolderContents, Layout, Migration, parse_folder, read_contents};
 use super::snapshot::{ORIGIN_ID, Snapshot};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// What drizzle-kit writes into a custom migration.
 pub const CUSTOM_SQL: &str = "-- Custom SQL migration file, put your code below! --";
 
 /// The folder as `new` finds it.
-#[derive(Debug, Clone, Copy)]
-pub struct Existing<'a> {
-    pub layout: Layout,
+#[derive(Debug, Clone, Default)]
+pub struct Existing {
+    /// The layout of a folder that has migrations.
+    pub layout: Option<Layout>,
     /// The journal's text (journal layout).
-    pub journal: Option<&'a str>,
-    /// The newest migration and its snapshot's text, if that file exists.
-    pub last: Option<(&'a Migration, Option<&'a str>)>,
-    /// Whether any migration of the folder has a snapshot.
-    pub has_snapshots: bool,
+    pub journal: Option<String>,
+    /// Every migration with its snapshot's text (None: no snapshot file), in folder order.
+    pub migrations: Vec<(Migration, Option<String>)>,
+}
+
+/// Reads what `prepare` needs; a folder that would be refused is refused here
+/// (appending to it would only hide the problem). A missing or empty folder is
+/// a new one.
+pub fn read(dir: &Path) -> Result<Existing> {
+    let contents = if dir.exists() { read_contents(dir)? } else { FolderContents::default() };
+    if contents.journal.is_none() && contents.sql_files.is_empty() && contents.subfolders.is_empty() {
+        return Ok(Existing::default());
+    }
+    let journal = contents.journal.clone();
+    let folder = parse_folder(dir, contents)?;
+    let mut migrations = Vec::with_capacity(folder.migrations.len());
+    for migration in folder.migrations {
+        let snapshot = match std::fs::read_to_string(&migration.snapshot) {
+            Ok(text) => Some(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => return Err(Error::io("read", &migration.snapshot, err)),
+        };
+        migrations.push((migration, snapshot));
+    }
+    Ok(Existing { layout: Some(folder.layout), journal, migrations })
 }
 
 /// What `new` will write.
@@ -44,32 +66,43 @@ pub struct NewMigration {
 /// Decides the next migration. `now_ms` is the clock; the migration comes after
 /// the newest one even when the clock is behind (by a millisecond in the journal,
 /// a second in drizzle 1.0's folder names, as drizzle-kit does). Pure.
-pub fn prepare(dir: &Path, existing: Existing, name: &str, now_ms: i64, id: &str) -> Result<NewMigration> {
+/// `layout` is what `--layout` asked for: the layout of a new folder; an
+/// existing folder keeps its own.
+pub fn prepare(
+    dir: &Path,
+    existing: &Existing,
+    layout: Option<Layout>,
+    name: &str,
+    now_ms: i64,
+    id: &str,
+) -> Result<NewMigration> {
     check_name(name)?;
+    let layout = choose_layout(dir, existing.layout, layout)?;
     let previous = previous_snapshot(existing)?;
     let snapshot_text = |path: PathBuf| -> Option<(PathBuf, String)> {
         let snapshot = match &previous {
-            Some(previous) => previous.carried_forward(id),
-            None if existing.last.is_some() => return None, // a folder without snapshots stays without
-            None => empty_snapshot(existing.layout, id),
+            Some((previous, parents)) => previous.carried_forward(id, parents),
+            None if !existing.migrations.is_empty() => return None, // a folder without snapshots stays without
+            None => empty_snapshot(layout, id),
         };
         Some((path, snapshot.to_text()))
     };
-    let last_when = existing.last.map(|(migration, _)| migration.when);
-    match existing.layout {
+    let last_when = existing.migrations.last().map(|(migration, _)| migration.when);
+    // At least a second after the newest: `drizzle-kit up` names folders by the second.
+    let when = last_when.map_or(now_ms, |last| now_ms.max(last.div_euclid(1000) * 1000 + 1000));
+    match layout {
         Layout::Journal => {
-            let mut document = match existing.journal {
+            let mut document = match &existing.journal {
                 Some(text) => Journal::parse(dir, text)?.0,
                 None => Journal::empty(),
             };
-            let when = last_when.map_or(now_ms, |last| now_ms.max(last + 1));
             let idx = document.next_idx();
-            let tag = format!("{idx:04}_{name}");
+            let tag = format!("{}_{name}", journal::next_prefix(document.last_tag(), idx, when));
             document.append(&tag, when);
             Ok(NewMigration {
                 layout: Layout::Journal,
                 file: dir.join(format!("{tag}.sql")),
-                snapshot: snapshot_text(dir.join(journal::snapshot_path(idx))),
+                snapshot: snapshot_text(dir.join(journal::snapshot_path(&tag))),
                 journal: Some(document.to_text()),
                 folder: None,
                 sql: CUSTOM_SQL.to_owned(),
@@ -78,8 +111,7 @@ pub fn prepare(dir: &Path, existing: Existing, name: &str, now_ms: i64, id: &str
             })
         }
         Layout::Folders => {
-            let second = |ms: i64| ms.div_euclid(1000) * 1000;
-            let when = last_when.map_or(second(now_ms), |last| second(now_ms).max(last + 1000));
+            let when = when.div_euclid(1000) * 1000;
             let tag = format!("{}_{name}", timestamped::timestamp_of(when));
             let folder = dir.join(&tag);
             Ok(NewMigration {
@@ -96,24 +128,64 @@ pub fn prepare(dir: &Path, existing: Existing, name: &str, now_ms: i64, id: &str
     }
 }
 
-/// The newest migration's snapshot, parsed; None when the folder has no
-/// snapshots at all. A folder that has them but not for its newest migration is
-/// refused: drizzle-kit would compare the schema against an older state and
-/// write a migration that creates again what exists.
-fn previous_snapshot(existing: Existing) -> Result<Option<Snapshot>> {
-    let Some((migration, text)) = existing.last else {
+/// The folder's own layout, or the asked one for a new folder (journal by default).
+fn choose_layout(dir: &Path, found: Option<Layout>, asked: Option<Layout>) -> Result<Layout> {
+    match (found, asked) {
+        (Some(found), Some(asked)) if found != asked => Err(Error::usage(format!(
+            "the migration folder {} already uses the {found} layout",
+            dir.display()
+        ))
+        .help(match found {
+            Layout::Journal => {
+                "to move it to drizzle 1.0's layout, run `drizzle-kit up` (drizzle-kit 1.0); then `new` follows it"
+            }
+            Layout::Folders => "an existing folder keeps its layout; leave out --layout",
+        })),
+        (Some(found), _) => Ok(found),
+        (None, asked) => Ok(asked.unwrap_or(Layout::Journal)),
+    }
+}
+
+/// The newest migration's snapshot, parsed, and the ids the next one points back
+/// at; None when the folder has no snapshots at all. A folder that has them but
+/// not for its newest migration is refused: drizzle-kit would compare the schema
+/// against an older state and write a migration that creates again what exists.
+/// In drizzle 1.0's layout the parents are every leaf of the snapshot graph
+/// (both branches after a merge), as drizzle-kit links them.
+fn previous_snapshot(existing: &Existing) -> Result<Option<(Snapshot, Vec<String>)>> {
+    let Some((migration, text)) = existing.migrations.last() else {
         return Ok(None);
     };
-    match text {
-        Some(text) => Snapshot::parse(&migration.snapshot, text).map(Some),
-        None if existing.has_snapshots => Err(Error::new(
-            ErrorKind::Integrity,
-            format!("the drizzle-kit snapshot of the newest migration, {}, is missing", migration.tag),
-        )
+    let has_snapshots = existing.migrations.iter().any(|(_, text)| text.is_some());
+    let Some(text) = text else {
+        if !has_snapshots {
+            return Ok(None);
+        }
+        return Err(Error::integrity(format!(
+            "the drizzle-kit snapshot of the newest migration, {}, is missing",
+            migration.tag
+        ))
         .note("snapshot", migration.snapshot.display())
-        .help("restore it from version control: without it drizzle-kit generate compares against an older schema and writes a migration that creates existing tables again")),
-        None => Ok(None),
+        .help("restore it from version control: without it drizzle-kit generate compares against an older schema and writes a migration that creates existing tables again"));
+    };
+    let newest = Snapshot::parse(&migration.snapshot, text)?;
+    if existing.layout != Some(Layout::Folders) {
+        let parents = vec![newest.id().to_owned()];
+        return Ok(Some((newest, parents)));
     }
+    let mut all = Vec::new();
+    for (migration, text) in &existing.migrations {
+        if let Some(text) = text {
+            all.push(Snapshot::parse(&migration.snapshot, text)?);
+        }
+    }
+    Ok(Some((newest, leaves(&all))))
+}
+
+/// The ids no other snapshot points back at, in folder order.
+fn leaves(snapshots: &[Snapshot]) -> Vec<String> {
+    let parents: std::collections::HashSet<&str> = snapshots.iter().flat_map(Snapshot::parent_ids).collect();
+    snapshots.iter().map(Snapshot::id).filter(|id| !parents.contains(id)).map(str::to_owned).collect()
 }
 
 /// The snapshot drizzle-kit writes for a custom first migration: an empty schema.
@@ -206,23 +278,34 @@ fn check_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::{folder, folders};
+    use crate::migrations::folder::tests::{folder, folders, journal};
     use serde_json::Value;
 
     const ID: &str = "404ca282-518b-41ee-85d2-1b1bced448ed";
-
-    fn fresh(layout: Layout) -> Existing<'static> {
-        Existing { layout, journal: None, last: None, has_snapshots: false }
-    }
 
     fn json(text: &str) -> Value {
         serde_json::from_str(text).unwrap()
     }
 
+    /// A journal folder of `(tag, when)` with these snapshot texts.
+    fn journal_folder(entries: &[(&str, i64)], snapshots: &[Option<&str>]) -> Existing {
+        let with_sql: Vec<(&str, i64, &str)> = entries.iter().map(|(tag, when)| (*tag, *when, "SELECT 1;")).collect();
+        let parsed = folder(&with_sql).unwrap();
+        Existing {
+            layout: Some(Layout::Journal),
+            journal: Some(journal(entries)),
+            migrations: parsed
+                .migrations
+                .into_iter()
+                .zip(snapshots.iter().map(|text| text.map(str::to_owned)))
+                .collect(),
+        }
+    }
+
     #[test]
     fn the_first_journal_migration_creates_the_journal_and_an_empty_snapshot() {
-        let new =
-            prepare(Path::new("migrations"), fresh(Layout::Journal), "create_users", 1_700_000_000_000, ID).unwrap();
+        let new = prepare(Path::new("migrations"), &Existing::default(), None, "create_users", 1_700_000_000_000, ID)
+            .unwrap();
         assert_eq!(new.tag, "0000_create_users");
         assert_eq!(new.file, Path::new("migrations/0000_create_users.sql"));
         assert_eq!(new.sql, CUSTOM_SQL);
@@ -236,18 +319,15 @@ mod tests {
     }
 
     #[test]
-    fn the_next_journal_migration_carries_the_snapshot_forward_and_comes_after_the_last() {
-        let existing = folder(&[("0000_a", 5_000, "SELECT 1;")]).unwrap();
+    fn the_next_journal_migration_carries_the_snapshot_forward_a_second_after_the_last() {
         let previous = r#"{"id": "9e5f", "prevId": "0000", "version": "7", "dialect": "postgresql", "tables": {"public.user": {}}, "_meta": {"columns": {"x": "y"}, "schemas": {}, "tables": {}}}"#;
-        let journal_text = super::super::folder::tests::journal(&[("0000_a", 5_000)]);
-        let state = Existing {
-            layout: Layout::Journal,
-            journal: Some(&journal_text),
-            last: Some((&existing.migrations[0], Some(previous))),
-            has_snapshots: true,
-        };
-        let new = prepare(Path::new("m"), state, "b", 1_000, ID).unwrap();
-        assert_eq!((new.tag.as_str(), new.when), ("0001_b", 5_001));
+        let existing = journal_folder(&[("0000_a", 5_000)], &[Some(previous)]);
+        // The clock is behind the newest entry: one second after it, so that
+        // `drizzle-kit up` gives the two different folder names.
+        let new = prepare(Path::new("m"), &existing, None, "b", 1_000, ID).unwrap();
+        assert_eq!((new.tag.as_str(), new.when), ("0001_b", 6_000));
+        let new = prepare(Path::new("m"), &existing, None, "b", 5_500, ID).unwrap();
+        assert_eq!(new.when, 6_000);
         let (path, snapshot) = new.snapshot.unwrap();
         assert_eq!(path, Path::new("m/meta/0001_snapshot.json"));
         let snapshot = json(&snapshot);
@@ -261,52 +341,76 @@ mod tests {
     }
 
     #[test]
-    fn a_drizzle_1_migration_gets_its_timestamped_folder_and_an_empty_diff_snapshot() {
-        let existing = folders(&[("20250101000000_a", "SELECT 1;")]).unwrap();
-        let previous = r#"{"type": "base", "version": "9", "dialect": "postgres", "id": "9e5f", "prevIds": ["0000"], "footprints": [], "ddl": [{"entityType": "tables"}]}"#;
-        let state = Existing {
-            layout: Layout::Folders,
+    fn a_journal_with_timestamp_prefixes_gets_one_and_its_snapshot_is_named_after_it() {
+        let previous = r#"{"id": "9e5f", "prevId": "0000", "version": "7", "dialect": "postgresql"}"#;
+        let existing = journal_folder(&[("20231114221320_a", 1_700_000_000_000)], &[Some(previous)]);
+        let new = prepare(Path::new("m"), &existing, None, "b", 1_700_000_100_000, ID).unwrap();
+        assert_eq!(new.tag, "20231114221500_b");
+        assert_eq!(new.snapshot.unwrap().0, Path::new("m/meta/20231114221500_snapshot.json"));
+    }
+
+    #[test]
+    fn a_drizzle_1_migration_gets_its_timestamped_folder_and_an_empty_diff_pointing_at_every_leaf() {
+        let parsed = folders(&[
+            ("20250101000000_a", "SELECT 1;"),
+            ("20250102000000_b", "SELECT 1;"),
+            ("20250102000001_c", "SELECT 1;"),
+        ])
+        .unwrap();
+        let base = r#"{"type": "base", "version": "9", "dialect": "postgres", "id": "base", "prevIds": ["00000000-0000-0000-0000-000000000000"], "footprints": [], "ddl": [{"entityType": "tables"}]}"#;
+        let branch = |id: &str| {
+            format!(
+                r#"{{"type": "diff", "version": "9", "dialect": "postgres", "id": "{id}", "prevIds": ["base"], "footprints": [], "deltas": []}}"#
+            )
+        };
+        let texts = [Some(base.to_owned()), Some(branch("left")), Some(branch("right"))];
+        let existing = Existing {
+            layout: Some(Layout::Folders),
             journal: None,
-            last: Some((&existing.migrations[0], Some(previous))),
-            has_snapshots: true,
+            migrations: parsed.migrations.into_iter().zip(texts).collect(),
         };
         // The clock is behind the newest folder: one second after it.
-        let new = prepare(Path::new("m"), state, "add_x", 1_000, ID).unwrap();
-        assert_eq!(new.tag, "20250101000001_add_x");
-        assert_eq!(new.folder.as_deref(), Some(Path::new("m/20250101000001_add_x")));
-        assert_eq!(new.file, Path::new("m/20250101000001_add_x/migration.sql"));
+        let new = prepare(Path::new("m"), &existing, None, "add_x", 1_000, ID).unwrap();
+        assert_eq!(new.tag, "20250102000002_add_x");
+        assert_eq!(new.folder.as_deref(), Some(Path::new("m/20250102000002_add_x")));
+        assert_eq!(new.file, Path::new("m/20250102000002_add_x/migration.sql"));
         let (path, snapshot) = new.snapshot.unwrap();
-        assert_eq!(path, Path::new("m/20250101000001_add_x/snapshot.json"));
+        assert_eq!(path, Path::new("m/20250102000002_add_x/snapshot.json"));
         assert_eq!(
             json(&snapshot),
             json(&format!(
-                r#"{{"type": "diff", "version": "9", "dialect": "postgres", "id": "{ID}", "prevIds": ["9e5f"], "footprints": [], "deltas": []}}"#
+                r#"{{"type": "diff", "version": "9", "dialect": "postgres", "id": "{ID}", "prevIds": ["left", "right"], "footprints": [], "deltas": []}}"#
             ))
         );
         // A clock ahead of it gives the clock's second, in UTC.
-        let new = prepare(Path::new("m"), state, "add_x", 1_796_114_835_123, ID).unwrap();
-        assert_eq!(new.tag, "20261201084715_add_x");
-        assert_eq!(new.when, 1_796_114_835_000);
+        let new = prepare(Path::new("m"), &existing, None, "add_x", 1_796_114_835_123, ID).unwrap();
+        assert_eq!((new.tag.as_str(), new.when), ("20261201084715_add_x", 1_796_114_835_000));
     }
 
     #[test]
     fn a_missing_or_broken_newest_snapshot_is_refused_and_a_folder_without_any_gets_none() {
-        let existing = folder(&[("0000_a", 5_000, "SELECT 1;")]).unwrap();
-        let journal_text = super::super::folder::tests::journal(&[("0000_a", 5_000)]);
-        let state = |snapshot: Option<&'static str>, has_snapshots| Existing {
-            layout: Layout::Journal,
-            journal: Some(&journal_text),
-            last: Some((&existing.migrations[0], snapshot)),
-            has_snapshots,
-        };
-        let err = prepare(Path::new("m"), state(None, true), "b", 9_000, ID).unwrap_err();
+        let refused = journal_folder(&[("0000_a", 5_000), ("0001_b", 9_000)], &[Some("{}"), None]);
+        let err = prepare(Path::new("m"), &refused, None, "c", 9_000, ID).unwrap_err();
         assert_eq!(err.exit_code(), 4);
-        assert!(err.to_string().contains("snapshot: migrations/meta/0000_snapshot.json"), "{err}");
-        let err = prepare(Path::new("m"), state(Some("{\"id\": "), true), "b", 9_000, ID).unwrap_err();
+        assert!(err.to_string().contains("snapshot: migrations/meta/0001_snapshot.json"), "{err}");
+        let broken = journal_folder(&[("0000_a", 5_000)], &[Some("{\"id\": ")]);
+        let err = prepare(Path::new("m"), &broken, None, "b", 9_000, ID).unwrap_err();
         assert_eq!(err.exit_code(), 4);
         assert!(err.message.starts_with("the drizzle-kit snapshot migrations/meta/0000_snapshot.json:1:"), "{err}");
-        let new = prepare(Path::new("m"), state(None, false), "b", 9_000, ID).unwrap();
-        assert_eq!(new.snapshot, None);
+        let without = journal_folder(&[("0000_a", 5_000)], &[None]);
+        assert_eq!(prepare(Path::new("m"), &without, None, "b", 9_000, ID).unwrap().snapshot, None);
+    }
+
+    #[test]
+    fn an_existing_folder_keeps_its_layout() {
+        let existing = journal_folder(&[("0000_a", 5_000)], &[None]);
+        let err = prepare(Path::new("m"), &existing, Some(Layout::Folders), "b", 9_000, ID).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.help.unwrap().contains("drizzle-kit up"));
+        let new = prepare(Path::new("m"), &Existing::default(), Some(Layout::Folders), "init", 1_700_000_000_000, ID)
+            .unwrap();
+        assert_eq!(new.tag, "20231114221320_init");
+        assert_eq!(json(&new.snapshot.unwrap().1)["type"], "base");
     }
 
     #[test]
@@ -314,7 +418,7 @@ mod tests {
         for (name, suggestion) in
             [("Add Users", Some("add_users")), ("add-users", Some("add_users")), ("", None), ("_x", Some("x"))]
         {
-            let err = prepare(Path::new("m"), fresh(Layout::Journal), name, 1, ID).unwrap_err();
+            let err = prepare(Path::new("m"), &Existing::default(), None, name, 1, ID).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{name}");
             assert_eq!(
                 err.help.as_deref().map(|help| help.contains(suggestion.unwrap_or("~"))),

@@ -108,7 +108,7 @@ pub struct NameBackfill {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableWork {
     /// The shape rows are written in (and the table created in, when missing).
-    pub shape: TableShape,
+    pub write_shape: TableShape,
     /// A 0.x table meeting a drizzle 1.0 folder gets `name` and `applied_at`, as
     /// drizzle-orm 1.0's own migrator adds them.
     pub widen: bool,
@@ -121,7 +121,7 @@ pub struct TableWork {
 pub struct Plan<'f> {
     pub layout: Layout,
     /// The table's shape as read.
-    pub shape: TableShape,
+    pub found_shape: TableShape,
     /// Applied migrations of the folder, in folder order, with their rows.
     pub applied: Vec<(&'f Migration, AppliedRow)>,
     /// What would run, in folder order.
@@ -135,7 +135,7 @@ impl Plan<'_> {
     /// migrations again, so `migrate` and `release` write the names even when
     /// nothing is pending.
     pub fn names_missing(&self) -> &[NameBackfill] {
-        if self.shape == TableShape::Drizzle1 { &self.table.names } else { &[] }
+        if self.found_shape == TableShape::Drizzle1 { &self.table.names } else { &[] }
     }
 
     /// The refusal for `migrate` when there are problems: exit 4, every problem named.
@@ -191,7 +191,7 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
     let shape = table_shape_for(folder.layout, applied_rows.shape);
 
     for row in &applied_rows.rows {
-        let Some(index) = match_row(folder, row) else {
+        let Some(index) = match_row(folder, row, &is_applied) else {
             problems.push(Problem::MissingFromFolder {
                 id: row.id,
                 hash: row.hash.clone(),
@@ -204,9 +204,7 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
         if shape == TableShape::Drizzle1 && row.name.is_none() {
             names.push(NameBackfill { id: row.id, name: migration.name.clone() });
         }
-        if is_applied[index] {
-            continue; // two racing drizzle migrators can record a migration twice
-        }
+        let duplicate = is_applied[index]; // two racing drizzle migrators can record a migration twice
         is_applied[index] = true;
         if migration.hash != row.hash {
             problems.push(Problem::EditedAfterApplied {
@@ -216,7 +214,9 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
                 current_hash: migration.hash.clone(),
             });
         }
-        applied.push((index, row.clone()));
+        if !duplicate {
+            applied.push((index, row.clone()));
+        }
     }
     applied.sort_by_key(|(index, _)| *index);
 
@@ -243,12 +243,12 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
 
     Plan {
         layout: folder.layout,
-        shape: applied_rows.shape,
+        found_shape: applied_rows.shape,
         applied: applied.into_iter().map(|(index, row)| (&folder.migrations[index], row)).collect(),
         pending,
         problems,
         table: TableWork {
-            shape,
+            write_shape: shape,
             widen: applied_rows.shape == TableShape::Drizzle0 && shape == TableShape::Drizzle1,
             names,
         },
@@ -265,13 +265,14 @@ fn table_shape_for(layout: Layout, found: TableShape) -> TableShape {
     }
 }
 
-/// The folder index of the migration a row records.
-fn match_row(folder: &MigrationFolder, row: &AppliedRow) -> Option<usize> {
+/// The folder index of the migration a row records. `taken` marks migrations
+/// earlier rows matched already.
+fn match_row(folder: &MigrationFolder, row: &AppliedRow, taken: &[bool]) -> Option<usize> {
     let migrations = &folder.migrations;
     let by_name = |name: &str| migrations.iter().position(|migration| migration.name == name);
     match (folder.layout, &row.name) {
         (Layout::Folders, Some(name)) => by_name(name),
-        (Layout::Folders, None) => match_like_drizzle_upgrade(migrations, row),
+        (Layout::Folders, None) => match_like_drizzle_upgrade(migrations, row, taken),
         (Layout::Journal, name) => row
             .created_at
             .and_then(|when| migrations.iter().position(|migration| migration.when == when))
@@ -281,17 +282,36 @@ fn match_row(folder: &MigrationFolder, row: &AppliedRow) -> Option<usize> {
 
 /// drizzle-orm 1.0's upgrade of a 0.x table (`up-migrations/pg.ts`): `created_at`
 /// truncated to the second against the folder times; one candidate is the match,
-/// several are told apart by hash, none falls back to the hash alone.
-fn match_like_drizzle_upgrade(migrations: &[Migration], row: &AppliedRow) -> Option<usize> {
-    let by_hash = |candidates: &[usize]| candidates.iter().copied().find(|&i| migrations[i].hash == row.hash);
+/// several are told apart by hash (the first), none falls back to the hash alone
+/// (drizzle's map keeps the last migration with it). Where drizzle would give two
+/// rows the same migration and leave another with the same hash unmatched (two
+/// identical files), a migration no earlier row took is preferred: drizzle-orm 1.0
+/// would run that one again, praxia-deploy records it.
+fn match_like_drizzle_upgrade(migrations: &[Migration], row: &AppliedRow, taken: &[bool]) -> Option<usize> {
+    let same_hash = |candidates: &[usize]| -> Vec<usize> {
+        candidates.iter().copied().filter(|&i| migrations[i].hash == row.hash).collect()
+    };
     let second = row.created_at.map(|created_at| created_at.div_euclid(1000) * 1000);
     let candidates: Vec<usize> =
         (0..migrations.len()).filter(|&i| second.is_some_and(|second| migrations[i].when == second)).collect();
-    match candidates.as_slice() {
-        [only] => Some(*only),
-        [] => by_hash(&(0..migrations.len()).collect::<Vec<_>>()),
-        several => by_hash(several),
+    let (matching, drizzles) = match candidates.as_slice() {
+        [only] => return Some(*only),
+        [] => {
+            let matching = same_hash(&(0..migrations.len()).collect::<Vec<_>>());
+            let last = matching.last().copied();
+            (matching, last)
+        }
+        several => {
+            let matching = same_hash(several);
+            let first = matching.first().copied();
+            (matching, first)
+        }
+    };
+    let drizzles = drizzles?;
+    if !taken[drizzles] {
+        return Some(drizzles);
     }
+    Some(matching.into_iter().find(|&i| !taken[i]).unwrap_or(drizzles))
 }
 
 /// How pending migrations run: consecutive transactional migrations share one
@@ -503,7 +523,7 @@ mod tests {
         let plan = plan(&folder, &new_shape(&[first, named(2, &folder.migrations[1])]), OutOfOrder::Refuse);
         assert_eq!(tags(&plan.pending), ["20250103000000_c"]);
         assert!(plan.problems.is_empty() && plan.names_missing().is_empty());
-        assert_eq!(plan.table, TableWork { shape: TableShape::Drizzle1, widen: false, names: vec![] });
+        assert_eq!(plan.table, TableWork { write_shape: TableShape::Drizzle1, widen: false, names: vec![] });
 
         let stranger = AppliedRow { name: Some("20240101000000_gone".into()), ..named(3, &folder.migrations[2]) };
         let plan = super::plan(&folder, &new_shape(&[stranger]), OutOfOrder::Refuse);
@@ -529,7 +549,7 @@ mod tests {
         assert_eq!(
             plan.table,
             TableWork {
-                shape: TableShape::Drizzle1,
+                write_shape: TableShape::Drizzle1,
                 widen: true,
                 names: vec![
                     NameBackfill { id: 1, name: "20250101000000_a".into() },
@@ -567,13 +587,16 @@ mod tests {
         let folder = three();
         let rows = new_shape(&[row(1, &folder.migrations[0])]);
         let plan = plan(&folder, &rows, OutOfOrder::Refuse);
-        assert_eq!(plan.table.shape, TableShape::Drizzle1);
+        assert_eq!(plan.table.write_shape, TableShape::Drizzle1);
         assert_eq!(plan.names_missing(), [NameBackfill { id: 1, name: folder.migrations[0].name.clone() }]);
         // A journal folder keeps a 0.x table as it is, and creates one when missing.
-        assert_eq!(super::plan(&folder, &old(&[]), OutOfOrder::Refuse).table.shape, TableShape::Drizzle0);
-        assert_eq!(super::plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse).table.shape, TableShape::Drizzle0);
+        assert_eq!(super::plan(&folder, &old(&[]), OutOfOrder::Refuse).table.write_shape, TableShape::Drizzle0);
         assert_eq!(
-            super::plan(&three_folders(), &AppliedRows::none(), OutOfOrder::Refuse).table.shape,
+            super::plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse).table.write_shape,
+            TableShape::Drizzle0
+        );
+        assert_eq!(
+            super::plan(&three_folders(), &AppliedRows::none(), OutOfOrder::Refuse).table.write_shape,
             TableShape::Drizzle1
         );
     }
@@ -591,5 +614,36 @@ mod tests {
         );
         assert!(err.help.as_deref().unwrap().contains("rename its folder"), "{err}");
         assert_eq!(tags(&plan(&folder, &rows, OutOfOrder::Allow).pending), ["20250102000000_b"]);
+    }
+
+    #[test]
+    fn a_second_row_for_an_applied_migration_is_still_checked_by_hash() {
+        let folder = three();
+        let mut stranger = row(2, &folder.migrations[0]);
+        stranger.hash = "not-the-file".into();
+        let plan = plan(&folder, &old(&[row(1, &folder.migrations[0]), stranger]), OutOfOrder::Refuse);
+        assert!(
+            matches!(&plan.problems[..], [Problem::EditedAfterApplied { applied_hash, .. }] if applied_hash == "not-the-file")
+        );
+    }
+
+    #[test]
+    fn rows_of_two_identical_same_second_migrations_each_get_their_own() {
+        let folder = folders(&[("20250101000000_a", "SELECT 1;"), ("20250101000000_b", "SELECT 1;")]).unwrap();
+        let rows = old(&[row(1, &folder.migrations[0]), row(2, &folder.migrations[1])]);
+        let plan = plan(&folder, &rows, OutOfOrder::Refuse);
+        assert!(plan.pending.is_empty(), "{:?}", tags(&plan.pending));
+        let names: Vec<&str> = plan.table.names.iter().map(|backfill| backfill.name.as_str()).collect();
+        assert_eq!(names, ["20250101000000_a", "20250101000000_b"]);
+    }
+
+    #[test]
+    fn the_hash_fallback_takes_the_last_migration_with_that_hash_as_drizzle_does() {
+        let folder = folders(&[("20250101000000_a", "SELECT 1;"), ("20250102000000_b", "SELECT 1;")]).unwrap();
+        let mut lost = row(1, &folder.migrations[0]);
+        lost.created_at = Some(5);
+        let plan = plan(&folder, &old(&[lost]), OutOfOrder::Allow);
+        assert_eq!(plan.applied[0].0.tag, "20250102000000_b");
+        assert_eq!(tags(&plan.pending), ["20250101000000_a"]);
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// The id drizzle-kit gives the (absent) snapshot before the first one.
 pub const ORIGIN_ID: &str = "00000000-0000-0000-0000-000000000000";
@@ -31,7 +31,7 @@ impl Snapshot {
     /// Parses a snapshot file's text; errors name the file, line and column.
     pub fn parse(path: &Path, text: &str) -> Result<Snapshot> {
         let value: Value = serde_json::from_str(text).map_err(|err| {
-            integrity(format!(
+            Error::integrity(format!(
                 "the drizzle-kit snapshot {}:{}:{} is not valid JSON",
                 path.display(),
                 err.line(),
@@ -41,7 +41,7 @@ impl Snapshot {
             .help("restore it from version control: drizzle-kit compares the next schema against it")
         })?;
         let shape_error = |what: &str| {
-            integrity(format!("the drizzle-kit snapshot {} has no {what}", path.display()))
+            Error::integrity(format!("the drizzle-kit snapshot {} has no {what}", path.display()))
                 .help("restore it from version control, or let drizzle-kit write it (`drizzle-kit generate`)")
         };
         let Value::Object(document) = value else {
@@ -62,11 +62,20 @@ impl Snapshot {
         self.document["id"].as_str().expect("checked when parsed")
     }
 
+    /// The ids this snapshot points back at.
+    pub fn parent_ids(&self) -> impl Iterator<Item = &str> {
+        let single = self.document.get("prevId").and_then(Value::as_str);
+        let many =
+            self.document.get("prevIds").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+        single.into_iter().chain(many)
+    }
+
     /// The snapshot of a custom migration that follows this one, as drizzle-kit
     /// `generate --custom` writes it: 0.x carries the schema forward under the new
     /// id (its rename notes reset); 1.0's format 9 records a change set, which for a
     /// custom migration is empty.
-    pub fn carried_forward(&self, id: &str) -> Snapshot {
+    /// `parents` are the ids it points back at (1.0's `prevIds`; 0.x keeps one).
+    pub fn carried_forward(&self, id: &str, parents: &[String]) -> Snapshot {
         let mut document = self.document.clone();
         document.insert("id".to_owned(), json!(id));
         match self.format {
@@ -83,7 +92,7 @@ impl Snapshot {
                     "version": field("version"),
                     "dialect": field("dialect"),
                     "id": id,
-                    "prevIds": [self.id()],
+                    "prevIds": parents,
                     "footprints": [],
                     "deltas": [],
                 });
@@ -91,7 +100,7 @@ impl Snapshot {
                 document = diff;
             }
             SnapshotFormat::Kit1 => {
-                document.insert("prevIds".to_owned(), json!([self.id()]));
+                document.insert("prevIds".to_owned(), json!(parents));
             }
         }
         Snapshot { format: self.format, document }
@@ -101,8 +110,4 @@ impl Snapshot {
     pub fn to_text(&self) -> String {
         serde_json::to_string_pretty(&self.document).expect("a JSON value serialises")
     }
-}
-
-fn integrity(message: String) -> Error {
-    Error::new(ErrorKind::Integrity, message)
 }

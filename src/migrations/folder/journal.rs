@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Migration, MigrationSource, integrity, parse_migration};
+use super::{Migration, MigrationSource, parse_migration};
 use crate::error::{Error, Result};
 
 pub const JOURNAL_PATH: &str = "meta/_journal.json";
@@ -45,7 +45,7 @@ impl Journal {
         let typed: TypedJournal = serde_json::from_str(text).map_err(|err| malformed_journal(dir, &err))?;
         // drizzle-kit wrote "pg" before it wrote "postgresql".
         if !matches!(typed.dialect.as_str(), "postgresql" | "pg") {
-            return Err(integrity(format!(
+            return Err(Error::integrity(format!(
                 "the journal {} is for dialect `{}`, not postgresql",
                 dir.join(JOURNAL_PATH).display(),
                 typed.dialect
@@ -59,9 +59,16 @@ impl Journal {
         self.document["entries"].as_array_mut().expect("a parsed journal has an entries list")
     }
 
-    /// The `idx` the next entry gets.
+    /// The `idx` the next entry gets: the last one's plus one, as drizzle-kit counts.
     pub fn next_idx(&self) -> u32 {
-        self.document["entries"].as_array().map_or(0, |entries| entries.len() as u32)
+        let entries = self.document["entries"].as_array();
+        let last = entries.and_then(|entries| entries.last()).and_then(|entry| entry["idx"].as_u64());
+        last.map_or(0, |idx| u32::try_from(idx + 1).unwrap_or(u32::MAX))
+    }
+
+    /// The last entry's tag.
+    pub fn last_tag(&self) -> Option<&str> {
+        self.document["entries"].as_array()?.last()?.get("tag")?.as_str()
     }
 
     /// Appends the next entry as drizzle-kit writes it (the previous entry's
@@ -80,9 +87,24 @@ impl Journal {
     }
 }
 
-/// The snapshot drizzle-kit keeps for the journal entry with this `idx`.
-pub fn snapshot_path(idx: u32) -> String {
-    format!("meta/{idx:04}_snapshot.json")
+/// The snapshot drizzle-kit keeps for the entry `tag`: named after the tag's
+/// prefix (`0003` of `0003_add_x`), as drizzle-kit writes it and `drizzle-kit up` reads it.
+pub fn snapshot_path(tag: &str) -> String {
+    let prefix = tag.split('_').next().unwrap_or(tag);
+    format!("meta/{prefix}_snapshot.json")
+}
+
+/// The tag prefix of the next entry, in the style of the journal's last tag
+/// (drizzle-kit's `migrations.prefix`): `0003` (index, the default), a UTC
+/// timestamp `20250101093000` (timestamp, supabase) or unix seconds.
+pub fn next_prefix(last_tag: Option<&str>, idx: u32, when: i64) -> String {
+    let last_prefix = last_tag.and_then(|tag| tag.split('_').next()).unwrap_or("");
+    let digits = !last_prefix.is_empty() && last_prefix.bytes().all(|b| b.is_ascii_digit());
+    match last_prefix.len() {
+        14 if digits => super::timestamped::timestamp_of(when),
+        10 if digits => when.div_euclid(1000).to_string(),
+        _ => format!("{idx:04}"),
+    }
 }
 
 /// What `drizzle-kit up` names the folder of a journal entry: the entry's `when`
@@ -102,14 +124,14 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
     for entry in entries {
         let file = dir.join(format!("{}.sql", entry.tag));
         if !seen_tags.insert(entry.tag.clone()) {
-            return Err(integrity(format!("the journal lists `{}` twice", entry.tag))
+            return Err(Error::integrity(format!("the journal lists `{}` twice", entry.tag))
                 .note("journal", journal_path.display())
                 .help("each migration appears once in meta/_journal.json; remove the duplicate entry"));
         }
         if let Some(previous) = migrations.last()
             && entry.when <= previous.when
         {
-            return Err(integrity(format!(
+            return Err(Error::integrity(format!(
                 "migration `{}` has `when` {} that is not after `{}`'s {}",
                 entry.tag, entry.when, previous.tag, previous.when
             ))
@@ -117,7 +139,7 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
             .help("`when` must increase with idx: drizzle orders and identifies migrations by it"));
         }
         let Some(bytes) = sql_files.get(&format!("{}.sql", entry.tag)) else {
-            return Err(integrity(format!("migration `{}` is in the journal but its file is missing", entry.tag))
+            return Err(Error::integrity(format!("migration `{}` is in the journal but its file is missing", entry.tag))
                 .note("file", file.display())
                 .help("restore the file from version control, or remove the entry if the migration was never applied anywhere"));
         };
@@ -125,7 +147,7 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
             tag: entry.tag.clone(),
             name: folder_name_after_up(&entry.tag, entry.when),
             when: entry.when,
-            snapshot: dir.join(snapshot_path(entry.idx)),
+            snapshot: dir.join(snapshot_path(&entry.tag)),
             file,
         };
         migrations.push(parse_migration(source, bytes)?);
@@ -133,7 +155,7 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
 
     let is_listed = |name: &String| name.strip_suffix(".sql").is_some_and(|tag| seen_tags.contains(tag));
     if let Some(orphan) = sql_files.keys().find(|name| !is_listed(name)) {
-        return Err(integrity(format!("{orphan} is in the migration folder but not in the journal"))
+        return Err(Error::integrity(format!("{orphan} is in the migration folder but not in the journal"))
             .note("file", dir.join(orphan).display())
             .note("journal", journal_path.display())
             .help("drizzle would ignore it silently; add it to the journal (`praxia-deploy new` creates both) or delete it"));
@@ -143,7 +165,7 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
 
 /// A journal that is not valid JSON of the expected shape, with line and column.
 pub fn malformed_journal(dir: &Path, err: &serde_json::Error) -> Error {
-    integrity(format!("the journal {}:{}:{} is malformed", dir.join(JOURNAL_PATH).display(), err.line(), err.column()))
+    Error::integrity(format!("the journal {}:{}:{} is malformed", dir.join(JOURNAL_PATH).display(), err.line(), err.column()))
         .note("reason", err)
         .help("fix the JSON (drizzle-kit writes {\"version\", \"dialect\", \"entries\": [{\"idx\", \"when\", \"tag\", ...}]})")
 }
@@ -174,5 +196,18 @@ mod tests {
         assert_eq!(folder_name_after_up("0000_better_auth", 1_761_955_200_000), "20251101000000_better_auth");
         assert_eq!(folder_name_after_up("0003_add_x", 1_700_000_000_999), "20231114221320_add_x");
         assert_eq!(folder_name_after_up("0004", 1_700_000_000_000), "20231114221320_");
+    }
+
+    #[test]
+    fn snapshots_and_prefixes_follow_the_tags_as_drizzle_kit_names_them() {
+        assert_eq!(snapshot_path("0003_add_x"), "meta/0003_snapshot.json");
+        assert_eq!(snapshot_path("20250101093000_add_x"), "meta/20250101093000_snapshot.json");
+        assert_eq!(next_prefix(None, 0, 1), "0000");
+        assert_eq!(next_prefix(Some("0007_b"), 8, 1), "0008");
+        assert_eq!(next_prefix(Some("20250101093000_b"), 2, 1_700_000_000_999), "20231114221320");
+        assert_eq!(next_prefix(Some("1700000000_b"), 2, 1_700_000_100_000), "1700000100");
+        let renumbered =
+            r#"{"version": "7", "dialect": "postgresql", "entries": [{"idx": 7, "when": 1, "tag": "0007_a"}]}"#;
+        assert_eq!(Journal::parse(Path::new("m"), renumbered).unwrap().0.next_idx(), 8);
     }
 }

@@ -16,7 +16,7 @@ pub use journal::JOURNAL_PATH;
 use super::sql::{
     Lexer, SqlStatement, is_transaction_control, non_transactional_reason, own_transaction_reason, talks_to_client,
 };
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::text_position::{LineIndex, byte_offset_of_char, line_column};
 
 /// drizzle-kit's statement separator.
@@ -203,7 +203,7 @@ pub struct FolderContents {
     pub journal: Option<String>,
     /// Every `*.sql` file directly in the folder, by file name.
     pub sql_files: BTreeMap<String, Vec<u8>>,
-    /// Every subfolder but `meta/` and hidden ones, by name.
+    /// Every subfolder but `meta/` and hidden ones without a `migration.sql`, by name.
     pub subfolders: BTreeMap<String, Subfolder>,
 }
 
@@ -244,10 +244,14 @@ pub fn read_contents(dir: &Path) -> Result<FolderContents> {
         let path = entry.map_err(|err| Error::io("read", dir, err))?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         if path.is_dir() {
-            if name == "meta" || name.starts_with('.') {
+            if name == "meta" {
                 continue;
             }
             let migration_sql = read_optional(&path.join(timestamped::MIGRATION_FILE))?;
+            // drizzle-orm 1.0 reads a hidden folder's migration.sql too; other hidden folders are not ours.
+            if name.starts_with('.') && migration_sql.is_none() {
+                continue;
+            }
             contents.subfolders.insert(name, Subfolder { migration_sql });
         } else if path.extension().is_some_and(|ext| ext == "sql") && path.is_file() {
             let bytes = std::fs::read(&path).map_err(|err| Error::io("read", &path, err))?;
@@ -270,7 +274,7 @@ pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
     let migration_folders: Vec<&String> =
         contents.subfolders.iter().filter(|(_, sub)| sub.migration_sql.is_some()).map(|(name, _)| name).collect();
     match (&contents.journal, migration_folders.first()) {
-        (Some(_), Some(first)) => Err(integrity(format!(
+        (Some(_), Some(first)) => Err(Error::integrity(format!(
             "the migration folder {} mixes drizzle-kit's two layouts: it has {JOURNAL_PATH} and drizzle 1.0 migration folders",
             dir.display()
         ))
@@ -280,7 +284,7 @@ pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
         (Some(_), None) => Ok(Layout::Journal),
         (None, Some(_)) => {
             if let Some(file) = contents.sql_files.keys().next() {
-                return Err(integrity(format!(
+                return Err(Error::integrity(format!(
                     "the migration folder {} mixes drizzle-kit's two layouts: {file} is a drizzle-kit 0.x file in a drizzle 1.0 folder",
                     dir.display()
                 ))
@@ -289,13 +293,13 @@ pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
             }
             Ok(Layout::Folders)
         }
-        (None, None) if !contents.sql_files.is_empty() => Err(integrity(format!(
+        (None, None) if !contents.sql_files.is_empty() => Err(Error::integrity(format!(
             "the migration folder {} has .sql files but no journal: {} is missing",
             dir.display(),
             dir.join(JOURNAL_PATH).display()
         ))
         .help("restore meta/_journal.json from version control (drizzle-kit 0.x writes it with every migration); drizzle 1.0 folders hold <YYYYMMDDHHMMSS>_<name>/migration.sql instead")),
-        (None, None) => Err(integrity(format!("the migration folder {} holds no migrations", dir.display())).help(
+        (None, None) => Err(Error::integrity(format!("the migration folder {} holds no migrations", dir.display())).help(
             "check [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`",
         )),
     }
@@ -325,10 +329,11 @@ fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
     let MigrationSource { tag, name, when, file, snapshot } = source;
     let text = String::from_utf8(bytes.to_vec()).map_err(|err| {
         let (line, column) = line_column(&String::from_utf8_lossy(bytes), err.utf8_error().valid_up_to());
-        integrity(format!("{}:{line}:{column} is not valid UTF-8", file.display())).help("save the migration as UTF-8")
+        Error::integrity(format!("{}:{line}:{column} is not valid UTF-8", file.display()))
+            .help("save the migration as UTF-8")
     })?;
     if text.starts_with('\u{feff}') {
-        return Err(integrity(format!("{} starts with a byte-order mark", file.display()))
+        return Err(Error::integrity(format!("{} starts with a byte-order mark", file.display()))
             .help("save the file as UTF-8 without a BOM: PostgreSQL reads the mark as part of the first statement"));
     }
     let hash = hex::encode(Sha256::digest(text.as_bytes()));
@@ -349,7 +354,7 @@ fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
         for statement in &chunk.statements {
             let position = chunk.offset + statement.start;
             if is_transaction_control(&statement.words) {
-                return Err(integrity(format!(
+                return Err(Error::integrity(format!(
                     "{}: migration `{tag}` controls the transaction itself ({})",
                     at(position),
                     statement.words[0]
@@ -357,7 +362,7 @@ fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
                 .help("remove BEGIN/COMMIT/ROLLBACK: praxia-deploy runs all pending migrations in one transaction; to run this migration on its own, put `-- praxia-deploy: own-transaction` or `-- praxia-deploy: no-transaction` on a line of its own"));
             }
             if let Some(what) = talks_to_client(&statement.words) {
-                return Err(integrity(format!("{}: migration `{tag}` uses {what}", at(position))).help(
+                return Err(Error::integrity(format!("{}: migration `{tag}` uses {what}", at(position))).help(
                     "a migration runner sends no COPY data and reads no COPY stream, so the release would wait forever; load data with INSERT ... SELECT, or COPY from a file on the database server",
                 ));
             }
@@ -373,7 +378,7 @@ fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
     let mode = match directive(&text, &at)? {
         None => detected,
         Some(TransactionMode::OwnTransaction(_)) if non_transactional.is_some() => {
-            return Err(integrity(format!(
+            return Err(Error::integrity(format!(
                 "migration `{tag}` asks for a transaction of its own, but {} cannot run in a transaction",
                 non_transactional.unwrap_or_default()
             ))
@@ -401,22 +406,18 @@ fn directive(text: &str, at: &dyn Fn(usize) -> String) -> Result<Option<Transact
             OWN_TRANSACTION_DIRECTIVE => TransactionMode::OwnTransaction("-- praxia-deploy: own-transaction"),
             NO_TRANSACTION_DIRECTIVE => TransactionMode::NonTransactional("-- praxia-deploy: no-transaction"),
             other => {
-                return Err(integrity(format!("{}: unknown praxia-deploy directive `{other}`", at(start))).help(
+                return Err(Error::integrity(format!("{}: unknown praxia-deploy directive `{other}`", at(start))).help(
                     "the directives are `-- praxia-deploy: own-transaction` (run in a transaction of its own) and `-- praxia-deploy: no-transaction` (statement by statement, outside any transaction)",
                 ));
             }
         };
         if found.is_some_and(|previous| previous != mode) {
-            return Err(integrity(format!("{}: a second, different praxia-deploy directive", at(start)))
+            return Err(Error::integrity(format!("{}: a second, different praxia-deploy directive", at(start)))
                 .help("keep one `-- praxia-deploy:` line per migration"));
         }
         found = Some(mode);
     }
     Ok(found)
-}
-
-fn integrity(message: String) -> Error {
-    Error::new(ErrorKind::Integrity, message)
 }
 
 #[cfg(test)]
@@ -673,12 +674,12 @@ pub(crate) mod tests {
                 FolderContents {
                     subfolders: [
                         ("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;"))),
-                        ("20250101000000_b".to_owned(), subfolder(Some("SELECT 1;"))),
+                        ("20250101000000_B".to_owned(), subfolder(Some("SELECT 1;"))),
                     ]
                     .into(),
                     ..FolderContents::default()
                 },
-                "the migrations 20250101000000_a and 20250101000000_b share the timestamp 20250101000000",
+                "the migrations 20250101000000_B and 20250101000000_a share the timestamp 20250101000000 and drizzle-orm 1.0 would order them differently",
             ),
             (
                 FolderContents {
