@@ -164,7 +164,7 @@ pub enum Command {
         /// The layout of a new, empty folder (an existing folder keeps its own):
         /// `journal` (drizzle-kit 0.x) or `folders` (drizzle 1.0).
         #[arg(long, value_enum)]
-        layout: Option<Layout>,
+        layout: Option<FolderLayout>,
     },
     /// The embedded development PostgreSQL under .praxia/postgres/ (development and test).
     #[command(subcommand, after_help = DB_EXAMPLES)]
@@ -217,6 +217,24 @@ const STATUS_EXAMPLES: &str = "\
 Examples:
   praxia-deploy status
   praxia-deploy status --exit-code --output json   exit 8 if anything is pending";
+
+/// `new --layout`: the engine's `Layout`, named for the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FolderLayout {
+    /// drizzle-kit 0.x: meta/_journal.json and NNNN_tag.sql.
+    Journal,
+    /// drizzle 1.0: <YYYYMMDDHHMMSS>_<name>/migration.sql.
+    Folders,
+}
+
+impl From<FolderLayout> for Layout {
+    fn from(layout: FolderLayout) -> Layout {
+        match layout {
+            FolderLayout::Journal => Layout::Journal,
+            FolderLayout::Folders => Layout::Folders,
+        }
+    }
+}
 
 /// Where a command that can go over SSH runs.
 #[derive(Debug, Clone, Default, Args)]

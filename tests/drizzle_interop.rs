@@ -350,6 +350,10 @@ async fn a_0x_table_under_a_drizzle_1_folder_is_read_then_upgraded_exactly_as_dr
     assert_eq!(rows(&by_praxia, DRIZZLE_TABLE).await, old_rows, "a no-op writes nothing, not even the upgrade");
 
     folder_project_into(&project, &converted);
+    project
+        .run_on(&by_praxia, &["plan"])
+        .expect_code(0)
+        .expect_stdout_contains("gets drizzle 1.0's name and applied_at columns and the names of 2 applied migrations");
     project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migration in");
     Drizzle::V1.migrate(&by_drizzle, &project.path().join("migrations"));
     let upgraded = rows(&by_praxia, DRIZZLE_TABLE).await;
@@ -372,10 +376,16 @@ async fn a_row_without_a_name_gets_one_so_that_drizzle_1_does_not_run_its_migrat
     execute(&database, "UPDATE drizzle.__drizzle_migrations SET name = NULL WHERE id = 2").await;
 
     project
-        .run_on(&database, &["status", "--exit-code"])
+        .run_on(&database, &["status"])
         .expect_code(0)
         .expect_stdout_contains("has no name: drizzle-orm 1.0 would run it again");
-    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("recorded the drizzle 1.0 name of 1");
+    project
+        .run_on(&database, &["status", "--exit-code"])
+        .expect_code(8)
+        .expect_stderr_contains("1 applied migration has no drizzle 1.0 name");
+    let document = project.run_on(&database, &["--output", "json", "migrate"]).expect_code(0).json();
+    assert_eq!(document["result"]["names_written"], 1);
+    assert_eq!(document["result"]["names_missing"], serde_json::json!([]));
     Drizzle::V1.migrate(&database, &folder);
     assert_eq!(counter(&database).await, 1, "drizzle 1.0 ran the bump again");
     let names: Vec<Option<String>> = rows(&database, DRIZZLE_TABLE).await.into_iter().map(|row| row.3).collect();

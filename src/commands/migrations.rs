@@ -31,6 +31,10 @@ struct MigrationReport {
     /// Rows of a drizzle 1.0 table without a name (drizzle-orm 1.0 would run them
     /// again); `migrate` and `release` write them.
     names_missing: Vec<NameBackfill>,
+    /// Whether the next write adds drizzle 1.0's columns to a 0.x table.
+    widens_table: bool,
+    /// How many drizzle 1.0 names this run wrote (migrate and release).
+    names_written: usize,
     /// INVALID indexes of the database, each with the statement that removes it.
     invalid_indexes: Vec<serde_json::Value>,
     applied: Vec<MigrationEntry>,
@@ -92,6 +96,8 @@ fn report(
         layout: plan.layout,
         table_shape: plan.found_shape,
         names_missing: plan.names_missing().to_vec(),
+        widens_table: plan.table.widen && !plan.pending.is_empty(),
+        names_written: 0,
         invalid_indexes: state
             .invalid_indexes
             .iter()
@@ -149,6 +155,18 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
             .help("apply them with `praxia-deploy migrate`")
             .with_report(report));
     }
+    if exit_code && !plan.names_missing().is_empty() {
+        return Err(Error::new(
+            ErrorKind::Pending,
+            format!(
+                "{} {} no drizzle 1.0 name: drizzle-orm 1.0 would run them again",
+                plural(plan.names_missing().len(), "applied migration"),
+                if plan.names_missing().len() == 1 { "has" } else { "have" }
+            ),
+        )
+        .help("record the names with `praxia-deploy migrate` (nothing is run again)")
+        .with_report(report));
+    }
     Ok(report)
 }
 
@@ -156,7 +174,10 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let migrator = open(context)?;
     let state = migrator.inspect(wait_of(context, wait)).await?;
     let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
-    let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), true), sql_listing(&plan));
+    let report = Report::new(
+        &report(&migrator, &state, &plan, Vec::new(), true),
+        sql_listing(&plan, migrator.bookkeeping().name()),
+    );
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
         None => Ok(report),
@@ -173,7 +194,10 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.with_report(Report::new(&report, "")));
         }
-        return Ok(Report::new(&report, format!("dry run: nothing was changed\n{}", sql_listing(&plan))));
+        return Ok(Report::new(
+            &report,
+            format!("dry run: nothing was changed\n{}", sql_listing(&plan, migrator.bookkeeping().name())),
+        ));
     }
     let (report, human) = run(context, &migrator, args).await?;
     Ok(Report::new(&report, human))
@@ -208,6 +232,7 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
         _ => settings.order,
     };
     let plan = migrator.plan(&state, order);
+    let mut names = 0;
     let (ran, human) = match outcome {
         Outcome::Refused(refusal) => {
             let report = report(migrator, &state, &plan, Vec::new(), false);
@@ -236,6 +261,7 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
                     if reconnects == 1 { "once".to_owned() } else { format!("{reconnects} times") }
                 ));
             }
+            names = names_written;
             if names_written > 0 {
                 human.push_str(&format!(
                     "\nrecorded the drizzle 1.0 name of {} in {} (drizzle-orm 1.0 would have run them again)",
@@ -246,7 +272,9 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
             (ran, human)
         }
     };
-    Ok((report(migrator, &state, &plan, ran, false), human))
+    let mut report = report(migrator, &state, &plan, ran, false);
+    report.names_written = names;
+    Ok((report, human))
 }
 
 pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) -> Result<Report> {
@@ -338,11 +366,25 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     text
 }
 
-fn sql_listing(plan: &Plan) -> String {
-    if plan.pending.is_empty() {
-        return "nothing pending\n".to_owned();
-    }
+fn sql_listing(plan: &Plan, bookkeeping: &str) -> String {
     let mut text = String::new();
+    if plan.table.widen && !plan.pending.is_empty() {
+        let _ = writeln!(
+            text,
+            "-- bookkeeping: {bookkeeping} gets drizzle 1.0's name and applied_at columns and the names of {} (in the first transaction)\n",
+            plural(plan.table.names.len(), "applied migration")
+        );
+    } else if !plan.names_missing().is_empty() {
+        let _ = writeln!(
+            text,
+            "-- bookkeeping: the drizzle 1.0 name of {} is written to {bookkeeping}\n",
+            plural(plan.names_missing().len(), "applied migration")
+        );
+    }
+    if plan.pending.is_empty() {
+        text.push_str("nothing pending\n");
+        return text;
+    }
     for migration in &plan.pending {
         let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
         for statement in migration.statements() {

@@ -63,7 +63,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Plan { wait, allow_out_of_order, .. } => {
             migrations::plan_command(&context, wait, *allow_out_of_order).await
         }
-        Command::New { name, layout } => migrations::new_migration(&context, name, *layout),
+        Command::New { name, layout } => migrations::new_migration(&context, name, layout.map(Into::into)),
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),

@@ -58,11 +58,12 @@ impl Bookkeeping {
         .fetch_all(&mut *connection)
         .await
         .map_err(unreadable)?;
-        let shape = match () {
-            () if columns.is_empty() => return Ok(AppliedRows::none()),
-            () if columns.iter().any(|column| column == "name") => TableShape::Drizzle1,
-            () => TableShape::Drizzle0,
-        };
+        if columns.is_empty() {
+            return Ok(AppliedRows::none());
+        }
+        // drizzle-orm 1.0 tells its shape by the `name` column alone.
+        let shape =
+            if columns.iter().any(|column| column == "name") { TableShape::Drizzle1 } else { TableShape::Drizzle0 };
         let name = if shape == TableShape::Drizzle1 { "\"name\"::text" } else { "NULL::text" };
         let sql = format!("SELECT id, hash, created_at, {name} FROM {} ORDER BY created_at, id", self.table);
         let rows = sqlx::query_as::<_, (i32, String, Option<i64>, Option<String>)>(sqlx::AssertSqlSafe(sql))

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 
 pub const JOURNAL_PATH: &str = "meta/_journal.json";
 
+/// 9999-12-31 23:59:59.999 UTC.
+const MAX_WHEN: i64 = 253_402_300_799_999;
+
 /// The journal document, kept whole so that fields drizzle-kit adds later survive
 /// a rewrite; the entries are read through the typed view.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +140,15 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
             ))
             .note("journal", journal_path.display())
             .help("`when` must increase with idx: drizzle orders and identifies migrations by it"));
+        }
+        // drizzle-kit writes Date.now(); a `when` outside years 1970-9999 names no folder `drizzle-kit up` can make.
+        if !(0..=MAX_WHEN).contains(&entry.when) {
+            return Err(Error::integrity(format!(
+                "migration `{}` has `when` {}, which is not a time (milliseconds since 1970, before the year 10000)",
+                entry.tag, entry.when
+            ))
+            .note("journal", journal_path.display())
+            .help("set `when` to the time the migration was written, in milliseconds since 1970 (only if it was never applied anywhere)"));
         }
         let Some(bytes) = sql_files.get(&format!("{}.sql", entry.tag)) else {
             return Err(Error::integrity(format!("migration `{}` is in the journal but its file is missing", entry.tag))

@@ -171,7 +171,7 @@ impl Migration {
 }
 
 /// Which of drizzle-kit's two folder layouts a migration folder uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// drizzle-kit 0.x: `meta/_journal.json` and `<tag>.sql` files.
@@ -274,6 +274,12 @@ pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
     let migration_folders: Vec<&String> =
         contents.subfolders.iter().filter(|(_, sub)| sub.migration_sql.is_some()).map(|(name, _)| name).collect();
     match (&contents.journal, migration_folders.first()) {
+        (Some(journal), Some(_)) if journal_already_converted(dir, journal, contents) => Err(Error::integrity(format!(
+            "the migration folder {} still has {JOURNAL_PATH}, but every entry of it already has its drizzle 1.0 folder",
+            dir.display()
+        ))
+        .note("journal", dir.join(JOURNAL_PATH).display())
+        .help("`drizzle-kit up` converted this folder and meta/ came back (a merge or a restore): delete meta/")),
         (Some(_), Some(first)) => Err(Error::integrity(format!(
             "the migration folder {} mixes drizzle-kit's two layouts: it has {JOURNAL_PATH} and drizzle 1.0 migration folders",
             dir.display()
@@ -303,6 +309,18 @@ pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
             "check [migrations].dir in the environment file, or create the first migration with `praxia-deploy new NAME`",
         )),
     }
+}
+
+/// Whether every journal entry already has the folder `drizzle-kit up` makes of it.
+fn journal_already_converted(dir: &Path, journal_text: &str, contents: &FolderContents) -> bool {
+    let Ok((_, entries)) = journal::Journal::parse(dir, journal_text) else {
+        return false;
+    };
+    !entries.is_empty()
+        && entries.iter().all(|entry| {
+            let folder = journal::folder_name_after_up(&entry.tag, entry.when);
+            contents.subfolders.get(&folder).is_some_and(|sub| sub.migration_sql.is_some())
+        })
 }
 
 /// Checks and parses the folder's contents. Pure.
@@ -707,6 +725,14 @@ pub(crate) mod tests {
                 "has .sql files but no journal: migrations/meta/_journal.json is missing",
             ),
             (FolderContents::default(), "the migration folder migrations holds no migrations"),
+            (
+                FolderContents {
+                    journal: Some(journal(&[("0000_a", 1_735_689_600_000)])),
+                    subfolders: [("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;")))].into(),
+                    ..FolderContents::default()
+                },
+                "every entry of it already has its drizzle 1.0 folder",
+            ),
         ];
         for (contents, expected) in cases {
             let text = error_of(parse(contents));

@@ -16,7 +16,8 @@ pub const SNAPSHOT_FILE: &str = "snapshot.json";
 
 const TIMESTAMP_FORMAT: &str = "%Y%m%d%H%M%S";
 
-/// `ms` since the epoch as the folder timestamp drizzle-kit writes: UTC, to the second.
+/// `ms` since the epoch as the folder timestamp drizzle-kit writes: UTC, to the
+/// second. Callers pass times of years 1970-9999 (the journal reader checks them).
 pub fn timestamp_of(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map_or_else(|| "00000000000000".to_owned(), |time| time.format(TIMESTAMP_FORMAT).to_string())
