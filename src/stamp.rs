@@ -17,21 +17,23 @@ pub struct EnvironmentStamp {
     pub stamped_by: String,
 }
 
+/// The query that reads the stamp: name, kind, when, by whom.
+pub const SELECT_SQL: &str = "SELECT name, kind, to_char(stamped_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', stamped_by \
+     FROM praxia_deploy.environment";
+
+/// A row of `SELECT_SQL` as the stamp.
+pub fn from_row((name, kind, stamped_at, stamped_by): (String, String, String, String)) -> Result<EnvironmentStamp> {
+    let kind = serde_json::from_value(serde_json::Value::String(kind.clone()))
+        .map_err(|_| Error::internal(format!("praxia_deploy.environment holds an unknown kind `{kind}`")))?;
+    Ok(EnvironmentStamp { name, kind, stamped_at, stamped_by })
+}
+
 /// The stamp, or `None` when the database was never stamped.
 pub async fn read(connection: &mut PgConnection) -> Result<Option<EnvironmentStamp>> {
-    let row = sqlx::query_as::<_, (String, String, String, String)>(
-        "SELECT name, kind, to_char(stamped_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', stamped_by \
-         FROM praxia_deploy.environment",
-    )
-    .fetch_optional(connection)
-    .await;
+    let row = sqlx::query_as::<_, (String, String, String, String)>(SELECT_SQL).fetch_optional(connection).await;
     match row {
         Ok(None) => Ok(None),
-        Ok(Some((name, kind, stamped_at, stamped_by))) => {
-            let kind = serde_json::from_value(serde_json::Value::String(kind.clone()))
-                .map_err(|_| Error::internal(format!("praxia_deploy.environment holds an unknown kind `{kind}`")))?;
-            Ok(Some(EnvironmentStamp { name, kind, stamped_at, stamped_by }))
-        }
+        Ok(Some(row)) => from_row(row).map(Some),
         Err(sqlx::Error::Database(err))
             if matches!(
                 err.code().as_deref(),

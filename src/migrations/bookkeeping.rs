@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 
 use super::folder::Migration;
-use super::plan::{AppliedRow, AppliedRows, TableShape, TableWork};
+use super::plan::{TableShape, TableWork};
 use crate::config::MigrationSettings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::own_schema::{LOG_SCHEMA, Provenance};
 
 /// drizzle's table (`"drizzle"."__drizzle_migrations"` unless configured) and our log.
@@ -44,35 +44,14 @@ impl Bookkeeping {
         i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
     }
 
-    /// The table's shape and its rows, oldest first; none when the table does not
-    /// exist yet. The shape comes from the catalog, as drizzle-orm 1.0 reads it.
-    pub async fn read_applied(&self, connection: &mut PgConnection) -> Result<AppliedRows> {
-        let unreadable = |err: sqlx::Error| {
-            Error::unavailable(format!("could not read the applied migrations from {}", self.qualified_name))
-                .note("reason", crate::pg_error::describe(&err))
-        };
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-        )
-        .bind(&self.table)
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(unreadable)?;
-        if columns.is_empty() {
-            return Ok(AppliedRows::none());
-        }
-        // drizzle-orm 1.0 tells its shape by the `name` column alone.
-        let shape =
-            if columns.iter().any(|column| column == "name") { TableShape::Drizzle1 } else { TableShape::Drizzle0 };
-        let name = if shape == TableShape::Drizzle1 { "\"name\"::text" } else { "NULL::text" };
-        let sql = format!("SELECT id, hash, created_at, {name} FROM {} ORDER BY created_at, id", self.table);
-        let rows = sqlx::query_as::<_, (i32, String, Option<i64>, Option<String>)>(sqlx::AssertSqlSafe(sql))
-            .fetch_all(connection)
-            .await
-            .map_err(unreadable)?;
-        let rows =
-            rows.into_iter().map(|(id, hash, created_at, name)| AppliedRow { id, hash, created_at, name }).collect();
-        Ok(AppliedRows { shape, rows })
+    /// The table as a string literal, for `to_regclass('...')` in SQL sent as text.
+    pub fn table_literal(&self) -> String {
+        format!("'{}'", self.table.replace('\'', "''"))
+    }
+
+    /// The rows whatever the shape: `name` is NULL where the column is missing.
+    pub fn rows_sql(&self) -> String {
+        format!("SELECT id, hash, created_at, to_jsonb(t) ->> 'name' FROM {} AS t ORDER BY created_at, id", self.table)
     }
 
     /// Whether any migration was applied, safe inside a transaction (a missing

@@ -10,3 +10,4 @@ pub mod plan;
 pub mod run;
 pub mod snapshot;
 pub mod sql;
+pub mod state;

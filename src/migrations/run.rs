@@ -12,7 +12,8 @@ use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, dro
 use super::bookkeeping::Bookkeeping;
 use super::folder::{MigrationFolder, read_folder};
 use super::lock::{Blocker, MigrationLock};
-use super::plan::{AppliedRows, OutOfOrder, Plan, plan};
+use super::plan::{OutOfOrder, Plan, plan};
+pub use super::state::DatabaseState;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, Result, capped_list};
@@ -46,15 +47,6 @@ pub struct Settings {
     pub order: OutOfOrder,
     /// Apply consecutive migrations in atomic batches of at most this many.
     pub batch_size: Option<usize>,
-}
-
-/// What the database holds: its stamp and its bookkeeping rows.
-#[derive(Debug, Clone)]
-pub struct DatabaseState {
-    pub stamp: Option<EnvironmentStamp>,
-    pub rows: AppliedRows,
-    /// Every INVALID index of the database (a failed or killed concurrent build).
-    pub invalid_indexes: Vec<String>,
 }
 
 /// What a run did.
@@ -294,19 +286,7 @@ impl<'e> Migrator<'e> {
     }
 
     async fn read_state(&self, connection: &mut PgConnection) -> Result<DatabaseState> {
-        let stamp = stamp::read(connection).await?;
-        let rows = self.bookkeeping.read_applied(connection).await?;
-        let invalid_indexes = sqlx::query_scalar(
-            "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-        )
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(|err| {
-            Error::unavailable("could not read the indexes").note("reason", crate::pg_error::describe(&err))
-        })?;
-        Ok(DatabaseState { stamp, rows, invalid_indexes })
+        super::state::read(connection, &self.bookkeeping).await
     }
 
     /// Stamps an unstamped database and returns the stamp now in place.
