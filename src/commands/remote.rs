@@ -34,10 +34,9 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         confirm_production(&dokku.app, command)?;
     }
 
+    // No `apps:exists` first: every SSH session costs sshd ~0.1 s, and `run`
+    // says "App X does not exist" itself.
     let connection = DokkuConnection::open(dokku, env.kind).await?;
-    if !app_exists(&connection.session, &dokku.app).await? {
-        return Err(missing_app(dokku, &connection.destination));
-    }
     tracing::info!(
         "running `{}` in a one-off container of {} on {}",
         command.name(),
@@ -47,7 +46,7 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
     // Ctrl-C or SIGTERM: close the session (no SSH master left behind) and say that
     // the one-off container may still be running on the host.
     let exit = tokio::select! {
-        exit = run_streaming(&connection.session, &remote_arguments) => exit?,
+        exit = run_streaming(&connection.session, &dokku.app, &remote_arguments) => exit?,
         signal = interrupted() => {
             let _ = connection.session.close().await;
             return Err(Error::new(ErrorKind::Remote, format!("interrupted by {signal}; the SSH connection was closed"))
@@ -58,6 +57,9 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         }
     };
     let _ = connection.session.close().await;
+    if exit.app_missing {
+        return Err(missing_app(dokku, &connection.destination));
+    }
     if exit.never_deployed {
         return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
             .help("deploy it once (`git push dokku main`); `dokku run` needs a built image"));

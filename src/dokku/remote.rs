@@ -41,11 +41,13 @@ pub struct RunExit {
     pub code: Option<i32>,
     /// Dokku said the app has no deployed image.
     pub never_deployed: bool,
+    /// Dokku said the app does not exist (its own check, so no `apps:exists` first).
+    pub app_missing: bool,
 }
 
-/// Runs `arguments` through Dokku, copying the remote stdout and stderr to ours as
-/// they arrive. Every argument must already have passed `check_argument`.
-pub async fn run_streaming(session: &Session, arguments: &[String]) -> Result<RunExit> {
+/// Runs `arguments` through Dokku for `app`, copying the remote stdout and stderr
+/// to ours as they arrive. Every argument must already have passed `check_argument`.
+pub async fn run_streaming(session: &Session, app: &str, arguments: &[String]) -> Result<RunExit> {
     let (program, rest) = arguments.split_first().expect("a Dokku command");
     let mut child = session
         .command(program.as_str())
@@ -58,25 +60,30 @@ pub async fn run_streaming(session: &Session, arguments: &[String]) -> Result<Ru
         .map_err(|err| ssh_lost("starting the remote command", &err))?;
     let stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
-    let (_, never_deployed) = tokio::join!(
-        copy_lines(stdout, tokio::io::stdout(), None),
-        copy_lines(stderr, tokio::io::stderr(), Some(NEVER_DEPLOYED)),
-    );
+    // Dokku's own words, on stderr before anything of ours runs.
+    let missing = format!("App {app} does not exist");
+    let watched = [NEVER_DEPLOYED, missing.as_str()];
+    let (_, seen) =
+        tokio::join!(copy_lines(stdout, tokio::io::stdout(), &[]), copy_lines(stderr, tokio::io::stderr(), &watched),);
     let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
-    Ok(RunExit { code: status.code(), never_deployed })
+    let ours = status.code() == Some(0);
+    Ok(RunExit { code: status.code(), never_deployed: seen[0] && !ours, app_missing: seen[1] && !ours })
 }
 
-/// Copies line by line, flushing each, and reports whether `watch` appeared.
-async fn copy_lines(from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, watch: Option<&str>) -> bool {
+/// Copies line by line, flushing each, and reports which of `watch` appeared.
+async fn copy_lines(from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, watch: &[&str]) -> Vec<bool> {
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
-    let mut seen = false;
+    let mut seen = vec![false; watch.len()];
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => return seen,
             Ok(_) => {
-                seen |= watch.is_some_and(|watch| String::from_utf8_lossy(&line).contains(watch));
+                let text = String::from_utf8_lossy(&line);
+                for (seen, watch) in seen.iter_mut().zip(watch) {
+                    *seen |= text.contains(watch);
+                }
                 let _ = to.write_all(&line).await;
                 let _ = to.flush().await;
             }
