@@ -80,12 +80,38 @@ pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> 
     Ok(())
 }
 
-/// Whether a migration run may stamp an unstamped database with `kind` by itself.
-/// Staging and production claim any database (it can only tighten the policy); a
-/// development or test environment claims only a new one, so that pointing it at
-/// a database migrated by drizzle does not turn that database into a fixture target.
-pub fn claims_unstamped(kind: EnvironmentKind, has_applied_migrations: bool) -> bool {
-    !kind.accepts_fixtures() || !has_applied_migrations
+/// What the database says about itself: the one owner of "fresh" and "unclaimed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampState {
+    /// Stamped with this kind.
+    Stamped(EnvironmentKind),
+    /// No stamp and no migration applied: a new database, claimed by whoever stamps it first.
+    Fresh,
+    /// No stamp, but migrations were applied (by drizzle, say): nobody has said
+    /// what it is, so it is not taken for a development database.
+    Unclaimed,
+}
+
+impl StampState {
+    pub fn of(stamp: Option<EnvironmentKind>, has_applied_migrations: bool) -> StampState {
+        match (stamp, has_applied_migrations) {
+            (Some(kind), _) => StampState::Stamped(kind),
+            (None, false) => StampState::Fresh,
+            (None, true) => StampState::Unclaimed,
+        }
+    }
+
+    /// Whether a run of an environment of `kind` stamps this database by itself.
+    /// Staging and production claim any unstamped database (it can only tighten
+    /// the policy); development and test claim only a new one, so that pointing
+    /// one at a database migrated by drizzle does not make it a fixture target.
+    pub fn claimed_by(self, kind: EnvironmentKind) -> bool {
+        match self {
+            StampState::Stamped(_) => false,
+            StampState::Fresh => true,
+            StampState::Unclaimed => !kind.accepts_fixtures(),
+        }
+    }
 }
 
 /// Said when a development or test run leaves an unstamped, already migrated database unstamped.
@@ -220,7 +246,8 @@ mod tests {
             (Production, true, true),
             (Production, false, true),
         ] {
-            assert_eq!(claims_unstamped(kind, has_applied), claims, "{kind:?} {has_applied}");
+            assert_eq!(StampState::of(None, has_applied).claimed_by(kind), claims, "{kind:?} {has_applied}");
+            assert!(!StampState::of(Some(kind), has_applied).claimed_by(kind), "already stamped");
         }
     }
 

@@ -76,10 +76,6 @@ fn open<'e>(context: &'e Context<'e>) -> Result<Migrator<'e>> {
     Migrator::open(&context.env, context.cli.global.database_url.as_deref(), application_name)
 }
 
-fn wait_of(context: &Context, wait: &WaitArgs) -> Duration {
-    wait.wait.unwrap_or(context.env.database.wait).0
-}
-
 /// The JSON `result` every migration command shares.
 fn report(
     migrator: &Migrator,
@@ -143,7 +139,7 @@ fn problem_json(problem: &crate::migrations::plan::Problem) -> serde_json::Value
 
 pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> Result<Report> {
     let migrator = open(context)?;
-    let state = migrator.inspect(wait_of(context, wait)).await?;
+    let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, OutOfOrder::Refuse);
     let report =
         Report::new(&report(&migrator, &state, &plan, Vec::new(), false), status_table(&migrator, &state, &plan));
@@ -172,7 +168,7 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
 
 pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_order: bool) -> Result<Report> {
     let migrator = open(context)?;
-    let state = migrator.inspect(wait_of(context, wait)).await?;
+    let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
     let report = Report::new(
         &report(&migrator, &state, &plan, Vec::new(), true),
@@ -187,7 +183,7 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
 pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<Report> {
     let migrator = open(context)?;
     if dry_run {
-        let state = migrator.inspect(wait_of(context, &args.wait)).await?;
+        let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
         let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
         let report = report(&migrator, &state, &plan, Vec::new(), true);
@@ -208,7 +204,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
     let (mut report, mut human) = run(context, &migrator, args).await?;
-    let outcome = super::seed::release_step(context, migrator.url()).await?;
+    let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
     human.push('\n');
     human.push_str(&outcome.summary);
     report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
@@ -219,8 +215,8 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
 async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -> Result<(MigrationReport, String)> {
     let env = &context.env;
     let settings = Settings {
-        wait: wait_of(context, &args.wait),
-        lock_wait: args.lock_wait.unwrap_or(env.database.lock_wait).0,
+        wait: context.wait(&args.wait),
+        lock_wait: context.lock_wait(args),
         order: out_of_order(args.allow_out_of_order),
         batch_size: args.batch_size.map(|size| size as usize),
     };

@@ -13,12 +13,27 @@ use crate::dokku::forward::{Location, location};
 use crate::error::{Error, Result};
 use crate::output::{Printer, Report};
 
-/// What every command gets: the project and the selected environment.
+/// What every command gets: the project, the selected environment, and the
+/// process environment's inputs, read once here at the edge.
 pub struct Context<'a> {
     pub cli: &'a Cli,
     pub printer: Printer,
     pub project: Project,
     pub env: Environment,
+    /// `NODE_ENV`, one of the seed policy's guards.
+    pub node_env: Option<String>,
+}
+
+impl Context<'_> {
+    /// How long to wait for the database: `--wait`, else the environment's `database.wait`.
+    pub fn wait(&self, args: &crate::cli::WaitArgs) -> std::time::Duration {
+        args.wait.unwrap_or(self.env.database.wait).0
+    }
+
+    /// How long to wait for the migration lock: `--lock-wait`, else `database.lock_wait`.
+    pub fn lock_wait(&self, args: &crate::cli::ApplyArgs) -> std::time::Duration {
+        args.lock_wait.unwrap_or(self.env.database.lock_wait).0
+    }
 }
 
 pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
@@ -32,12 +47,13 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         return config::check(&project);
     }
     let env = project.load(&cli.global.env)?;
-    let context = Context { cli, printer, project, env };
+    let node_env = std::env::var("NODE_ENV").ok();
+    let context = Context { cli, printer, project, env, node_env };
     if let Some(flags) = cli.command.remote_args()
         && let Location::Remote(dokku) = location(&context.env.name, context.env.dokku.as_ref(), flags)?
     {
         if let Command::Seed { .. } = cli.command {
-            seed::refuse_before_connecting(&context.env)?;
+            seed::refuse_before_connecting(&context)?;
         }
         return remote::run(&context, dokku).await;
     }

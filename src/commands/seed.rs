@@ -6,7 +6,7 @@ use sqlx::Connection;
 
 use super::Context;
 use crate::cli::WaitArgs;
-use crate::config::{DatabaseUrl, Environment};
+use crate::config::DatabaseUrl;
 use crate::database;
 use crate::error::{Error, Result};
 use crate::output::Report;
@@ -27,13 +27,13 @@ pub struct SeedOutcome {
 
 /// After `release` migrated: development and test get their fixtures; anything
 /// else is skipped with one line (a release never fails over fixtures).
-pub async fn release_step(context: &Context<'_>, url: &DatabaseUrl) -> Result<SeedOutcome> {
+pub async fn release_step(context: &Context<'_>, url: &DatabaseUrl, wait: std::time::Duration) -> Result<SeedOutcome> {
     let env = &context.env;
     let skipped = |verdict: SeedVerdict| {
         let summary = format!("fixtures skipped by policy: {}", verdict.reasons());
         SeedOutcome { verdict, written: SeedCounts::default(), summary }
     };
-    let verdict = policy_before_connecting(env);
+    let verdict = policy_before_connecting(context);
     if let SeedVerdict::Refused { .. } = verdict {
         return Ok(skipped(verdict));
     }
@@ -41,8 +41,8 @@ pub async fn release_step(context: &Context<'_>, url: &DatabaseUrl) -> Result<Se
         let summary = format!("no fixtures declared ([seed] in {})", env.file.display());
         return Ok(SeedOutcome { verdict, written: SeedCounts::default(), summary });
     };
-    let mut connection = database::connect(url, env.database.wait.0, "praxia-deploy release (seed)").await?;
-    let outcome = apply_fixtures(&mut connection, env, fixtures, None).await;
+    let mut connection = database::connect(url, wait, "praxia-deploy release (seed)").await?;
+    let outcome = apply_fixtures(&mut connection, env, fixtures, None, context.node_env.as_deref()).await;
     let _ = connection.close().await;
     Ok(match outcome? {
         FixtureOutcome::Written { counts } => {
@@ -54,16 +54,15 @@ pub async fn release_step(context: &Context<'_>, url: &DatabaseUrl) -> Result<Se
 
 pub async fn seed(context: &Context<'_>, wait: &WaitArgs, scale: Option<usize>) -> Result<Report> {
     let env = &context.env;
-    refuse_before_connecting(env)?;
+    refuse_before_connecting(context)?;
     let Some(fixtures) = &env.seed else {
         return Err(Error::usage(format!("the {} environment declares no fixtures", env.name))
             .note("file", env.file.display())
             .help("add a [seed] section with a password, [[seed.organizations]] and [[seed.users]] (see the README)"));
     };
     let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
-    let mut connection =
-        database::connect(&url, wait.wait.unwrap_or(env.database.wait).0, "praxia-deploy seed").await?;
-    let outcome = apply_fixtures(&mut connection, env, fixtures, scale).await;
+    let mut connection = database::connect(&url, context.wait(wait), "praxia-deploy seed").await?;
+    let outcome = apply_fixtures(&mut connection, env, fixtures, scale, context.node_env.as_deref()).await;
     let _ = connection.close().await;
     let written = outcome?.written()?;
     let outcome = SeedOutcome { verdict: SeedVerdict::Allowed, written, summary: summary(written) };
@@ -72,14 +71,13 @@ pub async fn seed(context: &Context<'_>, wait: &WaitArgs, scale: Option<usize>) 
 }
 
 /// The guards known without the database: the environment's kind and NODE_ENV.
-fn policy_before_connecting(env: &Environment) -> SeedVerdict {
-    let node_env = std::env::var("NODE_ENV").ok();
-    fixtures_allowed(PolicyInputs { kind: env.kind, node_env: node_env.as_deref(), stamp: None })
+fn policy_before_connecting(context: &Context) -> SeedVerdict {
+    fixtures_allowed(PolicyInputs { kind: context.env.kind, node_env: context.node_env.as_deref(), stamp: None })
 }
 
 /// Refuses on the kind and NODE_ENV before connecting anywhere (database or Dokku host).
-pub fn refuse_before_connecting(env: &Environment) -> Result<()> {
-    match policy_before_connecting(env) {
+pub fn refuse_before_connecting(context: &Context) -> Result<()> {
+    match policy_before_connecting(context) {
         SeedVerdict::Allowed => Ok(()),
         verdict => Err(refusal(&verdict)),
     }
@@ -88,8 +86,7 @@ pub fn refuse_before_connecting(env: &Environment) -> Result<()> {
 pub async fn stamp_command(context: &Context<'_>, wait: &WaitArgs, force: bool) -> Result<Report> {
     let env = &context.env;
     let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
-    let mut connection =
-        database::connect(&url, wait.wait.unwrap_or(env.database.wait).0, "praxia-deploy stamp").await?;
+    let mut connection = database::connect(&url, context.wait(wait), "praxia-deploy stamp").await?;
     let current = stamp::read(&mut connection).await?;
     let decision = stamp::restamp(env, current.as_ref(), force)?;
     if decision == Restamp::Write {

@@ -19,7 +19,7 @@ use crate::database;
 use crate::error::{Error, Result, capped_list};
 use crate::own_schema::Provenance;
 use crate::pg_error::sqlstate;
-use crate::stamp::{self, EnvironmentStamp, Overwrite};
+use crate::stamp::{self, EnvironmentStamp, Overwrite, StampState};
 
 /// How many times a run reconnects after losing its connection mid-run.
 const RECONNECTS: u32 = 5;
@@ -165,7 +165,7 @@ impl<'e> Migrator<'e> {
         }
         if first_look.pending.is_empty() && first_look.names_missing().is_empty() && committed.is_empty() {
             if state.stamp.is_none() {
-                if stamp::claims_unstamped(self.env.kind, !state.rows.rows.is_empty()) {
+                if StampState::of(None, !state.rows.rows.is_empty()).claimed_by(self.env.kind) {
                     state.stamp = self.stamp_now(connection).await?;
                 } else {
                     tracing::warn!("{}", stamp::unclaimed_warning(self.env));
@@ -243,7 +243,8 @@ impl<'e> Migrator<'e> {
                         .note("reason", crate::pg_error::describe(&err)),
                 )
             })?;
-        let claim = state.stamp.is_none() && stamp::claims_unstamped(env.kind, !state.rows.rows.is_empty());
+        let stamp_state = StampState::of(state.stamp.as_ref().map(|stamp| stamp.kind), !state.rows.rows.is_empty());
+        let claim = stamp_state.claimed_by(env.kind);
         if state.stamp.is_none() && !claim {
             tracing::warn!("{}", stamp::unclaimed_warning(env));
         }

@@ -38,9 +38,10 @@ pub async fn apply_fixtures(
     env: &Environment,
     fixtures: &SeedSettings,
     scale: Option<usize>,
+    node_env: Option<&str>,
 ) -> Result<FixtureOutcome> {
     let mut transaction = connection.begin().await.map_err(|err| crate::database::write_failed("seeding", &err))?;
-    let outcome = decide_and_write(&mut transaction, env, fixtures, scale).await?;
+    let outcome = decide_and_write(&mut transaction, env, fixtures, scale, node_env).await?;
     match outcome {
         FixtureOutcome::Written { .. } => {
             transaction.commit().await.map_err(|err| crate::database::write_failed("seeding", &err))?
@@ -57,6 +58,7 @@ async fn decide_and_write(
     env: &Environment,
     fixtures: &SeedSettings,
     scale: Option<usize>,
+    node_env: Option<&str>,
 ) -> Result<FixtureOutcome> {
     let failed = |err: sqlx::Error| crate::database::write_failed("seeding", &err);
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -70,8 +72,7 @@ async fn decide_and_write(
     let current = stamp::read(transaction).await?;
     let has_applied = Bookkeeping::new(&env.migrations).has_applied(transaction).await.map_err(failed)?;
     let state = StampState::of(current.as_ref().map(|stamp| stamp.kind), has_applied);
-    let node_env = std::env::var("NODE_ENV").ok();
-    let verdict = fixtures_allowed(PolicyInputs { kind: env.kind, node_env: node_env.as_deref(), stamp: Some(state) });
+    let verdict = fixtures_allowed(PolicyInputs { kind: env.kind, node_env, stamp: Some(state) });
     if let SeedVerdict::Refused { .. } = verdict {
         return Ok(FixtureOutcome::Refused { verdict });
     }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::config::EnvironmentKind;
+pub use crate::stamp::StampState;
 
 /// One of the three answers to "is this a development or test database?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,28 +16,6 @@ pub enum Guard {
     NodeEnv,
     /// The environment stamp recorded in the database itself.
     DatabaseStamp,
-}
-
-/// What the database says about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StampState {
-    /// Stamped with this kind.
-    Stamped(EnvironmentKind),
-    /// No stamp and no migration applied: a new database, claimed by whoever stamps it first.
-    Fresh,
-    /// No stamp, but migrations were applied (by drizzle, say): nobody has said
-    /// what it is, so it is not taken for a development database.
-    Unclaimed,
-}
-
-impl StampState {
-    pub fn of(stamp: Option<EnvironmentKind>, has_applied_migrations: bool) -> StampState {
-        match (stamp, has_applied_migrations) {
-            (Some(kind), _) => StampState::Stamped(kind),
-            (None, false) => StampState::Fresh,
-            (None, true) => StampState::Unclaimed,
-        }
-    }
 }
 
 /// The inputs: the environment's kind, `NODE_ENV` if set, and the database's
