@@ -4,6 +4,7 @@
 
 mod id;
 mod password;
+pub mod records;
 
 pub use id::generate_id;
 pub use password::{PasswordHash, hash_password, hash_password_with_salt, verify_password};

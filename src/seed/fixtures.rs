@@ -3,7 +3,12 @@
 //! keyed on natural keys (slug, email) and inserted only where missing.
 
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
+
+use crate::auth::records::{
+    ACCOUNT_COLUMNS, CREDENTIAL_PROVIDER, EMAIL_VERIFIED, MEMBERSHIP_COLUMNS, PROFILE_COLUMNS, USER_COLUMNS,
+};
 
 use crate::auth::{PasswordHash, generate_id, hash_password};
 use crate::config::SeedSettings;
@@ -59,9 +64,10 @@ pub async fn write_fixtures(connection: &mut PgConnection, seed: &SeedSettings) 
     let emails: Vec<&str> = seed.users.iter().map(|user| user.email.get_ref().as_str()).collect();
     let with_credentials: Vec<String> = sqlx::query_scalar(
         "SELECT u.email FROM \"user\" u WHERE u.email = ANY($1) \
-         AND EXISTS (SELECT 1 FROM account a WHERE a.user_id = u.id AND a.provider_id = 'credential')",
+         AND EXISTS (SELECT 1 FROM account a WHERE a.user_id = u.id AND a.provider_id = $2)",
     )
     .bind(&emails)
+    .bind(CREDENTIAL_PROVIDER)
     .fetch_all(&mut *connection)
     .await?;
     if with_credentials.len() == emails.len() {
@@ -73,28 +79,30 @@ pub async fn write_fixtures(connection: &mut PgConnection, seed: &SeedSettings) 
 
     let ids: Vec<String> = seed.users.iter().map(|_| generate_id()).collect();
     let user_names: Vec<&str> = seed.users.iter().map(|user| user.name.as_str()).collect();
-    let users = sqlx::query(
-        "INSERT INTO \"user\" (id, name, email, email_verified) \
-         SELECT id, name, email, true FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(id, name, email) \
-         ON CONFLICT (email) DO NOTHING",
-    )
+    let users = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {USER_COLUMNS} \
+         SELECT id, name, email, $4 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(id, name, email) \
+         ON CONFLICT (email) DO NOTHING"
+    )))
     .bind(&ids)
     .bind(&user_names)
     .bind(&emails)
+    .bind(EMAIL_VERIFIED)
     .execute(&mut *connection)
     .await?
     .rows_affected();
 
     let account_ids: Vec<String> = seed.users.iter().map(|_| generate_id()).collect();
-    let accounts = sqlx::query(
-        "INSERT INTO account (id, account_id, provider_id, user_id, password, updated_at) \
-         SELECT x.id, u.id, 'credential', u.id, $3, now() \
+    let accounts = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {ACCOUNT_COLUMNS} \
+         SELECT x.id, u.id, $4, u.id, $3, now() \
          FROM UNNEST($1::text[], $2::text[]) AS x(id, email) JOIN \"user\" u ON u.email = x.email \
-         WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.user_id = u.id AND a.provider_id = 'credential')",
-    )
+         WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.user_id = u.id AND a.provider_id = $4)"
+    )))
     .bind(&account_ids)
     .bind(&emails)
     .bind(hash.as_str())
+    .bind(CREDENTIAL_PROVIDER)
     .execute(&mut *connection)
     .await?
     .rows_affected();
@@ -111,25 +119,25 @@ async fn write_profiles_and_memberships(
     let roles: Vec<&str> = seed.users.iter().map(|user| user.role.as_str()).collect();
     let slugs: Vec<Option<&str>> =
         seed.users.iter().map(|user| user.organization.as_ref().map(|slug| slug.get_ref().as_str())).collect();
-    let profiles = sqlx::query(
-        "INSERT INTO profile (user_id, role, organization_id) \
+    let profiles = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {PROFILE_COLUMNS} \
          SELECT u.id, x.role, o.id FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(email, role, slug) \
          JOIN \"user\" u ON u.email = x.email LEFT JOIN organization o ON o.slug = x.slug \
-         ON CONFLICT (user_id) DO NOTHING",
-    )
+         ON CONFLICT (user_id) DO NOTHING"
+    )))
     .bind(&emails)
     .bind(&roles)
     .bind(&slugs)
     .execute(&mut *connection)
     .await?
     .rows_affected();
-    let memberships = sqlx::query(
-        "INSERT INTO organization_user (organization_id, user_id, role) \
+    let memberships = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {MEMBERSHIP_COLUMNS} \
          SELECT o.id, u.id, x.role FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(email, role, slug) \
          JOIN \"user\" u ON u.email = x.email JOIN organization o ON o.slug = x.slug \
          WHERE x.role <> 'platform_admin' \
-         ON CONFLICT (organization_id, user_id) DO NOTHING",
-    )
+         ON CONFLICT (organization_id, user_id) DO NOTHING"
+    )))
     .bind(&emails)
     .bind(&roles)
     .bind(&slugs)

@@ -7,6 +7,10 @@ use std::fmt::Write;
 use sqlx::postgres::PgConnection;
 
 use super::fixtures::SeedCounts;
+use crate::auth::records::{
+    ACCOUNT_COLUMNS, CREDENTIAL_PROVIDER, EMAIL_VERIFIED, MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS, PROFILE_COLUMNS,
+    USER_COLUMNS,
+};
 use crate::auth::{PasswordHash, generate_id};
 use crate::roles::Role;
 
@@ -90,19 +94,23 @@ pub async fn write_scale(
         let _ = writeln!(organizations, "{organization_id},{},{}", organization.name, organization.slug);
         for user in &organization.users {
             let user_id = generate_id();
-            let _ = writeln!(users, "{user_id},{},{},t", user.name, user.email);
-            let _ = writeln!(accounts, "{},{user_id},credential,{user_id},{},{now}", generate_id(), hash.as_str());
+            let _ = writeln!(users, "{user_id},{},{},{EMAIL_VERIFIED}", user.name, user.email);
+            let _ = writeln!(
+                accounts,
+                "{},{user_id},{CREDENTIAL_PROVIDER},{user_id},{},{now}",
+                generate_id(),
+                hash.as_str()
+            );
             let _ = writeln!(profiles, "{user_id},{},{organization_id}", user.role);
             let _ = writeln!(memberships, "{organization_id},{user_id},{}", user.role);
         }
     }
     Ok(SeedCounts {
-        organizations: copy(connection, "organization (id, name, slug)", organizations).await?,
-        users: copy(connection, "\"user\" (id, name, email, email_verified)", users).await?,
-        accounts: copy(connection, "account (id, account_id, provider_id, user_id, password, updated_at)", accounts)
-            .await?,
-        profiles: copy(connection, "profile (user_id, role, organization_id)", profiles).await?,
-        memberships: copy(connection, "organization_user (organization_id, user_id, role)", memberships).await?,
+        organizations: copy(connection, ORGANIZATION_COLUMNS, organizations).await?,
+        users: copy(connection, USER_COLUMNS, users).await?,
+        accounts: copy(connection, ACCOUNT_COLUMNS, accounts).await?,
+        profiles: copy(connection, PROFILE_COLUMNS, profiles).await?,
+        memberships: copy(connection, MEMBERSHIP_COLUMNS, memberships).await?,
     })
 }
 

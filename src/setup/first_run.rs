@@ -4,6 +4,9 @@
 use sqlx::PgPool;
 
 use super::validation::NewAdmin;
+use sqlx::AssertSqlSafe;
+
+use crate::auth::records::{ACCOUNT_COLUMNS, CREDENTIAL_PROVIDER, EMAIL_VERIFIED, PROFILE_COLUMNS, USER_COLUMNS};
 use crate::auth::{PasswordHash, generate_id};
 
 /// Serialises first-run transactions across server processes and replicas.
@@ -49,24 +52,21 @@ pub async fn create_first_admin(
         return Ok(FirstRunOutcome::EmailInUse);
     }
     let id = generate_id();
-    // Verified: whoever holds the setup token creates this account on purpose, and a
-    // backend with `requireEmailVerification` would otherwise refuse its sign-in.
-    sqlx::query("INSERT INTO \"user\" (id, name, email, email_verified) VALUES ($1, $2, $3, true)")
+    sqlx::query(AssertSqlSafe(format!("INSERT INTO {USER_COLUMNS} VALUES ($1, $2, $3, $4)")))
         .bind(&id)
         .bind(&admin.name)
         .bind(&admin.email)
+        .bind(EMAIL_VERIFIED)
         .execute(&mut *transaction)
         .await?;
-    sqlx::query(
-        "INSERT INTO account (id, account_id, provider_id, user_id, password, updated_at) \
-         VALUES ($1, $2, 'credential', $2, $3, now())",
-    )
-    .bind(generate_id())
-    .bind(&id)
-    .bind(hash.as_str())
-    .execute(&mut *transaction)
-    .await?;
-    sqlx::query("INSERT INTO profile (user_id, role) VALUES ($1, 'platform_admin')")
+    sqlx::query(AssertSqlSafe(format!("INSERT INTO {ACCOUNT_COLUMNS} VALUES ($1, $2, $3, $2, $4, now())")))
+        .bind(generate_id())
+        .bind(&id)
+        .bind(CREDENTIAL_PROVIDER)
+        .bind(hash.as_str())
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(AssertSqlSafe(format!("INSERT INTO {PROFILE_COLUMNS} VALUES ($1, 'platform_admin', NULL)")))
         .bind(&id)
         .execute(&mut *transaction)
         .await?;
