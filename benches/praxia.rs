@@ -109,6 +109,22 @@ fn main() {
                     .arg(&database.url)
                     .arg(project.path().join("migrations")))
             });
+        // sqlx-cli's no-op `migrate run` on the same migrations in its own layout and table.
+        let sqlx_dir = sqlx_migrations(&project, applied);
+        let sqlx_run = |database: &support::TestDatabase| {
+            let mut command = Command::new(sqlx_cli());
+            command.args(["migrate", "run", "--source"]).arg(&sqlx_dir).args(["--database-url", &database.url]);
+            command
+        };
+        assert_success(sqlx_run(&database).output().unwrap(), "sqlx migrate run (setup)");
+        let sqlx = timed(&format!("no-op sqlx-cli `migrate run`, {applied} applied"), NO_OP_RUNS, || {
+            run(&mut sqlx_run(&database))
+        });
+        ratios.push((
+            format!("praxia release / sqlx-cli migrate run ({applied} applied; goal <= 0.8)"),
+            release.median() / sqlx.median(),
+        ));
+        results.push(sqlx);
         ratios.push((
             format!("drizzle migrator / praxia release ({applied} applied)"),
             drizzle.median() / release.median(),
@@ -223,6 +239,28 @@ fn interop(script: &str) -> PathBuf {
         dir.display()
     );
     dir.join(script)
+}
+
+/// sqlx-cli, installed by scripts/bench into target/bench-tools.
+fn sqlx_cli() -> PathBuf {
+    let path = repo_root().join("target/bench-tools/bin/sqlx");
+    assert!(
+        path.is_file(),
+        "sqlx-cli is not installed at {}: run `bash scripts/bench` (it installs it)",
+        path.display()
+    );
+    path
+}
+
+/// The project's generated migrations again, as sqlx-cli's `<version>_<name>.sql` files.
+fn sqlx_migrations(project: &TestProject, count: usize) -> PathBuf {
+    let dir = project.path().join("sqlx-migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..count {
+        std::fs::write(dir.join(format!("{}_bench_{i}.sql", i + 1)), format!("CREATE TABLE sqlx_bench_{i} (id int);"))
+            .unwrap();
+    }
+    dir
 }
 
 /// A project with a production-kind `bench` environment (release migrates and
