@@ -209,6 +209,9 @@ fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
     let mut atomic_depth = 0usize;
     // `CREATE RULE ... DO (a; b)` keeps its semicolons inside parentheses.
     let mut paren_depth = 0usize;
+    // The token before this one (comments and whitespace are not tokens): it tells
+    // a label (`AS end`, `t.case`) from the keyword, and `BEGIN ATOMIC` from a column.
+    let mut previous = Previous::Other;
     let mut i = 0;
 
     // Ends the statement begun at `start`; a `SET standard_conforming_strings`
@@ -240,6 +243,7 @@ fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
             }
             b';' if atomic_depth == 0 && paren_depth == 0 => {
                 finish(i + 1, &mut start, &mut words, backslash_strings);
+                previous = Previous::Other;
                 i += 1;
                 continue;
             }
@@ -250,6 +254,7 @@ fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
             _ => {}
         }
         start.get_or_insert(i);
+        let mut token = Previous::Other;
         match byte {
             b'\'' => {
                 let escapes = *backslash_strings
@@ -270,16 +275,32 @@ fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
                 // `E'...'` strings: leave the E to the string branch.
                 if !(end - i == 1 && matches!(byte, b'E' | b'e') && bytes.get(end) == Some(&b'\'')) {
                     // `AS end`, `t.case`: a label, not the keyword.
-                    let label = words.last().is_some_and(|last| last == "AS") || chunk[..i].trim_end().ends_with('.');
+                    let label = matches!(previous, Previous::As | Previous::Dot);
+                    let routine = words.first().is_some_and(|first| first == "CREATE")
+                        && words.iter().any(|word| word == "FUNCTION" || word == "PROCEDURE");
                     match word.as_str() {
-                        "ATOMIC" if words.last().is_some_and(|last| last == "BEGIN") => atomic_depth += 1,
+                        "ATOMIC" if previous == Previous::Begin && routine => atomic_depth += 1,
                         "CASE" if atomic_depth > 0 && !label => atomic_depth += 1,
                         "END" if atomic_depth > 0 && !label => atomic_depth -= 1,
                         _ => {}
                     }
+                    token = match word.as_str() {
+                        _ if label => Previous::Other,
+                        "AS" => Previous::As,
+                        "BEGIN" => Previous::Begin,
+                        _ => Previous::Other,
+                    };
                     words.push(word);
                 }
                 i = end;
+            }
+            // A number is one token: the `.` of `1.` is not a qualifier's.
+            _ if byte.is_ascii_digit() || (byte == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+                i = skip_number(bytes, i);
+            }
+            b'.' => {
+                token = Previous::Dot;
+                i += 1;
             }
             b'(' => {
                 paren_depth += 1;
@@ -291,9 +312,44 @@ fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
             }
             _ => i += char_len(byte),
         }
+        previous = token;
     }
     finish(bytes.len(), &mut start, &mut words, backslash_strings);
     statements
+}
+
+/// What the token before the current one was, as far as the splitter cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Previous {
+    As,
+    Begin,
+    Dot,
+    Other,
+}
+
+/// Past a numeric literal at `i`: digits (and `_`), a fraction, an exponent.
+fn skip_number(bytes: &[u8], mut i: usize) -> usize {
+    let digits = |i: &mut usize| {
+        while bytes.get(*i).is_some_and(|b| b.is_ascii_digit() || *b == b'_') {
+            *i += 1;
+        }
+    };
+    digits(&mut i);
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        digits(&mut i);
+    }
+    if bytes.get(i).is_some_and(|b| matches!(b, b'e' | b'E')) {
+        let mut j = i + 1;
+        if bytes.get(j).is_some_and(|b| matches!(b, b'+' | b'-')) {
+            j += 1;
+        }
+        if bytes.get(j).is_some_and(u8::is_ascii_digit) {
+            i = j;
+            digits(&mut i);
+        }
+    }
+    i
 }
 
 fn is_word_start(byte: u8) -> bool {
