@@ -17,20 +17,24 @@ pub struct EnvironmentStamp {
     pub stamped_by: String,
 }
 
-/// The query that reads the stamp: name, kind, when, by whom.
-pub const SELECT_SQL: &str = "SELECT name, kind, to_char(stamped_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', stamped_by \
-     FROM praxia_deploy.environment";
+/// The query that reads the stamp: name, kind, when (seconds since 1970,
+/// formatted here: the server's time zone rules would cost a new backend more
+/// than the rest of the read), by whom.
+pub const SELECT_SQL: &str =
+    "SELECT name, kind, extract(epoch FROM stamped_at)::bigint, stamped_by FROM praxia_deploy.environment";
 
 /// A row of `SELECT_SQL` as the stamp.
-pub fn from_row((name, kind, stamped_at, stamped_by): (String, String, String, String)) -> Result<EnvironmentStamp> {
+pub fn from_row((name, kind, stamped_at, stamped_by): (String, String, i64, String)) -> Result<EnvironmentStamp> {
     let kind = serde_json::from_value(serde_json::Value::String(kind.clone()))
         .map_err(|_| Error::internal(format!("praxia_deploy.environment holds an unknown kind `{kind}`")))?;
+    let stamped_at = chrono::DateTime::from_timestamp(stamped_at, 0)
+        .map_or_else(|| stamped_at.to_string(), |time| time.format("%Y-%m-%d %H:%M:%S UTC").to_string());
     Ok(EnvironmentStamp { name, kind, stamped_at, stamped_by })
 }
 
 /// The stamp, or `None` when the database was never stamped.
 pub async fn read(connection: &mut PgConnection) -> Result<Option<EnvironmentStamp>> {
-    let row = sqlx::query_as::<_, (String, String, String, String)>(SELECT_SQL).fetch_optional(connection).await;
+    let row = sqlx::query_as::<_, (String, String, i64, String)>(SELECT_SQL).fetch_optional(connection).await;
     match row {
         Ok(None) => Ok(None),
         Ok(Some(row)) => from_row(row).map(Some),

@@ -49,9 +49,24 @@ impl Bookkeeping {
         format!("'{}'", self.table.replace('\'', "''"))
     }
 
-    /// The rows whatever the shape: `name` is NULL where the column is missing.
+    /// The rows whatever the shape: `name` is NULL where the column is missing, and
+    /// the last column says whether it exists.
     pub fn rows_sql(&self) -> String {
-        format!("SELECT id, hash, created_at, to_jsonb(t) ->> 'name' FROM {} AS t ORDER BY created_at, id", self.table)
+        format!(
+            "SELECT id, hash, created_at, to_jsonb(t) ->> 'name', to_jsonb(t) ? 'name' FROM {} AS t ORDER BY created_at, id",
+            self.table
+        )
+    }
+
+    /// The rows of a table expected in `shape`, read without looking at the row as
+    /// a whole (cheaper for a new backend); asking a 0.x table for `name` fails
+    /// with 42703, which says its shape.
+    pub fn rows_sql_for(&self, shape: TableShape) -> String {
+        let name = match shape {
+            TableShape::Drizzle1 => "\"name\"::text, true",
+            TableShape::Drizzle0 | TableShape::Missing => "NULL::text, false",
+        };
+        format!("SELECT id, hash, created_at, {name} FROM {} ORDER BY created_at, id", self.table)
     }
 
     /// Whether any migration was applied, safe inside a transaction (a missing

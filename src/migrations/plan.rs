@@ -52,6 +52,9 @@ impl AppliedRows {
     }
 }
 
+/// How many problems an error lists before it says how many more there are.
+const MAX_PROBLEM_NOTES: usize = 10;
+
 /// Whether a pending migration older than the newest applied one may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutOfOrder {
@@ -172,8 +175,19 @@ impl Plan<'_> {
         if let Problem::EditedAfterApplied { file, applied_hash, current_hash, .. } = first {
             error = error.note("file", file).note("applied hash", applied_hash).note("current hash", current_hash);
         }
-        for problem in self.problems.iter().skip(usize::from(matches!(first, Problem::EditedAfterApplied { .. }))) {
+        let rest: Vec<&Problem> =
+            self.problems.iter().skip(usize::from(matches!(first, Problem::EditedAfterApplied { .. }))).collect();
+        for problem in rest.iter().take(MAX_PROBLEM_NOTES) {
             error = error.note("problem", problem.describe());
+        }
+        if rest.len() > MAX_PROBLEM_NOTES {
+            error = error.note(
+                "and",
+                format!(
+                    "{} more problems (`praxia-deploy status --output json` lists them all)",
+                    rest.len() - MAX_PROBLEM_NOTES
+                ),
+            );
         }
         Some(error.help(help))
     }

@@ -10,10 +10,12 @@ use sqlx::postgres::PgConnection;
 
 use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, drop_statements};
 use super::bookkeeping::Bookkeeping;
+use super::folder::Layout;
 use super::folder::{MigrationFolder, read_folder};
 use super::lock::{Blocker, MigrationLock};
-use super::plan::{OutOfOrder, Plan, plan};
+use super::plan::{OutOfOrder, Plan, TableShape, plan};
 pub use super::state::DatabaseState;
+use super::state::Detail;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, Result, capped_list};
@@ -103,7 +105,7 @@ impl<'e> Migrator<'e> {
     /// Reads the stamp and the rows, and writes nothing (`status`, `plan`, `--dry-run`).
     pub async fn inspect(&self, wait: Duration) -> Result<DatabaseState> {
         let mut connection = database::connect(&self.url, wait, &self.application_name).await?;
-        let state = self.read_state(&mut connection).await;
+        let state = self.read_state(&mut connection, Detail::Full).await;
         let _ = connection.close().await;
         state
     }
@@ -157,8 +159,16 @@ impl<'e> Migrator<'e> {
         committed: &mut Vec<AppliedMigration>,
         reconnects: u32,
     ) -> std::result::Result<Run, Interrupted> {
-        let mut state = self.read_state(connection).await?;
+        let expected = match self.folder.layout {
+            Layout::Folders => TableShape::Drizzle1,
+            Layout::Journal => TableShape::Drizzle0,
+        };
+        let mut state = self.read_state(connection, Detail::Quick(expected)).await?;
         stamp::check(self.env, state.stamp.as_ref())?;
+        if self.plan(&state, settings.order).refusal().is_some() {
+            // Refusals are decided on the full read: the quick one guesses the shape.
+            state = self.read_state(connection, Detail::Full).await?;
+        }
         let first_look = self.plan(&state, settings.order);
         if let Some(refusal) = first_look.refusal() {
             return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
@@ -223,7 +233,7 @@ impl<'e> Migrator<'e> {
     ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
         let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
-        let state = self.read_state(connection).await.map_err(failed)?;
+        let state = self.read_state(connection, Detail::Full).await.map_err(failed)?;
         stamp::check(env, state.stamp.as_ref()).map_err(failed)?;
         let locked_plan = self.plan(&state, settings.order);
         if let Some(refusal) = locked_plan.refusal() {
@@ -282,12 +292,12 @@ impl<'e> Migrator<'e> {
         };
         progress.end();
         let ran = applied.map_err(|failure| name_blockers(failure, &blockers))?;
-        let state = self.read_state(connection).await.map_err(failed)?;
+        let state = self.read_state(connection, Detail::Full).await.map_err(failed)?;
         Ok((state, Outcome::Applied { ran, names_written, reconnects: 0 }))
     }
 
-    async fn read_state(&self, connection: &mut PgConnection) -> Result<DatabaseState> {
-        super::state::read(connection, &self.bookkeeping).await
+    async fn read_state(&self, connection: &mut PgConnection, detail: Detail) -> Result<DatabaseState> {
+        super::state::read(connection, &self.bookkeeping, detail).await
     }
 
     /// Stamps an unstamped database and returns the stamp now in place.

@@ -1,6 +1,6 @@
 //! What the database holds for a run, read in one round trip: the environment
-//! stamp, the bookkeeping table's shape and rows, and the INVALID indexes. The
-//! no-op `release` Dokku re-runs on every `config:set` is this one read.
+//! stamp, the bookkeeping table's shape and rows, and (in full) the INVALID
+//! indexes. The no-op `release` Dokku re-runs on every `config:set` is one quick read.
 
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -17,32 +17,52 @@ use crate::stamp::{self, EnvironmentStamp};
 pub struct DatabaseState {
     pub stamp: Option<EnvironmentStamp>,
     pub rows: AppliedRows,
-    /// Every INVALID index of the database (a failed or killed concurrent build).
+    /// Every INVALID index of the database (a failed or killed concurrent build);
+    /// read in full only.
     pub invalid_indexes: Vec<String>,
 }
 
-/// Reads the state. Three statements in one simple-protocol message: the
-/// catalog facts, the stamp, the rows. A missing table ends the message early
-/// with an error (a new database); the catalog facts say what is still to read.
-pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping) -> Result<DatabaseState> {
+/// How much to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The stamp and the rows of a table expected in this shape (the folder's
+    /// layout says which): enough to see that nothing is to be written. Skips the
+    /// catalog, whose scans cost a new backend more than everything else together
+    /// (pg_index alone ~3 ms). A refusal is never decided on it (see `run.rs`).
+    Quick(TableShape),
+    /// Also the table's columns from the catalog (its shape even when empty) and
+    /// the INVALID indexes: under the lock, and for `status` and `plan`.
+    Full,
+}
+
+/// Reads the state: in one simple-protocol message, the catalog facts (in full),
+/// the stamp, the rows. A missing table ends the message early with an error (a
+/// new database); what is still to read is read after.
+pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, detail: Detail) -> Result<DatabaseState> {
     let unreadable = |err: sqlx::Error| {
         Error::unavailable(format!("could not read the migration state ({})", bookkeeping.name()))
             .note("reason", describe(&err))
     };
-    let sql = format!(
+    let catalog_sql = format!(
         "SELECT (SELECT coalesce(json_agg(attname::text), '[]') FROM pg_attribute \
                  WHERE attrelid = to_regclass({table}) AND attnum > 0 AND NOT attisdropped)::text, \
                 to_regclass('praxia_deploy.environment') IS NOT NULL, \
                 (SELECT coalesce(json_agg(i.indexrelid::regclass::text ORDER BY i.indexrelid::regclass::text), '[]') \
                  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema'))::text;\n\
-         {stamp};\n\
-         {rows};",
+                 WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema'))::text;\n",
         table = bookkeeping.table_literal(),
-        stamp = stamp::SELECT_SQL,
-        rows = bookkeeping.rows_sql(),
     );
-    let mut statement = 0;
+    let rows_sql = match detail {
+        Detail::Full => bookkeeping.rows_sql(),
+        Detail::Quick(expected) => bookkeeping.rows_sql_for(expected),
+    };
+    let sql = format!(
+        "{catalog}{stamp};\n{rows_sql};",
+        catalog = if detail == Detail::Full { catalog_sql.as_str() } else { "" },
+        stamp = stamp::SELECT_SQL,
+    );
+    // Without the catalog statement, the stamp is statement 0.
+    let mut statement = if detail == Detail::Full { 0 } else { 1 };
     let mut catalog: Option<(String, bool, String)> = None;
     let mut stamp_row = None;
     let mut rows = Vec::new();
@@ -63,47 +83,82 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping) -> R
         }
     };
     drop(stream);
-    let Some((columns, has_stamp_table, invalid)) = catalog else {
-        return Err(unreadable(stopped.unwrap_or(sqlx::Error::RowNotFound)));
-    };
-    if let Some(err) = stopped
-        && !has_code(&err, &[sqlstate::UNDEFINED_TABLE, sqlstate::INVALID_SCHEMA_NAME])
+    // A 0.x table asked for drizzle 1.0's `name`: read it again as what it is.
+    let wrong_shape = stopped.as_ref().is_some_and(|err| has_code(err, &[sqlstate::UNDEFINED_COLUMN]));
+    if let Some(err) = &stopped
+        && !wrong_shape
+        && !has_code(err, &[sqlstate::UNDEFINED_TABLE, sqlstate::INVALID_SCHEMA_NAME])
     {
-        return Err(unreadable(err));
-    }
-    let columns: Vec<String> = serde_json::from_str(&columns).unwrap_or_default();
-    let invalid_indexes: Vec<String> = serde_json::from_str(&invalid).unwrap_or_default();
-    let shape = match () {
-        _ if columns.is_empty() => TableShape::Missing,
-        // drizzle-orm 1.0 tells its shape by the `name` column alone.
-        _ if columns.iter().any(|column| column == "name") => TableShape::Drizzle1,
-        _ => TableShape::Drizzle0,
-    };
-    // The stamp table was missing, so the rows were not read: read them now (an
-    // unstamped database that drizzle migrated).
-    if statement < 2 && shape != TableShape::Missing && !has_stamp_table {
-        rows = sqlx::raw_sql(sqlx::AssertSqlSafe(bookkeeping.rows_sql()))
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(unreadable)?
-            .iter()
-            .map(applied_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(unreadable)?;
+        return Err(unreadable(stopped.expect("an error")));
     }
     let stamp = stamp_row.map(stamp::from_row).transpose()?;
-    let rows = if shape == TableShape::Missing { Vec::new() } else { rows };
-    Ok(DatabaseState { stamp, rows: AppliedRows { shape, rows }, invalid_indexes })
+    // Each finished statement counts one: the rows are read once the third is done.
+    let rows_read = statement >= 3;
+    match (detail, catalog) {
+        (Detail::Full, Some((columns, has_stamp_table, invalid))) => {
+            let columns: Vec<String> = serde_json::from_str(&columns).unwrap_or_default();
+            let invalid_indexes: Vec<String> = serde_json::from_str(&invalid).unwrap_or_default();
+            let shape = match () {
+                _ if columns.is_empty() => TableShape::Missing,
+                // drizzle-orm 1.0 tells its shape by the `name` column alone.
+                _ if columns.iter().any(|column| column == "name") => TableShape::Drizzle1,
+                _ => TableShape::Drizzle0,
+            };
+            // The stamp table was missing, so the rows were not read: read them now
+            // (an unstamped database that drizzle migrated).
+            if !rows_read && shape != TableShape::Missing && !has_stamp_table {
+                rows = read_rows(connection, &bookkeeping.rows_sql()).await.map_err(unreadable)?.unwrap_or_default();
+            }
+            let rows = rows.into_iter().map(|(row, _)| row).collect();
+            Ok(DatabaseState { stamp, rows: AppliedRows { shape, rows }, invalid_indexes })
+        }
+        (Detail::Full, None) => Err(unreadable(stopped.unwrap_or(sqlx::Error::RowNotFound))),
+        (Detail::Quick(expected), _) => {
+            let retry_as = if wrong_shape { TableShape::Drizzle0 } else { expected };
+            let rows = if rows_read {
+                Some(rows)
+            } else {
+                read_rows(connection, &bookkeeping.rows_sql_for(retry_as)).await.map_err(unreadable)?
+            };
+            let rows = match rows {
+                None => AppliedRows::none(),
+                // An empty table's shape is left to the full read under the lock:
+                // everything is pending then.
+                Some(rows) if rows.is_empty() => AppliedRows::none(),
+                Some(rows) => {
+                    let named = rows.iter().any(|(_, has_name)| *has_name);
+                    let shape = if named { TableShape::Drizzle1 } else { TableShape::Drizzle0 };
+                    AppliedRows { shape, rows: rows.into_iter().map(|(row, _)| row).collect() }
+                }
+            };
+            Ok(DatabaseState { stamp, rows, invalid_indexes: Vec::new() })
+        }
+    }
+}
+
+/// The rows alone; None when the table does not exist.
+async fn read_rows(
+    connection: &mut PgConnection,
+    sql: &str,
+) -> std::result::Result<Option<Vec<(AppliedRow, bool)>>, sqlx::Error> {
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&mut *connection).await {
+        Ok(rows) => rows.iter().map(applied_row).collect::<std::result::Result<Vec<_>, _>>().map(Some),
+        Err(err) if has_code(&err, &[sqlstate::UNDEFINED_TABLE, sqlstate::INVALID_SCHEMA_NAME]) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 fn row_tuple3(row: &sqlx::postgres::PgRow) -> std::result::Result<(String, bool, String), sqlx::Error> {
     Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
 }
 
-fn row_tuple4(row: &sqlx::postgres::PgRow) -> std::result::Result<(String, String, String, String), sqlx::Error> {
+fn row_tuple4(row: &sqlx::postgres::PgRow) -> std::result::Result<(String, String, i64, String), sqlx::Error> {
     Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
 }
 
-fn applied_row(row: &sqlx::postgres::PgRow) -> std::result::Result<AppliedRow, sqlx::Error> {
-    Ok(AppliedRow { id: row.try_get(0)?, hash: row.try_get(1)?, created_at: row.try_get(2)?, name: row.try_get(3)? })
+/// A row, and whether its table has drizzle 1.0's `name` column.
+fn applied_row(row: &sqlx::postgres::PgRow) -> std::result::Result<(AppliedRow, bool), sqlx::Error> {
+    let row_of =
+        AppliedRow { id: row.try_get(0)?, hash: row.try_get(1)?, created_at: row.try_get(2)?, name: row.try_get(3)? };
+    Ok((row_of, row.try_get(4)?))
 }
