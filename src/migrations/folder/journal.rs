@@ -45,6 +45,13 @@ impl Journal {
 
     /// Parses the journal text; errors carry the file's line and column.
     pub fn parse(dir: &Path, text: &str) -> Result<(Journal, Vec<JournalEntry>)> {
+        let entries = Journal::entries(dir, text)?;
+        let document = serde_json::from_str(text).map_err(|err| malformed_journal(dir, &err))?;
+        Ok((Journal { document }, entries))
+    }
+
+    /// The entries alone, as the migrator reads them (no document kept).
+    pub fn entries(dir: &Path, text: &str) -> Result<Vec<JournalEntry>> {
         let typed: TypedJournal = serde_json::from_str(text).map_err(|err| malformed_journal(dir, &err))?;
         // drizzle-kit wrote "pg" before it wrote "postgresql".
         if !matches!(typed.dialect.as_str(), "postgresql" | "pg") {
@@ -54,8 +61,7 @@ impl Journal {
                 typed.dialect
             )));
         }
-        let document = serde_json::from_str(text).map_err(|err| malformed_journal(dir, &err))?;
-        Ok((Journal { document }, typed.entries))
+        Ok(typed.entries)
     }
 
     fn entries_mut(&mut self) -> &mut Vec<Value> {
@@ -119,9 +125,9 @@ pub fn folder_name_after_up(tag: &str, when: i64) -> String {
 }
 
 /// Parses the journal layout: every entry in journal order, each with its file.
-pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Migration>> {
+pub(super) fn parse(dir: &Path, journal_text: &str, mut sql_files: BTreeMap<String, Vec<u8>>) -> Result<Vec<Migration>> {
     let journal_path = dir.join(JOURNAL_PATH);
-    let (_, entries) = Journal::parse(dir, journal_text)?;
+    let entries = Journal::entries(dir, journal_text)?;
     let mut seen_tags = HashSet::new();
     let mut migrations: Vec<Migration> = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -150,7 +156,7 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
             .note("journal", journal_path.display())
             .help("set `when` to the time the migration was written, in milliseconds since 1970 (only if it was never applied anywhere)"));
         }
-        let Some(bytes) = sql_files.get(&format!("{}.sql", entry.tag)) else {
+        let Some(bytes) = sql_files.remove(&format!("{}.sql", entry.tag)) else {
             return Err(Error::integrity(format!("migration `{}` is in the journal but its file is missing", entry.tag))
                 .note("file", file.display())
                 .help("restore the file from version control, or remove the entry if the migration was never applied anywhere"));
@@ -165,8 +171,8 @@ pub(super) fn parse(dir: &Path, journal_text: &str, sql_files: &BTreeMap<String,
         migrations.push(parse_migration(source, bytes)?);
     }
 
-    let is_listed = |name: &String| name.strip_suffix(".sql").is_some_and(|tag| seen_tags.contains(tag));
-    if let Some(orphan) = sql_files.keys().find(|name| !is_listed(name)) {
+    // Every listed file was taken out above: what is left is in no entry.
+    if let Some(orphan) = sql_files.keys().next() {
         return Err(Error::integrity(format!("{orphan} is in the migration folder but not in the journal"))
             .note("file", dir.join(orphan).display())
             .note("journal", journal_path.display())

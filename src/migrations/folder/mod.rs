@@ -241,9 +241,13 @@ pub fn read_contents(dir: &Path) -> Result<FolderContents> {
     };
     let mut contents = FolderContents { journal, ..FolderContents::default() };
     for entry in std::fs::read_dir(dir).map_err(|err| Error::io("read", dir, err))? {
-        let path = entry.map_err(|err| Error::io("read", dir, err))?.path();
+        let entry = entry.map_err(|err| Error::io("read", dir, err))?;
+        let path = entry.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if path.is_dir() {
+        // The directory entry's own type (no stat per file); a symlink is followed.
+        let kind = entry.file_type().map_err(|err| Error::io("read", &path, err))?;
+        let (is_dir, is_file) = if kind.is_symlink() { (path.is_dir(), path.is_file()) } else { (kind.is_dir(), kind.is_file()) };
+        if is_dir {
             if name == "meta" {
                 continue;
             }
@@ -253,7 +257,7 @@ pub fn read_contents(dir: &Path) -> Result<FolderContents> {
                 continue;
             }
             contents.subfolders.insert(name, Subfolder { migration_sql });
-        } else if path.extension().is_some_and(|ext| ext == "sql") && path.is_file() {
+        } else if is_file && path.extension().is_some_and(|ext| ext == "sql") {
             let bytes = std::fs::read(&path).map_err(|err| Error::io("read", &path, err))?;
             contents.sql_files.insert(name, bytes);
         }
@@ -313,7 +317,7 @@ pub fn detect_layout(dir: &Path, contents: &FolderContents) -> Result<Layout> {
 
 /// Whether every journal entry already has the folder `drizzle-kit up` makes of it.
 fn journal_already_converted(dir: &Path, journal_text: &str, contents: &FolderContents) -> bool {
-    let Ok((_, entries)) = journal::Journal::parse(dir, journal_text) else {
+    let Ok(entries) = journal::Journal::entries(dir, journal_text) else {
         return false;
     };
     !entries.is_empty()
@@ -327,8 +331,8 @@ fn journal_already_converted(dir: &Path, journal_text: &str, contents: &FolderCo
 pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFolder> {
     let layout = detect_layout(dir, &contents)?;
     let migrations = match layout {
-        Layout::Journal => journal::parse(dir, contents.journal.as_deref().unwrap_or_default(), &contents.sql_files)?,
-        Layout::Folders => timestamped::parse(dir, &contents.subfolders)?,
+        Layout::Journal => journal::parse(dir, contents.journal.as_deref().unwrap_or_default(), contents.sql_files)?,
+        Layout::Folders => timestamped::parse(dir, contents.subfolders)?,
     };
     Ok(MigrationFolder { dir: dir.to_path_buf(), layout, migrations })
 }
@@ -343,10 +347,10 @@ pub(crate) struct MigrationSource {
 }
 
 /// Decodes, splits and classifies one migration file.
-fn parse_migration(source: MigrationSource, bytes: &[u8]) -> Result<Migration> {
+fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration> {
     let MigrationSource { tag, name, when, file, snapshot } = source;
-    let text = String::from_utf8(bytes.to_vec()).map_err(|err| {
-        let (line, column) = line_column(&String::from_utf8_lossy(bytes), err.utf8_error().valid_up_to());
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let (line, column) = line_column(&String::from_utf8_lossy(err.as_bytes()), err.utf8_error().valid_up_to());
         Error::integrity(format!("{}:{line}:{column} is not valid UTF-8", file.display()))
             .help("save the migration as UTF-8")
     })?;

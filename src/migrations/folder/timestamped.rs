@@ -19,8 +19,15 @@ const TIMESTAMP_FORMAT: &str = "%Y%m%d%H%M%S";
 /// `ms` since the epoch as the folder timestamp drizzle-kit writes: UTC, to the
 /// second. Callers pass times of years 1970-9999 (the journal reader checks them).
 pub fn timestamp_of(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| "00000000000000".to_owned(), |time| time.format(TIMESTAMP_FORMAT).to_string())
+    use chrono::{Datelike, Timelike};
+    // Written out by hand: chrono's format strings are parsed on every call, and a
+    // journal of a thousand entries names a thousand folders.
+    DateTime::from_timestamp_millis(ms).map_or_else(
+        || "00000000000000".to_owned(),
+        |t| {
+            format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second())
+        },
+    )
 }
 
 /// The migration's time from its folder name's first 14 characters, as drizzle's
@@ -40,11 +47,12 @@ pub fn millis_of(folder_name: &str) -> Option<i64> {
 
 /// Parses the folder-per-migration layout. `subfolders` are every subfolder but
 /// hidden ones, by name.
-pub(super) fn parse(dir: &Path, subfolders: &BTreeMap<String, Subfolder>) -> Result<Vec<Migration>> {
+pub(super) fn parse(dir: &Path, subfolders: BTreeMap<String, Subfolder>) -> Result<Vec<Migration>> {
     let mut migrations: Vec<Migration> = Vec::with_capacity(subfolders.len());
     for (name, subfolder) in subfolders {
+        let name = &name;
         let folder = dir.join(name);
-        let Some(bytes) = &subfolder.migration_sql else {
+        let Some(bytes) = subfolder.migration_sql else {
             return Err(Error::integrity(format!("the migration folder {} has no {MIGRATION_FILE}", folder.display()))
                 .help("drizzle would skip it silently; restore its migration.sql from version control, or delete the folder if it is not a migration"));
         };
