@@ -125,7 +125,11 @@ pub fn folder_name_after_up(tag: &str, when: i64) -> String {
 }
 
 /// Parses the journal layout: every entry in journal order, each with its file.
-pub(super) fn parse(dir: &Path, journal_text: &str, mut sql_files: BTreeMap<String, Vec<u8>>) -> Result<Vec<Migration>> {
+pub(super) fn parse(
+    dir: &Path,
+    journal_text: &str,
+    mut sql_files: BTreeMap<String, Vec<u8>>,
+) -> Result<Vec<Migration>> {
     let journal_path = dir.join(JOURNAL_PATH);
     let entries = Journal::entries(dir, journal_text)?;
     let mut seen_tags = HashSet::new();

@@ -246,7 +246,8 @@ pub fn read_contents(dir: &Path) -> Result<FolderContents> {
         let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         // The directory entry's own type (no stat per file); a symlink is followed.
         let kind = entry.file_type().map_err(|err| Error::io("read", &path, err))?;
-        let (is_dir, is_file) = if kind.is_symlink() { (path.is_dir(), path.is_file()) } else { (kind.is_dir(), kind.is_file()) };
+        let (is_dir, is_file) =
+            if kind.is_symlink() { (path.is_dir(), path.is_file()) } else { (kind.is_dir(), kind.is_file()) };
         if is_dir {
             if name == "meta" {
                 continue;

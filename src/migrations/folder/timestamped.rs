@@ -24,9 +24,7 @@ pub fn timestamp_of(ms: i64) -> String {
     // journal of a thousand entries names a thousand folders.
     DateTime::from_timestamp_millis(ms).map_or_else(
         || "00000000000000".to_owned(),
-        |t| {
-            format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second())
-        },
+        |t| format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()),
     )
 }
 
