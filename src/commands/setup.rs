@@ -139,6 +139,13 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
                 )
                 .with_report(report(String::new())))
         }
+        BootstrapOutcome::Redirected { status, location } => Err(Error::new(
+            ErrorKind::Remote,
+            format!("{base_url} answered with a redirect (HTTP {status}); it was not followed"),
+        )
+        .note("location", crate::config::redact(location))
+        .help("give bootstrap the app's own URL (--url or [setup].url): following a redirect would send the admin's password to another address")
+        .with_report(report(String::new()))),
         BootstrapOutcome::Unreachable { reason } => {
             Err(Error::new(ErrorKind::Remote, format!("could not reach {base_url}"))
                 .note("last error", reason)

@@ -31,25 +31,61 @@ pub enum BootstrapOutcome {
     DatabaseUnavailable {
         reason: String,
     },
+    /// The server answered with a redirect. It is not followed: the request would
+    /// carry the admin's password to wherever `Location` points.
+    Redirected {
+        status: u16,
+        location: String,
+    },
 }
 
 /// What to do with an HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Final(BootstrapOutcome),
-    /// The app may still be starting after a deploy: try again while waiting.
-    Retry(String),
-    /// The server is up but its database is not: try again while waiting.
-    RetryDatabase(String),
+    /// Try again while waiting: the app may still be starting (502, 503, 504),
+    /// its database may be down, or it asks to slow down (429); not before
+    /// `after` when the server said (`Retry-After`).
+    Retry {
+        reason: String,
+        database: bool,
+        after: Option<Duration>,
+    },
 }
 
-pub fn read_answer(status: u16, body: &Value) -> Answer {
+/// The parts of an HTTP answer `read_answer` looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Response<'a> {
+    pub status: u16,
+    /// The JSON body (Null when it was not JSON, or too large to read).
+    pub body: Value,
+    /// `Retry-After`, as sent.
+    pub retry_after: Option<&'a str>,
+    pub location: Option<&'a str>,
+}
+
+/// What an answer means for bootstrap. Pure.
+pub fn read_answer(response: &Response, now: std::time::SystemTime) -> Answer {
+    let Response { status, body, .. } = response;
+    let status = *status;
     let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    let after = response.retry_after.and_then(|value| retry_after(value, now));
     match status {
         201 => Answer::Final(BootstrapOutcome::Created { id: text("id"), email: text("email") }),
+        300..=399 => Answer::Final(BootstrapOutcome::Redirected {
+            status,
+            location: response.location.unwrap_or("(no Location header)").to_owned(),
+        }),
         409 if text("error") == "already_initialized" => Answer::Final(BootstrapOutcome::AlreadyInitialized),
-        503 if text("error") == "database_unavailable" => Answer::RetryDatabase(text("message")),
-        502..=504 => Answer::Retry(format!("HTTP {status}")),
+        503 if text("error") == "database_unavailable" => {
+            Answer::Retry { reason: text("message"), database: true, after }
+        }
+        429 => Answer::Retry {
+            reason: format!("HTTP 429 {}", text("error")).trim_end().to_owned(),
+            database: false,
+            after,
+        },
+        502..=504 => Answer::Retry { reason: format!("HTTP {status}"), database: false, after },
         _ => Answer::Final(BootstrapOutcome::Rejected {
             status,
             code: if body.get("error").is_some() { text("error") } else { format!("http_{status}") },
@@ -58,6 +94,23 @@ pub fn read_answer(status: u16, body: &Value) -> Answer {
         }),
     }
 }
+
+/// `Retry-After` (RFC 9110): seconds, or an HTTP date.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The most of an answer's body that is read: the API's answers are small, and
+/// a server (or whatever answers in its place) may send anything.
+const MAX_BODY: usize = 64 * 1024;
+
+/// With `--wait 0s`, the one attempt gets as long as the server's own request bound.
+const SINGLE_ATTEMPT: Duration = Duration::from_secs(30);
 
 /// Refuses a base URL that would expose the token and the password: credentials
 /// in the URL (they get printed), or plain http to anything but this machine. Pure.
@@ -91,12 +144,14 @@ pub struct BootstrapRequest<'a> {
     pub password: &'a str,
 }
 
-/// Posts the request, retrying connection failures and 502/503/504 for up to `wait`.
+/// Posts the request, retrying connection failures, 429 and 502/503/504 for up
+/// to `wait` (after `Retry-After` when the server says so). Each attempt is
+/// bounded by what is left of `wait`; redirects are never followed.
 pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> BootstrapOutcome {
     // reqwest is built without a default crypto provider; install ring's once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("praxia-deploy/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -110,21 +165,22 @@ pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> Bootst
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let sent = client.post(&url).bearer_auth(request.token).json(&body).send().await;
-        let (reason, database_down) = match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                match read_answer(status, &body) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let bound = if wait.is_zero() { SINGLE_ATTEMPT } else { left.max(Duration::from_secs(1)) };
+        let sent = tokio::time::timeout(bound, answer_of(&client, &url, request.token, &body)).await;
+        let (reason, database_down, after) = match sent {
+            Ok(Ok((status, body, retry, location))) => {
+                let response = Response { status, body, retry_after: retry.as_deref(), location: location.as_deref() };
+                match read_answer(&response, std::time::SystemTime::now()) {
                     Answer::Final(outcome) => return outcome,
-                    Answer::Retry(reason) => (reason, false),
-                    Answer::RetryDatabase(reason) => (reason, true),
+                    Answer::Retry { reason, database, after } => (reason, database, after),
                 }
             }
             // reqwest's error text names the URL, never the token or the body.
-            Err(err) => (crate::error::chain(&err), false),
+            Ok(Err(err)) => (crate::error::chain(&err), false, None),
+            Err(_) => (format!("no answer within {}", humantime::format_duration(bound)), false, None),
         };
-        let delay = backoff(attempt, jitter());
+        let delay = backoff(attempt, jitter()).max(after.unwrap_or(Duration::ZERO));
         if Instant::now() + delay > deadline {
             return if database_down {
                 BootstrapOutcome::DatabaseUnavailable { reason }
@@ -135,6 +191,32 @@ pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> Bootst
         tracing::warn!(attempt, "{url} not ready ({reason}); retrying in {} ms", delay.as_millis());
         tokio::time::sleep(delay).await;
     }
+}
+
+/// One POST: the status, the body (at most `MAX_BODY` of it, as JSON or Null),
+/// `Retry-After` and `Location`.
+async fn answer_of(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> Result<(u16, Value, Option<String>, Option<String>), reqwest::Error> {
+    let mut response = client.post(url).bearer_auth(token).json(body).send().await?;
+    let header = |name: reqwest::header::HeaderName, response: &reqwest::Response| {
+        response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
+    };
+    let retry = header(reqwest::header::RETRY_AFTER, &response);
+    let location = header(reqwest::header::LOCATION, &response);
+    let status = response.status().as_u16();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if bytes.len() + chunk.len() > MAX_BODY {
+            // Too large for an answer of this API: not read further, not parsed.
+            return Ok((status, Value::Null, retry, location));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), retry, location))
 }
 
 #[cfg(test)]
@@ -159,24 +241,28 @@ mod tests {
         }
     }
 
+    fn answer(status: u16, body: Value) -> Answer {
+        read_answer(&Response { status, body, ..Response::default() }, std::time::SystemTime::UNIX_EPOCH)
+    }
+
     #[test]
     fn answers_are_read_as_the_outcomes_ci_needs() {
         assert_eq!(
-            read_answer(201, &json!({"id": "abc", "email": "a@b.example"})),
+            answer(201, json!({"id": "abc", "email": "a@b.example"})),
             Answer::Final(BootstrapOutcome::Created { id: "abc".into(), email: "a@b.example".into() })
         );
         assert_eq!(
-            read_answer(409, &json!({"error": "already_initialized"})),
+            answer(409, json!({"error": "already_initialized"})),
             Answer::Final(BootstrapOutcome::AlreadyInitialized)
         );
-        for status in [502, 503, 504] {
-            assert!(matches!(read_answer(status, &Value::Null), Answer::Retry(_)), "{status}");
+        for status in [429, 502, 503, 504] {
+            assert!(matches!(answer(status, Value::Null), Answer::Retry { database: false, .. }), "{status}");
         }
         assert!(matches!(
-            read_answer(503, &json!({"error": "database_unavailable", "message": "down"})),
-            Answer::RetryDatabase(_)
+            answer(503, json!({"error": "database_unavailable", "message": "down"})),
+            Answer::Retry { database: true, .. }
         ));
-        let rejected = read_answer(422, &json!({"error": "invalid_input", "message": "bad", "fields": {"email": "x"}}));
+        let rejected = answer(422, json!({"error": "invalid_input", "message": "bad", "fields": {"email": "x"}}));
         assert_eq!(
             rejected,
             Answer::Final(BootstrapOutcome::Rejected {
@@ -186,13 +272,32 @@ mod tests {
                 fields: Some(json!({"email": "x"}))
             })
         );
-        let Answer::Final(BootstrapOutcome::Rejected { code, .. }) = read_answer(500, &Value::Null) else {
+        let Answer::Final(BootstrapOutcome::Rejected { code, .. }) = answer(500, Value::Null) else {
             panic!("a 500 is final")
         };
         assert_eq!(code, "http_500");
         assert!(matches!(
-            read_answer(409, &json!({"error": "email_in_use"})),
+            answer(409, json!({"error": "email_in_use"})),
             Answer::Final(BootstrapOutcome::Rejected { status: 409, .. })
+        ));
+    }
+
+    #[test]
+    fn a_redirect_is_final_and_named_and_retry_after_is_read_both_ways() {
+        let moved = Response { status: 307, location: Some("https://elsewhere.example/x"), ..Response::default() };
+        assert_eq!(
+            read_answer(&moved, std::time::SystemTime::UNIX_EPOCH),
+            Answer::Final(BootstrapOutcome::Redirected { status: 307, location: "https://elsewhere.example/x".into() })
+        );
+        let now = httpdate::parse_http_date("Tue, 01 Dec 2026 10:00:00 GMT").unwrap();
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Tue, 01 Dec 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Tue, 01 Dec 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        let slow_down = Response { status: 429, retry_after: Some("12"), ..Response::default() };
+        assert!(matches!(
+            read_answer(&slow_down, now),
+            Answer::Retry { after: Some(after), .. } if after == Duration::from_secs(12)
         ));
     }
 }

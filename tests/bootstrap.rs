@@ -1,0 +1,180 @@
+//! `bootstrap` against scripted HTTP servers that misbehave: redirects, rate
+//! limits, silence, huge answers. Each server is a plain TCP listener on
+//! loopback answering with bytes written here, so the test says exactly what
+//! the client was sent.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{Outcome, TestProject};
+
+const TOKEN: &str = "bootstrap-test-token-0123456789abcdef";
+
+/// What a scripted server answers.
+#[derive(Clone)]
+enum Script {
+    Bytes(Vec<u8>),
+    /// Accepts and never answers.
+    Silence,
+    /// A 500 whose body is this many bytes, streamed (the test never holds it).
+    HugeBody(usize),
+}
+
+/// A server that answers the n-th request with the n-th of `answers` (the last
+/// one again after that). Counts requests.
+struct Scripted {
+    url: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Scripted {
+    fn start(answers: Vec<Script>) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let answer = answers.get(n).or(answers.last()).cloned().unwrap_or(Script::Silence);
+                std::thread::spawn(move || {
+                    read_request(&mut stream);
+                    match answer {
+                        Script::Bytes(bytes) => {
+                            let _ = stream.write_all(&bytes);
+                        }
+                        Script::Silence => std::thread::sleep(Duration::from_secs(120)),
+                        Script::HugeBody(size) => {
+                            let head = format!(
+                                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+                            );
+                            let _ = stream.write_all(head.as_bytes());
+                            let chunk = vec![b'x'; 64 * 1024];
+                            for _ in 0..size / chunk.len() {
+                                if stream.write_all(&chunk).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Scripted { url, requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads up to the end of the headers and a small body, enough for the client to finish sending.
+fn read_request(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut seen = Vec::new();
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buffer[..read]);
+        if let Some(end) = seen.windows(4).position(|window| window == b"\r\n\r\n") {
+            let headers = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+            let length = headers
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+}
+
+fn http(status: &str, headers: &[&str], body: &str) -> Script {
+    let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for header in headers {
+        text.push_str(header);
+        text.push_str("\r\n");
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    Script::Bytes(text.into_bytes())
+}
+
+fn bootstrap(url: &str, extra: &[&str]) -> (Outcome, Duration) {
+    let project = TestProject::from_repo();
+    let mut command = project.command();
+    command
+        .env("PRAXIA_ENV", "test")
+        .env("PRAXIA_SETUP_TOKEN", TOKEN)
+        .env("PRAXIA_ADMIN_PASSWORD", "a-long-enough-password")
+        .args(["bootstrap", "--url", url, "--email", "root@praxia.example", "--name", "Root"])
+        .args(extra);
+    let started = Instant::now();
+    let outcome = Outcome::of(&mut command);
+    (outcome, started.elapsed())
+}
+
+#[test]
+fn a_redirect_is_never_followed_and_names_where_it_pointed() {
+    let elsewhere =
+        Scripted::start(vec![http("201 Created", &[], "{\"id\": \"x\", \"email\": \"root@praxia.example\"}")]);
+    let location = format!("Location: {}/api/setup/first-run", elsewhere.url);
+    let redirecting = Scripted::start(vec![http("307 Temporary Redirect", &[&location], "")]);
+    let (outcome, _) = bootstrap(&redirecting.url, &[]);
+    outcome
+        .expect_code(7)
+        .expect_stderr_contains("answered with a redirect (HTTP 307); it was not followed")
+        .expect_stderr_contains(&format!("location: {}/api/setup/first-run", elsewhere.url));
+    assert_eq!(elsewhere.requests(), 0, "the password went to the redirect's target");
+    assert_eq!(redirecting.requests(), 1);
+}
+
+#[test]
+fn a_rate_limited_answer_is_retried_after_what_retry_after_says() {
+    let server = Scripted::start(vec![
+        http(
+            "429 Too Many Requests",
+            &["Retry-After: 2", "Content-Type: application/json"],
+            "{\"error\": \"too_many_attempts\"}",
+        ),
+        http(
+            "201 Created",
+            &["Content-Type: application/json"],
+            "{\"id\": \"abc\", \"email\": \"root@praxia.example\"}",
+        ),
+    ]);
+    let (outcome, took) = bootstrap(&server.url, &["--wait", "20s"]);
+    outcome.expect_code(0).expect_stdout_contains("created the platform admin").expect_stderr_contains("HTTP 429");
+    assert_eq!(server.requests(), 2);
+    assert!(took >= Duration::from_secs(2), "Retry-After: 2 was not waited for ({took:?})");
+}
+
+#[test]
+fn a_server_that_never_answers_costs_at_most_the_wait() {
+    let silent = Scripted::start(vec![Script::Silence]);
+    let (outcome, took) = bootstrap(&silent.url, &["--wait", "3s"]);
+    outcome.expect_code(7).expect_stderr_contains("no answer within");
+    // Before, one attempt alone waited 60 s whatever --wait said.
+    assert!(took < Duration::from_secs(30), "--wait 3s took {took:?}");
+}
+
+#[test]
+fn a_huge_answer_is_not_read_whole() {
+    let server = Scripted::start(vec![Script::HugeBody(100 * 1024 * 1024)]);
+    let (outcome, _) = bootstrap(&server.url, &[]);
+    outcome.expect_code(9).expect_stderr_contains("HTTP 500 http_500");
+    // The largest child this test process has waited for (the other tests' are small).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
+    let peak_mb = usage.ru_maxrss / 1024;
+    assert!(peak_mb < 60, "bootstrap held {peak_mb} MB for a 100 MB answer");
+}
