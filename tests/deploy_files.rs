@@ -45,7 +45,11 @@ async fn the_app_json_health_check_hits_the_servers_health_route_on_dokkus_port(
         praxia_deploy::setup::server::ServerSettings { token: None, token_env: "T".into(), trust_proxy: false };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(praxia_deploy::setup::server::serve(listener, praxia_deploy::setup::server::router(pool, settings)));
+    tokio::spawn(praxia_deploy::setup::server::serve(
+        listener,
+        praxia_deploy::setup::server::router(pool, settings),
+        praxia_deploy::setup::server::ConnectionLimits::default(),
+    ));
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = format!("http://127.0.0.1:{port}{}", check["path"].as_str().unwrap());
     let status = reqwest::get(&url).await.unwrap().status().as_u16();

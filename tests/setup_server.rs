@@ -458,3 +458,74 @@ fn bootstrap_refuses_urls_that_would_expose_the_secrets() {
     outcome.expect_code(2).expect_stderr_contains("credentials");
     assert!(!outcome.stderr.contains("hunter2"));
 }
+
+/// A server whose environment says how long clients may take to send headers.
+fn server_with_header_timeout(database: &TestDatabase, timeout: &str) -> Server {
+    let project = TestProject::from_repo();
+    project.file(
+        "environments/test.toml",
+        &format!("kind = \"test\"\n\n[setup]\nheader_timeout = \"{timeout}\"\nmax_connections = 600\n"),
+    );
+    Server::start_in(project, database, Some(TOKEN))
+}
+
+/// Whether the server closed the connection (a read that ends), waiting at most `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an answer (408, or a keep-alive response) before the close
+            Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true, // reset
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed_while_healthz_keeps_answering() {
+    let database = migrated().await;
+    let server = server_with_header_timeout(&database, "1s");
+    let address = ("127.0.0.1", server.port);
+    let mut half_sent: Vec<TcpStream> = (0..150)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(b"POST /api/setup/first-run HTTP/1.1\r\nHost: praxia\r\nX-Slow: ").unwrap();
+            stream
+        })
+        .collect();
+    let mut idle: Vec<TcpStream> = (0..150).map(|_| TcpStream::connect(address).unwrap()).collect();
+    // A keep-alive connection that asked once and then went quiet.
+    let mut kept = TcpStream::connect(address).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: praxia\r\n\r\n").unwrap();
+
+    // With 300 connections hanging on, the health check still gets its answer.
+    let health = http().get(server.url("/healthz")).timeout(Duration::from_secs(5)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+
+    for (what, streams) in [("half-sent", &mut half_sent), ("idle", &mut idle)] {
+        for (i, stream) in streams.iter_mut().enumerate() {
+            assert!(closed_within(stream, Duration::from_secs(10)), "{what} connection {i} is still open");
+        }
+    }
+    assert!(closed_within(&mut kept, Duration::from_secs(10)), "the idle keep-alive connection is still open");
+    let health = http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let huge = "a".repeat(64 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Huge: {huge}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes());
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "a 64 KiB header was accepted: {:?}", &answer[..answer.len().min(80)]);
+}

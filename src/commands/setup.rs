@@ -15,7 +15,7 @@ use crate::database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
 use crate::setup::client::{BootstrapOutcome, BootstrapRequest, bootstrap};
-use crate::setup::server::{DEFAULT_PORT, ServerSettings, router, serve};
+use crate::setup::server::{ConnectionLimits, DEFAULT_PORT, ServerSettings, router, serve};
 use crate::setup::token;
 
 /// The variable the admin's password may come from.
@@ -61,7 +61,15 @@ pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> R
     })?;
     let local = listener.local_addr().map_err(|err| Error::internal(format!("no local address: {err}")))?;
     tracing::info!("listening on http://{local} (database {url}, environment {})", env.name);
-    serve(listener, app).await.map_err(|err| Error::internal(format!("the server failed: {err}")))?;
+    let limits = match &env.setup {
+        Some(setup) => ConnectionLimits {
+            header_read: setup.header_timeout.0,
+            max_connections: setup.max_connections.max(1),
+            ..ConnectionLimits::default()
+        },
+        None => ConnectionLimits::default(),
+    };
+    serve(listener, app, limits).await.map_err(|err| Error::internal(format!("the server failed: {err}")))?;
     Ok(Report::new(&json!({ "bind": local.to_string(), "stopped": true }), "setup server stopped"))
 }
 

@@ -116,10 +116,25 @@ pub struct SetupSettings {
     /// Take the client address from `X-Forwarded-For` (Dokku's nginx sets it).
     #[serde(default)]
     pub trust_proxy: bool,
+    /// `serve`: how long a client has to send a request's headers, and how long an
+    /// idle keep-alive connection stays open.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: HumanDuration,
+    /// `serve`: connections served at once; more wait until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 fn default_token_env() -> VariableName {
     VariableName("PRAXIA_SETUP_TOKEN".to_owned())
+}
+
+fn default_header_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+fn default_max_connections() -> usize {
+    512
 }
 
 /// Reads one environment file. `name` is the file stem, `root` the project root

@@ -86,24 +86,75 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         .with_state(state)
 }
 
-/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish, for at
-/// most `DRAIN` (Dokku kills the container 30 s after SIGTERM anyway).
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = shutdown_signal() => {
-            let _ = stop.send(());
-        }
+/// How the server treats connections: what a client that sends slowly, or
+/// nothing, may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// To send a request's headers, and the most an idle keep-alive connection
+    /// waits for the next request (hyper's header-read timer runs from the moment
+    /// it waits for a request head).
+    pub header_read: Duration,
+    /// The read buffer of a connection, and so the largest request head.
+    pub max_header_bytes: usize,
+    /// Connections served at once; more wait in the listen queue until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits { header_read: Duration::from_secs(10), max_header_bytes: 32 * 1024, max_connections: 512 }
     }
-    match tokio::time::timeout(DRAIN, server).await {
-        Ok(result) => result,
+}
+
+/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish, for at
+/// most `DRAIN` (Dokku kills the container 30 s after SIGTERM anyway). Each
+/// connection is served by hyper's HTTP/1 builder with a timer, so that the
+/// limits above hold (axum's `serve` sets none of them).
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: ConnectionLimits) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),
+            () = &mut signal => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let service = app.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    match tokio::time::timeout(DRAIN, graceful.shutdown()).await {
+        Ok(()) => Ok(()),
         Err(_) => {
             tracing::warn!("requests still in flight after {} s; stopping anyway", DRAIN.as_secs());
             Ok(())
