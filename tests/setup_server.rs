@@ -529,3 +529,44 @@ async fn an_oversized_request_head_is_refused() {
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "a 64 KiB header was accepted: {:?}", &answer[..answer.len().min(80)]);
 }
+
+#[tokio::test]
+async fn the_token_is_checked_before_the_body_is_read() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    for attempt in 1..=6 {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        // Headers with a wrong token, then a body that never comes.
+        stream
+            .write_all(
+                b"POST /api/setup/first-run HTTP/1.1\r\nHost: praxia\r\nAuthorization: Bearer wrong\r\n\
+                  Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+            )
+            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = vec![0u8; 512];
+        let read = stream.read(&mut answer).unwrap_or(0);
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        let expected = if attempt <= 5 { "HTTP/1.1 401" } else { "HTTP/1.1 429" };
+        assert!(answer.starts_with(expected), "attempt {attempt}: {answer:?}");
+    }
+    assert_eq!(counts(&database).await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_as_invalid_input_not_a_database_error() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    for body in [
+        json!({ "email": "ada@praxia.example", "name": "Ada\u{0}", "password": PASSWORD }),
+        json!({ "email": "ada\u{0}@praxia.example", "name": "Ada", "password": PASSWORD }),
+        json!({ "email": "ada@praxia.example", "name": "Ada \u{1b}[2J", "password": PASSWORD }),
+        json!({ "email": "ada@praxia.example", "name": "evil\u{202e}gpj.exe", "password": PASSWORD }),
+    ] {
+        let (code, answer, _) = post(&server, Some(TOKEN), body.clone()).await;
+        assert_eq!((code, answer["error"].as_str()), (422, Some("invalid_input")), "{body}: {answer}");
+    }
+    assert_eq!(counts(&database).await, (0, 0, 0));
+    let log = server.log_text();
+    assert!(!log.contains('\u{1b}') && !log.contains('\u{0}'), "raw control bytes reached the log");
+}

@@ -19,7 +19,7 @@ pub use duration::{HumanDuration, PgTimeout};
 pub use file::{
     DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, SetupSettings, parse_environment,
 };
-pub use seed::{SeedOrganization, SeedSettings, SeedUser, is_plausible_email};
+pub use seed::{SeedOrganization, SeedSettings, SeedUser, is_plausible_email, is_unsafe_char};
 
 /// The name of the folder that holds the environment files.
 pub const ENVIRONMENTS_DIR: &str = "environments";

@@ -87,11 +87,20 @@ pub fn is_plausible_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };
+    // RFC 5321: a local part of at most 64 bytes; DNS: labels of 1 to 63
+    // characters that neither start nor end with a hyphen.
+    let label_ok = |label: &str| (1..=63).contains(&label.len()) && !label.starts_with('-') && !label.ends_with('-');
     !local.is_empty()
+        && local.len() <= 64
         && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
         && !domain.contains('@')
-        && !text.chars().any(char::is_whitespace)
+        && domain.split('.').all(label_ok)
+        && !text.chars().any(|c| c.is_whitespace() || is_unsafe_char(c))
         && text.len() <= 254
+}
+
+/// Characters no name or address should carry: C0 and C1 controls (NUL, ESC...),
+/// and the bidirectional overrides and isolates that make text read other than it is.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

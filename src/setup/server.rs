@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -166,6 +164,20 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
 const DRAIN: Duration = Duration::from_secs(10);
 /// The longest a request may take, body upload included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest the first-run body may take to arrive once the token checked out.
+const BODY_READ: Duration = Duration::from_secs(10);
+
+/// Whether reading the body stopped at `MAX_BODY_BYTES`.
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
 
 /// Ends requests that take longer than `REQUEST_TIMEOUT` (a client trickling its
 /// body must not hold a connection, or the shutdown, forever).
@@ -249,7 +261,7 @@ async fn first_run(
     Extension(id): Extension<RequestId>,
     Extension(Client(client)): Extension<Client>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let Some(token) = &state.token else {
         return error(
@@ -274,16 +286,19 @@ async fn first_run(
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+    // Only now, with the token checked from the headers, is the body read: a
+    // client without the token cannot hold a request open by trickling one.
+    let body = match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(err)) if is_length_limit(&err) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 &format!("the body is over {} KiB", MAX_BODY_BYTES / 1024),
             );
         }
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, "unreadable_body", &rejection.body_text()),
+        Ok(Err(_)) => return error(StatusCode::BAD_REQUEST, "unreadable_body", "the body could not be read"),
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the body took too long to arrive"),
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)

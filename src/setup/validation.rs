@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::auth::{MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH};
-use crate::config::is_plausible_email;
+use crate::config::{is_plausible_email, is_unsafe_char};
 
 /// The body of `POST /api/setup/first-run`, as sent. Fields are optional here so
 /// that a missing one is reported as a field error, not as unparseable JSON.
@@ -40,6 +40,8 @@ pub fn validate(request: FirstRunRequest) -> Result<NewAdmin, FieldErrors> {
     let email = request.email.as_deref().unwrap_or("").trim().to_lowercase();
     if email.is_empty() {
         errors.insert("email", "is required".to_owned());
+    } else if email.chars().any(is_unsafe_char) {
+        errors.insert("email", "contains control or bidirectional-override characters".to_owned());
     } else if !is_plausible_email(&email) {
         errors.insert("email", "is not a valid email address".to_owned());
     }
@@ -47,6 +49,8 @@ pub fn validate(request: FirstRunRequest) -> Result<NewAdmin, FieldErrors> {
     let name_length = name.chars().count();
     if name_length == 0 {
         errors.insert("name", "is required".to_owned());
+    } else if name.chars().any(is_unsafe_char) {
+        errors.insert("name", "contains control or bidirectional-override characters".to_owned());
     } else if name_length > MAX_NAME_LENGTH {
         errors.insert("name", format!("must be at most {MAX_NAME_LENGTH} characters"));
     }
@@ -72,6 +76,26 @@ mod tests {
         assert_eq!((admin.email.as_str(), admin.name.as_str()), ("ada@praxia.example", "Ada Lovelace"));
         assert_eq!(admin.password, "correct horse", "passwords are never trimmed");
         assert!(!format!("{admin:?}").contains("correct horse"));
+    }
+
+    #[test]
+    fn control_characters_and_malformed_addresses_are_field_errors() {
+        let long_local = format!("{}@praxia.example", "a".repeat(65));
+        for (email, name, field) in [
+            ("ada@praxia.example", "Ada\0Lovelace", "name"),
+            ("ada@praxia.example", "Ada \u{1b}[31mred", "name"),
+            ("ada@praxia.example", "Ada \u{202e}ecalevol", "name"),
+            ("ada@praxia.example", "Ada\u{85}x", "name"),
+            ("ada\0@praxia.example", "Ada", "email"),
+            (long_local.as_str(), "Ada", "email"),
+            ("ada@praxia..example", "Ada", "email"),
+            ("ada@-praxia.example", "Ada", "email"),
+            ("ada@praxia-.example", "Ada", "email"),
+        ] {
+            let errors = validate(request(email, name, "correct horse")).unwrap_err();
+            assert!(errors.contains_key(field), "{email:?} {name:?}: {errors:?}");
+        }
+        assert!(validate(request("a.b-c@sub.praxia-app.example", "Zoë Ünal", "correct horse")).is_ok());
     }
 
     #[test]
