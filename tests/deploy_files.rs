@@ -42,7 +42,7 @@ async fn the_app_json_health_check_hits_the_servers_health_route_on_dokkus_port(
     // The path is a route of the real server (a database that is down makes it 503, not 404).
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
     let settings =
-        praxia_deploy::setup::server::ServerSettings { token: None, token_env: "T".into(), trust_proxy: false };
+        praxia_deploy::setup::server::ServerSettings { token: None, token_env: "T".into(), trusted_proxies: vec![] };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(praxia_deploy::setup::server::serve(

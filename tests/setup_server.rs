@@ -223,7 +223,8 @@ async fn wrong_or_missing_tokens_are_refused_then_rate_limited_and_nothing_is_wr
 async fn behind_a_trusted_proxy_each_forwarded_client_is_limited_on_its_own() {
     let database = migrated().await;
     let project = TestProject::from_repo();
-    project.file("environments/test.toml", "kind = \"test\"\n[setup]\ntrust_proxy = true\n");
+    // The test's requests come from 127.0.0.1: here that is where the proxy is.
+    project.file("environments/test.toml", "kind = \"test\"\n[setup]\ntrusted_proxies = [\"127.0.0.1\"]\n");
     let server = Server::start_in(project, &database, Some(TOKEN));
     let attempt = |forwarded: &'static str, token: &'static str| {
         http()
@@ -569,4 +570,59 @@ async fn control_characters_are_refused_as_invalid_input_not_a_database_error() 
     assert_eq!(counts(&database).await, (0, 0, 0));
     let log = server.log_text();
     assert!(!log.contains('\u{1b}') && !log.contains('\u{0}'), "raw control bytes reached the log");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_a_peer_that_is_not_the_proxy_are_ignored() {
+    let database = migrated().await;
+    let project = TestProject::from_repo();
+    // The proxy is elsewhere: this test's loopback requests are an ordinary (private) peer.
+    project.file("environments/test.toml", "kind = \"test\"\n[setup]\ntrusted_proxies = [\"10.9.9.9\"]\n");
+    let server = Server::start_in(project, &database, Some(TOKEN));
+    for i in 0..5 {
+        let answer = http()
+            .post(server.url("/api/setup/first-run"))
+            .bearer_auth("guess")
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&admin("ada@praxia.example"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 401);
+    }
+    let fresh_address = http()
+        .post(server.url("/api/setup/first-run"))
+        .bearer_auth("guess")
+        .header("x-forwarded-for", "198.51.100.77")
+        .json(&admin("ada@praxia.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh_address.status().as_u16(), 429, "a forged header bought a fresh address");
+    assert!(server.log_text().contains("client=127.0.0.1"));
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let answer = http()
+        .post(server.url("/api/setup/first-run"))
+        .header("authorization", format!("bearer {TOKEN}"))
+        .json(&admin("ada@praxia.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+}
+
+#[test]
+fn trust_proxy_true_is_refused_with_how_to_name_the_proxy() {
+    let project = TestProject::from_repo();
+    project.file("environments/test.toml", "kind = \"test\"\n[setup]\ntrust_proxy = true\n");
+    project
+        .run(&["--env", "test", "config", "show"])
+        .expect_code(2)
+        .expect_stderr_contains("trusted_proxies = [\"172.17.0.1\"]")
+        .expect_stderr_contains("docker network inspect bridge");
 }

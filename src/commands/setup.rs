@@ -52,8 +52,8 @@ pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> R
     if token.is_none() {
         tracing::warn!("{token_env} is not set: POST /api/setup/first-run is disabled and answers 403");
     }
-    let trust_proxy = env.setup.as_ref().is_some_and(|setup| setup.trust_proxy);
-    let app = router(pool, ServerSettings { token, token_env, trust_proxy });
+    let trusted_proxies = env.setup.as_ref().map(|setup| setup.trusted_proxies.clone()).unwrap_or_default();
+    let app = router(pool, ServerSettings { token, token_env, trusted_proxies });
 
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|err| {
         Error::usage(format!("could not listen on {bind}: {err}"))

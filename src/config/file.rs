@@ -113,9 +113,14 @@ pub struct SetupSettings {
     pub url: Option<HttpUrl>,
     #[serde(default = "default_token_env")]
     pub token_env: VariableName,
-    /// Take the client address from `X-Forwarded-For` (Dokku's nginx sets it).
+    /// Replaced by `trusted_proxies`: `true` is refused with how to name the proxy.
     #[serde(default)]
     pub trust_proxy: bool,
+    /// The proxies whose `X-Forwarded-For` is believed (addresses or CIDRs): on
+    /// Dokku, nginx on the host, seen from the container as the Docker bridge's
+    /// gateway. Empty: the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ProxyAddress>,
     /// `serve`: how long a client has to send a request's headers, and how long an
     /// idle keep-alive connection stays open.
     #[serde(default = "default_header_timeout")]
@@ -123,6 +128,34 @@ pub struct SetupSettings {
     /// `serve`: connections served at once; more wait until one closes.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+}
+
+/// An address or a network (`172.17.0.1`, `10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyAddress(pub ipnet::IpNet);
+
+impl ProxyAddress {
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        self.0.contains(&address.to_canonical())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let net = match text.parse::<std::net::IpAddr>() {
+            Ok(address) => Ok(ipnet::IpNet::from(address.to_canonical())),
+            Err(_) => text.parse::<ipnet::IpNet>(),
+        };
+        net.map(ProxyAddress)
+            .map_err(|_| de::Error::custom(format!("`{text}` is not an address or a network (172.17.0.1, 10.0.0.0/8)")))
+    }
+}
+
+impl Serialize for ProxyAddress {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_string())
+    }
 }
 
 fn default_token_env() -> VariableName {
@@ -154,6 +187,16 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
             "`accept-new` trusts whatever host answers first; production must check host keys strictly",
         )
         .help("set known_hosts = \"strict\" and pin the key with host_key = \"ssh-ed25519 AAAA...\" (from `ssh-keyscan HOST`)"));
+    }
+
+    if parsed.setup.as_ref().is_some_and(|setup| setup.trust_proxy) {
+        return Err(located_error(
+            file,
+            text,
+            None,
+            "`trust_proxy = true` believed X-Forwarded-For from any private address (any container on the Docker bridge could forge it)",
+        )
+        .help("name the proxy instead: trusted_proxies = [\"172.17.0.1\"], the Docker bridge's gateway where Dokku's nginx runs (on the host: `docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}'`)"));
     }
 
     if let Some(seed) = &parsed.seed {
@@ -445,7 +488,7 @@ host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"
 [setup]
 url = "https://staging.praxia.example"
 token_env = "SETUP_TOKEN"
-trust_proxy = true
+trusted_proxies = ["172.17.0.1", "fd00::/8"]
 "#,
         )
         .unwrap();
@@ -458,7 +501,13 @@ trust_proxy = true
         assert_eq!(*dokku.known_hosts.get_ref(), KnownHostsPolicy::AcceptNew);
         let setup = env.setup.unwrap();
         assert_eq!(setup.token_env.as_str(), "SETUP_TOKEN");
-        assert!(setup.trust_proxy);
+        assert!(setup.trusted_proxies[0].contains("172.17.0.1".parse().unwrap()));
+        assert!(
+            setup.trusted_proxies[0].contains("::ffff:172.17.0.1".parse().unwrap()),
+            "IPv4-mapped is the same client"
+        );
+        assert!(!setup.trusted_proxies[0].contains("172.17.0.2".parse().unwrap()));
+        assert!(setup.trusted_proxies[1].contains("fd00::1".parse().unwrap()));
     }
 
     #[test]

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 pub const MAX_FAILURES: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Beyond this many tracked clients, expired entries are pruned.
-const PRUNE_ABOVE: usize = 10_000;
+/// Beyond this many tracked clients, expired entries are pruned (and the memory returned).
+const PRUNE_ABOVE: usize = 1_000;
+/// The most clients tracked at once: past it, the oldest window makes room, so
+/// however many addresses fail, the map stays small.
+pub const MAX_TRACKED: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct FailureLimiter {
@@ -38,7 +41,19 @@ impl FailureLimiter {
         let due = self.last_prune.is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1));
         if self.clients.len() > PRUNE_ABOVE && due {
             self.clients.retain(|_, window| now < window.started + WINDOW);
+            self.clients.shrink_to(self.clients.len() * 2);
             self.last_prune = Some(now);
+        }
+        if self.clients.len() >= MAX_TRACKED && !self.clients.contains_key(&client) {
+            // Full: forget the clients that are not blocked (amortised: the map refills
+            // before this runs again), then, if all are, the oldest block.
+            self.clients.retain(|_, window| window.failures >= MAX_FAILURES && now < window.started + WINDOW);
+            if self.clients.len() >= MAX_TRACKED {
+                let oldest = self.clients.iter().min_by_key(|(_, window)| window.started).map(|(address, _)| *address);
+                if let Some(oldest) = oldest {
+                    self.clients.remove(&oldest);
+                }
+            }
         }
         let window = self.clients.entry(client).or_insert(Window { started: now, failures: 0 });
         if now >= window.started + WINDOW {
@@ -48,9 +63,29 @@ impl FailureLimiter {
     }
 }
 
+impl FailureLimiter {
+    /// How many clients are tracked.
+    pub fn tracked(&self) -> usize {
+        self.clients.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_addresses_is_capped_and_expires() {
+        let mut limiter = FailureLimiter::default();
+        let start = Instant::now();
+        for i in 0..50_000u32 {
+            limiter.record_failure(IpAddr::from(i.to_be_bytes()), start + Duration::from_millis(u64::from(i)));
+        }
+        assert!(limiter.tracked() <= MAX_TRACKED, "{} tracked", limiter.tracked());
+        let much_later = start + Duration::from_secs(3600);
+        limiter.record_failure("203.0.113.1".parse().unwrap(), much_later);
+        assert_eq!(limiter.tracked(), 1, "expired windows are dropped");
+    }
 
     #[test]
     fn a_client_is_blocked_after_five_failures_until_the_window_ends() {

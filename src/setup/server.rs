@@ -22,6 +22,7 @@ use super::rate_limit::FailureLimiter;
 use super::status_cache::SetupStatusCache;
 use super::validation::{FirstRunRequest, validate};
 use crate::auth::hash_password;
+use crate::config::ProxyAddress;
 
 /// Dokku's default web port, when neither --bind nor PORT says otherwise.
 pub const DEFAULT_PORT: u16 = 5000;
@@ -35,14 +36,15 @@ pub struct ServerSettings {
     pub token: Option<String>,
     /// The variable the token comes from, for messages.
     pub token_env: String,
-    pub trust_proxy: bool,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ProxyAddress>,
 }
 
 struct AppState {
     pool: PgPool,
     token: Option<String>,
     token_env: String,
-    trust_proxy: bool,
+    trusted_proxies: Vec<ProxyAddress>,
     limiter: Mutex<FailureLimiter>,
     /// Each password hash takes 32 MiB and a core for ~0.1 s: at most one per core at a time.
     hashing: Semaphore,
@@ -66,7 +68,7 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         pool,
         token: super::token::normalize(settings.token),
         token_env: settings.token_env,
-        trust_proxy: settings.trust_proxy,
+        trusted_proxies: settings.trusted_proxies,
         limiter: Mutex::new(FailureLimiter::default()),
         hashing: Semaphore::new(cores),
         status: SetupStatusCache::default(),
@@ -211,7 +213,7 @@ async fn access_log(
     // The last line of the header: a proxy that adds its own line puts it last.
     let forwarded_for =
         request.headers().get_all("x-forwarded-for").iter().next_back().and_then(|value| value.to_str().ok());
-    let client = Client(client_address(peer, forwarded_for, state.trust_proxy));
+    let client = Client(client_address(peer, forwarded_for, &state.trusted_proxies));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(id.clone());
@@ -367,13 +369,16 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-/// `Authorization: Bearer <token>`, compared in constant time.
+/// `Authorization: Bearer <token>` (the scheme in any case, RFC 9110), the token
+/// compared in constant time.
 fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|presented| super::token::matches(presented, token))
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, presented)) = value.trim_start().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && super::token::matches(presented.trim_start(), token)
 }
 
 fn already_initialized() -> Response {
