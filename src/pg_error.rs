@@ -15,6 +15,7 @@ pub mod sqlstate {
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CRASH_SHUTDOWN: &str = "57P02";
     pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
+    pub const QUERY_CANCELED: &str = "57014";
 }
 
 /// What kind of failure an error is, for deciding what to do about it.

@@ -626,3 +626,30 @@ fn trust_proxy_true_is_refused_with_how_to_name_the_proxy() {
         .expect_stderr_contains("trusted_proxies = [\"172.17.0.1\"]")
         .expect_stderr_contains("docker network inspect bridge");
 }
+
+#[tokio::test]
+async fn a_held_first_run_lock_is_a_busy_answer_and_frees_its_connection() {
+    let database = migrated().await;
+    let project = TestProject::from_repo();
+    project.file("environments/test.toml", "kind = \"test\"\n[database]\nlock_timeout = \"1s\"\n");
+    let server = Server::start_in(project, &database, Some(TOKEN));
+    // Another replica in the middle of its first run, holding the lock.
+    let mut holder = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({})",
+        praxia_deploy::setup::first_run::FIRST_RUN_LOCK_KEY
+    )))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (code, body, headers) = post(&server, Some(TOKEN), admin("ada@praxia.example")).await;
+    assert_eq!((code, body["error"].as_str()), (503, Some("database_busy")), "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(15), "the request waited {:?}", started.elapsed());
+    let health: Value = http().get(server.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["database"], "up", "the pool connection stayed blocked: {health}");
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    let (code, _, _) = post(&server, Some(TOKEN), admin("ada@praxia.example")).await;
+    assert_eq!(code, 201);
+}

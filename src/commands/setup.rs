@@ -32,6 +32,9 @@ pub fn default_bind(port: Option<&str>) -> Result<SocketAddr> {
     Ok(SocketAddr::from(([0, 0, 0, 0], port)))
 }
 
+/// The longest a statement of `serve` may run (its requests end at 30 s).
+const SERVE_STATEMENT_MS: u128 = 20_000;
+
 pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> Result<Report> {
     let env = &context.env;
     let bind = match bind {
@@ -42,7 +45,13 @@ pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> R
     let options = PgConnectOptions::from_str(url.expose_secret())
         .map_err(|_| Error::usage(format!("the database URL {url} is not usable")))?
         .application_name("praxia-deploy serve")
-        .disable_statement_logging();
+        .disable_statement_logging()
+        // No database work outlives its request: the lock waits and statements of a
+        // request are cut before the request's own 30 s bound.
+        .options([
+            ("lock_timeout", format!("{}ms", env.database.lock_timeout.millis().min(SERVE_STATEMENT_MS))),
+            ("statement_timeout", format!("{}ms", env.database.statement_timeout.millis().min(SERVE_STATEMENT_MS))),
+        ]);
     // Lazy: the server starts, and /healthz answers 503, while the database is down.
     let pool =
         PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(options);

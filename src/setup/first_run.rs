@@ -10,7 +10,7 @@ use crate::auth::records::{ACCOUNT_COLUMNS, CREDENTIAL_PROVIDER, EMAIL_VERIFIED,
 use crate::auth::{PasswordHash, generate_id};
 
 /// Serialises first-run transactions across server processes and replicas.
-const FIRST_RUN_LOCK_KEY: i64 = 0x7072_6178_6961_4652; // "praxiaFR"
+pub const FIRST_RUN_LOCK_KEY: i64 = 0x7072_6178_6961_4652; // "praxiaFR"
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FirstRunOutcome {

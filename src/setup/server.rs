@@ -233,10 +233,21 @@ async fn access_log(
     response
 }
 
+/// 200 when the database answers; 503 `busy` when every pooled connection is in
+/// use (the database is up, the server is loaded), 503 `down` when it does not answer.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.pool)).await;
-    match ping {
+    let ping = async {
+        let mut connection = state.pool.acquire().await?;
+        sqlx::query("SELECT 1").execute(&mut *connection).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => reply(StatusCode::OK, json!({ "status": "ok", "database": "up" })),
+        Ok(Err(sqlx::Error::PoolTimedOut)) => {
+            reply(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "busy", "database": "busy" }))
+        }
+        Err(_) if state.pool.num_idle() == 0 && state.pool.size() >= state.pool.options().get_max_connections() => {
+            reply(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "busy", "database": "busy" }))
+        }
         _ => reply(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "unavailable", "database": "down" })),
     }
 }
@@ -388,17 +399,31 @@ fn already_initialized() -> Response {
 /// A database failure as the client should read it: a missing schema is final
 /// (run the release), a duplicate email a conflict, anything else "try later".
 fn database_unavailable(err: &sqlx::Error) -> Response {
+    use crate::pg_error::sqlstate;
     tracing::error!("database error: {}", crate::pg_error::describe(err));
     let code = err.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
     match code.as_deref() {
-        Some("42P01" | "42703") => error(
+        Some(sqlstate::UNDEFINED_TABLE | sqlstate::UNDEFINED_COLUMN) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "schema_missing",
             "the Praxia tables are missing or old: run `praxia-deploy release` (the release phase) first",
         ),
-        Some("23505") => error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already"),
+        Some(sqlstate::UNIQUE_VIOLATION) => {
+            error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already")
+        }
+        // lock_timeout or statement_timeout: the database is up but held; the work was cancelled.
+        Some(sqlstate::LOCK_NOT_AVAILABLE | sqlstate::QUERY_CANCELED) => busy(),
+        _ if matches!(err, sqlx::Error::PoolTimedOut) => busy(),
         _ => error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not available"),
     }
+}
+
+/// The database is up but every connection, or the lock, is held: try again soon.
+fn busy() -> Response {
+    let mut response =
+        error(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy; try again in a moment");
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
