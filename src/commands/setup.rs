@@ -14,6 +14,7 @@ use crate::config::HumanDuration;
 use crate::database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
+use crate::setup::api::ApiError;
 use crate::setup::client::{BootstrapOutcome, BootstrapRequest, bootstrap};
 use crate::setup::server::{ConnectionLimits, DEFAULT_PORT, ServerSettings, router, serve};
 use crate::setup::token;
@@ -140,10 +141,13 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
                     error = error.note(field, problem.as_str().unwrap_or_default());
                 }
             }
-            let help = match code.as_str() {
-                "invalid_token" => format!("check {token_env}: it must be the token the server runs with"),
-                "setup_disabled" => format!("set {token_env} on the app (`dokku config:set`) and redeploy"),
-                "too_many_attempts" => "wait a minute: too many wrong tokens came from this address".to_owned(),
+            let help = match ApiError::from_code(code) {
+                Some(ApiError::InvalidToken) => format!("check {token_env}: it must be the token the server runs with"),
+                Some(ApiError::SetupDisabled) => format!("set {token_env} on the app (`dokku config:set`) and redeploy"),
+                Some(ApiError::TooManyAttempts) => {
+                    "wait a minute: too many wrong tokens came from this address".to_owned()
+                }
+                Some(ApiError::SchemaMissing) => "run the release phase first (`praxia-deploy release`)".to_owned(),
                 _ => "fix the request and run again".to_owned(),
             };
             Err(error.help(help).with_report(report(String::new())))

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::api::ApiError;
 use crate::backoff::{backoff, jitter};
 
 /// How one answer of the server is read. Pure.
@@ -70,23 +71,23 @@ pub fn read_answer(response: &Response, now: std::time::SystemTime) -> Answer {
     let status = *status;
     let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
     let after = response.retry_after.and_then(|value| retry_after(value, now));
-    match status {
-        201 => Answer::Final(BootstrapOutcome::Created { id: text("id"), email: text("email") }),
-        300..=399 => Answer::Final(BootstrapOutcome::Redirected {
+    let error = ApiError::from_code(&text("error")).filter(|error| error.status() == status);
+    match (status, error) {
+        (201, _) => Answer::Final(BootstrapOutcome::Created { id: text("id"), email: text("email") }),
+        (300..=399, _) => Answer::Final(BootstrapOutcome::Redirected {
             status,
             location: response.location.unwrap_or("(no Location header)").to_owned(),
         }),
-        409 if text("error") == "already_initialized" => Answer::Final(BootstrapOutcome::AlreadyInitialized),
-        503 if text("error") == "database_unavailable" => {
-            Answer::Retry { reason: text("message"), database: true, after }
-        }
-        429 => Answer::Retry {
+        (_, Some(ApiError::AlreadyInitialized)) => Answer::Final(BootstrapOutcome::AlreadyInitialized),
+        (_, Some(ApiError::DatabaseUnavailable)) => Answer::Retry { reason: text("message"), database: true, after },
+        (_, Some(ApiError::DatabaseBusy)) => Answer::Retry { reason: text("message"), database: false, after },
+        (429, _) => Answer::Retry {
             reason: format!("HTTP 429 {}", text("error")).trim_end().to_owned(),
             database: false,
             after,
         },
-        502..=504 => Answer::Retry { reason: format!("HTTP {status}"), database: false, after },
-        _ => Answer::Final(BootstrapOutcome::Rejected {
+        (502..=504, _) => Answer::Retry { reason: format!("HTTP {status}"), database: false, after },
+        (_, _) => Answer::Final(BootstrapOutcome::Rejected {
             status,
             code: if body.get("error").is_some() { text("error") } else { format!("http_{status}") },
             message: if body.get("message").is_some() { text("message") } else { "no message".to_owned() },

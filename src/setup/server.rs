@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use super::api::ApiError;
 use super::client_address::client_address;
 use super::first_run::{FirstRunOutcome, create_first_admin, platform_admin_exists};
 use super::rate_limit::FailureLimiter;
@@ -186,7 +187,7 @@ fn is_length_limit(err: &axum::Error) -> bool {
 async fn request_timeout(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long"),
+        Err(_) => error(ApiError::RequestTimeout, "the request took too long"),
     }
 }
 
@@ -278,8 +279,7 @@ async fn first_run(
 ) -> Response {
     let Some(token) = &state.token else {
         return error(
-            StatusCode::FORBIDDEN,
-            "setup_disabled",
+            ApiError::SetupDisabled,
             &format!("the first-run endpoint is disabled: no setup token is configured (set {})", state.token_env),
         );
     };
@@ -287,15 +287,14 @@ async fn first_run(
         state.limiter.lock().expect("the limiter lock is never poisoned").check(client, Instant::now())
     {
         let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        let mut response =
-            error(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many failed attempts; try again later");
+        let mut response = error(ApiError::TooManyAttempts, "too many failed attempts; try again later");
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return response;
     }
     if !bearer_matches(&headers, token) {
         state.limiter.lock().expect("the limiter lock is never poisoned").record_failure(client, Instant::now());
         tracing::warn!(request = %id.0, %client, "first-run: missing or wrong setup token");
-        let mut response = error(StatusCode::UNAUTHORIZED, "invalid_token", "missing or wrong setup token");
+        let mut response = error(ApiError::InvalidToken, "missing or wrong setup token");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
@@ -304,14 +303,10 @@ async fn first_run(
     let body = match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(body)) => body,
         Ok(Err(err)) if is_length_limit(&err) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                &format!("the body is over {} KiB", MAX_BODY_BYTES / 1024),
-            );
+            return error(ApiError::BodyTooLarge, &format!("the body is over {} KiB", MAX_BODY_BYTES / 1024));
         }
-        Ok(Err(_)) => return error(StatusCode::BAD_REQUEST, "unreadable_body", "the body could not be read"),
-        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the body took too long to arrive"),
+        Ok(Err(_)) => return error(ApiError::UnreadableBody, "the body could not be read"),
+        Err(_) => return error(ApiError::RequestTimeout, "the body took too long to arrive"),
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -319,20 +314,12 @@ async fn first_run(
         .and_then(|value| value.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        );
+        return error(ApiError::UnsupportedMediaType, "send the body as application/json");
     }
     let request: FirstRunRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                &format!("the body is not the expected JSON: {err}"),
-            );
+            return error(ApiError::InvalidJson, &format!("the body is not the expected JSON: {err}"));
         }
     };
     let admin = match validate(request) {
@@ -340,7 +327,7 @@ async fn first_run(
         Err(fields) => {
             return reply(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "error": "invalid_input", "message": "some fields are invalid", "fields": fields }),
+                json!({ "error": ApiError::InvalidInput.code(), "message": "some fields are invalid", "fields": fields }),
             );
         }
     };
@@ -356,7 +343,7 @@ async fn first_run(
         let password = admin.password.clone();
         match tokio::task::spawn_blocking(move || hash_password(&password)).await {
             Ok(hash) => hash,
-            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "hashing the password failed"),
+            Err(_) => return error(ApiError::InternalError, "hashing the password failed"),
         }
     };
     match create_first_admin(&state.pool, &admin, &hash).await {
@@ -369,15 +356,13 @@ async fn first_run(
             state.status.record(false, Instant::now());
             already_initialized()
         }
-        Ok(FirstRunOutcome::EmailInUse) => {
-            error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already")
-        }
+        Ok(FirstRunOutcome::EmailInUse) => error(ApiError::EmailInUse, "a user with this email exists already"),
         Err(err) => database_unavailable(&err),
     }
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    error(ApiError::NotFound, "no such endpoint")
 }
 
 /// `Authorization: Bearer <token>` (the scheme in any case, RFC 9110), the token
@@ -393,7 +378,7 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
 }
 
 fn already_initialized() -> Response {
-    error(StatusCode::CONFLICT, "already_initialized", "the platform admin exists already; first-run is done")
+    error(ApiError::AlreadyInitialized, "the platform admin exists already; first-run is done")
 }
 
 /// A database failure as the client should read it: a missing schema is final
@@ -404,30 +389,27 @@ fn database_unavailable(err: &sqlx::Error) -> Response {
     let code = err.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
     match code.as_deref() {
         Some(sqlstate::UNDEFINED_TABLE | sqlstate::UNDEFINED_COLUMN) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "schema_missing",
+            ApiError::SchemaMissing,
             "the Praxia tables are missing or old: run `praxia-deploy release` (the release phase) first",
         ),
-        Some(sqlstate::UNIQUE_VIOLATION) => {
-            error(StatusCode::CONFLICT, "email_in_use", "a user with this email exists already")
-        }
+        Some(sqlstate::UNIQUE_VIOLATION) => error(ApiError::EmailInUse, "a user with this email exists already"),
         // lock_timeout or statement_timeout: the database is up but held; the work was cancelled.
         Some(sqlstate::LOCK_NOT_AVAILABLE | sqlstate::QUERY_CANCELED) => busy(),
         _ if matches!(err, sqlx::Error::PoolTimedOut) => busy(),
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not available"),
+        _ => error(ApiError::DatabaseUnavailable, "the database is not available"),
     }
 }
 
 /// The database is up but every connection, or the lock, is held: try again soon.
 fn busy() -> Response {
-    let mut response =
-        error(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy; try again in a moment");
+    let mut response = error(ApiError::DatabaseBusy, "the database is busy; try again in a moment");
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
     response
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    reply(status, json!({ "error": code, "message": message }))
+fn error(kind: ApiError, message: &str) -> Response {
+    let status = StatusCode::from_u16(kind.status()).expect("the contract's statuses are HTTP statuses");
+    reply(status, json!({ "error": kind.code(), "message": message }))
 }
 
 fn reply(status: StatusCode, body: Value) -> Response {
