@@ -318,10 +318,41 @@ fn serve_measurements() -> Vec<Measurement> {
         p99.push(wrk_latency(&text, "99%"));
         after.push(rss_mb(server.id()));
     }
+    // 1,000 idle connections (closed by the server after its 10 s header timeout):
+    // what each costs, and what the health check sees meanwhile.
+    let before_idle = rss_mb(server.id());
+    let held: Vec<std::net::TcpStream> =
+        (0..1000).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let with_idle = rss_mb(server.id());
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let mut healthz = Vec::new();
+    for _ in 0..30 {
+        let started = Instant::now();
+        let status =
+            Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &health]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&status.stdout), "200", "healthz under 1,000 idle connections");
+        healthz.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(held);
     let _ = server.kill();
     let _ = server.wait();
     let note = "wrk -t1 -c64 -d5s: one core for the load, the rest for the server".to_owned();
     vec![
+        Measurement {
+            name: "serve memory per idle connection (1,000 open)".into(),
+            unit: "KB",
+            samples: vec![(with_idle - before_idle) * 1024.0 / 1000.0],
+            target: None,
+            note: String::new(),
+        },
+        Measurement {
+            name: "GET /healthz (curl) with 1,000 idle connections open".into(),
+            unit: "ms",
+            samples: healthz,
+            target: None,
+            note: "includes curl's own start".to_owned(),
+        },
         Measurement {
             name: "serve resident memory, idle".into(),
             unit: "MB",

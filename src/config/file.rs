@@ -167,7 +167,7 @@ fn default_header_timeout() -> HumanDuration {
 }
 
 fn default_max_connections() -> usize {
-    512
+    1024
 }
 
 /// Reads one environment file. `name` is the file stem, `root` the project root

@@ -103,7 +103,7 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits { header_read: Duration::from_secs(10), max_header_bytes: 32 * 1024, max_connections: 512 }
+        ConnectionLimits { header_read: Duration::from_secs(10), max_header_bytes: 32 * 1024, max_connections: 1024 }
     }
 }
 
