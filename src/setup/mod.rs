@@ -2,6 +2,7 @@
 //! (`serve`), and the CI client that calls it (`bootstrap`). Validation, client
 //! addresses and rate limiting are pure; the first-run transaction talks to Postgres.
 
+pub mod admission;
 pub mod api;
 pub mod client;
 pub mod client_address;

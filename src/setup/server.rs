@@ -16,12 +16,12 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use super::admission::{Admission, BodyRefusal, admit, parse_body};
 use super::api::ApiError;
 use super::client_address::client_address;
 use super::first_run::{FirstRunOutcome, create_first_admin, platform_admin_exists};
 use super::rate_limit::FailureLimiter;
 use super::status_cache::SetupStatusCache;
-use super::validation::{FirstRunRequest, validate};
 use crate::auth::hash_password;
 use crate::config::ProxyAddress;
 
@@ -277,26 +277,30 @@ async fn first_run(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let Some(token) = &state.token else {
-        return error(
-            ApiError::SetupDisabled,
-            &format!("the first-run endpoint is disabled: no setup token is configured (set {})", state.token_env),
-        );
-    };
-    if let Err(retry_after) =
-        state.limiter.lock().expect("the limiter lock is never poisoned").check(client, Instant::now())
-    {
-        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        let mut response = error(ApiError::TooManyAttempts, "too many failed attempts; try again later");
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        return response;
-    }
-    if !bearer_matches(&headers, token) {
-        state.limiter.lock().expect("the limiter lock is never poisoned").record_failure(client, Instant::now());
-        tracing::warn!(request = %id.0, %client, "first-run: missing or wrong setup token");
-        let mut response = error(ApiError::InvalidToken, "missing or wrong setup token");
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+    // Parse and decide on the headers alone (pure), before anything else is read.
+    let header_text = |name: header::HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+    let blocked = state.limiter.lock().expect("the limiter lock is never poisoned").check(client, Instant::now());
+    match admit(state.token.as_deref(), header_text(header::AUTHORIZATION), blocked) {
+        Admission::Admitted => {}
+        Admission::Disabled => {
+            return error(
+                ApiError::SetupDisabled,
+                &format!("the first-run endpoint is disabled: no setup token is configured (set {})", state.token_env),
+            );
+        }
+        Admission::Blocked(retry_after) => {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let mut response = error(ApiError::TooManyAttempts, "too many failed attempts; try again later");
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
+        Admission::Unauthorized => {
+            state.limiter.lock().expect("the limiter lock is never poisoned").record_failure(client, Instant::now());
+            tracing::warn!(request = %id.0, %client, "first-run: missing or wrong setup token");
+            let mut response = error(ApiError::InvalidToken, "missing or wrong setup token");
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
     }
     // Only now, with the token checked from the headers, is the body read: a
     // client without the token cannot hold a request open by trickling one.
@@ -308,30 +312,23 @@ async fn first_run(
         Ok(Err(_)) => return error(ApiError::UnreadableBody, "the body could not be read"),
         Err(_) => return error(ApiError::RequestTimeout, "the body took too long to arrive"),
     };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return error(ApiError::UnsupportedMediaType, "send the body as application/json");
-    }
-    let request: FirstRunRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => {
-            return error(ApiError::InvalidJson, &format!("the body is not the expected JSON: {err}"));
-        }
-    };
-    let admin = match validate(request) {
+    // Parse and decide on the body (pure).
+    let admin = match parse_body(header_text(header::CONTENT_TYPE), &body) {
         Ok(admin) => admin,
-        Err(fields) => {
-            return reply(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "error": ApiError::InvalidInput.code(), "message": "some fields are invalid", "fields": fields }),
-            );
+        Err(refusal) => {
+            let kind = refusal.error();
+            return match refusal {
+                BodyRefusal::NotJson => error(kind, "send the body as application/json"),
+                BodyRefusal::Malformed(reason) => error(kind, &format!("the body is not the expected JSON: {reason}")),
+                BodyRefusal::Invalid(fields) => reply(
+                    StatusCode::from_u16(kind.status()).expect("an HTTP status"),
+                    json!({ "error": kind.code(), "message": "some fields are invalid", "fields": fields }),
+                ),
+            };
         }
     };
 
+    // Write: the cheap check, the hash, the one transaction.
     // Cheap refusal before the expensive hash; the transaction checks again under its lock.
     match needs_setup(&state).await {
         Ok(false) => return already_initialized(),
@@ -363,18 +360,6 @@ async fn first_run(
 
 async fn not_found() -> Response {
     error(ApiError::NotFound, "no such endpoint")
-}
-
-/// `Authorization: Bearer <token>` (the scheme in any case, RFC 9110), the token
-/// compared in constant time.
-fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()) else {
-        return false;
-    };
-    let Some((scheme, presented)) = value.trim_start().split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer") && super::token::matches(presented.trim_start(), token)
 }
 
 fn already_initialized() -> Response {
