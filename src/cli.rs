@@ -172,6 +172,14 @@ pub enum Command {
     /// Show the resolved settings of an environment, or check every environment file.
     #[command(subcommand, after_help = CONFIG_EXAMPLES)]
     Config(ConfigCommand),
+    /// Review migrations offline: Squawk's rules and praxia-deploy's; exit 10 on an error-level finding.
+    #[command(
+        after_help = "Examples:\n  praxia-deploy lint                       # every migration of the folder\n  praxia-deploy lint 0002_add_coach_notes  # only these (tags or folder names)\n  praxia-deploy lint --output json         # for a pull request's CI"
+    )]
+    Lint {
+        /// Migrations to review (their tags or folder names); all when none is given.
+        tags: Vec<String>,
+    },
     /// Print a shell completion script (from clap's own generator).
     #[command(
         after_help = "Examples:\n  praxia-deploy completions bash > ~/.local/share/bash-completion/completions/praxia-deploy\n  praxia-deploy completions zsh > ~/.zfunc/_praxia-deploy\n  praxia-deploy completions fish > ~/.config/fish/completions/praxia-deploy.fish"
@@ -356,6 +364,7 @@ impl Command {
             Command::Config(ConfigCommand::Show) => "config show",
             Command::Config(ConfigCommand::Check) => "config check",
             Command::Completions { .. } => "completions",
+            Command::Lint { .. } => "lint",
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum ErrorKind {
     Pending,
     /// The setup endpoint rejected the bootstrap request.
     BootstrapRejected,
+    /// `lint` found an error-level problem in a migration.
+    LintFailed,
 }
 
 impl ErrorKind {
@@ -43,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Remote => 7,
             ErrorKind::Pending => 8,
             ErrorKind::BootstrapRejected => 9,
+            ErrorKind::LintFailed => 10,
         }
     }
 }
@@ -59,7 +62,8 @@ Exit codes:
   6  a migration failed; its transaction was rolled back
   7  SSH or Dokku failure (unreachable host, auth, host key, app missing)
   8  `status --exit-code` and pending migrations exist
-  9  bootstrap rejected (bad setup token, invalid input)";
+  9  bootstrap rejected (bad setup token, invalid input)
+ 10  `lint` found an error-level problem in a migration";
 
 /// One labelled fact about a failure, printed as `  label: value`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,11 +187,12 @@ mod tests {
             (ErrorKind::Remote, 7),
             (ErrorKind::Pending, 8),
             (ErrorKind::BootstrapRejected, 9),
+            (ErrorKind::LintFailed, 10),
         ];
         for (kind, code) in table {
             assert_eq!(kind.exit_code(), code, "{kind:?}");
             assert!(
-                EXIT_CODES_HELP.contains(&format!("\n  {code}  ")),
+                EXIT_CODES_HELP.contains(&format!("\n{code:>3}  ")),
                 "exit code {code} is missing from the help text"
             );
         }

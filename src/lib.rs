@@ -18,6 +18,7 @@ pub mod own_schema;
 pub mod pg_error;
 pub mod pgserver;
 pub mod report;
+pub mod review;
 pub mod roles;
 pub mod seed;
 pub mod setup;

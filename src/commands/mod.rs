@@ -2,6 +2,7 @@
 
 mod config;
 mod db;
+mod lint;
 mod migrations;
 mod remote;
 mod seed;
@@ -83,6 +84,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),
+        Command::Lint { tags } => lint::run(&context, tags),
     }
 }
 

@@ -1,0 +1,51 @@
+//! `lint [TAG...]`: the review of migrations, offline, rendered for a person or CI.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use super::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::folder::read_folder;
+use crate::output::{Report, plural};
+use crate::review::{Finding, Level, review};
+
+pub fn run(context: &Context<'_>, tags: &[String]) -> Result<Report> {
+    let folder = read_folder(&context.env.migrations.dir)?;
+    if let Some(unknown) = tags.iter().find(|tag| !folder.migrations.iter().any(|migration| &migration.tag == *tag)) {
+        let known: Vec<&str> = folder.migrations.iter().map(|migration| migration.tag.as_str()).collect();
+        return Err(Error::usage(format!("no migration `{unknown}` in {}", folder.dir.display()))
+            .note("migrations", crate::error::capped_list(&known))
+            .help("give tags as `status` shows them (0002_add_x, or 20250101093000_add_x)"));
+    }
+    let selected: Vec<_> =
+        folder.migrations.iter().filter(|migration| tags.is_empty() || tags.contains(&migration.tag)).collect();
+    let findings: Vec<Finding> = selected.iter().flat_map(|migration| review(migration)).collect();
+    let errors = findings.iter().filter(|finding| finding.level == Level::Error).count();
+    let mut human = String::new();
+    for finding in &findings {
+        let _ = writeln!(human, "{}[{}]: {}", finding.level, finding.rule, finding.message);
+        let _ = writeln!(human, "  --> {}:{}:{}", finding.file.display(), finding.line, finding.column);
+        for line in finding.statement.lines() {
+            let _ = writeln!(human, "   | {line}");
+        }
+        if let Some(help) = &finding.help {
+            let _ = writeln!(human, "   = help: {help}");
+        }
+        human.push('\n');
+    }
+    let _ = writeln!(
+        human,
+        "{} in {} ({} at error level)",
+        plural(findings.len(), "finding"),
+        plural(selected.len(), "migration"),
+        errors
+    );
+    let report = Report::new(&json!({ "migrations": selected.len(), "errors": errors, "findings": findings }), human);
+    if errors > 0 {
+        return Err(Error::new(ErrorKind::LintFailed, format!("{} at error level", plural(errors, "finding")))
+            .help("write the migration the safe way the findings describe, or acknowledge a finding you accept with `-- squawk-ignore RULE` on the line before the statement")
+            .with_report(report));
+    }
+    Ok(report)
+}

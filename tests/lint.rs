@@ -1,0 +1,97 @@
+//! `lint`: the offline review of migrations, for a pull request's CI. Each test
+//! writes migrations as drizzle-kit writes them and asserts the findings a user sees.
+
+mod support;
+
+use support::TestProject;
+
+const AUTH: &str =
+    "CREATE TABLE \"profile\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"bio\" text,\n\t\"role\" text NOT NULL\n);";
+
+fn project(migrations: &[(&str, &str)]) -> TestProject {
+    let with_when: Vec<(&str, i64, &str)> = migrations
+        .iter()
+        .enumerate()
+        .map(|(i, (tag, sql))| (*tag, 1_700_000_000_000 + i as i64 * 1000, *sql))
+        .collect();
+    TestProject::with_migrations(&with_when)
+}
+
+#[test]
+fn the_shipped_schema_has_no_error_level_finding() {
+    let outcome = TestProject::from_repo().run(&["--output", "json", "lint"]);
+    let document = outcome.expect_code(0).json();
+    assert_eq!(document["result"]["migrations"], 2);
+    assert_eq!(document["result"]["errors"], 0);
+    for finding in document["result"]["findings"].as_array().unwrap() {
+        assert_eq!(finding["level"], "warning", "{finding}");
+    }
+}
+
+#[test]
+fn dropping_a_column_is_an_error_with_where_and_the_safe_way() {
+    let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", "ALTER TABLE \"profile\" DROP COLUMN \"bio\";")]);
+    let outcome = project.run(&["--env", "test", "lint", "0001_drop_bio"]);
+    outcome
+        .expect_code(10)
+        .expect_stdout_contains("error[ban-drop-column]")
+        .expect_stdout_contains(
+            "error[previous-release-overlap]: a column is dropped while the previous release still serves",
+        )
+        .expect_stdout_contains("0001_drop_bio.sql:1:1")
+        .expect_stdout_contains("= help: expand and contract")
+        .expect_stderr_contains("at error level");
+    let document = project.run(&["--env", "test", "--output", "json", "lint", "0001_drop_bio"]).expect_code(10).json();
+    let rules: Vec<&str> = document["result"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| finding["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"ban-drop-column") && rules.contains(&"previous-release-overlap"), "{rules:?}");
+    assert_eq!(document["error"]["exit_code"], 10);
+}
+
+#[test]
+fn an_index_on_an_existing_table_needs_concurrently_but_not_on_a_new_one() {
+    let existing = project(&[
+        ("0000_profile", AUTH),
+        ("0001_idx", "CREATE INDEX \"profile_role_idx\" ON \"profile\" USING btree (\"role\");"),
+    ]);
+    existing
+        .run(&["--env", "test", "lint", "0001_idx"])
+        .expect_code(10)
+        .expect_stdout_contains("error[require-concurrent-index-creation]");
+    let same_migration = project(&[(
+        "0000_profile",
+        &format!(
+            "{AUTH}\n--> statement-breakpoint\nCREATE INDEX \"profile_role_idx\" ON \"profile\" USING btree (\"role\");"
+        ),
+    )]);
+    same_migration.run(&["--env", "test", "lint"]).expect_code(0);
+}
+
+#[test]
+fn each_migration_is_linted_as_it_will_run() {
+    // Alone, outside a transaction: a concurrent build is right there, but two
+    // statements make a half-applied migration possible.
+    let alone = "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"profile_role_idx\" ON \"profile\" (\"role\");\n\
+                 --> statement-breakpoint\n\
+                 CREATE INDEX CONCURRENTLY IF NOT EXISTS \"profile_bio_idx\" ON \"profile\" (\"bio\");";
+    let project = project(&[("0000_profile", AUTH), ("0001_concurrent", alone)]);
+    let outcome = project.run(&["--env", "test", "lint", "0001_concurrent"]);
+    outcome.expect_code(0).expect_stdout_contains("warning[non-transactional-statements]");
+    assert!(!outcome.stdout.contains("ban-concurrent-index-creation-in-transaction"), "{}", outcome.stdout);
+}
+
+#[test]
+fn squawk_ignore_comments_are_honoured_and_unknown_tags_refused() {
+    let ignored = "-- squawk-ignore ban-drop-column\nALTER TABLE \"profile\" DROP COLUMN \"bio\";";
+    let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", ignored)]);
+    let outcome = project.run(&["--env", "test", "lint", "0001_drop_bio"]);
+    assert!(!outcome.stdout.contains("[ban-drop-column]"), "{}", outcome.stdout);
+    project
+        .run(&["--env", "test", "lint", "0009_nope"])
+        .expect_code(2)
+        .expect_stderr_contains("no migration `0009_nope`");
+}
