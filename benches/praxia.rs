@@ -171,6 +171,13 @@ fn main() {
     ratios.push(("status time 50 MB / 10 MB (linear: about 5)".to_owned(), large[1].median() / large[0].median()));
     results.extend(large);
 
+    let lint_project = generated_project(1000);
+    let lint = timed("lint 1,000 migrations offline", SLOW_RUNS, || {
+        run(lint_project.command().args(["--env", "bench", "lint"]))
+    })
+    .with_target(1000.0, "well under 1 s");
+    results.push(lint);
+
     let seed_project = TestProject::from_repo();
     let seed = timed("seed --scale 1000 (10,000 users, 1,000 organizations)", SLOW_RUNS, || {
         let database = test_postgres().fresh_database();
