@@ -546,3 +546,25 @@ fn new_refuses_a_snapshot_that_does_not_parse_and_writes_nothing() {
         .expect_stderr_contains("is not valid JSON");
     assert_eq!(files(&folder), before);
 }
+
+#[tokio::test]
+async fn a_journal_folder_on_a_drizzle_1_table_still_repairs_a_row_without_a_name() {
+    let database = test_postgres().fresh_database();
+    let journal = TestProject::from_repo();
+    journal.run_on(&database, &["migrate"]).expect_code(0);
+    // The same migrations, converted by drizzle-kit up and applied by drizzle 1.0:
+    // the table gets 1.0's columns and a name for every row.
+    let converted = TestProject::from_repo();
+    let converted_folder = converted.path().join("migrations");
+    let (ok, text) = Drizzle::V1.kit(&converted_folder, &["up"]);
+    assert!(ok, "drizzle-kit up:\n{text}");
+    Drizzle::V1.migrate(&database, &converted_folder);
+    execute(&database, "UPDATE drizzle.__drizzle_migrations SET name = NULL WHERE id = 2").await;
+
+    let document = journal.run_on(&database, &["--output", "json", "migrate"]).expect_code(0).json();
+    assert_eq!(document["result"]["table_shape"], "drizzle1", "{document}");
+    assert_eq!(document["result"]["names_written"], 1, "{document}");
+    let names: Vec<Option<String>> = rows(&database, DRIZZLE_TABLE).await.into_iter().map(|row| row.3).collect();
+    assert!(names.iter().all(Option::is_some), "{names:?}");
+    journal.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+}

@@ -608,3 +608,23 @@ async fn a_journal_that_is_not_utf8_or_not_a_file_is_an_integrity_error_naming_i
         .expect_code(4)
         .expect_stderr_contains("_journal.json is a folder, not a file");
 }
+
+#[tokio::test]
+async fn a_damaged_stamp_table_is_reported_as_such_and_not_taken_for_an_unstamped_database() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    project.run_on(&database, &["release"]).expect_code(0);
+    let mut connection = connect(&database).await;
+    sqlx::raw_sql("ALTER TABLE praxia_deploy.environment DROP COLUMN stamped_by")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+
+    for command in ["status", "release"] {
+        project
+            .run_on(&database, &[command])
+            .expect_code(5)
+            .expect_stderr_contains("could not read the migration state")
+            .expect_stderr_contains("stamped_by");
+    }
+}

@@ -61,10 +61,12 @@ impl Bookkeeping {
     /// The rows of a table expected in `shape`, read without looking at the row as
     /// a whole (cheaper for a new backend); asking a 0.x table for `name` fails
     /// with 42703, which says its shape.
+    /// `Missing`: the shape is not known, and the row as a whole says it (`rows_sql`).
     pub fn rows_sql_for(&self, shape: TableShape) -> String {
         let name = match shape {
             TableShape::Drizzle1 => "\"name\"::text, true",
-            TableShape::Drizzle0 | TableShape::Missing => "NULL::text, false",
+            TableShape::Drizzle0 => "NULL::text, false",
+            TableShape::Missing => return self.rows_sql(),
         };
         format!("SELECT id, hash, created_at, {name} FROM {} ORDER BY created_at, id", self.table)
     }

@@ -14,6 +14,8 @@ use crate::database::connect;
 use crate::error::{Error, Result};
 use crate::pg_error::describe;
 
+/// How long one request for the lock may go unanswered.
+const ASK_WAIT: Duration = Duration::from_secs(10);
 /// How often a waiting runner asks again.
 const POLL: Duration = Duration::from_millis(250);
 /// How often a waiting runner says who it is waiting for.
@@ -98,10 +100,12 @@ impl MigrationLock {
         let mut connection = connect(url, wait, application_name).await?;
         let mut next_report = Instant::now();
         loop {
-            let (taken, pid): (bool, i32) = sqlx::query_as("SELECT pg_try_advisory_lock($1), pg_backend_pid()")
+            let asked = sqlx::query_as("SELECT pg_try_advisory_lock($1), pg_backend_pid()")
                 .bind(key)
-                .fetch_one(&mut connection)
+                .fetch_one(&mut connection);
+            let (taken, pid): (bool, i32) = tokio::time::timeout(ASK_WAIT, asked)
                 .await
+                .map_err(|_| Error::unavailable("the database did not answer the request for the migration lock"))?
                 .map_err(|err| {
                     Error::unavailable("could not ask for the migration lock").note("reason", describe(&err))
                 })?;

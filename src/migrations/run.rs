@@ -121,8 +121,14 @@ impl<'e> Migrator<'e> {
         let started = Instant::now();
         let mut committed = Vec::new();
         let mut reconnects = 0;
+        // Reconnecting shares one `wait`, counted from the first loss.
+        let mut lost_at: Option<Instant> = None;
         loop {
-            let mut connection = match database::connect(&self.url, settings.wait, &self.application_name).await {
+            let wait = match lost_at {
+                Some(lost_at) => settings.wait.saturating_sub(lost_at.elapsed()).max(Duration::from_secs(1)),
+                None => settings.wait,
+            };
+            let mut connection = match database::connect(&self.url, wait, &self.application_name).await {
                 Ok(connection) => connection,
                 Err(error) if reconnects > 0 => {
                     return Err(error.note("before", "the connection was lost while applying migrations"));
@@ -133,8 +139,11 @@ impl<'e> Migrator<'e> {
             // Bounded: a server that stopped answering does not answer the goodbye either.
             let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
             match attempt {
-                Err(Interrupted::ConnectionLost(error)) if reconnects < RECONNECTS => {
+                Err(Interrupted::ConnectionLost(error))
+                    if reconnects < RECONNECTS && lost_at.is_none_or(|lost_at| lost_at.elapsed() < settings.wait) =>
+                {
                     reconnects += 1;
+                    lost_at.get_or_insert_with(Instant::now);
                     tracing::warn!("{}; reconnecting (attempt {reconnects} of {RECONNECTS})", error.message);
                 }
                 Err(Interrupted::ConnectionLost(error) | Interrupted::Failed(error)) => {
@@ -159,11 +168,14 @@ impl<'e> Migrator<'e> {
         committed: &mut Vec<AppliedMigration>,
         reconnects: u32,
     ) -> std::result::Result<Run, Interrupted> {
-        let expected = match self.folder.layout {
-            Layout::Folders => TableShape::Drizzle1,
-            Layout::Journal => TableShape::Drizzle0,
+        // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
+        // is not. A journal folder may meet either (a database handed back from
+        // drizzle 1.0, with names to repair), so its rows are read with their shape.
+        let detail = match self.folder.layout {
+            Layout::Folders => Detail::Quick(TableShape::Drizzle1),
+            Layout::Journal => Detail::Quick(TableShape::Missing),
         };
-        let mut state = self.read_state(connection, Detail::Quick(expected)).await?;
+        let mut state = self.read_state(connection, detail).await?;
         stamp::check(self.env, state.stamp.as_ref())?;
         if self.plan(&state, settings.order).refusal().is_some() {
             // Refusals are decided on the full read: the quick one guesses the shape.
@@ -194,8 +206,12 @@ impl<'e> Migrator<'e> {
         .await?;
         let outcome = self.apply_locked(connection, settings, &mut lock, progress).await;
         // The outcome matters more than the unlock: a failed release of the lock only warns.
-        if let Err(err) = lock.release().await {
-            tracing::warn!("{err}; the server drops the lock when the connection closes");
+        match tokio::time::timeout(CLOSE_WAIT, lock.release()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("{err}; the server drops the lock when the connection closes"),
+            Err(_) => tracing::warn!(
+                "the lock's connection did not answer the unlock; the server drops the lock when the connection closes"
+            ),
         }
         let (state, outcome) = match outcome {
             Ok(done) => done,
@@ -282,7 +298,9 @@ impl<'e> Migrator<'e> {
                     biased;
                     applied = &mut applying => break applied,
                     () = tokio::time::sleep(BLOCKER_POLL) => {
-                        let now = lock.blockers_of(pid).await;
+                        // Bounded: while it runs the migration is not polled, and a
+                        // lock connection that stopped answering must not stall it.
+                        let now = tokio::time::timeout(BLOCKER_POLL, lock.blockers_of(pid)).await.unwrap_or_default();
                         if !now.is_empty() {
                             blockers = now;
                         }

@@ -150,10 +150,15 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
             http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let _ = connection.await;
+            // A client that sends requests and never reads the answers keeps hyper
+            // flushing forever (no head is awaited, so no header timeout runs):
+            // every connection ends after `MAX_CONNECTION_AGE` whatever it does.
+            let _ = tokio::time::timeout(MAX_CONNECTION_AGE, connection).await;
             drop(permit);
         });
     }
+    // Stop taking connections at once: new clients are refused, not left hanging.
+    drop(listener);
     match tokio::time::timeout(DRAIN, graceful.shutdown()).await {
         Ok(()) => Ok(()),
         Err(_) => {
@@ -165,6 +170,8 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
 
 /// How long in-flight requests get after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
+/// The longest any connection lives (twice the longest request).
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 /// The longest a request may take, body upload included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest the first-run body may take to arrive once the token checked out.
