@@ -178,3 +178,20 @@ fn a_huge_answer_is_not_read_whole() {
     let peak_mb = usage.ru_maxrss / 1024;
     assert!(peak_mb < 60, "bootstrap held {peak_mb} MB for a 100 MB answer");
 }
+
+#[test]
+fn a_rate_limit_outlasting_the_wait_is_reported_as_the_servers_refusal_not_as_unreachable() {
+    let server = Scripted::start(vec![http(
+        "429 Too Many Requests",
+        &["Retry-After: 60", "Content-Type: application/json"],
+        "{\"error\": \"too_many_attempts\", \"message\": \"too many failed attempts; try again later\"}",
+    )]);
+    let (outcome, took) = bootstrap(&server.url, &["--wait", "2s"]);
+    outcome
+        .expect_code(9)
+        .expect_stderr_contains("the setup endpoint refused: too many failed attempts")
+        .expect_stderr_contains("HTTP 429 too_many_attempts")
+        .expect_stderr_contains("too many wrong tokens came from this address");
+    assert_eq!(server.requests(), 1, "Retry-After: 60 outlasts --wait 2s: no second attempt");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}

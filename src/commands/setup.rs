@@ -148,6 +148,9 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
                     "wait a minute: too many wrong tokens came from this address".to_owned()
                 }
                 Some(ApiError::SchemaMissing) => "run the release phase first (`praxia-deploy release`)".to_owned(),
+                Some(ApiError::DatabaseBusy) => {
+                    "the app's database is held by something else (a migration?); run again once it is done, or wait longer with --wait".to_owned()
+                }
                 _ => "fix the request and run again".to_owned(),
             };
             Err(error.help(help).with_report(report(String::new())))

@@ -51,6 +51,9 @@ pub enum Answer {
         reason: String,
         database: bool,
         after: Option<Duration>,
+        /// What the answer says when the wait runs out on it: the server's own
+        /// refusal (429, a busy database), with its code and message.
+        refused: Option<BootstrapOutcome>,
     },
 }
 
@@ -72,6 +75,14 @@ pub fn read_answer(response: &Response, now: std::time::SystemTime) -> Answer {
     let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
     let after = response.retry_after.and_then(|value| retry_after(value, now));
     let error = ApiError::from_code(&text("error")).filter(|error| error.status() == status);
+    let refusal = || {
+        Some(BootstrapOutcome::Rejected {
+            status,
+            code: if body.get("error").is_some() { text("error") } else { format!("http_{status}") },
+            message: if body.get("message").is_some() { text("message") } else { "no message".to_owned() },
+            fields: None,
+        })
+    };
     match (status, error) {
         (201, _) => Answer::Final(BootstrapOutcome::Created { id: text("id"), email: text("email") }),
         (300..=399, _) => Answer::Final(BootstrapOutcome::Redirected {
@@ -79,14 +90,19 @@ pub fn read_answer(response: &Response, now: std::time::SystemTime) -> Answer {
             location: response.location.unwrap_or("(no Location header)").to_owned(),
         }),
         (_, Some(ApiError::AlreadyInitialized)) => Answer::Final(BootstrapOutcome::AlreadyInitialized),
-        (_, Some(ApiError::DatabaseUnavailable)) => Answer::Retry { reason: text("message"), database: true, after },
-        (_, Some(ApiError::DatabaseBusy)) => Answer::Retry { reason: text("message"), database: false, after },
+        (_, Some(ApiError::DatabaseUnavailable)) => {
+            Answer::Retry { reason: text("message"), database: true, after, refused: None }
+        }
+        (_, Some(ApiError::DatabaseBusy)) => {
+            Answer::Retry { reason: text("message"), database: false, after, refused: refusal() }
+        }
         (429, _) => Answer::Retry {
             reason: format!("HTTP 429 {}", text("error")).trim_end().to_owned(),
             database: false,
             after,
+            refused: refusal(),
         },
-        (502..=504, _) => Answer::Retry { reason: format!("HTTP {status}"), database: false, after },
+        (502..=504, _) => Answer::Retry { reason: format!("HTTP {status}"), database: false, after, refused: None },
         (_, _) => Answer::Final(BootstrapOutcome::Rejected {
             status,
             code: if body.get("error").is_some() { text("error") } else { format!("http_{status}") },
@@ -169,21 +185,23 @@ pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> Bootst
         let left = deadline.saturating_duration_since(Instant::now());
         let bound = if wait.is_zero() { SINGLE_ATTEMPT } else { left.max(Duration::from_secs(1)) };
         let sent = tokio::time::timeout(bound, answer_of(&client, &url, request.token, &body)).await;
-        let (reason, database_down, after) = match sent {
+        let (reason, database_down, after, refused) = match sent {
             Ok(Ok((status, body, retry, location))) => {
                 let response = Response { status, body, retry_after: retry.as_deref(), location: location.as_deref() };
                 match read_answer(&response, std::time::SystemTime::now()) {
                     Answer::Final(outcome) => return outcome,
-                    Answer::Retry { reason, database, after } => (reason, database, after),
+                    Answer::Retry { reason, database, after, refused } => (reason, database, after, refused),
                 }
             }
             // reqwest's error text names the URL, never the token or the body.
-            Ok(Err(err)) => (crate::error::chain(&err), false, None),
-            Err(_) => (format!("no answer within {}", humantime::format_duration(bound)), false, None),
+            Ok(Err(err)) => (crate::error::chain(&err), false, None, None),
+            Err(_) => (format!("no answer within {}", humantime::format_duration(bound)), false, None, None),
         };
         let delay = backoff(attempt, jitter()).max(after.unwrap_or(Duration::ZERO));
         if Instant::now() + delay > deadline {
-            return if database_down {
+            return if let Some(refused) = refused {
+                refused
+            } else if database_down {
                 BootstrapOutcome::DatabaseUnavailable { reason }
             } else {
                 BootstrapOutcome::Unreachable { reason }
@@ -256,8 +274,20 @@ mod tests {
             answer(409, json!({"error": "already_initialized"})),
             Answer::Final(BootstrapOutcome::AlreadyInitialized)
         );
-        for status in [429, 502, 503, 504] {
-            assert!(matches!(answer(status, Value::Null), Answer::Retry { database: false, .. }), "{status}");
+        for status in [502, 503, 504] {
+            assert!(
+                matches!(answer(status, Value::Null), Answer::Retry { database: false, refused: None, .. }),
+                "{status}"
+            );
+        }
+        // Retried, and if the wait runs out on them, the server's refusal as it said it.
+        for (status, code) in [(429, "too_many_attempts"), (503, "database_busy")] {
+            let Answer::Retry { refused: Some(BootstrapOutcome::Rejected { code: said, .. }), .. } =
+                answer(status, json!({"error": code, "message": "later"}))
+            else {
+                panic!("{status} {code} is retried")
+            };
+            assert_eq!(said, code);
         }
         assert!(matches!(
             answer(503, json!({"error": "database_unavailable", "message": "down"})),
