@@ -21,6 +21,8 @@ enum Script {
     Bytes(Vec<u8>),
     /// Accepts and never answers.
     Silence,
+    /// Reads the request and closes the connection: the answer is lost.
+    Hangup,
     /// A 500 whose body is this many bytes, streamed (the test never holds it).
     HugeBody(usize),
 }
@@ -50,6 +52,7 @@ impl Scripted {
                             let _ = stream.write_all(&bytes);
                         }
                         Script::Silence => std::thread::sleep(Duration::from_secs(120)),
+                        Script::Hangup => drop(stream),
                         Script::HugeBody(size) => {
                             let head = format!(
                                 "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
@@ -194,4 +197,32 @@ fn a_rate_limit_outlasting_the_wait_is_reported_as_the_servers_refusal_not_as_un
         .expect_stderr_contains("too many wrong tokens came from this address");
     assert_eq!(server.requests(), 1, "Retry-After: 60 outlasts --wait 2s: no second attempt");
     assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+#[test]
+fn an_admin_found_after_a_lost_answer_may_be_our_own_and_require_fresh_says_so() {
+    let already = || {
+        http(
+            "409 Conflict",
+            &["Content-Type: application/json"],
+            "{\"error\": \"already_initialized\", \"message\": \"the platform admin exists\"}",
+        )
+    };
+    // The first POST reaches the server (which may have created the admin) and its answer is lost.
+    let server = Scripted::start(vec![Script::Hangup, already()]);
+    let (outcome, _) = bootstrap(&server.url, &["--wait", "20s", "--require-fresh"]);
+    outcome
+        .expect_code(3)
+        .expect_stderr_contains("an earlier attempt of this run got no answer")
+        .expect_stderr_contains("check whether root@praxia.example can sign in");
+    assert_eq!(server.requests(), 2);
+
+    let server = Scripted::start(vec![Script::Hangup, already()]);
+    let (outcome, _) = bootstrap(&server.url, &["--wait", "20s"]);
+    outcome.expect_code(0).expect_stdout_contains("may have created it");
+
+    // Without a lost answer, an existing admin is simply someone else's.
+    let server = Scripted::start(vec![already()]);
+    let (outcome, _) = bootstrap(&server.url, &["--require-fresh"]);
+    outcome.expect_code(3).expect_stderr_contains("bootstrapped before");
 }

@@ -125,13 +125,24 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
         BootstrapOutcome::Created { id, email } => {
             Ok(report(format!("created the platform admin {email} (user id {id})")))
         }
-        BootstrapOutcome::AlreadyInitialized if args.require_fresh => {
-            Err(Error::new(ErrorKind::Policy, "the platform already has its admin (--require-fresh)")
-                .help("this environment was bootstrapped before; drop --require-fresh to accept that")
-                .with_report(report(String::new())))
+        BootstrapOutcome::AlreadyInitialized { earlier_attempt_unanswered } if args.require_fresh => {
+            let error = Error::new(ErrorKind::Policy, "the platform already has its admin (--require-fresh)");
+            let error = if *earlier_attempt_unanswered {
+                error.note("but", "an earlier attempt of this run got no answer: it may be the one that created the admin").help(
+                    format!("check whether {} can sign in: if so, this run created the admin and the answer was lost", request.email),
+                )
+            } else {
+                error.help("this environment was bootstrapped before; drop --require-fresh to accept that")
+            };
+            Err(error.with_report(report(String::new())))
         }
-        BootstrapOutcome::AlreadyInitialized => {
-            Ok(report("already initialised: the platform admin exists; nothing to do".to_owned()))
+        BootstrapOutcome::AlreadyInitialized { earlier_attempt_unanswered } => {
+            let why = if *earlier_attempt_unanswered {
+                " (an earlier attempt of this run got no answer and may have created it)"
+            } else {
+                ""
+            };
+            Ok(report(format!("already initialised: the platform admin exists{why}; nothing to do")))
         }
         BootstrapOutcome::Rejected { status, code, message, fields } => {
             let mut error = Error::new(ErrorKind::BootstrapRejected, format!("the setup endpoint refused: {message}"))

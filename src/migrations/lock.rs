@@ -173,9 +173,11 @@ impl MigrationLock {
 }
 
 /// Who holds the advisory lock `key` in this database, if anyone is visible.
+/// Who holds the lock, for the message: unknown when the database does not say
+/// within `ASK_WAIT` (the next request for the lock then says why).
 async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
     let (classid, objid) = split_key(key);
-    sqlx::query_as::<_, (i32, String, String)>(
+    let asked = sqlx::query_as::<_, (i32, String, String)>(
         "SELECT a.pid, coalesce(a.application_name, ''), \
                 coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
@@ -185,9 +187,11 @@ async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
     )
     .bind(classid)
     .bind(objid)
-    .fetch_optional(connection)
-    .await
-    .ok()
-    .flatten()
-    .map(|(pid, application_name, since)| LockHolder { pid, application_name, since })
+    .fetch_optional(connection);
+    tokio::time::timeout(ASK_WAIT, asked)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .map(|(pid, application_name, since)| LockHolder { pid, application_name, since })
 }

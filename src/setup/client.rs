@@ -16,7 +16,12 @@ pub enum BootstrapOutcome {
         id: String,
         email: String,
     },
-    AlreadyInitialized,
+    /// An admin exists. `earlier_attempt_unanswered`: an earlier attempt of this
+    /// run may have reached the server and lost its answer, so the admin may be
+    /// the one this run asked for.
+    AlreadyInitialized {
+        earlier_attempt_unanswered: bool,
+    },
     /// The server refused the request (bad token, invalid input, disabled...).
     Rejected {
         status: u16,
@@ -89,7 +94,9 @@ pub fn read_answer(response: &Response, now: std::time::SystemTime) -> Answer {
             status,
             location: response.location.unwrap_or("(no Location header)").to_owned(),
         }),
-        (_, Some(ApiError::AlreadyInitialized)) => Answer::Final(BootstrapOutcome::AlreadyInitialized),
+        (_, Some(ApiError::AlreadyInitialized)) => {
+            Answer::Final(BootstrapOutcome::AlreadyInitialized { earlier_attempt_unanswered: false })
+        }
         (_, Some(ApiError::DatabaseUnavailable)) => {
             Answer::Retry { reason: text("message"), database: true, after, refused: None }
         }
@@ -180,6 +187,8 @@ pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> Bootst
     let body = json!({ "email": request.email, "name": request.name, "password": request.password });
     let deadline = Instant::now() + wait;
     let mut attempt = 0;
+    // A POST is not idempotent: one whose answer was lost may have created the admin.
+    let mut unanswered = false;
     loop {
         attempt += 1;
         let left = deadline.saturating_duration_since(Instant::now());
@@ -189,13 +198,23 @@ pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> Bootst
             Ok(Ok((status, body, retry, location))) => {
                 let response = Response { status, body, retry_after: retry.as_deref(), location: location.as_deref() };
                 match read_answer(&response, std::time::SystemTime::now()) {
+                    Answer::Final(BootstrapOutcome::AlreadyInitialized { .. }) => {
+                        return BootstrapOutcome::AlreadyInitialized { earlier_attempt_unanswered: unanswered };
+                    }
                     Answer::Final(outcome) => return outcome,
                     Answer::Retry { reason, database, after, refused } => (reason, database, after, refused),
                 }
             }
             // reqwest's error text names the URL, never the token or the body.
-            Ok(Err(err)) => (crate::error::chain(&err), false, None, None),
-            Err(_) => (format!("no answer within {}", humantime::format_duration(bound)), false, None, None),
+            Ok(Err(err)) => {
+                // Not connected means not sent; anything later may have been processed.
+                unanswered |= !err.is_connect();
+                (crate::error::chain(&err), false, None, None)
+            }
+            Err(_) => {
+                unanswered = true;
+                (format!("no answer within {}", humantime::format_duration(bound)), false, None, None)
+            }
         };
         let delay = backoff(attempt, jitter()).max(after.unwrap_or(Duration::ZERO));
         if Instant::now() + delay > deadline {
@@ -272,7 +291,7 @@ mod tests {
         );
         assert_eq!(
             answer(409, json!({"error": "already_initialized"})),
-            Answer::Final(BootstrapOutcome::AlreadyInitialized)
+            Answer::Final(BootstrapOutcome::AlreadyInitialized { earlier_attempt_unanswered: false })
         );
         for status in [502, 503, 504] {
             assert!(
