@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::TestProject;
+use support::{TestProject, test_postgres};
 
 const AUTH: &str =
     "CREATE TABLE \"profile\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"bio\" text,\n\t\"role\" text NOT NULL\n);";
@@ -94,4 +94,32 @@ fn squawk_ignore_comments_are_honoured_and_unknown_tags_refused() {
         .run(&["--env", "test", "lint", "0009_nope"])
         .expect_code(2)
         .expect_stderr_contains("no migration `0009_nope`");
+}
+
+#[test]
+fn plan_and_dry_run_show_each_finding_beside_its_statement_as_sql_comments() {
+    let database = test_postgres().fresh_database();
+    let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", "ALTER TABLE \"profile\" DROP COLUMN \"bio\";")]);
+    let outcome = project.run_on(&database, &["plan"]);
+    let listing = &outcome.expect_code(0).stdout;
+    let drop = listing.find("ALTER TABLE \"profile\" DROP COLUMN \"bio\";").expect("the statement is listed");
+    let finding = listing
+        .find("-- error[ban-drop-column] at 1:23:")
+        .unwrap_or_else(|| panic!("the finding is listed:\n{listing}"));
+    let statement_head = listing.find("-- 0001_drop_bio").unwrap();
+    assert!(statement_head < finding && finding < drop, "the finding sits with its statement:\n{listing}");
+    assert!(listing.contains("--   help: expand and contract"), "{listing}");
+    // Still SQL: every line about a finding is a comment.
+    assert!(listing.lines().filter(|line| line.contains("[ban-drop-column]")).all(|line| line.starts_with("-- ")));
+
+    let document = project.run_on(&database, &["--output", "json", "migrate", "--dry-run"]).expect_code(0).json();
+    let pending = document["result"]["pending"].as_array().unwrap();
+    assert!(pending[0]["statements"][0].get("findings").is_none(), "CREATE TABLE has none: {}", pending[0]);
+    let rules: Vec<&str> = pending[1]["statements"][0]["findings"]
+        .as_array()
+        .expect("findings on the DROP COLUMN statement")
+        .iter()
+        .map(|finding| finding["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"ban-drop-column") && rules.contains(&"previous-release-overlap"), "{rules:?}");
 }

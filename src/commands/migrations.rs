@@ -68,6 +68,9 @@ struct StatementEntry {
     number: usize,
     line: usize,
     sql: String,
+    /// The review's findings on this statement (offline: what `lint` finds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    findings: Vec<crate::review::Finding>,
 }
 
 /// The engine's view of the environment, opened the way every migration command opens it.
@@ -118,12 +121,18 @@ fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
         hash: migration.hash.clone(),
         mode: migration.mode,
         statements: with_statements.then(|| {
+            let findings = crate::review::review(migration);
             migration
                 .statements()
                 .map(|statement| StatementEntry {
                     number: statement.number,
                     line: statement.line,
                     sql: statement.text.trim().to_owned(),
+                    findings: findings
+                        .iter()
+                        .filter(|finding| finding.statement_number == statement.number)
+                        .cloned()
+                        .collect(),
                 })
                 .collect()
         }),
@@ -383,12 +392,28 @@ fn sql_listing(plan: &Plan, bookkeeping: &str) -> String {
     }
     for migration in &plan.pending {
         let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
+        let findings = crate::review::review(migration);
+        let on = |number: usize| findings.iter().filter(move |finding| finding.statement_number == number);
+        on(0).for_each(|finding| comment_finding(&mut text, finding));
         for statement in migration.statements() {
             let _ = writeln!(text, "-- statement {}, line {}", statement.number, statement.line);
+            on(statement.number).for_each(|finding| comment_finding(&mut text, finding));
             let _ = writeln!(text, "{}\n", statement.text.trim());
         }
     }
     text
+}
+
+/// A finding as SQL comments, so that the listing stays SQL.
+fn comment_finding(text: &mut String, finding: &crate::review::Finding) {
+    let head =
+        format!("{}[{}] at {}:{}: {}", finding.level, finding.rule, finding.line, finding.column, finding.message);
+    let help = finding.help.as_deref().map(|help| format!("help: {help}"));
+    for (indent, part) in std::iter::once(("", head)).chain(help.map(|help| ("  ", help))) {
+        for line in part.lines() {
+            let _ = writeln!(text, "-- {indent}{line}");
+        }
+    }
 }
 
 fn when(ms: i64) -> String {

@@ -37,8 +37,10 @@ pub struct Finding {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
-    /// The statement it is about, trimmed (at most a few lines of it).
+    /// The statement it is about, trimmed (at most a few lines of it), and its
+    /// number in the migration (as `plan` numbers them; 0 when outside any).
     pub statement: String,
+    pub statement_number: usize,
     pub message: String,
     /// The safe way to write it.
     pub help: Option<String>,
@@ -62,14 +64,14 @@ fn finding_at(
     help: Option<String>,
 ) -> Finding {
     let (line, column) = migration.lines.line_column(&migration.text, offset);
-    let statement = migration
+    let (statement_number, statement) = migration
         .statements()
         .find(|statement| {
             let chunk = &migration.chunks[statement.chunk_index];
             let start = chunk.offset + statement.start_in_chunk;
             offset >= start && offset < start + statement.text.len()
         })
-        .map_or_else(String::new, |statement| shorten(statement.text.trim()));
+        .map_or_else(|| (0, String::new()), |statement| (statement.number, shorten(statement.text.trim())));
     Finding {
         rule: rule.to_owned(),
         level,
@@ -78,6 +80,7 @@ fn finding_at(
         line,
         column,
         statement,
+        statement_number,
         message,
         help,
     }
