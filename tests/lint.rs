@@ -123,3 +123,23 @@ fn plan_and_dry_run_show_each_finding_beside_its_statement_as_sql_comments() {
         .collect();
     assert!(rules.contains(&"ban-drop-column") && rules.contains(&"previous-release-overlap"), "{rules:?}");
 }
+
+#[test]
+fn a_finding_on_the_migration_as_a_whole_is_not_lost_in_plan() {
+    let database = test_postgres().fresh_database();
+    let alone = "-- praxia-deploy: no-transaction\nCREATE INDEX CONCURRENTLY \"a_idx\" ON \"profile\" (\"role\");\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY \"b_idx\" ON \"profile\" (\"bio\");";
+    let project = project(&[("0000_profile", AUTH), ("0001_indexes", alone)]);
+    let outcome = project.run_on(&database, &["plan"]);
+    outcome.expect_code(0).expect_stdout_contains("-- warning[non-transactional-statements]");
+    let document = project.run_on(&database, &["--output", "json", "migrate", "--dry-run"]).expect_code(0).json();
+    let entry = &document["result"]["pending"][1];
+    let mut rules: Vec<String> = Vec::new();
+    let lists = std::iter::once(&entry["findings"])
+        .chain(entry["statements"].as_array().unwrap().iter().map(|statement| &statement["findings"]));
+    for list in lists {
+        for finding in list.as_array().into_iter().flatten() {
+            rules.push(finding["rule"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(rules.iter().any(|rule| rule == "non-transactional-statements"), "{rules:?} in {entry}");
+}

@@ -61,6 +61,9 @@ struct MigrationEntry {
     /// The statements, for `plan` and `migrate --dry-run`.
     #[serde(skip_serializing_if = "Option::is_none")]
     statements: Option<Vec<StatementEntry>>,
+    /// With the statements: the review's findings on none of them (the migration as a whole).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    findings: Vec<crate::review::Finding>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +117,8 @@ fn report(
 }
 
 fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
+    let findings = if with_statements { crate::review::review(migration) } else { Vec::new() };
+    let on = |number: usize| findings.iter().filter(move |finding| finding.statement_number == number).cloned();
     MigrationEntry {
         tag: migration.tag.clone(),
         name: migration.name.clone(),
@@ -121,21 +126,17 @@ fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
         hash: migration.hash.clone(),
         mode: migration.mode,
         statements: with_statements.then(|| {
-            let findings = crate::review::review(migration);
             migration
                 .statements()
                 .map(|statement| StatementEntry {
                     number: statement.number,
                     line: statement.line,
                     sql: statement.text.trim().to_owned(),
-                    findings: findings
-                        .iter()
-                        .filter(|finding| finding.statement_number == statement.number)
-                        .cloned()
-                        .collect(),
+                    findings: on(statement.number).collect(),
                 })
                 .collect()
         }),
+        findings: on(0).collect(),
     }
 }
 
