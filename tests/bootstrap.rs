@@ -226,3 +226,19 @@ fn an_admin_found_after_a_lost_answer_may_be_our_own_and_require_fresh_says_so()
     let (outcome, _) = bootstrap(&server.url, &["--require-fresh"]);
     outcome.expect_code(3).expect_stderr_contains("bootstrapped before");
 }
+
+#[test]
+fn a_proxys_bare_429_is_unreachable_and_its_502_may_have_hidden_our_own_admin() {
+    let server = Scripted::start(vec![http("429 Too Many Requests", &["Retry-After: 60"], "<html>slow down</html>")]);
+    let (outcome, _) = bootstrap(&server.url, &["--wait", "2s"]);
+    outcome.expect_code(7).expect_stderr_contains("could not reach").expect_stderr_contains("HTTP 429");
+
+    let already = http(
+        "409 Conflict",
+        &["Content-Type: application/json"],
+        "{\"error\": \"already_initialized\", \"message\": \"the platform admin exists\"}",
+    );
+    let server = Scripted::start(vec![http("502 Bad Gateway", &[], "bad gateway"), already]);
+    let (outcome, _) = bootstrap(&server.url, &["--wait", "20s", "--require-fresh"]);
+    outcome.expect_code(3).expect_stderr_contains("an earlier attempt of this run got no answer");
+}

@@ -628,3 +628,20 @@ async fn a_damaged_stamp_table_is_reported_as_such_and_not_taken_for_an_unstampe
             .expect_stderr_contains("stamped_by");
     }
 }
+
+#[tokio::test]
+async fn a_damaged_bookkeeping_table_is_an_error_not_everything_pending() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let mut connection = connect(&database).await;
+    sqlx::raw_sql("ALTER TABLE drizzle.__drizzle_migrations DROP COLUMN hash").execute(&mut connection).await.unwrap();
+
+    for command in ["status", "migrate"] {
+        project
+            .run_on(&database, &[command])
+            .expect_code(5)
+            .expect_stderr_contains("could not read the migration state");
+    }
+    assert_eq!(tables(&database).await.iter().filter(|table| table.as_str() == "public.a").count(), 1);
+}

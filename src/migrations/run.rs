@@ -29,6 +29,8 @@ const RECONNECTS: u32 = 5;
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How often the blockers of a running migration are looked up.
 const BLOCKER_POLL: Duration = Duration::from_millis(200);
+/// How long one look-up of them may take (it is slow under contention, when it matters).
+const BLOCKER_ASK: Duration = Duration::from_secs(2);
 
 /// An environment's migration folder and database.
 pub struct Migrator<'e> {
@@ -121,7 +123,7 @@ impl<'e> Migrator<'e> {
         let started = Instant::now();
         let mut committed = Vec::new();
         let mut reconnects = 0;
-        // Reconnecting shares one `wait`, counted from the first loss.
+        // Reconnecting after one outage shares one `wait`, counted from its first loss.
         let mut lost_at: Option<Instant> = None;
         loop {
             let wait = match lost_at {
@@ -135,7 +137,12 @@ impl<'e> Migrator<'e> {
                 }
                 Err(error) => return Err(error),
             };
+            let attempt_started = Instant::now();
             let attempt = self.run_on(&mut connection, settings, progress, started, &mut committed, reconnects).await;
+            // A loss after a long stretch of work is a new outage: it gets a whole `wait`.
+            if attempt_started.elapsed() > settings.wait {
+                lost_at = None;
+            }
             // Bounded: a server that stopped answering does not answer the goodbye either.
             let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
             match attempt {
@@ -300,7 +307,7 @@ impl<'e> Migrator<'e> {
                     () = tokio::time::sleep(BLOCKER_POLL) => {
                         // Bounded: while it runs the migration is not polled, and a
                         // lock connection that stopped answering must not stall it.
-                        let now = tokio::time::timeout(BLOCKER_POLL, lock.blockers_of(pid)).await.unwrap_or_default();
+                        let now = tokio::time::timeout(BLOCKER_ASK, lock.blockers_of(pid)).await.unwrap_or_default();
                         if !now.is_empty() {
                             blockers = now;
                         }

@@ -84,9 +84,10 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
     };
     drop(stream);
     // A 0.x table asked for drizzle 1.0's `name` (the rows statement, the third,
-    // and only that one): read it again as what it is.
-    let wrong_shape =
-        statement == 2 && stopped.as_ref().is_some_and(|err| has_code(err, &[sqlstate::UNDEFINED_COLUMN]));
+    // and only when it asks for `name`): read it again as what it is.
+    let wrong_shape = detail == Detail::Quick(TableShape::Drizzle1)
+        && statement == 2
+        && stopped.as_ref().is_some_and(|err| has_code(err, &[sqlstate::UNDEFINED_COLUMN]));
     if let Some(err) = &stopped
         && !wrong_shape
         && !has_code(err, &[sqlstate::UNDEFINED_TABLE, sqlstate::INVALID_SCHEMA_NAME])

@@ -103,11 +103,12 @@ pub fn read_answer(response: &Response, now: std::time::SystemTime) -> Answer {
         (_, Some(ApiError::DatabaseBusy)) => {
             Answer::Retry { reason: text("message"), database: false, after, refused: refusal() }
         }
-        (429, _) => Answer::Retry {
+        (429, error) => Answer::Retry {
             reason: format!("HTTP 429 {}", text("error")).trim_end().to_owned(),
             database: false,
             after,
-            refused: refusal(),
+            // Only the server's own refusal has its help; a proxy's bare 429 is "unreachable".
+            refused: if error == Some(ApiError::TooManyAttempts) { refusal() } else { None },
         },
         (502..=504, _) => Answer::Retry { reason: format!("HTTP {status}"), database: false, after, refused: None },
         (_, _) => Answer::Final(BootstrapOutcome::Rejected {
@@ -196,6 +197,8 @@ pub async fn bootstrap(request: &BootstrapRequest<'_>, wait: Duration) -> Bootst
         let sent = tokio::time::timeout(bound, answer_of(&client, &url, request.token, &body)).await;
         let (reason, database_down, after, refused) = match sent {
             Ok(Ok((status, body, retry, location))) => {
+                // A proxy's 502/504: the app may have processed the POST before the answer was lost.
+                unanswered |= matches!(status, 502 | 504);
                 let response = Response { status, body, retry_after: retry.as_deref(), location: location.as_deref() };
                 match read_answer(&response, std::time::SystemTime::now()) {
                     Answer::Final(BootstrapOutcome::AlreadyInitialized { .. }) => {
@@ -293,7 +296,7 @@ mod tests {
             answer(409, json!({"error": "already_initialized"})),
             Answer::Final(BootstrapOutcome::AlreadyInitialized { earlier_attempt_unanswered: false })
         );
-        for status in [502, 503, 504] {
+        for status in [429, 502, 503, 504] {
             assert!(
                 matches!(answer(status, Value::Null), Answer::Retry { database: false, refused: None, .. }),
                 "{status}"

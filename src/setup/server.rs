@@ -113,7 +113,6 @@ impl Default for ConnectionLimits {
 /// limits above hold (axum's `serve` sets none of them).
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: ConnectionLimits) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::graceful::GracefulShutdown;
     use tower::ServiceExt;
 
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -122,7 +121,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
@@ -148,29 +147,41 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
         });
         let connection =
             http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
-            // A client that sends requests and never reads the answers keeps hyper
-            // flushing forever (no head is awaited, so no header timeout runs):
-            // every connection ends after `MAX_CONNECTION_AGE` whatever it does.
-            let _ = tokio::time::timeout(MAX_CONNECTION_AGE, connection).await;
+            // Each connection has its own graceful switch: at SIGTERM, and at
+            // `MAX_CONNECTION_AGE` (a client that sends requests and never reads
+            // the answers keeps hyper flushing forever, and no header timeout runs
+            // then), hyper finishes the request in flight and closes; whatever is
+            // still running `REQUEST_TIMEOUT` later is dropped.
+            let mut connection = std::pin::pin!(connection);
+            let finished = tokio::select! {
+                _ = connection.as_mut() => true,
+                () = tokio::time::sleep(MAX_CONNECTION_AGE) => false,
+                _ = stopping.wait_for(|stopping| *stopping) => false,
+            };
+            if !finished {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, connection).await;
+            }
             drop(permit);
         });
     }
     // Stop taking connections at once: new clients are refused, not left hanging.
     drop(listener);
-    match tokio::time::timeout(DRAIN, graceful.shutdown()).await {
-        Ok(()) => Ok(()),
-        Err(_) => {
-            tracing::warn!("requests still in flight after {} s; stopping anyway", DRAIN.as_secs());
-            Ok(())
-        }
+    let _ = stopping_tx.send(true);
+    // Every connection holds a slot until it is done: all slots back means drained.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("requests still in flight after {} s; stopping anyway", DRAIN.as_secs());
     }
+    Ok(())
 }
 
 /// How long in-flight requests get after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
-/// The longest any connection lives (twice the longest request).
+/// How long a connection is served before it is asked to close (after the
+/// request in flight, which gets `REQUEST_TIMEOUT` more).
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 /// The longest a request may take, body upload included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
