@@ -645,3 +645,52 @@ async fn a_damaged_bookkeeping_table_is_an_error_not_everything_pending() {
     }
     assert_eq!(tables(&database).await.iter().filter(|table| table.as_str() == "public.a").count(), 1);
 }
+
+/// Sends SIGCONT when dropped, so a stopped backend never outlives its test.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+#[tokio::test]
+async fn a_lock_connection_that_stops_answering_is_replaced_within_the_wait() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    let key = lock_key();
+    let mut holder = connect(&database).await;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut holder).await.unwrap();
+    let waiting = project
+        .on(&database)
+        .args(["migrate", "--lock-wait", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The runner's lock connection, asking again every 250 ms: stop its backend (a failover, a frozen VM).
+    let mut lock_pid = None;
+    for _ in 0..100 {
+        lock_pid = sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'praxia-deploy % lock' LIMIT 1",
+        )
+        .fetch_optional(&mut holder)
+        .await
+        .unwrap();
+        if lock_pid.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lock_pid = lock_pid.expect("the runner's lock connection shows in pg_stat_activity");
+    assert_eq!(unsafe { libc::kill(lock_pid, libc::SIGSTOP) }, 0);
+    let _stopped = Stopped(lock_pid);
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut holder).await.unwrap();
+
+    let output = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("did not answer the request for the migration lock; reconnecting"), "{stderr}");
+    assert_eq!(drizzle_rows(&database).await.len(), 1);
+}

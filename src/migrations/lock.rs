@@ -103,16 +103,32 @@ impl MigrationLock {
             let asked = sqlx::query_as("SELECT pg_try_advisory_lock($1), pg_backend_pid()")
                 .bind(key)
                 .fetch_one(&mut connection);
-            let (taken, pid): (bool, i32) = tokio::time::timeout(ASK_WAIT, asked)
-                .await
-                .map_err(|_| Error::unavailable("the database did not answer the request for the migration lock"))?
-                .map_err(|err| {
-                    Error::unavailable("could not ask for the migration lock").note("reason", describe(&err))
-                })?;
+            let Ok(answer) = tokio::time::timeout(ASK_WAIT, asked).await else {
+                // A stalled connection (a failover): a new one, within the wait. Dropping
+                // this one releases whatever it may have been granted.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::unavailable("the database did not answer the request for the migration lock"));
+                }
+                tracing::warn!("the database did not answer the request for the migration lock; reconnecting");
+                connection = connect(url, left, application_name).await?;
+                continue;
+            };
+            let (taken, pid): (bool, i32) = answer.map_err(|err| {
+                Error::unavailable("could not ask for the migration lock").note("reason", describe(&err))
+            })?;
             if taken {
                 return Ok(MigrationLock { connection, guard: LockGuard { pid, key } });
             }
-            let holder = holder(&mut connection, key).await;
+            let holder = match tokio::time::timeout(ASK_WAIT, holder(&mut connection, key)).await {
+                Ok(holder) => holder,
+                Err(_) => {
+                    // Its query is still on the connection: the next request would wait for it.
+                    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+                    connection = connect(url, left, application_name).await?;
+                    None
+                }
+            };
             if Instant::now() >= deadline {
                 let mut error = Error::unavailable(format!(
                     "the migration lock was not acquired within {}",
@@ -173,11 +189,10 @@ impl MigrationLock {
 }
 
 /// Who holds the advisory lock `key` in this database, if anyone is visible.
-/// Who holds the lock, for the message: unknown when the database does not say
-/// within `ASK_WAIT` (the next request for the lock then says why).
+/// Who holds the lock, for the message; unknown when the database cannot tell.
 async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
     let (classid, objid) = split_key(key);
-    let asked = sqlx::query_as::<_, (i32, String, String)>(
+    sqlx::query_as::<_, (i32, String, String)>(
         "SELECT a.pid, coalesce(a.application_name, ''), \
                 coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
@@ -187,11 +202,9 @@ async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
     )
     .bind(classid)
     .bind(objid)
-    .fetch_optional(connection);
-    tokio::time::timeout(ASK_WAIT, asked)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten()
-        .map(|(pid, application_name, since)| LockHolder { pid, application_name, since })
+    .fetch_optional(connection)
+    .await
+    .ok()
+    .flatten()
+    .map(|(pid, application_name, since)| LockHolder { pid, application_name, since })
 }
