@@ -188,8 +188,7 @@ impl MigrationLock {
     }
 }
 
-/// Who holds the advisory lock `key` in this database, if anyone is visible.
-/// Who holds the lock, for the message; unknown when the database cannot tell.
+/// Who holds the advisory lock `key` in this database, if anyone is visible (for the message).
 async fn holder(connection: &mut PgConnection, key: i64) -> Option<LockHolder> {
     let (classid, objid) = split_key(key);
     sqlx::query_as::<_, (i32, String, String)>(
