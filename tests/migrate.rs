@@ -673,7 +673,8 @@ async fn a_lock_connection_that_stops_answering_is_replaced_within_the_wait() {
     let mut lock_pid = None;
     for _ in 0..100 {
         lock_pid = sqlx::query_scalar::<_, i32>(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'praxia-deploy % lock' LIMIT 1",
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name LIKE 'praxia-deploy % lock' AND datname = current_database() LIMIT 1",
         )
         .fetch_optional(&mut holder)
         .await
