@@ -16,6 +16,7 @@ use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
 use crate::output::{MigrationProgress, Report, plural};
+use crate::review::Reviewed;
 use crate::stamp::{self, EnvironmentStamp};
 
 /// The JSON `result` of every migration command: the same shape for all of them.
@@ -88,7 +89,7 @@ fn report(
     state: &DatabaseState,
     plan: &Plan,
     ran: Vec<AppliedMigration>,
-    with_statements: bool,
+    statements: Option<&[Reviewed]>,
 ) -> MigrationReport {
     let env = migrator.env();
     MigrationReport {
@@ -107,8 +108,13 @@ fn report(
                 json!({ "index": index, "drop": crate::migrations::apply::drop_statements(std::slice::from_ref(index)) })
             })
             .collect(),
-        applied: plan.applied.iter().map(|(migration, _)| entry(migration, false)).collect(),
-        pending: plan.pending.iter().map(|migration| entry(migration, with_statements)).collect(),
+        applied: plan.applied.iter().map(|(migration, _)| entry(migration, None)).collect(),
+        pending: plan
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(i, migration)| entry(migration, statements.map(|reviews| &reviews[i])))
+            .collect(),
         problems: plan.problems.iter().map(problem_json).collect(),
         ran,
         stamp: state.stamp.clone(),
@@ -116,27 +122,26 @@ fn report(
     }
 }
 
-fn entry(migration: &Migration, with_statements: bool) -> MigrationEntry {
-    let findings = if with_statements { crate::review::review(migration) } else { Vec::new() };
-    let on = |number: usize| findings.iter().filter(move |finding| finding.statement_number == number).cloned();
+/// With `review`, the statements and the findings on them.
+fn entry(migration: &Migration, review: Option<&Reviewed>) -> MigrationEntry {
     MigrationEntry {
         tag: migration.tag.clone(),
         name: migration.name.clone(),
         when: migration.when,
         hash: migration.hash.clone(),
         mode: migration.mode,
-        statements: with_statements.then(|| {
+        statements: review.map(|review| {
             migration
                 .statements()
                 .map(|statement| StatementEntry {
                     number: statement.number,
                     line: statement.line,
                     sql: statement.text.trim().to_owned(),
-                    findings: on(statement.number).collect(),
+                    findings: review.on(statement.number).cloned().collect(),
                 })
                 .collect()
         }),
-        findings: on(0).collect(),
+        findings: review.map(|review| review.on(0).cloned().collect()).unwrap_or_default(),
     }
 }
 
@@ -152,7 +157,7 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
     let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, OutOfOrder::Refuse);
     let report =
-        Report::new(&report(&migrator, &state, &plan, Vec::new(), false), status_table(&migrator, &state, &plan));
+        Report::new(&report(&migrator, &state, &plan, Vec::new(), None), status_table(&migrator, &state, &plan));
     if let Some(refusal) = plan.refusal() {
         return Err(refusal.with_report(report));
     }
@@ -180,9 +185,10 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let migrator = open(context)?;
     let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
+    let reviews = reviews(&plan);
     let report = Report::new(
-        &report(&migrator, &state, &plan, Vec::new(), true),
-        sql_listing(&plan, migrator.bookkeeping().name()),
+        &report(&migrator, &state, &plan, Vec::new(), Some(&reviews)),
+        sql_listing(&plan, migrator.bookkeeping().name(), &reviews),
     );
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
@@ -196,13 +202,14 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
         let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
         let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
-        let report = report(&migrator, &state, &plan, Vec::new(), true);
+        let reviews = reviews(&plan);
+        let report = report(&migrator, &state, &plan, Vec::new(), Some(&reviews));
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.with_report(Report::new(&report, "")));
         }
         return Ok(Report::new(
             &report,
-            format!("dry run: nothing was changed\n{}", sql_listing(&plan, migrator.bookkeeping().name())),
+            format!("dry run: nothing was changed\n{}", sql_listing(&plan, migrator.bookkeeping().name(), &reviews)),
         ));
     }
     let (report, human) = run(context, &migrator, args).await?;
@@ -241,7 +248,7 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
     let mut names = 0;
     let (ran, human) = match outcome {
         Outcome::Refused(refusal) => {
-            let report = report(migrator, &state, &plan, Vec::new(), false);
+            let report = report(migrator, &state, &plan, Vec::new(), None);
             return Err(refusal.with_report(Report::new(&report, "")));
         }
         Outcome::UpToDate => (
@@ -278,7 +285,7 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
             (ran, human)
         }
     };
-    let mut report = report(migrator, &state, &plan, ran, false);
+    let mut report = report(migrator, &state, &plan, ran, None);
     report.names_written = names;
     Ok((report, human))
 }
@@ -372,7 +379,13 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     text
 }
 
-fn sql_listing(plan: &Plan, bookkeeping: &str) -> String {
+/// The review of each pending migration, in `plan.pending`'s order: read once,
+/// shown in the listing and in the JSON.
+fn reviews(plan: &Plan) -> Vec<Reviewed> {
+    plan.pending.iter().map(|migration| Reviewed::of(migration)).collect()
+}
+
+fn sql_listing(plan: &Plan, bookkeeping: &str, reviews: &[Reviewed]) -> String {
     let mut text = String::new();
     if plan.table.widen && !plan.pending.is_empty() {
         let _ = writeln!(
@@ -391,14 +404,12 @@ fn sql_listing(plan: &Plan, bookkeeping: &str) -> String {
         text.push_str("nothing pending\n");
         return text;
     }
-    for migration in &plan.pending {
+    for (migration, review) in plan.pending.iter().zip(reviews) {
         let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
-        let findings = crate::review::review(migration);
-        let on = |number: usize| findings.iter().filter(move |finding| finding.statement_number == number);
-        on(0).for_each(|finding| comment_finding(&mut text, finding));
+        review.on(0).for_each(|finding| comment_finding(&mut text, finding));
         for statement in migration.statements() {
             let _ = writeln!(text, "-- statement {}, line {}", statement.number, statement.line);
-            on(statement.number).for_each(|finding| comment_finding(&mut text, finding));
+            review.on(statement.number).for_each(|finding| comment_finding(&mut text, finding));
             let _ = writeln!(text, "{}\n", statement.text.trim());
         }
     }

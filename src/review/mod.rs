@@ -54,6 +54,23 @@ pub fn review(migration: &Migration) -> Vec<Finding> {
     findings
 }
 
+/// The findings of one migration, looked up by the statement they are on.
+pub struct Reviewed {
+    findings: Vec<Finding>,
+}
+
+impl Reviewed {
+    pub fn of(migration: &Migration) -> Reviewed {
+        Reviewed { findings: review(migration) }
+    }
+
+    /// The findings on statement `number` (as `plan` numbers them; 0: on the
+    /// migration as a whole).
+    pub fn on(&self, number: usize) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |finding| finding.statement_number == number)
+    }
+}
+
 /// A finding at byte `offset` of the migration's file.
 fn finding_at(
     migration: &Migration,
