@@ -122,36 +122,26 @@ impl<'e> Migrator<'e> {
     pub async fn run(&self, settings: Settings, progress: &mut dyn Progress) -> Result<Run> {
         let started = Instant::now();
         let mut committed = Vec::new();
-        let mut reconnects = 0;
-        // Reconnecting after one outage shares one `wait`, counted from its first loss.
-        let mut lost_at: Option<Instant> = None;
+        let mut outage = Outage::default();
         loop {
-            let wait = match lost_at {
-                Some(lost_at) => settings.wait.saturating_sub(lost_at.elapsed()).max(Duration::from_secs(1)),
-                None => settings.wait,
-            };
+            let wait = outage.connect_wait(settings.wait, Instant::now());
             let mut connection = match database::connect(&self.url, wait, &self.application_name).await {
                 Ok(connection) => connection,
-                Err(error) if reconnects > 0 => {
+                Err(error) if outage.reconnects > 0 => {
                     return Err(error.note("before", "the connection was lost while applying migrations"));
                 }
                 Err(error) => return Err(error),
             };
             let attempt_started = Instant::now();
-            let attempt = self.run_on(&mut connection, settings, progress, started, &mut committed, reconnects).await;
-            // A loss after a long stretch of work is a new outage: it gets a whole `wait`.
-            if attempt_started.elapsed() > settings.wait {
-                lost_at = None;
-            }
+            let attempt =
+                self.run_on(&mut connection, settings, progress, started, &mut committed, outage.reconnects).await;
             // Bounded: a server that stopped answering does not answer the goodbye either.
             let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
             match attempt {
                 Err(Interrupted::ConnectionLost(error))
-                    if reconnects < RECONNECTS && lost_at.is_none_or(|lost_at| lost_at.elapsed() < settings.wait) =>
+                    if outage.lost(settings.wait, attempt_started, Instant::now()) =>
                 {
-                    reconnects += 1;
-                    lost_at.get_or_insert_with(Instant::now);
-                    tracing::warn!("{}; reconnecting (attempt {reconnects} of {RECONNECTS})", error.message);
+                    tracing::warn!("{}; reconnecting (attempt {} of {RECONNECTS})", error.message, outage.reconnects);
                 }
                 Err(Interrupted::ConnectionLost(error) | Interrupted::Failed(error)) => {
                     let done: Vec<&str> = committed.iter().map(|migration| migration.tag.as_str()).collect();
@@ -340,6 +330,39 @@ impl<'e> Migrator<'e> {
     }
 }
 
+/// How long reconnecting may take: one `wait` per outage, counted from its first
+/// loss; a loss after more than `wait` of work is a new outage. At most
+/// `RECONNECTS` in all. Pure: the caller passes the times.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<Instant>,
+    reconnects: u32,
+}
+
+impl Outage {
+    /// The wait for the next connection.
+    fn connect_wait(&self, wait: Duration, now: Instant) -> Duration {
+        match self.since {
+            Some(since) => wait.saturating_sub(now - since).max(Duration::from_secs(1)),
+            None => wait,
+        }
+    }
+
+    /// The connection of an attempt that started at `attempt_started` was lost at
+    /// `now`: whether to reconnect.
+    fn lost(&mut self, wait: Duration, attempt_started: Instant, now: Instant) -> bool {
+        if now - attempt_started > wait {
+            self.since = None;
+        }
+        if self.reconnects >= RECONNECTS || self.since.is_some_and(|since| now - since >= wait) {
+            return false;
+        }
+        self.reconnects += 1;
+        self.since.get_or_insert(now);
+        true
+    }
+}
+
 /// Why a run attempt stopped.
 enum Interrupted {
     /// Not the migration's doing: reconnect and try again.
@@ -392,4 +415,39 @@ fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
                 drop_statements(&indexes)
             )),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_outage_shares_one_wait_and_a_later_one_gets_its_own() {
+        let wait = Duration::from_secs(60);
+        let t0 = Instant::now();
+        let at = |seconds: u64| t0 + Duration::from_secs(seconds);
+        let mut outage = Outage::default();
+        assert_eq!(outage.connect_wait(wait, at(0)), wait);
+        assert!(outage.lost(wait, at(0), at(5)));
+        assert_eq!(outage.connect_wait(wait, at(25)), Duration::from_secs(40), "counted from the first loss");
+        assert!(outage.lost(wait, at(30), at(40)));
+        assert!(!outage.lost(wait, at(50), at(70)), "the outage's wait ran out");
+
+        let mut outage = Outage::default();
+        assert!(outage.lost(wait, at(0), at(5)));
+        // Ten minutes of work, then a new failover: a whole wait again.
+        assert!(outage.lost(wait, at(10), at(610)));
+        assert_eq!(outage.connect_wait(wait, at(610)), wait);
+    }
+
+    #[test]
+    fn reconnects_are_bounded_in_all() {
+        let wait = Duration::from_secs(60);
+        let t0 = Instant::now();
+        let mut outage = Outage::default();
+        for i in 0..RECONNECTS {
+            assert!(outage.lost(wait, t0, t0 + Duration::from_secs(u64::from(i))), "reconnect {i}");
+        }
+        assert!(!outage.lost(wait, t0, t0 + Duration::from_secs(10)));
+    }
 }
