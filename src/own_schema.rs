@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.migration_log (
     tool_version text NOT NULL,
     environment text NOT NULL
 );
+-- The review findings the migration acknowledged, with the reasons given.
+ALTER TABLE praxia_deploy.migration_log ADD COLUMN IF NOT EXISTS acknowledgements jsonb NOT NULL DEFAULT '[]';
 CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     name text NOT NULL,

@@ -8,7 +8,7 @@ use super::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::folder::read_folder;
 use crate::output::{Report, plural};
-use crate::review::{Finding, Level, review};
+use crate::review::{Finding, Reviewed, Verdict};
 
 pub fn run(context: &Context<'_>, tags: &[String]) -> Result<Report> {
     let folder = read_folder(&context.env.migrations.dir)?;
@@ -20,8 +20,10 @@ pub fn run(context: &Context<'_>, tags: &[String]) -> Result<Report> {
     }
     let selected: Vec<_> =
         folder.migrations.iter().filter(|migration| tags.is_empty() || tags.contains(&migration.tag)).collect();
-    let findings: Vec<Finding> = selected.iter().flat_map(|migration| review(migration)).collect();
-    let errors = findings.iter().filter(|finding| finding.level == Level::Error).count();
+    let findings: Vec<Finding> =
+        selected.iter().flat_map(|migration| Reviewed::of(migration, &context.env.review).findings).collect();
+    let errors = findings.iter().filter(|finding| finding.blocks()).count();
+    let accepted = findings.iter().filter(|finding| finding.verdict != Verdict::Danger).count();
     let mut human = String::new();
     for finding in &findings {
         let _ = writeln!(human, "{}[{}]: {}", finding.level, finding.rule, finding.message);
@@ -32,19 +34,27 @@ pub fn run(context: &Context<'_>, tags: &[String]) -> Result<Report> {
         if let Some(help) = &finding.help {
             let _ = writeln!(human, "   = help: {help}");
         }
+        match &finding.verdict {
+            Verdict::Danger => {}
+            Verdict::Harmless { reason } => {
+                let _ = writeln!(human, "   = harmless: {reason}");
+            }
+            Verdict::Acknowledged { reason, line } => {
+                let _ = writeln!(human, "   = acknowledged on line {line}: {reason}");
+            }
+        }
         human.push('\n');
     }
     let _ = writeln!(
         human,
-        "{} in {} ({} at error level)",
+        "{} in {} ({errors} at error level, {accepted} acknowledged or harmless)",
         plural(findings.len(), "finding"),
         plural(selected.len(), "migration"),
-        errors
     );
     let report = Report::new(&json!({ "migrations": selected.len(), "errors": errors, "findings": findings }), human);
     if errors > 0 {
         return Err(Error::new(ErrorKind::LintFailed, format!("{} at error level", plural(errors, "finding")))
-            .help("write the migration the safe way the findings describe, or acknowledge a finding you accept with `-- squawk-ignore RULE` on the line before the statement")
+            .help("write the migration the safe way the findings describe, or acknowledge a finding you accept, with why, on the line before its statement: `-- praxia-deploy: allow RULE: <reason>`")
             .with_report(report));
     }
     Ok(report)

@@ -16,7 +16,7 @@ use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
 use crate::output::{MigrationProgress, Report, plural};
-use crate::review::Reviewed;
+use crate::review::{Reviewed, Verdict};
 use crate::stamp::{self, EnvironmentStamp};
 
 /// The JSON `result` of every migration command: the same shape for all of them.
@@ -185,11 +185,10 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let migrator = open(context)?;
     let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
-    let reviews = reviews(&plan);
-    let report = Report::new(
-        &report(&migrator, &state, &plan, Vec::new(), Some(&reviews)),
-        sql_listing(&plan, migrator.bookkeeping().name(), &reviews),
-    );
+    let reviews = migrator.review(&plan, context.wait(wait)).await?;
+    let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
+    listing.push_str(&gate_summary(&context.env, &reviews));
+    let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), Some(&reviews)), listing);
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
         None => Ok(report),
@@ -202,15 +201,23 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
         let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
         let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
-        let reviews = reviews(&plan);
+        let reviews = migrator.review(&plan, context.wait(&args.wait)).await?;
         let report = report(&migrator, &state, &plan, Vec::new(), Some(&reviews));
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.with_report(Report::new(&report, "")));
         }
-        return Ok(Report::new(
-            &report,
-            format!("dry run: nothing was changed\n{}", sql_listing(&plan, migrator.bookkeeping().name(), &reviews)),
-        ));
+        let listing = format!(
+            "dry run: nothing was changed\n{}{}",
+            sql_listing(&plan, migrator.bookkeeping().name(), &reviews),
+            gate_summary(&context.env, &reviews)
+        );
+        // A dry run answers what the run would do: the gate's refusal is its answer.
+        if context.env.review.gate
+            && let Some(refusal) = crate::review::gate_refusal(&context.env, &reviews)
+        {
+            return Err(refusal.with_report(Report::new(&report, listing)));
+        }
+        return Ok(Report::new(&report, listing));
     }
     let (report, human) = run(context, &migrator, args).await?;
     Ok(Report::new(&report, human))
@@ -379,10 +386,23 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     text
 }
 
-/// The review of each pending migration, in `plan.pending`'s order: read once,
-/// shown in the listing and in the JSON.
-fn reviews(plan: &Plan) -> Vec<Reviewed> {
-    plan.pending.iter().map(|migration| Reviewed::of(migration)).collect()
+/// The last lines of `plan` and `--dry-run`: what the review found, and what the gate makes of it.
+fn gate_summary(env: &crate::config::Environment, reviews: &[Reviewed]) -> String {
+    let findings: Vec<&crate::review::Finding> = reviews.iter().flat_map(|review| review.findings.iter()).collect();
+    if findings.is_empty() {
+        return String::new();
+    }
+    let blocking = crate::review::blocking(reviews).len();
+    let accepted = findings.iter().filter(|finding| finding.verdict != Verdict::Danger).count();
+    let gate = match (env.review.gate, blocking) {
+        (false, _) => format!("the review gate is off in {}", env.name),
+        (true, 0) => format!("the review gate of {} lets these migrations through", env.name),
+        (true, n) => format!("the review gate of {} refuses {}", env.name, plural(n, "finding")),
+    };
+    format!(
+        "-- review: {} ({blocking} at error level, {accepted} acknowledged or harmless); {gate}\n",
+        plural(findings.len(), "finding")
+    )
 }
 
 fn sql_listing(plan: &Plan, bookkeeping: &str, reviews: &[Reviewed]) -> String {
@@ -420,8 +440,19 @@ fn sql_listing(plan: &Plan, bookkeeping: &str, reviews: &[Reviewed]) -> String {
 fn comment_finding(text: &mut String, finding: &crate::review::Finding) {
     let head =
         format!("{}[{}] at {}:{}: {}", finding.level, finding.rule, finding.line, finding.column, finding.message);
-    let help = finding.help.as_deref().map(|help| format!("help: {help}"));
-    for (indent, part) in std::iter::once(("", head)).chain(help.map(|help| ("  ", help))) {
+    let mut details = Vec::new();
+    if let Some(size) = &finding.table_size {
+        details.push(size.clone());
+    }
+    match &finding.verdict {
+        Verdict::Danger => {}
+        Verdict::Harmless { reason } => details.push(format!("harmless: {reason}")),
+        Verdict::Acknowledged { reason, line } => details.push(format!("acknowledged on line {line}: {reason}")),
+    }
+    if let Some(help) = &finding.help {
+        details.push(format!("help: {help}"));
+    }
+    for (indent, part) in std::iter::once(("", head)).chain(details.into_iter().map(|detail| ("  ", detail))) {
         for line in part.lines() {
             let _ = writeln!(text, "-- {indent}{line}");
         }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
 use super::duration::PgTimeout;
+use super::review::{ReviewFile, ReviewSettings};
 use super::seed::SeedSettings;
 use super::{Environment, EnvironmentKind, HumanDuration};
 use crate::error::{Error, Result};
@@ -24,6 +25,8 @@ struct EnvironmentFile {
     dokku: Option<DokkuSettings>,
     setup: Option<SetupSettings>,
     seed: Option<Spanned<SeedSettings>>,
+    #[serde(default)]
+    review: ReviewFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -217,6 +220,12 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         }
     }
 
+    if let Some((rule, level)) = parsed.review.rules.iter().find(|(rule, _)| !crate::review::is_rule(rule)) {
+        return Err(located_error(file, text, Some(level.span()), &format!("unknown review rule `{rule}`")).help(
+            "name rules as `lint` prints them (ban-drop-column, require-concurrent-index-creation, previous-release-overlap, ...); the README lists them under Reviewing migrations",
+        ));
+    }
+
     let mut migrations = parsed.migrations;
     migrations.dir = root.join(&migrations.dir);
     Ok(Environment {
@@ -229,6 +238,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         dokku: parsed.dokku,
         setup: parsed.setup,
         seed: parsed.seed.map(Spanned::into_inner),
+        review: ReviewSettings::resolve(parsed.review, parsed.kind),
     })
 }
 

@@ -4,6 +4,7 @@
 mod database_url;
 mod duration;
 mod file;
+mod review;
 mod seed;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub use file::{
     DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, ProxyAddress, SetupSettings,
     parse_environment,
 };
+pub use review::{ReviewSettings, RuleLevel};
 pub use seed::{SeedOrganization, SeedSettings, SeedUser, is_plausible_email, is_unsafe_char};
 
 /// The name of the folder that holds the environment files.
@@ -76,6 +78,8 @@ pub struct Environment {
     pub setup: Option<SetupSettings>,
     /// Development fixtures; only development and test environments may have them.
     pub seed: Option<SeedSettings>,
+    /// How migrations are reviewed, and whether the gate refuses them.
+    pub review: ReviewSettings,
 }
 
 impl Environment {

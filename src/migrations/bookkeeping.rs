@@ -130,7 +130,8 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
     }
 
     /// drizzle's row and our log row, in one round trip: `(hash, created_at)` in
-    /// drizzle 0.x's shape, `(hash, created_at, name)` in 1.0's (`applied_at` defaults).
+    /// drizzle 0.x's shape, `(hash, created_at, name)` in 1.0's (`applied_at` defaults); the log row
+    /// keeps the acknowledgements of review findings, with their reasons.
     pub async fn record(
         &self,
         connection: &mut PgConnection,
@@ -141,7 +142,7 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
     ) -> std::result::Result<(), sqlx::Error> {
         let drizzle_row = match shape {
             TableShape::Drizzle1 => {
-                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $9)", self.table)
+                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $10)", self.table)
             }
             TableShape::Drizzle0 | TableShape::Missing => {
                 format!("INSERT INTO {} (\"hash\", \"created_at\") VALUES ($1, $2)", self.table)
@@ -150,8 +151,8 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         let sql = format!(
             "WITH drizzle_row AS ({drizzle_row}) \
              INSERT INTO {LOG_SCHEMA}.migration_log \
-             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment) \
-             VALUES ($3, $4, $1, $2, $5, $6, $7, $8)"
+             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment, acknowledgements) \
+             VALUES ($3, $4, $1, $2, $5, $6, $7, $8, $9::jsonb)"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&migration.hash)
@@ -162,6 +163,9 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
             .bind(&provenance.applied_by)
             .bind(provenance.tool_version)
             .bind(&provenance.environment);
+        let acknowledgements =
+            serde_json::to_string(&crate::review::log_entries(migration)).expect("acknowledgements serialise");
+        query = query.bind(acknowledgements);
         if shape == TableShape::Drizzle1 {
             query = query.bind(&migration.name);
         }

@@ -21,6 +21,7 @@ use crate::database;
 use crate::error::{Error, Result, capped_list};
 use crate::own_schema::Provenance;
 use crate::pg_error::sqlstate;
+use crate::review::{self, LiveTables, Reviewed};
 use crate::stamp::{self, EnvironmentStamp, Overwrite, StampState};
 
 /// How many times a run reconnects after losing its connection mid-run.
@@ -259,6 +260,12 @@ impl<'e> Migrator<'e> {
         if let Some(refusal) = invalid_index_refusal(&locked_plan, &state.invalid_indexes) {
             return Ok((state, Outcome::Refused(refusal)));
         }
+        if env.review.gate {
+            let reviews = self.reviews_on(connection, &locked_plan).await.map_err(failed)?;
+            if let Some(refusal) = review::gate_refusal(env, &reviews) {
+                return Ok((state, Outcome::Refused(refusal)));
+            }
+        }
         let pid: i32 =
             sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.map_err(|err| {
                 failed(
@@ -309,6 +316,29 @@ impl<'e> Migrator<'e> {
         let ran = applied.map_err(|failure| name_blockers(failure, &blockers))?;
         let state = self.read_state(connection, Detail::Full).await.map_err(failed)?;
         Ok((state, Outcome::Applied { ran, names_written, reconnects: 0 }))
+    }
+
+    /// The review of each pending migration (in `plan.pending`'s order), judged
+    /// against the database: which tables are new, small, or not there.
+    pub async fn review(&self, plan: &Plan<'_>, wait: Duration) -> Result<Vec<Reviewed>> {
+        if plan.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = database::connect(&self.url, wait, &self.application_name).await?;
+        let reviews = self.reviews_on(&mut connection, plan).await;
+        let _ = connection.close().await;
+        reviews
+    }
+
+    async fn reviews_on(&self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<Vec<Reviewed>> {
+        let mut reviews: Vec<Reviewed> =
+            plan.pending.iter().map(|migration| Reviewed::of(migration, &self.env.review)).collect();
+        let live = review::read_live_tables(connection, &LiveTables::wanted(&reviews)).await.map_err(|err| {
+            Error::unavailable("could not read the sizes of the tables the migrations change")
+                .note("reason", crate::pg_error::describe(&err))
+        })?;
+        review::judge(&mut reviews, &live, &self.env.review);
+        Ok(reviews)
     }
 
     async fn read_state(&self, connection: &mut PgConnection, detail: Detail) -> Result<DatabaseState> {

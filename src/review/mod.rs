@@ -1,17 +1,31 @@
 //! Reviewing migrations before they run: Squawk's rules (the well-kept linter,
 //! embedded, never re-implemented) told how each migration will run, plus our
-//! own rules for what a Dokku deploy adds. Pure: given the parsed folder.
+//! own rules for what a Dokku deploy adds; the author's acknowledgements; and,
+//! with a database, which findings are harmless there. Pure but for `live_tables`.
 
+mod acknowledgements;
+mod gate;
+mod judge;
+mod live_tables;
 mod rules;
 mod squawk;
+mod target;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
+use squawk_syntax::SourceFile;
 
+pub use acknowledgements::{LogEntry, log_entries};
+pub use gate::{blocking, gate_refusal};
+pub use judge::{LiveTable, LiveTables, judge};
+pub use live_tables::read as read_live_tables;
+pub use target::{Relation, Target};
+
+use crate::config::{ReviewSettings, RuleLevel};
 use crate::migrations::folder::Migration;
 
-/// How bad a finding is: errors fail `lint` (exit 10).
+/// How bad a finding is: errors fail `lint` (exit 10) and stop the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
@@ -26,6 +40,18 @@ impl std::fmt::Display for Level {
             Level::Error => "error",
         })
     }
+}
+
+/// What is known to make a finding safe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing: it is what the rule says.
+    Danger,
+    /// A fact makes it harmless: the table is new, small, or not there.
+    Harmless { reason: String },
+    /// The migration accepts it in a `-- praxia-deploy: allow` comment (or Squawk's `-- squawk-ignore`).
+    Acknowledged { reason: String, line: usize },
 }
 
 /// One problem found in a migration, where it is and what to do instead.
@@ -44,24 +70,112 @@ pub struct Finding {
     pub message: String,
     /// The safe way to write it.
     pub help: Option<String>,
+    /// The table or index the statement works on, when it names one.
+    pub target: Option<Target>,
+    /// With a database: the size of that table, as `pg_class` estimates it.
+    pub table_size: Option<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Byte offset in the file.
+    #[serde(skip)]
+    pub offset: usize,
 }
 
-/// Every finding of `migration`, in file order.
-pub fn review(migration: &Migration) -> Vec<Finding> {
-    let mut findings = squawk::findings(migration);
-    findings.extend(rules::findings(migration));
-    findings.sort_by_key(|finding| (finding.line, finding.column, finding.rule.clone()));
-    findings
+impl Finding {
+    /// Whether it stops the gate: an error nothing makes safe.
+    pub fn blocks(&self) -> bool {
+        self.level == Level::Error && self.verdict == Verdict::Danger
+    }
 }
 
-/// The findings of one migration, looked up by the statement they are on.
+/// Our own rules' names, beside Squawk's.
+const OWN_RULES: [&str; 3] =
+    [rules::PREVIOUS_RELEASE_OVERLAP, rules::NON_TRANSACTIONAL_STATEMENTS, acknowledgements::UNUSED_ACKNOWLEDGEMENT];
+
+/// Whether `name` is a rule `lint` can report (Squawk's names and aliases, and ours).
+pub fn is_rule(name: &str) -> bool {
+    OWN_RULES.contains(&name) || squawk_linter::Rule::try_from(name).is_ok()
+}
+
+/// A rule's one name (Squawk's aliases folded: `prefer-timestamp-tz` is `prefer-timestamptz`).
+pub fn canonical(name: &str) -> String {
+    squawk_linter::Rule::try_from(name).map_or_else(|_| name.to_owned(), |rule| rule.to_string())
+}
+
+/// A rule's level in `settings`: None when it is off.
+fn level_of(rule: &str, settings: &ReviewSettings) -> Option<Level> {
+    let configured = settings.rules.iter().find(|(name, _)| canonical(name) == rule).map(|(_, level)| *level);
+    match configured {
+        Some(RuleLevel::Off) => None,
+        Some(RuleLevel::Warning) => Some(Level::Warning),
+        Some(RuleLevel::Error) => Some(Level::Error),
+        None => Some(default_level(rule)),
+    }
+}
+
+/// Squawk's `prefer-*` rules are about style (timestamptz, bigint, text,
+/// identity): worth seeing, never worth failing a deploy. So are the rules about
+/// how a migration is written rather than what it does to a live table.
+fn default_level(rule: &str) -> Level {
+    if rule.starts_with("prefer-")
+        || rule == rules::NON_TRANSACTIONAL_STATEMENTS
+        || rule == acknowledgements::UNUSED_ACKNOWLEDGEMENT
+    {
+        Level::Warning
+    } else {
+        Level::Error
+    }
+}
+
+/// The findings of one migration, offline, and the tables it creates.
+#[derive(Debug, Clone)]
 pub struct Reviewed {
-    findings: Vec<Finding>,
+    pub tag: String,
+    pub findings: Vec<Finding>,
+    /// The tables its statements create, with their byte offsets.
+    creates: Vec<(usize, Relation)>,
 }
 
 impl Reviewed {
-    pub fn of(migration: &Migration) -> Reviewed {
-        Reviewed { findings: review(migration) }
+    /// Every finding of `migration`, in file order, at the levels `settings`
+    /// give; acknowledged ones marked; findings on a table the migration itself
+    /// created earlier marked harmless.
+    pub fn of(migration: &Migration, settings: &ReviewSettings) -> Reviewed {
+        let parse = SourceFile::parse(&migration.text);
+        let mut findings = squawk::findings(migration, &parse, settings);
+        findings.extend(rules::findings(migration));
+        findings.retain_mut(|finding| match level_of(&finding.rule, settings) {
+            Some(level) => {
+                finding.level = level;
+                true
+            }
+            None => false,
+        });
+        let facts = target::facts(&parse.tree());
+        for finding in &mut findings {
+            finding.target = facts
+                .iter()
+                .find(|statement| finding.offset >= statement.start && finding.offset < statement.end)
+                .and_then(|statement| statement.target.clone());
+        }
+        let creates: Vec<(usize, Relation)> = facts
+            .iter()
+            .filter_map(|statement| statement.creates.clone().map(|created| (statement.end, created)))
+            .collect();
+        for finding in &mut findings {
+            if let Some(Target::Table(table)) = &finding.target
+                && creates.iter().any(|(end, created)| created == table && *end <= finding.offset)
+            {
+                finding.verdict =
+                    Verdict::Harmless { reason: format!("table {table} is created earlier in this migration") };
+            }
+        }
+        acknowledgements::apply(migration, &mut findings);
+        if level_of(acknowledgements::UNUSED_ACKNOWLEDGEMENT, settings).is_none() {
+            findings.retain(|finding| finding.rule != acknowledgements::UNUSED_ACKNOWLEDGEMENT);
+        }
+        findings.sort_by_key(|finding| (finding.line, finding.column, finding.rule.clone()));
+        Reviewed { tag: migration.tag.clone(), findings, creates }
     }
 
     /// The findings on statement `number` (as `plan` numbers them; 0: on the
@@ -71,15 +185,9 @@ impl Reviewed {
     }
 }
 
-/// A finding at byte `offset` of the migration's file.
-fn finding_at(
-    migration: &Migration,
-    offset: usize,
-    rule: &str,
-    level: Level,
-    message: String,
-    help: Option<String>,
-) -> Finding {
+/// A finding at byte `offset` of the migration's file, at its rule's default
+/// level, not yet judged.
+fn finding_at(migration: &Migration, offset: usize, rule: &str, message: String, help: Option<String>) -> Finding {
     let (line, column) = migration.lines.line_column(&migration.text, offset);
     let (statement_number, statement) = migration
         .statements()
@@ -91,7 +199,7 @@ fn finding_at(
         .map_or_else(|| (0, String::new()), |statement| (statement.number, shorten(statement.text.trim())));
     Finding {
         rule: rule.to_owned(),
-        level,
+        level: default_level(rule),
         tag: migration.tag.clone(),
         file: migration.file.clone(),
         line,
@@ -100,6 +208,10 @@ fn finding_at(
         statement_number,
         message,
         help,
+        target: None,
+        table_size: None,
+        verdict: Verdict::Danger,
+        offset,
     }
 }
 

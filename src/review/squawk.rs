@@ -1,11 +1,13 @@
 //! Squawk's linter on one migration, told whether it runs in a transaction (our
 //! plan knows: batched and own-transaction migrations do, alone ones do not).
-//! The timeout rules are off: the runner sets lock_timeout and statement_timeout.
+//! The timeout rules are off unless an environment turns them on: the runner
+//! sets lock_timeout and statement_timeout itself.
 
 use squawk_linter::{Linter, Rule};
-use squawk_syntax::SourceFile;
+use squawk_syntax::{Parse, SourceFile};
 
-use super::{Finding, Level, finding_at};
+use super::{Finding, finding_at};
+use crate::config::{ReviewSettings, RuleLevel};
 use crate::migrations::folder::{Migration, TransactionMode};
 
 /// Squawk's rules that do not apply here, with why.
@@ -16,24 +18,27 @@ const OFF: [Rule; 3] = [
     Rule::RequireStatementTimeout,
 ];
 
-pub fn findings(migration: &Migration) -> Vec<Finding> {
-    let parse = SourceFile::parse(&migration.text);
-    let mut linter = Linter::with_rules(&[], &OFF);
+pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &ReviewSettings) -> Vec<Finding> {
+    let configured = |wanted: fn(RuleLevel) -> bool| -> Vec<Rule> {
+        settings
+            .rules
+            .iter()
+            .filter(|(_, level)| wanted(**level))
+            .filter_map(|(name, _)| Rule::try_from(name.as_str()).ok())
+            .collect()
+    };
+    // Opt-in rules an environment sets to a level are turned on; rules it sets off are off.
+    let on = configured(|level| level != RuleLevel::Off);
+    let mut off = configured(|level| level == RuleLevel::Off);
+    off.extend(OFF.iter().filter(|rule| !on.contains(rule)));
+    let mut linter = Linter::with_rules(&on, &off);
     linter.settings.assume_in_transaction = !matches!(migration.mode, TransactionMode::NonTransactional(_));
     linter
-        .lint(&parse, &migration.text)
+        .lint(parse, &migration.text)
         .into_iter()
         .map(|violation| {
             let offset = usize::from(violation.text_range.start());
-            let rule = violation.code.to_string();
-            finding_at(migration, offset, &rule, level_of(&rule), violation.message, violation.help)
+            finding_at(migration, offset, &violation.code.to_string(), violation.message, violation.help)
         })
         .collect()
-}
-
-/// Squawk's `prefer-*` rules are about style (timestamptz, bigint, text, identity):
-/// worth seeing, never worth failing a deploy. The rest are about locks and
-/// compatibility with the running release.
-fn level_of(rule: &str) -> Level {
-    if rule.starts_with("prefer-") { Level::Warning } else { Level::Error }
 }

@@ -43,6 +43,8 @@ pub struct Migration {
     /// The pieces between breakpoints, in order, as drizzle executes them.
     pub chunks: Vec<Chunk>,
     pub mode: TransactionMode,
+    /// Its `-- praxia-deploy: allow ...` comments, in file order.
+    pub acknowledgements: Vec<Acknowledgement>,
     /// Where the file's lines start, to number statements in linear time.
     pub lines: LineIndex,
 }
@@ -91,6 +93,23 @@ impl std::fmt::Display for TransactionMode {
 pub const DIRECTIVE: &str = "-- praxia-deploy:";
 const OWN_TRANSACTION_DIRECTIVE: &str = "own-transaction";
 const NO_TRANSACTION_DIRECTIVE: &str = "no-transaction";
+/// `-- praxia-deploy: allow RULE[, RULE...]: reason`: a review finding accepted
+/// on purpose, for the statement after it.
+const ALLOW_DIRECTIVE: &str = "allow";
+
+/// A review finding the migration's author accepted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Acknowledgement {
+    pub rules: Vec<String>,
+    pub reason: String,
+    /// 1-based line of the comment, and its byte offset.
+    pub line: usize,
+    #[serde(skip)]
+    pub start: usize,
+    /// Byte offset just after the comment's line: it covers the statement after it.
+    #[serde(skip)]
+    pub end: usize,
+}
 
 /// One statement of a migration, numbered from 1 across the whole file.
 #[derive(Debug, Clone, Copy)]
@@ -398,7 +417,8 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         (None, Some(reason)) => TransactionMode::OwnTransaction(reason),
         (None, None) => TransactionMode::Transactional,
     };
-    let mode = match directive(&text, &at)? {
+    let (directed, acknowledgements) = directives(&text, &lines, &at)?;
+    let mode = match directed {
         None => detected,
         Some(TransactionMode::OwnTransaction(_)) if non_transactional.is_some() => {
             return Err(Error::integrity(format!(
@@ -412,12 +432,18 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         }
         Some(mode) => mode,
     };
-    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode, lines })
+    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode, acknowledgements, lines })
 }
 
-/// The mode a `-- praxia-deploy: ...` line asks for, if the file has one.
-fn directive(text: &str, at: &dyn Fn(usize) -> String) -> Result<Option<TransactionMode>> {
+/// The mode the `-- praxia-deploy: ...` lines ask for, if the file has one, and
+/// the review findings they acknowledge.
+fn directives(
+    text: &str,
+    lines: &LineIndex,
+    at: &dyn Fn(usize) -> String,
+) -> Result<(Option<TransactionMode>, Vec<Acknowledgement>)> {
     let mut found = None;
+    let mut acknowledgements = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let start = offset;
@@ -425,22 +451,59 @@ fn directive(text: &str, at: &dyn Fn(usize) -> String) -> Result<Option<Transact
         let Some(value) = line.trim_start().strip_prefix(DIRECTIVE) else {
             continue;
         };
-        let mode = match value.trim() {
+        let value = value.trim();
+        let mode = match value {
             OWN_TRANSACTION_DIRECTIVE => TransactionMode::OwnTransaction("-- praxia-deploy: own-transaction"),
             NO_TRANSACTION_DIRECTIVE => TransactionMode::NonTransactional("-- praxia-deploy: no-transaction"),
+            other if other.split_whitespace().next() == Some(ALLOW_DIRECTIVE) => {
+                let line_number = lines.line_column(text, start).0;
+                let rest = &other[ALLOW_DIRECTIVE.len()..];
+                let acknowledged = acknowledgement(rest, line_number, start..offset).map_err(|(problem, help)| {
+                    Error::integrity(format!("{}: {problem}", at(start)))
+                        .note("line", format!("{line_number} | {}", line.trim_end()))
+                        .help(help)
+                })?;
+                acknowledgements.push(acknowledged);
+                continue;
+            }
             other => {
                 return Err(Error::integrity(format!("{}: unknown praxia-deploy directive `{other}`", at(start))).help(
-                    "the directives are `-- praxia-deploy: own-transaction` (run in a transaction of its own) and `-- praxia-deploy: no-transaction` (statement by statement, outside any transaction)",
+                    "the directives are `-- praxia-deploy: own-transaction` (run in a transaction of its own), `-- praxia-deploy: no-transaction` (statement by statement, outside any transaction) and `-- praxia-deploy: allow RULE: reason` (accept a review finding on the next statement)",
                 ));
             }
         };
         if found.is_some_and(|previous| previous != mode) {
             return Err(Error::integrity(format!("{}: a second, different praxia-deploy directive", at(start)))
-                .help("keep one `-- praxia-deploy:` line per migration"));
+                .help("keep one `-- praxia-deploy:` transaction directive per migration"));
         }
         found = Some(mode);
     }
-    Ok(found)
+    Ok((found, acknowledgements))
+}
+
+/// `RULE[, RULE...]: reason` after `allow`; or what is wrong with it, and the fix.
+fn acknowledgement(
+    rest: &str,
+    line: usize,
+    range: std::ops::Range<usize>,
+) -> std::result::Result<Acknowledgement, (String, &'static str)> {
+    const FORM: &str = "write it as `-- praxia-deploy: allow RULE: why it is safe here`, e.g. `-- praxia-deploy: allow ban-drop-column: column unused since v2.3`";
+    let (rules, reason) = rest.split_once(':').unwrap_or((rest, ""));
+    let reason = reason.trim();
+    let rules: Vec<String> = rules.split(',').map(|rule| rule.trim().to_owned()).collect();
+    if rules.iter().any(String::is_empty) {
+        return Err(("an acknowledgement that names no rule".to_owned(), FORM));
+    }
+    if let Some(unknown) = rules.iter().find(|rule| !crate::review::is_rule(rule)) {
+        return Err((
+            format!("an acknowledgement of `{unknown}`, which is not a review rule"),
+            "name the rule as `lint` and `plan` print it (ban-drop-column, previous-release-overlap, ...); the README lists them under Reviewing migrations",
+        ));
+    }
+    if reason.is_empty() {
+        return Err(("an acknowledgement without a reason".to_owned(), FORM));
+    }
+    Ok(Acknowledgement { rules, reason: reason.to_owned(), line, start: range.start, end: range.end })
 }
 
 #[cfg(test)]

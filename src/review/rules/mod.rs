@@ -4,6 +4,9 @@
 mod non_transactional_statements;
 mod previous_release_overlap;
 
+pub use non_transactional_statements::RULE as NON_TRANSACTIONAL_STATEMENTS;
+pub use previous_release_overlap::RULE as PREVIOUS_RELEASE_OVERLAP;
+
 use super::Finding;
 use crate::migrations::folder::Migration;
 

@@ -2,7 +2,7 @@
 //! with more than one statement. If one fails half-way, the ones before it stay
 //! applied and the migration is not recorded: the rerun runs them again.
 
-use super::super::{Finding, Level, finding_at};
+use super::super::{Finding, finding_at};
 use crate::migrations::folder::{Migration, TransactionMode};
 
 pub const RULE: &str = "non-transactional-statements";
@@ -19,7 +19,6 @@ pub fn findings(migration: &Migration) -> Vec<Finding> {
         migration,
         migration.text.len() - migration.text.trim_start().len(),
         RULE,
-        Level::Warning,
         format!("this migration runs outside a transaction ({reason}) and has {count} statements: a failure half-way leaves the earlier ones applied"),
         Some("give each non-transactional statement a migration of its own, or make every statement safe to run twice (IF NOT EXISTS / IF EXISTS)".to_owned()),
     )]

@@ -3,7 +3,7 @@
 //! `DOKKU_WAIT_TO_RETIRE` (60 s by default) after the release phase, and they
 //! still read and write what the migration just removed.
 
-use super::super::{Finding, Level, finding_at};
+use super::super::{Finding, finding_at};
 use crate::migrations::folder::Migration;
 
 pub const RULE: &str = "previous-release-overlap";
@@ -26,7 +26,6 @@ pub fn findings(migration: &Migration) -> Vec<Finding> {
             migration,
             offset,
             RULE,
-            Level::Error,
             format!("{what} while the previous release still serves: its containers keep running for DOKKU_WAIT_TO_RETIRE (60 s by default) after the release phase, and their queries fail"),
             Some("expand and contract: stop using it in one release (deploy), then drop or rename it in the next; for a rename, add the new column, write both, backfill, switch reads, then drop the old one".to_owned()),
         ));

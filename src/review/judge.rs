@@ -1,0 +1,156 @@
+//! The findings of the pending migrations judged against the database they are
+//! about to run on: a finding on a table created earlier in the same release,
+//! on a table that is not there, or (for a rule about lock time) on a table
+//! small enough that the lock is short, is harmless, and says why. Pure: the
+//! caller reads the tables (`live_tables`).
+
+use std::collections::HashMap;
+
+use super::{Relation, Reviewed, Target, Verdict};
+use crate::config::ReviewSettings;
+
+/// Rules whose danger grows with the table: a lock held while the table is
+/// scanned, rewritten or indexed. On a small table the lock is short. The others
+/// (drops, renames, a required column) break the running release whatever the size.
+const SIZE_BOUND_RULES: [&str; 12] = [
+    "adding-field-with-default",
+    "adding-foreign-key-constraint",
+    "adding-not-nullable-field",
+    "adding-primary-key-constraint",
+    "adding-serial-primary-key-field",
+    "changing-column-type",
+    "constraint-missing-not-valid",
+    "disallowed-unique-constraint",
+    "require-concurrent-index-creation",
+    "require-concurrent-index-deletion",
+    "require-concurrent-reindex",
+    "require-concurrent-partition-detach",
+];
+
+/// A table as the catalog has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTable {
+    /// The table (for an index: the table it is on).
+    pub table: Relation,
+    /// `pg_class.reltuples`; None when never analysed.
+    pub rows: Option<f64>,
+    /// `pg_total_relation_size`: the table with its indexes and TOAST.
+    pub bytes: i64,
+}
+
+impl LiveTable {
+    fn is_small(&self, settings: &ReviewSettings) -> bool {
+        let bytes_ok = u64::try_from(self.bytes).is_ok_and(|bytes| bytes <= settings.small_table_bytes);
+        #[allow(clippy::cast_precision_loss)]
+        let rows_ok = self.rows.is_none_or(|rows| rows <= settings.small_table_rows as f64);
+        bytes_ok && rows_ok
+    }
+
+    fn size(&self) -> String {
+        let rows = match self.rows {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Some(rows) => format!("~{} rows", rows.round() as u64),
+            None => "rows not counted (never analysed)".to_owned(),
+        };
+        format!("{rows}, {}", pretty_bytes(u64::try_from(self.bytes).unwrap_or(0)))
+    }
+}
+
+/// What the database has of each target the findings name; None: not there.
+#[derive(Debug, Clone, Default)]
+pub struct LiveTables {
+    pub found: HashMap<Target, Option<LiveTable>>,
+}
+
+impl LiveTables {
+    /// The targets to look up: those of findings not already judged.
+    pub fn wanted(reviews: &[Reviewed]) -> Vec<Target> {
+        let mut targets: Vec<Target> = reviews
+            .iter()
+            .flat_map(|review| review.findings.iter())
+            .filter(|finding| finding.verdict == Verdict::Danger)
+            .filter_map(|finding| finding.target.clone())
+            .collect();
+        targets.sort_by(|a, b| a.relation().cmp(b.relation()));
+        targets.dedup();
+        targets
+    }
+}
+
+/// Judges the reviews of the pending migrations, in the order they will run.
+pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSettings) {
+    let mut created: HashMap<Relation, String> = HashMap::new();
+    for review in reviews.iter_mut() {
+        for finding in review.findings.iter_mut().filter(|finding| finding.verdict == Verdict::Danger) {
+            let Some(target) = &finding.target else {
+                continue;
+            };
+            if let Target::Table(table) = target
+                && let Some(tag) = created.get(table)
+            {
+                finding.verdict = Verdict::Harmless {
+                    reason: format!("table {table} is created by {tag} earlier in this release: nothing uses it yet"),
+                };
+                continue;
+            }
+            match live.found.get(target) {
+                Some(None) => {
+                    let what = match target {
+                        Target::Table(_) => "table",
+                        Target::Index(_) => "index",
+                    };
+                    finding.verdict = Verdict::Harmless {
+                        reason: format!("{what} {} does not exist in the database", target.relation()),
+                    };
+                }
+                Some(Some(table)) => {
+                    finding.table_size = Some(format!("table {}: {}", table.table, table.size()));
+                    if SIZE_BOUND_RULES.contains(&finding.rule.as_str()) && table.is_small(settings) {
+                        finding.verdict = Verdict::Harmless {
+                            reason: format!(
+                                "table {} is small ({}; review.small_table_rows = {}, small_table_size = {}): the lock is short",
+                                table.table,
+                                table.size(),
+                                settings.small_table_rows,
+                                pretty_bytes(settings.small_table_bytes)
+                            ),
+                        };
+                    }
+                }
+                None => {}
+            }
+        }
+        for (_, table) in &review.creates {
+            created.entry(table.clone()).or_insert_with(|| review.tag.clone());
+        }
+    }
+}
+
+/// As PostgreSQL's `pg_size_pretty` writes sizes (1024-based units).
+fn pretty_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 10 * 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes;
+    let mut unit = 0;
+    value = (value + 512) / 1024;
+    while value >= 10 * 1024 && unit + 1 < UNITS.len() {
+        value = (value + 512) / 1024;
+        unit += 1;
+    }
+    format!("{value} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_like_pg_size_pretty() {
+        assert_eq!(pretty_bytes(8192), "8192 bytes");
+        assert_eq!(pretty_bytes(16384), "16 kB");
+        assert_eq!(pretty_bytes(10 * 1024 * 1024), "10 MB");
+        assert_eq!(pretty_bytes(3 * 1024 * 1024 * 1024), "3072 MB");
+    }
+}
