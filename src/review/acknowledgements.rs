@@ -1,7 +1,8 @@
 //! The findings a migration's author accepted: `-- praxia-deploy: allow RULE:
 //! reason` covers that rule on the statement after the comment. Squawk's own
-//! `-- squawk-ignore` comments are honoured by Squawk itself (it reports
-//! nothing); they are only collected here for the migration log. Pure.
+//! `-- squawk-ignore RULE` (the next line) and `-- squawk-ignore-file RULE` are
+//! honoured by Squawk itself for its rules (it reports nothing), and here for
+//! ours; all of them go into the migration log. Pure.
 
 use serde::Serialize;
 
@@ -30,18 +31,37 @@ pub fn apply(migration: &Migration, findings: &mut Vec<Finding>) {
                 }
             }
             if !covered {
-                unused.push(finding_at(
-                    migration,
-                    acknowledgement.start + (migration.text[acknowledgement.start..].len()
-                        - migration.text[acknowledgement.start..].trim_start().len()),
-                    UNUSED_ACKNOWLEDGEMENT,
-                    format!("this comment acknowledges `{rule}`, but the statement after it has no such finding"),
-                    Some("put the comment on the line before the statement the finding is on (`lint` shows where), or remove it".to_owned()),
-                ));
+                unused_rule(migration, acknowledgement.start, &rule, &mut unused);
             }
         }
     }
+    for ignore in squawk_ignores(migration) {
+        let statement = statement_after(migration, ignore.end);
+        for finding in findings.iter_mut().filter(|finding| {
+            ignore.rules.contains(&finding.rule)
+                && finding.verdict == Verdict::Danger
+                && (ignore.file_wide || finding.statement_number == statement || finding.statement_number == 0)
+        }) {
+            finding.verdict =
+                Verdict::Acknowledged { reason: format!("-- {} (no reason given)", ignore.comment), line: ignore.line };
+        }
+    }
     findings.extend(unused);
+}
+
+/// The warning for an acknowledgement (its line starting at `start`) that covers no finding of `rule`.
+fn unused_rule(migration: &Migration, start: usize, rule: &str, unused: &mut Vec<Finding>) {
+    let line = &migration.text[start..];
+    unused.push(finding_at(
+        migration,
+        start + (line.len() - line.trim_start().len()),
+        UNUSED_ACKNOWLEDGEMENT,
+        format!("this comment acknowledges `{rule}`, but the statement after it has no such finding"),
+        Some(
+            "put the comment on the line before the statement the finding is on (`lint` shows where), or remove it"
+                .to_owned(),
+        ),
+    ));
 }
 
 /// The number of the statement a comment ending at `end` stands before (0 if none).
@@ -77,7 +97,31 @@ pub fn log_entries(migration: &Migration) -> Vec<LogEntry> {
             comment: "praxia-deploy: allow",
         })
         .collect();
-    for (index, line) in migration.text.lines().enumerate() {
+    entries.extend(squawk_ignores(migration).into_iter().map(|ignore| LogEntry {
+        rules: ignore.rules,
+        reason: None,
+        line: ignore.line,
+        comment: ignore.comment,
+    }));
+    entries.sort_by_key(|entry| entry.line);
+    entries
+}
+
+/// A `-- squawk-ignore` comment.
+struct SquawkIgnore {
+    rules: Vec<String>,
+    line: usize,
+    /// Byte offset just after its line.
+    end: usize,
+    file_wide: bool,
+    comment: &'static str,
+}
+
+fn squawk_ignores(migration: &Migration) -> Vec<SquawkIgnore> {
+    let mut ignores = Vec::new();
+    let mut end = 0;
+    for (index, line) in migration.text.split_inclusive('\n').enumerate() {
+        end += line.len();
         let Some(rest) = line.trim_start().strip_prefix("--").map(str::trim_start) else {
             continue;
         };
@@ -88,10 +132,8 @@ pub fn log_entries(migration: &Migration) -> Vec<LogEntry> {
         } else {
             continue;
         };
-        let rules: Vec<String> =
-            rules.split(',').map(str::trim).filter(|rule| !rule.is_empty()).map(canonical).collect();
-        entries.push(LogEntry { rules, reason: None, line: index + 1, comment });
+        let rules = rules.split(',').map(str::trim).filter(|rule| !rule.is_empty()).map(canonical).collect();
+        ignores.push(SquawkIgnore { rules, line: index + 1, end, file_wide: comment == "squawk-ignore-file", comment });
     }
-    entries.sort_by_key(|entry| entry.line);
-    entries
+    ignores
 }

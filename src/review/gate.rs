@@ -21,9 +21,8 @@ pub fn gate_refusal(env: &Environment, reviews: &[Reviewed]) -> Option<Error> {
     let mut error = Error::new(
         ErrorKind::Policy,
         format!(
-            "the review gate of {} ({}) refuses {} in the pending migrations; nothing was written",
+            "the review gate of environment {} refuses {} in the pending migrations; nothing was written",
             env.name,
-            env.kind,
             crate::output::plural(blocking.len(), "finding")
         ),
     );
@@ -33,10 +32,17 @@ pub fn gate_refusal(env: &Environment, reviews: &[Reviewed]) -> Option<Error> {
     if blocking.len() > LISTED {
         error = error.note("and", format!("{} more (`praxia-deploy plan` lists them all)", blocking.len() - LISTED));
     }
-    let example = first.help.as_deref().map_or(String::new(), |help| format!("; the safe way: {help}"));
+    let mut rules: Vec<&str> = blocking
+        .iter()
+        .filter(|finding| finding.tag == first.tag && finding.statement_number == first.statement_number)
+        .map(|finding| finding.rule.as_str())
+        .collect();
+    rules.dedup();
+    let safe_way = first.help.as_deref().map_or(String::new(), |help| format!(" ({}: {help})", first.rule));
     Some(error.help(format!(
-        "rewrite the migration the safe way{example}. If it is safe here, say why on the line before the statement: `-- praxia-deploy: allow {}: <reason>` (the reason is kept in praxia_deploy.migration_log). `praxia-deploy plan --env {}` shows every finding",
-        first.rule, env.name
+        "write the migration the safe way{safe_way}; or, if it is safe here, say why on the line before the statement: `-- praxia-deploy: allow {}: <reason>` (the reason is kept in praxia_deploy.migration_log). `praxia-deploy plan --env {}` shows every finding",
+        rules.join(", "),
+        env.name
     )))
 }
 

@@ -50,7 +50,7 @@ impl LiveTable {
         let rows = match self.rows {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             Some(rows) => format!("~{} rows", rows.round() as u64),
-            None => "rows not counted (never analysed)".to_owned(),
+            None => "rows not estimated yet (never analysed)".to_owned(),
         };
         format!("{rows}, {}", pretty_bytes(u64::try_from(self.bytes).unwrap_or(0)))
     }

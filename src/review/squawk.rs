@@ -6,7 +6,7 @@
 use squawk_linter::{Linter, Rule};
 use squawk_syntax::{Parse, SourceFile};
 
-use super::{Finding, finding_at};
+use super::{Finding, OWN_RULES, finding_at};
 use crate::config::{ReviewSettings, RuleLevel};
 use crate::migrations::folder::{Migration, TransactionMode};
 
@@ -36,6 +36,12 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
     linter
         .lint(parse, &migration.text)
         .into_iter()
+        // `-- squawk-ignore` may name our rules too (acknowledgements.rs honours
+        // them): Squawk does not know those names.
+        .filter(|violation| {
+            violation.code != Rule::UnusedIgnore
+                || !OWN_RULES.iter().any(|rule| violation.message.split_whitespace().any(|word| word == *rule))
+        })
         .map(|violation| {
             let offset = usize::from(violation.text_range.start());
             finding_at(migration, offset, &violation.code.to_string(), violation.message, violation.help)

@@ -1,0 +1,261 @@
+//! The review with a database and the production gate: findings judged against
+//! the tables they touch (new in this release, small, large), acknowledgements
+//! and their reasons in the migration log, and the configuration that tunes it.
+
+mod support;
+
+use sqlx::{Connection, PgConnection};
+use support::{TestDatabase, TestProject, test_postgres};
+
+/// A production environment run locally (as the release phase runs it in the
+/// container), with thresholds low enough that a few thousand rows are large.
+const PRODUCTION: &str = "kind = \"production\"\n\n[database]\nwait = \"5s\"\nlock_wait = \"20s\"\n\n[review]\nsmall_table_rows = 1000\nsmall_table_size = \"64kB\"\n";
+
+const NOTE: &str =
+    "CREATE TABLE \"note\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"body\" text NOT NULL,\n\t\"legacy\" text\n);\n";
+const DROP_LEGACY: &str = "ALTER TABLE \"note\" DROP COLUMN \"legacy\";";
+const INDEX_BODY: &str = "CREATE INDEX \"note_body_idx\" ON \"note\" USING btree (\"body\");";
+
+async fn execute(database: &TestDatabase, sql: &str) {
+    let mut connection = PgConnection::connect(&database.url).await.expect("connect to the test database");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut connection).await.unwrap();
+}
+
+async fn text(database: &TestDatabase, sql: &str) -> String {
+    let mut connection = PgConnection::connect(&database.url).await.expect("connect to the test database");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut connection).await.unwrap()
+}
+
+fn migrations(list: &[(&str, &str)]) -> Vec<(String, i64, String)> {
+    list.iter()
+        .enumerate()
+        .map(|(i, (tag, sql))| ((*tag).to_owned(), 1_700_000_000_000 + i as i64 * 1000, (*sql).to_owned()))
+        .collect()
+}
+
+fn production_project(list: &[(&str, &str)]) -> TestProject {
+    let project = TestProject::empty();
+    project.file("environments/production.toml", PRODUCTION);
+    set(&project, list);
+    project
+}
+
+fn set(project: &TestProject, list: &[(&str, &str)]) {
+    let owned = migrations(list);
+    let borrowed: Vec<(&str, i64, &str)> =
+        owned.iter().map(|(tag, when, sql)| (tag.as_str(), *when, sql.as_str())).collect();
+    project.set_migrations(&borrowed);
+}
+
+/// `note` applied in production, holding `rows` rows, analysed.
+async fn live_note(rows: usize) -> (TestDatabase, TestProject) {
+    let database = test_postgres().fresh_database();
+    let project = production_project(&[("0000_note", NOTE)]);
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+    execute(
+        &database,
+        &format!(
+            "INSERT INTO note SELECT g::text, repeat('x', 80), 'old' FROM generate_series(1, {rows}) g; ANALYZE note;"
+        ),
+    )
+    .await;
+    (database, project)
+}
+
+#[tokio::test]
+async fn the_gate_refuses_a_drop_on_a_live_table_before_writing_anything() {
+    let (database, project) = live_note(10).await;
+    set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", DROP_LEGACY)]);
+    let outcome = project.run_on(&database, &["--env", "production", "release"]);
+    outcome
+        .expect_code(3)
+        .expect_stderr_contains("the review gate of environment production refuses 2 findings")
+        .expect_stderr_contains("0001_drop_legacy.sql:1:20: error[ban-drop-column] (table note: ~10 rows")
+        .expect_stderr_contains("nothing was written")
+        .expect_stderr_contains("-- praxia-deploy: allow previous-release-overlap, ban-drop-column: <reason>");
+    assert_eq!(text(&database, "SELECT count(*)::text FROM drizzle.__drizzle_migrations").await, "1");
+    assert_eq!(text(&database, "SELECT count(legacy)::text FROM note").await, "10", "the column is still there");
+    // migrate refuses the same, and so does its dry run (it says what the run would do).
+    project.run_on(&database, &["--env", "production", "migrate"]).expect_code(3);
+    project.run_on(&database, &["--env", "production", "migrate", "--dry-run"]).expect_code(3).expect_stdout_contains(
+        "-- review: 2 findings (2 at error level, 0 acknowledged or harmless); the review gate of production refuses 2 findings",
+    );
+    // A development environment reviews the same but has no gate.
+    project.file("environments/development.toml", "kind = \"development\"\n");
+    let other = test_postgres().fresh_database();
+    project.run_on(&other, &["--env", "development", "migrate"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn an_acknowledgement_with_its_reason_lets_it_through_and_is_logged() {
+    let (database, project) = live_note(10).await;
+    let acknowledged = format!(
+        "-- praxia-deploy: allow ban-drop-column, previous-release-overlap: legacy unread since v2.3\n{DROP_LEGACY}"
+    );
+    set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", &acknowledged)]);
+    let plan = project.run_on(&database, &["--env", "production", "plan"]);
+    plan.expect_code(0)
+        .expect_stdout_contains("--   acknowledged on line 1: legacy unread since v2.3")
+        .expect_stdout_contains("the review gate of production lets these migrations through");
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+    let logged = text(
+        &database,
+        "SELECT acknowledgements::text FROM praxia_deploy.migration_log WHERE tag = '0001_drop_legacy'",
+    )
+    .await;
+    let logged: serde_json::Value = serde_json::from_str(&logged).unwrap();
+    assert_eq!(
+        logged,
+        serde_json::json!([{
+            "rules": ["ban-drop-column", "previous-release-overlap"],
+            "reason": "legacy unread since v2.3",
+            "line": 1,
+            "comment": "praxia-deploy: allow"
+        }])
+    );
+}
+
+#[tokio::test]
+async fn squawk_ignore_passes_the_gate_and_is_logged_without_a_reason() {
+    let (database, project) = live_note(10).await;
+    // Squawk's comment, on the line before the statement as Squawk reads it.
+    let squawk_only = format!("-- squawk-ignore ban-drop-column\n{DROP_LEGACY}");
+    set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", &squawk_only)]);
+    let outcome = project.run_on(&database, &["--env", "production", "release"]);
+    outcome.expect_code(3).expect_stderr_contains("error[previous-release-overlap]");
+    assert!(!outcome.stderr.contains("ban-drop-column]"), "{}", outcome.stderr);
+    // It covers our rules too.
+    let both = format!("-- squawk-ignore ban-drop-column, previous-release-overlap\n{DROP_LEGACY}");
+    set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", &both)]);
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+    let logged = text(
+        &database,
+        "SELECT acknowledgements::text FROM praxia_deploy.migration_log WHERE tag = '0001_drop_legacy'",
+    )
+    .await;
+    let logged: serde_json::Value = serde_json::from_str(&logged).unwrap();
+    assert_eq!(
+        logged,
+        serde_json::json!([{
+            "rules": ["ban-drop-column", "previous-release-overlap"],
+            "reason": null,
+            "line": 1,
+            "comment": "squawk-ignore"
+        }])
+    );
+}
+
+#[tokio::test]
+async fn a_lock_finding_is_harmless_on_a_small_table_and_refused_on_a_large_one() {
+    let (small, project) = live_note(10).await;
+    set(&project, &[("0000_note", NOTE), ("0001_index", INDEX_BODY)]);
+    let plan = project.run_on(&small, &["--env", "production", "plan"]);
+    plan.expect_code(0).expect_stdout_contains("--   harmless: table note is small (~10 rows, ");
+    project.run_on(&small, &["--env", "production", "release"]).expect_code(0);
+
+    let (large, project) = live_note(5000).await;
+    set(&project, &[("0000_note", NOTE), ("0001_index", INDEX_BODY)]);
+    project
+        .run_on(&large, &["--env", "production", "release"])
+        .expect_code(3)
+        .expect_stderr_contains("error[require-concurrent-index-creation] (table note: ~5000 rows");
+    assert_eq!(text(&large, "SELECT coalesce(to_regclass('note_body_idx')::text, 'none')").await, "none");
+
+    // The thresholds are the environment's: raised, the same table is small.
+    project.file("environments/production.toml", &PRODUCTION.replace("1000", "100000").replace("64kB", "1GB"));
+    project.run_on(&large, &["--env", "production", "release"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn findings_on_a_table_created_earlier_in_the_release_are_harmless() {
+    let database = test_postgres().fresh_database();
+    let project =
+        production_project(&[("0000_note", NOTE), ("0001_index", INDEX_BODY), ("0002_drop_legacy", DROP_LEGACY)]);
+    let document =
+        project.run_on(&database, &["--env", "production", "--output", "json", "plan"]).expect_code(0).json();
+    let mut findings = Vec::new();
+    for entry in document["result"]["pending"].as_array().unwrap() {
+        for statement in entry["statements"].as_array().unwrap() {
+            findings.extend(statement["findings"].as_array().into_iter().flatten().cloned());
+        }
+    }
+    assert!(findings.len() >= 3, "{document}");
+    for finding in findings {
+        assert_eq!(finding["verdict"], "harmless", "{finding}");
+        assert!(
+            finding["reason"].as_str().unwrap().contains("table note is created by 0000_note earlier in this release"),
+            "{finding}"
+        );
+    }
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+}
+
+#[test]
+fn a_malformed_acknowledgement_is_an_error_naming_the_file_and_line() {
+    for (comment, problem) in [
+        (
+            "-- praxia-deploy: allow ban-drop-colum: typo",
+            "an acknowledgement of `ban-drop-colum`, which is not a review rule",
+        ),
+        ("-- praxia-deploy: allow ban-drop-column", "an acknowledgement without a reason"),
+        ("-- praxia-deploy: allow ban-drop-column:   ", "an acknowledgement without a reason"),
+        ("-- praxia-deploy: allow : because", "an acknowledgement that names no rule"),
+    ] {
+        let project = production_project(&[("0000_note", NOTE), ("0001_drop", &format!("\n{comment}\n{DROP_LEGACY}"))]);
+        let outcome = project.run(&["--env", "production", "lint"]);
+        outcome
+            .expect_code(4)
+            .expect_stderr_contains(&format!("0001_drop.sql:2:1: {problem}"))
+            .expect_stderr_contains("-- praxia-deploy: allow");
+    }
+}
+
+#[test]
+fn an_acknowledgement_that_covers_nothing_is_a_warning() {
+    let project = production_project(&[
+        ("0000_note", NOTE),
+        ("0001_index", &format!("-- praxia-deploy: allow ban-drop-column: not here\n{INDEX_BODY}")),
+    ]);
+    let outcome = project.run(&["--env", "production", "lint", "0001_index"]);
+    outcome
+        .expect_code(10)
+        .expect_stdout_contains("warning[unused-acknowledgement]: this comment acknowledges `ban-drop-column`")
+        .expect_stdout_contains("0001_index.sql:1:1");
+}
+
+#[test]
+fn rule_levels_come_from_the_environment_and_unknown_rules_are_refused() {
+    let project = production_project(&[("0000_note", NOTE), ("0001_index", INDEX_BODY)]);
+    project.run(&["--env", "production", "lint"]).expect_code(10);
+    project.file(
+        "environments/production.toml",
+        &format!("{PRODUCTION}\n[review.rules]\nrequire-concurrent-index-creation = \"warning\"\n"),
+    );
+    project
+        .run(&["--env", "production", "lint"])
+        .expect_code(0)
+        .expect_stdout_contains("warning[require-concurrent-index-creation]");
+    project.file(
+        "environments/production.toml",
+        &format!("{PRODUCTION}\n[review.rules]\nrequire-concurrent-index-creation = \"off\"\n"),
+    );
+    let outcome = project.run(&["--env", "production", "lint"]);
+    assert!(!outcome.expect_code(0).stdout.contains("require-concurrent-index-creation"), "{}", outcome.stdout);
+    // An opt-in Squawk rule turned on by setting its level.
+    project
+        .file("environments/production.toml", &format!("{PRODUCTION}\n[review.rules]\nban-drop-index = \"error\"\n"));
+    project.set_migrations(&[("0000_drop_index", 1_700_000_000_000, "DROP INDEX CONCURRENTLY IF EXISTS \"x_idx\";")]);
+    project.run(&["--env", "production", "lint"]).expect_code(10).expect_stdout_contains("error[ban-drop-index]");
+
+    project
+        .file("environments/production.toml", &format!("{PRODUCTION}\n[review.rules]\nban-drop-colum = \"error\"\n"));
+    project
+        .run(&["--env", "production", "lint"])
+        .expect_code(2)
+        .expect_stderr_contains("production.toml:12:18: key `review.rules.ban-drop-colum`")
+        .expect_stderr_contains("unknown review rule `ban-drop-colum`");
+    project.file("environments/production.toml", &format!("{PRODUCTION}gate = \"yes\"\n"));
+    project.run(&["--env", "production", "lint"]).expect_code(2).expect_stderr_contains("key `review.gate`");
+    project.file("environments/production.toml", &PRODUCTION.replace("\"64kB\"", "\"64 kilobytes\""));
+    project.run(&["--env", "production", "lint"]).expect_code(2).expect_stderr_contains("is not a size");
+}
