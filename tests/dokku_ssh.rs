@@ -202,3 +202,53 @@ fn doctor_checks_ssh_app_database_url_and_procfile_without_showing_the_url() {
         checks.iter().filter(|check| check["ok"] == false).map(|check| check["name"].as_str().unwrap()).collect();
     assert_eq!(failed, ["praxia_env", "database_url", "procfile"]);
 }
+
+/// Adds a migration after the shipped ones, as `drizzle-kit generate` would.
+fn append_migration(project: &TestProject, tag: &str, sql: &str) {
+    let journal_path = project.path().join("migrations/meta/_journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&journal_path).unwrap()).unwrap();
+    let entries = journal["entries"].as_array_mut().unwrap();
+    let last = entries.last().unwrap().clone();
+    entries.push(serde_json::json!({
+        "idx": entries.len(),
+        "version": last["version"],
+        "when": last["when"].as_i64().unwrap() + 1000,
+        "tag": tag,
+        "breakpoints": true,
+    }));
+    std::fs::write(&journal_path, serde_json::to_string_pretty(&journal).unwrap()).unwrap();
+    project.file(&format!("migrations/{tag}.sql"), sql);
+}
+
+#[tokio::test]
+async fn the_review_gate_refuses_over_ssh_as_in_the_release_phase() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    project.run(&["--env", "remote", "migrate"]).expect_code(0);
+    let drop = "ALTER TABLE \"organization\" DROP COLUMN \"slug\";";
+    append_migration(&project, "0002_drop_slug", drop);
+    // Staging ships with the gate on: refused in the container, the exit code passed back.
+    project
+        .run(&["--env", "remote", "migrate"])
+        .expect_code(3)
+        .expect_stderr_contains("the review gate of environment remote refuses 2 findings")
+        .expect_stderr_contains("0002_drop_slug.sql:1:28: error[ban-drop-column] (table organization:");
+    assert_eq!(drizzle_rows(&database).await, 2, "nothing was written");
+    project.file(
+        "migrations/0002_drop_slug.sql",
+        &format!(
+            "-- praxia-deploy: allow ban-drop-column, previous-release-overlap: slugs replaced by ids in v3\n{drop}"
+        ),
+    );
+    project.run(&["--env", "remote", "migrate"]).expect_code(0).expect_stdout_contains("ran 0002_drop_slug");
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let reason: String = sqlx::query_scalar(
+        "SELECT acknowledgements->0->>'reason' FROM praxia_deploy.migration_log WHERE tag = '0002_drop_slug'",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(reason, "slugs replaced by ids in v3");
+}
