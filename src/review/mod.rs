@@ -51,7 +51,12 @@ pub enum Verdict {
     /// A fact makes it harmless: the table is new, small, or not there.
     Harmless { reason: String },
     /// The migration accepts it in a `-- praxia-deploy: allow` comment (or Squawk's `-- squawk-ignore`).
-    Acknowledged { reason: String, line: usize },
+    Acknowledged {
+        reason: String,
+        /// The comment's line (the finding has its own `line`).
+        #[serde(rename = "acknowledgement_line")]
+        line: usize,
+    },
 }
 
 /// One problem found in a migration, where it is and what to do instead.
@@ -115,16 +120,16 @@ fn level_of(rule: &str, settings: &ReviewSettings) -> Option<Level> {
 
 /// Squawk's `prefer-*` rules are about style (timestamptz, bigint, text,
 /// identity): worth seeing, never worth failing a deploy. So are the rules about
-/// how a migration is written rather than what it does to a live table.
+/// how a migration is written rather than what it does to a live table, and the
+/// order of enum values (drizzle-kit appends new ones, as the schema lists them).
 fn default_level(rule: &str) -> Level {
-    if rule.starts_with("prefer-")
-        || rule == rules::NON_TRANSACTIONAL_STATEMENTS
-        || rule == acknowledgements::UNUSED_ACKNOWLEDGEMENT
-    {
-        Level::Warning
-    } else {
-        Level::Error
-    }
+    const WARNINGS: [&str; 4] = [
+        rules::NON_TRANSACTIONAL_STATEMENTS,
+        acknowledgements::UNUSED_ACKNOWLEDGEMENT,
+        "unused-ignore",
+        "require-enum-value-ordering",
+    ];
+    if rule.starts_with("prefer-") || WARNINGS.contains(&rule) { Level::Warning } else { Level::Error }
 }
 
 /// The findings of one migration, offline, and the tables it creates.
