@@ -221,7 +221,7 @@ async fn check(case: &Case) {
             for rule in case.errors {
                 on_large
                     .expect_stderr_contains(&format!("error[{rule}] (table note: ~{LARGE} rows"))
-                    .expect_stderr_contains(&format!("0001_change.sql:1:"));
+                    .expect_stderr_contains("0001_change.sql:1:");
             }
             assert_eq!(recorded(&large).await, 1, "{context}: the gate wrote something");
 
