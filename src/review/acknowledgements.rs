@@ -137,3 +137,42 @@ fn squawk_ignores(migration: &Migration) -> Vec<SquawkIgnore> {
     }
     ignores
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{EnvironmentKind, ReviewSettings};
+    use crate::migrations::folder::tests::folder;
+    use crate::review::{Reviewed, Verdict};
+
+    fn review(sql: &str) -> Vec<(String, usize, Verdict)> {
+        let folder = folder(&[("0000_m", 1_700_000_000_000, sql)]).unwrap();
+        Reviewed::of(&folder.migrations[0], &ReviewSettings::defaults(EnvironmentKind::Production))
+            .findings
+            .into_iter()
+            .map(|finding| (finding.rule, finding.statement_number, finding.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn an_acknowledgement_covers_its_rules_on_the_next_statement_only() {
+        let found = review(
+            "ALTER TABLE a DROP COLUMN x;\n--> statement-breakpoint\n-- praxia-deploy: allow ban-drop-column: b.y unread: since v2\nALTER TABLE b DROP COLUMN y;",
+        );
+        let verdict = |rule: &str, statement: usize| {
+            found.iter().find(|(r, s, _)| r == rule && *s == statement).map(|(_, _, v)| v.clone()).unwrap()
+        };
+        assert_eq!(verdict("ban-drop-column", 1), Verdict::Danger);
+        assert_eq!(
+            verdict("ban-drop-column", 2),
+            Verdict::Acknowledged { reason: "b.y unread: since v2".to_owned(), line: 3 },
+            "the reason keeps its own colons"
+        );
+        assert_eq!(verdict("previous-release-overlap", 2), Verdict::Danger, "only the rules it names");
+    }
+
+    #[test]
+    fn an_acknowledgement_of_a_rule_not_found_there_is_reported() {
+        let found = review("-- praxia-deploy: allow renaming-column: moved\nALTER TABLE a DROP COLUMN x;");
+        assert!(found.iter().any(|(rule, _, _)| rule == "unused-acknowledgement"), "{found:?}");
+    }
+}

@@ -145,6 +145,97 @@ fn pretty_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{EnvironmentKind, ReviewSettings};
+    use crate::migrations::folder::tests::folder;
+
+    fn table(name: &str) -> Relation {
+        Relation { schema: "public".to_owned(), name: name.to_owned() }
+    }
+
+    fn live(entries: &[(&str, Option<(f64, i64)>)]) -> LiveTables {
+        let found = entries
+            .iter()
+            .map(|(name, size)| {
+                let live = size.map(|(rows, bytes)| LiveTable { table: table(name), rows: Some(rows), bytes });
+                (Target::Table(table(name)), live)
+            })
+            .collect();
+        LiveTables { found }
+    }
+
+    /// The verdict of each finding, by tag and rule, after judging `sql` migrations against `live`.
+    fn verdicts(sql: &[&str], live: &LiveTables) -> Vec<(String, String, Verdict)> {
+        let entries: Vec<(String, i64, &str)> =
+            sql.iter().enumerate().map(|(i, sql)| (format!("000{i}_m"), 1_700_000_000_000 + i as i64, *sql)).collect();
+        let borrowed: Vec<(&str, i64, &str)> =
+            entries.iter().map(|(tag, when, sql)| (tag.as_str(), *when, *sql)).collect();
+        let folder = folder(&borrowed).unwrap();
+        let settings = ReviewSettings::defaults(EnvironmentKind::Production);
+        let mut reviews: Vec<Reviewed> = folder.migrations.iter().map(|m| Reviewed::of(m, &settings)).collect();
+        judge(&mut reviews, live, &settings);
+        reviews
+            .into_iter()
+            .flat_map(|review| review.findings)
+            .filter(|finding| finding.level == crate::review::Level::Error)
+            .map(|finding| (finding.tag, finding.rule, finding.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn a_table_created_earlier_in_the_release_makes_every_finding_on_it_harmless() {
+        let found = verdicts(
+            &[
+                "CREATE TABLE note (id int, body text);",
+                "CREATE INDEX note_body ON note (body);\nALTER TABLE note DROP COLUMN body;",
+            ],
+            &live(&[("note", None)]),
+        );
+        assert!(!found.is_empty());
+        for (tag, rule, verdict) in found {
+            assert_eq!(tag, "0001_m");
+            let Verdict::Harmless { reason } = verdict else { panic!("{rule}: {verdict:?}") };
+            assert_eq!(reason, "table note is created by 0000_m earlier in this release: nothing uses it yet");
+        }
+    }
+
+    #[test]
+    fn a_small_table_only_excuses_the_rules_about_lock_time() {
+        let sql = ["CREATE INDEX note_body ON note (body);\nALTER TABLE note DROP COLUMN body;"];
+        let found = verdicts(&sql, &live(&[("note", Some((12.0, 16_384)))]));
+        for (_, rule, verdict) in &found {
+            match rule.as_str() {
+                "require-concurrent-index-creation" => {
+                    assert!(
+                        matches!(verdict, Verdict::Harmless { reason } if reason.starts_with("table note is small (~12 rows, 16 kB;")),
+                        "{verdict:?}"
+                    )
+                }
+                _ => assert_eq!(*verdict, Verdict::Danger, "{rule}"),
+            }
+        }
+        // Over either threshold, it is not small.
+        let by_rows = verdicts(&sql, &live(&[("note", Some((10_001.0, 16_384)))]));
+        let by_bytes = verdicts(&sql, &live(&[("note", Some((12.0, 11 * 1024 * 1024)))]));
+        for (_, rule, verdict) in by_rows.iter().chain(&by_bytes) {
+            assert_eq!(*verdict, Verdict::Danger, "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_table_that_is_not_there_is_harmless_and_a_never_analysed_one_is_judged_by_size() {
+        for (_, _, verdict) in verdicts(&["ALTER TABLE ghost DROP COLUMN x;"], &live(&[("ghost", None)])) {
+            assert_eq!(verdict, Verdict::Harmless { reason: "table ghost does not exist in the database".to_owned() });
+        }
+        let unanalysed = LiveTables {
+            found: [(Target::Table(table("note")), Some(LiveTable { table: table("note"), rows: None, bytes: 8192 }))]
+                .into(),
+        };
+        let found = verdicts(&["CREATE INDEX note_body ON note (body);"], &unanalysed);
+        assert!(
+            matches!(&found[0].2, Verdict::Harmless { reason } if reason.contains("rows not estimated yet")),
+            "{found:?}"
+        );
+    }
 
     #[test]
     fn sizes_print_like_pg_size_pretty() {
