@@ -259,3 +259,18 @@ fn rule_levels_come_from_the_environment_and_unknown_rules_are_refused() {
     project.file("environments/production.toml", &PRODUCTION.replace("\"64kB\"", "\"64 kilobytes\""));
     project.run(&["--env", "production", "lint"]).expect_code(2).expect_stderr_contains("is not a size");
 }
+
+#[test]
+fn without_a_gate_what_it_would_refuse_is_said_and_applied() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::empty();
+    project.file("environments/development.toml", "kind = \"development\"\n");
+    set(&project, &[("0000_note", NOTE)]);
+    project.run_on(&database, &["--env", "development", "migrate"]).expect_code(0);
+    set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", DROP_LEGACY)]);
+    project
+        .run_on(&database, &["--env", "development", "migrate"])
+        .expect_code(0)
+        .expect_stderr_contains("review: 0001_drop_legacy")
+        .expect_stderr_contains("0001_drop_legacy.sql:1:20: error[ban-drop-column] (table note:");
+}

@@ -260,10 +260,15 @@ impl<'e> Migrator<'e> {
         if let Some(refusal) = invalid_index_refusal(&locked_plan, &state.invalid_indexes) {
             return Ok((state, Outcome::Refused(refusal)));
         }
+        let reviews = self.reviews_on(connection, &locked_plan).await.map_err(failed)?;
         if env.review.gate {
-            let reviews = self.reviews_on(connection, &locked_plan).await.map_err(failed)?;
             if let Some(refusal) = review::gate_refusal(env, &reviews) {
                 return Ok((state, Outcome::Refused(refusal)));
+            }
+        } else {
+            // No gate here: what it would refuse is said, so that it is seen before staging.
+            for finding in review::blocking(&reviews) {
+                tracing::warn!("review: {}", review::describe(finding));
             }
         }
         let pid: i32 =

@@ -46,7 +46,8 @@ pub fn gate_refusal(env: &Environment, reviews: &[Reviewed]) -> Option<Error> {
     )))
 }
 
-fn describe(finding: &Finding) -> String {
+/// One line: where, which rule, on what, and why.
+pub fn describe(finding: &Finding) -> String {
     let on = match (&finding.target, &finding.table_size) {
         (_, Some(size)) => format!(" ({size})"),
         (Some(Target::Table(table)), None) => format!(" (table {table})"),

@@ -17,7 +17,7 @@ use serde::Serialize;
 use squawk_syntax::SourceFile;
 
 pub use acknowledgements::{LogEntry, log_entries};
-pub use gate::{blocking, gate_refusal};
+pub use gate::{blocking, describe, gate_refusal};
 pub use judge::{LiveTable, LiveTables, judge};
 pub use live_tables::read as read_live_tables;
 pub use target::{Relation, Target};
