@@ -76,6 +76,12 @@ pub enum Command {
         /// Confirm a migration of a production environment without the prompt.
         #[arg(long)]
         yes: bool,
+        /// Migrate without the backup `[backup] before_migrate` asks for (production: with the confirmation too).
+        #[arg(long, conflicts_with = "after_backup")]
+        no_backup: bool,
+        /// The backup the laptop took just before (sent by praxia-deploy to the container, to be recorded).
+        #[arg(long, hide = true, value_name = "RECORD")]
+        after_backup: Option<crate::backup::BackupRecord>,
     },
     /// Applied and pending migrations, and any integrity problem (exit 4).
     #[command(after_help = STATUS_EXAMPLES)]
@@ -180,6 +186,9 @@ pub enum Command {
         /// Migrations to review (their tags or folder names); all when none is given.
         tags: Vec<String>,
     },
+    /// Take a verified backup of the database (through Dokku's postgres:export, or pg_dump here), or drill a restore.
+    #[command(after_help = BACKUP_EXAMPLES)]
+    Backup(BackupArgs),
     /// Print a shell completion script (from clap's own generator).
     #[command(
         after_help = "Examples:\n  praxia-deploy completions bash > ~/.local/share/bash-completion/completions/praxia-deploy\n  praxia-deploy completions zsh > ~/.zfunc/_praxia-deploy\n  praxia-deploy completions fish > ~/.config/fish/completions/praxia-deploy.fish"
@@ -194,6 +203,12 @@ const RELEASE_EXAMPLES: &str = "\
 Examples:
   praxia-deploy release                        what the Procfile's release line runs (DATABASE_URL from Dokku)
   praxia-deploy release --env development      migrate the embedded development database";
+
+const BACKUP_EXAMPLES: &str = "\
+Examples:
+  praxia-deploy backup --env production              dokku postgres:export into backups/, verified, rotated
+  praxia-deploy backup --env production --verify-restore   and restore it into a scratch database
+  praxia-deploy backup verify backups/app-20261201T112505Z-0002_x.dump   the restore drill alone";
 
 const MIGRATE_EXAMPLES: &str = "\
 Examples:
@@ -253,6 +268,31 @@ pub struct RemoteArgs {
     /// Run in a one-off container on the Dokku host (the default when the environment has [dokku]).
     #[arg(long)]
     pub remote: bool,
+}
+
+/// `backup` takes one; `backup verify FILE` drills a restore of one.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
+    /// Then restore it into a scratch database on the embedded development cluster, as `backup verify` does.
+    #[arg(long)]
+    pub verify_restore: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Restore FILE into a scratch database on the embedded development cluster (never the source), check
+    /// that every table came back, count rows, drop it.
+    Verify {
+        /// A dump as `backup` writes it (pg_dump's custom format).
+        file: PathBuf,
+    },
 }
 
 /// How long to wait for the database.
@@ -365,6 +405,8 @@ impl Command {
             Command::Config(ConfigCommand::Check) => "config check",
             Command::Completions { .. } => "completions",
             Command::Lint { .. } => "lint",
+            Command::Backup(BackupArgs { action: None, .. }) => "backup",
+            Command::Backup(BackupArgs { action: Some(BackupAction::Verify { .. }), .. }) => "backup verify",
         }
     }
 }

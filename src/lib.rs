@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod backoff;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -67,6 +67,22 @@ impl LocalDatabase {
         Ok(Started { url: self.cluster.url(&database)?, database, initialised, already_running, database_created })
     }
 
+    /// Creates the cluster if needed and starts it if stopped, for a scratch
+    /// database of the caller's own (the restore drill, drift's replay). Returns
+    /// the URL of `database` on it, which the caller creates and drops.
+    pub fn start_for_scratch(&self, database: &str) -> Result<String> {
+        let _lock = self.lock()?;
+        if !self.cluster.exists() {
+            tracing::info!(dir = %self.dir.display(), "creating the development PostgreSQL cluster");
+            self.cluster.init(Durability::Durable)?;
+        }
+        if !matches!(self.cluster.state()?, ServerState::Running { .. }) {
+            tracing::info!(port = self.cluster.port()?, "starting the development PostgreSQL");
+            self.cluster.start()?;
+        }
+        self.cluster.url(database)
+    }
+
     /// Stops the server, keeping the data. Returns whether it was running.
     pub fn stop(&self) -> Result<bool> {
         let _lock = self.lock()?;

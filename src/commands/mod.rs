@@ -1,5 +1,6 @@
 //! Runs one command: loads the environment, does the work, returns a report.
 
+mod backup;
 mod config;
 mod db;
 mod lint;
@@ -85,6 +86,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Config(command) => config::run(&context, command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),
         Command::Lint { tags } => lint::run(&context, tags),
+        Command::Backup(args) => backup::run(&context, args).await,
     }
 }
 

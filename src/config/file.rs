@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
+use super::backup::{BackupFile, BackupSettings};
 use super::duration::PgTimeout;
 use super::review::{ReviewFile, ReviewSettings};
 use super::seed::SeedSettings;
@@ -27,6 +28,8 @@ struct EnvironmentFile {
     seed: Option<Spanned<SeedSettings>>,
     #[serde(default)]
     review: ReviewFile,
+    #[serde(default)]
+    backup: BackupFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -226,6 +229,13 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         ));
     }
 
+    if let Some(keep) = &parsed.backup.keep
+        && *keep.get_ref() == 0
+    {
+        return Err(located_error(file, text, Some(keep.span()), "`keep = 0` would remove the backup just taken")
+            .help("keep at least 1 (the default is 10)"));
+    }
+
     let mut migrations = parsed.migrations;
     migrations.dir = root.join(&migrations.dir);
     Ok(Environment {
@@ -239,6 +249,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         setup: parsed.setup,
         seed: parsed.seed.map(Spanned::into_inner),
         review: ReviewSettings::resolve(parsed.review, parsed.kind),
+        backup: BackupSettings::resolve(parsed.backup, parsed.kind, root),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Environments: `environments/<name>.toml` read into typed settings, and the
 //! project folder they live in.
 
+mod backup;
 mod database_url;
 mod duration;
 mod file;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use backup::BackupSettings;
 pub use database_url::{
     DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, redact_in, resolve as resolve_database,
 };
@@ -80,6 +82,8 @@ pub struct Environment {
     pub seed: Option<SeedSettings>,
     /// How migrations are reviewed, and whether the gate refuses them.
     pub review: ReviewSettings,
+    /// Where backups go, and when they are taken.
+    pub backup: BackupSettings,
 }
 
 impl Environment {

@@ -114,3 +114,58 @@ fn ssh_lost(what: &str, err: &openssh::Error) -> Error {
     };
     Error::new(ErrorKind::Remote, format!("SSH failed while {what}")).note("reason", text)
 }
+
+/// The Postgres services linked to `app` (`postgres:app-links`: one per line).
+pub async fn postgres_links(session: &Session, app: &str) -> Result<Vec<String>> {
+    let output = dokku(session, &["postgres:app-links", app]).await?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        if said.contains("does not exist") && said.contains(app) {
+            return Err(Error::new(ErrorKind::Remote, format!("the Dokku app {app} does not exist"))
+                .help("fix `app` in the [dokku] section"));
+        }
+        if said.contains("is not a dokku command") || said.contains("is not a valid command") {
+            return Err(Error::new(ErrorKind::Remote, "the Dokku host has no postgres plugin")
+                .note("dokku said", said.trim())
+                .help("install it: `sudo dokku plugin:install https://github.com/dokku/dokku-postgres.git --name postgres`"));
+        }
+        return Err(unexpected("postgres:app-links", &output));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("=====>") && !line.starts_with("----->"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `postgres:export <service>` started: its stdout is the dump (pg_dump's custom
+/// format, made inside the service's container, so the client matches the server).
+pub async fn postgres_export<'s>(session: &'s Session, service: &str) -> Result<openssh::RemoteChild<'s>> {
+    check_argument(service).map_err(|reason| Error::usage(format!("cannot send {service:?} to Dokku: {reason}")))?;
+    session
+        .command("postgres:export")
+        .arg(service)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|err| ssh_lost("starting postgres:export", &err))
+}
+
+/// Waits for a started remote command, with what it said on stderr when it failed.
+pub async fn finish(mut child: openssh::RemoteChild<'_>, what: &str) -> Result<()> {
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr().take() {
+        use tokio::io::AsyncReadExt;
+        let _ = stderr.read_to_string(&mut said).await;
+    }
+    let status = child.wait().await.map_err(|err| ssh_lost(what, &err))?;
+    if status.success() {
+        return Ok(());
+    }
+    let code = status.code().map_or_else(|| "killed by a signal".to_owned(), |code| format!("exit {code}"));
+    Err(Error::new(ErrorKind::Remote, format!("`dokku {what}` failed ({code}) before the dump was complete"))
+        .note("dokku said", if said.trim().is_empty() { "nothing" } else { said.trim() }))
+}

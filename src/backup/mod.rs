@@ -1,0 +1,121 @@
+//! Backups: a dump of the database streamed to a file (from `dokku
+//! postgres:export` over SSH, or `pg_dump` here), verified by the client that
+//! will restore it, named after what it holds, rotated; and the restore drill
+//! that proves it restores.
+
+pub mod archive;
+pub mod catalog;
+pub mod drill;
+pub mod naming;
+pub mod record;
+pub mod sources;
+pub mod tools;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use tokio::io::AsyncRead;
+
+pub use record::BackupRecord;
+
+use crate::config::Environment;
+use crate::error::{Error, Result};
+use crate::migrations::folder::MigrationFolder;
+
+/// A backup taken and verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct Taken {
+    pub record: BackupRecord,
+    pub path: PathBuf,
+    /// The newest migration applied in the dumped database (None: none applied).
+    pub newest_tag: Option<String>,
+    pub tables: usize,
+    /// Older backups removed to keep `[backup] keep` of them.
+    pub removed: Vec<String>,
+}
+
+/// Streams a dump from `stream` into `dir` as `app`'s backup, waits for its
+/// producer to end well (`finished`), verifies it, names it after the newest
+/// applied migration in it, and rotates. Nothing is left behind on failure.
+pub async fn take(
+    env: &Environment,
+    folder: &MigrationFolder,
+    dir: &Path,
+    app: &str,
+    stream: impl AsyncRead + Unpin,
+    finished: impl Future<Output = Result<()>>,
+) -> Result<Taken> {
+    tokio::fs::create_dir_all(dir).await.map_err(|err| Error::io("create", dir, err))?;
+    let taken_at = SystemTime::now();
+    let partial = dir.join(format!("{app}-{}{}{}", naming::timestamp(taken_at), naming::EXTENSION, naming::PARTIAL));
+    let (written, ended) = tokio::join!(archive::write(stream, &partial), finished);
+    let written = match (written, ended) {
+        (Ok(written), Ok(())) => written,
+        (Err(error), _) | (Ok(_), Err(error)) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(error.note("nothing was migrated", "the partial file was removed"));
+        }
+    };
+    let verified = match archive::verify(&written.path, &env.migrations).await {
+        Ok(verified) => verified,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(error);
+        }
+    };
+    let newest_tag = verified.applied_hashes.last().map(|hash| {
+        folder
+            .migrations
+            .iter()
+            .find(|migration| &migration.hash == hash)
+            .map_or_else(|| "unknown".to_owned(), |migration| migration.tag.clone())
+    });
+    let name = naming::file_name(app, taken_at, newest_tag.as_deref());
+    let path = dir.join(&name);
+    tokio::fs::rename(&partial, &path).await.map_err(|err| Error::io("rename", &partial, err))?;
+    let checksum = dir.join(format!("{name}{}", naming::CHECKSUM));
+    tokio::fs::write(&checksum, format!("{}  {name}\n", written.sha256))
+        .await
+        .map_err(|err| Error::io("write", &checksum, err))?;
+    let removed = rotate(dir, app, env.backup.keep).await?;
+    Ok(Taken {
+        record: BackupRecord::new(name, written.bytes, written.sha256, taken_at),
+        path,
+        newest_tag,
+        tables: verified.catalog.tables.len(),
+        removed,
+    })
+}
+
+/// Removes the oldest backups of `app` in `dir` beyond `keep`, with their checksum files.
+async fn rotate(dir: &Path, app: &str, keep: usize) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir).await.map_err(|err| Error::io("read", dir, err))?;
+    while let Some(entry) = entries.next_entry().await.map_err(|err| Error::io("read", dir, err))? {
+        if let Some(name) = entry.file_name().to_str() {
+            names.push(name.to_owned());
+        }
+    }
+    let removed = naming::to_remove(&names, app, keep);
+    for name in &removed {
+        let path = dir.join(name);
+        tokio::fs::remove_file(&path).await.map_err(|err| Error::io("remove", &path, err))?;
+        let _ = tokio::fs::remove_file(dir.join(format!("{name}{}", naming::CHECKSUM))).await;
+    }
+    Ok(removed)
+}
+
+/// How to put a backup back: through Dokku, or into a plain database URL.
+pub fn restore_commands(file: &Path, service: Option<&str>) -> Vec<String> {
+    let mut commands = Vec::new();
+    if let Some(service) = service {
+        commands.push(format!("dokku postgres:import {service} < {}", file.display()));
+    }
+    commands.push(format!(
+        "pg_restore --clean --if-exists --no-owner --no-acl --single-transaction --dbname \"$DATABASE_URL\" {}",
+        file.display()
+    ));
+    commands
+}

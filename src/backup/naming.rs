@@ -1,0 +1,92 @@
+//! Backup file names and which old ones go: pure.
+//!
+//! `<app>-<YYYYMMDDTHHMMSSZ>-<newest applied tag>.dump`: sorted by name is sorted
+//! by time, and the name says what the dump holds.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The extension of a finished backup; one still being written ends in `.partial`.
+pub const EXTENSION: &str = ".dump";
+pub const PARTIAL: &str = ".partial";
+/// The `sha256sum`-format file written beside each backup.
+pub const CHECKSUM: &str = ".sha256";
+
+/// When a backup was taken, to the second, as its file name writes it.
+pub fn timestamp(at: SystemTime) -> String {
+    let seconds = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let rfc = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string();
+    // 2026-12-01T11:25:05Z -> 20261201T112505Z
+    rfc.chars().filter(|c| !matches!(c, '-' | ':')).collect()
+}
+
+/// The file name of a finished backup. `tag` is the newest applied migration;
+/// a database with none is `empty`.
+pub fn file_name(app: &str, taken_at: SystemTime, tag: Option<&str>) -> String {
+    let tag: String = tag
+        .unwrap_or("empty")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') { c } else { '_' })
+        .collect();
+    format!("{app}-{}-{tag}{EXTENSION}", timestamp(taken_at))
+}
+
+/// Whether `name` is a finished backup of `app` (and not of an app whose name
+/// merely starts the same), and its timestamp.
+fn backup_time<'n>(name: &'n str, app: &str) -> Option<&'n str> {
+    let rest = name.strip_prefix(app)?.strip_prefix('-')?;
+    rest.strip_suffix(EXTENSION)?;
+    let time = rest.get(..16)?;
+    let shaped = time.len() == 16
+        && time.char_indices().all(|(i, c)| match i {
+            8 => c == 'T',
+            15 => c == 'Z',
+            _ => c.is_ascii_digit(),
+        });
+    (shaped && rest[16..].starts_with('-')).then_some(time)
+}
+
+/// The backups of `app` among `names` to remove so that the newest `keep` stay,
+/// oldest first. Files that are not `app`'s backups are never chosen.
+pub fn to_remove(names: &[String], app: &str, keep: usize) -> Vec<String> {
+    let mut backups: Vec<(&str, &String)> =
+        names.iter().filter_map(|name| backup_time(name, app).map(|time| (time, name))).collect();
+    backups.sort();
+    let excess = backups.len().saturating_sub(keep);
+    backups.into_iter().take(excess).map(|(_, name)| name.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_by_time_and_say_what_they_hold() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_764_588_305);
+        assert_eq!(file_name("praxia-api", at, Some("0002_add_x")), "praxia-api-20251201T112505Z-0002_add_x.dump");
+        assert_eq!(file_name("praxia-api", at, None), "praxia-api-20251201T112505Z-empty.dump");
+        assert_eq!(file_name("a", at, Some("../../x y")), "a-20251201T112505Z-______x_y.dump");
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest_and_touches_nothing_else() {
+        let names: Vec<String> = [
+            "api-20251201T100000Z-0001_a.dump",
+            "api-20251203T100000Z-0002_b.dump",
+            "api-20251202T100000Z-0001_a.dump",
+            "api-20251204T100000Z-0002_b.dump.partial",
+            "api-20251204T100000Z-0002_b.dump.sha256",
+            "api-staging-20251101T100000Z-0001_a.dump",
+            "api-notes.txt",
+            "other-20250101T000000Z-x.dump",
+        ]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+        assert_eq!(
+            to_remove(&names, "api", 1),
+            ["api-20251201T100000Z-0001_a.dump", "api-20251202T100000Z-0001_a.dump"]
+        );
+        assert_eq!(to_remove(&names, "api", 3), Vec::<String>::new());
+        assert_eq!(to_remove(&names, "api-staging", 0), ["api-staging-20251101T100000Z-0001_a.dump"]);
+    }
+}

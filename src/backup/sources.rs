@@ -1,0 +1,115 @@
+//! Where a dump comes from: `dokku postgres:export` over SSH (the laptop), or
+//! `pg_dump` of the database URL here (the release phase, a local database).
+
+use std::path::Path;
+
+use super::{Taken, take, tools};
+use crate::config::{DatabaseUrl, DokkuSettings, Environment};
+use crate::dokku::remote::{finish, postgres_export, postgres_links};
+use crate::dokku::ssh::DokkuConnection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::folder::MigrationFolder;
+
+/// The service to export: the one named in `[backup] service`, else the only one linked.
+pub fn choose_service(links: &[String], configured: Option<&str>, app: &str) -> Result<String> {
+    let linked = if links.is_empty() { "none".to_owned() } else { links.join(", ") };
+    match (configured, links) {
+        (Some(service), _) if links.iter().any(|link| link == service) => Ok(service.to_owned()),
+        (Some(service), _) => Err(Error::usage(format!("[backup] service `{service}` is not linked to the app {app}"))
+            .note("linked", linked)
+            .help(format!("name one of the linked services, or link it: `dokku postgres:link {service} {app}`"))),
+        (None, [only]) => Ok(only.clone()),
+        (None, []) => Err(Error::usage(format!("no Postgres service is linked to the app {app}"))
+            .help(format!("link the app's database: `dokku postgres:link <service> {app}`"))),
+        (None, _) => Err(Error::usage(format!("several Postgres services are linked to the app {app}: {linked}"))
+            .help(
+                "say which one holds the app's database: `service = \"<name>\"` in the environment's [backup] section",
+            )),
+    }
+}
+
+/// Streams `dokku postgres:export` of the app's service into `env.backup.dir`.
+pub async fn through_dokku(
+    env: &Environment,
+    folder: &MigrationFolder,
+    dokku: &DokkuSettings,
+    connection: &DokkuConnection,
+) -> Result<(Taken, String)> {
+    let links = postgres_links(&connection.session, &dokku.app).await?;
+    let service = choose_service(&links, env.backup.service.as_deref(), &dokku.app)?;
+    tracing::info!("exporting the Postgres service {service} from {}", connection.destination);
+    let mut child = postgres_export(&connection.session, &service).await?;
+    let stdout = child.stdout().take().expect("piped stdout");
+    let what = format!("postgres:export {service}");
+    let taken = take(env, folder, &env.backup.dir, &dokku.app, stdout, finish(child, &what)).await?;
+    Ok((taken, service))
+}
+
+/// Streams `pg_dump --format=custom` of `url` into `dir`, named for `app`.
+/// The password goes in `PGPASSWORD`, never on the command line.
+pub async fn with_pg_dump(
+    env: &Environment,
+    folder: &MigrationFolder,
+    url: &DatabaseUrl,
+    dir: &Path,
+    app: &str,
+) -> Result<Taken> {
+    let pg_dump = tools::program("pg_dump")?;
+    let (without_password, password) = url.split_password();
+    let mut command = tokio::process::Command::new(&pg_dump);
+    command
+        .args(["--format=custom", "--no-owner", "--no-acl", "--dbname"])
+        .arg(&without_password)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    tracing::info!("pg_dump of {} into {}", url.redacted(), dir.display());
+    let mut child = command.spawn().map_err(|err| Error::io("run", &pg_dump, err))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let finished = async move {
+        let mut said = String::new();
+        use tokio::io::AsyncReadExt;
+        let _ = stderr.read_to_string(&mut said).await;
+        let status = child.wait().await.map_err(|err| Error::io("wait for", &pg_dump, err))?;
+        if status.success() {
+            return Ok(());
+        }
+        let said = crate::config::redact_in(said.trim());
+        let mut error = Error::new(ErrorKind::Unavailable, format!("pg_dump of {} failed ({status})", url.redacted()))
+            .note("pg_dump said", &said);
+        if said.contains("server version mismatch") {
+            error = error.help(
+                "pg_dump must be the server's major version or newer: the image installs postgresql-client-$POSTGRES_MAJOR (the Dockerfile's build argument); set it to the server's major version and deploy again",
+            );
+        }
+        Err(error)
+    };
+    take(env, folder, dir, app, stdout, finished).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_service_is_the_named_one_or_the_only_one() {
+        assert_eq!(choose_service(&links(&["db"]), None, "api").unwrap(), "db");
+        assert_eq!(choose_service(&links(&["a", "b"]), Some("b"), "api").unwrap(), "b");
+        let none = choose_service(&[], None, "api").unwrap_err().to_string();
+        assert!(none.contains("no Postgres service is linked to the app api"), "{none}");
+        let several = choose_service(&links(&["a", "b"]), None, "api").unwrap_err().to_string();
+        assert!(several.contains("several Postgres services are linked to the app api: a, b"), "{several}");
+        assert!(several.contains("service = \"<name>\""), "{several}");
+        let unlinked = choose_service(&links(&["a"]), Some("c"), "api").unwrap_err().to_string();
+        assert!(unlinked.contains("`c` is not linked"), "{unlinked}");
+    }
+}
