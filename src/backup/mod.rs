@@ -72,7 +72,7 @@ pub async fn take(
             .find(|migration| &migration.hash == hash)
             .map_or_else(|| "unknown".to_owned(), |migration| migration.tag.clone())
     });
-    let name = naming::file_name(app, taken_at, newest_tag.as_deref());
+    let name = naming::unused(&naming::file_name(app, taken_at, newest_tag.as_deref()), |name| dir.join(name).exists());
     let path = dir.join(&name);
     tokio::fs::rename(&partial, &path).await.map_err(|err| Error::io("rename", &partial, err))?;
     let checksum = dir.join(format!("{name}{}", naming::CHECKSUM));
@@ -94,8 +94,10 @@ async fn rotate(dir: &Path, app: &str, keep: usize) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut entries = tokio::fs::read_dir(dir).await.map_err(|err| Error::io("read", dir, err))?;
     while let Some(entry) = entries.next_entry().await.map_err(|err| Error::io("read", dir, err))? {
+        let modified =
+            entry.metadata().await.and_then(|metadata| metadata.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
         if let Some(name) = entry.file_name().to_str() {
-            names.push(name.to_owned());
+            names.push((name.to_owned(), modified));
         }
     }
     let removed = naming::to_remove(&names, app, keep);

@@ -45,14 +45,27 @@ fn backup_time<'n>(name: &'n str, app: &str) -> Option<&'n str> {
     (shaped && rest[16..].starts_with('-')).then_some(time)
 }
 
-/// The backups of `app` among `names` to remove so that the newest `keep` stay,
-/// oldest first. Files that are not `app`'s backups are never chosen.
-pub fn to_remove(names: &[String], app: &str, keep: usize) -> Vec<String> {
-    let mut backups: Vec<(&str, &String)> =
-        names.iter().filter_map(|name| backup_time(name, app).map(|time| (time, name))).collect();
+/// The backups of `app` among `files` (name, modification time) to remove so
+/// that the newest `keep` stay, oldest first: by the time in the name, then by
+/// when the file was written (two in one second). Files that are not `app`'s
+/// backups are never chosen.
+pub fn to_remove(files: &[(String, SystemTime)], app: &str, keep: usize) -> Vec<String> {
+    let mut backups: Vec<(&str, SystemTime, &String)> = files
+        .iter()
+        .filter_map(|(name, modified)| backup_time(name, app).map(|time| (time, *modified, name)))
+        .collect();
     backups.sort();
     let excess = backups.len().saturating_sub(keep);
-    backups.into_iter().take(excess).map(|(_, name)| name.clone()).collect()
+    backups.into_iter().take(excess).map(|(_, _, name)| name.clone()).collect()
+}
+
+/// `name`, or `name` with `-2`, `-3`... before the extension: the first that `exists` says is free.
+pub fn unused(name: &str, exists: impl Fn(&str) -> bool) -> String {
+    if !exists(name) {
+        return name.to_owned();
+    }
+    let stem = name.strip_suffix(EXTENSION).unwrap_or(name);
+    (2..).map(|n| format!("{stem}-{n}{EXTENSION}")).find(|candidate| !exists(candidate)).expect("a free name")
 }
 
 #[cfg(test)]
@@ -69,7 +82,8 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_newest_and_touches_nothing_else() {
-        let names: Vec<String> = [
+        let written = UNIX_EPOCH + Duration::from_secs(1_000);
+        let names: Vec<(String, SystemTime)> = [
             "api-20251201T100000Z-0001_a.dump",
             "api-20251203T100000Z-0002_b.dump",
             "api-20251202T100000Z-0001_a.dump",
@@ -80,7 +94,7 @@ mod tests {
             "other-20250101T000000Z-x.dump",
         ]
         .iter()
-        .map(|name| (*name).to_owned())
+        .map(|name| ((*name).to_owned(), written))
         .collect();
         assert_eq!(
             to_remove(&names, "api", 1),
@@ -88,5 +102,17 @@ mod tests {
         );
         assert_eq!(to_remove(&names, "api", 3), Vec::<String>::new());
         assert_eq!(to_remove(&names, "api-staging", 0), ["api-staging-20251101T100000Z-0001_a.dump"]);
+    }
+
+    #[test]
+    fn two_backups_in_one_second_keep_both_and_rotate_by_when_written() {
+        let taken = "api-20251201T100000Z-0001_a.dump";
+        let second = unused(taken, |name| name == taken);
+        assert_eq!(second, "api-20251201T100000Z-0001_a-2.dump");
+        let files = vec![
+            (second.clone(), UNIX_EPOCH + Duration::from_secs(2)),
+            (taken.to_owned(), UNIX_EPOCH + Duration::from_secs(1)),
+        ];
+        assert_eq!(to_remove(&files, "api", 1), [taken]);
     }
 }

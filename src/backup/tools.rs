@@ -15,6 +15,8 @@ pub fn program(name: &str) -> Result<PathBuf> {
         if path.is_file() {
             return Ok(path);
         }
+        return Err(Error::usage(format!("PG_BIN is {}, but {name} is not there", Path::new(&dir).display()))
+            .help(install_help(name)));
     }
     if let Some(path) = std::env::var_os("PATH")
         .iter()
@@ -39,11 +41,15 @@ pub fn program(name: &str) -> Result<PathBuf> {
     versions.sort();
     versions.pop().map(|(_, path)| path).ok_or_else(|| {
         Error::usage(format!("{name} is not installed on this machine"))
-            .note("looked in", "$PG_BIN, $PATH, /usr/lib/postgresql/*/bin")
-            .help(format!(
-                "install PostgreSQL's client programs, the version of the server or newer (Debian/Ubuntu: `apt-get install postgresql-client`; macOS: `brew install libpq` and put its bin on PATH), or set PG_BIN to the folder that holds {name}"
-            ))
+            .note("looked in", "$PATH, /usr/lib/postgresql/*/bin")
+            .help(install_help(name))
     })
+}
+
+fn install_help(name: &str) -> String {
+    format!(
+        "install PostgreSQL's client programs, the server's major version or newer (Debian/Ubuntu: `apt-get install postgresql-client`, or `postgresql-client-17` from apt.postgresql.org; macOS: `brew install libpq` and put its bin on PATH), or set PG_BIN to the folder that holds {name}"
+    )
 }
 
 /// The major version a client program reports (`pg_restore (PostgreSQL) 15.18 ...` is 15).

@@ -115,6 +115,31 @@ impl TestDokku {
         self
     }
 
+    /// A Postgres service for `postgres:export` and `postgres:import`, linked to `apps`.
+    pub fn add_postgres_service(&self, service: &str, database_url: &str, apps: &[&str]) -> &TestDokku {
+        let dir = self.dir.join("services").join(service);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("url"), database_url).unwrap();
+        std::fs::write(dir.join("LINKS"), apps.iter().map(|app| format!("{app}\n")).collect::<String>()).unwrap();
+        self
+    }
+
+    /// Makes `postgres:export` of `service` stop after `bytes` and fail.
+    pub fn break_export_after(&self, service: &str, bytes: usize) {
+        std::fs::write(self.dir.join("services").join(service).join("die-after-bytes"), bytes.to_string()).unwrap();
+    }
+
+    /// `ssh <user>@<this host> <arguments>` with the accepted key, as a user runs Dokku commands.
+    pub fn ssh(&self, arguments: &[&str]) -> Command {
+        let mut command = Command::new("ssh");
+        command
+            .args(["-i", &self.client_key.to_string_lossy(), "-p", &self.port.to_string()])
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .arg(format!("{}@127.0.0.1", self.user))
+            .args(arguments);
+        command
+    }
+
     /// Makes `dokku run` answer as for an app that was never deployed.
     pub fn mark_undeployed(&self, app: &str) {
         std::fs::write(self.dir.join("apps").join(app).join("undeployed"), "").unwrap();
