@@ -289,6 +289,9 @@ pub struct BackupArgs {
 pub enum BackupAction {
     /// Restore FILE into a scratch database on the embedded development cluster (never the source), check
     /// that every table came back, count rows, drop it.
+    #[command(
+        after_help = "Example:\n  praxia-deploy backup verify backups/praxia-api-20261201T112505Z-0002_add_x.dump"
+    )]
     Verify {
         /// A dump as `backup` writes it (pg_dump's custom format).
         file: PathBuf,

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.migration_log (
 );
 -- The review findings the migration acknowledged, with the reasons given.
 ALTER TABLE praxia_deploy.migration_log ADD COLUMN IF NOT EXISTS acknowledgements jsonb NOT NULL DEFAULT '[]';
+-- The verified backup taken just before (file, bytes, sha256, taken_at), if one was.
+ALTER TABLE praxia_deploy.migration_log ADD COLUMN IF NOT EXISTS backup jsonb;
 CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     name text NOT NULL,
@@ -41,6 +43,8 @@ pub struct Provenance {
     pub applied_by: String,
     pub tool_version: &'static str,
     pub environment: String,
+    /// The verified backup taken just before these migrations.
+    pub backup: Option<crate::backup::BackupRecord>,
 }
 
 impl Provenance {
@@ -49,7 +53,13 @@ impl Provenance {
             applied_by: format!("{}@{}", current_user(), hostname()),
             tool_version: env!("CARGO_PKG_VERSION"),
             environment: environment.to_owned(),
+            backup: None,
         }
+    }
+
+    pub fn with_backup(mut self, backup: Option<crate::backup::BackupRecord>) -> Provenance {
+        self.backup = backup;
+        self
     }
 }
 

@@ -109,6 +109,11 @@ async fn rotate(dir: &Path, app: &str, keep: usize) -> Result<Vec<String>> {
     Ok(removed)
 }
 
+/// The name backups are filed under: the Dokku app, or `praxia-<environment>`.
+pub fn app_name(env: &Environment) -> String {
+    env.dokku.as_ref().map_or_else(|| format!("praxia-{}", env.name), |dokku| dokku.app.to_string())
+}
+
 /// How to put a backup back: through Dokku, or into a plain database URL.
 pub fn restore_commands(file: &Path, service: Option<&str>) -> Vec<String> {
     let mut commands = Vec::new();

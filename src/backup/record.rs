@@ -28,6 +28,12 @@ impl BackupRecord {
     }
 }
 
+impl std::fmt::Display for BackupRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_argument())
+    }
+}
+
 impl FromStr for BackupRecord {
     type Err = String;
 

@@ -92,6 +92,39 @@ pub async fn with_pg_dump(
     take(env, folder, dir, app, stdout, finished).await
 }
 
+/// The backup before migrations, taken here with `pg_dump` into `dir`.
+pub struct PgDumpFirst<'a> {
+    pub env: &'a Environment,
+    pub folder: &'a MigrationFolder,
+    pub url: &'a DatabaseUrl,
+    pub dir: std::path::PathBuf,
+    /// What was taken, for the report.
+    pub taken: Option<Taken>,
+}
+
+impl crate::migrations::run::BeforeMigrating for PgDumpFirst<'_> {
+    async fn before_migrating(
+        &mut self,
+        pending: &[&crate::migrations::folder::Migration],
+    ) -> Result<Option<super::BackupRecord>> {
+        tracing::info!(
+            "{} pending: taking a verified backup into {} first",
+            crate::output::plural(pending.len(), "migration"),
+            self.dir.display()
+        );
+        let taken = with_pg_dump(self.env, self.folder, self.url, &self.dir, &super::app_name(self.env)).await?;
+        tracing::info!(
+            "backup {} ({} bytes, sha256 {}) verified",
+            taken.path.display(),
+            taken.record.bytes,
+            taken.record.sha256
+        );
+        let record = taken.record.clone();
+        self.taken = Some(taken);
+        Ok(Some(record))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ async fn take(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
         }
         Location::Local => {
             let url = crate::database::url_for(env, context.cli.global.database_url.as_deref())?;
-            (sources::with_pg_dump(env, &folder, &url, &env.backup.dir, &local_name(env)).await?, None)
+            (sources::with_pg_dump(env, &folder, &url, &env.backup.dir, &backup::app_name(env)).await?, None)
         }
     };
     let mut human = taken_summary(&taken, env.backup.keep);
@@ -58,11 +58,6 @@ async fn take(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
 async fn verify(context: &Context<'_>, file: &Path) -> Result<Report> {
     let drill = drill::run(&context.env, file).await?;
     Ok(Report::new(&json!({ "restore_drill": drill }), drill_summary(&drill)))
-}
-
-/// A backup taken here is named after the app it belongs to, or the environment.
-fn local_name(env: &crate::config::Environment) -> String {
-    env.dokku.as_ref().map_or_else(|| format!("praxia-{}", env.name), |dokku| dokku.app.to_string())
 }
 
 fn taken_summary(taken: &Taken, keep: usize) -> String {

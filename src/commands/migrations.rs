@@ -8,13 +8,15 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Context;
+use crate::backup::BackupRecord;
+use crate::backup::sources::PgDumpFirst;
 use crate::cli::{ApplyArgs, WaitArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::apply::AppliedMigration;
 use crate::migrations::folder::{Layout, Migration, TransactionMode};
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
-use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
+use crate::migrations::run::{BeforeMigrating, DatabaseState, Migrator, NoBackup, Outcome, Run, Settings, TakenBefore};
 use crate::output::{MigrationProgress, Report, plural};
 use crate::review::{Reviewed, Verdict};
 use crate::stamp::{self, EnvironmentStamp};
@@ -195,7 +197,18 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     }
 }
 
-pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> Result<Report> {
+/// What `migrate` does about the backup before it.
+#[derive(Debug, Clone)]
+pub enum Backup {
+    /// `[backup] before_migrate`: a pg_dump here into `[backup] dir` when something is pending.
+    AsConfigured,
+    /// `--no-backup`.
+    Skip,
+    /// `--after-backup`: the laptop took it before sending `migrate` here.
+    TakenBefore(BackupRecord),
+}
+
+pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, backup: Backup) -> Result<Report> {
     let migrator = open(context)?;
     if dry_run {
         let state = migrator.inspect(context.wait(&args.wait)).await?;
@@ -219,7 +232,17 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
         }
         return Ok(Report::new(&report, listing));
     }
-    let (report, human) = run(context, &migrator, args).await?;
+    let env = &context.env;
+    let (report, human) = match backup {
+        Backup::AsConfigured if env.backup.before_migrate => {
+            let url = migrator.url().clone();
+            let mut first =
+                PgDumpFirst { env, folder: migrator.folder(), url: &url, dir: env.backup.dir.clone(), taken: None };
+            run(context, &migrator, args, &mut first).await?
+        }
+        Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup).await?,
+        Backup::TakenBefore(record) => run(context, &migrator, args, &mut TakenBefore(Some(record))).await?,
+    };
     Ok(Report::new(&report, human))
 }
 
@@ -227,7 +250,15 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool) -> 
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
-    let (mut report, mut human) = run(context, &migrator, args).await?;
+    let (mut report, mut human) = match &context.env.backup.release_dir {
+        Some(dir) => {
+            let url = migrator.url().clone();
+            let env = &context.env;
+            let mut first = PgDumpFirst { env, folder: migrator.folder(), url: &url, dir: dir.clone(), taken: None };
+            run(context, &migrator, args, &mut first).await?
+        }
+        None => run(context, &migrator, args, &mut NoBackup).await?,
+    };
     let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
     human.push('\n');
     human.push_str(&outcome.summary);
@@ -236,7 +267,12 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
 }
 
 /// Runs the engine and renders its outcome.
-async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -> Result<(MigrationReport, String)> {
+async fn run(
+    context: &Context<'_>,
+    migrator: &Migrator<'_>,
+    args: &ApplyArgs,
+    before: &mut impl BeforeMigrating,
+) -> Result<(MigrationReport, String)> {
     let env = &context.env;
     let settings = Settings {
         wait: context.wait(&args.wait),
@@ -245,7 +281,7 @@ async fn run(context: &Context<'_>, migrator: &Migrator<'_>, args: &ApplyArgs) -
         batch_size: args.batch_size.map(|size| size as usize),
     };
     let mut progress = MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), env.name));
-    let Run { state, outcome, took } = migrator.run(settings, &mut progress).await?;
+    let Run { state, outcome, took } = migrator.run(settings, &mut progress, before).await?;
     // The report shows the state as left, with anything late-merged that ran counted as applied.
     let order = match outcome {
         Outcome::Applied { .. } => OutOfOrder::Allow,

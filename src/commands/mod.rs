@@ -76,7 +76,14 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         }
         Command::Seed { wait, scale, .. } => seed::seed(&context, wait, *scale).await,
         Command::Stamp { wait, force } => seed::stamp_command(&context, wait, *force).await,
-        Command::Migrate { apply, dry_run, .. } => migrations::migrate(&context, apply, *dry_run).await,
+        Command::Migrate { apply, dry_run, no_backup, after_backup, .. } => {
+            let backup = match (after_backup, *no_backup) {
+                (Some(record), _) => migrations::Backup::TakenBefore(record.clone()),
+                (None, true) => migrations::Backup::Skip,
+                (None, false) => migrations::Backup::AsConfigured,
+            };
+            migrations::migrate(&context, apply, *dry_run, backup).await
+        }
         Command::Status { wait, exit_code, .. } => migrations::status(&context, wait, *exit_code).await,
         Command::Plan { wait, allow_out_of_order, .. } => {
             migrations::plan_command(&context, wait, *allow_out_of_order).await

@@ -34,8 +34,10 @@ pub fn location<'a>(environment: &str, dokku: Option<&'a DokkuSettings>, flags: 
 pub fn container_arguments(command: &Command, global: &GlobalArgs) -> Vec<String> {
     let mut arguments = vec![command.name().to_owned(), "--local".to_owned()];
     match command {
-        Command::Migrate { apply, dry_run, .. } => {
+        Command::Migrate { apply, dry_run, no_backup, after_backup, .. } => {
             flag(&mut arguments, "--dry-run", *dry_run);
+            flag(&mut arguments, "--no-backup", *no_backup);
+            value(&mut arguments, "--after-backup", after_backup.as_ref());
             apply_arguments(&mut arguments, apply);
         }
         Command::Status { wait, exit_code, .. } => {
@@ -178,6 +180,9 @@ mod tests {
         match argument.get_value_names().and_then(|names| names.first()).map(|name| name.as_str()) {
             Some("DURATION") => "1m 30s".to_owned(),
             Some("N") => "7".to_owned(),
+            Some("RECORD") => {
+                format!("praxia-20261201T112505Z-0001_a.dump,4096,{},2026-12-01T11:25:05Z", "ab".repeat(32))
+            }
             other => panic!("no sample value for --{} ({other:?}): add one here", argument.get_id()),
         }
     }

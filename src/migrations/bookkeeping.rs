@@ -142,7 +142,7 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
     ) -> std::result::Result<(), sqlx::Error> {
         let drizzle_row = match shape {
             TableShape::Drizzle1 => {
-                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $10)", self.table)
+                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $11)", self.table)
             }
             TableShape::Drizzle0 | TableShape::Missing => {
                 format!("INSERT INTO {} (\"hash\", \"created_at\") VALUES ($1, $2)", self.table)
@@ -151,8 +151,8 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         let sql = format!(
             "WITH drizzle_row AS ({drizzle_row}) \
              INSERT INTO {LOG_SCHEMA}.migration_log \
-             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment, acknowledgements) \
-             VALUES ($3, $4, $1, $2, $5, $6, $7, $8, $9::jsonb)"
+             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment, acknowledgements, backup) \
+             VALUES ($3, $4, $1, $2, $5, $6, $7, $8, $9::jsonb, $10::jsonb)"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&migration.hash)
@@ -166,6 +166,9 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         let acknowledgements =
             serde_json::to_string(&crate::review::log_entries(migration)).expect("acknowledgements serialise");
         query = query.bind(acknowledgements);
+        let backup =
+            provenance.backup.as_ref().map(|backup| serde_json::to_string(backup).expect("a record serialises"));
+        query = query.bind(backup);
         if shape == TableShape::Drizzle1 {
             query = query.bind(&migration.name);
         }

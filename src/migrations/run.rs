@@ -11,11 +11,13 @@ use sqlx::postgres::PgConnection;
 use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, drop_statements};
 use super::bookkeeping::Bookkeeping;
 use super::folder::Layout;
+use super::folder::Migration;
 use super::folder::{MigrationFolder, read_folder};
 use super::lock::{Blocker, MigrationLock};
 use super::plan::{OutOfOrder, Plan, TableShape, plan};
 pub use super::state::DatabaseState;
 use super::state::Detail;
+use crate::backup::BackupRecord;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, Result, capped_list};
@@ -52,6 +54,36 @@ pub struct Settings {
     pub order: OutOfOrder,
     /// Apply consecutive migrations in atomic batches of at most this many.
     pub batch_size: Option<usize>,
+}
+
+/// What runs once, when something is found pending, before the migration lock is
+/// taken: the backup before migrations (pg_dump's ACCESS SHARE locks would
+/// otherwise wait behind the DDL, or it behind them). Its record goes into the
+/// migration log with the migrations that follow; an error stops the run with
+/// nothing written.
+pub trait BeforeMigrating {
+    fn before_migrating(
+        &mut self,
+        pending: &[&Migration],
+    ) -> impl std::future::Future<Output = Result<Option<BackupRecord>>>;
+}
+
+/// No backup: the runs that do not take one.
+pub struct NoBackup;
+
+impl BeforeMigrating for NoBackup {
+    async fn before_migrating(&mut self, _pending: &[&Migration]) -> Result<Option<BackupRecord>> {
+        Ok(None)
+    }
+}
+
+/// A backup already taken (by the laptop, before it sent `migrate` to the container).
+pub struct TakenBefore(pub Option<BackupRecord>);
+
+impl BeforeMigrating for TakenBefore {
+    async fn before_migrating(&mut self, _pending: &[&Migration]) -> Result<Option<BackupRecord>> {
+        Ok(self.0.clone())
+    }
 }
 
 /// What a run did.
@@ -120,9 +152,13 @@ impl<'e> Migrator<'e> {
     /// A connection lost mid-run (a restart, a failover) is not the migration's
     /// doing: the run reconnects within `wait` and starts over from reading the
     /// state, under a new lock; what was committed stays committed.
-    pub async fn run(&self, settings: Settings, progress: &mut dyn Progress) -> Result<Run> {
-        let started = Instant::now();
-        let mut committed = Vec::new();
+    pub async fn run(
+        &self,
+        settings: Settings,
+        progress: &mut dyn Progress,
+        before: &mut impl BeforeMigrating,
+    ) -> Result<Run> {
+        let mut carried = Carried { started: Instant::now(), committed: Vec::new(), backup: None };
         let mut outage = Outage::default();
         loop {
             let wait = outage.connect_wait(settings.wait, Instant::now());
@@ -135,7 +171,7 @@ impl<'e> Migrator<'e> {
             };
             let attempt_started = Instant::now();
             let attempt =
-                self.run_on(&mut connection, settings, progress, started, &mut committed, outage.reconnects).await;
+                self.run_on(&mut connection, settings, progress, &mut carried, outage.reconnects, &mut *before).await;
             // Bounded: a server that stopped answering does not answer the goodbye either.
             let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
             match attempt {
@@ -145,7 +181,7 @@ impl<'e> Migrator<'e> {
                     tracing::warn!("{}; reconnecting (attempt {} of {RECONNECTS})", error.message, outage.reconnects);
                 }
                 Err(Interrupted::ConnectionLost(error) | Interrupted::Failed(error)) => {
-                    let done: Vec<&str> = committed.iter().map(|migration| migration.tag.as_str()).collect();
+                    let done: Vec<&str> = carried.committed.iter().map(|migration| migration.tag.as_str()).collect();
                     return Err(if done.is_empty() {
                         error
                     } else {
@@ -162,10 +198,12 @@ impl<'e> Migrator<'e> {
         connection: &mut PgConnection,
         settings: Settings,
         progress: &mut dyn Progress,
-        started: Instant,
-        committed: &mut Vec<AppliedMigration>,
+        carried: &mut Carried,
         reconnects: u32,
+        before: &mut impl BeforeMigrating,
     ) -> std::result::Result<Run, Interrupted> {
+        let Carried { started, committed, backup } = carried;
+        let started = *started;
         // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
         // is not. A journal folder may meet either (a database handed back from
         // drizzle 1.0, with names to repair), so its rows are read with their shape.
@@ -194,6 +232,10 @@ impl<'e> Migrator<'e> {
             return Ok(Run { state, outcome: Outcome::UpToDate, took: started.elapsed() });
         }
         let nothing_was_pending = first_look.pending.is_empty();
+        if backup.is_none() && !nothing_was_pending {
+            *backup = Some(before.before_migrating(&first_look.pending).await?);
+        }
+        let backup = backup.clone().flatten();
 
         let mut lock = MigrationLock::acquire(
             &self.url,
@@ -202,7 +244,7 @@ impl<'e> Migrator<'e> {
             &format!("{} lock", self.application_name),
         )
         .await?;
-        let outcome = self.apply_locked(connection, settings, &mut lock, progress).await;
+        let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup).await;
         // The outcome matters more than the unlock: a failed release of the lock only warns.
         match tokio::time::timeout(CLOSE_WAIT, lock.release()).await {
             Ok(Ok(())) => {}
@@ -244,6 +286,7 @@ impl<'e> Migrator<'e> {
         settings: Settings,
         lock: &mut MigrationLock,
         progress: &mut dyn Progress,
+        backup: Option<BackupRecord>,
     ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
         let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
@@ -283,7 +326,7 @@ impl<'e> Migrator<'e> {
         if state.stamp.is_none() && !claim {
             tracing::warn!("{}", stamp::unclaimed_warning(env));
         }
-        let provenance = Provenance::here(&env.name);
+        let provenance = Provenance::here(&env.name).with_backup(backup);
         let limits =
             Limits { lock_timeout: env.database.lock_timeout, statement_timeout: env.database.statement_timeout };
         let applier = Applier {
@@ -363,6 +406,15 @@ impl<'e> Migrator<'e> {
         stamp::check(self.env, stamp.as_ref())?;
         Ok(stamp)
     }
+}
+
+/// What a run carries from one connection attempt to the next.
+struct Carried {
+    started: Instant,
+    /// Migrations committed by earlier attempts.
+    committed: Vec<AppliedMigration>,
+    /// The backup before migrating: taken at most once, however many times the run reconnects.
+    backup: Option<Option<BackupRecord>>,
 }
 
 /// How long reconnecting may take: one `wait` per outage, counted from its first
