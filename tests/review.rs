@@ -77,8 +77,16 @@ async fn the_gate_refuses_a_drop_on_a_live_table_before_writing_anything() {
     assert_eq!(text(&database, "SELECT count(legacy)::text FROM note").await, "10", "the column is still there");
     // migrate refuses the same, and so does its dry run (it says what the run would do).
     project.run_on(&database, &["--env", "production", "migrate"]).expect_code(3);
+    let document =
+        project.run_on(&database, &["--env", "production", "--output", "json", "plan"]).expect_code(0).json();
+    assert_eq!(
+        document["result"]["review"],
+        serde_json::json!({"findings": 2, "blocking": 2, "acknowledged_or_harmless": 0, "gate": "refuses"})
+    );
+    let finding = &document["result"]["pending"][0]["statements"][0]["findings"][0];
+    assert_eq!((finding["table_rows"].as_u64(), finding["verdict"].as_str()), (Some(10), Some("danger")), "{finding}");
     project.run_on(&database, &["--env", "production", "migrate", "--dry-run"]).expect_code(3).expect_stdout_contains(
-        "-- review: 2 findings (2 at error level, 0 acknowledged or harmless); the review gate of production refuses 2 findings",
+        "-- review: 2 findings (2 blocking, 0 acknowledged or harmless); the review gate of production refuses 2 findings",
     );
     // A development environment reviews the same but has no gate.
     project.file("environments/development.toml", "kind = \"development\"\n");
@@ -273,4 +281,120 @@ fn without_a_gate_what_it_would_refuse_is_said_and_applied() {
         .expect_code(0)
         .expect_stderr_contains("review: 0001_drop_legacy")
         .expect_stderr_contains("0001_drop_legacy.sql:1:20: error[ban-drop-column] (table note:");
+}
+
+/// `sql` as the next migration on a live, large `note` (after `setup`, run
+/// directly on the database): the gate must refuse it, naming `expected`, and
+/// nothing may change.
+async fn refused(setup: &str, sql: &str, expected: &str) {
+    let (database, project) = live_note(5000).await;
+    if !setup.is_empty() {
+        execute(&database, setup).await;
+    }
+    set(&project, &[("0000_note", NOTE), ("0001_change", sql)]);
+    let outcome = project.run_on(&database, &["--env", "production", "release"]);
+    assert_eq!(outcome.code, 3, "{sql}\nwas not refused:\n{}{}", outcome.stdout, outcome.stderr);
+    assert!(outcome.stderr.contains(expected), "{sql}\nrefused without `{expected}`:\n{}", outcome.stderr);
+    assert_eq!(text(&database, "SELECT count(*)::text FROM drizzle.__drizzle_migrations").await, "1", "{sql}");
+}
+
+#[tokio::test]
+async fn the_gate_is_not_fooled_by_names_it_cannot_see_through() {
+    // Every table a DROP names is judged, not the first.
+    refused("", "DROP TABLE IF EXISTS \"ghost\", \"note\";", "error[ban-drop-table] (table note: ~5000 rows").await;
+    // A partitioned table counts with its partitions (the parent alone has no rows).
+    refused(
+        "CREATE TABLE events (id int, body text) PARTITION BY RANGE (id); \
+         CREATE TABLE events_a PARTITION OF events FOR VALUES FROM (0) TO (3000); \
+         CREATE TABLE events_b PARTITION OF events FOR VALUES FROM (3000) TO (6000); \
+         INSERT INTO events SELECT g, repeat('x', 80) FROM generate_series(1, 5000) g; ANALYZE events;",
+        "CREATE INDEX \"events_body_idx\" ON \"events\" (\"body\");",
+        "error[require-concurrent-index-creation] (table events: ~5000 rows",
+    )
+    .await;
+    // Unqualified names are the database's search_path's, not `public`'s.
+    refused(
+        "CREATE SCHEMA ops; CREATE TABLE ops.jobs (id int, body text); \
+         INSERT INTO ops.jobs SELECT g, 'x' FROM generate_series(1, 10) g; \
+         DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = ops, public', current_database()); END $$;",
+        "ALTER TABLE \"jobs\" DROP COLUMN \"body\";",
+        "error[ban-drop-column] (table ops.jobs:",
+    )
+    .await;
+    // IF NOT EXISTS may find the live table; a temporary table is not the live one.
+    refused(
+        "",
+        "CREATE TABLE IF NOT EXISTS \"note\" (\"id\" text);\n--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"legacy\";",
+        "error[ban-drop-column] (table note:",
+    )
+    .await;
+    refused(
+        "",
+        "CREATE TEMP TABLE \"note\" (\"id\" text);\n--> statement-breakpoint\nALTER TABLE \"public\".\"note\" DROP COLUMN \"legacy\";",
+        "error[ban-drop-column] (table note:",
+    )
+    .await;
+    // A table renamed earlier in the release keeps its size under its new name.
+    refused(
+        "",
+        "-- praxia-deploy: allow renaming-table, previous-release-overlap: note_old is read by nothing\nALTER TABLE \"note\" RENAME TO \"note_old\";\n--> statement-breakpoint\nCREATE INDEX \"note_old_body_idx\" ON \"note_old\" (\"body\");",
+        "error[require-concurrent-index-creation] (table note: ~5000 rows",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_gate_refuses_what_the_review_cannot_read() {
+    refused("", "DO $$ BEGIN ALTER TABLE \"note\" DROP COLUMN \"legacy\"; END $$;", "error[unreviewable-statement]")
+        .await;
+    refused(
+        "CREATE SCHEMA ops; CREATE TABLE ops.note (id text, legacy text);",
+        "SET search_path TO ops;\n--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"legacy\";",
+        "changing search_path changes which tables the unqualified names after it mean",
+    )
+    .await;
+    refused(
+        "",
+        "SET standard_conforming_strings = off;\n--> statement-breakpoint\nSELECT 'a\\'b';\nCREATE INDEX \"hidden_idx\" ON \"note\" (\"body\");\nSELECT 'c';",
+        "error[unreviewable-statement]",
+    )
+    .await;
+    // Ignores must be real comments and name their rules.
+    refused(
+        "",
+        "COMMENT ON TABLE \"note\" IS 'x\n-- squawk-ignore-file ban-drop-column, previous-release-overlap\n';\n--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"legacy\";",
+        "error[ban-drop-column]",
+    )
+    .await;
+    refused("", &format!("-- squawk-ignore-file\n{INDEX_BODY}"), "error[blanket-ignore]").await;
+    refused("", &format!("/* squawk-ignore-file */\n{INDEX_BODY}"), "error[blanket-ignore]").await;
+}
+
+#[tokio::test]
+async fn squawk_ignore_with_a_trailing_comment_is_read_as_squawk_reads_it() {
+    let (database, project) = live_note(10).await;
+    let ignored =
+        format!("-- squawk-ignore ban-drop-column, previous-release-overlap -- legacy unused since v2\n{DROP_LEGACY}");
+    set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", &ignored)]);
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+}
+
+#[test]
+fn an_unused_acknowledgement_set_to_error_fails_lint() {
+    let project = production_project(&[
+        ("0000_note", NOTE),
+        ("0001_add", "-- praxia-deploy: allow renaming-column: moved\nALTER TABLE \"note\" ADD COLUMN \"x\" text;"),
+    ]);
+    project
+        .run(&["--env", "production", "lint", "0001_add"])
+        .expect_code(0)
+        .expect_stdout_contains("warning[unused-acknowledgement]");
+    project.file(
+        "environments/production.toml",
+        &format!("{PRODUCTION}\n[review.rules]\nunused-acknowledgement = \"error\"\n"),
+    );
+    project
+        .run(&["--env", "production", "lint", "0001_add"])
+        .expect_code(10)
+        .expect_stdout_contains("error[unused-acknowledgement]");
 }

@@ -50,6 +50,12 @@ struct MigrationReport {
     /// What `release` did about fixtures.
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<serde_json::Value>,
+    /// `plan` and `--dry-run`: what the review found, and the gate's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review: Option<serde_json::Value>,
+    /// The verified backup taken before these migrations (migrate, release).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup: Option<BackupRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +127,8 @@ fn report(
         ran,
         stamp: state.stamp.clone(),
         seed: None,
+        review: statements.map(|reviews| review_json(migrator.env(), reviews)),
+        backup: None,
     }
 }
 
@@ -422,6 +430,23 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     text
 }
 
+/// The review's counts and the gate's answer, for the JSON of `plan` and `--dry-run`.
+fn review_json(env: &crate::config::Environment, reviews: &[Reviewed]) -> serde_json::Value {
+    let findings: Vec<&crate::review::Finding> = reviews.iter().flat_map(|review| review.findings.iter()).collect();
+    let blocking = crate::review::blocking(reviews).len();
+    let gate = match (env.review.gate, blocking) {
+        (false, _) => "off",
+        (true, 0) => "passes",
+        (true, _) => "refuses",
+    };
+    json!({
+        "findings": findings.len(),
+        "blocking": blocking,
+        "acknowledged_or_harmless": findings.iter().filter(|finding| finding.verdict != Verdict::Danger).count(),
+        "gate": gate,
+    })
+}
+
 /// The last lines of `plan` and `--dry-run`: what the review found, and what the gate makes of it.
 fn gate_summary(env: &crate::config::Environment, reviews: &[Reviewed]) -> String {
     let findings: Vec<&crate::review::Finding> = reviews.iter().flat_map(|review| review.findings.iter()).collect();
@@ -436,7 +461,7 @@ fn gate_summary(env: &crate::config::Environment, reviews: &[Reviewed]) -> Strin
         (true, n) => format!("the review gate of {} refuses {}", env.name, plural(n, "finding")),
     };
     format!(
-        "-- review: {} ({blocking} at error level, {accepted} acknowledged or harmless); {gate}\n",
+        "-- review: {} ({blocking} blocking, {accepted} acknowledged or harmless); {gate}\n",
         plural(findings.len(), "finding")
     )
 }

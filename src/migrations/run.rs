@@ -158,7 +158,7 @@ impl<'e> Migrator<'e> {
         progress: &mut dyn Progress,
         before: &mut impl BeforeMigrating,
     ) -> Result<Run> {
-        let mut carried = Carried { started: Instant::now(), committed: Vec::new(), backup: None };
+        let mut carried = Carried { started: Instant::now(), committed: Vec::new(), backup: None, reviewed: false };
         let mut outage = Outage::default();
         loop {
             let wait = outage.connect_wait(settings.wait, Instant::now());
@@ -202,7 +202,7 @@ impl<'e> Migrator<'e> {
         reconnects: u32,
         before: &mut impl BeforeMigrating,
     ) -> std::result::Result<Run, Interrupted> {
-        let Carried { started, committed, backup } = carried;
+        let Carried { started, committed, backup, reviewed } = carried;
         let started = *started;
         // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
         // is not. A journal folder may meet either (a database handed back from
@@ -244,7 +244,7 @@ impl<'e> Migrator<'e> {
             &format!("{} lock", self.application_name),
         )
         .await?;
-        let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup).await;
+        let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup, reviewed).await;
         // The outcome matters more than the unlock: a failed release of the lock only warns.
         match tokio::time::timeout(CLOSE_WAIT, lock.release()).await {
             Ok(Ok(())) => {}
@@ -273,6 +273,10 @@ impl<'e> Migrator<'e> {
                 Outcome::Applied { ran: std::mem::take(committed), names_written: 0, reconnects }
             }
             Outcome::UpToDate if !nothing_was_pending => Outcome::AppliedByAnother,
+            Outcome::Refused(error) if !committed.is_empty() => {
+                let done: Vec<&str> = committed.iter().map(|migration| migration.tag.as_str()).collect();
+                Outcome::Refused(error.note("committed before it", capped_list(&done)))
+            }
             other => other,
         };
         Ok(Run { state, outcome, took: started.elapsed() })
@@ -287,6 +291,7 @@ impl<'e> Migrator<'e> {
         lock: &mut MigrationLock,
         progress: &mut dyn Progress,
         backup: Option<BackupRecord>,
+        reviewed: &mut bool,
     ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
         let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
@@ -303,16 +308,21 @@ impl<'e> Migrator<'e> {
         if let Some(refusal) = invalid_index_refusal(&locked_plan, &state.invalid_indexes) {
             return Ok((state, Outcome::Refused(refusal)));
         }
-        let reviews = self.reviews_on(connection, &locked_plan).await.map_err(failed)?;
-        if env.review.gate {
-            if let Some(refusal) = review::gate_refusal(env, &reviews) {
-                return Ok((state, Outcome::Refused(refusal)));
+        // Reviewed once per run, on what is pending before anything is written: after
+        // a reconnect, what was created earlier in the release may be committed.
+        if !*reviewed {
+            let reviews = self.reviews_on(connection, &locked_plan).await.map_err(failed)?;
+            if env.review.gate {
+                if let Some(refusal) = review::gate_refusal(env, &reviews) {
+                    return Ok((state, Outcome::Refused(refusal)));
+                }
+            } else {
+                // No gate here: what it would refuse is said, so that it is seen before staging.
+                for finding in review::blocking(&reviews) {
+                    tracing::warn!("review: {}", review::describe(finding));
+                }
             }
-        } else {
-            // No gate here: what it would refuse is said, so that it is seen before staging.
-            for finding in review::blocking(&reviews) {
-                tracing::warn!("review: {}", review::describe(finding));
-            }
+            *reviewed = true;
         }
         let pid: i32 =
             sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.map_err(|err| {
@@ -415,6 +425,8 @@ struct Carried {
     committed: Vec<AppliedMigration>,
     /// The backup before migrating: taken at most once, however many times the run reconnects.
     backup: Option<Option<BackupRecord>>,
+    /// Whether the review (and its gate) has run.
+    reviewed: bool,
 }
 
 /// How long reconnecting may take: one `wait` per outage, counted from its first

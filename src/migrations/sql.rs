@@ -182,7 +182,16 @@ pub struct Lexer {
 
 impl Lexer {
     pub fn split(&mut self, chunk: &str) -> Vec<SqlStatement> {
-        split_with(chunk, &mut self.backslash_strings)
+        split_with(chunk, &mut self.backslash_strings, &mut Vec::new())
+    }
+
+    /// The statements, and the byte ranges of the chunk's comments (`--` to the
+    /// end of its line, `/* ... */` nested), as PostgreSQL reads them: never a
+    /// `--` inside a string, a quoted name or a dollar-quoted body.
+    pub fn split_with_comments(&mut self, chunk: &str) -> (Vec<SqlStatement>, Vec<std::ops::Range<usize>>) {
+        let mut comments = Vec::new();
+        let statements = split_with(chunk, &mut self.backslash_strings, &mut comments);
+        (statements, comments)
     }
 }
 
@@ -201,7 +210,11 @@ fn standard_conforming_strings(words: &[String], text: &str) -> Option<bool> {
     }
 }
 
-fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
+fn split_with(
+    chunk: &str,
+    backslash_strings: &mut bool,
+    comments: &mut Vec<std::ops::Range<usize>>,
+) -> Vec<SqlStatement> {
     let bytes = chunk.as_bytes();
     let mut statements = Vec::new();
     let mut words: Vec<String> = Vec::new();
@@ -234,11 +247,15 @@ fn split_with(chunk: &str, backslash_strings: &mut bool) -> Vec<SqlStatement> {
         match byte {
             // PostgreSQL ends a `--` comment at either newline character.
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = chunk[i..].find(['\n', '\r']).map_or(bytes.len(), |offset| i + offset + 1);
+                let end = chunk[i..].find(['\n', '\r']).map_or(bytes.len(), |offset| i + offset);
+                comments.push(i..end);
+                i = (end + 1).min(bytes.len());
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = skip_block_comment(bytes, i);
+                let end = skip_block_comment(bytes, i);
+                comments.push(i..end);
+                i = end;
                 continue;
             }
             b';' if atomic_depth == 0 && paren_depth == 0 => {

@@ -11,6 +11,8 @@ use crate::migrations::folder::Migration;
 
 /// An acknowledgement that covers no finding: misplaced, or left over.
 pub const UNUSED_ACKNOWLEDGEMENT: &str = "unused-acknowledgement";
+/// A `squawk-ignore` that names no rule: Squawk then hides all of its findings.
+pub const BLANKET_IGNORE: &str = "blanket-ignore";
 
 /// Marks the findings acknowledged, and adds a warning for each acknowledged
 /// rule that has no finding on the statement after its comment.
@@ -36,7 +38,19 @@ pub fn apply(migration: &Migration, findings: &mut Vec<Finding>) {
         }
     }
     for ignore in squawk_ignores(migration) {
-        let statement = statement_after(migration, ignore.end);
+        if ignore.rules.is_empty() {
+            // Squawk hides every one of its findings here, with no reason: say so.
+            let scope = if ignore.file_wide { "the whole migration" } else { "the statement after it" };
+            unused.push(finding_at(
+                migration,
+                ignore.start,
+                BLANKET_IGNORE,
+                format!("`{}` without rule names hides every Squawk finding on {scope} from the review, with no reason given", ignore.comment),
+                Some("name the rules it is for, or acknowledge each with why: `-- praxia-deploy: allow RULE: <reason>`".to_owned()),
+            ));
+            continue;
+        }
+        let statement = ignore.statement;
         for finding in findings.iter_mut().filter(|finding| {
             ignore.rules.contains(&finding.rule)
                 && finding.verdict == Verdict::Danger
@@ -107,72 +121,57 @@ pub fn log_entries(migration: &Migration) -> Vec<LogEntry> {
     entries
 }
 
-/// A `-- squawk-ignore` comment.
+/// A `-- squawk-ignore` comment (or `/* squawk-ignore ... */`).
 struct SquawkIgnore {
+    /// Empty: every rule (Squawk's reading of a bare `squawk-ignore`).
     rules: Vec<String>,
     line: usize,
-    /// Byte offset just after its line.
-    end: usize,
+    start: usize,
+    /// The statement it covers: the one it trails on its line, else the next.
+    statement: usize,
     file_wide: bool,
     comment: &'static str,
 }
 
+/// Squawk's ignore comments, read from the real comments (never text inside a
+/// string), as Squawk reads them: the body after `--` or inside `/* */`, a
+/// trailing `-- why` dropped.
 fn squawk_ignores(migration: &Migration) -> Vec<SquawkIgnore> {
     let mut ignores = Vec::new();
-    let mut end = 0;
-    for (index, line) in migration.text.split_inclusive('\n').enumerate() {
-        end += line.len();
-        let Some(rest) = line.trim_start().strip_prefix("--").map(str::trim_start) else {
-            continue;
-        };
-        let (comment, rules) = if let Some(rules) = rest.strip_prefix("squawk-ignore-file") {
-            ("squawk-ignore-file", rules)
-        } else if let Some(rules) = rest.strip_prefix("squawk-ignore") {
-            ("squawk-ignore", rules)
-        } else {
-            continue;
-        };
-        let rules = rules.split(',').map(str::trim).filter(|rule| !rule.is_empty()).map(canonical).collect();
-        ignores.push(SquawkIgnore { rules, line: index + 1, end, file_wide: comment == "squawk-ignore-file", comment });
+    for chunk in &migration.chunks {
+        for comment in &chunk.comments {
+            let (start, end) = (chunk.offset + comment.start, chunk.offset + comment.end);
+            let text = &migration.text[start..end];
+            let body = text.strip_prefix("--").or_else(|| text.strip_prefix("/*").and_then(|b| b.strip_suffix("*/")));
+            let Some(body) = body else {
+                continue;
+            };
+            let body = body.trim();
+            let body = body.find("--").map_or(body, |i| body[..i].trim_end());
+            let (comment, rules) = if let Some(rules) = body.strip_prefix("squawk-ignore-file") {
+                ("squawk-ignore-file", rules)
+            } else if let Some(rules) = body.strip_prefix("squawk-ignore") {
+                ("squawk-ignore", rules)
+            } else {
+                continue;
+            };
+            let rules = rules.split(',').map(str::trim).filter(|rule| !rule.is_empty()).map(canonical).collect();
+            let line_start = migration.text[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+            let before = migration.text[line_start..start].trim_end();
+            let statement = if before.is_empty() {
+                statement_after(migration, end)
+            } else {
+                statement_after(migration, line_start + before.len() - 1)
+            };
+            ignores.push(SquawkIgnore {
+                rules,
+                line: migration.lines.line_column(&migration.text, start).0,
+                start,
+                statement,
+                file_wide: comment == "squawk-ignore-file",
+                comment,
+            });
+        }
     }
     ignores
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::config::{EnvironmentKind, ReviewSettings};
-    use crate::migrations::folder::tests::folder;
-    use crate::review::{Reviewed, Verdict};
-
-    fn review(sql: &str) -> Vec<(String, usize, Verdict)> {
-        let folder = folder(&[("0000_m", 1_700_000_000_000, sql)]).unwrap();
-        Reviewed::of(&folder.migrations[0], &ReviewSettings::defaults(EnvironmentKind::Production))
-            .findings
-            .into_iter()
-            .map(|finding| (finding.rule, finding.statement_number, finding.verdict))
-            .collect()
-    }
-
-    #[test]
-    fn an_acknowledgement_covers_its_rules_on_the_next_statement_only() {
-        let found = review(
-            "ALTER TABLE a DROP COLUMN x;\n--> statement-breakpoint\n-- praxia-deploy: allow ban-drop-column: b.y unread: since v2\nALTER TABLE b DROP COLUMN y;",
-        );
-        let verdict = |rule: &str, statement: usize| {
-            found.iter().find(|(r, s, _)| r == rule && *s == statement).map(|(_, _, v)| v.clone()).unwrap()
-        };
-        assert_eq!(verdict("ban-drop-column", 1), Verdict::Danger);
-        assert_eq!(
-            verdict("ban-drop-column", 2),
-            Verdict::Acknowledged { reason: "b.y unread: since v2".to_owned(), line: 3 },
-            "the reason keeps its own colons"
-        );
-        assert_eq!(verdict("previous-release-overlap", 2), Verdict::Danger, "only the rules it names");
-    }
-
-    #[test]
-    fn an_acknowledgement_of_a_rule_not_found_there_is_reported() {
-        let found = review("-- praxia-deploy: allow renaming-column: moved\nALTER TABLE a DROP COLUMN x;");
-        assert!(found.iter().any(|(rule, _, _)| rule == "unused-acknowledgement"), "{found:?}");
-    }
 }

@@ -32,12 +32,12 @@ pub fn gate_refusal(env: &Environment, reviews: &[Reviewed]) -> Option<Error> {
     if blocking.len() > LISTED {
         error = error.note("and", format!("{} more (`praxia-deploy plan` lists them all)", blocking.len() - LISTED));
     }
-    let mut rules: Vec<&str> = blocking
-        .iter()
-        .filter(|finding| finding.tag == first.tag && finding.statement_number == first.statement_number)
-        .map(|finding| finding.rule.as_str())
-        .collect();
-    rules.dedup();
+    let mut rules: Vec<&str> = Vec::new();
+    for finding in blocking.iter().filter(|f| f.tag == first.tag && f.statement_number == first.statement_number) {
+        if !rules.contains(&finding.rule.as_str()) {
+            rules.push(&finding.rule);
+        }
+    }
     let safe_way = first.help.as_deref().map_or(String::new(), |help| format!(" ({}: {help})", first.rule));
     Some(error.help(format!(
         "write the migration the safe way{safe_way}; or, if it is safe here, say why on the line before the statement: `-- praxia-deploy: allow {}: <reason>` (the reason is kept in praxia_deploy.migration_log). `praxia-deploy plan --env {}` shows every finding",
@@ -48,7 +48,7 @@ pub fn gate_refusal(env: &Environment, reviews: &[Reviewed]) -> Option<Error> {
 
 /// One line: where, which rule, on what, and why.
 pub fn describe(finding: &Finding) -> String {
-    let on = match (&finding.target, &finding.table_size) {
+    let on = match (finding.targets.first(), &finding.table_size) {
         (_, Some(size)) => format!(" ({size})"),
         (Some(Target::Table(table)), None) => format!(" (table {table})"),
         (Some(Target::Index(index)), None) => format!(" (index {index})"),

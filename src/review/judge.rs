@@ -63,13 +63,17 @@ pub struct LiveTables {
 }
 
 impl LiveTables {
-    /// The targets to look up: those of findings not already judged.
+    /// The targets to look up: those of findings not already judged, and the
+    /// tables renamed or moved (a later statement names them by their new name).
     pub fn wanted(reviews: &[Reviewed]) -> Vec<Target> {
         let mut targets: Vec<Target> = reviews
             .iter()
             .flat_map(|review| review.findings.iter())
             .filter(|finding| finding.verdict == Verdict::Danger)
-            .filter_map(|finding| finding.target.clone())
+            .flat_map(|finding| finding.targets.iter().cloned())
+            .chain(
+                reviews.iter().flat_map(|review| review.renames.iter().map(|(_, from, _)| Target::Table(from.clone()))),
+            )
             .collect();
         targets.sort_by(|a, b| a.relation().cmp(b.relation()));
         targets.dedup();
@@ -77,52 +81,118 @@ impl LiveTables {
     }
 }
 
-/// Judges the reviews of the pending migrations, in the order they will run.
+/// What one migration's statements create and rename.
+struct Changes {
+    tag: String,
+    creates: Vec<(usize, Relation)>,
+    renames: Vec<(usize, Relation, Relation)>,
+}
+
+/// What the release has done to table names so far, statement by statement.
+#[derive(Default)]
+struct Names {
+    /// Tables created earlier in the release, and by which migration.
+    created: HashMap<Relation, String>,
+    /// A table's name now -> its name in the database before the release.
+    renamed: HashMap<Relation, Relation>,
+}
+
+impl Names {
+    /// Adds what `review`'s statements ending before byte `before` created and renamed.
+    fn apply(&mut self, review: &Changes, before: usize) {
+        for (_, table) in review.creates.iter().filter(|(end, _)| *end <= before) {
+            self.created.entry(table.clone()).or_insert_with(|| review.tag.clone());
+        }
+        for (_, from, to) in review.renames.iter().filter(|(end, _, _)| *end <= before) {
+            if let Some(tag) = self.created.get(from).cloned() {
+                self.created.insert(to.clone(), tag);
+            }
+            let original = self.renamed.get(from).cloned().unwrap_or_else(|| from.clone());
+            self.renamed.insert(to.clone(), original);
+        }
+    }
+}
+
+/// How one target of a finding stands.
+enum Standing {
+    Harmless(String),
+    /// A live table, big enough (or a rule whatever the size).
+    Live(LiveTable),
+    Unknown,
+}
+
+/// Judges the reviews of the pending migrations, in the order they will run. A
+/// finding is harmless only when every table it touches is.
 pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSettings) {
-    let mut created: HashMap<Relation, String> = HashMap::new();
+    let mut earlier = Names::default();
     for review in reviews.iter_mut() {
+        let changes =
+            Changes { tag: review.tag.clone(), creates: review.creates.clone(), renames: review.renames.clone() };
         for finding in review.findings.iter_mut().filter(|finding| finding.verdict == Verdict::Danger) {
-            let Some(target) = &finding.target else {
+            if finding.targets.is_empty() {
                 continue;
+            }
+            // What the release has renamed and created before this statement.
+            let mut names = Names { created: earlier.created.clone(), renamed: earlier.renamed.clone() };
+            names.apply(&changes, finding.offset);
+            let standings: Vec<Standing> =
+                finding.targets.iter().map(|target| standing(target, &finding.rule, &names, live, settings)).collect();
+            if let Some(table) = standings.iter().find_map(|standing| match standing {
+                Standing::Live(table) => Some(table),
+                _ => None,
+            }) {
+                finding.table_size = Some(format!("table {}: {}", table.table, table.size()));
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let rows = table.rows.map(|rows| rows.round() as u64);
+                finding.table_rows = rows;
+                finding.table_bytes = Some(table.bytes);
+            }
+            if standings.iter().all(|standing| matches!(standing, Standing::Harmless(_))) {
+                let reasons: Vec<String> = standings
+                    .into_iter()
+                    .filter_map(|standing| match standing {
+                        Standing::Harmless(reason) => Some(reason),
+                        _ => None,
+                    })
+                    .collect();
+                finding.verdict = Verdict::Harmless { reason: reasons.join("; ") };
+            }
+        }
+        earlier.apply(&changes, usize::MAX);
+    }
+}
+
+fn standing(target: &Target, rule: &str, names: &Names, live: &LiveTables, settings: &ReviewSettings) -> Standing {
+    if let Target::Table(table) = target
+        && let Some(tag) = names.created.get(table)
+    {
+        return Standing::Harmless(format!(
+            "table {table} is created by {tag} earlier in this release: nothing uses it yet"
+        ));
+    }
+    let in_database = match target {
+        Target::Table(table) => Target::Table(names.renamed.get(table).cloned().unwrap_or_else(|| table.clone())),
+        Target::Index(_) => target.clone(),
+    };
+    match live.found.get(&in_database) {
+        Some(None) => {
+            let what = match target {
+                Target::Table(_) => "table",
+                Target::Index(_) => "index",
             };
-            if let Target::Table(table) = target
-                && let Some(tag) = created.get(table)
-            {
-                finding.verdict = Verdict::Harmless {
-                    reason: format!("table {table} is created by {tag} earlier in this release: nothing uses it yet"),
-                };
-                continue;
-            }
-            match live.found.get(target) {
-                Some(None) => {
-                    let what = match target {
-                        Target::Table(_) => "table",
-                        Target::Index(_) => "index",
-                    };
-                    finding.verdict = Verdict::Harmless {
-                        reason: format!("{what} {} does not exist in the database", target.relation()),
-                    };
-                }
-                Some(Some(table)) => {
-                    finding.table_size = Some(format!("table {}: {}", table.table, table.size()));
-                    if SIZE_BOUND_RULES.contains(&finding.rule.as_str()) && table.is_small(settings) {
-                        finding.verdict = Verdict::Harmless {
-                            reason: format!(
-                                "table {} is small ({}; review.small_table_rows = {}, small_table_size = {}): the lock is short",
-                                table.table,
-                                table.size(),
-                                settings.small_table_rows,
-                                pretty_bytes(settings.small_table_bytes)
-                            ),
-                        };
-                    }
-                }
-                None => {}
-            }
+            Standing::Harmless(format!("{what} {} does not exist in the database", target.relation()))
         }
-        for (_, table) in &review.creates {
-            created.entry(table.clone()).or_insert_with(|| review.tag.clone());
+        Some(Some(table)) if SIZE_BOUND_RULES.contains(&rule) && table.is_small(settings) => {
+            Standing::Harmless(format!(
+                "table {} is small ({}; review.small_table_rows = {}, small_table_size = {}): the lock is short",
+                table.table,
+                table.size(),
+                settings.small_table_rows,
+                pretty_bytes(settings.small_table_bytes)
+            ))
         }
+        Some(Some(table)) => Standing::Live(table.clone()),
+        None => Standing::Unknown,
     }
 }
 
@@ -149,7 +219,7 @@ mod tests {
     use crate::migrations::folder::tests::folder;
 
     fn table(name: &str) -> Relation {
-        Relation { schema: "public".to_owned(), name: name.to_owned() }
+        Relation { schema: None, name: name.to_owned() }
     }
 
     fn live(entries: &[(&str, Option<(f64, i64)>)]) -> LiveTables {

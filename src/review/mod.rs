@@ -75,10 +75,13 @@ pub struct Finding {
     pub message: String,
     /// The safe way to write it.
     pub help: Option<String>,
-    /// The table or index the statement works on, when it names one.
-    pub target: Option<Target>,
-    /// With a database: the size of that table, as `pg_class` estimates it.
+    /// The tables or indexes the statement works on, when it names them.
+    pub targets: Vec<Target>,
+    /// With a database: the size of that table, as `pg_class` estimates it, in
+    /// words, and as numbers (rows: None when never analysed).
     pub table_size: Option<String>,
+    pub table_rows: Option<u64>,
+    pub table_bytes: Option<i64>,
     #[serde(flatten)]
     pub verdict: Verdict,
     /// Byte offset in the file.
@@ -94,8 +97,13 @@ impl Finding {
 }
 
 /// Our own rules' names, beside Squawk's.
-const OWN_RULES: [&str; 3] =
-    [rules::PREVIOUS_RELEASE_OVERLAP, rules::NON_TRANSACTIONAL_STATEMENTS, acknowledgements::UNUSED_ACKNOWLEDGEMENT];
+const OWN_RULES: [&str; 5] = [
+    rules::PREVIOUS_RELEASE_OVERLAP,
+    rules::NON_TRANSACTIONAL_STATEMENTS,
+    rules::UNREVIEWABLE_STATEMENT,
+    acknowledgements::UNUSED_ACKNOWLEDGEMENT,
+    acknowledgements::BLANKET_IGNORE,
+];
 
 /// Whether `name` is a rule `lint` can report (Squawk's names and aliases, and ours).
 pub fn is_rule(name: &str) -> bool {
@@ -132,13 +140,15 @@ fn default_level(rule: &str) -> Level {
     if rule.starts_with("prefer-") || WARNINGS.contains(&rule) { Level::Warning } else { Level::Error }
 }
 
-/// The findings of one migration, offline, and the tables it creates.
+/// The findings of one migration, offline, and what its statements create and rename.
 #[derive(Debug, Clone)]
 pub struct Reviewed {
     pub tag: String,
     pub findings: Vec<Finding>,
-    /// The tables its statements create, with their byte offsets.
-    creates: Vec<(usize, Relation)>,
+    /// The tables its statements create, with the byte offset where each statement ends.
+    pub(crate) creates: Vec<(usize, Relation)>,
+    /// The tables its statements rename or move, (from, to), with the offset where each ends.
+    pub(crate) renames: Vec<(usize, Relation, Relation)>,
 }
 
 impl Reviewed {
@@ -148,7 +158,36 @@ impl Reviewed {
     pub fn of(migration: &Migration, settings: &ReviewSettings) -> Reviewed {
         let parse = SourceFile::parse(&migration.text);
         let mut findings = squawk::findings(migration, &parse, settings);
-        findings.extend(rules::findings(migration));
+        findings.extend(rules::findings(migration, &parse));
+        let facts = target::facts(&parse.tree());
+        for finding in &mut findings {
+            finding.targets = facts
+                .iter()
+                .find(|statement| finding.offset >= statement.start && finding.offset < statement.end)
+                .map(|statement| statement.targets.clone())
+                .unwrap_or_default();
+        }
+        let creates: Vec<(usize, Relation)> = facts
+            .iter()
+            .filter_map(|statement| statement.creates.clone().map(|created| (statement.end, created)))
+            .collect();
+        let renames = facts
+            .iter()
+            .filter_map(|statement| statement.renames.clone().map(|(from, to)| (statement.end, from, to)))
+            .collect();
+        for finding in &mut findings {
+            let created_here = |target: &Target| match target {
+                Target::Table(table) => creates.iter().any(|(end, created)| created == table && *end <= finding.offset),
+                Target::Index(_) => false,
+            };
+            if let Some(Target::Table(table)) = finding.targets.first()
+                && finding.targets.iter().all(created_here)
+            {
+                finding.verdict =
+                    Verdict::Harmless { reason: format!("table {table} is created earlier in this migration") };
+            }
+        }
+        acknowledgements::apply(migration, &mut findings);
         findings.retain_mut(|finding| match level_of(&finding.rule, settings) {
             Some(level) => {
                 finding.level = level;
@@ -156,31 +195,8 @@ impl Reviewed {
             }
             None => false,
         });
-        let facts = target::facts(&parse.tree());
-        for finding in &mut findings {
-            finding.target = facts
-                .iter()
-                .find(|statement| finding.offset >= statement.start && finding.offset < statement.end)
-                .and_then(|statement| statement.target.clone());
-        }
-        let creates: Vec<(usize, Relation)> = facts
-            .iter()
-            .filter_map(|statement| statement.creates.clone().map(|created| (statement.end, created)))
-            .collect();
-        for finding in &mut findings {
-            if let Some(Target::Table(table)) = &finding.target
-                && creates.iter().any(|(end, created)| created == table && *end <= finding.offset)
-            {
-                finding.verdict =
-                    Verdict::Harmless { reason: format!("table {table} is created earlier in this migration") };
-            }
-        }
-        acknowledgements::apply(migration, &mut findings);
-        if level_of(acknowledgements::UNUSED_ACKNOWLEDGEMENT, settings).is_none() {
-            findings.retain(|finding| finding.rule != acknowledgements::UNUSED_ACKNOWLEDGEMENT);
-        }
         findings.sort_by_key(|finding| (finding.line, finding.column, finding.rule.clone()));
-        Reviewed { tag: migration.tag.clone(), findings, creates }
+        Reviewed { tag: migration.tag.clone(), findings, creates, renames }
     }
 
     /// The findings on statement `number` (as `plan` numbers them; 0: on the
@@ -213,8 +229,10 @@ fn finding_at(migration: &Migration, offset: usize, rule: &str, message: String,
         statement_number,
         message,
         help,
-        target: None,
+        targets: Vec::new(),
         table_size: None,
+        table_rows: None,
+        table_bytes: None,
         verdict: Verdict::Danger,
         offset,
     }

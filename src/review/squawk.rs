@@ -6,6 +6,7 @@
 use squawk_linter::{Linter, Rule};
 use squawk_syntax::{Parse, SourceFile};
 
+use super::rules::UNREVIEWABLE_STATEMENT;
 use super::{Finding, OWN_RULES, finding_at};
 use crate::config::{ReviewSettings, RuleLevel};
 use crate::migrations::folder::{Migration, TransactionMode};
@@ -33,7 +34,8 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
     off.extend(OFF.iter().filter(|rule| !on.contains(rule)));
     let mut linter = Linter::with_rules(&on, &off);
     linter.settings.assume_in_transaction = !matches!(migration.mode, TransactionMode::NonTransactional(_));
-    linter
+    let mut findings = unread(migration, parse);
+    let linted = linter
         .lint(parse, &migration.text)
         .into_iter()
         // `-- squawk-ignore` may name our rules too (acknowledgements.rs honours
@@ -45,6 +47,38 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
         .map(|violation| {
             let offset = usize::from(violation.text_range.start());
             finding_at(migration, offset, &violation.code.to_string(), violation.message, violation.help)
-        })
-        .collect()
+        });
+    findings.extend(linted);
+    findings
+}
+
+/// Where Squawk did not read the file as PostgreSQL will run it (a syntax it
+/// does not know, strings read another way): its rules did not see all of it.
+fn unread(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
+    let help = "review the statement by hand; if it is safe, acknowledge it: `-- praxia-deploy: allow unreviewable-statement: <why>`";
+    if let Some(error) = parse.errors().first() {
+        let offset = usize::from(error.range().start());
+        return vec![finding_at(
+            migration,
+            offset,
+            UNREVIEWABLE_STATEMENT,
+            format!("Squawk could not parse this ({}), so its rules did not check it", error.message()),
+            Some(help.to_owned()),
+        )];
+    }
+    let squawk_reads = parse.tree().stmts().count();
+    let postgres_runs = migration.statement_count();
+    if squawk_reads != postgres_runs {
+        let offset = migration.text.len() - migration.text.trim_start().len();
+        return vec![finding_at(
+            migration,
+            offset,
+            UNREVIEWABLE_STATEMENT,
+            format!(
+                "Squawk reads {squawk_reads} statements here where PostgreSQL will run {postgres_runs}, so some were not checked"
+            ),
+            Some(help.to_owned()),
+        )];
+    }
+    Vec::new()
 }

@@ -1,32 +1,45 @@
-//! What each statement acts on, read from Squawk's syntax tree: the table it
-//! alters, indexes or drops, the index it drops, the table it creates. Pure.
+//! What each statement acts on, read from Squawk's syntax tree: the tables it
+//! alters, indexes or drops, the indexes it drops, the table it creates or
+//! renames. Pure.
 
 use serde::{Serialize, Serializer};
 use squawk_syntax::SourceFile;
 use squawk_syntax::ast::{self, AstNode};
 
-/// A table or index as a statement names it. Unqualified names are taken to be
-/// in `public`, where drizzle-kit puts them and migrations run.
+/// A table or index as a statement names it. Unqualified names stay
+/// unqualified: the database resolves them through its search_path, as the
+/// migration itself will.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Relation {
-    pub schema: String,
+    pub schema: Option<String>,
     pub name: String,
 }
 
 impl Relation {
-    fn new(qualifier: Option<String>, name: String) -> Relation {
-        Relation { schema: qualifier.unwrap_or_else(|| "public".to_owned()), name }
-    }
-
     /// As `to_regclass` reads it: each part quoted.
     pub fn sql_name(&self) -> String {
-        format!("{}.{}", quote(&self.schema), quote(&self.name))
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote(schema), quote(&self.name)),
+            None => quote(&self.name),
+        }
+    }
+
+    fn in_schema(&self, schema: String) -> Relation {
+        Relation { schema: Some(schema), name: self.name.clone() }
+    }
+
+    fn renamed(&self, name: String) -> Relation {
+        Relation { schema: self.schema.clone(), name }
     }
 }
 
+/// `public` goes without saying, as drizzle-kit writes it.
 impl std::fmt::Display for Relation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.schema == "public" { f.write_str(&self.name) } else { write!(f, "{}.{}", self.schema, self.name) }
+        match self.schema.as_deref() {
+            Some(schema) if schema != "public" => write!(f, "{schema}.{}", self.name),
+            _ => f.write_str(&self.name),
+        }
     }
 }
 
@@ -58,14 +71,17 @@ impl Target {
 }
 
 /// One statement of the file as Squawk parsed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatementFacts {
     /// Byte range in the file.
     pub start: usize,
     pub end: usize,
-    pub target: Option<Target>,
-    /// The table it creates.
+    pub targets: Vec<Target>,
+    /// The table it creates: a new, permanent one (not `IF NOT EXISTS`, which
+    /// may find the live table there, nor a temporary one).
     pub creates: Option<Relation>,
+    /// A table it renames or moves to another schema: (from, to).
+    pub renames: Option<(Relation, Relation)>,
 }
 
 /// The facts of every statement, in file order.
@@ -73,27 +89,48 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
     file.stmts()
         .map(|statement| {
             let range = statement.syntax().text_range();
-            let (target, creates) = match &statement {
+            let mut facts =
+                StatementFacts { start: range.start().into(), end: range.end().into(), ..StatementFacts::default() };
+            match &statement {
                 ast::Stmt::AlterTable(alter) => {
-                    (alter.table_relation_name().and_then(table_ref).map(Target::Table), None)
+                    let table = alter.table_relation_name().and_then(table_ref);
+                    if let Some(table) = &table {
+                        facts.renames = alter.actions().find_map(|action| match action {
+                            ast::AlterTableAction::TableRenameTo(rename) => rename
+                                .table_name()
+                                .and_then(|name| name.path())
+                                .and_then(|path| path.segment())
+                                .map(|segment| (table.clone(), table.renamed(segment.text()))),
+                            ast::AlterTableAction::SetSchema(set) => set.schema_ref().map(|schema| {
+                                (table.clone(), table.in_schema(identifier(&schema.syntax().text().to_string())))
+                            }),
+                            _ => None,
+                        });
+                    }
+                    facts.targets.extend(table.map(Target::Table));
                 }
                 ast::Stmt::CreateIndex(create) => {
-                    (create.table_relation_name().and_then(table_ref).map(Target::Table), None)
+                    facts.targets.extend(create.table_relation_name().and_then(table_ref).map(Target::Table));
                 }
-                ast::Stmt::DropTable(drop) => (
-                    drop.table_name_refs().next().and_then(|table| table.path_ref()).map(path_ref).map(Target::Table),
-                    None,
-                ),
+                ast::Stmt::DropTable(drop) => {
+                    let names = drop.table_name_refs().filter_map(|table| table.path_ref()).map(path_ref);
+                    facts.targets.extend(names.map(Target::Table));
+                }
                 ast::Stmt::DropIndex(drop) => {
-                    (drop.index_refs().next().and_then(|index| index.path_ref()).map(path_ref).map(Target::Index), None)
+                    let names = drop.index_refs().filter_map(|index| index.path_ref()).map(path_ref);
+                    facts.targets.extend(names.map(Target::Index));
                 }
                 ast::Stmt::CreateTable(create) => {
                     let created = create.table_name().and_then(|table| table.path()).and_then(path);
-                    (created.clone().map(Target::Table), created)
+                    let temporary = matches!(create.persistence(), Some(ast::Persistence::Temp(_)));
+                    if !temporary && create.if_not_exists().is_none() {
+                        facts.creates = created.clone();
+                    }
+                    facts.targets.extend(created.map(Target::Table));
                 }
-                _ => (None, None),
-            };
-            StatementFacts { start: range.start().into(), end: range.end().into(), target, creates }
+                _ => {}
+            }
+            facts
         })
         .collect()
 }
@@ -104,57 +141,93 @@ fn table_ref(relation: ast::TableRelationName) -> Option<Relation> {
 
 fn path_ref(path: ast::PathRef) -> Relation {
     let name = path.segment().map(|segment| segment.text()).unwrap_or_default();
-    let qualifier = path.qualifier().and_then(|qualifier| qualifier.segment()).map(|segment| segment.text());
-    Relation::new(qualifier, name)
+    let schema = path.qualifier().and_then(|qualifier| qualifier.segment()).map(|segment| segment.text());
+    Relation { schema, name }
 }
 
 fn path(path: ast::Path) -> Option<Relation> {
     let name = path.segment()?.text();
-    let qualifier = path.qualifier().and_then(|qualifier| qualifier.segment()).map(|segment| segment.text());
-    Some(Relation::new(qualifier, name))
+    let schema = path.qualifier().and_then(|qualifier| qualifier.segment()).map(|segment| segment.text());
+    Some(Relation { schema, name })
+}
+
+/// An identifier as PostgreSQL folds it: quoted kept (`""` is `"`), else lower-cased.
+fn identifier(text: &str) -> String {
+    let text = text.trim();
+    match text.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => text.to_lowercase(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn targets(sql: &str) -> Vec<(Option<Target>, Option<Relation>)> {
-        facts(&SourceFile::parse(sql).tree()).into_iter().map(|facts| (facts.target, facts.creates)).collect()
+    fn of(sql: &str) -> Vec<StatementFacts> {
+        facts(&SourceFile::parse(sql).tree())
     }
 
-    fn table(schema: &str, name: &str) -> Relation {
-        Relation { schema: schema.to_owned(), name: name.to_owned() }
+    fn table(schema: Option<&str>, name: &str) -> Relation {
+        Relation { schema: schema.map(str::to_owned), name: name.to_owned() }
     }
 
     #[test]
     fn each_statement_names_what_it_works_on_as_postgresql_would() {
-        let found = targets(
-            "ALTER TABLE \"note\" ADD COLUMN \"status\" text NOT NULL;\n\
+        let found: Vec<Vec<Target>> = of("ALTER TABLE \"note\" ADD COLUMN \"status\" text NOT NULL;\n\
              CREATE INDEX IF NOT EXISTS \"note_body_idx\" ON \"public\".\"Note\" USING btree (\"body\");\n\
              alter table Ops.Jobs drop column x;\n\
-             DROP INDEX \"note_body_idx\";\n\
+             DROP INDEX \"a_idx\", b_idx;\n\
              DROP TABLE IF EXISTS old, older;\n\
-             CREATE TABLE \"fresh\" (id int);\n\
-             ALTER TYPE \"public\".\"role\" ADD VALUE 'coach';\n",
-        );
+             ALTER TYPE \"public\".\"role\" ADD VALUE 'coach';\n")
+        .into_iter()
+        .map(|facts| facts.targets)
+        .collect();
         assert_eq!(
             found,
             vec![
-                (Some(Target::Table(table("public", "note"))), None),
-                (Some(Target::Table(table("public", "Note"))), None),
-                (Some(Target::Table(table("ops", "jobs"))), None),
-                (Some(Target::Index(table("public", "note_body_idx"))), None),
-                (Some(Target::Table(table("public", "old"))), None),
-                (Some(Target::Table(table("public", "fresh"))), Some(table("public", "fresh"))),
-                (None, None),
+                vec![Target::Table(table(None, "note"))],
+                vec![Target::Table(table(Some("public"), "Note"))],
+                vec![Target::Table(table(Some("ops"), "jobs"))],
+                vec![Target::Index(table(None, "a_idx")), Target::Index(table(None, "b_idx"))],
+                vec![Target::Table(table(None, "old")), Target::Table(table(None, "older"))],
+                vec![],
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_new_permanent_table_counts_as_created() {
+        let creates: Vec<Option<Relation>> = of("CREATE TABLE \"fresh\" (id int);\n\
+             CREATE TABLE IF NOT EXISTS \"note\" (id int);\n\
+             CREATE TEMP TABLE \"note\" (id int);\n\
+             CREATE UNLOGGED TABLE \"cache\" (id int);\n")
+        .into_iter()
+        .map(|facts| facts.creates)
+        .collect();
+        assert_eq!(creates, vec![Some(table(None, "fresh")), None, None, Some(table(None, "cache"))]);
+    }
+
+    #[test]
+    fn renames_and_schema_moves_are_followed() {
+        let renames: Vec<Option<(Relation, Relation)>> =
+            of("ALTER TABLE \"note\" RENAME TO \"note_old\";\nALTER TABLE ops.jobs SET SCHEMA \"Archive\";\n")
+                .into_iter()
+                .map(|facts| facts.renames)
+                .collect();
+        assert_eq!(
+            renames,
+            vec![
+                Some((table(None, "note"), table(None, "note_old"))),
+                Some((table(Some("ops"), "jobs"), table(Some("Archive"), "jobs"))),
             ]
         );
     }
 
     #[test]
     fn names_are_quoted_for_the_catalog() {
-        assert_eq!(table("public", "we\"ird").sql_name(), "\"public\".\"we\"\"ird\"");
-        assert_eq!(table("public", "note").to_string(), "note");
-        assert_eq!(table("ops", "jobs").to_string(), "ops.jobs");
+        assert_eq!(table(Some("public"), "we\"ird").sql_name(), "\"public\".\"we\"\"ird\"");
+        assert_eq!(table(None, "note").sql_name(), "\"note\"");
+        assert_eq!(table(Some("ops"), "jobs").to_string(), "ops.jobs");
     }
 }

@@ -57,6 +57,8 @@ pub struct Chunk {
     pub len: usize,
     /// Its top-level SQL statements, as byte ranges of the chunk.
     pub statements: Vec<SqlStatement>,
+    /// Its comments, as byte ranges of the chunk (never text inside a string).
+    pub comments: Vec<std::ops::Range<usize>>,
 }
 
 impl Chunk {
@@ -383,7 +385,8 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
     let mut offset = 0;
     let mut lexer = Lexer::default();
     for piece in text.split(BREAKPOINT) {
-        chunks.push(Chunk { offset, len: piece.len(), statements: lexer.split(piece) });
+        let (statements, comments) = lexer.split_with_comments(piece);
+        chunks.push(Chunk { offset, len: piece.len(), statements, comments });
         offset += piece.len() + BREAKPOINT.len();
     }
     let lines = LineIndex::new(&text);
@@ -417,7 +420,7 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         (None, Some(reason)) => TransactionMode::OwnTransaction(reason),
         (None, None) => TransactionMode::Transactional,
     };
-    let (directed, acknowledgements) = directives(&text, &lines, &at)?;
+    let (directed, acknowledgements) = directives(&text, &chunks, &lines, &at)?;
     let mode = match directed {
         None => detected,
         Some(TransactionMode::OwnTransaction(_)) if non_transactional.is_some() => {
@@ -439,16 +442,15 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
 /// the review findings they acknowledge.
 fn directives(
     text: &str,
+    chunks: &[Chunk],
     lines: &LineIndex,
     at: &dyn Fn(usize) -> String,
 ) -> Result<(Option<TransactionMode>, Vec<Acknowledgement>)> {
     let mut found = None;
     let mut acknowledgements = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let Some(value) = line.trim_start().strip_prefix(DIRECTIVE) else {
+    for (start, end) in line_comments_on_their_own_line(text, chunks) {
+        let comment = &text[start..end];
+        let Some(value) = comment.strip_prefix(DIRECTIVE) else {
             continue;
         };
         let value = value.trim();
@@ -458,9 +460,9 @@ fn directives(
             other if other.split_whitespace().next() == Some(ALLOW_DIRECTIVE) => {
                 let line_number = lines.line_column(text, start).0;
                 let rest = &other[ALLOW_DIRECTIVE.len()..];
-                let acknowledged = acknowledgement(rest, line_number, start..offset).map_err(|(problem, help)| {
+                let acknowledged = acknowledgement(rest, line_number, start..end).map_err(|(problem, help)| {
                     Error::integrity(format!("{}: {problem}", at(start)))
-                        .note("line", format!("{line_number} | {}", line.trim_end()))
+                        .note("line", format!("{line_number} | {}", comment.trim_end()))
                         .help(help)
                 })?;
                 acknowledgements.push(acknowledged);
@@ -479,6 +481,22 @@ fn directives(
         found = Some(mode);
     }
     Ok((found, acknowledgements))
+}
+
+/// The `--` comments that have a line to themselves, as byte ranges of the file:
+/// only real comments (the lexer's), never a `--` inside a string.
+fn line_comments_on_their_own_line(text: &str, chunks: &[Chunk]) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    for chunk in chunks {
+        for comment in &chunk.comments {
+            let (start, end) = (chunk.offset + comment.start, chunk.offset + comment.end);
+            let line_start = text[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+            if text[start..].starts_with("--") && text[line_start..start].trim().is_empty() {
+                found.push((start, end));
+            }
+        }
+    }
+    found
 }
 
 /// `RULE[, RULE...]: reason` after `allow`; or what is wrong with it, and the fix.

@@ -1,0 +1,77 @@
+//! `unreviewable-statement`: a statement whose effect the review cannot see: a
+//! `DO` block, `CALL` or `PREPARE`/`EXECUTE` runs SQL that is not in the file as
+//! statements; `SET search_path` (or `set_config`) changes which tables the
+//! unqualified names after it mean; `SET standard_conforming_strings` changes
+//! how the statements after it are read. (Squawk failing to read the file the
+//! way PostgreSQL will is reported under this rule too, by `squawk.rs`.)
+
+use super::super::{Finding, finding_at};
+use crate::migrations::folder::Migration;
+
+pub const RULE: &str = "unreviewable-statement";
+
+const HELP: &str = "write the change as plain statements in the migration; if it must stay, review it by hand and acknowledge it: `-- praxia-deploy: allow unreviewable-statement: <what it does and why it is safe>`";
+
+pub fn findings(migration: &Migration) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for statement in migration.statements() {
+        let chunk = &migration.chunks[statement.chunk_index];
+        let Some(words) =
+            chunk.statements.iter().find(|sql| sql.start == statement.start_in_chunk).map(|sql| &sql.words)
+        else {
+            continue;
+        };
+        let Some(why) = hidden_effect(words) else {
+            continue;
+        };
+        let offset =
+            chunk.offset + statement.start_in_chunk + (statement.text.len() - statement.text.trim_start().len());
+        findings.push(finding_at(migration, offset, RULE, why.to_owned(), Some(HELP.to_owned())));
+    }
+    findings
+}
+
+/// Why the review cannot see what a statement does, in words.
+pub fn hidden_effect(words: &[String]) -> Option<&'static str> {
+    let first = words.first().map(String::as_str)?;
+    let early = |word: &str| words.iter().take(3).any(|w| w == word);
+    match first {
+        "DO" => Some("a DO block runs SQL the review cannot see"),
+        "CALL" => Some("CALL runs a procedure, whose SQL the review cannot see"),
+        "PREPARE" | "EXECUTE" => Some("a prepared statement runs SQL the review cannot see where it runs"),
+        "SET" | "RESET" if early("SEARCH_PATH") => {
+            Some("changing search_path changes which tables the unqualified names after it mean")
+        }
+        "SET" | "RESET" if early("STANDARD_CONFORMING_STRINGS") => {
+            Some("changing standard_conforming_strings changes how the statements after it are read")
+        }
+        _ if words.iter().any(|word| word == "SET_CONFIG") => {
+            Some("set_config() can change search_path, and with it which tables the names after it mean")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations::sql::split_statements;
+
+    #[test]
+    fn statements_with_hidden_effects_are_found() {
+        let hidden = [
+            "DO $$ BEGIN ALTER TABLE note DROP COLUMN legacy; END $$",
+            "SET search_path TO ops",
+            "set local search_path = ops, public",
+            "SET standard_conforming_strings = off",
+            "SELECT set_config('search_path', 'ops', false)",
+            "CALL cleanup()",
+        ];
+        for sql in hidden {
+            assert!(hidden_effect(&split_statements(sql)[0].words).is_some(), "{sql}");
+        }
+        for sql in ["SET lock_timeout = '1s'", "ALTER TABLE t ADD COLUMN search_path text", "SELECT 1"] {
+            assert_eq!(hidden_effect(&split_statements(sql)[0].words), None, "{sql}");
+        }
+    }
+}
