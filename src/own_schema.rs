@@ -105,3 +105,35 @@ mod tests {
         assert_eq!(provenance.tool_version, env!("CARGO_PKG_VERSION"));
     }
 }
+
+/// The newest row of the migration log for one bookkeeping table: what ran last,
+/// when, and the backup taken before it (if one was).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastLogged {
+    pub tag: String,
+    pub applied_at: String,
+    pub backup: Option<crate::backup::BackupRecord>,
+}
+
+/// None when nothing was logged yet (or the log does not exist).
+pub async fn last_logged(connection: &mut PgConnection, bookkeeping: &str) -> Result<Option<LastLogged>, sqlx::Error> {
+    // `to_jsonb(l)`: a log from before the backup column existed reads as no backup.
+    let row: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT l.tag, to_char(l.applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), (to_jsonb(l) -> 'backup')::text \
+         FROM praxia_deploy.migration_log l \
+         WHERE to_regclass('praxia_deploy.migration_log') IS NOT NULL AND l.bookkeeping_table = $1 \
+         ORDER BY l.id DESC LIMIT 1",
+    )
+    .bind(bookkeeping)
+    .fetch_optional(&mut *connection)
+    .await
+    .or_else(|err| match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+        _ => Err(err),
+    })?;
+    Ok(row.map(|(tag, applied_at, backup)| LastLogged {
+        tag,
+        applied_at,
+        backup: backup.and_then(|json| serde_json::from_str(&json).ok()),
+    }))
+}

@@ -240,3 +240,179 @@ fn a_file_that_is_not_a_dump_does_not_verify() {
         .expect_code(5)
         .expect_stderr_contains("the file is empty");
 }
+
+/// A production environment on the test Dokku whose app's database is `database`,
+/// migrated up to the shipped migrations, with one more migration pending.
+fn production_with_pending(dokku: &TestDokku, database: &TestDatabase) -> TestProject {
+    let project = TestProject::from_repo();
+    project.file("environments/prod.toml", &format!("kind = \"production\"\n\n{}", dokku.section(APP)));
+    dokku.add_app(APP, project.path(), Some(&database.url));
+    dokku.add_postgres_service(SERVICE, &database.url, &[APP]);
+    project.run(&["--env", "prod", "migrate", "--yes", "--no-backup"]).expect_code(0);
+    let journal_path = project.path().join("migrations/meta/_journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&journal_path).unwrap()).unwrap();
+    let entries = journal["entries"].as_array_mut().unwrap();
+    let when = entries.last().unwrap()["when"].as_i64().unwrap() + 1000;
+    entries.push(serde_json::json!({"idx": entries.len(), "version": "7", "when": when, "tag": "0002_coach_notes", "breakpoints": true}));
+    std::fs::write(&journal_path, serde_json::to_string_pretty(&journal).unwrap()).unwrap();
+    project.file(
+        "migrations/0002_coach_notes.sql",
+        "CREATE TABLE \"coach_note\" (\"id\" text PRIMARY KEY NOT NULL, \"body\" text NOT NULL);",
+    );
+    project
+}
+
+async fn logged_backup(database: &TestDatabase, tag: &str) -> Option<serde_json::Value> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let backup: Option<String> =
+        sqlx::query_scalar("SELECT backup::text FROM praxia_deploy.migration_log WHERE tag = $1")
+            .bind(tag)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    backup.map(|text| serde_json::from_str(&text).unwrap())
+}
+
+fn call_starts(dokku: &TestDokku) -> Vec<String> {
+    dokku
+        .calls()
+        .iter()
+        .map(|call| {
+            let words: Vec<&str> = call.iter().map(String::as_str).collect();
+            let program = words.iter().position(|word| *word == "praxia-deploy");
+            match (words.get(1), program) {
+                (Some(&"run"), Some(at)) => {
+                    let command = words.get(at + 1).copied().unwrap_or("");
+                    let backup = words[at..].iter().find(|word| word.contains("backup")).copied().unwrap_or("");
+                    format!("run {command} {backup}").trim_end().to_owned()
+                }
+                _ => words.first().map_or(String::new(), |first| (*first).to_owned()),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_production_migrate_takes_a_verified_backup_first_and_records_it() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = production_with_pending(&dokku, &database);
+    let before = dokku.calls().len();
+    project
+        .run(&["--env", "prod", "migrate", "--yes"])
+        .expect_code(0)
+        .expect_stderr_contains("1 migration pending: taking a verified backup first")
+        .expect_stdout_contains("ran 0002_coach_notes");
+    let calls = call_starts(&dokku)[before..].to_vec();
+    assert_eq!(calls[..3], ["run status", "postgres:app-links", "postgres:export"], "{calls:?}");
+    assert!(calls[3].starts_with("run migrate --after-backup"), "{calls:?}");
+    let dumps = dumps_in(&project.path().join("backups"));
+    assert_eq!(dumps.len(), 1);
+    assert!(dumps[0].ends_with("-0001_praxia_organizations.dump"), "the backup holds what was there before: {dumps:?}");
+    let logged = logged_backup(&database, "0002_coach_notes").await.expect("the backup is in the log");
+    assert_eq!(logged["file"], dumps[0]);
+    let bytes = std::fs::read(project.path().join("backups").join(&dumps[0])).unwrap();
+    assert_eq!(logged["sha256"], hex::encode(Sha256::digest(&bytes)));
+    project
+        .run(&["--env", "prod", "status"])
+        .expect_code(0)
+        .expect_stdout_contains(&format!("last backup  {} ({} bytes", dumps[0], bytes.len()))
+        .expect_stdout_contains("before 0002_coach_notes");
+
+    // Nothing pending: no backup, and the container is told not to take one.
+    let before = dokku.calls().len();
+    project.run(&["--env", "prod", "migrate", "--yes"]).expect_code(0).expect_stdout_contains("nothing to do");
+    assert_eq!(call_starts(&dokku)[before..], ["run status", "run migrate --no-backup"]);
+}
+
+#[tokio::test]
+async fn no_backup_skips_it_and_a_failed_backup_migrates_nothing() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = production_with_pending(&dokku, &database);
+    dokku.break_export_after(SERVICE, 1000);
+    let before = dokku.calls().len();
+    project
+        .run(&["--env", "prod", "migrate", "--yes"])
+        .expect_code(7)
+        .expect_stderr_contains("failed (exit 137) before the dump was complete")
+        .expect_stderr_contains("nothing was migrated");
+    assert!(!call_starts(&dokku)[before..].iter().any(|call| call.starts_with("run migrate")), "{:?}", dokku.calls());
+    assert_eq!(dumps_in(&project.path().join("backups")), Vec::<String>::new());
+
+    let outcome = Outcome::of(
+        project.command().args(["--env", "prod", "migrate", "--no-backup"]).stdin(std::process::Stdio::null()),
+    );
+    outcome.expect_code(3).expect_stderr_contains("was not confirmed");
+    project
+        .run(&["--env", "prod", "migrate", "--no-backup", "--yes"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0002_coach_notes");
+    assert_eq!(logged_backup(&database, "0002_coach_notes").await, None);
+    project
+        .run(&["--env", "prod", "status"])
+        .expect_code(0)
+        .expect_stdout_contains("last backup  none recorded before 0002_coach_notes");
+}
+
+#[tokio::test]
+async fn the_release_phase_dumps_into_its_storage_mount_with_the_real_pg_dump() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.file(
+        "environments/prod.toml",
+        "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[backup]\nrelease_dir = \"mounted/backups\"\n",
+    );
+    std::fs::create_dir_all(project.path().join("mounted/backups")).unwrap();
+    let outcome = Outcome::of(project.command().args(["--env", "prod", "release"]).env("DATABASE_URL", &database.url));
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("verified before migrating")
+        .expect_stdout_contains("applied 2 migrations");
+    let dumps = dumps_in(&project.path().join("mounted/backups"));
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    assert!(dumps[0].starts_with("praxia-prod-") && dumps[0].ends_with("-empty.dump"), "{dumps:?}");
+    assert!(pg_restore_list(&project.path().join("mounted/backups").join(&dumps[0])).contains("Dumped by pg_dump"));
+    assert_eq!(logged_backup(&database, "0000_better_auth").await.unwrap()["file"], dumps[0]);
+    // The no-op release Dokku re-runs on every config:set takes none.
+    Outcome::of(project.command().args(["--env", "prod", "release"]).env("DATABASE_URL", &database.url)).expect_code(0);
+    assert_eq!(dumps_in(&project.path().join("mounted/backups")).len(), 1);
+}
+
+#[test]
+fn a_pg_dump_older_than_the_server_is_a_clear_error_and_nothing_is_migrated() {
+    // This machine has one PostgreSQL; the mismatch is pg_dump's own words, from a
+    // stand-in pg_dump that says what pg_dump 14 says to a 15 server.
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.file("environments/prod.toml", "kind = \"production\"\n\n[backup]\nrelease_dir = \"mounted\"\n");
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump: error: aborting because of server version mismatch' >&2\necho 'pg_dump: detail: server version: 15.18; pg_dump version: 14.11' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::copy(support_pg_restore(), bin.path().join("pg_restore")).unwrap();
+    let outcome = Outcome::of(
+        project
+            .command()
+            .args(["--env", "prod", "release"])
+            .env("DATABASE_URL", &database.url)
+            .env("PG_BIN", bin.path()),
+    );
+    outcome
+        .expect_code(5)
+        .expect_stderr_contains("server version mismatch")
+        .expect_stderr_contains("postgresql-client-$POSTGRES_MAJOR");
+    assert_eq!(files_in(&project.path().join("mounted")), Vec::<String>::new());
+    let mut connection = Command::new("psql");
+    let rows = connection
+        .args(["-X", "-tA", &database.url, "-c", "SELECT to_regclass('drizzle.__drizzle_migrations') IS NULL"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), "t", "nothing was migrated");
+}
+
+fn support_pg_restore() -> PathBuf {
+    let output = Command::new("sh").args(["-c", "command -v pg_restore"]).output().unwrap();
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}

@@ -56,6 +56,9 @@ struct MigrationReport {
     /// The verified backup taken before these migrations (migrate, release).
     #[serde(skip_serializing_if = "Option::is_none")]
     backup: Option<BackupRecord>,
+    /// `status`: the newest row of the migration log, with the backup taken before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_migration: Option<crate::own_schema::LastLogged>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,6 +132,7 @@ fn report(
         seed: None,
         review: statements.map(|reviews| review_json(migrator.env(), reviews)),
         backup: None,
+        last_migration: None,
     }
 }
 
@@ -166,8 +170,12 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
     let migrator = open(context)?;
     let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, OutOfOrder::Refuse);
-    let report =
-        Report::new(&report(&migrator, &state, &plan, Vec::new(), None), status_table(&migrator, &state, &plan));
+    let last = migrator.last_logged(context.wait(wait)).await?;
+    let mut json_report = report(&migrator, &state, &plan, Vec::new(), None);
+    json_report.last_migration = last.clone();
+    let mut table = status_table(&migrator, &state, &plan);
+    table.push_str(&last_backup_line(last.as_ref()));
+    let report = Report::new(&json_report, table);
     if let Some(refusal) = plan.refusal() {
         return Err(refusal.with_report(report));
     }
@@ -243,13 +251,14 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
     let env = &context.env;
     let (report, human) = match backup {
         Backup::AsConfigured if env.backup.before_migrate => {
-            let url = migrator.url().clone();
-            let mut first =
-                PgDumpFirst { env, folder: migrator.folder(), url: &url, dir: env.backup.dir.clone(), taken: None };
-            run(context, &migrator, args, &mut first).await?
+            run_with_pg_dump_first(context, &migrator, args, env.backup.dir.clone()).await?
         }
         Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup).await?,
-        Backup::TakenBefore(record) => run(context, &migrator, args, &mut TakenBefore(Some(record))).await?,
+        Backup::TakenBefore(record) => {
+            let (mut report, human) = run(context, &migrator, args, &mut TakenBefore(Some(record.clone()))).await?;
+            report.backup = Some(record);
+            (report, human)
+        }
     };
     Ok(Report::new(&report, human))
 }
@@ -259,12 +268,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
     let (mut report, mut human) = match &context.env.backup.release_dir {
-        Some(dir) => {
-            let url = migrator.url().clone();
-            let env = &context.env;
-            let mut first = PgDumpFirst { env, folder: migrator.folder(), url: &url, dir: dir.clone(), taken: None };
-            run(context, &migrator, args, &mut first).await?
-        }
+        Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone()).await?,
         None => run(context, &migrator, args, &mut NoBackup).await?,
     };
     let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
@@ -272,6 +276,28 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     human.push_str(&outcome.summary);
     report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
     Ok(Report::new(&report, human))
+}
+
+/// Runs the engine with a verified `pg_dump` into `dir` first, when something is pending.
+async fn run_with_pg_dump_first(
+    context: &Context<'_>,
+    migrator: &Migrator<'_>,
+    args: &ApplyArgs,
+    dir: std::path::PathBuf,
+) -> Result<(MigrationReport, String)> {
+    let url = migrator.url().clone();
+    let mut first = PgDumpFirst { env: &context.env, folder: migrator.folder(), url: &url, dir, taken: None };
+    let (mut report, mut human) = run(context, migrator, args, &mut first).await?;
+    if let Some(taken) = first.taken {
+        human = format!(
+            "backup {} ({} bytes, sha256 {}) verified before migrating\n{human}",
+            taken.path.display(),
+            taken.record.bytes,
+            taken.record.sha256
+        );
+        report.backup = Some(taken.record);
+    }
+    Ok((report, human))
 }
 
 /// Runs the engine and renders its outcome.
@@ -428,6 +454,20 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
         );
     }
     text
+}
+
+/// `status`'s line on the backup taken before the last migration.
+fn last_backup_line(last: Option<&crate::own_schema::LastLogged>) -> String {
+    match last {
+        None => String::new(),
+        Some(last) => match &last.backup {
+            Some(backup) => format!(
+                "last backup  {} ({} bytes, sha256 {}), taken {}, before {} (applied {})\n",
+                backup.file, backup.bytes, backup.sha256, backup.taken_at, last.tag, last.applied_at
+            ),
+            None => format!("last backup  none recorded before {} (applied {})\n", last.tag, last.applied_at),
+        },
+    }
 }
 
 /// The review's counts and the gate's answer, for the JSON of `plan` and `--dry-run`.

@@ -11,7 +11,7 @@ use crate::cli::Command;
 use crate::config::{DokkuSettings, EnvironmentKind};
 use crate::dokku::forward::container_arguments;
 use crate::dokku::invocation::run_arguments;
-use crate::dokku::remote::{app_exists, config_get, config_is_set, run_streaming};
+use crate::dokku::remote::{app_exists, config_get, config_is_set, run_captured, run_streaming};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
@@ -27,8 +27,9 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         )
         .help("drop --database-url, or add --local to run here against that URL"));
     }
-    let arguments = container_arguments(command, &context.cli.global);
-    let remote_arguments = run_arguments(&env.name, &dokku.app, &arguments)
+    let mut arguments = container_arguments(command, &context.cli.global);
+    // Checked before anything connects; the backup flag added later passes the same checks.
+    run_arguments(&env.name, &dokku.app, &arguments)
         .map_err(|reason| Error::usage(format!("cannot send this command through Dokku: {reason}")))?;
     if env.kind == EnvironmentKind::Production && is_mutating(command) {
         confirm_production(&dokku.app, command)?;
@@ -37,6 +38,19 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
     // No `apps:exists` first: every SSH session costs sshd ~0.1 s, and `run`
     // says "App X does not exist" itself.
     let connection = DokkuConnection::open(dokku, env.kind).await?;
+    if wants_backup_first(command, env) {
+        let backup = backup_first(context, dokku, &connection).await;
+        match backup {
+            Ok(Some(record)) => arguments.extend(["--after-backup".to_owned(), record.to_argument()]),
+            Ok(None) => arguments.push("--no-backup".to_owned()),
+            Err(error) => {
+                let _ = connection.session.close().await;
+                return Err(error.note("nothing was migrated", "the backup comes first"));
+            }
+        }
+    }
+    let remote_arguments = run_arguments(&env.name, &dokku.app, &arguments)
+        .map_err(|reason| Error::usage(format!("cannot send this command through Dokku: {reason}")))?;
     tracing::info!(
         "running `{}` in a one-off container of {} on {}",
         command.name(),
@@ -84,6 +98,56 @@ async fn interrupted() -> &'static str {
     }
 }
 
+/// `migrate` on an environment whose `[backup] before_migrate` asks for a backup
+/// first, unless `--no-backup` (or the record of one already taken) says otherwise.
+fn wants_backup_first(command: &Command, env: &crate::config::Environment) -> bool {
+    env.backup.before_migrate
+        && matches!(command, Command::Migrate { dry_run: false, no_backup: false, after_backup: None, .. })
+}
+
+/// When the app's database has migrations pending (asked with `status` in a
+/// one-off container), a verified `postgres:export` here; None: nothing pending.
+async fn backup_first(
+    context: &Context<'_>,
+    dokku: &DokkuSettings,
+    connection: &DokkuConnection,
+) -> Result<Option<crate::backup::BackupRecord>> {
+    let env = &context.env;
+    let status = ["status", "--local", "--output", "json", "-q"].map(str::to_owned);
+    let status = run_arguments(&env.name, &dokku.app, &status)
+        .map_err(|reason| Error::usage(format!("cannot send `status` through Dokku: {reason}")))?;
+    let (exit, stdout) = run_captured(&connection.session, &dokku.app, &status).await?;
+    if exit.app_missing {
+        return Err(missing_app(dokku, &connection.destination));
+    }
+    if exit.never_deployed {
+        return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
+            .help("deploy it once (`git push dokku main`); `dokku run` needs a built image"));
+    }
+    let document: serde_json::Value = serde_json::from_slice(&stdout).map_err(|_| {
+        Error::new(ErrorKind::Remote, "`status` in the container did not answer with its JSON document")
+            .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))
+    })?;
+    let pending = document["result"]["pending"].as_array().map_or(0, Vec::len);
+    if pending == 0 {
+        tracing::info!("nothing pending: no backup needed before migrating");
+        return Ok(None);
+    }
+    tracing::info!("{} pending: taking a verified backup first", crate::output::plural(pending, "migration"));
+    let folder = crate::migrations::folder::read_folder(&env.migrations.dir)?;
+    let (taken, _) = crate::backup::sources::through_dokku(env, &folder, dokku, connection).await?;
+    tracing::info!(
+        "backup {} ({} bytes, sha256 {}) verified",
+        taken.path.display(),
+        taken.record.bytes,
+        taken.record.sha256
+    );
+    for removed in &taken.removed {
+        tracing::info!("removed the older backup {removed}");
+    }
+    Ok(Some(taken.record))
+}
+
 fn is_mutating(command: &Command) -> bool {
     matches!(command, Command::Migrate { dry_run: false, .. } | Command::Seed { .. })
 }
@@ -102,7 +166,8 @@ fn confirm_production(app: &str, command: &Command) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(refusal().help("confirm with --yes (no terminal to ask at)"));
     }
-    eprint!("This runs `{}` on the PRODUCTION app {app}. Type the app name to continue: ", command.name());
+    let without = if matches!(command, Command::Migrate { no_backup: true, .. }) { " WITHOUT a backup" } else { "" };
+    eprint!("This runs `{}` on the PRODUCTION app {app}{without}. Type the app name to continue: ", command.name());
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -169,3 +169,31 @@ pub async fn finish(mut child: openssh::RemoteChild<'_>, what: &str) -> Result<(
     Err(Error::new(ErrorKind::Remote, format!("`dokku {what}` failed ({code}) before the dump was complete"))
         .note("dokku said", if said.trim().is_empty() { "nothing" } else { said.trim() }))
 }
+
+/// Runs `arguments` through Dokku for `app` and returns the remote stdout (stderr
+/// copied to ours as it arrives), for a command whose answer we read.
+pub async fn run_captured(session: &Session, app: &str, arguments: &[String]) -> Result<(RunExit, Vec<u8>)> {
+    let (program, rest) = arguments.split_first().expect("a Dokku command");
+    let mut child = session
+        .command(program.as_str())
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|err| ssh_lost("starting the remote command", &err))?;
+    let mut stdout = child.stdout().take().expect("piped stdout");
+    let stderr = child.stderr().take().expect("piped stderr");
+    let missing = format!("App {app} does not exist");
+    let watched = [NEVER_DEPLOYED, missing.as_str()];
+    let mut captured = Vec::new();
+    let (read, seen) = tokio::join!(
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut captured),
+        copy_lines(stderr, tokio::io::stderr(), &watched)
+    );
+    read.map_err(|err| Error::new(ErrorKind::Remote, "the remote command's output broke off").note("reason", err))?;
+    let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
+    let ours = status.code() == Some(0);
+    Ok((RunExit { code: status.code(), never_deployed: seen[0] && !ours, app_missing: seen[1] && !ours }, captured))
+}

@@ -376,6 +376,17 @@ impl<'e> Migrator<'e> {
         Ok((state, Outcome::Applied { ran, names_written, reconnects: 0 }))
     }
 
+    /// The migration log's newest row for this bookkeeping table (`status`).
+    pub async fn last_logged(&self, wait: Duration) -> Result<Option<crate::own_schema::LastLogged>> {
+        let mut connection = database::connect(&self.url, wait, &self.application_name).await?;
+        let logged = crate::own_schema::last_logged(&mut connection, self.bookkeeping.name()).await.map_err(|err| {
+            Error::unavailable("could not read praxia_deploy.migration_log")
+                .note("reason", crate::pg_error::describe(&err))
+        });
+        let _ = connection.close().await;
+        logged
+    }
+
     /// The review of each pending migration (in `plan.pending`'s order), judged
     /// against the database: which tables are new, small, or not there.
     pub async fn review(&self, plan: &Plan<'_>, wait: Duration) -> Result<Vec<Reviewed>> {
