@@ -187,6 +187,8 @@ fn main() {
     .with_target(3000.0, "< 3 s");
     results.push(seed);
 
+    results.extend(backup_measurements(&mut ratios));
+
     results.extend(serve_measurements());
     let (remote, plain) = ssh_measurements();
     ratios.push(("remote status - plain ssh run (ms)".to_owned(), remote.median() - plain.median()));
@@ -197,6 +199,41 @@ fn main() {
     results.push(floor_connect);
 
     report(&results, &ratios);
+}
+
+/// `backup` (pg_dump, then verified by pg_restore twice and renamed) and the
+/// restore drill of a `seed --scale 1000` database, each against the bare tool
+/// it wraps in the same run: `pg_dump -Fc` to a file, `pg_restore` into a new database.
+fn backup_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
+    let project = TestProject::from_repo();
+    let database = test_postgres().fresh_database();
+    assert_success(project.on(&database).arg("migrate").output().unwrap(), "migrate before backup");
+    assert_success(project.on(&database).args(["seed", "--scale", "1000"]).output().unwrap(), "seed before backup");
+    let backup = timed("backup of the seed --scale 1000 database (pg_dump + verify)", SLOW_RUNS, || {
+        run(project.on(&database).args(["backup"]))
+    });
+    let scratch = tempfile::tempdir().unwrap();
+    let dump = scratch.path().join("peer.dump");
+    let pg_dump = timed("peer: pg_dump -Fc of the same database to a file", SLOW_RUNS, || {
+        run(Command::new("pg_dump").args(["-Fc", "--no-owner", "--no-acl", "-f"]).arg(&dump).arg(&database.url))
+    });
+    let file = std::fs::read_dir(project.path().join("backups"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "dump"))
+        .expect("a backup");
+    let drill = timed("backup verify (restore drill into a scratch database)", SLOW_RUNS, || {
+        run(project.command().args(["--env", "test", "backup", "verify"]).arg(&file))
+    });
+    let pg_restore = timed("peer: pg_restore of the same dump into a new database", SLOW_RUNS, || {
+        let target = test_postgres().fresh_database();
+        run(Command::new("pg_restore")
+            .args(["--no-owner", "--no-acl", "--single-transaction", "--dbname", &target.url])
+            .arg(&file))
+    });
+    ratios.push(("backup / pg_dump -Fc".to_owned(), backup.median() / pg_dump.median()));
+    ratios.push(("backup verify / pg_restore".to_owned(), drill.median() / pg_restore.median()));
+    vec![backup, pg_dump, drill, pg_restore]
 }
 
 /// Runs `body` (which returns its own measured duration in ms) `runs` times after one warm-up.

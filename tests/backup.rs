@@ -416,3 +416,21 @@ fn support_pg_restore() -> PathBuf {
     let output = Command::new("sh").args(["-c", "command -v pg_restore"]).output().unwrap();
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
+
+#[test]
+fn a_local_backup_with_verify_restore_drills_it_at_once() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    let document = project
+        .run_on(&database, &["--env", "test", "--output", "json", "backup", "--verify-restore"])
+        .expect_code(0)
+        .json();
+    let path = PathBuf::from(document["result"]["backup"]["path"].as_str().unwrap());
+    assert!(path.starts_with(project.path().join("backups")), "{path:?}");
+    assert!(path.file_name().unwrap().to_string_lossy().starts_with("praxia-test-"), "{path:?}");
+    let drill = &document["result"]["restore_drill"];
+    assert_eq!(drill["applied_migrations"], 2);
+    assert_eq!(drill["tables"].as_array().unwrap().len(), 10, "{drill}");
+    assert!(document["result"]["restore_commands"][0].as_str().unwrap().starts_with("pg_restore --clean --if-exists"));
+}

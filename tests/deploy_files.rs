@@ -76,6 +76,17 @@ fn the_dockerfile_has_no_entrypoint_and_ships_what_the_release_needs() {
         instructions.iter().any(|line| line.contains("install") && line.contains("bash")),
         "Dokku runs the release line with bash"
     );
+    // The release phase's backup: pg_dump of the service's major version, chosen at build time.
+    assert!(
+        instructions.iter().any(|line| line.starts_with("ARG POSTGRES_MAJOR=")),
+        "no POSTGRES_MAJOR build argument"
+    );
+    assert!(
+        instructions
+            .iter()
+            .any(|line| line.contains("install") && line.contains("\"postgresql-client-${POSTGRES_MAJOR}\"")),
+        "the image does not install the matching pg_dump"
+    );
 }
 
 /// The build stage copies only some files into the image; cargo must still be able
