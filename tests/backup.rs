@@ -78,6 +78,10 @@ async fn a_backup_through_dokku_is_verified_named_after_its_newest_migration_and
     assert_eq!(document["result"]["service"], SERVICE);
     let restore = document["result"]["restore_commands"].as_array().unwrap();
     assert_eq!(restore[0], format!("dokku postgres:import {SERVICE} < {}", file.display()));
+    assert_eq!(
+        restore[1],
+        format!("ssh -p {} {}@127.0.0.1 postgres:import {SERVICE} < {}", dokku.port, dokku.user, file.display())
+    );
     assert!(dokku.calls().iter().any(|call| call == &["postgres:app-links", APP]));
     assert!(dokku.calls().iter().any(|call| call == &["postgres:export", SERVICE]));
 
@@ -110,6 +114,18 @@ async fn an_export_that_dies_mid_stream_leaves_nothing_and_says_so() {
         ))
         .expect_stderr_contains("the service container went away")
         .expect_stderr_contains("the partial file was removed");
+    assert_eq!(files_in(&project.path().join("backups")), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_ssh_connection_dropped_mid_stream_leaves_nothing() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database, "");
+    dokku.drop_connection_during_export(SERVICE, 2000);
+    let outcome = project.run(&["--env", "remote", "backup"]);
+    outcome.expect_code(7).expect_stderr_contains("the partial file was removed");
+    outcome.expect_stderr_contains("SSH failed while postgres:export praxia-db");
     assert_eq!(files_in(&project.path().join("backups")), Vec::<String>::new());
 }
 

@@ -114,11 +114,25 @@ pub fn app_name(env: &Environment) -> String {
     env.dokku.as_ref().map_or_else(|| format!("praxia-{}", env.name), |dokku| dokku.app.to_string())
 }
 
-/// How to put a backup back: through Dokku, or into a plain database URL.
-pub fn restore_commands(file: &Path, service: Option<&str>) -> Vec<String> {
+/// How to put a backup back: on the Dokku host, from here over SSH, or into a
+/// plain database URL.
+pub fn restore_commands(
+    file: &Path,
+    service: Option<&str>,
+    dokku: Option<&crate::config::DokkuSettings>,
+) -> Vec<String> {
     let mut commands = Vec::new();
     if let Some(service) = service {
         commands.push(format!("dokku postgres:import {service} < {}", file.display()));
+        if let Some(dokku) = dokku {
+            let port = dokku.port.map_or(String::new(), |port| format!(" -p {port}"));
+            commands.push(format!(
+                "ssh{port} {}@{} postgres:import {service} < {}",
+                dokku.user,
+                dokku.host.as_str(),
+                file.display()
+            ));
+        }
     }
     commands.push(format!(
         "pg_restore --clean --if-exists --no-owner --no-acl --single-transaction --dbname \"$DATABASE_URL\" {}",

@@ -39,7 +39,7 @@ async fn take(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
     };
     let mut human = taken_summary(&taken, env.backup.keep);
     let _ = writeln!(human, "restore it with:");
-    for command in backup::restore_commands(&taken.path, service.as_deref()) {
+    for command in backup::restore_commands(&taken.path, service.as_deref(), env.dokku.as_ref()) {
         let _ = writeln!(human, "  {command}");
     }
     let drill = if args.verify_restore { Some(drill::run(env, &taken.path).await?) } else { None };
@@ -49,7 +49,7 @@ async fn take(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
     let report = json!({
         "backup": taken,
         "service": service,
-        "restore_commands": backup::restore_commands(&taken.path, service.as_deref()),
+        "restore_commands": backup::restore_commands(&taken.path, service.as_deref(), env.dokku.as_ref()),
         "restore_drill": drill,
     });
     Ok(Report::new(&report, human))

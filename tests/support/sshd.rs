@@ -129,6 +129,12 @@ impl TestDokku {
         std::fs::write(self.dir.join("services").join(service).join("die-after-bytes"), bytes.to_string()).unwrap();
     }
 
+    /// Makes `postgres:export` of `service` lose its SSH session after `bytes`.
+    pub fn drop_connection_during_export(&self, service: &str, bytes: usize) {
+        let file = self.dir.join("services").join(service).join("drop-connection-after-bytes");
+        std::fs::write(file, bytes.to_string()).unwrap();
+    }
+
     /// `ssh <user>@<this host> <arguments>` with the accepted key, as a user runs Dokku commands.
     pub fn ssh(&self, arguments: &[&str]) -> Command {
         let mut command = Command::new("ssh");
