@@ -19,6 +19,8 @@ fn remote_project(dokku: &TestDokku, database: &TestDatabase) -> TestProject {
     project.file("environments/remote.toml", &format!("kind = \"staging\"\n\n{}", dokku.section(APP)));
     project.file("environments/prod.toml", &format!("kind = \"production\"\n\n{}", dokku.section(APP)));
     dokku.add_app(APP, project.path(), Some(&database.url));
+    // Production migrations take a backup first (tests/backup.rs tests it).
+    dokku.add_postgres_service("praxia-db", &database.url, &[APP]);
     project
 }
 

@@ -26,6 +26,12 @@ async fn text(database: &TestDatabase, sql: &str) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut connection).await.unwrap()
 }
 
+/// The acknowledgements the migration log kept for `tag`.
+async fn logged_acknowledgements(database: &TestDatabase, tag: &str) -> serde_json::Value {
+    let sql = format!("SELECT acknowledgements::text FROM praxia_deploy.migration_log WHERE tag = '{tag}'");
+    serde_json::from_str(&text(database, &sql).await).unwrap()
+}
+
 fn migrations(list: &[(&str, &str)]) -> Vec<(String, i64, String)> {
     list.iter()
         .enumerate()
@@ -106,14 +112,8 @@ async fn an_acknowledgement_with_its_reason_lets_it_through_and_is_logged() {
         .expect_stdout_contains("--   acknowledged on line 1: legacy unread since v2.3")
         .expect_stdout_contains("the review gate of production lets these migrations through");
     project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
-    let logged = text(
-        &database,
-        "SELECT acknowledgements::text FROM praxia_deploy.migration_log WHERE tag = '0001_drop_legacy'",
-    )
-    .await;
-    let logged: serde_json::Value = serde_json::from_str(&logged).unwrap();
     assert_eq!(
-        logged,
+        logged_acknowledgements(&database, "0001_drop_legacy").await,
         serde_json::json!([{
             "rules": ["ban-drop-column", "previous-release-overlap"],
             "reason": "legacy unread since v2.3",
@@ -136,14 +136,8 @@ async fn squawk_ignore_passes_the_gate_and_is_logged_without_a_reason() {
     let both = format!("-- squawk-ignore ban-drop-column, previous-release-overlap\n{DROP_LEGACY}");
     set(&project, &[("0000_note", NOTE), ("0001_drop_legacy", &both)]);
     project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
-    let logged = text(
-        &database,
-        "SELECT acknowledgements::text FROM praxia_deploy.migration_log WHERE tag = '0001_drop_legacy'",
-    )
-    .await;
-    let logged: serde_json::Value = serde_json::from_str(&logged).unwrap();
     assert_eq!(
-        logged,
+        logged_acknowledgements(&database, "0001_drop_legacy").await,
         serde_json::json!([{
             "rules": ["ban-drop-column", "previous-release-overlap"],
             "reason": null,

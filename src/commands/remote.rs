@@ -71,12 +71,8 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         }
     };
     let _ = connection.session.close().await;
-    if exit.app_missing {
-        return Err(missing_app(dokku, &connection.destination));
-    }
-    if exit.never_deployed {
-        return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
-            .help("deploy it once (`git push dokku main`); `dokku run` needs a built image"));
+    if let Some(error) = dokku_refusal(exit, dokku, &connection.destination) {
+        return Err(error);
     }
     let code = match exit.code {
         Some(code) => u8::try_from(code).unwrap_or(ErrorKind::Remote.exit_code()),
@@ -117,12 +113,8 @@ async fn backup_first(
     let status = run_arguments(&env.name, &dokku.app, &status)
         .map_err(|reason| Error::usage(format!("cannot send `status` through Dokku: {reason}")))?;
     let (exit, stdout) = run_captured(&connection.session, &dokku.app, &status).await?;
-    if exit.app_missing {
-        return Err(missing_app(dokku, &connection.destination));
-    }
-    if exit.never_deployed {
-        return Err(Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
-            .help("deploy it once (`git push dokku main`); `dokku run` needs a built image"));
+    if let Some(error) = dokku_refusal(exit, dokku, &connection.destination) {
+        return Err(error);
     }
     let document: serde_json::Value = serde_json::from_slice(&stdout).map_err(|_| {
         Error::new(ErrorKind::Remote, "`status` in the container did not answer with its JSON document")
@@ -175,6 +167,17 @@ fn confirm_production(app: &str, command: &Command) -> Result<()> {
         .read_line(&mut answer)
         .map_err(|err| Error::usage(format!("could not read the answer: {err}")))?;
     if answer.trim() == app { Ok(()) } else { Err(refusal().help(format!("type `{app}` exactly, or pass --yes"))) }
+}
+
+/// What Dokku itself refused a `run` for, before anything of ours ran.
+fn dokku_refusal(exit: crate::dokku::remote::RunExit, dokku: &DokkuSettings, destination: &str) -> Option<Error> {
+    if exit.app_missing {
+        return Some(missing_app(dokku, destination));
+    }
+    exit.never_deployed.then(|| {
+        Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))
+            .help("deploy it once (`git push dokku main`); `dokku run` needs a built image")
+    })
 }
 
 fn missing_app(dokku: &DokkuSettings, destination: &str) -> Error {

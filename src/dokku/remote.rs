@@ -48,16 +48,7 @@ pub struct RunExit {
 /// Runs `arguments` through Dokku for `app`, copying the remote stdout and stderr
 /// to ours as they arrive. Every argument must already have passed `check_argument`.
 pub async fn run_streaming(session: &Session, app: &str, arguments: &[String]) -> Result<RunExit> {
-    let (program, rest) = arguments.split_first().expect("a Dokku command");
-    let mut child = session
-        .command(program.as_str())
-        .args(rest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await
-        .map_err(|err| ssh_lost("starting the remote command", &err))?;
+    let mut child = spawn_run(session, arguments).await?;
     let stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
     // Dokku's own words, on stderr before anything of ours runs.
@@ -68,6 +59,20 @@ pub async fn run_streaming(session: &Session, app: &str, arguments: &[String]) -
     let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
     let ours = status.code() == Some(0);
     Ok(RunExit { code: status.code(), never_deployed: seen[0] && !ours, app_missing: seen[1] && !ours })
+}
+
+/// Starts `arguments` (a Dokku command line) with stdout and stderr piped, no stdin.
+async fn spawn_run<'s>(session: &'s Session, arguments: &[String]) -> Result<openssh::RemoteChild<'s>> {
+    let (program, rest) = arguments.split_first().expect("a Dokku command");
+    session
+        .command(program.as_str())
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|err| ssh_lost("starting the remote command", &err))
 }
 
 /// Copies line by line, flushing each, and reports which of `watch` appeared.
@@ -173,16 +178,7 @@ pub async fn finish(mut child: openssh::RemoteChild<'_>, what: &str) -> Result<(
 /// Runs `arguments` through Dokku for `app` and returns the remote stdout (stderr
 /// copied to ours as it arrives), for a command whose answer we read.
 pub async fn run_captured(session: &Session, app: &str, arguments: &[String]) -> Result<(RunExit, Vec<u8>)> {
-    let (program, rest) = arguments.split_first().expect("a Dokku command");
-    let mut child = session
-        .command(program.as_str())
-        .args(rest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await
-        .map_err(|err| ssh_lost("starting the remote command", &err))?;
+    let mut child = spawn_run(session, arguments).await?;
     let mut stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
     let missing = format!("App {app} does not exist");
