@@ -71,6 +71,8 @@ async fn a_backup_through_dokku_is_verified_named_after_its_newest_migration_and
     // What was recorded is what is on disk, and the real client reads it.
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(backup["record"]["bytes"], bytes.len());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the dump holds password hashes: owner only");
     assert_eq!(backup["record"]["sha256"], hex::encode(Sha256::digest(&bytes)));
     let checksum = std::fs::read_to_string(backups.join(format!("{name}.sha256"))).unwrap();
     assert_eq!(checksum, format!("{}  {name}\n", hex::encode(Sha256::digest(&bytes))));

@@ -23,9 +23,11 @@ pub struct Written {
 /// syncs it to disk. On any failure the file is removed.
 pub async fn write(mut stream: impl AsyncRead + Unpin, path: &Path) -> Result<Written> {
     let result = async {
+        // The dump holds password hashes and session tokens: readable by its owner only.
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(path)
             .await
             .map_err(|err| write_error(path, err))?;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{Relation, Reviewed, Target, Verdict};
+use super::{Level, Relation, Reviewed, Target, Verdict};
 use crate::config::ReviewSettings;
 
 /// Rules whose danger grows with the table: a lock held while the table is
@@ -69,7 +69,7 @@ impl LiveTables {
         let mut targets: Vec<Target> = reviews
             .iter()
             .flat_map(|review| review.findings.iter())
-            .filter(|finding| finding.verdict == Verdict::Danger)
+            .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
             .flat_map(|finding| finding.targets.iter().cloned())
             .chain(
                 reviews.iter().flat_map(|review| review.renames.iter().map(|(_, from, _)| Target::Table(from.clone()))),
@@ -128,7 +128,12 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
     for review in reviews.iter_mut() {
         let changes =
             Changes { tag: review.tag.clone(), creates: review.creates.clone(), renames: review.renames.clone() };
-        for finding in review.findings.iter_mut().filter(|finding| finding.verdict == Verdict::Danger) {
+        // Warnings never stop the gate: only errors are weighed against the database.
+        for finding in review
+            .findings
+            .iter_mut()
+            .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
+        {
             if finding.targets.is_empty() {
                 continue;
             }
