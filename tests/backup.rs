@@ -382,6 +382,11 @@ async fn the_release_phase_dumps_into_its_storage_mount_with_the_real_pg_dump() 
         "environments/prod.toml",
         "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[backup]\nrelease_dir = \"mounted/backups\"\n",
     );
+    // Not mounted: refused with the fix, nothing migrated, no folder made in the container.
+    let unmounted =
+        Outcome::of(project.command().args(["--env", "prod", "release"]).env("DATABASE_URL", &database.url));
+    unmounted.expect_code(2).expect_stderr_contains("does not exist").expect_stderr_contains("dokku storage:mount");
+    assert!(!project.path().join("mounted").exists());
     std::fs::create_dir_all(project.path().join("mounted/backups")).unwrap();
     let outcome = Outcome::of(project.command().args(["--env", "prod", "release"]).env("DATABASE_URL", &database.url));
     outcome
@@ -405,6 +410,7 @@ fn a_pg_dump_older_than_the_server_is_a_clear_error_and_nothing_is_migrated() {
     let database = test_postgres().fresh_database();
     let project = TestProject::from_repo();
     project.file("environments/prod.toml", "kind = \"production\"\n\n[backup]\nrelease_dir = \"mounted\"\n");
+    std::fs::create_dir_all(project.path().join("mounted")).unwrap();
     let bin = tempfile::tempdir().unwrap();
     let fake = bin.path().join("pg_dump");
     std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump: error: aborting because of server version mismatch' >&2\necho 'pg_dump: detail: server version: 15.18; pg_dump version: 14.11' >&2\nexit 1\n").unwrap();

@@ -98,6 +98,9 @@ pub struct PgDumpFirst<'a> {
     pub folder: &'a MigrationFolder,
     pub url: &'a DatabaseUrl,
     pub dir: std::path::PathBuf,
+    /// The folder must be there already: the release phase's storage mount. Made
+    /// on demand, a missing mount would be a folder in the container, lost with it.
+    pub must_exist: bool,
     /// What was taken, for the report.
     pub taken: Option<Taken>,
 }
@@ -107,6 +110,11 @@ impl crate::migrations::run::BeforeMigrating for PgDumpFirst<'_> {
         &mut self,
         pending: &[&crate::migrations::folder::Migration],
     ) -> Result<Option<super::BackupRecord>> {
+        if self.must_exist && !self.dir.is_dir() {
+            return Err(Error::usage(format!("the backup folder {} does not exist", self.dir.display()))
+                .note("nothing was migrated", "the backup comes first")
+                .help("[backup] release_dir must be a Dokku storage mount, or the dump is lost with the container: `dokku storage:mount <app> /var/lib/dokku/data/storage/<name>:<that folder>` (README, Backups)"));
+        }
         tracing::info!(
             "{} pending: taking a verified backup into {} first",
             crate::output::plural(pending.len(), "migration"),

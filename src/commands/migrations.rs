@@ -251,7 +251,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
     let env = &context.env;
     let (report, human) = match backup {
         Backup::AsConfigured if env.backup.before_migrate => {
-            run_with_pg_dump_first(context, &migrator, args, env.backup.dir.clone()).await?
+            run_with_pg_dump_first(context, &migrator, args, env.backup.dir.clone(), false).await?
         }
         Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup).await?,
         Backup::TakenBefore(record) => {
@@ -268,7 +268,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
     let (mut report, mut human) = match &context.env.backup.release_dir {
-        Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone()).await?,
+        Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone(), true).await?,
         None => run(context, &migrator, args, &mut NoBackup).await?,
     };
     let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
@@ -278,15 +278,18 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     Ok(Report::new(&report, human))
 }
 
-/// Runs the engine with a verified `pg_dump` into `dir` first, when something is pending.
+/// Runs the engine with a verified `pg_dump` into `dir` first, when something is
+/// pending (`must_exist`: the folder is a mount, never made here).
 async fn run_with_pg_dump_first(
     context: &Context<'_>,
     migrator: &Migrator<'_>,
     args: &ApplyArgs,
     dir: std::path::PathBuf,
+    must_exist: bool,
 ) -> Result<(MigrationReport, String)> {
     let url = migrator.url().clone();
-    let mut first = PgDumpFirst { env: &context.env, folder: migrator.folder(), url: &url, dir, taken: None };
+    let mut first =
+        PgDumpFirst { env: &context.env, folder: migrator.folder(), url: &url, dir, must_exist, taken: None };
     let (mut report, mut human) = run(context, migrator, args, &mut first).await?;
     if let Some(taken) = first.taken {
         human = format!(
