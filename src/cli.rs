@@ -189,6 +189,18 @@ pub enum Command {
     /// Take a verified backup of the database (through Dokku's postgres:export, or pg_dump here), or drill a restore.
     #[command(after_help = BACKUP_EXAMPLES)]
     Backup(BackupArgs),
+    /// Compare the live schema with what its applied migrations make (replayed in a scratch database): exit 11 on a difference.
+    #[command(
+        after_help = "Examples:\n  praxia-deploy drift --env staging --local     compare, and print the SQL that would bring it back\n  praxia-deploy drift --shadow-url postgres://localhost/scratch   replay on that server instead"
+    )]
+    Drift {
+        /// A PostgreSQL server of the live database's major version to replay on (a scratch database is
+        /// created there and dropped) [default: the embedded development cluster].
+        #[arg(long, value_name = "URL")]
+        shadow_url: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
     /// Print a shell completion script (from clap's own generator).
     #[command(
         after_help = "Examples:\n  praxia-deploy completions bash > ~/.local/share/bash-completion/completions/praxia-deploy\n  praxia-deploy completions zsh > ~/.zfunc/_praxia-deploy\n  praxia-deploy completions fish > ~/.config/fish/completions/praxia-deploy.fish"
@@ -408,6 +420,7 @@ impl Command {
             Command::Config(ConfigCommand::Check) => "config check",
             Command::Completions { .. } => "completions",
             Command::Lint { .. } => "lint",
+            Command::Drift { .. } => "drift",
             Command::Backup(BackupArgs { action: None, .. }) => "backup",
             Command::Backup(BackupArgs { action: Some(BackupAction::Verify { .. }), .. }) => "backup verify",
         }

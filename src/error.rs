@@ -31,6 +31,8 @@ pub enum ErrorKind {
     BootstrapRejected,
     /// `lint` found an error-level problem in a migration.
     LintFailed,
+    /// `drift` found the database different from what its migrations make.
+    Drift,
 }
 
 impl ErrorKind {
@@ -46,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Pending => 8,
             ErrorKind::BootstrapRejected => 9,
             ErrorKind::LintFailed => 10,
+            ErrorKind::Drift => 11,
         }
     }
 }
@@ -63,7 +66,8 @@ Exit codes:
   7  SSH or Dokku failure (unreachable host, auth, host key, app missing)
   8  `status --exit-code` and pending migrations exist
   9  bootstrap rejected (bad setup token, invalid input)
- 10  `lint` found an error-level problem in a migration";
+ 10  `lint` found an error-level problem in a migration
+ 11  `drift` found the database different from what its applied migrations make";
 
 /// One labelled fact about a failure, printed as `  label: value`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

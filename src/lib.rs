@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod database;
 pub mod dokku;
+pub mod drift;
 pub mod error;
 pub mod localdb;
 pub mod logging;

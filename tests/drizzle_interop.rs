@@ -191,6 +191,11 @@ async fn a_database_migrated_by_drizzle_has_nothing_pending_for_praxia_deploy() 
     assert_eq!(document["result"]["applied"].as_array().unwrap().len(), 2);
     project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("nothing to do");
     assert_eq!(rows(&database, DRIZZLE_TABLE).await, before);
+    // What drizzle's migrator made is exactly what praxia-deploy's replay makes.
+    project
+        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .expect_code(0)
+        .expect_stdout_contains("no drift");
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ pub struct Drill {
 pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     let started = Instant::now();
     let verified = archive::verify(file, &env.migrations).await?;
-    let scratch = format!("praxia_restore_drill_{}", std::process::id());
+    let scratch = format!("praxia_restore_drill_{}", uuid::Uuid::new_v4().simple());
     let local = LocalDatabase::for_project(&env.root)?;
     let admin_url = local.start_for_scratch("postgres")?;
     let scratch_url = local.start_for_scratch(&scratch)?;

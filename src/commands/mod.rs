@@ -3,6 +3,7 @@
 mod backup;
 mod config;
 mod db;
+mod drift;
 mod lint;
 mod migrations;
 mod remote;
@@ -94,6 +95,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Completions { .. } => unreachable!("answered before the project is read"),
         Command::Lint { tags } => lint::run(&context, tags),
         Command::Backup(args) => backup::run(&context, args).await,
+        Command::Drift { shadow_url, wait } => drift::run(&context, shadow_url.as_deref(), wait).await,
     }
 }
 

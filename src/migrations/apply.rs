@@ -46,6 +46,17 @@ pub trait Progress {
     fn end(&mut self);
 }
 
+/// Progress nobody watches (the drift replay).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn begin(&mut self, _total: usize) {}
+    fn started(&mut self, _migration: &Migration) {}
+    fn finished(&mut self, _migration: &Migration, _took: Duration) {}
+    fn retrying(&mut self, _attempt: u32, _reason: &str, _delay: Duration) {}
+    fn end(&mut self) {}
+}
+
 /// One migration that ran and was recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppliedMigration {

@@ -116,6 +116,16 @@ impl<'e> Migrator<'e> {
         Ok(Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name })
     }
 
+    /// A migrator for `folder` (a part of the environment's) on `url`: the drift replay.
+    pub fn with_folder(
+        env: &'e Environment,
+        url: DatabaseUrl,
+        folder: MigrationFolder,
+        application_name: String,
+    ) -> Migrator<'e> {
+        Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name }
+    }
+
     pub fn env(&self) -> &Environment {
         self.env
     }

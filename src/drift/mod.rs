@@ -1,0 +1,86 @@
+//! Drift: whether a live database is exactly what its applied migrations make.
+//! The expected schema is the applied migrations replayed by the release engine
+//! into a scratch database (the embedded development cluster, or `--shadow-url`);
+//! both schemas are read by one catalog query (`catalog.sql`, normalised by
+//! PostgreSQL's own pg_get_*def functions) and compared by `model::differences`,
+//! a pure function.
+
+pub mod model;
+
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+pub use model::{Difference, Schema};
+
+use crate::config::{DatabaseUrl, Environment};
+use crate::error::{Error, Result};
+use crate::migrations::folder::MigrationFolder;
+use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
+use crate::own_schema::LOG_SCHEMA;
+
+const CATALOG_SQL: &str = include_str!("catalog.sql");
+
+/// The schemas never compared: praxia-deploy's own and drizzle's bookkeeping one.
+pub fn excluded_schemas(env: &Environment) -> Vec<String> {
+    vec![LOG_SCHEMA.to_owned(), env.migrations.schema.to_string()]
+}
+
+/// The schema of the database `connection` is on, with every name qualified
+/// (search_path emptied for the read, so that two databases print alike).
+pub async fn read_schema(connection: &mut PgConnection, excluded: &[String]) -> Result<Schema> {
+    let failed = |err: sqlx::Error| {
+        Error::unavailable("could not read the database's catalog").note("reason", crate::pg_error::describe(&err))
+    };
+    let mut transaction = connection.begin().await.map_err(failed)?;
+    sqlx::raw_sql("SET TRANSACTION READ ONLY; SET LOCAL search_path TO pg_catalog")
+        .execute(&mut *transaction)
+        .await
+        .map_err(failed)?;
+    let document: String =
+        sqlx::query_scalar(CATALOG_SQL).bind(excluded).fetch_one(&mut *transaction).await.map_err(failed)?;
+    transaction.rollback().await.map_err(failed)?;
+    Schema::from_json(&document)
+        .map_err(|err| Error::internal(format!("the catalog query's document did not parse: {err}")))
+}
+
+/// The server's major version (`server_version_num` / 10000).
+pub async fn major_version(connection: &mut PgConnection) -> Result<u32> {
+    let number: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|err| {
+            Error::unavailable("could not read the server's version").note("reason", crate::pg_error::describe(&err))
+        })?;
+    number
+        .parse::<u32>()
+        .map(|number| number / 10_000)
+        .map_err(|_| Error::internal(format!("server_version_num is {number}")))
+}
+
+/// Replays `applied` (the migrations the live database recorded, in order) into
+/// the empty database at `scratch`, as a release would: the same engine, splitter
+/// and transaction modes, with no gate and no backup (nothing there to protect).
+pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: DatabaseUrl) -> Result<()> {
+    let mut replay_env = env.clone();
+    replay_env.review.gate = false;
+    replay_env.backup.before_migrate = false;
+    let migrator = Migrator::with_folder(&replay_env, scratch, applied, "praxia-deploy drift (replay)".to_owned());
+    let settings = Settings {
+        wait: Duration::from_secs(30),
+        lock_wait: Duration::from_secs(30),
+        order: crate::migrations::plan::OutOfOrder::Allow,
+        batch_size: None,
+    };
+    let run = migrator
+        .run(settings, &mut crate::migrations::apply::NoProgress, &mut NoBackup)
+        .await
+        .map_err(|error| error.note("while", "replaying the applied migrations into the scratch database"))?;
+    match run.outcome {
+        Outcome::Refused(error) => {
+            Err(error.note("while", "replaying the applied migrations into the scratch database"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,360 @@
+//! A database's schema as the catalog query describes it, and the differences
+//! between two: pure, on plain data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One object of the schema: a table, a column, an index...
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SchemaObject {
+    pub kind: String,
+    /// As PostgreSQL prints it: `public.note`, `public.note.body`, `public.f(integer)`.
+    pub name: String,
+    /// Quoted for SQL (for a column, constraint, trigger or policy: its own name).
+    pub ident: String,
+    /// The table it belongs to, for columns, constraints, indexes, triggers and policies.
+    #[serde(default)]
+    pub table: Option<String>,
+    #[serde(default)]
+    pub table_ident: Option<String>,
+    /// Its definition, attribute by attribute, normalised by PostgreSQL; an
+    /// attribute that is not there is "none" (no default, no comment).
+    #[serde(default)]
+    pub attrs: BTreeMap<String, String>,
+}
+
+/// A schema: its objects by (kind, name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schema {
+    pub objects: BTreeMap<(String, String), SchemaObject>,
+}
+
+impl Schema {
+    /// The catalog query's JSON document.
+    pub fn from_json(text: &str) -> Result<Schema, serde_json::Error> {
+        let objects: Vec<SchemaObject> = serde_json::from_str(text)?;
+        Ok(Schema {
+            objects: objects.into_iter().map(|object| ((object.kind.clone(), object.name.clone()), object)).collect(),
+        })
+    }
+}
+
+/// One way the database is not what its migrations make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub kind: String,
+    pub name: String,
+    /// The attribute that differs; None: the whole object is missing or extra.
+    pub attribute: Option<String>,
+    /// What the migrations make (None: nothing, the object should not be there).
+    pub expected: Option<String>,
+    /// What the database has (None: nothing, the object is missing).
+    pub actual: Option<String>,
+    /// SQL that would bring the database back, where there is a plain one.
+    pub fix: Option<String>,
+}
+
+impl Difference {
+    /// One line: object, what the migrations make, what the database has.
+    pub fn describe(&self) -> String {
+        let object = match &self.attribute {
+            Some(attribute) => format!("{} {}: {attribute}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        };
+        let show = |value: &Option<String>, absent: &str| value.as_deref().map_or_else(|| absent.to_owned(), one_line);
+        match (&self.attribute, &self.expected, &self.actual) {
+            (None, Some(_), None) => format!("{object}: the migrations make it, the database does not have it"),
+            (None, None, Some(_)) => format!("{object}: in the database, not made by the migrations"),
+            _ => format!(
+                "{object}: migrations make {}, the database has {}",
+                show(&self.expected, "none"),
+                show(&self.actual, "none")
+            ),
+        }
+    }
+}
+
+/// `expected` against `actual`, in kind and name order. A table missing or extra
+/// as a whole is one difference: its columns, constraints, indexes, triggers and
+/// policies go with it.
+pub fn differences(expected: &Schema, actual: &Schema) -> Vec<Difference> {
+    let mut found = Vec::new();
+    let keys: std::collections::BTreeSet<&(String, String)> =
+        expected.objects.keys().chain(actual.objects.keys()).collect();
+    let whole_tables = |from: &Schema, other: &Schema| -> std::collections::BTreeSet<String> {
+        from.objects
+            .values()
+            .filter(|object| {
+                matches!(object.kind.as_str(), "table" | "partitioned table" | "view" | "materialized view")
+            })
+            .filter(|object| !other.objects.contains_key(&(object.kind.clone(), object.name.clone())))
+            .map(|object| object.name.clone())
+            .collect()
+    };
+    let (missing_tables, extra_tables) = (whole_tables(expected, actual), whole_tables(actual, expected));
+    let belongs_to = |object: &SchemaObject, tables: &std::collections::BTreeSet<String>| {
+        object.table.as_ref().is_some_and(|table| tables.contains(table))
+            || (object.kind == "column"
+                && object.name.rsplit_once('.').is_some_and(|(table, _)| tables.contains(table)))
+    };
+    for key in keys {
+        match (expected.objects.get(key), actual.objects.get(key)) {
+            (Some(object), None) if belongs_to(object, &missing_tables) => {}
+            (None, Some(object)) if belongs_to(object, &extra_tables) => {}
+            (Some(object), None) => found.push(Difference {
+                kind: object.kind.clone(),
+                name: object.name.clone(),
+                attribute: None,
+                expected: Some(summary(object)),
+                actual: None,
+                fix: create(object),
+            }),
+            (None, Some(object)) => found.push(Difference {
+                kind: object.kind.clone(),
+                name: object.name.clone(),
+                attribute: None,
+                expected: None,
+                actual: Some(summary(object)),
+                fix: drop(object),
+            }),
+            (Some(want), Some(have)) => {
+                let attributes: std::collections::BTreeSet<&String> =
+                    want.attrs.keys().chain(have.attrs.keys()).collect();
+                for attribute in attributes {
+                    let (expected, actual) = (want.attrs.get(attribute), have.attrs.get(attribute));
+                    if expected != actual {
+                        found.push(Difference {
+                            kind: want.kind.clone(),
+                            name: want.name.clone(),
+                            attribute: Some(attribute.clone()),
+                            expected: expected.cloned(),
+                            actual: actual.cloned(),
+                            fix: change(want, attribute, expected.map(String::as_str)),
+                        });
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    found
+}
+
+fn summary(object: &SchemaObject) -> String {
+    object.attrs.get("definition").cloned().unwrap_or_else(|| {
+        object.attrs.iter().map(|(key, value)| format!("{key} {value}")).collect::<Vec<_>>().join(", ")
+    })
+}
+
+fn one_line(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > 160 { joined.chars().take(160).collect::<String>() + "..." } else { joined }
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn table_of(object: &SchemaObject) -> &str {
+    object.table_ident.as_deref().unwrap_or("?")
+}
+
+/// What makes a missing object, where it is one statement.
+fn create(object: &SchemaObject) -> Option<String> {
+    let definition = object.attrs.get("definition");
+    Some(match object.kind.as_str() {
+        "schema" => format!("CREATE SCHEMA {};", object.ident),
+        "index" | "trigger" => format!("{};", definition?),
+        "function" | "procedure" => format!("{};", definition?.trim_end()),
+        "constraint" => format!("ALTER TABLE {} ADD CONSTRAINT {} {};", table_of(object), object.ident, definition?),
+        "view" => format!("CREATE VIEW {} AS {}", object.ident, definition?.trim()),
+        "column" => {
+            let mut sql =
+                format!("ALTER TABLE {} ADD COLUMN {} {}", table_of(object), object.ident, object.attrs.get("type")?);
+            if let Some(default) = object.attrs.get("default") {
+                sql.push_str(&format!(" DEFAULT {default}"));
+            }
+            if object.attrs.get("not null").is_some_and(|value| value == "true") {
+                sql.push_str(" NOT NULL");
+            }
+            sql + ";"
+        }
+        "enum" => format!("CREATE TYPE {} AS ENUM ({});", object.ident, object.attrs.get("values")?),
+        "extension" => format!("CREATE EXTENSION IF NOT EXISTS {};", object.ident),
+        _ => return None,
+    })
+}
+
+/// What removes an extra object.
+fn drop(object: &SchemaObject) -> Option<String> {
+    Some(match object.kind.as_str() {
+        "schema" => format!("DROP SCHEMA {};", object.ident),
+        "table" | "partitioned table" => format!("DROP TABLE {};", object.ident),
+        "column" => format!("ALTER TABLE {} DROP COLUMN {};", table_of(object), object.ident),
+        "constraint" => format!("ALTER TABLE {} DROP CONSTRAINT {};", table_of(object), object.ident),
+        "index" => format!("DROP INDEX {};", object.ident),
+        "view" => format!("DROP VIEW {};", object.ident),
+        "materialized view" => format!("DROP MATERIALIZED VIEW {};", object.ident),
+        "sequence" => format!("DROP SEQUENCE {};", object.ident),
+        "enum" => format!("DROP TYPE {};", object.ident),
+        "function" => format!("DROP FUNCTION {};", object.ident),
+        "procedure" => format!("DROP PROCEDURE {};", object.ident),
+        "trigger" => format!("DROP TRIGGER {} ON {};", object.ident, table_of(object)),
+        "policy" => format!("DROP POLICY {} ON {};", object.ident, table_of(object)),
+        "extension" => format!("DROP EXTENSION {};", object.ident),
+        _ => return None,
+    })
+}
+
+/// What sets `attribute` of `object` back to `expected`.
+fn change(object: &SchemaObject, attribute: &str, expected: Option<&str>) -> Option<String> {
+    let table = table_of(object);
+    let ident = &object.ident;
+    Some(match (object.kind.as_str(), attribute) {
+        ("column", "type") => format!("ALTER TABLE {table} ALTER COLUMN {ident} TYPE {};", expected?),
+        ("column", "default") => match expected {
+            Some(default) => format!("ALTER TABLE {table} ALTER COLUMN {ident} SET DEFAULT {default};"),
+            None => format!("ALTER TABLE {table} ALTER COLUMN {ident} DROP DEFAULT;"),
+        },
+        ("column", "not null") => match expected {
+            Some("true") => format!("ALTER TABLE {table} ALTER COLUMN {ident} SET NOT NULL;"),
+            _ => format!("ALTER TABLE {table} ALTER COLUMN {ident} DROP NOT NULL;"),
+        },
+        ("column", "comment") => {
+            format!("COMMENT ON COLUMN {table}.{ident} IS {};", expected.map_or("NULL".to_owned(), literal))
+        }
+        ("table" | "partitioned table", "row level security") => match expected {
+            Some("true") => format!("ALTER TABLE {ident} ENABLE ROW LEVEL SECURITY;"),
+            _ => format!("ALTER TABLE {ident} DISABLE ROW LEVEL SECURITY;"),
+        },
+        ("table" | "partitioned table", "forced row level security") => match expected {
+            Some("true") => format!("ALTER TABLE {ident} FORCE ROW LEVEL SECURITY;"),
+            _ => format!("ALTER TABLE {ident} NO FORCE ROW LEVEL SECURITY;"),
+        },
+        ("table" | "partitioned table", "comment") => {
+            format!("COMMENT ON TABLE {ident} IS {};", expected.map_or("NULL".to_owned(), literal))
+        }
+        ("index", "definition") => format!("DROP INDEX {ident}; {};", expected?),
+        ("constraint", "definition") => {
+            format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {ident}; ALTER TABLE {table} ADD CONSTRAINT {ident} {};",
+                expected?
+            )
+        }
+        ("trigger", "definition") => format!("DROP TRIGGER {ident} ON {table}; {};", expected?),
+        ("function" | "procedure", "definition") => format!("{};", expected?.trim_end()),
+        ("view", "definition") => format!("CREATE OR REPLACE VIEW {ident} AS {}", expected?.trim()),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(kind: &str, name: &str, ident: &str, attrs: &[(&str, &str)]) -> SchemaObject {
+        let table = name.rsplit_once('.').map(|(table, _)| table.to_owned());
+        SchemaObject {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            ident: ident.to_owned(),
+            table_ident: table.clone(),
+            table,
+            attrs: attrs.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect(),
+        }
+    }
+
+    fn schema(objects: Vec<SchemaObject>) -> Schema {
+        Schema {
+            objects: objects.into_iter().map(|object| ((object.kind.clone(), object.name.clone()), object)).collect(),
+        }
+    }
+
+    #[test]
+    fn identical_schemas_have_no_differences() {
+        let a = schema(vec![object("column", "public.note.body", "body", &[("type", "text"), ("not null", "true")])]);
+        assert!(differences(&a, &a.clone()).is_empty());
+    }
+
+    #[test]
+    fn each_difference_is_one_attribute_with_the_sql_that_puts_it_back() {
+        let expected = schema(vec![
+            object("column", "public.note.score", "score", &[("type", "integer"), ("not null", "false")]),
+            object(
+                "column",
+                "public.note.body",
+                "body",
+                &[("type", "text"), ("not null", "true"), ("default", "''::text")],
+            ),
+            object(
+                "index",
+                "public.note_pkey_idx",
+                "public.note_pkey_idx",
+                &[("definition", "CREATE INDEX note_pkey_idx ON public.note USING btree (id)")],
+            ),
+        ]);
+        let actual = schema(vec![
+            object("column", "public.note.score", "score", &[("type", "bigint"), ("not null", "false")]),
+            object("column", "public.note.body", "body", &[("type", "text"), ("not null", "false")]),
+            object(
+                "index",
+                "public.note_body_idx",
+                "public.note_body_idx",
+                &[("definition", "CREATE INDEX note_body_idx ON public.note USING btree (body)")],
+            ),
+        ]);
+        let found = differences(&expected, &actual);
+        let lines: Vec<(String, Option<String>)> = found.iter().map(|d| (d.describe(), d.fix.clone())).collect();
+        assert_eq!(
+            lines,
+            vec![
+                (
+                    "column public.note.body: default: migrations make ''::text, the database has none".to_owned(),
+                    Some("ALTER TABLE public.note ALTER COLUMN body SET DEFAULT ''::text;".to_owned())
+                ),
+                (
+                    "column public.note.body: not null: migrations make true, the database has false".to_owned(),
+                    Some("ALTER TABLE public.note ALTER COLUMN body SET NOT NULL;".to_owned())
+                ),
+                (
+                    "column public.note.score: type: migrations make integer, the database has bigint".to_owned(),
+                    Some("ALTER TABLE public.note ALTER COLUMN score TYPE integer;".to_owned())
+                ),
+                (
+                    "index public.note_body_idx: in the database, not made by the migrations".to_owned(),
+                    Some("DROP INDEX public.note_body_idx;".to_owned())
+                ),
+                (
+                    "index public.note_pkey_idx: the migrations make it, the database does not have it".to_owned(),
+                    Some("CREATE INDEX note_pkey_idx ON public.note USING btree (id);".to_owned())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_table_missing_or_extra_as_a_whole_is_one_difference() {
+        let expected = schema(vec![object("table", "public.note", "public.note", &[])]);
+        let actual = schema(vec![
+            object("table", "public.note", "public.note", &[]),
+            object("table", "public.extra", "public.extra", &[]),
+            object("column", "public.extra.id", "id", &[("type", "integer")]),
+            object("index", "public.extra_idx", "public.extra_idx", &[("definition", "CREATE INDEX ...")]),
+        ]);
+        let mut index = actual.objects[&("index".to_owned(), "public.extra_idx".to_owned())].clone();
+        index.table = Some("public.extra".to_owned());
+        let mut actual = actual;
+        actual.objects.insert(("index".to_owned(), "public.extra_idx".to_owned()), index);
+        let found: Vec<String> = differences(&expected, &actual).iter().map(Difference::describe).collect();
+        assert_eq!(found, ["table public.extra: in the database, not made by the migrations"]);
+    }
+
+    #[test]
+    fn the_catalog_document_is_read_as_the_query_writes_it() {
+        let text = r#"[{"kind": "constraint", "name": "public.note.note_pkey", "ident": "note_pkey", "table": "public.note", "table_ident": "public.note", "attrs": {"definition": "PRIMARY KEY (id)"}}]"#;
+        let schema = Schema::from_json(text).unwrap();
+        let object = &schema.objects[&("constraint".to_owned(), "public.note.note_pkey".to_owned())];
+        assert_eq!(object.attrs["definition"], "PRIMARY KEY (id)");
+    }
+}

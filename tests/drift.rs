@@ -1,0 +1,201 @@
+//! Drift against a real PostgreSQL: the applied migrations replayed by the release
+//! engine into a scratch database on the same server (`--shadow-url`), both
+//! catalogs read and compared; each kind of hand-made change reported exactly,
+//! and nothing else.
+
+mod support;
+
+use sqlx::{Connection, PgConnection};
+use support::{TestDatabase, TestProject, test_postgres};
+
+/// A schema with one of everything drift compares: an enum, a function and a
+/// trigger using it, row-level security with a policy, a check, a foreign key,
+/// an index, a view, a sequence and a comment.
+const BASE: &str = r#"CREATE TYPE "role" AS ENUM('member', 'admin');
+--> statement-breakpoint
+CREATE TABLE "organization" ("id" text PRIMARY KEY NOT NULL, "name" text NOT NULL);
+--> statement-breakpoint
+CREATE TABLE "note" (
+	"id" text PRIMARY KEY NOT NULL,
+	"organization_id" text REFERENCES "organization"("id") ON DELETE CASCADE,
+	"body" text DEFAULT '' NOT NULL,
+	"score" integer,
+	"role" "role" DEFAULT 'member' NOT NULL,
+	"updated_at" timestamp DEFAULT now() NOT NULL,
+	CONSTRAINT "note_score_positive" CHECK ("score" >= 0)
+);
+--> statement-breakpoint
+CREATE INDEX "note_body_idx" ON "note" USING btree ("body");
+--> statement-breakpoint
+CREATE FUNCTION "touch"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+--> statement-breakpoint
+CREATE TRIGGER "note_touch" BEFORE UPDATE ON "note" FOR EACH ROW EXECUTE FUNCTION "touch"();
+--> statement-breakpoint
+ALTER TABLE "note" ENABLE ROW LEVEL SECURITY;
+--> statement-breakpoint
+CREATE POLICY "note_members" ON "note" FOR SELECT USING ("role" = 'member');
+--> statement-breakpoint
+CREATE VIEW "note_summary" AS SELECT "id", "score" FROM "note";
+--> statement-breakpoint
+CREATE SEQUENCE "ticket_seq" START 100;
+--> statement-breakpoint
+COMMENT ON COLUMN "note"."body" IS 'what the coach wrote';"#;
+
+fn project() -> TestProject {
+    TestProject::with_migrations(&[("0000_base", 1_700_000_000_000, BASE)])
+}
+
+async fn execute(database: &TestDatabase, sql: &str) {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut connection).await.unwrap();
+}
+
+/// `drift` on `database`, replaying on the test server itself.
+fn drift(project: &TestProject, database: &TestDatabase) -> support::Outcome {
+    project.run_on(database, &["--output", "json", "drift", "--shadow-url", &database.url])
+}
+
+/// The (kind, name, attribute) of every difference reported.
+fn reported(outcome: &support::Outcome) -> Vec<(String, String, Option<String>)> {
+    let document = outcome.json();
+    document["result"]["differences"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no differences in {document}"))
+        .iter()
+        .map(|difference| {
+            (
+                difference["kind"].as_str().unwrap().to_owned(),
+                difference["name"].as_str().unwrap().to_owned(),
+                difference["attribute"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn migrations_on_a_fresh_database_have_no_drift_and_the_shipped_ones_neither() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let outcome = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    outcome.expect_code(0).expect_stdout_contains("no drift").expect_stdout_contains("1 applied migration replayed");
+
+    let shipped = TestProject::from_repo();
+    let database = test_postgres().fresh_database();
+    shipped.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    shipped.run_on(&database, &["--env", "test", "drift", "--shadow-url", &database.url]).expect_code(0);
+}
+
+/// A hand-made change, the one difference it must make (kind, name, attribute),
+/// and the SQL offered to undo it.
+type Case = (&'static str, (&'static str, &'static str, Option<&'static str>), Option<&'static str>);
+
+#[tokio::test]
+async fn each_kind_of_hand_made_change_is_reported_exactly_and_alone() {
+    let cases: [Case; 11] = [
+        (
+            "CREATE INDEX hand_made ON note (score)",
+            ("index", "public.hand_made", None),
+            Some("DROP INDEX public.hand_made;"),
+        ),
+        (
+            "DROP INDEX note_body_idx",
+            ("index", "public.note_body_idx", None),
+            Some("CREATE INDEX note_body_idx ON public.note USING btree (body);"),
+        ),
+        (
+            "ALTER TABLE organization ALTER COLUMN name TYPE varchar(200)",
+            ("column", "public.organization.name", Some("type")),
+            Some("ALTER TABLE public.organization ALTER COLUMN name TYPE text;"),
+        ),
+        (
+            "ALTER TABLE note ALTER COLUMN body SET DEFAULT 'x'",
+            ("column", "public.note.body", Some("default")),
+            Some("ALTER TABLE public.note ALTER COLUMN body SET DEFAULT ''::text;"),
+        ),
+        (
+            "ALTER TABLE organization ALTER COLUMN name DROP NOT NULL",
+            ("column", "public.organization.name", Some("not null")),
+            Some("ALTER TABLE public.organization ALTER COLUMN name SET NOT NULL;"),
+        ),
+        (
+            "ALTER TABLE organization ADD CONSTRAINT name_long CHECK (length(name) > 2)",
+            ("constraint", "public.organization.name_long", None),
+            Some("ALTER TABLE public.organization DROP CONSTRAINT name_long;"),
+        ),
+        ("ALTER TYPE role ADD VALUE 'coach'", ("enum", "public.role", Some("values")), None),
+        (
+            "CREATE TRIGGER extra BEFORE INSERT ON organization FOR EACH ROW EXECUTE FUNCTION touch()",
+            ("trigger", "public.organization.extra", None),
+            Some("DROP TRIGGER extra ON public.organization;"),
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+            ("function", "public.touch()", Some("definition")),
+            None,
+        ),
+        (
+            "CREATE POLICY admins ON note FOR ALL USING (role = 'admin')",
+            ("policy", "public.note.admins", None),
+            Some("DROP POLICY admins ON public.note;"),
+        ),
+        (
+            "CREATE TABLE scratchpad (id int)",
+            ("table", "public.scratchpad", None),
+            Some("DROP TABLE public.scratchpad;"),
+        ),
+    ];
+    for (change, (kind, name, attribute), fix) in cases {
+        let database = test_postgres().fresh_database();
+        let project = project();
+        project.run_on(&database, &["migrate"]).expect_code(0);
+        execute(&database, change).await;
+        let outcome = drift(&project, &database);
+        outcome.expect_code(11);
+        let found = reported(&outcome);
+        assert_eq!(found, [(kind.to_owned(), name.to_owned(), attribute.map(str::to_owned))], "after `{change}`");
+        let document = outcome.json();
+        let first = &document["result"]["differences"][0];
+        match fix {
+            Some(fix) => assert_eq!(first["fix"], fix, "after `{change}`"),
+            None if kind == "function" => {
+                assert!(
+                    first["fix"].as_str().unwrap().starts_with("CREATE OR REPLACE FUNCTION public.touch()"),
+                    "{first}"
+                )
+            }
+            None => assert!(first["fix"].is_null(), "{first}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_edited_applied_migration_is_reported_with_what_it_changed() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[(
+        "0000_base",
+        1_700_000_000_000,
+        &BASE.replace("CREATE SEQUENCE \"ticket_seq\" START 100;", "CREATE SEQUENCE \"ticket_seq\" START 500;"),
+    )]);
+    let outcome = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    outcome
+        .expect_code(11)
+        .expect_stdout_contains("migrations: migration 0000_base was edited after it was applied")
+        .expect_stdout_contains("sequence public.ticket_seq: start: migrations make 500, the database has 100");
+}
+
+#[tokio::test]
+async fn the_human_listing_says_each_difference_and_its_fix() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    execute(&database, "CREATE INDEX hand_made ON note (score)").await;
+    project
+        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .expect_code(11)
+        .expect_stdout_contains("index public.hand_made: in the database, not made by the migrations")
+        .expect_stdout_contains("  fix: DROP INDEX public.hand_made;")
+        .expect_stderr_contains("the database differs from its migrations in 1 place");
+}
