@@ -200,6 +200,12 @@ pub enum Command {
         shadow_url: Option<String>,
         #[command(flatten)]
         wait: WaitArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Print the database's catalog and bookkeeping rows as one JSON document, compare nothing (what the
+        /// laptop asks the container for).
+        #[arg(long, hide = true)]
+        print_catalog: bool,
     },
     /// Print a shell completion script (from clap's own generator).
     #[command(
@@ -393,7 +399,8 @@ impl Command {
             Command::Migrate { remote, .. }
             | Command::Status { remote, .. }
             | Command::Plan { remote, .. }
-            | Command::Seed { remote, .. } => Some(remote),
+            | Command::Seed { remote, .. }
+            | Command::Drift { remote, .. } => Some(remote),
             _ => None,
         }
     }

@@ -254,3 +254,30 @@ async fn the_review_gate_refuses_over_ssh_as_in_the_release_phase() {
     .unwrap();
     assert_eq!(reason, "slugs replaced by ids in v3");
 }
+
+#[tokio::test]
+async fn drift_reads_the_catalog_in_the_container_and_compares_here() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = remote_project(&dokku, &database);
+    project.run(&["--env", "remote", "migrate"]).expect_code(0);
+    // The replay runs here, on a scratch database of the same server (the laptop's
+    // own cluster would be initdb'd for the test otherwise).
+    project
+        .run(&["--env", "remote", "drift", "--shadow-url", &database.url])
+        .expect_code(0)
+        .expect_stdout_contains("no drift")
+        .expect_stdout_contains("2 applied migrations replayed");
+    assert!(
+        dokku.calls().iter().any(|call| call.windows(3).any(|w| w == ["drift", "--local", "--print-catalog"])),
+        "{:?}",
+        dokku.calls()
+    );
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql("CREATE INDEX hand_made ON profile (created_at)").execute(&mut connection).await.unwrap();
+    project
+        .run(&["--env", "remote", "drift", "--shadow-url", &database.url])
+        .expect_code(11)
+        .expect_stdout_contains("index public.hand_made: in the database, not made by the migrations")
+        .expect_stdout_contains("fix: DROP INDEX public.hand_made;");
+}

@@ -1,4 +1,6 @@
-//! `drift`: the live schema against the applied migrations replayed.
+//! `drift`: the live schema against the applied migrations replayed. The live
+//! side is read where the database is (here, or in a one-off container over
+//! SSH); the replay and the comparison run here, on the scratch database.
 
 use std::fmt::Write;
 
@@ -6,51 +8,106 @@ use serde_json::json;
 use sqlx::Connection;
 
 use super::Context;
-use crate::config::DatabaseUrl;
-use crate::drift;
+use crate::config::{DatabaseUrl, DokkuSettings, Environment};
+use crate::dokku::invocation::run_arguments;
+use crate::dokku::remote::run_captured;
+use crate::dokku::ssh::DokkuConnection;
+use crate::drift::{self, Live};
 use crate::error::{Error, ErrorKind, Result};
 use crate::localdb::LocalDatabase;
-use crate::migrations::folder::MigrationFolder;
-use crate::migrations::plan::{OutOfOrder, plan};
+use crate::migrations::folder::{MigrationFolder, read_folder};
+use crate::migrations::plan::{OutOfOrder, Problem, plan};
 use crate::migrations::run::Migrator;
 use crate::output::{Report, plural};
 
+/// `drift` here: the live side read from the environment's database.
 pub async fn run(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::cli::WaitArgs) -> Result<Report> {
     let env = &context.env;
     let migrator = Migrator::open(env, context.cli.global.database_url.as_deref(), "praxia-deploy drift".to_owned())?;
-    let wait = context.wait(wait);
-    let excluded = drift::excluded_schemas(env);
+    let live = drift::read_live(&migrator, context.wait(wait)).await?;
+    compare(env, migrator.folder(), &live, shadow_url, context.wait(wait)).await
+}
 
-    // The live side: what it recorded, and its schema.
-    let state = migrator.inspect(wait).await?;
-    let planned = plan(migrator.folder(), &state.rows, OutOfOrder::Allow);
-    let mut connection = crate::database::connect(migrator.url(), wait, "praxia-deploy drift").await?;
-    let live_major = drift::major_version(&mut connection).await?;
-    let live = drift::read_schema(&mut connection, &excluded).await?;
-    let _ = connection.close().await;
+/// `drift --print-catalog` (in the container): the live side, as JSON.
+pub async fn print_catalog(context: &Context<'_>, wait: &crate::cli::WaitArgs) -> Result<Report> {
+    let env = &context.env;
+    let migrator = Migrator::open(env, context.cli.global.database_url.as_deref(), "praxia-deploy drift".to_owned())?;
+    let live = drift::read_live(&migrator, context.wait(wait)).await?;
+    let human = format!("{} objects in {}", live.objects.len(), live.database);
+    Ok(Report::new(&live, human))
+}
+
+/// `drift` on a `[dokku]` environment: the catalog read in a one-off container,
+/// compared here.
+pub async fn remote(
+    context: &Context<'_>,
+    dokku: &DokkuSettings,
+    shadow_url: Option<&str>,
+    wait: &crate::cli::WaitArgs,
+) -> Result<Report> {
+    let env = &context.env;
+    let folder = read_folder(&env.migrations.dir)?;
+    let mut arguments: Vec<String> =
+        ["drift", "--local", "--print-catalog", "--output", "json", "-q"].map(str::to_owned).to_vec();
+    if let Some(wait) = wait.wait {
+        arguments.extend(["--wait".to_owned(), wait.to_string()]);
+    }
+    let arguments = run_arguments(&env.name, &dokku.app, &arguments)
+        .map_err(|reason| Error::usage(format!("cannot send `drift` through Dokku: {reason}")))?;
+    let connection = DokkuConnection::open(dokku, env.kind).await?;
+    tracing::info!("reading the catalog in a one-off container of {} on {}", dokku.app, connection.destination);
+    let captured = run_captured(&connection.session, &dokku.app, &arguments).await;
+    let _ = connection.session.close().await;
+    let (exit, stdout) = captured?;
+    let document: serde_json::Value = serde_json::from_slice(&stdout).map_err(|_| {
+        Error::new(ErrorKind::Remote, "`drift --print-catalog` in the container did not answer with its JSON document")
+            .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))
+            .help(format!("`dokku run {} praxia-deploy drift --local --print-catalog` shows what it says", dokku.app))
+    })?;
+    if document["ok"] != true {
+        let message = document["error"]["message"].as_str().unwrap_or("failed").to_owned();
+        let code = document["error"]["exit_code"].as_u64().and_then(|code| u8::try_from(code).ok());
+        return Err(Error::new(ErrorKind::Remote, format!("reading the catalog in the container: {message}"))
+            .note("its exit code", code.map_or("none".to_owned(), |code| code.to_string())));
+    }
+    let live: Live = serde_json::from_value(document["result"].clone())
+        .map_err(|err| Error::internal(format!("the container's catalog did not parse: {err}")))?;
+    compare(env, &folder, &live, shadow_url, context.wait(wait)).await
+}
+
+/// Replays what `live` recorded and compares; the report and exit 11 on a difference.
+async fn compare(
+    env: &Environment,
+    folder: &MigrationFolder,
+    live: &Live,
+    shadow_url: Option<&str>,
+    wait: std::time::Duration,
+) -> Result<Report> {
+    let planned = plan(folder, &live.bookkeeping, OutOfOrder::Allow);
     let applied = MigrationFolder {
-        dir: migrator.folder().dir.clone(),
-        layout: migrator.folder().layout,
+        dir: folder.dir.clone(),
+        layout: folder.layout,
         migrations: planned.applied.iter().map(|(migration, _)| (*migration).clone()).collect(),
     };
     let problems: Vec<String> = planned
         .problems
         .iter()
-        .filter(|problem| !matches!(problem, crate::migrations::plan::Problem::OutOfOrder { .. }))
-        .map(crate::migrations::plan::Problem::describe)
+        .filter(|problem| !matches!(problem, Problem::OutOfOrder { .. }))
+        .map(Problem::describe)
         .collect();
+    let excluded = drift::excluded_schemas(env);
 
-    // The expected side: those migrations replayed into a scratch database.
     let scratch = Scratch::create(env, shadow_url, wait).await?;
     let expected = async {
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let scratch_major = drift::major_version(&mut connection).await?;
         let _ = connection.close().await;
-        if scratch_major != live_major {
+        if scratch_major != live.major {
             return Err(Error::usage(format!(
-                "the database runs PostgreSQL {live_major}, the scratch server {scratch_major}: the catalogs would differ by version alone"
+                "the database runs PostgreSQL {}, the scratch server {scratch_major}: their catalogs would differ by version alone",
+                live.major
             ))
-            .help(format!("pass --shadow-url with a PostgreSQL {live_major} server to replay on")));
+            .help(format!("pass --shadow-url with a PostgreSQL {} server to replay on", live.major)));
         }
         drift::replay(env, applied.clone(), scratch.url.clone()).await?;
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
@@ -62,7 +119,7 @@ pub async fn run(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::
     scratch.drop().await;
     let expected = expected?;
 
-    let differences = drift::model::differences(&expected, &live);
+    let differences = drift::model::differences(&expected, &live.schema());
     let mut human = String::new();
     for problem in &problems {
         let _ = writeln!(human, "migrations: {problem}");
@@ -75,12 +132,12 @@ pub async fn run(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::
     }
     let compared = format!(
         "{} compared with {} replayed ({} objects)",
-        migrator.url().redacted(),
+        live.database,
         plural(applied.migrations.len(), "applied migration"),
         expected.objects.len()
     );
     let report = json!({
-        "database": migrator.url().redacted(),
+        "database": live.database,
         "applied": applied.migrations.len(),
         "objects": expected.objects.len(),
         "problems": problems,
@@ -105,11 +162,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    async fn create(
-        env: &crate::config::Environment,
-        shadow_url: Option<&str>,
-        wait: std::time::Duration,
-    ) -> Result<Scratch> {
+    async fn create(env: &Environment, shadow_url: Option<&str>, wait: std::time::Duration) -> Result<Scratch> {
         let name = format!("praxia_drift_{}", uuid::Uuid::new_v4().simple());
         let (admin, url) = match shadow_url {
             Some(shadow) => {
@@ -127,29 +180,27 @@ impl Scratch {
             }
         };
         let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
-        for sql in [format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"), format!("CREATE DATABASE \"{name}\"")] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await.map_err(|err| {
-                Error::unavailable("could not create the scratch database for the replay")
-                    .note("reason", crate::pg_error::describe(&err))
-            })?;
-        }
+        let sql = format!("CREATE DATABASE \"{name}\"");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await.map_err(|err| {
+            Error::unavailable("could not create the scratch database for the replay")
+                .note("reason", crate::pg_error::describe(&err))
+                .help("the --shadow-url user needs CREATEDB")
+        })?;
         let _ = connection.close().await;
         Ok(Scratch { url, admin, name })
     }
 
     async fn drop(self) {
-        if let Ok(mut connection) =
+        let Ok(mut connection) =
             crate::database::connect(&self.admin, std::time::Duration::from_secs(10), "praxia-deploy drift").await
-        {
-            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-            if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await {
-                tracing::warn!(
-                    "could not drop the scratch database {}: {}",
-                    self.name,
-                    crate::pg_error::describe(&err)
-                );
-            }
-            let _ = connection.close().await;
+        else {
+            tracing::warn!("could not connect to drop the scratch database {}", self.name);
+            return;
+        };
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await {
+            tracing::warn!("could not drop the scratch database {}: {}", self.name, crate::pg_error::describe(&err));
         }
+        let _ = connection.close().await;
     }
 }

@@ -58,6 +58,9 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         if let Command::Seed { .. } = cli.command {
             seed::refuse_before_connecting(&context)?;
         }
+        if let Command::Drift { shadow_url, wait, .. } = &cli.command {
+            return drift::remote(&context, dokku, shadow_url.as_deref(), wait).await;
+        }
         return remote::run(&context, dokku).await;
     }
     match &cli.command {
@@ -95,7 +98,8 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Completions { .. } => unreachable!("answered before the project is read"),
         Command::Lint { tags } => lint::run(&context, tags),
         Command::Backup(args) => backup::run(&context, args).await,
-        Command::Drift { shadow_url, wait } => drift::run(&context, shadow_url.as_deref(), wait).await,
+        Command::Drift { wait, print_catalog: true, .. } => drift::print_catalog(&context, wait).await,
+        Command::Drift { shadow_url, wait, .. } => drift::run(&context, shadow_url.as_deref(), wait).await,
     }
 }
 

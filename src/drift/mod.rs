@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-pub use model::{Difference, Schema};
+pub use model::{Difference, Schema, SchemaObject};
 
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, Result};
@@ -21,6 +21,45 @@ use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
 use crate::own_schema::LOG_SCHEMA;
 
 const CATALOG_SQL: &str = include_str!("catalog.sql");
+
+/// What the live side sends for a comparison: its server's major version, its
+/// bookkeeping rows (which migrations to replay) and its schema. Read where the
+/// database is (in the container, over SSH) and compared where the scratch
+/// database is: nothing of the database leaves the host but its schema.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Live {
+    pub database: String,
+    pub major: u32,
+    pub bookkeeping: crate::migrations::plan::AppliedRows,
+    pub objects: Vec<SchemaObject>,
+}
+
+impl Live {
+    pub fn schema(&self) -> Schema {
+        Schema {
+            objects: self
+                .objects
+                .iter()
+                .map(|object| ((object.kind.clone(), object.name.clone()), object.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Reads the live side through `migrator`'s database.
+pub async fn read_live(migrator: &Migrator<'_>, wait: Duration) -> Result<Live> {
+    let state = migrator.inspect(wait).await?;
+    let mut connection = crate::database::connect(migrator.url(), wait, "praxia-deploy drift").await?;
+    let major = major_version(&mut connection).await;
+    let schema = read_schema(&mut connection, &excluded_schemas(migrator.env())).await;
+    let _ = connection.close().await;
+    Ok(Live {
+        database: migrator.url().redacted(),
+        major: major?,
+        bookkeeping: state.rows,
+        objects: schema?.objects.into_values().collect(),
+    })
+}
 
 /// The schemas never compared: praxia-deploy's own and drizzle's bookkeeping one.
 pub fn excluded_schemas(env: &Environment) -> Vec<String> {

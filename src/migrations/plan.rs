@@ -8,7 +8,7 @@ use super::folder::{Layout, Migration, MigrationFolder, TransactionMode};
 use crate::error::{Error, ErrorKind};
 
 /// A row of drizzle's bookkeeping table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AppliedRow {
     pub id: i32,
     pub hash: String,
@@ -20,7 +20,7 @@ pub struct AppliedRow {
 }
 
 /// Which columns drizzle's bookkeeping table has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TableShape {
     /// Not created yet.
@@ -42,7 +42,7 @@ impl std::fmt::Display for TableShape {
 }
 
 /// What the bookkeeping table holds: its shape and its rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AppliedRows {
     pub shape: TableShape,
     pub rows: Vec<AppliedRow>,
