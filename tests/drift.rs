@@ -199,3 +199,39 @@ async fn the_human_listing_says_each_difference_and_its_fix() {
         .expect_stdout_contains("  fix: DROP INDEX public.hand_made;")
         .expect_stderr_contains("the database differs from its migrations in 1 place");
 }
+
+#[tokio::test]
+async fn release_warns_or_refuses_on_drift_and_replays_once_per_set_of_migrations() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    execute(&database, "CREATE INDEX hand_made ON note (score)").await;
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
+    project
+        .run_on(&database, &["release"])
+        .expect_code(0)
+        .expect_stderr_contains("drift: replaying 1 applied migration on the database's server")
+        .expect_stderr_contains("drift: index public.hand_made: in the database, not made by the migrations");
+    // The same set again: the expected schema is kept, nothing is replayed.
+    let again = project.run_on(&database, &["release"]);
+    again.expect_code(0).expect_stderr_contains("drift: index public.hand_made");
+    assert!(!again.stderr.contains("replaying"), "{}", again.stderr);
+
+    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"refuse\"\n"));
+    project.set_migrations(&[
+        ("0000_base", 1_700_000_000_000, BASE),
+        ("0001_more", 1_700_000_001_000, "CREATE TABLE \"more\" (\"id\" int);"),
+    ]);
+    project
+        .run_on(&database, &["release"])
+        .expect_code(3)
+        .expect_stderr_contains("the database differs from its migrations in 1 place: nothing was migrated")
+        .expect_stderr_contains("drift: index public.hand_made");
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let more: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('more')::text").fetch_one(&mut connection).await.unwrap();
+    assert_eq!(more, None, "refused before migrating");
+    execute(&database, "DROP INDEX hand_made").await;
+    project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("applied 1 migration");
+}

@@ -5,16 +5,14 @@
 use std::fmt::Write;
 
 use serde_json::json;
-use sqlx::Connection;
 
 use super::Context;
-use crate::config::{DatabaseUrl, DokkuSettings, Environment};
+use crate::config::{DokkuSettings, Environment};
 use crate::dokku::invocation::run_arguments;
 use crate::dokku::remote::run_captured;
 use crate::dokku::ssh::DokkuConnection;
 use crate::drift::{self, Live};
 use crate::error::{Error, ErrorKind, Result};
-use crate::localdb::LocalDatabase;
 use crate::migrations::folder::{MigrationFolder, read_folder};
 use crate::migrations::plan::{OutOfOrder, Problem, plan};
 use crate::migrations::run::Migrator;
@@ -95,30 +93,8 @@ async fn compare(
         .filter(|problem| !matches!(problem, Problem::OutOfOrder { .. }))
         .map(Problem::describe)
         .collect();
-    let excluded = drift::excluded_schemas(env);
 
-    let scratch = Scratch::create(env, shadow_url, wait).await?;
-    let expected = async {
-        let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
-        let scratch_major = drift::major_version(&mut connection).await?;
-        let _ = connection.close().await;
-        if scratch_major != live.major {
-            return Err(Error::usage(format!(
-                "the database runs PostgreSQL {}, the scratch server {scratch_major}: their catalogs would differ by version alone",
-                live.major
-            ))
-            .help(format!("pass --shadow-url with a PostgreSQL {} server to replay on", live.major)));
-        }
-        drift::replay(env, applied.clone(), scratch.url.clone()).await?;
-        let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
-        let schema = drift::read_schema(&mut connection, &excluded).await;
-        let _ = connection.close().await;
-        schema
-    }
-    .await;
-    scratch.drop().await;
-    let expected = expected?;
-
+    let expected = drift::expected(env, applied.clone(), live.major, shadow_url, wait).await?;
     let differences = drift::model::differences(&expected, &live.schema());
     let mut human = String::new();
     for problem in &problems {
@@ -152,55 +128,4 @@ async fn compare(
     Err(Error::new(ErrorKind::Drift, format!("the database differs from its migrations in {}", plural(count, "place")))
         .help("change the schema through a migration (`praxia-deploy new`), or put the database back with the fixes shown; never by hand in production")
         .with_report(Report::new(&report, human)))
-}
-
-/// A scratch database for the replay, dropped whatever happens.
-struct Scratch {
-    url: DatabaseUrl,
-    admin: DatabaseUrl,
-    name: String,
-}
-
-impl Scratch {
-    async fn create(env: &Environment, shadow_url: Option<&str>, wait: std::time::Duration) -> Result<Scratch> {
-        let name = format!("praxia_drift_{}", uuid::Uuid::new_v4().simple());
-        let (admin, url) = match shadow_url {
-            Some(shadow) => {
-                let admin = DatabaseUrl::parse(shadow, "--shadow-url")?;
-                let mut scratch =
-                    url::Url::parse(admin.expose_secret()).map_err(|_| Error::usage("--shadow-url is not a URL"))?;
-                scratch.set_path(&format!("/{name}"));
-                (admin, DatabaseUrl::parse(scratch.as_str(), "--shadow-url")?)
-            }
-            None => {
-                let local = LocalDatabase::for_project(&env.root)?;
-                let admin = DatabaseUrl::parse(&local.start_for_scratch("postgres")?, "the development cluster")?;
-                let url = DatabaseUrl::parse(&local.start_for_scratch(&name)?, "the development cluster")?;
-                (admin, url)
-            }
-        };
-        let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
-        let sql = format!("CREATE DATABASE \"{name}\"");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await.map_err(|err| {
-            Error::unavailable("could not create the scratch database for the replay")
-                .note("reason", crate::pg_error::describe(&err))
-                .help("the --shadow-url user needs CREATEDB")
-        })?;
-        let _ = connection.close().await;
-        Ok(Scratch { url, admin, name })
-    }
-
-    async fn drop(self) {
-        let Ok(mut connection) =
-            crate::database::connect(&self.admin, std::time::Duration::from_secs(10), "praxia-deploy drift").await
-        else {
-            tracing::warn!("could not connect to drop the scratch database {}", self.name);
-            return;
-        };
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await {
-            tracing::warn!("could not drop the scratch database {}: {}", self.name, crate::pg_error::describe(&err));
-        }
-        let _ = connection.close().await;
-    }
 }

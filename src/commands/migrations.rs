@@ -267,6 +267,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
+    drift_before_release(context, &migrator, context.wait(&args.wait)).await?;
     let (mut report, mut human) = match &context.env.backup.release_dir {
         Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone(), true).await?,
         None => run(context, &migrator, args, &mut NoBackup).await?,
@@ -276,6 +277,43 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     human.push_str(&outcome.summary);
     report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
     Ok(Report::new(&report, human))
+}
+
+/// `[drift] on_release`: warn about each difference, or refuse (exit 3) before migrating.
+async fn drift_before_release(context: &Context<'_>, migrator: &Migrator<'_>, wait: Duration) -> Result<()> {
+    let on_release = context.env.drift.on_release;
+    if on_release == crate::config::OnRelease::Off {
+        return Ok(());
+    }
+    let differences = crate::drift::release::check(migrator, wait).await?;
+    if differences.is_empty() {
+        return Ok(());
+    }
+    if on_release == crate::config::OnRelease::Warn {
+        for difference in &differences {
+            tracing::warn!("drift: {}", difference.describe());
+        }
+        tracing::warn!(
+            "the database differs from its migrations in {}; `praxia-deploy drift --env {}` shows the fixes",
+            plural(differences.len(), "place"),
+            context.env.name
+        );
+        return Ok(());
+    }
+    let mut error = Error::new(
+        ErrorKind::Policy,
+        format!(
+            "the database differs from its migrations in {}: nothing was migrated ([drift] on_release = \"refuse\")",
+            plural(differences.len(), "place")
+        ),
+    );
+    for difference in differences.iter().take(10) {
+        error = error.note("drift", difference.describe());
+    }
+    Err(error.help(format!(
+        "`praxia-deploy drift --env {}` shows each difference and the SQL that puts it back; change the schema only through migrations",
+        context.env.name
+    )))
 }
 
 /// Runs the engine with a verified `pg_dump` into `dir` first, when something is

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
 use super::backup::{BackupFile, BackupSettings};
+use super::drift::{DriftFile, DriftSettings};
 use super::duration::PgTimeout;
 use super::review::{ReviewFile, ReviewSettings};
 use super::seed::SeedSettings;
@@ -30,6 +31,8 @@ struct EnvironmentFile {
     review: ReviewFile,
     #[serde(default)]
     backup: BackupFile,
+    #[serde(default)]
+    drift: DriftFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -250,6 +253,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         seed: parsed.seed.map(Spanned::into_inner),
         review: ReviewSettings::resolve(parsed.review, parsed.kind),
         backup: BackupSettings::resolve(parsed.backup, parsed.kind, root),
+        drift: DriftSettings::resolve(parsed.drift, parsed.kind),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod backup;
 mod database_url;
+mod drift;
 mod duration;
 mod file;
 mod review;
@@ -18,6 +19,7 @@ pub use backup::BackupSettings;
 pub use database_url::{
     DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, redact_in, resolve as resolve_database,
 };
+pub use drift::{DriftSettings, OnRelease};
 pub use duration::{HumanDuration, PgTimeout};
 pub use file::{
     DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, ProxyAddress, SetupSettings,
@@ -84,6 +86,8 @@ pub struct Environment {
     pub review: ReviewSettings,
     /// Where backups go, and when they are taken.
     pub backup: BackupSettings,
+    /// What `release` does about drift.
+    pub drift: DriftSettings,
 }
 
 impl Environment {

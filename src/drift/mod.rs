@@ -6,6 +6,8 @@
 //! a pure function.
 
 pub mod model;
+pub mod release;
+pub mod scratch;
 
 use std::time::Duration;
 
@@ -122,4 +124,36 @@ pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: Databa
         }
         _ => Ok(()),
     }
+}
+
+/// The schema `applied` makes, replayed into a scratch database (on
+/// `shadow_url`'s server, else the embedded development cluster) of the live
+/// server's major version `major`; the scratch database is dropped.
+pub async fn expected(
+    env: &Environment,
+    applied: MigrationFolder,
+    major: u32,
+    shadow_url: Option<&str>,
+    wait: Duration,
+) -> Result<Schema> {
+    let scratch = scratch::Scratch::create(env, shadow_url, wait).await?;
+    let expected = async {
+        let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
+        let scratch_major = major_version(&mut connection).await?;
+        let _ = connection.close().await;
+        if scratch_major != major {
+            return Err(Error::usage(format!(
+                "the database runs PostgreSQL {major}, the scratch server {scratch_major}: their catalogs would differ by version alone"
+            ))
+            .help(format!("pass --shadow-url with a PostgreSQL {major} server to replay on")));
+        }
+        replay(env, applied, scratch.url.clone()).await?;
+        let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
+        let schema = read_schema(&mut connection, &excluded_schemas(env)).await;
+        let _ = connection.close().await;
+        schema
+    }
+    .await;
+    scratch.drop().await;
+    expected
 }
