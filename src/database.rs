@@ -36,7 +36,7 @@ pub fn url_for(env: &Environment, flag: Option<&str>) -> Result<DatabaseUrl> {
 /// DNS failure, `57P03`, `53300`) with capped exponential backoff and jitter, for
 /// at most `wait`. Other failures (bad password, no such database) fail at once.
 pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) -> Result<PgConnection> {
-    let options = PgConnectOptions::from_str(url.expose_secret())
+    let options = PgConnectOptions::from_str(&url.for_driver())
         .map_err(|err| {
             Error::usage(format!(
                 "the database URL {url} is not usable: {}",

@@ -24,5 +24,6 @@ pub mod review;
 pub mod roles;
 pub mod seed;
 pub mod setup;
+pub mod signals;
 pub mod stamp;
 pub mod text_position;

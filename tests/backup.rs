@@ -458,3 +458,98 @@ fn a_local_backup_with_verify_restore_drills_it_at_once() {
     assert_eq!(drill["tables"].as_array().unwrap().len(), 10, "{drill}");
     assert!(document["result"]["restore_commands"][0].as_str().unwrap().starts_with("pg_restore --clean --if-exists"));
 }
+
+#[tokio::test]
+async fn a_status_that_fails_in_the_container_is_not_nothing_pending() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = production_with_pending(&dokku, &database);
+    project.file(
+        "environments/prod.toml",
+        &format!("kind = \"production\"\n\n[database]\nwait = \"1s\"\n\n{}", dokku.section(APP)),
+    );
+    // The container's status meets a database that does not answer (a restart, say).
+    let wrapper = dokku.dir.join("bin/praxia-deploy");
+    let real = std::fs::read_link(&wrapper).unwrap();
+    std::fs::remove_file(&wrapper).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = status ]; then export DATABASE_URL=postgres://nobody@127.0.0.1:1/none; fi\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let before = dokku.calls().len();
+    project
+        .run(&["--env", "prod", "migrate", "--yes"])
+        .expect_code(7)
+        .expect_stderr_contains("`status` in the container failed")
+        .expect_stderr_contains("nothing was migrated");
+    assert_eq!(call_starts(&dokku)[before..], ["run status"], "no backup decision, no migrate");
+}
+
+#[test]
+fn two_backups_in_the_same_second_are_both_kept() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    let children: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            project
+                .on(&database)
+                .args(["--env", "test", "-q", "backup"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(dumps_in(&project.path().join("backups")).len(), 2, "{:?}", files_in(&project.path().join("backups")));
+}
+
+#[tokio::test]
+async fn the_drill_brings_back_partitions_and_names_with_spaces() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    execute(
+        &database,
+        "CREATE TABLE ev (id int, at date) PARTITION BY RANGE (at); \
+         CREATE TABLE ev_2026 PARTITION OF ev FOR VALUES FROM ('2026-01-01') TO ('2027-01-01'); \
+         INSERT INTO ev VALUES (1, '2026-06-01'); \
+         CREATE SCHEMA \"My Schema\"; CREATE TABLE \"My Schema\".\"my table\" (x int); INSERT INTO \"My Schema\".\"my table\" VALUES (1), (2);",
+    )
+    .await;
+    let document = project
+        .run_on(&database, &["--env", "test", "--output", "json", "backup", "--verify-restore"])
+        .expect_code(0)
+        .json();
+    let tables = document["result"]["restore_drill"]["tables"].as_array().unwrap();
+    let rows = |schema: &str, name: &str| {
+        tables
+            .iter()
+            .find(|table| table["table"]["schema"] == schema && table["table"]["name"] == name)
+            .map(|table| table["rows"].as_i64().unwrap())
+    };
+    assert_eq!(rows("My Schema", "my table"), Some(2), "{tables:?}");
+    assert_eq!(rows("public", "ev_2026"), Some(1), "{tables:?}");
+    assert_eq!(rows("public", "ev"), Some(1), "{tables:?}");
+}
+
+#[test]
+fn an_sslpassword_is_never_put_on_pg_dumps_command_line() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    let url = format!("{}&sslpassword=KeyPass1", database.url);
+    let url = if url.contains('?') { url } else { url.replacen('&', "?", 1) };
+    let outcome = Outcome::of(project.command().args(["--env", "test", "backup"]).env("DATABASE_URL", &url));
+    outcome.expect_code(2).expect_stderr_contains("has an sslpassword");
+    assert!(!outcome.stderr.contains("KeyPass1"), "{}", outcome.stderr);
+}

@@ -22,15 +22,16 @@ pub struct Written {
 /// Copies `stream` into `path` (which must not exist), hashing as it goes, and
 /// syncs it to disk. On any failure the file is removed.
 pub async fn write(mut stream: impl AsyncRead + Unpin, path: &Path) -> Result<Written> {
+    // The dump holds password hashes and session tokens: readable by its owner only.
+    // A file already there is someone else's: never written, never removed.
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .map_err(|err| write_error(path, err))?;
     let result = async {
-        // The dump holds password hashes and session tokens: readable by its owner only.
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .await
-            .map_err(|err| write_error(path, err))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 256 * 1024];
         let mut bytes = 0u64;
@@ -57,16 +58,21 @@ pub async fn write(mut stream: impl AsyncRead + Unpin, path: &Path) -> Result<Wr
     result
 }
 
+const SPACE: &str = "free space in the backup folder (or point [backup] dir elsewhere) and run it again";
+
 fn write_error(path: &Path, err: std::io::Error) -> Error {
-    let reason = match err.raw_os_error() {
-        Some(libc::ENOSPC) => "the disk is full".to_owned(),
-        Some(libc::EFBIG) => "the file grew past the size this process may write (ulimit -f)".to_owned(),
-        Some(libc::EDQUOT) => "the disk quota is used up".to_owned(),
-        _ => err.to_string(),
+    let (reason, help) = match err.raw_os_error() {
+        Some(libc::ENOSPC) => ("the disk is full".to_owned(), SPACE),
+        Some(libc::EFBIG) => ("the file grew past the size this process may write (ulimit -f)".to_owned(), SPACE),
+        Some(libc::EDQUOT) => ("the disk quota is used up".to_owned(), SPACE),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => {
+            (err.to_string(), "make the backup folder writable by this user, or point [backup] dir elsewhere")
+        }
+        _ => (err.to_string(), "check the backup folder ([backup] dir) and run it again"),
     };
     Error::new(ErrorKind::Unavailable, format!("could not write the backup {}", path.display()))
         .note("reason", reason)
-        .help("free space in the backup folder (or point [backup] dir elsewhere) and run it again; the partial file was removed")
+        .help(help)
 }
 
 /// What checking a dump found.

@@ -27,6 +27,9 @@ pub struct Catalog {
     pub tables: Vec<TableName>,
     /// The tables whose rows it holds.
     pub table_data: Vec<TableName>,
+    /// Each table's entry as pg_restore prints it after `TABLE `: `schema name
+    /// owner`, unquoted, so a name with a space is only told apart by a catalog.
+    pub tables_raw: Vec<String>,
 }
 
 /// Reads `pg_restore --list`: header comments, then one entry per line,
@@ -49,9 +52,14 @@ pub fn parse_list(text: &str) -> Catalog {
         // words: oid, oid, then the entry type and its names.
         let (kind, rest) = match words.get(2..) {
             Some(["TABLE", "DATA", rest @ ..]) => ("data", rest),
+            // A partition's attachment, not a table of its own.
+            Some(["TABLE", "ATTACH", ..]) => continue,
             Some(["TABLE", rest @ ..]) => ("table", rest),
             _ => continue,
         };
+        if kind == "table" {
+            catalog.tables_raw.push(rest.join(" "));
+        }
         // schema, name, owner (the owner is `-` or missing with --no-owner on some versions).
         let (Some(schema), Some(name)) = (rest.first(), rest.get(1)) else {
             continue;
@@ -114,6 +122,7 @@ mod tests {
 ; Selected TOC Entries:
 ;
 6; 2615 16385 SCHEMA - drizzle postgres
+3190; 0 0 TABLE ATTACH public ev_2026 postgres
 216; 1259 16387 TABLE drizzle __drizzle_migrations postgres
 215; 1259 16386 SEQUENCE drizzle __drizzle_migrations_id_seq postgres
 218; 1259 16399 TABLE public note -

@@ -41,6 +41,7 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     let admin_url = local.start_for_scratch("postgres")?;
     let scratch_url = local.start_for_scratch(&scratch)?;
     let mut admin = connect(&admin_url).await?;
+    drop_stale_drills(&mut admin).await;
     for sql in [format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"), format!("CREATE DATABASE \"{scratch}\"")]
     {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -48,7 +49,15 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
             .await
             .map_err(|err| drill_error("create the scratch database", &err))?;
     }
-    let outcome = restore_and_count(file, &scratch_url, &verified.catalog.tables, env).await;
+    // Interrupted, the restore is stopped and the scratch database still dropped:
+    // a copy of production's data is never left on the laptop.
+    let outcome = tokio::select! {
+        outcome = restore_and_count(file, &scratch_url, &verified.catalog.tables_raw, env) => outcome,
+        signal = crate::signals::interrupted() => Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("the restore drill was interrupted by {signal}; its scratch database was dropped"),
+        )),
+    };
     let drop = format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)");
     let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
     let _ = admin.close().await;
@@ -66,13 +75,14 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
 async fn restore_and_count(
     file: &Path,
     url: &str,
-    tables: &[TableName],
+    tables_raw: &[String],
     env: &Environment,
 ) -> Result<(Vec<RestoredTable>, Option<i64>)> {
     let pg_restore = tools::program("pg_restore")?;
     let output = tokio::process::Command::new(&pg_restore)
         .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--dbname", url])
         .arg(file)
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|err| Error::io("run", &pg_restore, err))?;
@@ -82,15 +92,37 @@ async fn restore_and_count(
             .help("the dump is readable but PostgreSQL refused it: a missing extension or role, or a server older than the dump's; the scratch database was dropped"));
     }
     let mut connection = connect(url).await?;
+    // The tables as the scratch database has them, each matched to its entry in
+    // the dump's table of contents (which prints names unquoted).
+    let present: Vec<(String, String)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .map_err(|err| drill_error("read the restored tables", &err))?;
+    let mut unmatched: Vec<&String> = tables_raw.iter().collect();
     let mut restored = Vec::new();
-    for table in tables {
-        let sql = format!("SELECT count(*) FROM {}.{}", quote(&table.schema), quote(&table.name));
-        let rows: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut connection).await.map_err(|err| {
-                Error::new(ErrorKind::Unavailable, format!("table {table} of the dump did not come back"))
-                    .note("reason", crate::pg_error::describe(&err))
-            })?;
-        restored.push(RestoredTable { table: table.clone(), rows });
+    for (schema, name) in present {
+        let prefix = format!("{schema} {name}");
+        let Some(at) =
+            unmatched.iter().position(|raw| raw.as_str() == prefix || raw.starts_with(&format!("{prefix} ")))
+        else {
+            continue;
+        };
+        unmatched.remove(at);
+        let sql = format!("SELECT count(*) FROM {}.{}", quote(&schema), quote(&name));
+        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut connection)
+            .await
+            .map_err(|err| drill_error(&format!("count the rows of {schema}.{name}"), &err))?;
+        restored.push(RestoredTable { table: TableName { schema, name }, rows });
+    }
+    if let Some(missing) = unmatched.first() {
+        return Err(Error::new(ErrorKind::Unavailable, format!("table `{missing}` of the dump did not come back"))
+            .note("tables in the dump", tables_raw.len())
+            .note("tables back", restored.len()));
     }
     let bookkeeping = restored
         .iter()
@@ -98,6 +130,22 @@ async fn restore_and_count(
         .map(|table| table.rows);
     let _ = connection.close().await;
     Ok((restored, bookkeeping))
+}
+
+/// Scratch databases of earlier drills that were killed before they could drop
+/// theirs. One still in use (a drill running now) refuses the DROP and is left.
+async fn drop_stale_drills(admin: &mut PgConnection) {
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_restore\\_drill\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in stale {
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
+        if sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.is_ok() {
+            tracing::info!("dropped {name}, left by an interrupted restore drill");
+        }
+    }
 }
 
 /// A connection to the development cluster, as every command connects (its statements not logged).

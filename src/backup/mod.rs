@@ -47,10 +47,27 @@ pub async fn take(
     stream: impl AsyncRead + Unpin,
     finished: impl Future<Output = Result<()>>,
 ) -> Result<Taken> {
+    // Before anything is dumped: what will verify it.
+    tools::program("pg_restore")?;
     tokio::fs::create_dir_all(dir).await.map_err(|err| Error::io("create", dir, err))?;
     let taken_at = SystemTime::now();
-    let partial = dir.join(format!("{app}-{}{}{}", naming::timestamp(taken_at), naming::EXTENSION, naming::PARTIAL));
-    let (written, ended) = tokio::join!(archive::write(stream, &partial), finished);
+    // Unique: two backups in one second must not write (or remove) each other's file.
+    let partial = dir.join(format!(
+        "{app}-{}-{}{}{}",
+        naming::timestamp(taken_at),
+        uuid::Uuid::new_v4().simple(),
+        naming::EXTENSION,
+        naming::PARTIAL
+    ));
+    // Interrupted, the partial file goes (and the producer with the stream).
+    let (written, ended) = tokio::select! {
+        both = async { tokio::join!(archive::write(stream, &partial), finished) } => both,
+        signal = crate::signals::interrupted() => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(Error::new(crate::error::ErrorKind::Unavailable, format!("the backup was interrupted by {signal}"))
+                .note("nothing was migrated", "the partial file was removed"));
+        }
+    };
     let written = match (written, ended) {
         (Ok(written), Ok(())) => written,
         (Err(error), _) | (Ok(_), Err(error)) => {
@@ -76,10 +93,16 @@ pub async fn take(
     let path = dir.join(&name);
     tokio::fs::rename(&partial, &path).await.map_err(|err| Error::io("rename", &partial, err))?;
     let checksum = dir.join(format!("{name}{}", naming::CHECKSUM));
-    tokio::fs::write(&checksum, format!("{}  {name}\n", written.sha256))
-        .await
+    write_private(&checksum, format!("{}  {name}\n", written.sha256).as_bytes())
         .map_err(|err| Error::io("write", &checksum, err))?;
-    let removed = rotate(dir, app, env.backup.keep).await?;
+    // The backup is good whatever happens here: a rotation that fails only warns.
+    let removed = match rotate(dir, app, env.backup.keep, &name).await {
+        Ok(removed) => removed,
+        Err(error) => {
+            tracing::warn!("could not remove older backups: {error}");
+            Vec::new()
+        }
+    };
     Ok(Taken {
         record: BackupRecord::new(name, written.bytes, written.sha256, taken_at),
         path,
@@ -89,8 +112,17 @@ pub async fn take(
     })
 }
 
-/// Removes the oldest backups of `app` in `dir` beyond `keep`, with their checksum files.
-async fn rotate(dir: &Path, app: &str, keep: usize) -> Result<Vec<String>> {
+/// Writes `bytes` to a new file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(bytes)
+}
+
+/// Removes the oldest backups of `app` in `dir` beyond `keep` (never `just_taken`),
+/// with their checksum files.
+async fn rotate(dir: &Path, app: &str, keep: usize, just_taken: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut entries = tokio::fs::read_dir(dir).await.map_err(|err| Error::io("read", dir, err))?;
     while let Some(entry) = entries.next_entry().await.map_err(|err| Error::io("read", dir, err))? {
@@ -100,7 +132,7 @@ async fn rotate(dir: &Path, app: &str, keep: usize) -> Result<Vec<String>> {
             names.push((name.to_owned(), modified));
         }
     }
-    let removed = naming::to_remove(&names, app, keep);
+    let removed = naming::to_remove(&names, app, keep, just_taken);
     for name in &removed {
         let path = dir.join(name);
         tokio::fs::remove_file(&path).await.map_err(|err| Error::io("remove", &path, err))?;

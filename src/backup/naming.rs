@@ -46,16 +46,19 @@ fn backup_time<'n>(name: &'n str, app: &str) -> Option<&'n str> {
 }
 
 /// The backups of `app` among `files` (name, modification time) to remove so
-/// that the newest `keep` stay, oldest first: by the time in the name, then by
-/// when the file was written (two in one second). Files that are not `app`'s
-/// backups are never chosen.
-pub fn to_remove(files: &[(String, SystemTime)], app: &str, keep: usize) -> Vec<String> {
-    let mut backups: Vec<(&str, SystemTime, &String)> = files
+/// that the newest `keep` stay, oldest first: by when each was written (a file
+/// copied in with a name from the future, or a clock stepped back, cannot push
+/// out newer ones), then by the time in its name. `just_taken` is never chosen;
+/// nor is a file that is not one of `app`'s backups.
+pub fn to_remove(files: &[(String, SystemTime)], app: &str, keep: usize, just_taken: &str) -> Vec<String> {
+    let mut backups: Vec<(SystemTime, &str, &String)> = files
         .iter()
-        .filter_map(|(name, modified)| backup_time(name, app).map(|time| (time, *modified, name)))
+        .filter(|(name, _)| name != just_taken)
+        .filter_map(|(name, modified)| backup_time(name, app).map(|time| (*modified, time, name)))
         .collect();
     backups.sort();
-    let excess = backups.len().saturating_sub(keep);
+    // The one just taken counts among those kept.
+    let excess = (backups.len() + 1).saturating_sub(keep.max(1));
     backups.into_iter().take(excess).map(|(_, _, name)| name.clone()).collect()
 }
 
@@ -82,26 +85,41 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_newest_and_touches_nothing_else() {
-        let written = UNIX_EPOCH + Duration::from_secs(1_000);
-        let names: Vec<(String, SystemTime)> = [
-            "api-20251201T100000Z-0001_a.dump",
-            "api-20251203T100000Z-0002_b.dump",
-            "api-20251202T100000Z-0001_a.dump",
-            "api-20251204T100000Z-0002_b.dump.partial",
-            "api-20251204T100000Z-0002_b.dump.sha256",
-            "api-staging-20251101T100000Z-0001_a.dump",
-            "api-notes.txt",
-            "other-20250101T000000Z-x.dump",
+        let written = |seconds: u64| UNIX_EPOCH + Duration::from_secs(seconds);
+        let files: Vec<(String, SystemTime)> = [
+            ("api-20251201T100000Z-0001_a.dump", 1),
+            ("api-20251202T100000Z-0001_a.dump", 2),
+            ("api-20251203T100000Z-0002_b.dump", 3),
+            ("api-20251204T100000Z-0002_b.dump.partial", 4),
+            ("api-20251204T100000Z-0002_b.dump.sha256", 4),
+            ("api-staging-20251101T100000Z-0001_a.dump", 1),
+            ("api-notes.txt", 1),
+            ("other-20250101T000000Z-x.dump", 1),
         ]
         .iter()
-        .map(|name| ((*name).to_owned(), written))
+        .map(|(name, at)| ((*name).to_owned(), written(*at)))
         .collect();
+        let taken = "api-20251203T100000Z-0002_b.dump";
+        assert_eq!(to_remove(&files, "api", 2, taken), ["api-20251201T100000Z-0001_a.dump"]);
         assert_eq!(
-            to_remove(&names, "api", 1),
+            to_remove(&files, "api", 1, taken),
             ["api-20251201T100000Z-0001_a.dump", "api-20251202T100000Z-0001_a.dump"]
         );
-        assert_eq!(to_remove(&names, "api", 3), Vec::<String>::new());
-        assert_eq!(to_remove(&names, "api-staging", 0), ["api-staging-20251101T100000Z-0001_a.dump"]);
+        assert_eq!(to_remove(&files, "api", 3, taken), Vec::<String>::new());
+        assert_eq!(to_remove(&files, "api-staging", 0, "none"), ["api-staging-20251101T100000Z-0001_a.dump"]);
+    }
+
+    #[test]
+    fn the_backup_just_taken_is_never_removed_whatever_the_names_say() {
+        // A file copied in with a name from the future, older on disk.
+        let files = vec![
+            ("api-20990101T000000Z-copied.dump".to_owned(), UNIX_EPOCH + Duration::from_secs(1)),
+            ("api-20251201T100000Z-0001_a.dump".to_owned(), UNIX_EPOCH + Duration::from_secs(2)),
+        ];
+        assert_eq!(
+            to_remove(&files, "api", 1, "api-20251201T100000Z-0001_a.dump"),
+            ["api-20990101T000000Z-copied.dump"]
+        );
     }
 
     #[test]
@@ -113,6 +131,6 @@ mod tests {
             (second.clone(), UNIX_EPOCH + Duration::from_secs(2)),
             (taken.to_owned(), UNIX_EPOCH + Duration::from_secs(1)),
         ];
-        assert_eq!(to_remove(&files, "api", 1), [taken]);
+        assert_eq!(to_remove(&files, "api", 1, &second), [taken]);
     }
 }

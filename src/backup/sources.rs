@@ -56,6 +56,10 @@ pub async fn with_pg_dump(
 ) -> Result<Taken> {
     let pg_dump = tools::program("pg_dump")?;
     let (without_password, password) = url.split_password();
+    if without_password.contains("sslpassword=") {
+        return Err(Error::usage(format!("the database URL {} has an sslpassword", url.redacted()))
+            .help("pg_dump can take it only on its command line, where every user of this machine sees it: use a client key without a passphrase for backups"));
+    }
     let mut command = tokio::process::Command::new(&pg_dump);
     command
         .args(["--format=custom", "--no-owner", "--no-acl", "--dbname"])

@@ -34,6 +34,9 @@ async fn take(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
         }
         Location::Local => {
             let url = crate::database::url_for(env, context.cli.global.database_url.as_deref())?;
+            // --wait: for a database that is starting (pg_dump itself does not wait).
+            let connection = crate::database::connect(&url, context.wait(&args.wait), "praxia-deploy backup").await?;
+            let _ = sqlx::Connection::close(connection).await;
             (sources::with_pg_dump(env, &folder, &url, &env.backup.dir, &backup::app_name(env)).await?, None)
         }
     };

@@ -270,6 +270,9 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     drift_before_release(context, &migrator, context.wait(&args.wait)).await?;
     let (mut report, mut human) = match &context.env.backup.release_dir {
         Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone(), true).await?,
+        None if context.env.kind == crate::config::EnvironmentKind::Production => {
+            run(context, &migrator, args, &mut WarnNoBackup).await?
+        }
         None => run(context, &migrator, args, &mut NoBackup).await?,
     };
     let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
@@ -277,6 +280,20 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     human.push_str(&outcome.summary);
     report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
     Ok(Report::new(&report, human))
+}
+
+/// Production's release phase with no `[backup] release_dir`: it migrates, and says
+/// that no backup was taken first.
+struct WarnNoBackup;
+
+impl BeforeMigrating for WarnNoBackup {
+    async fn before_migrating(&mut self, pending: &[&Migration]) -> Result<Option<BackupRecord>> {
+        tracing::warn!(
+            "no backup is taken before these {}: [backup] release_dir is not set (README, Backups: a Dokku storage mount)",
+            plural(pending.len(), "migration")
+        );
+        Ok(None)
+    }
 }
 
 /// `[drift] on_release`: warn about each difference, or refuse (exit 3) before migrating.

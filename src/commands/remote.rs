@@ -27,6 +27,10 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         )
         .help("drop --database-url, or add --local to run here against that URL"));
     }
+    if matches!(command, Command::Migrate { after_backup: Some(_), .. }) {
+        return Err(Error::usage("--after-backup is what praxia-deploy sends to the container after taking a backup")
+            .help("run `migrate` without it: on this environment it takes the backup itself (or pass --no-backup)"));
+    }
     let mut arguments = container_arguments(command, &context.cli.global);
     // Checked before anything connects; the backup flag added later passes the same checks.
     run_arguments(&env.name, &dokku.app, &arguments)
@@ -61,7 +65,7 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
     // the one-off container may still be running on the host.
     let exit = tokio::select! {
         exit = run_streaming(&connection.session, &dokku.app, &remote_arguments) => exit?,
-        signal = interrupted() => {
+        signal = crate::signals::interrupted() => {
             let _ = connection.session.close().await;
             return Err(Error::new(ErrorKind::Remote, format!("interrupted by {signal}; the SSH connection was closed"))
                 .help(format!(
@@ -79,19 +83,6 @@ pub async fn run(context: &Context<'_>, dokku: &DokkuSettings) -> Result<Report>
         None => return Err(Error::new(ErrorKind::Remote, "the remote command was killed by a signal")),
     };
     Ok(Report::streamed(code))
-}
-
-/// Waits for SIGINT or SIGTERM and names it.
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
-    }
 }
 
 /// `migrate` on an environment whose `[backup] before_migrate` asks for a backup
@@ -120,7 +111,15 @@ async fn backup_first(
         Error::new(ErrorKind::Remote, "`status` in the container did not answer with its JSON document")
             .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))
     })?;
-    let pending = document["result"]["pending"].as_array().map_or(0, Vec::len);
+    // Only a status that answered counts: an error document (a database that is
+    // restarting, say) is not "nothing pending".
+    let Some(pending) = document["result"]["pending"].as_array().filter(|_| document["ok"] == true).map(Vec::len)
+    else {
+        let message = document["error"]["message"].as_str().unwrap_or("no answer").to_owned();
+        return Err(Error::new(ErrorKind::Remote, format!("`status` in the container failed: {message}"))
+            .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))
+            .help("nothing was migrated: without knowing what is pending, no backup decision is made; run it again when the database answers"));
+    };
     if pending == 0 {
         tracing::info!("nothing pending: no backup needed before migrating");
         return Ok(None);

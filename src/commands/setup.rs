@@ -43,7 +43,7 @@ pub async fn serve_command(context: &Context<'_>, bind: Option<SocketAddr>) -> R
         None => default_bind(std::env::var("PORT").ok().as_deref())?,
     };
     let url = database::url_for(env, context.cli.global.database_url.as_deref())?;
-    let options = PgConnectOptions::from_str(url.expose_secret())
+    let options = PgConnectOptions::from_str(&url.for_driver())
         .map_err(|_| Error::usage(format!("the database URL {url} is not usable")))?
         .application_name("praxia-deploy serve")
         .disable_statement_logging()

@@ -35,6 +35,28 @@ impl DatabaseUrl {
         &self.0
     }
 
+    /// The URL for sqlx: without `sslpassword`, which sqlx does not take and would
+    /// otherwise name, value and all, in its "unrecognized parameter" warning.
+    pub fn for_driver(&self) -> String {
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            return self.0.clone();
+        };
+        if !url.query_pairs().any(|(key, _)| key.eq_ignore_ascii_case("sslpassword")) {
+            return self.0.clone();
+        }
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(key, _)| !key.eq_ignore_ascii_case("sslpassword"))
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        url.to_string()
+    }
+
     /// The URL without its password, and the password (percent-decoded), for programs
     /// such as psql that take it from `PGPASSWORD` rather than the visible command line.
     pub fn split_password(&self) -> (String, Option<String>) {
