@@ -151,6 +151,7 @@ fn main() {
         run(project.on(&database).args(["--env", "bench", "migrate"]))
     })
     .with_target(1200.0, "< 1.2 s");
+    let apply_median = apply.median();
     results.push(apply);
 
     // A very large migration: reading and numbering it must stay linear.
@@ -188,6 +189,29 @@ fn main() {
     results.push(seed);
 
     results.extend(backup_measurements(&mut ratios));
+
+    // Drift: the replay into a scratch database on the same server dominates.
+    let shipped = TestProject::from_repo();
+    let shipped_database = test_postgres().fresh_database();
+    assert_success(shipped.on(&shipped_database).arg("migrate").output().unwrap(), "migrate before drift");
+    let drift_shipped = timed("drift on the shipped schema (2 migrations replayed)", SLOW_RUNS, || {
+        run(shipped.on(&shipped_database).args(["drift", "--shadow-url", &shipped_database.url]))
+    });
+    let thousand = generated_project(1000);
+    let thousand_database = test_postgres().fresh_database();
+    assert_success(
+        thousand.on(&thousand_database).args(["--env", "bench", "migrate"]).output().unwrap(),
+        "migrate before drift",
+    );
+    let drift_thousand = timed("drift on 1,000 applied migrations", SLOW_RUNS, || {
+        run(thousand.on(&thousand_database).args(["--env", "bench", "drift", "--shadow-url", &thousand_database.url]))
+    });
+    ratios.push((
+        "drift 1,000 migrations / apply 1,000 migrations (the replay's share)".to_owned(),
+        drift_thousand.median() / apply_median,
+    ));
+    results.push(drift_shipped);
+    results.push(drift_thousand);
 
     results.extend(serve_measurements());
     let (remote, plain) = ssh_measurements();
