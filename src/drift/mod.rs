@@ -126,6 +126,18 @@ pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: Databa
     }
 }
 
+/// The live and scratch servers must be one major version: catalogs print
+/// differently from one to the next by themselves.
+pub fn same_major_version(live: u32, scratch: u32) -> Result<()> {
+    if live == scratch {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "the database runs PostgreSQL {live}, the scratch server {scratch}: their catalogs would differ by version alone"
+    ))
+    .help(format!("pass --shadow-url with a PostgreSQL {live} server to replay on")))
+}
+
 /// The schema `applied` makes, replayed into a scratch database (on
 /// `shadow_url`'s server, else the embedded development cluster) of the live
 /// server's major version `major`; the scratch database is dropped.
@@ -141,12 +153,7 @@ pub async fn expected(
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let scratch_major = major_version(&mut connection).await?;
         let _ = connection.close().await;
-        if scratch_major != major {
-            return Err(Error::usage(format!(
-                "the database runs PostgreSQL {major}, the scratch server {scratch_major}: their catalogs would differ by version alone"
-            ))
-            .help(format!("pass --shadow-url with a PostgreSQL {major} server to replay on")));
-        }
+        same_major_version(major, scratch_major)?;
         replay(env, applied, scratch.url.clone()).await?;
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let schema = read_schema(&mut connection, &excluded_schemas(env)).await;
@@ -156,4 +163,19 @@ pub async fn expected(
     .await;
     scratch.drop().await;
     expected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_major_version_is_a_clear_error() {
+        assert!(same_major_version(15, 15).is_ok());
+        let error = same_major_version(17, 15).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let text = error.to_string();
+        assert!(text.contains("the database runs PostgreSQL 17, the scratch server 15"), "{text}");
+        assert!(text.contains("--shadow-url with a PostgreSQL 17 server"), "{text}");
+    }
 }
