@@ -213,6 +213,29 @@ fn main() {
     results.push(drift_shipped);
     results.push(drift_thousand);
 
+    // What `[drift] on_release = "warn"` adds to the no-op release Dokku runs on
+    // every config:set (the expected schema already kept, as after the first).
+    for (name, drift) in [("bench_quiet", "off"), ("bench_drift", "warn")] {
+        shipped.file(
+            &format!("environments/{name}.toml"),
+            &format!("kind = \"production\"\n[backup]\nbefore_migrate = false\n[drift]\non_release = \"{drift}\"\n"),
+        );
+    }
+    let noop_database = test_postgres().fresh_database();
+    assert_success(
+        shipped.on(&noop_database).args(["--env", "bench_drift", "release"]).output().unwrap(),
+        "first release",
+    );
+    let quiet = timed("no-op release of the shipped schema, [drift] off", NO_OP_RUNS, || {
+        run(shipped.on(&noop_database).args(["--env", "bench_quiet", "release"]))
+    });
+    let checked = timed("no-op release of the shipped schema, [drift] on_release = warn", NO_OP_RUNS, || {
+        run(shipped.on(&noop_database).args(["--env", "bench_drift", "release"]))
+    });
+    ratios.push(("no-op release with drift warn - without (ms)".to_owned(), checked.median() - quiet.median()));
+    results.push(quiet);
+    results.push(checked);
+
     results.extend(serve_measurements());
     let (remote, plain) = ssh_measurements();
     ratios.push(("remote status - plain ssh run (ms)".to_owned(), remote.median() - plain.median()));
