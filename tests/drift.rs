@@ -295,3 +295,79 @@ async fn identity_generated_deferrable_views_and_extensions_compare_and_their_ch
         }
     }
 }
+
+#[tokio::test]
+async fn a_first_release_is_not_refused_and_a_check_that_cannot_run_only_warns() {
+    let environment = support::project::TEST_ENVIRONMENT;
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"refuse\"\n"));
+    // Nothing applied yet: `public` and what the server gives every database are expected.
+    project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("applied 1 migration");
+
+    // A user who may not create the scratch database: under warn the release goes on.
+    let other = test_postgres().fresh_database();
+    let role = format!("nocreatedb_{}", other.name);
+    execute(&other, &format!("CREATE ROLE {role} LOGIN NOCREATEDB; ALTER DATABASE {} OWNER TO {role}; ALTER SCHEMA public OWNER TO {role}", other.name)).await;
+    let url = url::Url::parse(&other.url).unwrap();
+    let mut as_role = url.clone();
+    as_role.set_username(&role).unwrap();
+    as_role.set_password(None).unwrap();
+    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
+    let outcome = support::Outcome::of(
+        project.command().env("PRAXIA_ENV", "test").env("DATABASE_URL", as_role.as_str()).arg("release"),
+    );
+    outcome.expect_code(0).expect_stderr_contains("drift: not checked").expect_stdout_contains("applied 1 migration");
+}
+
+#[tokio::test]
+async fn another_environments_database_is_refused_before_drift_writes_anything() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/other.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
+    project
+        .run_on(&database, &["--env", "other", "release"])
+        .expect_code(3)
+        .expect_stderr_contains("belongs to the `test` environment");
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let cache: Option<String> = sqlx::query_scalar("SELECT to_regclass('praxia_deploy.expected_schema')::text")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(cache, None, "nothing written for a database that is not this environment's");
+}
+
+#[tokio::test]
+async fn with_the_bookkeeping_table_in_public_public_is_still_compared() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[migrations]\nschema = \"public\"\n"));
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    drift(&project, &database).expect_code(0);
+    execute(&database, "CREATE TABLE by_hand (id int)").await;
+    let outcome = drift(&project, &database);
+    outcome.expect_code(11);
+    assert_eq!(reported(&outcome), [("table".to_owned(), "public.by_hand".to_owned(), None)]);
+}
+
+#[tokio::test]
+async fn a_folder_that_is_not_the_databases_history_offers_no_fixes() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[
+        ("0000_base", 1_700_000_000_000, BASE),
+        ("0001_more", 1_700_000_001_000, "CREATE TABLE \"more\" (\"id\" int);"),
+    ]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    // A checkout that is behind: the second migration is not in it.
+    project.set_migrations(&[("0000_base", 1_700_000_000_000, BASE)]);
+    let outcome = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    outcome
+        .expect_code(11)
+        .expect_stdout_contains("migrations: applied migration")
+        .expect_stdout_contains("table public.more: in the database, not made by the migrations")
+        .expect_stdout_contains("no fixes are offered");
+    assert!(!outcome.stdout.contains("fix: DROP"), "{}", outcome.stdout);
+}

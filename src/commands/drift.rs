@@ -95,7 +95,14 @@ async fn compare(
         .collect();
 
     let expected = drift::expected(env, applied.clone(), live.major, shadow_url, wait).await?;
-    let differences = drift::model::differences(&expected, &live.schema());
+    let mut differences = drift::model::differences(&expected, &live.schema());
+    if !problems.is_empty() {
+        // The comparison is against a folder that is not the database's history:
+        // no SQL is offered to "fix" a database that may be right.
+        for difference in &mut differences {
+            difference.fix = None;
+        }
+    }
     let mut human = String::new();
     for problem in &problems {
         let _ = writeln!(human, "migrations: {problem}");
@@ -125,6 +132,9 @@ async fn compare(
     }
     let count = differences.len() + problems.len();
     let _ = writeln!(human, "{}: {compared}", plural(count, "difference"));
+    if !problems.is_empty() {
+        let _ = writeln!(human, "no fixes are offered while the folder and the database's history disagree (above)");
+    }
     Err(Error::new(ErrorKind::Drift, format!("the database differs from its migrations in {}", plural(count, "place")))
         .help("change the schema through a migration (`praxia-deploy new`), or put the database back with the fixes shown; never by hand in production")
         .with_report(Report::new(&report, human)))

@@ -302,7 +302,15 @@ async fn drift_before_release(context: &Context<'_>, migrator: &Migrator<'_>, wa
     if on_release == crate::config::OnRelease::Off {
         return Ok(());
     }
-    let differences = crate::drift::release::check(migrator, wait).await?;
+    let differences = match crate::drift::release::check(migrator, wait).await {
+        Ok(differences) => differences,
+        // Warn means the release goes on: a check that could not run says so and no more.
+        Err(error) if on_release == crate::config::OnRelease::Warn && error.kind != ErrorKind::Policy => {
+            tracing::warn!("drift: not checked: {error}");
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
     if differences.is_empty() {
         return Ok(());
     }

@@ -37,7 +37,8 @@ objects AS (
     FROM rel JOIN pg_class c ON c.oid = rel.oid
     WHERE rel.relkind IN ('r', 'p')
     UNION ALL
-    SELECT 'column', rel.nspname || '.' || rel.relname || '.' || a.attname, quote_ident(a.attname), rel.nspname || '.' || rel.relname, rel.ident,
+    SELECT CASE WHEN rel.relkind IN ('v', 'm') THEN 'view column' ELSE 'column' END,
+           rel.nspname || '.' || rel.relname || '.' || a.attname, quote_ident(a.attname), rel.nspname || '.' || rel.relname, rel.ident,
            jsonb_build_object(
                'type', format_type(a.atttypid, a.atttypmod),
                'not null', a.attnotnull::text,
@@ -57,7 +58,10 @@ objects AS (
     FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
     UNION ALL
     SELECT 'index', rel.nspname || '.' || ic.relname, quote_ident(rel.nspname) || '.' || quote_ident(ic.relname), rel.nspname || '.' || rel.relname, rel.ident,
-           jsonb_build_object('definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid::text, 'comment', obj_description(ic.oid, 'pg_class'))
+           jsonb_build_object('definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid::text,
+                              'comment', obj_description(ic.oid, 'pg_class'),
+                              -- a partition's index made by its parent's (CREATE INDEX on the parent)
+                              'attached to', (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid))
     FROM pg_index i
     JOIN rel ON rel.oid = i.indrelid
     JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -104,7 +108,7 @@ objects AS (
            jsonb_build_object(
                'command', pol.polcmd::text,
                'permissive', pol.polpermissive::text,
-               'roles', (SELECT string_agg(CASE r WHEN 0 THEN 'public' ELSE r::regrole::text END, ', ' ORDER BY 1) FROM unnest(pol.polroles) r),
+               'roles', (SELECT string_agg(role, ', ' ORDER BY role) FROM (SELECT CASE r WHEN 0 THEN 'public' ELSE r::regrole::text END AS role FROM unnest(pol.polroles) r) roles),
                'using', pg_get_expr(pol.polqual, pol.polrelid),
                'with check', pg_get_expr(pol.polwithcheck, pol.polrelid))
     FROM pg_policy pol JOIN rel ON rel.oid = pol.polrelid

@@ -22,7 +22,7 @@ use crate::migrations::folder::MigrationFolder;
 use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
 use crate::own_schema::LOG_SCHEMA;
 
-const CATALOG_SQL: &str = include_str!("catalog.sql");
+pub(crate) const CATALOG_SQL: &str = include_str!("catalog.sql");
 
 /// What the live side sends for a comparison: its server's major version, its
 /// bookkeeping rows (which migrations to replay) and its schema. Read where the
@@ -59,13 +59,19 @@ pub async fn read_live(migrator: &Migrator<'_>, wait: Duration) -> Result<Live> 
         database: migrator.url().redacted(),
         major: major?,
         bookkeeping: state.rows,
-        objects: schema?.objects.into_values().collect(),
+        objects: without_bookkeeping(schema?, migrator.env()).objects.into_values().collect(),
     })
 }
 
-/// The schemas never compared: praxia-deploy's own and drizzle's bookkeeping one.
+/// The schemas never compared: praxia-deploy's own, and drizzle's bookkeeping one
+/// when it is a schema of its own (in `public`, only the table is left out:
+/// `without_bookkeeping`).
 pub fn excluded_schemas(env: &Environment) -> Vec<String> {
-    vec![LOG_SCHEMA.to_owned(), env.migrations.schema.to_string()]
+    let mut excluded = vec![LOG_SCHEMA.to_owned()];
+    if env.migrations.schema.as_str() != "public" {
+        excluded.push(env.migrations.schema.to_string());
+    }
+    excluded
 }
 
 /// The schema of the database `connection` is on, with every name qualified
@@ -114,14 +120,17 @@ pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: Databa
         order: crate::migrations::plan::OutOfOrder::Allow,
         batch_size: None,
     };
+    let replay_failed = |error: Error| {
+        error.note("while", "replaying the applied migrations into a scratch database").help(
+            "these migrations are applied in the database: do not edit them. A migration that cannot run twice on one server (CREATE ROLE, ALTER DATABASE, ALTER SYSTEM) cannot be replayed beside it: run `drift --shadow-url` against another server of the same major version",
+        )
+    };
     let run = migrator
         .run(settings, &mut crate::migrations::apply::NoProgress, &mut NoBackup)
         .await
-        .map_err(|error| error.note("while", "replaying the applied migrations into the scratch database"))?;
+        .map_err(replay_failed)?;
     match run.outcome {
-        Outcome::Refused(error) => {
-            Err(error.note("while", "replaying the applied migrations into the scratch database"))
-        }
+        Outcome::Refused(error) => Err(replay_failed(error)),
         _ => Ok(()),
     }
 }
@@ -149,7 +158,7 @@ pub async fn expected(
     wait: Duration,
 ) -> Result<Schema> {
     let scratch = scratch::Scratch::create(env, shadow_url, wait).await?;
-    let expected = async {
+    let replayed = async {
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let scratch_major = major_version(&mut connection).await?;
         let _ = connection.close().await;
@@ -158,11 +167,32 @@ pub async fn expected(
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let schema = read_schema(&mut connection, &excluded_schemas(env)).await;
         let _ = connection.close().await;
-        schema
-    }
-    .await;
+        schema.map(|schema| without_bookkeeping(schema, env))
+    };
+    // Interrupted (Ctrl-C, or Dokku's timeout on a release), the scratch database still goes.
+    let expected = tokio::select! {
+        expected = replayed => expected,
+        signal = crate::signals::interrupted() => Err(Error::new(
+            crate::error::ErrorKind::Unavailable,
+            format!("drift was interrupted by {signal}; its scratch database was dropped"),
+        )),
+    };
     scratch.drop().await;
     expected
+}
+
+/// The schema without the bookkeeping table (and its sequence, columns and
+/// constraints): left out when it lives in a schema compared, such as `public`.
+pub fn without_bookkeeping(mut schema: Schema, env: &Environment) -> Schema {
+    let table = format!("{}.{}", env.migrations.schema.as_str(), env.migrations.table.as_str());
+    let sequence = format!("{table}_id_seq");
+    schema.objects.retain(|(_, name), object| {
+        name != &table
+            && name != &sequence
+            && object.table.as_deref() != Some(table.as_str())
+            && !name.strip_prefix(&table).is_some_and(|rest| rest.starts_with('.'))
+    });
+    schema
 }
 
 #[cfg(test)]

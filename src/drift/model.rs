@@ -165,13 +165,21 @@ fn create(object: &SchemaObject) -> Option<String> {
     let definition = object.attrs.get("definition");
     Some(match object.kind.as_str() {
         "schema" => format!("CREATE SCHEMA {};", object.ident),
+        // A partition's index comes back with its parent's; the parent's definition
+        // (`ON ONLY`) alone would leave it invalid.
+        "index" if object.attrs.contains_key("attached to") || definition?.contains(" ON ONLY ") => return None,
         "index" | "trigger" => format!("{};", definition?),
         "function" | "procedure" => format!("{};", definition?.trim_end()),
         "constraint" => format!("ALTER TABLE {} ADD CONSTRAINT {} {};", table_of(object), object.ident, definition?),
         "view" => format!("CREATE VIEW {} AS {}", object.ident, definition?.trim()),
+        // A generated or identity column is more than its type: no plain fix.
+        "column" if object.attrs.contains_key("generated") || object.attrs.contains_key("identity") => return None,
         "column" => {
             let mut sql =
                 format!("ALTER TABLE {} ADD COLUMN {} {}", table_of(object), object.ident, object.attrs.get("type")?);
+            if let Some(collation) = object.attrs.get("collation") {
+                sql.push_str(&format!(" COLLATE \"{}\"", collation.replace('"', "\"\"")));
+            }
             if let Some(default) = object.attrs.get("default") {
                 sql.push_str(&format!(" DEFAULT {default}"));
             }
@@ -348,6 +356,33 @@ mod tests {
         actual.objects.insert(("index".to_owned(), "public.extra_idx".to_owned()), index);
         let found: Vec<String> = differences(&expected, &actual).iter().map(Difference::describe).collect();
         assert_eq!(found, ["table public.extra: in the database, not made by the migrations"]);
+    }
+
+    #[test]
+    fn no_plain_fix_is_offered_where_it_would_make_something_else() {
+        let generated = object("column", "public.t.upper", "upper", &[("type", "text"), ("generated", "upper(name)")]);
+        let identity = object("column", "public.t.id", "id", &[("type", "bigint"), ("identity", "always")]);
+        let attached = object(
+            "index",
+            "public.ev_2024_at_idx",
+            "public.ev_2024_at_idx",
+            &[
+                ("definition", "CREATE INDEX ev_2024_at_idx ON public.ev_2024 USING btree (at)"),
+                ("attached to", "public.ev_at_idx"),
+            ],
+        );
+        let parent = object(
+            "index",
+            "public.ev_at_idx",
+            "public.ev_at_idx",
+            &[("definition", "CREATE INDEX ev_at_idx ON ONLY public.ev USING btree (at)")],
+        );
+        for missing in [generated, identity, attached, parent] {
+            assert_eq!(create(&missing), None, "{missing:?}");
+        }
+        let collated =
+            object("column", "public.t.code", "code", &[("type", "text"), ("collation", "C"), ("not null", "false")]);
+        assert_eq!(create(&collated).as_deref(), Some("ALTER TABLE public.t ADD COLUMN code text COLLATE \"C\";"));
     }
 
     #[test]

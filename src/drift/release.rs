@@ -19,6 +19,10 @@ use crate::migrations::run::Migrator;
 /// Empty when the folder and the rows disagree: the release refuses that itself.
 pub async fn check(migrator: &Migrator<'_>, wait: Duration) -> Result<Vec<Difference>> {
     let env = migrator.env();
+    // A database that belongs to another environment is refused by the release
+    // itself, before this writes (the cache) or replays anything.
+    let state = migrator.inspect(wait).await?;
+    crate::stamp::check(env, state.stamp.as_ref())?;
     let live = read_live(migrator, wait).await?;
     let planned = plan(migrator.folder(), &live.bookkeeping, OutOfOrder::Allow);
     if !planned.problems.is_empty() {
@@ -35,7 +39,6 @@ pub async fn check(migrator: &Migrator<'_>, wait: Duration) -> Result<Vec<Differ
     let cached = lookup(&mut connection, &digest).await;
     let expected_schema = match cached {
         Some(objects) => schema_of(objects),
-        None if applied.migrations.is_empty() => Schema::default(),
         None => {
             tracing::info!(
                 "drift: replaying {} on the database's server (once for this set of migrations)",
@@ -58,6 +61,8 @@ fn digest<'a>(major: u32, excluded: &[String], hashes: impl Iterator<Item = &'a 
         "praxia-deploy {} catalog; PostgreSQL {major}; without {excluded:?};",
         env!("CARGO_PKG_VERSION")
     ));
+    // The query itself: a changed catalog query never reuses rows read by the old one.
+    hasher.update(super::CATALOG_SQL.as_bytes());
     for hash in hashes {
         hasher.update(hash.as_bytes());
         hasher.update(b"\n");

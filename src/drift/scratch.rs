@@ -22,10 +22,7 @@ impl Scratch {
         let (admin, url) = match shadow_url {
             Some(shadow) => {
                 let admin = DatabaseUrl::parse(shadow, "--shadow-url")?;
-                let mut scratch =
-                    url::Url::parse(admin.expose_secret()).map_err(|_| Error::usage("--shadow-url is not a URL"))?;
-                scratch.set_path(&format!("/{name}"));
-                (admin, DatabaseUrl::parse(scratch.as_str(), "--shadow-url")?)
+                (admin.clone(), on_database(&admin, &name)?)
             }
             None => {
                 let local = LocalDatabase::for_project(&env.root)?;
@@ -35,14 +32,38 @@ impl Scratch {
             }
         };
         let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
-        let sql = format!("CREATE DATABASE \"{name}\"");
+        drop_stale(&mut connection).await;
+        // From template0: what the migrations make from nothing, not what a
+        // server's template1 was given by hand.
+        let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE template0");
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await.map_err(|err| {
             Error::unavailable("could not create the scratch database for the replay")
                 .note("reason", crate::pg_error::describe(&err))
-                .help("the --shadow-url user needs CREATEDB")
+                .help("the user needs CREATEDB on that server (or give drift --shadow-url a server where it has it)")
         })?;
         let _ = connection.close().await;
-        Ok(Scratch { url, admin, name })
+        let scratch = Scratch { url, admin, name };
+        // The replay must never run anywhere else.
+        let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
+        let on: String =
+            sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut connection).await.map_err(|err| {
+                Error::unavailable("could not reach the scratch database")
+                    .note("reason", crate::pg_error::describe(&err))
+            })?;
+        let _ = connection.close().await;
+        if on != scratch.name {
+            let name = scratch.name.clone();
+            scratch.drop().await;
+            return Err(Error::usage(format!(
+                "the scratch URL reaches the database `{on}`, not the scratch database `{name}`"
+            ))
+            .help("remove the dbname parameter from the URL: the database is the URL's path"));
+        }
+        Ok(scratch)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub async fn drop(self) {
@@ -57,5 +78,53 @@ impl Scratch {
             tracing::warn!("could not drop the scratch database {}: {}", self.name, crate::pg_error::describe(&err));
         }
         let _ = connection.close().await;
+    }
+}
+
+/// `admin`'s server and credentials, on the database `name`: the path set, any
+/// `dbname` parameter (which would win over the path) removed.
+fn on_database(admin: &DatabaseUrl, name: &str) -> Result<DatabaseUrl> {
+    let mut url =
+        url::Url::parse(admin.expose_secret()).map_err(|_| Error::usage("the scratch server's URL is not a URL"))?;
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| !key.eq_ignore_ascii_case("dbname"))
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url.set_path(&format!("/{name}"));
+    DatabaseUrl::parse(url.as_str(), "the scratch server's URL")
+}
+
+/// Scratch databases of earlier replays that were killed before they could drop
+/// theirs; one in use (a replay running now) refuses the DROP and stays.
+async fn drop_stale(admin: &mut sqlx::PgConnection) {
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_drift\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in stale {
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
+        if sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.is_ok() {
+            tracing::info!("dropped {name}, left by an interrupted drift");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scratch_url_is_the_scratch_database_whatever_the_url_said() {
+        let admin =
+            DatabaseUrl::parse("postgres://u:p@db:5432/postgres?dbname=victim&sslmode=require", "test").unwrap();
+        let scratch = on_database(&admin, "praxia_drift_x").unwrap();
+        assert_eq!(scratch.expose_secret(), "postgres://u:p@db:5432/praxia_drift_x?sslmode=require");
     }
 }
