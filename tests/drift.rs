@@ -252,9 +252,37 @@ ALTER TABLE "ledger" ADD CONSTRAINT "ledger_note_fk" FOREIGN KEY ("note_id") REF
 --> statement-breakpoint
 CREATE MATERIALIZED VIEW "ledger_total" AS SELECT sum("amount") AS "total" FROM "ledger";"#;
 
+/// Domains and composite types, for the objects drift compares beyond tables.
+const TYPES: &str = r#"CREATE DOMAIN "positive" AS integer CONSTRAINT "positive_check" CHECK (VALUE > 0);
+--> statement-breakpoint
+CREATE TYPE "pair" AS ("a" integer, "b" text);"#;
+
 #[tokio::test]
 async fn identity_generated_deferrable_views_and_extensions_compare_and_their_changes_show() {
-    let cases: [Case; 4] = [
+    let cases: [Case; 11] = [
+        (
+            "CREATE RULE no_delete AS ON DELETE TO organization DO INSTEAD NOTHING",
+            ("rule", "public.organization.no_delete", None),
+            None,
+        ),
+        (
+            "ALTER DOMAIN positive DROP CONSTRAINT positive_check",
+            ("domain", "public.positive", Some("constraints")),
+            None,
+        ),
+        ("ALTER TYPE pair ADD ATTRIBUTE c integer", ("composite type", "public.pair", Some("attributes")), None),
+        (
+            "ALTER TABLE ledger ALTER COLUMN id SET INCREMENT BY 100",
+            ("column", "public.ledger.id", Some("identity options")),
+            None,
+        ),
+        (
+            "ALTER VIEW note_summary SET (security_barrier = true)",
+            ("view", "public.note_summary", Some("options")),
+            None,
+        ),
+        ("ALTER TABLE note REPLICA IDENTITY FULL", ("table", "public.note", Some("replica identity")), None),
+        ("CREATE TABLE drizzle.hidden (id int)", ("table", "drizzle.hidden", None), Some("DROP TABLE drizzle.hidden;")),
         (
             "ALTER TABLE note DISABLE ROW LEVEL SECURITY",
             ("table", "public.note", Some("row level security")),
@@ -276,7 +304,11 @@ async fn identity_generated_deferrable_views_and_extensions_compare_and_their_ch
             None,
         ),
     ];
-    let migrations = [("0000_base", 1_700_000_000_000, BASE), ("0001_more", 1_700_000_001_000, MORE)];
+    let migrations = [
+        ("0000_base", 1_700_000_000_000, BASE),
+        ("0001_more", 1_700_000_001_000, MORE),
+        ("0002_types", 1_700_000_002_000, TYPES),
+    ];
     for (change, (kind, name, attribute), fix) in cases {
         let database = test_postgres().fresh_database();
         let project = TestProject::with_migrations(&migrations);

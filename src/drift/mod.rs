@@ -63,15 +63,11 @@ pub async fn read_live(migrator: &Migrator<'_>, wait: Duration) -> Result<Live> 
     })
 }
 
-/// The schemas never compared: praxia-deploy's own, and drizzle's bookkeeping one
-/// when it is a schema of its own (in `public`, only the table is left out:
-/// `without_bookkeeping`).
-pub fn excluded_schemas(env: &Environment) -> Vec<String> {
-    let mut excluded = vec![LOG_SCHEMA.to_owned()];
-    if env.migrations.schema.as_str() != "public" {
-        excluded.push(env.migrations.schema.to_string());
-    }
-    excluded
+/// The schemas never compared: praxia-deploy's own (its tables change with the
+/// tool, never by a migration). Of drizzle's bookkeeping schema only its table is
+/// left out (`without_bookkeeping`): anything else made there by hand is seen.
+pub fn excluded_schemas(_env: &Environment) -> Vec<String> {
+    vec![LOG_SCHEMA.to_owned()]
 }
 
 /// The schema of the database `connection` is on, with every name qualified
@@ -182,7 +178,7 @@ pub async fn expected(
 }
 
 /// The schema without the bookkeeping table (and its sequence, columns and
-/// constraints): left out when it lives in a schema compared, such as `public`.
+/// constraints), whose rows differ by nature.
 pub fn without_bookkeeping(mut schema: Schema, env: &Environment) -> Schema {
     let table = format!("{}.{}", env.migrations.schema.as_str(), env.migrations.table.as_str());
     let sequence = format!("{table}_id_seq");
