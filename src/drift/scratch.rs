@@ -18,7 +18,7 @@ pub struct Scratch {
 impl Scratch {
     /// On `shadow_url`'s server when given, else on the embedded development cluster.
     pub async fn create(env: &Environment, shadow_url: Option<&str>, wait: std::time::Duration) -> Result<Scratch> {
-        let name = format!("praxia_drift_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("{PREFIX}{}_{}", now_seconds(), uuid::Uuid::new_v4().simple());
         let (admin, url) = match shadow_url {
             Some(shadow) => {
                 let admin = DatabaseUrl::parse(shadow, "--shadow-url")?;
@@ -100,15 +100,33 @@ fn on_database(admin: &DatabaseUrl, name: &str) -> Result<DatabaseUrl> {
     DatabaseUrl::parse(url.as_str(), "the scratch server's URL")
 }
 
-/// Scratch databases of earlier replays that were killed before they could drop
-/// theirs; one in use (a replay running now) refuses the DROP and stays.
+/// Scratch databases are named `praxia_drift_<unix seconds>_<uuid>`.
+const PREFIX: &str = "praxia_drift_";
+/// No replay runs this long: an older scratch database was left by one that was killed.
+const STALE_AFTER_SECONDS: u64 = 3600;
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Whether `name` is a scratch database left behind: ours, and made more than
+/// an hour before `now` (a younger one may be another run's, between its steps).
+fn is_stale(name: &str, now: u64) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|seconds| seconds.parse::<u64>().ok())
+        .is_some_and(|made| now.saturating_sub(made) > STALE_AFTER_SECONDS)
+}
+
+/// Scratch databases of earlier replays that were killed before they could drop theirs.
 async fn drop_stale(admin: &mut sqlx::PgConnection) {
-    let stale: Vec<String> =
+    let names: Vec<String> =
         sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_drift\\_%'")
             .fetch_all(&mut *admin)
             .await
             .unwrap_or_default();
-    for name in stale {
+    let now = now_seconds();
+    for name in names.into_iter().filter(|name| is_stale(name, now)) {
         let sql = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
         if sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.is_ok() {
             tracing::info!("dropped {name}, left by an interrupted drift");
@@ -119,6 +137,15 @@ async fn drop_stale(admin: &mut sqlx::PgConnection) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_scratch_databases_older_than_any_run_are_stale() {
+        let now = 1_800_000_000;
+        assert!(is_stale("praxia_drift_1799990000_abc", now));
+        assert!(!is_stale("praxia_drift_1799999000_abc", now), "another run's, between its steps");
+        assert!(!is_stale("praxia_drift_abc", now));
+        assert!(!is_stale("praxia_development", now));
+    }
 
     #[test]
     fn the_scratch_url_is_the_scratch_database_whatever_the_url_said() {
