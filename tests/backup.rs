@@ -323,7 +323,7 @@ async fn a_production_migrate_takes_a_verified_backup_first_and_records_it() {
         .expect_stderr_contains("1 migration pending: taking a verified backup first")
         .expect_stdout_contains("ran 0002_coach_notes");
     let calls = call_starts(&dokku)[before..].to_vec();
-    assert_eq!(calls[..3], ["run status", "postgres:app-links", "postgres:export"], "{calls:?}");
+    assert_eq!(calls[..3], ["run migrate", "postgres:app-links", "postgres:export"], "{calls:?}");
     assert!(calls[3].starts_with("run migrate --after-backup"), "{calls:?}");
     let dumps = dumps_in(&project.path().join("backups"));
     assert_eq!(dumps.len(), 1);
@@ -341,7 +341,7 @@ async fn a_production_migrate_takes_a_verified_backup_first_and_records_it() {
     // Nothing pending: no backup, and the container is told not to take one.
     let before = dokku.calls().len();
     project.run(&["--env", "prod", "migrate", "--yes"]).expect_code(0).expect_stdout_contains("nothing to do");
-    assert_eq!(call_starts(&dokku)[before..], ["run status", "run migrate --no-backup"]);
+    assert_eq!(call_starts(&dokku)[before..], ["run migrate", "run migrate --no-backup"]);
 }
 
 #[tokio::test]
@@ -356,7 +356,10 @@ async fn no_backup_skips_it_and_a_failed_backup_migrates_nothing() {
         .expect_code(7)
         .expect_stderr_contains("failed (exit 137) before the dump was complete")
         .expect_stderr_contains("nothing was migrated");
-    assert!(!call_starts(&dokku)[before..].iter().any(|call| call.starts_with("run migrate")), "{:?}", dokku.calls());
+    let migrated = dokku.calls()[before..]
+        .iter()
+        .any(|call| call.iter().any(|word| word == "migrate") && !call.iter().any(|word| word == "--dry-run"));
+    assert!(!migrated, "migrate ran after a failed backup: {:?}", dokku.calls());
     assert_eq!(dumps_in(&project.path().join("backups")), Vec::<String>::new());
 
     let outcome = Outcome::of(
@@ -460,7 +463,7 @@ fn a_local_backup_with_verify_restore_drills_it_at_once() {
 }
 
 #[tokio::test]
-async fn a_status_that_fails_in_the_container_is_not_nothing_pending() {
+async fn a_dry_run_that_fails_in_the_container_is_not_nothing_pending() {
     let dokku = TestDokku::start();
     let database = test_postgres().fresh_database();
     let project = production_with_pending(&dokku, &database);
@@ -475,7 +478,7 @@ async fn a_status_that_fails_in_the_container_is_not_nothing_pending() {
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = status ]; then export DATABASE_URL=postgres://nobody@127.0.0.1:1/none; fi\nexec {} \"$@\"\n",
+            "#!/bin/sh\ncase \" $* \" in *\" --dry-run \"*) export DATABASE_URL=postgres://nobody@127.0.0.1:1/none ;; esac\nexec {} \"$@\"\n",
             real.display()
         ),
     )
@@ -485,9 +488,10 @@ async fn a_status_that_fails_in_the_container_is_not_nothing_pending() {
     project
         .run(&["--env", "prod", "migrate", "--yes"])
         .expect_code(7)
-        .expect_stderr_contains("`status` in the container failed")
+        .expect_stderr_contains("`migrate --dry-run` in the container: the database")
+        .expect_stderr_contains("was not reachable")
         .expect_stderr_contains("nothing was migrated");
-    assert_eq!(call_starts(&dokku)[before..], ["run status"], "no backup decision, no migrate");
+    assert_eq!(call_starts(&dokku)[before..], ["run migrate"], "only the dry run: no backup decision, no migrate");
 }
 
 #[test]
@@ -552,4 +556,20 @@ fn an_sslpassword_is_never_put_on_pg_dumps_command_line() {
     let outcome = Outcome::of(project.command().args(["--env", "test", "backup"]).env("DATABASE_URL", &url));
     outcome.expect_code(2).expect_stderr_contains("has an sslpassword");
     assert!(!outcome.stderr.contains("KeyPass1"), "{}", outcome.stderr);
+}
+
+#[tokio::test]
+async fn a_migration_the_gate_refuses_costs_no_backup_over_ssh() {
+    let dokku = TestDokku::start();
+    let database = test_postgres().fresh_database();
+    let project = production_with_pending(&dokku, &database);
+    project.file("migrations/0002_coach_notes.sql", "ALTER TABLE \"organization\" DROP COLUMN \"slug\";");
+    let before = dokku.calls().len();
+    project
+        .run(&["--env", "prod", "migrate", "--yes"])
+        .expect_code(3)
+        .expect_stderr_contains("the review gate of environment prod refuses")
+        .expect_stderr_contains("no backup was taken");
+    assert_eq!(call_starts(&dokku)[before..], ["run migrate"], "no export for a refused migration");
+    assert_eq!(dumps_in(&project.path().join("backups")), Vec::<String>::new());
 }

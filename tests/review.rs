@@ -83,6 +83,8 @@ async fn the_gate_refuses_a_drop_on_a_live_table_before_writing_anything() {
     assert_eq!(text(&database, "SELECT count(legacy)::text FROM note").await, "10", "the column is still there");
     // migrate refuses the same, and so does its dry run (it says what the run would do).
     project.run_on(&database, &["--env", "production", "migrate"]).expect_code(3);
+    // Production's migrate takes a backup first, but not for a migration the gate refuses.
+    assert!(!project.path().join("backups").exists(), "a refused migration cost a backup");
     let document =
         project.run_on(&database, &["--env", "production", "--output", "json", "plan"]).expect_code(0).json();
     assert_eq!(

@@ -100,26 +100,48 @@ async fn backup_first(
     connection: &DokkuConnection,
 ) -> Result<Option<crate::backup::BackupRecord>> {
     let env = &context.env;
-    let status = ["status", "--local", "--output", "json", "-q"].map(str::to_owned);
-    let status = run_arguments(&env.name, &dokku.app, &status)
-        .map_err(|reason| Error::usage(format!("cannot send `status` through Dokku: {reason}")))?;
-    let (exit, stdout) = run_captured(&connection.session, &dokku.app, &status).await?;
+    // A dry run in the container says what is pending and what the review gate
+    // makes of it: a migration that will be refused costs no backup.
+    let mut dry_run: Vec<String> =
+        ["migrate", "--local", "--dry-run", "--output", "json", "-q"].map(str::to_owned).to_vec();
+    if matches!(context.cli.command, Command::Migrate { ref apply, .. } if apply.allow_out_of_order) {
+        dry_run.push("--allow-out-of-order".to_owned());
+    }
+    let dry_run = run_arguments(&env.name, &dokku.app, &dry_run)
+        .map_err(|reason| Error::usage(format!("cannot send `migrate --dry-run` through Dokku: {reason}")))?;
+    let (exit, stdout) = run_captured(&connection.session, &dokku.app, &dry_run).await?;
     if let Some(error) = dokku_refusal(exit, dokku, &connection.destination) {
         return Err(error);
     }
     let document: serde_json::Value = serde_json::from_slice(&stdout).map_err(|_| {
-        Error::new(ErrorKind::Remote, "`status` in the container did not answer with its JSON document")
+        Error::new(ErrorKind::Remote, "`migrate --dry-run` in the container did not answer with its JSON document")
             .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))
     })?;
-    // Only a status that answered counts: an error document (a database that is
-    // restarting, say) is not "nothing pending".
-    let Some(pending) = document["result"]["pending"].as_array().filter(|_| document["ok"] == true).map(Vec::len)
-    else {
+    if document["ok"] != true {
+        // Refused there (the gate, a stamp, the folder) is refused here, with the
+        // same exit code; anything else (a database restarting, say) is not
+        // "nothing pending": no backup decision can be made.
         let message = document["error"]["message"].as_str().unwrap_or("no answer").to_owned();
-        return Err(Error::new(ErrorKind::Remote, format!("`status` in the container failed: {message}"))
-            .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))
-            .help("nothing was migrated: without knowing what is pending, no backup decision is made; run it again when the database answers"));
-    };
+        let kind = match document["error"]["exit_code"].as_u64() {
+            Some(3) => ErrorKind::Policy,
+            Some(4) => ErrorKind::Integrity,
+            _ => ErrorKind::Remote,
+        };
+        let mut error = Error::new(kind, format!("`migrate --dry-run` in the container: {message}"));
+        for note in document["error"]["notes"].as_array().into_iter().flatten() {
+            if let (Some(label), Some(value)) = (note["label"].as_str(), note["value"].as_str()) {
+                error = error.note(label, value);
+            }
+        }
+        if let Some(help) = document["error"]["help"].as_str() {
+            error = error.help(help);
+        }
+        if matches!(kind, ErrorKind::Policy | ErrorKind::Integrity) {
+            error = error.note("no backup was taken", "the migration would not run");
+        }
+        return Err(error);
+    }
+    let pending = document["result"]["pending"].as_array().map_or(0, Vec::len);
     if pending == 0 {
         tracing::info!("nothing pending: no backup needed before migrating");
         return Ok(None);

@@ -242,6 +242,14 @@ impl<'e> Migrator<'e> {
             return Ok(Run { state, outcome: Outcome::UpToDate, took: started.elapsed() });
         }
         let nothing_was_pending = first_look.pending.is_empty();
+        // The review comes before the backup: a migration the gate refuses must not
+        // cost a dump (nor push a good backup out of the rotation).
+        if !*reviewed && !nothing_was_pending {
+            *reviewed = true;
+            if let Some(refusal) = self.review_gate(connection, &first_look).await? {
+                return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
+            }
+        }
         if backup.is_none() && !nothing_was_pending {
             *backup = Some(before.before_migrating(&first_look.pending).await?);
         }
@@ -321,18 +329,10 @@ impl<'e> Migrator<'e> {
         // Reviewed once per run, on what is pending before anything is written: after
         // a reconnect, what was created earlier in the release may be committed.
         if !*reviewed {
-            let reviews = self.reviews_on(connection, &locked_plan).await.map_err(failed)?;
-            if env.review.gate {
-                if let Some(refusal) = review::gate_refusal(env, &reviews) {
-                    return Ok((state, Outcome::Refused(refusal)));
-                }
-            } else {
-                // No gate here: what it would refuse is said, so that it is seen before staging.
-                for finding in review::blocking(&reviews) {
-                    tracing::warn!("review: {}", review::describe(finding));
-                }
-            }
             *reviewed = true;
+            if let Some(refusal) = self.review_gate(connection, &locked_plan).await.map_err(failed)? {
+                return Ok((state, Outcome::Refused(refusal)));
+            }
         }
         let pid: i32 =
             sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.map_err(|err| {
@@ -395,6 +395,19 @@ impl<'e> Migrator<'e> {
         });
         let _ = connection.close().await;
         logged
+    }
+
+    /// The review of `plan`'s pending migrations: with the gate on, the refusal if
+    /// anything blocks; without it, a warning for each finding it would refuse.
+    async fn review_gate(&self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<Option<Error>> {
+        let reviews = self.reviews_on(connection, plan).await?;
+        if self.env.review.gate {
+            return Ok(review::gate_refusal(self.env, &reviews));
+        }
+        for finding in review::blocking(&reviews) {
+            tracing::warn!("review: {}", review::describe(finding));
+        }
+        Ok(None)
     }
 
     /// The review of each pending migration (in `plan.pending`'s order), judged
