@@ -138,6 +138,21 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         bind: Option<std::net::SocketAddr>,
     },
+    /// Browse the environment's database, read-only, in a local web page (token in the printed URL).
+    #[command(
+        after_help = "Examples:\n  praxia-deploy studio                      the development database, on http://127.0.0.1:4983\n  praxia-deploy studio --open --bind 127.0.0.1:5055\n  praxia-deploy studio --env staging --yes  needs DATABASE_URL (or --database-url)"
+    )]
+    Studio {
+        /// The address to listen on (loopback by default: the page is for this machine).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4983")]
+        bind: std::net::SocketAddr,
+        /// Open the page in the system's browser.
+        #[arg(long)]
+        open: bool,
+        /// Confirm browsing a staging or production database.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Create the first platform admin through the environment's first-run endpoint.
     #[command(after_help = BOOTSTRAP_EXAMPLES)]
     Bootstrap {
@@ -428,6 +443,7 @@ impl Command {
             Command::Completions { .. } => "completions",
             Command::Lint { .. } => "lint",
             Command::Drift { .. } => "drift",
+            Command::Studio { .. } => "studio",
             Command::Backup(BackupArgs { action: None, .. }) => "backup",
             Command::Backup(BackupArgs { action: Some(BackupAction::Verify { .. }), .. }) => "backup verify",
         }

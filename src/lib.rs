@@ -26,4 +26,5 @@ pub mod seed;
 pub mod setup;
 pub mod signals;
 pub mod stamp;
+pub mod studio;
 pub mod text_position;

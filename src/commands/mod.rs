@@ -9,6 +9,7 @@ mod migrations;
 mod remote;
 mod seed;
 mod setup;
+mod studio;
 
 use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::{Environment, Project};
@@ -98,6 +99,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Completions { .. } => unreachable!("answered before the project is read"),
         Command::Lint { tags } => lint::run(&context, tags),
         Command::Backup(args) => backup::run(&context, args).await,
+        Command::Studio { bind, open, yes } => studio::run(&context, *bind, *open, *yes).await,
         Command::Drift { wait, print_catalog: true, .. } => drift::print_catalog(&context, wait).await,
         Command::Drift { shadow_url, wait, .. } => drift::run(&context, shadow_url.as_deref(), wait).await,
     }

@@ -1,0 +1,139 @@
+//! `studio`: a local, read-only database browser. Everything it serves is in
+//! the binary (`assets/`); every query runs in a READ ONLY transaction on
+//! connections that default to read-only, with a statement timeout; secrets are
+//! redacted on the server; a request needs the bound Host and the token.
+
+pub mod guard;
+mod queries;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use sqlx::PgPool;
+
+/// What every request needs.
+pub struct Studio {
+    pub pool: PgPool,
+    pub token: String,
+    /// The address the server listens on, as a Host header names it.
+    pub bound: String,
+    pub overview: serde_json::Value,
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub fn router(studio: Arc<Studio>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/studio.js", get(script))
+        .route("/studio.css", get(style))
+        .route("/api/overview", get(overview))
+        .route("/api/tables", get(tables))
+        .route("/api/tables/{schema}/{table}", get(table))
+        .route("/api/tables/{schema}/{table}/rows", get(rows))
+        .layer(middleware::from_fn_with_state(studio.clone(), admit))
+        .with_state(studio)
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The guard, and the headers every answer carries.
+async fn admit(
+    State(studio): State<Arc<Studio>>,
+    Query(query): Query<TokenQuery>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
+    let cookie = guard::cookie_value(headers.get(header::COOKIE).and_then(|value| value.to_str().ok()));
+    let decision = guard::decide(host, &studio.bound, &studio.token, query.token.as_deref(), cookie);
+    let mut response = match decision {
+        guard::Decision::WrongHost => {
+            (StatusCode::MISDIRECTED_REQUEST, "this studio answers only to its own address\n").into_response()
+        }
+        guard::Decision::NoToken => {
+            (StatusCode::UNAUTHORIZED, "open the URL praxia-deploy studio printed (it carries the token)\n")
+                .into_response()
+        }
+        guard::Decision::Allow => next.run(request).await,
+        guard::Decision::AllowAndRemember => {
+            let mut response = next.run(request).await;
+            let cookie = format!("{}={}; HttpOnly; SameSite=Strict; Path=/", guard::COOKIE, studio.token);
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (headers, body).into_response()
+}
+
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", include_str!("assets/index.html"))
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("assets/studio.js"))
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("assets/studio.css"))
+}
+
+async fn overview(State(studio): State<Arc<Studio>>) -> Response {
+    axum::Json(studio.overview.clone()).into_response()
+}
+
+async fn tables(State(studio): State<Arc<Studio>>) -> Response {
+    answer(queries::tables(&studio.pool).await)
+}
+
+async fn table(State(studio): State<Arc<Studio>>, Path((schema, table)): Path<(String, String)>) -> Response {
+    answer(queries::table(&studio.pool, &schema, &table).await)
+}
+
+#[derive(Deserialize)]
+struct RowsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn rows(
+    State(studio): State<Arc<Studio>>,
+    Path((schema, table)): Path<(String, String)>,
+    Query(query): Query<RowsQuery>,
+) -> Response {
+    let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    answer(queries::rows(&studio.pool, &schema, &table, query.after.as_deref(), limit).await)
+}
+
+fn answer(result: Result<serde_json::Value, queries::QueryError>) -> Response {
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(queries::QueryError::NotFound) => (StatusCode::NOT_FOUND, "no such table\n").into_response(),
+        Err(queries::QueryError::Database(message)) => {
+            (StatusCode::BAD_GATEWAY, format!("{message}\n")).into_response()
+        }
+    }
+}

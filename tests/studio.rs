@@ -1,0 +1,160 @@
+//! `studio` over plain HTTP: the real binary serving a seeded database; the
+//! token, the Host check, read-only answers, keyset paging and redaction, as a
+//! browser (or an attacker's page) would meet them.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+
+use sqlx::{Connection, PgConnection};
+use support::{TestDatabase, TestProject, test_postgres};
+
+/// The studio running for the test database; killed when dropped.
+struct Running {
+    child: Child,
+    /// `http://127.0.0.1:<port>/?token=...`, as printed.
+    url: String,
+    port: u16,
+    token: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(project: &TestProject, database: &TestDatabase) -> Running {
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let mut child = project
+        .on(database)
+        .args(["studio", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().last().expect("the printed URL").to_owned();
+    let token = url.split("token=").nth(1).expect("a token in the URL").to_owned();
+    Running { child, url, port, token }
+}
+
+/// A raw HTTP/1.1 request (any Host header, any method): status and body.
+fn request(port: u16, method: &str, path: &str, host: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let cookie = cookie.map_or(String::new(), |cookie| format!("Cookie: praxia_studio={cookie}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+async fn seeded() -> (TestDatabase, TestProject) {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "release"]).expect_code(0);
+    (database, project)
+}
+
+#[tokio::test]
+async fn only_the_printed_url_on_the_bound_host_gets_in_and_the_page_is_locked_down() {
+    let (database, project) = seeded().await;
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    assert!(studio.url.starts_with(&format!("http://{host}/?token=")), "{}", studio.url);
+
+    let (status, _, _) = request(studio.port, "GET", "/api/tables", &host, None);
+    assert_eq!(status, 401, "no token");
+    let (status, _, _) = request(studio.port, "GET", "/api/tables", &host, Some("wrong"));
+    assert_eq!(status, 401, "a wrong token");
+    // A DNS-rebinding page reaches the port under its own name: refused, token or not.
+    let (status, _, _) = request(studio.port, "GET", &format!("/?token={}", studio.token), "evil.example", None);
+    assert_eq!(status, 421);
+
+    let (status, head, body) = request(studio.port, "GET", &format!("/?token={}", studio.token), &host, None);
+    assert_eq!(status, 200);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains(&format!("set-cookie: praxia_studio={}; httponly; samesite=strict", studio.token)), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{head}");
+    assert!(!head.contains("access-control-allow-origin"), "no CORS: {head}");
+    assert!(body.contains("<script src=\"/studio.js\""), "{body}");
+    assert!(!body.contains("http://") && !body.contains("https://"), "nothing loaded from elsewhere: {body}");
+    let (status, _, _) = request(studio.port, "GET", "/api/tables", &host, Some(&studio.token));
+    assert_eq!(status, 200, "the cookie is enough afterwards");
+}
+
+#[tokio::test]
+async fn the_api_reads_pages_by_key_redacts_secrets_and_cannot_write() {
+    let (database, project) = seeded().await;
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let get = |path: &str| {
+        let (status, _, body) = request(studio.port, "GET", path, &host, Some(&studio.token));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+
+    let tables = get("/api/tables");
+    let names: Vec<&str> = tables["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for praxia in ["user", "session", "account", "verification", "profile", "organization", "organization_user"] {
+        assert!(names.contains(&praxia), "{praxia} in {names:?}");
+    }
+
+    // Keyset pages: the second starts after the first's last key, and none repeats.
+    let first = get("/api/tables/public/user/rows?limit=3");
+    assert_eq!(first["key"], "id");
+    let next = first["next"].as_str().expect("more than one page").to_owned();
+    let second = get(&format!("/api/tables/public/user/rows?limit=3&after={next}"));
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["rows"].as_array().unwrap().iter().map(|row| row["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert_eq!(a.len(), 3);
+    assert!(!b.is_empty() && b.iter().all(|id| !a.contains(id)), "{a:?} then {b:?}");
+    assert_eq!(a.last().map(String::as_str), Some(next.as_str()), "the next page starts after the last key shown");
+
+    // Password hashes never leave the server.
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password FROM account WHERE password IS NOT NULL LIMIT 1")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let (_, _, rows) =
+        request(studio.port, "GET", "/api/tables/public/account/rows?limit=500", &host, Some(&studio.token));
+    assert!(!rows.contains(&hash), "the hash reached the page");
+    assert!(rows.contains("\"password\":\"[redacted]\""), "{rows}");
+    let detail = get("/api/tables/public/account");
+    let password = detail["columns"].as_array().unwrap().iter().find(|c| c["name"] == "password").unwrap();
+    assert_eq!(password["redacted"], true);
+
+    // No way to write: other methods are refused, and nothing changed.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM \"user\"").fetch_one(&mut connection).await.unwrap();
+    for (method, path) in
+        [("POST", "/api/tables"), ("PUT", "/api/tables/public/user/rows"), ("DELETE", "/api/tables/public/user")]
+    {
+        let (status, _, _) = request(studio.port, method, path, &host, Some(&studio.token));
+        assert_eq!(status, 405, "{method} {path}");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM \"user\"").fetch_one(&mut connection).await.unwrap();
+    assert_eq!(before, after);
+    let (status, _, _) = request(studio.port, "GET", "/api/tables/public/nope/rows", &host, Some(&studio.token));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn production_needs_yes() {
+    let project = TestProject::from_repo();
+    let outcome = support::Outcome::of(
+        project.command().args(["--env", "production", "studio"]).env("DATABASE_URL", "postgres://u@127.0.0.1:1/x"),
+    );
+    outcome.expect_code(3).expect_stderr_contains("was not confirmed").expect_stderr_contains("--yes");
+}
