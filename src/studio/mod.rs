@@ -9,7 +9,7 @@ mod queries;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +37,8 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .route("/api/tables", get(tables))
         .route("/api/tables/{schema}/{table}", get(table))
         .route("/api/tables/{schema}/{table}/rows", get(rows))
+        .route("/api/tables/{schema}/{table}/referenced-by", get(referenced_by))
+        .route("/api/tables/{schema}/{table}/export", get(export))
         .layer(middleware::from_fn_with_state(studio.clone(), admit))
         .with_state(studio)
 }
@@ -113,25 +115,82 @@ async fn table(State(studio): State<Arc<Studio>>, Path((schema, table)): Path<(S
     answer(queries::table(&studio.pool, &schema, &table).await)
 }
 
-#[derive(Deserialize)]
-struct RowsQuery {
-    after: Option<String>,
-    limit: Option<usize>,
+/// `filter=column:op:value` (any number), `sort`, `order=desc`, `after`, `limit`.
+fn rows_request(raw: Option<&str>, limit: usize) -> queries::RowsRequest {
+    let mut request = queries::RowsRequest { limit, ..queries::RowsRequest::default() };
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "filter" => request.filters.push(value.into_owned()),
+            "sort" => request.sort = Some(value.into_owned()),
+            "order" => request.descending = value == "desc",
+            "after" => request.after = Some(value.into_owned()),
+            "limit" => request.limit = value.parse::<usize>().map_or(limit, |asked| asked.clamp(1, limit)),
+            _ => {}
+        }
+    }
+    request
 }
 
 async fn rows(
     State(studio): State<Arc<Studio>>,
     Path((schema, table)): Path<(String, String)>,
-    Query(query): Query<RowsQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    answer(queries::rows(&studio.pool, &schema, &table, query.after.as_deref(), limit).await)
+    answer(queries::rows(&studio.pool, &schema, &table, &rows_request(raw.as_deref(), 500)).await)
 }
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    key: String,
+}
+
+async fn referenced_by(
+    State(studio): State<Arc<Studio>>,
+    Path((schema, table)): Path<(String, String)>,
+    Query(query): Query<KeyQuery>,
+) -> Response {
+    answer(queries::referenced_by(&studio.pool, &schema, &table, &query.key).await)
+}
+
+/// The current view (filters and order, up to 10,000 rows) as CSV or JSON, redacted.
+async fn export(
+    State(studio): State<Arc<Studio>>,
+    Path((schema, table)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let mut request = rows_request(raw.as_deref(), EXPORT_ROWS);
+    request.limit = EXPORT_ROWS;
+    request.after = None;
+    let csv = raw.as_deref().is_some_and(|raw| raw.split('&').any(|pair| pair == "format=csv"));
+    match queries::rows(&studio.pool, &schema, &table, &request).await {
+        Ok(page) => {
+            let rows = page["rows"].as_array().cloned().unwrap_or_default();
+            let file = format!("{schema}.{table}.{}", if csv { "csv" } else { "json" });
+            let disposition = format!("attachment; filename=\"{}\"", file.replace('"', ""));
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            if csv {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+                (headers, queries::to_csv(&rows)).into_response()
+            } else {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                (headers, serde_json::to_string_pretty(&rows).unwrap_or_default()).into_response()
+            }
+        }
+        Err(error) => answer(Err(error)),
+    }
+}
+
+/// The most rows an export holds.
+const EXPORT_ROWS: usize = 10_000;
 
 fn answer(result: Result<serde_json::Value, queries::QueryError>) -> Response {
     match result {
         Ok(value) => axum::Json(value).into_response(),
         Err(queries::QueryError::NotFound) => (StatusCode::NOT_FOUND, "no such table\n").into_response(),
+        Err(queries::QueryError::Bad(message)) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
         Err(queries::QueryError::Database(message)) => {
             (StatusCode::BAD_GATEWAY, format!("{message}\n")).into_response()
         }

@@ -6,6 +6,8 @@ use sqlx::{PgPool, Row};
 
 pub enum QueryError {
     NotFound,
+    /// The request names something it may not (400).
+    Bad(String),
     Database(String),
 }
 
@@ -97,9 +99,22 @@ pub async fn table(pool: &PgPool, schema: &str, table: &str) -> Result<Value, Qu
     .bind(sqlx::postgres::types::Oid(oid))
     .fetch_all(&mut *transaction)
     .await?;
+    let foreign_keys: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT a.attname::text, n.nspname::text, c.relname::text, ra.attname::text FROM pg_constraint con \
+         JOIN pg_class c ON c.oid = con.confrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1] \
+         JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1] \
+         WHERE con.contype = 'f' AND con.conrelid = $1 AND array_length(con.conkey, 1) = 1 ORDER BY 1",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_all(&mut *transaction)
+    .await?;
     Ok(json!({
         "schema": schema,
         "name": table,
+        "foreign_keys": foreign_keys.iter().map(|(column, schema, table, references)| json!({
+            "column": column, "schema": schema, "table": table, "references": references,
+        })).collect::<Vec<_>>(),
         "columns": columns.iter().map(|row| json!({
             "name": row.get::<String, _>(0),
             "type": row.get::<String, _>(1),
@@ -120,21 +135,58 @@ pub async fn table(pool: &PgPool, schema: &str, table: &str) -> Result<Value, Qu
     }))
 }
 
-/// A page of rows in primary-key order, after the key `after` (keyset paging,
-/// never OFFSET); secret columns redacted.
-pub async fn rows(
-    pool: &PgPool,
-    schema: &str,
-    table: &str,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<Value, QueryError> {
+/// What a page of rows asks for: filters, an order, where the last page ended.
+#[derive(Debug, Default)]
+pub struct RowsRequest {
+    /// `column:op:value` (ops: eq ne lt le gt ge contains null notnull).
+    pub filters: Vec<String>,
+    pub sort: Option<String>,
+    pub descending: bool,
+    /// The JSON cursor `next` of the previous page.
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// A column of the table, as the catalog has it.
+struct Column {
+    name: String,
+    ident: String,
+    sql_type: String,
+}
+
+async fn columns_of(transaction: &mut sqlx::PgConnection, oid: u32) -> Result<Vec<Column>, QueryError> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT a.attname::text, quote_ident(a.attname), format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_all(&mut *transaction)
+    .await?;
+    Ok(rows.into_iter().map(|(name, ident, sql_type)| Column { name, ident, sql_type }).collect())
+}
+
+/// An invalid request: the filter, column or cursor it names, and why.
+fn bad(message: String) -> QueryError {
+    QueryError::Bad(message)
+}
+
+/// A page of rows, filtered, in (sort column, primary key) order, after the
+/// cursor (keyset paging, never OFFSET; NULLs last); secret columns redacted and
+/// never filtered or sorted on (that would read them a bit at a time).
+pub async fn rows(pool: &PgPool, schema: &str, table: &str, request: &RowsRequest) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
-    // The single-column primary key and its type (paging needs an order to resume).
-    let key: Option<(String, String)> = sqlx::query_as(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_index i \
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+    let columns = columns_of(&mut transaction, oid).await?;
+    let column = |name: &str| -> Result<&Column, QueryError> {
+        let found =
+            columns.iter().find(|column| column.name == name).ok_or_else(|| bad(format!("no column `{name}`")))?;
+        if is_secret(table, name) {
+            return Err(bad(format!("`{name}` is redacted: it cannot be filtered or sorted on")));
+        }
+        Ok(found)
+    };
+    let key: Option<String> = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
          WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
     )
     .bind(sqlx::postgres::types::Oid(oid))
@@ -145,32 +197,115 @@ pub async fn rows(
         .bind(table)
         .fetch_one(&mut *transaction)
         .await?;
-    let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
-    let rows: Vec<Value> = match &key {
-        Some((column, column_type)) => {
-            let column_ident: String =
-                sqlx::query_scalar("SELECT quote_ident($1)").bind(column).fetch_one(&mut *transaction).await?;
-            let sql = format!(
-                "SELECT to_jsonb(t)::text FROM {ident} t WHERE ($1::text IS NULL OR t.{column_ident} > $1::text::{column_type}) \
-                 ORDER BY t.{column_ident} LIMIT $2"
-            );
-            let texts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(after)
-                .bind(fetch)
-                .fetch_all(&mut *transaction)
-                .await?;
-            texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect()
-        }
-        None => {
-            let sql = format!("SELECT to_jsonb(t)::text FROM {ident} t LIMIT $1");
-            let texts: Vec<String> =
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(fetch).fetch_all(&mut *transaction).await?;
-            texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect()
-        }
+
+    let mut conditions: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    for filter in &request.filters {
+        let mut parts = filter.splitn(3, ':');
+        let (name, op) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let value = parts.next();
+        let column = column(name)?;
+        let c = format!("t.{}", column.ident);
+        let mut bound = |value: Option<&str>| -> Result<String, QueryError> {
+            let value = value.ok_or_else(|| bad(format!("filter `{filter}` needs a value")))?;
+            binds.push(value.to_owned());
+            Ok(format!("${}", binds.len()))
+        };
+        conditions.push(match op {
+            "null" => format!("{c} IS NULL"),
+            "notnull" => format!("{c} IS NOT NULL"),
+            "contains" => format!("{c}::text ILIKE '%' || {} || '%'", bound(value)?),
+            "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
+                let symbol = match op {
+                    "eq" => "=",
+                    "ne" => "<>",
+                    "lt" => "<",
+                    "le" => "<=",
+                    "gt" => ">",
+                    _ => ">=",
+                };
+                format!("{c} {symbol} {}::text::{}", bound(value)?, column.sql_type)
+            }
+            other => return Err(bad(format!("unknown filter `{other}`: eq ne lt le gt ge contains null notnull"))),
+        });
+    }
+
+    // The order: the sort column (if any), then the key; the cursor resumes after both.
+    let order: Vec<&Column> = match (&request.sort, &key) {
+        (Some(sort), Some(key)) if sort != key => vec![column(sort)?, column(key)?],
+        (Some(sort), None) => vec![column(sort)?],
+        (_, Some(key)) => vec![columns.iter().find(|c| &c.name == key).ok_or(QueryError::NotFound)?],
+        (None, None) => Vec::new(),
     };
-    let more = rows.len() > limit;
-    let mut rows: Vec<Value> = rows.into_iter().take(limit).collect();
-    for row in &mut rows {
+    let direction = if request.descending { "DESC" } else { "ASC" };
+    let pageable = key.is_some();
+    if let (Some(after), true) = (&request.after, pageable) {
+        let cursor: Vec<Option<String>> =
+            serde_json::from_str(after).map_err(|_| bad("the page cursor is not one this studio made".to_owned()))?;
+        if cursor.len() != order.len() {
+            return Err(bad("the page cursor is not for this order".to_owned()));
+        }
+        let more = if request.descending { "<" } else { ">" };
+        let mut bind = |value: &str, column: &Column| {
+            binds.push(value.to_owned());
+            format!("${}::text::{}", binds.len(), column.sql_type)
+        };
+        let key_column = order.last().expect("a key");
+        let key_value = cursor.last().cloned().flatten().ok_or_else(|| bad("the page cursor has no key".to_owned()))?;
+        let key_after = format!("t.{} {more} {}", key_column.ident, bind(&key_value, key_column));
+        conditions.push(if order.len() == 2 {
+            let sort = order[0];
+            let s = format!("t.{}", sort.ident);
+            match &cursor[0] {
+                // NULLs come last: after a NULL only NULLs with a later key.
+                None => format!("({s} IS NULL AND {key_after})"),
+                Some(value) => {
+                    let v = bind(value, sort);
+                    format!("({s} {more} {v} OR ({s} = {v} AND {key_after}) OR {s} IS NULL)")
+                }
+            }
+        } else {
+            key_after
+        });
+    }
+    let where_clause =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let order_clause = if order.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "ORDER BY {}",
+            order.iter().map(|c| format!("t.{} {direction} NULLS LAST", c.ident)).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let sql =
+        format!("SELECT to_jsonb(t)::text FROM {ident} t {where_clause} {order_clause} LIMIT {}", request.limit + 1);
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for value in &binds {
+        query = query.bind(value);
+    }
+    let texts = query.fetch_all(&mut *transaction).await?;
+    let more = texts.len() > request.limit;
+    let mut rows: Vec<Value> =
+        texts.iter().take(request.limit).filter_map(|text| serde_json::from_str(text).ok()).collect();
+    let text_of = |value: &Value| match value {
+        Value::Null => None,
+        Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    };
+    let next = match (more && pageable, rows.last()) {
+        (true, Some(last)) => {
+            let cursor: Vec<Option<String>> = order.iter().map(|c| last.get(&c.name).and_then(text_of)).collect();
+            Some(serde_json::to_string(&cursor).expect("a cursor serialises"))
+        }
+        _ => None,
+    };
+    redact(table, &mut rows);
+    Ok(json!({ "key": key, "rows": rows, "next": next }))
+}
+
+fn redact(table: &str, rows: &mut [Value]) {
+    for row in rows {
         if let Value::Object(fields) = row {
             for (column, value) in fields.iter_mut() {
                 if is_secret(table, column) && !value.is_null() {
@@ -179,12 +314,128 @@ pub async fn rows(
             }
         }
     }
-    let next = match (&key, more) {
-        (Some((column, _)), true) => rows.last().and_then(|row| row.get(column)).map(|value| match value {
-            Value::String(text) => text.clone(),
-            other => other.to_string(),
-        }),
-        _ => None,
+}
+
+/// The rows of other tables whose single-column foreign keys point at the row
+/// of `table` whose primary key is `key`.
+pub async fn referenced_by(pool: &PgPool, schema: &str, table: &str, key: &str) -> Result<Value, QueryError> {
+    let mut transaction = read_only(pool).await?;
+    let oid = table_oid(&mut transaction, schema, table).await?;
+    let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT con.conname::text, n.nspname::text, c.relname::text, a.attname::text, ra.attname::text \
+         FROM pg_constraint con \
+         JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1] \
+         JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1] \
+         WHERE con.contype = 'f' AND con.confrelid = $1 AND array_length(con.conkey, 1) = 1 ORDER BY 2, 3, 1",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_all(&mut *transaction)
+    .await?;
+    let mut found = Vec::new();
+    for (constraint, other_schema, other_table, column, referenced) in links {
+        let value = referenced_value(&mut transaction, schema, table, &referenced, key).await?;
+        let Some(value) = value else { continue };
+        let ident: String = sqlx::query_scalar("SELECT quote_ident($1) || '.' || quote_ident($2)")
+            .bind(&other_schema)
+            .bind(&other_table)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let column_ident: String =
+            sqlx::query_scalar("SELECT quote_ident($1)").bind(&column).fetch_one(&mut *transaction).await?;
+        let sql = format!("SELECT to_jsonb(r)::text FROM {ident} r WHERE r.{column_ident}::text = $1 LIMIT 20");
+        let texts: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&value).fetch_all(&mut *transaction).await?;
+        let mut rows: Vec<Value> = texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect();
+        redact(&other_table, &mut rows);
+        found.push(json!({ "constraint": constraint, "schema": other_schema, "table": other_table, "column": column, "value": value, "rows": rows }));
+    }
+    Ok(json!({ "referenced_by": found }))
+}
+
+/// The value of `column` in the row whose primary key is `key`, as text.
+async fn referenced_value(
+    transaction: &mut sqlx::PgConnection,
+    schema: &str,
+    table: &str,
+    column: &str,
+    key: &str,
+) -> Result<Option<String>, QueryError> {
+    let oid = table_oid(&mut *transaction, schema, table).await?;
+    let pk: Option<String> = sqlx::query_scalar(
+        "SELECT quote_ident(a.attname) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let Some(pk) = pk else { return Ok(None) };
+    let (ident, column_ident): (String, String) =
+        sqlx::query_as("SELECT quote_ident($1) || '.' || quote_ident($2), quote_ident($3)")
+            .bind(schema)
+            .bind(table)
+            .bind(column)
+            .fetch_one(&mut *transaction)
+            .await?;
+    let sql = format!("SELECT t.{column_ident}::text FROM {ident} t WHERE t.{pk}::text = $1");
+    Ok(sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .flatten())
+}
+
+/// Rows as CSV: a header of every column seen, values as text, quoted as RFC 4180 says.
+pub fn to_csv(rows: &[Value]) -> String {
+    let mut columns: Vec<String> = Vec::new();
+    for row in rows {
+        if let Value::Object(fields) = row {
+            for key in fields.keys() {
+                if !columns.contains(key) {
+                    columns.push(key.clone());
+                }
+            }
+        }
+    }
+    let quote = |text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_owned()
+        }
     };
-    Ok(json!({ "key": key.map(|(column, _)| column), "rows": rows, "next": next }))
+    let mut out = columns.iter().map(|column| quote(column)).collect::<Vec<_>>().join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|column| match row.get(column) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(text)) => quote(text),
+                Some(other) => quote(&other.to_string()),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let rows = vec![json!({"id": 1, "note": "a, \"b\""}), json!({"id": 2, "note": null})];
+        assert_eq!(to_csv(&rows), "id,note\r\n1,\"a, \"\"b\"\"\"\r\n2,\r\n");
+    }
+
+    #[test]
+    fn better_auths_secrets_are_redacted() {
+        assert!(
+            is_secret("account", "password") && is_secret("session", "token") && is_secret("verification", "value")
+        );
+        assert!(!is_secret("account", "provider_id"));
+    }
 }

@@ -25,10 +25,28 @@ function grid(headings, rows) {
   return table;
 }
 
-async function showTable(schema, name) {
+const view = { schema: null, name: null, columns: [], keys: {}, filters: [], sort: null, order: "asc" };
+
+function rowsQuery(after) {
+  const query = new URLSearchParams();
+  view.filters.forEach((filter) => query.append("filter", filter));
+  if (view.sort) { query.set("sort", view.sort); query.set("order", view.order); }
+  if (after !== null) query.set("after", after);
+  return query.toString();
+}
+
+function tablePath(schema, name) {
+  return "/api/tables/" + encodeURIComponent(schema) + "/" + encodeURIComponent(name);
+}
+
+async function showTable(schema, name, filters) {
+  Object.assign(view, { schema, name, filters: filters || [], sort: null, order: "asc" });
   const section = document.getElementById("table");
   section.replaceChildren(element("h2", schema + "." + name));
-  const detail = await get("/api/tables/" + encodeURIComponent(schema) + "/" + encodeURIComponent(name));
+  const detail = await get(tablePath(schema, name));
+  view.columns = detail.columns.map((c) => c.name);
+  view.keys = {};
+  detail.foreign_keys.forEach((fk) => { view.keys[fk.column] = fk; });
   section.appendChild(element("h3", "Columns"));
   section.appendChild(grid(["column", "type", "not null", "default"],
     detail.columns.map((c) => [c.name + (c.redacted ? " (redacted)" : ""), c.type, c.not_null ? "yes" : "", c.default || ""])));
@@ -40,24 +58,95 @@ async function showTable(schema, name) {
     return [i.name, i.definition, valid];
   })));
   section.appendChild(element("h3", "Rows"));
+  const filter = element("input");
+  filter.id = "filter";
+  filter.placeholder = "column:op:value (eq ne lt le gt ge contains null notnull), Enter";
+  filter.value = view.filters.join(" ");
+  filter.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    view.filters = filter.value.split(/\s+/).filter((f) => f.length > 0);
+    showRows(rows, null).catch(report);
+  });
+  section.appendChild(filter);
+  const exports = element("p");
+  ["csv", "json"].forEach((format) => {
+    const link = exports.appendChild(element("a", "export " + format));
+    link.className = "export";
+    link.addEventListener("click", () => { link.href = tablePath(view.schema, view.name) + "/export?format=" + format + "&" + rowsQuery(null); });
+    link.href = tablePath(view.schema, view.name) + "/export?format=" + format;
+    exports.appendChild(document.createTextNode(" "));
+  });
+  section.appendChild(exports);
   const rows = element("div");
+  rows.id = "rows";
   section.appendChild(rows);
-  await showRows(rows, schema, name, detail.columns.map((c) => c.name), null);
+  const referenced = element("div");
+  referenced.id = "referenced";
+  section.appendChild(referenced);
+  await showRows(rows, null);
 }
 
-async function showRows(container, schema, name, columns, after) {
-  const query = after === null ? "" : "?after=" + encodeURIComponent(after);
-  const page = await get("/api/tables/" + encodeURIComponent(schema) + "/" + encodeURIComponent(name) + "/rows" + query);
-  container.replaceChildren(grid(columns, page.rows.map((row) => columns.map((column) => {
-    const value = row[column];
-    if (value === "[redacted]") return element("td", "[redacted]", "redacted");
-    return element("td", value === null ? "" : typeof value === "object" ? JSON.stringify(value) : value);
-  }))));
+async function showRows(container, after) {
+  const page = await get(tablePath(view.schema, view.name) + "/rows?" + rowsQuery(after));
+  const table = element("table");
+  const head = table.appendChild(element("tr"));
+  view.columns.forEach((column) => {
+    const heading = head.appendChild(element("th", column + (view.sort === column ? (view.order === "asc" ? " ▲" : " ▼") : "")));
+    heading.addEventListener("click", () => {
+      view.order = view.sort === column && view.order === "asc" ? "desc" : "asc";
+      view.sort = column;
+      showRows(container, null).catch(report);
+    });
+  });
+  page.rows.forEach((values) => {
+    const row = table.appendChild(element("tr"));
+    view.columns.forEach((column) => {
+      const value = values[column];
+      if (value === "[redacted]") { row.appendChild(element("td", "[redacted]", "redacted")); return; }
+      const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+      const cell = row.appendChild(element("td"));
+      const fk = view.keys[column];
+      if (fk && value !== null) {
+        const link = cell.appendChild(element("a", text, "fk"));
+        link.href = "#";
+        link.addEventListener("click", (event) => {
+          event.preventDefault();
+          showTable(fk.schema, fk.table, [fk.references + ":eq:" + text]).catch(report);
+        });
+      } else {
+        cell.textContent = text;
+      }
+    });
+    if (page.key && values[page.key] !== undefined) {
+      row.addEventListener("dblclick", () => showReferencedBy(String(values[page.key])).catch(report));
+    }
+  });
+  container.replaceChildren(table);
+  if (page.key) container.appendChild(element("p", "double-click a row for what references it", "hint"));
   if (page.next !== null) {
     const more = element("button", "next page");
-    more.addEventListener("click", () => showRows(container, schema, name, columns, page.next));
+    more.addEventListener("click", () => showRows(container, page.next).catch(report));
     container.appendChild(more);
   }
+}
+
+async function showReferencedBy(key) {
+  const answer = await get(tablePath(view.schema, view.name) + "/referenced-by?key=" + encodeURIComponent(key));
+  const container = document.getElementById("referenced");
+  container.replaceChildren(element("h3", "Referenced by " + key));
+  if (answer.referenced_by.length === 0) container.appendChild(element("p", "nothing references this row"));
+  answer.referenced_by.forEach((link) => {
+    container.appendChild(element("h4", link.schema + "." + link.table + "." + link.column + " (" + link.rows.length + ")"));
+    const columns = link.rows.length > 0 ? Object.keys(link.rows[0]) : [];
+    container.appendChild(grid(columns, link.rows.map((row) => columns.map((c) => {
+      const value = row[c];
+      return value === null ? "" : typeof value === "object" ? JSON.stringify(value) : value;
+    }))));
+  });
+}
+
+function report(error) {
+  document.getElementById("overview").textContent = String(error);
 }
 
 async function start() {
@@ -70,7 +159,7 @@ async function start() {
     const item = list.appendChild(element("li"));
     const link = item.appendChild(element("a", t.schema + "." + t.name));
     link.href = "#";
-    link.addEventListener("click", (event) => { event.preventDefault(); showTable(t.schema, t.name); });
+    link.addEventListener("click", (event) => { event.preventDefault(); showTable(t.schema, t.name).catch(report); });
     item.appendChild(element("small", " ~" + (t.estimated_rows === null ? "?" : t.estimated_rows) + " rows"));
   });
 }
