@@ -248,3 +248,35 @@ async fn filters_sorting_links_referenced_by_and_export() {
     let exported: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(exported.as_array().unwrap().iter().all(|row| row["email"].as_str().unwrap().contains("northwind")));
 }
+
+#[tokio::test]
+async fn the_migrations_view_shows_applied_and_pending_with_their_review() {
+    let (database, project) = seeded().await;
+    let journal_path = project.path().join("migrations/meta/_journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&journal_path).unwrap()).unwrap();
+    let entries = journal["entries"].as_array_mut().unwrap();
+    let when = entries.last().unwrap()["when"].as_i64().unwrap() + 1000;
+    entries.push(
+        serde_json::json!({"idx": 2, "version": "7", "when": when, "tag": "0002_drop_slug", "breakpoints": true}),
+    );
+    std::fs::write(&journal_path, serde_json::to_string(&journal).unwrap()).unwrap();
+    project.file("migrations/0002_drop_slug.sql", "ALTER TABLE \"organization\" DROP COLUMN \"slug\";");
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let (status, _, body) = request(studio.port, "GET", "/api/migrations", &host, Some(&studio.token));
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let applied = view["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[0]["tag"], "0000_better_auth");
+    assert!(applied[0]["applied_by"].as_str().unwrap().contains('@'), "{}", applied[0]);
+    assert!(applied[0]["applied_at"].as_str().is_some());
+    assert!(applied[0]["statements"][0]["sql"].as_str().unwrap().starts_with("CREATE TABLE"));
+    let pending = &view["pending"][0];
+    assert_eq!(pending["tag"], "0002_drop_slug");
+    assert_eq!(pending["mode"], "in the transaction");
+    let rules: Vec<&str> =
+        pending["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"ban-drop-column") && rules.contains(&"previous-release-overlap"), "{rules:?}");
+}

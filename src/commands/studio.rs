@@ -59,7 +59,7 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         "database": url.redacted(),
         "stamp": stamp,
     });
-    let studio = Arc::new(Studio { pool, token: token.clone(), bound: local.to_string(), overview });
+    let studio = Arc::new(Studio { pool, token: token.clone(), bound: local.to_string(), overview, env: env.clone() });
     let address = format!("http://{local}/?token={token}");
     // The URL is the key: printed once, on stdout, for the user (never logged).
     println!("studio for {} ({}) at {address}", env.name, url.redacted());

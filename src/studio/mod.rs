@@ -24,6 +24,8 @@ pub struct Studio {
     /// The address the server listens on, as a Host header names it.
     pub bound: String,
     pub overview: serde_json::Value,
+    /// For the migrations view: the folder and the bookkeeping table.
+    pub env: crate::config::Environment,
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -35,6 +37,7 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .route("/studio.css", get(style))
         .route("/api/overview", get(overview))
         .route("/api/tables", get(tables))
+        .route("/api/migrations", get(migrations))
         .route("/api/tables/{schema}/{table}", get(table))
         .route("/api/tables/{schema}/{table}/rows", get(rows))
         .route("/api/tables/{schema}/{table}/referenced-by", get(referenced_by))
@@ -105,6 +108,10 @@ async fn style() -> Response {
 
 async fn overview(State(studio): State<Arc<Studio>>) -> Response {
     axum::Json(studio.overview.clone()).into_response()
+}
+
+async fn migrations(State(studio): State<Arc<Studio>>) -> Response {
+    answer(queries::migrations(&studio.pool, &studio.env).await)
 }
 
 async fn tables(State(studio): State<Arc<Studio>>) -> Response {

@@ -385,6 +385,79 @@ async fn referenced_value(
         .flatten())
 }
 
+/// The migrations: applied (when, by whom, with what acknowledgements, from
+/// praxia_deploy.migration_log) and pending (their SQL, how each will run, and
+/// what the review finds in it offline).
+pub async fn migrations(pool: &PgPool, env: &crate::config::Environment) -> Result<Value, QueryError> {
+    use crate::migrations::bookkeeping::Bookkeeping;
+    use crate::migrations::plan::{OutOfOrder, plan};
+    use crate::migrations::state::{Detail, read};
+    let folder = crate::migrations::folder::read_folder(&env.migrations.dir)
+        .map_err(|error| QueryError::Database(error.to_string()))?;
+    let bookkeeping = Bookkeeping::new(&env.migrations);
+    // A plain connection (read-only by its session default): the state read may end
+    // early on a missing table, which would abort a transaction.
+    let mut transaction = pool.acquire().await?;
+    let state = read(&mut transaction, &bookkeeping, Detail::Full)
+        .await
+        .map_err(|error| QueryError::Database(error.to_string()))?;
+    let logged: Vec<(String, String, String, String)> = if state.stamp.is_some()
+        || sqlx::query_scalar::<_, bool>("SELECT to_regclass('praxia_deploy.migration_log') IS NOT NULL")
+            .fetch_one(&mut *transaction)
+            .await?
+    {
+        sqlx::query_as(
+            "SELECT tag, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), applied_by, (to_jsonb(l) -> 'acknowledgements')::text \
+             FROM praxia_deploy.migration_log l WHERE bookkeeping_table = $1 ORDER BY id",
+        )
+        .bind(bookkeeping.name())
+        .fetch_all(&mut *transaction)
+        .await
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let planned = plan(&folder, &state.rows, OutOfOrder::Refuse);
+    let sql_of = |migration: &crate::migrations::folder::Migration| -> Vec<Value> {
+        migration
+            .statements()
+            .map(
+                |statement| json!({ "number": statement.number, "line": statement.line, "sql": statement.text.trim() }),
+            )
+            .collect()
+    };
+    let applied: Vec<Value> = planned
+        .applied
+        .iter()
+        .map(|(migration, _)| {
+            let log = logged.iter().rev().find(|(tag, ..)| tag == &migration.tag);
+            json!({
+                "tag": migration.tag,
+                "mode": migration.mode.to_string(),
+                "applied_at": log.map(|(_, at, ..)| at),
+                "applied_by": log.map(|(_, _, by, _)| by),
+                "acknowledgements": log.and_then(|(.., acks)| serde_json::from_str::<Value>(acks).ok()),
+                "statements": sql_of(migration),
+            })
+        })
+        .collect();
+    let pending: Vec<Value> = planned
+        .pending
+        .iter()
+        .map(|migration| {
+            let review = crate::review::Reviewed::of(migration, &env.review);
+            json!({
+                "tag": migration.tag,
+                "mode": migration.mode.to_string(),
+                "statements": sql_of(migration),
+                "findings": review.findings,
+            })
+        })
+        .collect();
+    let problems: Vec<String> = planned.problems.iter().map(crate::migrations::plan::Problem::describe).collect();
+    Ok(json!({ "applied": applied, "pending": pending, "problems": problems }))
+}
+
 /// Rows as CSV: a header of every column seen, values as text, quoted as RFC 4180 says.
 pub fn to_csv(rows: &[Value]) -> String {
     let mut columns: Vec<String> = Vec::new();

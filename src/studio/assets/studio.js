@@ -145,11 +145,40 @@ async function showReferencedBy(key) {
   });
 }
 
+async function showMigrations() {
+  const view = await get("/api/migrations");
+  const section = document.getElementById("table");
+  section.replaceChildren(element("h2", "Migrations"));
+  view.problems.forEach((problem) => section.appendChild(element("p", problem, "invalid")));
+  const statements = (migration) => {
+    const code = element("pre");
+    code.textContent = migration.statements.map((s) => s.sql).join("\n\n");
+    return code;
+  };
+  section.appendChild(element("h3", "Pending (" + view.pending.length + ")"));
+  view.pending.forEach((migration) => {
+    section.appendChild(element("h4", migration.tag + " - " + migration.mode));
+    migration.findings.forEach((f) => section.appendChild(
+      element("p", f.level + "[" + f.rule + "] line " + f.line + ": " + f.message + (f.verdict !== "danger" ? " (" + f.verdict + ")" : ""), f.level === "error" ? "invalid" : "")));
+    section.appendChild(statements(migration));
+  });
+  section.appendChild(element("h3", "Applied (" + view.applied.length + ")"));
+  view.applied.slice().reverse().forEach((migration) => {
+    section.appendChild(element("h4", migration.tag + " - " + migration.mode + (migration.applied_at ? " - " + migration.applied_at + " UTC by " + migration.applied_by : "")));
+    (migration.acknowledgements || []).forEach((a) => section.appendChild(element("p", "acknowledged " + a.rules.join(", ") + ": " + (a.reason || "(no reason)"))));
+    section.appendChild(statements(migration));
+  });
+}
+
 function report(error) {
   document.getElementById("overview").textContent = String(error);
 }
 
 async function start() {
+  document.getElementById("migrations-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    showMigrations().catch(report);
+  });
   const overview = await get("/api/overview");
   document.getElementById("overview").textContent =
     overview.environment + " (" + overview.kind + ") - " + overview.database;
