@@ -41,7 +41,10 @@ install_prerequisites() {
   # 0.45 + drizzle-kit 0.31, pg and better-auth in tests/interop; drizzle-orm +
   # drizzle-kit 1.0 in tests/interop/drizzle-1.
   command -v node >/dev/null || apt_install nodejs npm
-  for package in tests/interop tests/interop/drizzle-1; do
+  # The studio's browser tests: Debian's chromium, driven by playwright-core
+  # (tests/browser's lockfile).
+  [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || apt_install chromium
+  for package in tests/interop tests/interop/drizzle-1 tests/browser; do
     if [ ! -f "$package/node_modules/.package-lock.json" ] ||
        [ "$package/package-lock.json" -nt "$package/node_modules/.package-lock.json" ]; then
       say "npm ci in $package"

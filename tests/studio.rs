@@ -280,3 +280,43 @@ async fn the_migrations_view_shows_applied_and_pending_with_their_review() {
         pending["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
     assert!(rules.contains(&"ban-drop-column") && rules.contains(&"previous-release-overlap"), "{rules:?}");
 }
+
+/// The page in a real browser: Debian's chromium, driven by playwright-core
+/// (tests/browser, installed by scripts/test with chromium itself).
+#[tokio::test]
+async fn the_page_works_in_chromium_and_never_leaves_127_0_0_1() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        std::path::Path::new(&chromium).is_file(),
+        "the browser tests need chromium at {chromium}: `apt-get install chromium` (`bash scripts/test` does it as root), or set CHROMIUM"
+    );
+    let browser_dir = support::project::repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core/package.json").is_file(),
+        "the browser tests need playwright-core: `npm ci --prefix tests/browser` (`bash scripts/test` does it)"
+    );
+    let (database, project) = seeded().await;
+    project.run_on(&database, &["--env", "test", "seed", "--scale", "60"]).expect_code(0);
+    let studio = start(&project, &database);
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password FROM account WHERE password IS NOT NULL LIMIT 1")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let shots = support::project::repo_root().join("target/studio-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let output = std::process::Command::new("node")
+        .arg(browser_dir.join("studio.mjs"))
+        .arg(&studio.url)
+        .arg(&shots)
+        .arg(&hash)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

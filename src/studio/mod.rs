@@ -35,6 +35,8 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .route("/", get(page))
         .route("/studio.js", get(script))
         .route("/studio.css", get(style))
+        // Browsers ask for it; there is none.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/overview", get(overview))
         .route("/api/tables", get(tables))
         .route("/api/migrations", get(migrations))
