@@ -320,3 +320,32 @@ async fn the_page_works_in_chromium_and_never_leaves_127_0_0_1() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_environment_can_redact_more_columns_and_a_bad_entry_is_refused() {
+    let (database, project) = seeded().await;
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[studio]\nredact = [\"organization.slug\"]\n"));
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let (status, _, body) =
+        request(studio.port, "GET", "/api/tables/public/organization/rows", &host, Some(&studio.token));
+    assert_eq!(status, 200);
+    assert!(body.contains("\"slug\":\"[redacted]\"") && !body.contains("northwind-academy"), "{body}");
+    let (status, _, _) = request(
+        studio.port,
+        "GET",
+        "/api/tables/public/organization/rows?filter=slug:eq:x",
+        &host,
+        Some(&studio.token),
+    );
+    assert_eq!(status, 400, "a redacted column cannot be filtered on");
+    drop(studio);
+
+    project.file("environments/test.toml", &format!("{environment}\n[studio]\nredact = [\"slug\"]\n"));
+    project
+        .run_on(&database, &["studio"])
+        .expect_code(2)
+        .expect_stderr_contains("test.toml:10:")
+        .expect_stderr_contains("`slug` is not `table.column`");
+}

@@ -21,11 +21,7 @@ const STATEMENT_TIMEOUT: &str = "5s";
 pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, yes: bool) -> Result<Report> {
     let env = &context.env;
     if matches!(env.kind, EnvironmentKind::Staging | EnvironmentKind::Production) && !yes {
-        return Err(Error::new(
-            ErrorKind::Policy,
-            format!("the studio on the {} database of {} was not confirmed", env.kind, env.name),
-        )
-        .help("it is read-only, but it shows that data on this machine: confirm with --yes"));
+        confirm(env)?;
     }
     if !bind.ip().is_loopback() {
         tracing::warn!(
@@ -59,7 +55,15 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         "database": url.redacted(),
         "stamp": stamp,
     });
-    let studio = Arc::new(Studio { pool, token: token.clone(), bound: local.to_string(), overview, env: env.clone() });
+    let redaction = crate::studio::queries::Redaction { extra: env.studio.redact.clone() };
+    let studio = Arc::new(Studio {
+        pool,
+        token: token.clone(),
+        bound: local.to_string(),
+        overview,
+        env: env.clone(),
+        redaction,
+    });
     let address = format!("http://{local}/?token={token}");
     // The URL is the key: printed once, on stdout, for the user (never logged).
     println!("studio for {} ({}) at {address}", env.name, url.redacted());
@@ -73,4 +77,27 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         .await
         .map_err(|err| Error::internal(format!("the studio's server stopped: {err}")))?;
     Ok(Report::new(&json!({ "stopped": true }), "studio stopped"))
+}
+
+/// `--yes`, or the app's name (the environment's without `[dokku]`) typed at a terminal.
+fn confirm(env: &crate::config::Environment) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let name = env.dokku.as_ref().map_or_else(|| env.name.clone(), |dokku| dokku.app.to_string());
+    let refusal = || {
+        Error::new(
+            ErrorKind::Policy,
+            format!("the studio on the {} database of {} was not confirmed", env.kind, env.name),
+        )
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refusal().help("it is read-only, but it shows that data on this machine: confirm with --yes"));
+    }
+    eprint!("This shows the {} database of {} on this machine. Type `{name}` to continue: ", env.kind, env.name);
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| Error::usage(format!("could not read the answer: {err}")))?;
+    if answer.trim() == name { Ok(()) } else { Err(refusal().help(format!("type `{name}` exactly, or pass --yes"))) }
 }

@@ -12,6 +12,7 @@ use super::drift::{DriftFile, DriftSettings};
 use super::duration::PgTimeout;
 use super::review::{ReviewFile, ReviewSettings};
 use super::seed::SeedSettings;
+use super::studio::{StudioFile, StudioSettings};
 use super::{Environment, EnvironmentKind, HumanDuration};
 use crate::error::{Error, Result};
 use crate::text_position::line_column;
@@ -33,6 +34,8 @@ struct EnvironmentFile {
     backup: BackupFile,
     #[serde(default)]
     drift: DriftFile,
+    #[serde(default)]
+    studio: StudioFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,6 +242,11 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
             .help("keep at least 1 (the default is 10)"));
     }
 
+    let studio = StudioSettings::resolve(parsed.studio.clone()).map_err(|(span, reason)| {
+        located_error(file, text, Some(span), &reason)
+            .help("name each column to redact as `table.column`, e.g. redact = [\"profile.phone\"]")
+    })?;
+
     let mut migrations = parsed.migrations;
     migrations.dir = root.join(&migrations.dir);
     Ok(Environment {
@@ -254,6 +262,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         review: ReviewSettings::resolve(parsed.review, parsed.kind),
         backup: BackupSettings::resolve(parsed.backup, parsed.kind, root),
         drift: DriftSettings::resolve(parsed.drift, parsed.kind),
+        studio,
     })
 }
 

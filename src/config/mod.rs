@@ -8,6 +8,7 @@ mod duration;
 mod file;
 mod review;
 mod seed;
+mod studio;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub use file::{
 };
 pub use review::{ReviewSettings, RuleLevel};
 pub use seed::{SeedOrganization, SeedSettings, SeedUser, is_plausible_email, is_unsafe_char};
+pub use studio::StudioSettings;
 
 /// The name of the folder that holds the environment files.
 pub const ENVIRONMENTS_DIR: &str = "environments";
@@ -88,6 +90,8 @@ pub struct Environment {
     pub backup: BackupSettings,
     /// What `release` does about drift.
     pub drift: DriftSettings,
+    /// What the studio hides.
+    pub studio: StudioSettings,
 }
 
 impl Environment {

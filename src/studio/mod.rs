@@ -4,7 +4,7 @@
 //! redacted on the server; a request needs the bound Host and the token.
 
 pub mod guard;
-mod queries;
+pub mod queries;
 
 use std::sync::Arc;
 
@@ -26,6 +26,7 @@ pub struct Studio {
     pub overview: serde_json::Value,
     /// For the migrations view: the folder and the bookkeeping table.
     pub env: crate::config::Environment,
+    pub redaction: queries::Redaction,
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -121,7 +122,7 @@ async fn tables(State(studio): State<Arc<Studio>>) -> Response {
 }
 
 async fn table(State(studio): State<Arc<Studio>>, Path((schema, table)): Path<(String, String)>) -> Response {
-    answer(queries::table(&studio.pool, &schema, &table).await)
+    answer(queries::table(&studio.pool, &studio.redaction, &schema, &table).await)
 }
 
 /// `filter=column:op:value` (any number), `sort`, `order=desc`, `after`, `limit`.
@@ -145,7 +146,7 @@ async fn rows(
     Path((schema, table)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    answer(queries::rows(&studio.pool, &schema, &table, &rows_request(raw.as_deref(), 500)).await)
+    answer(queries::rows(&studio.pool, &studio.redaction, &schema, &table, &rows_request(raw.as_deref(), 500)).await)
 }
 
 #[derive(Deserialize)]
@@ -158,7 +159,7 @@ async fn referenced_by(
     Path((schema, table)): Path<(String, String)>,
     Query(query): Query<KeyQuery>,
 ) -> Response {
-    answer(queries::referenced_by(&studio.pool, &schema, &table, &query.key).await)
+    answer(queries::referenced_by(&studio.pool, &studio.redaction, &schema, &table, &query.key).await)
 }
 
 /// The current view (filters and order, up to 10,000 rows) as CSV or JSON, redacted.
@@ -171,7 +172,7 @@ async fn export(
     request.limit = EXPORT_ROWS;
     request.after = None;
     let csv = raw.as_deref().is_some_and(|raw| raw.split('&').any(|pair| pair == "format=csv"));
-    match queries::rows(&studio.pool, &schema, &table, &request).await {
+    match queries::rows(&studio.pool, &studio.redaction, &schema, &table, &request).await {
         Ok(page) => {
             let rows = page["rows"].as_array().cloned().unwrap_or_default();
             let file = format!("{schema}.{table}.{}", if csv { "csv" } else { "json" });

@@ -27,8 +27,17 @@ const REDACTED: [(&str, &str); 6] = [
     ("verification", "value"),
 ];
 
-pub fn is_secret(table: &str, column: &str) -> bool {
-    REDACTED.iter().any(|(t, c)| *t == table && *c == column)
+/// What is hidden: Better Auth's secrets and the environment's `[studio] redact`.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    pub extra: Vec<(String, String)>,
+}
+
+impl Redaction {
+    pub fn hides(&self, table: &str, column: &str) -> bool {
+        REDACTED.iter().any(|(t, c)| *t == table && *c == column)
+            || self.extra.iter().any(|(t, c)| t == table && c == column)
+    }
 }
 
 async fn read_only(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, QueryError> {
@@ -75,7 +84,7 @@ async fn table_oid(transaction: &mut sqlx::PgConnection, schema: &str, table: &s
     oid.map(|oid| oid.0).ok_or(QueryError::NotFound)
 }
 
-pub async fn table(pool: &PgPool, schema: &str, table: &str) -> Result<Value, QueryError> {
+pub async fn table(pool: &PgPool, redaction: &Redaction, schema: &str, table: &str) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
     let columns = sqlx::query(
@@ -120,7 +129,7 @@ pub async fn table(pool: &PgPool, schema: &str, table: &str) -> Result<Value, Qu
             "type": row.get::<String, _>(1),
             "not_null": row.get::<bool, _>(2),
             "default": row.get::<Option<String>, _>(3),
-            "redacted": is_secret(table, &row.get::<String, _>(0)),
+            "redacted": redaction.hides(table, &row.get::<String, _>(0)),
         })).collect::<Vec<_>>(),
         "constraints": constraints.iter().map(|row| json!({
             "name": row.get::<String, _>(0),
@@ -173,14 +182,20 @@ fn bad(message: String) -> QueryError {
 /// A page of rows, filtered, in (sort column, primary key) order, after the
 /// cursor (keyset paging, never OFFSET; NULLs last); secret columns redacted and
 /// never filtered or sorted on (that would read them a bit at a time).
-pub async fn rows(pool: &PgPool, schema: &str, table: &str, request: &RowsRequest) -> Result<Value, QueryError> {
+pub async fn rows(
+    pool: &PgPool,
+    redaction: &Redaction,
+    schema: &str,
+    table: &str,
+    request: &RowsRequest,
+) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
     let columns = columns_of(&mut transaction, oid).await?;
     let column = |name: &str| -> Result<&Column, QueryError> {
         let found =
             columns.iter().find(|column| column.name == name).ok_or_else(|| bad(format!("no column `{name}`")))?;
-        if is_secret(table, name) {
+        if redaction.hides(table, name) {
             return Err(bad(format!("`{name}` is redacted: it cannot be filtered or sorted on")));
         }
         Ok(found)
@@ -300,15 +315,15 @@ pub async fn rows(pool: &PgPool, schema: &str, table: &str, request: &RowsReques
         }
         _ => None,
     };
-    redact(table, &mut rows);
+    redact(redaction, table, &mut rows);
     Ok(json!({ "key": key, "rows": rows, "next": next }))
 }
 
-fn redact(table: &str, rows: &mut [Value]) {
+fn redact(redaction: &Redaction, table: &str, rows: &mut [Value]) {
     for row in rows {
         if let Value::Object(fields) = row {
             for (column, value) in fields.iter_mut() {
-                if is_secret(table, column) && !value.is_null() {
+                if redaction.hides(table, column) && !value.is_null() {
                     *value = json!("[redacted]");
                 }
             }
@@ -318,7 +333,13 @@ fn redact(table: &str, rows: &mut [Value]) {
 
 /// The rows of other tables whose single-column foreign keys point at the row
 /// of `table` whose primary key is `key`.
-pub async fn referenced_by(pool: &PgPool, schema: &str, table: &str, key: &str) -> Result<Value, QueryError> {
+pub async fn referenced_by(
+    pool: &PgPool,
+    redaction: &Redaction,
+    schema: &str,
+    table: &str,
+    key: &str,
+) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
     let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
@@ -347,7 +368,7 @@ pub async fn referenced_by(pool: &PgPool, schema: &str, table: &str, key: &str) 
         let texts: Vec<String> =
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&value).fetch_all(&mut *transaction).await?;
         let mut rows: Vec<Value> = texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect();
-        redact(&other_table, &mut rows);
+        redact(redaction, &other_table, &mut rows);
         found.push(json!({ "constraint": constraint, "schema": other_schema, "table": other_table, "column": column, "value": value, "rows": rows }));
     }
     Ok(json!({ "referenced_by": found }))
