@@ -526,10 +526,10 @@ mod tests {
     }
 
     #[test]
-    fn better_auths_secrets_are_redacted() {
-        assert!(
-            is_secret("account", "password") && is_secret("session", "token") && is_secret("verification", "value")
-        );
-        assert!(!is_secret("account", "provider_id"));
+    fn better_auths_secrets_and_the_environments_are_redacted() {
+        let redaction = Redaction { extra: vec![("profile".to_owned(), "phone".to_owned())] };
+        assert!(redaction.hides("account", "password") && redaction.hides("session", "token"));
+        assert!(redaction.hides("verification", "value") && redaction.hides("profile", "phone"));
+        assert!(!redaction.hides("account", "provider_id"));
     }
 }
