@@ -236,6 +236,7 @@ fn main() {
     results.push(quiet);
     results.push(checked);
 
+    results.extend(studio_measurements(&mut ratios));
     results.extend(serve_measurements());
     let (remote, plain) = ssh_measurements();
     ratios.push(("remote status - plain ssh run (ms)".to_owned(), remote.median() - plain.median()));
@@ -371,6 +372,66 @@ fn generated_project(count: usize) -> TestProject {
         "kind = \"production\"\n[database]\nwait = \"10s\"\n[backup]\nbefore_migrate = false\n",
     );
     project
+}
+
+/// The studio's first page of a 1,000,000-row table (keyset by primary key), and
+/// sorted by an unindexed column, timed as the page asks for them (one HTTP
+/// request on a fresh connection), against the same query run in-process.
+fn studio_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    eprintln!("  studio: a 1,000,000-row table ...");
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    let fill = "CREATE TABLE big (id bigint PRIMARY KEY, note text NOT NULL); \
+                INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 1000000) g; ANALYZE big;";
+    assert_success(
+        Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &database.url, "-c", fill]).output().unwrap(),
+        "fill big",
+    );
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let mut child = project
+        .on(&database)
+        .args(["studio", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let token = line.split("token=").nth(1).unwrap().trim().to_owned();
+    let get = |path: &str| -> f64 {
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: praxia_studio={token}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{}", answer.lines().next().unwrap_or(""));
+        started.elapsed().as_secs_f64() * 1000.0
+    };
+    let first = timed("studio: first page of a 1,000,000-row table (500 rows, by key)", NO_OP_RUNS, || {
+        get("/api/tables/public/big/rows")
+    })
+    .with_target(1000.0, "well under 1 s");
+    let sorted = timed("studio: first page sorted by an unindexed column", SLOW_RUNS, || {
+        get("/api/tables/public/big/rows?sort=note&order=desc")
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let peer = timed("peer: the same first page, in-process sqlx", NO_OP_RUNS, || {
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            let started = Instant::now();
+            let _: Vec<String> = sqlx::query_scalar("SELECT to_jsonb(t)::text FROM big t ORDER BY t.id LIMIT 501")
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    ratios.push(("studio first page / the bare query".to_owned(), first.median() / peer.median()));
+    vec![first, sorted, peer]
 }
 
 /// RSS idle and after load, and status requests per second and latency with wrk.
