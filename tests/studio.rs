@@ -349,3 +349,44 @@ async fn the_environment_can_redact_more_columns_and_a_bad_entry_is_refused() {
         .expect_stderr_contains("test.toml:10:")
         .expect_stderr_contains("`slug` is not `table.column`");
 }
+
+#[tokio::test]
+async fn drift_is_checked_on_demand_from_the_migrations_view() {
+    let (database, project) = seeded().await;
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let drift = || {
+        let (status, _, body) = request(studio.port, "GET", "/api/drift", &host, Some(&studio.token));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let clean = drift();
+    assert_eq!(clean["applied"], 2);
+    assert_eq!(clean["differences"].as_array().unwrap().len(), 0, "{clean}");
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql("CREATE INDEX hand_made ON profile (created_at)").execute(&mut connection).await.unwrap();
+    let drifted = drift();
+    let names: Vec<&str> =
+        drifted["differences"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["public.hand_made"]);
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_it_cleanly() {
+    let (database, project) = seeded().await;
+    let mut studio = start(&project, &database);
+    // Once it serves (its signal handlers are in place by then).
+    let host = format!("127.0.0.1:{}", studio.port);
+    assert_eq!(request(studio.port, "GET", "/api/overview", &host, Some(&studio.token)).0, 200);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(studio.child.id() as i32, libc::SIGINT) };
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = studio.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "still running 10 s after Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -14,7 +14,6 @@ use crate::dokku::ssh::DokkuConnection;
 use crate::drift::{self, Live};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::folder::{MigrationFolder, read_folder};
-use crate::migrations::plan::{OutOfOrder, Problem, plan};
 use crate::migrations::run::Migrator;
 use crate::output::{Report, plural};
 
@@ -81,28 +80,8 @@ async fn compare(
     shadow_url: Option<&str>,
     wait: std::time::Duration,
 ) -> Result<Report> {
-    let planned = plan(folder, &live.bookkeeping, OutOfOrder::Allow);
-    let applied = MigrationFolder {
-        dir: folder.dir.clone(),
-        layout: folder.layout,
-        migrations: planned.applied.iter().map(|(migration, _)| (*migration).clone()).collect(),
-    };
-    let problems: Vec<String> = planned
-        .problems
-        .iter()
-        .filter(|problem| !matches!(problem, Problem::OutOfOrder { .. }))
-        .map(Problem::describe)
-        .collect();
-
-    let expected = drift::expected(env, applied.clone(), live.major, shadow_url, wait).await?;
-    let mut differences = drift::model::differences(&expected, &live.schema());
-    if !problems.is_empty() {
-        // The comparison is against a folder that is not the database's history:
-        // no SQL is offered to "fix" a database that may be right.
-        for difference in &mut differences {
-            difference.fix = None;
-        }
-    }
+    let drift::Comparison { applied, objects, problems, differences } =
+        drift::compare(env, folder, live, shadow_url, wait).await?;
     let mut human = String::new();
     for problem in &problems {
         let _ = writeln!(human, "migrations: {problem}");
@@ -116,13 +95,13 @@ async fn compare(
     let compared = format!(
         "{} compared with {} replayed ({} objects)",
         live.database,
-        plural(applied.migrations.len(), "applied migration"),
-        expected.objects.len()
+        plural(applied, "applied migration"),
+        objects
     );
     let report = json!({
         "database": live.database,
-        "applied": applied.migrations.len(),
-        "objects": expected.objects.len(),
+        "applied": applied,
+        "objects": objects,
         "problems": problems,
         "differences": differences,
     });

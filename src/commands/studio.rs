@@ -63,6 +63,7 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         overview,
         env: env.clone(),
         redaction,
+        database_url: url.clone(),
     });
     let address = format!("http://{local}/?token={token}");
     // The URL is the key: printed once, on stdout, for the user (never logged).

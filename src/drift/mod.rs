@@ -205,3 +205,49 @@ mod tests {
         assert!(text.contains("--shadow-url with a PostgreSQL 17 server"), "{text}");
     }
 }
+
+/// What a comparison found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    /// How many applied migrations were replayed, and how many objects they make.
+    pub applied: usize,
+    pub objects: usize,
+    /// The folder against the database's history (an applied migration edited or
+    /// missing): with any, no fix is offered.
+    pub problems: Vec<String>,
+    pub differences: Vec<Difference>,
+}
+
+/// Replays what `live` recorded (from `folder`) and compares.
+pub async fn compare(
+    env: &Environment,
+    folder: &MigrationFolder,
+    live: &Live,
+    shadow_url: Option<&str>,
+    wait: Duration,
+) -> Result<Comparison> {
+    use crate::migrations::plan::{OutOfOrder, Problem, plan};
+    let planned = plan(folder, &live.bookkeeping, OutOfOrder::Allow);
+    let applied = MigrationFolder {
+        dir: folder.dir.clone(),
+        layout: folder.layout,
+        migrations: planned.applied.iter().map(|(migration, _)| (*migration).clone()).collect(),
+    };
+    let problems: Vec<String> = planned
+        .problems
+        .iter()
+        .filter(|problem| !matches!(problem, Problem::OutOfOrder { .. }))
+        .map(Problem::describe)
+        .collect();
+    let count = applied.migrations.len();
+    let expected = expected(env, applied, live.major, shadow_url, wait).await?;
+    let mut differences = model::differences(&expected, &live.schema());
+    if !problems.is_empty() {
+        // Against a folder that is not the database's history, no SQL is offered
+        // to "fix" a database that may be right.
+        for difference in &mut differences {
+            difference.fix = None;
+        }
+    }
+    Ok(Comparison { applied: count, objects: expected.objects.len(), problems, differences })
+}

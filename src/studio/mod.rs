@@ -27,6 +27,8 @@ pub struct Studio {
     /// For the migrations view: the folder and the bookkeeping table.
     pub env: crate::config::Environment,
     pub redaction: queries::Redaction,
+    /// The database, for the drift check (the scratch database is elsewhere).
+    pub database_url: crate::config::DatabaseUrl,
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -41,6 +43,7 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .route("/api/overview", get(overview))
         .route("/api/tables", get(tables))
         .route("/api/migrations", get(migrations))
+        .route("/api/drift", get(drift))
         .route("/api/tables/{schema}/{table}", get(table))
         .route("/api/tables/{schema}/{table}/rows", get(rows))
         .route("/api/tables/{schema}/{table}/referenced-by", get(referenced_by))
@@ -115,6 +118,33 @@ async fn overview(State(studio): State<Arc<Studio>>) -> Response {
 
 async fn migrations(State(studio): State<Arc<Studio>>) -> Response {
     answer(queries::migrations(&studio.pool, &studio.env).await)
+}
+
+/// Drift, on demand: the applied migrations replayed into a scratch database on
+/// the embedded development cluster, compared with this database's catalog.
+async fn drift(State(studio): State<Arc<Studio>>) -> Response {
+    // The engine's futures are not Send; the replay runs on a thread of its own.
+    let env = studio.env.clone();
+    let url = studio.database_url.clone();
+    let handle = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            let wait = std::time::Duration::from_secs(10);
+            let migrator = crate::migrations::run::Migrator::open(
+                &env,
+                Some(url.expose_secret()),
+                "praxia-deploy studio (drift)".to_owned(),
+            )?;
+            let live = crate::drift::read_live(&migrator, wait).await?;
+            crate::drift::compare(&env, migrator.folder(), &live, None, wait).await
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(comparison)) => axum::Json(comparison).into_response(),
+        Ok(Err(error)) => (StatusCode::BAD_GATEWAY, format!("{}\n", error.message)).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the drift check stopped\n").into_response(),
+    }
 }
 
 async fn tables(State(studio): State<Arc<Studio>>) -> Response {

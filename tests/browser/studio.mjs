@@ -80,6 +80,10 @@ try {
   await page.waitForFunction(() => document.querySelector("#table h2").textContent === "Migrations");
   const sections = await page.$$eval("#table h3", (heads) => heads.map((head) => head.textContent));
   expect(sections.includes("Applied (2)"), "migrations: " + sections.join(", "));
+  await page.click("#check-drift");
+  await page.waitForSelector("p.drift", { timeout: 60000 });
+  const drift = await page.textContent("p.drift");
+  expect(drift.startsWith("no drift"), "drift: " + drift);
   await page.screenshot({ path: out + "/studio-migrations.png", fullPage: true });
 
   const elsewhere = requests.filter((request) => !request.startsWith("http://127.0.0.1:"));

@@ -155,6 +155,23 @@ async function showMigrations() {
     code.textContent = migration.statements.map((s) => s.sql).join("\n\n");
     return code;
   };
+  const drift = element("div");
+  const check = element("button", "check drift (replays the applied migrations in a scratch database)");
+  check.id = "check-drift";
+  check.addEventListener("click", async () => {
+    drift.replaceChildren(element("p", "replaying..."));
+    try {
+      const answer = await get("/api/drift");
+      drift.replaceChildren(element("p", answer.differences.length === 0 && answer.problems.length === 0
+        ? "no drift: " + answer.applied + " applied migrations make exactly this schema (" + answer.objects + " objects)"
+        : (answer.differences.length + answer.problems.length) + " differences from the migrations", "drift"));
+      answer.problems.forEach((p) => drift.appendChild(element("p", p, "invalid")));
+      answer.differences.forEach((d) => drift.appendChild(element("p",
+        d.kind + " " + d.name + (d.attribute ? ": " + d.attribute : "") + " - migrations: " + (d.expected || "none") + "; database: " + (d.actual || "none"), "invalid")));
+    } catch (error) { drift.replaceChildren(element("p", String(error), "invalid")); }
+  });
+  section.appendChild(check);
+  section.appendChild(drift);
   section.appendChild(element("h3", "Pending (" + view.pending.length + ")"));
   view.pending.forEach((migration) => {
     section.appendChild(element("h4", migration.tag + " - " + migration.mode));
