@@ -390,3 +390,43 @@ async fn ctrl_c_stops_it_cleanly() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn redacted_keys_never_page_references_never_carry_secrets_and_numbers_stay_exact() {
+    let (database, project) = seeded().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE api_key (key text PRIMARY KEY, label text); \
+         INSERT INTO api_key VALUES ('sk_live_SECRET_A', 'a'), ('sk_live_SECRET_B', 'b'); \
+         CREATE TABLE money (id numeric PRIMARY KEY, amount numeric); \
+         INSERT INTO money VALUES (1000000000000000000000.100001, 0.12345678901234567890), (1000000000000000000000.200002, 1); \
+         CREATE TABLE session_audit (id serial PRIMARY KEY, session_token text REFERENCES session(token), note text); \
+         INSERT INTO session VALUES ('sess1', now() + interval '1 day', 'SESSIONTOKEN_TOPSECRET_1', now(), now(), NULL, NULL, (SELECT id FROM \"user\" LIMIT 1)); \
+         INSERT INTO session_audit (session_token, note) VALUES ('SESSIONTOKEN_TOPSECRET_1', 'seen');",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[studio]\nredact = [\"api_key.key\"]\n"));
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let fetch = |path: &str| request(studio.port, "GET", path, &host, Some(&studio.token));
+
+    let (status, _, body) = fetch("/api/tables/public/api_key/rows?limit=1");
+    assert_eq!(status, 200);
+    assert!(!body.contains("sk_live"), "a redacted key left in the page or its cursor: {body}");
+    assert_eq!(fetch("/api/tables/public/api_key/rows?sort=key").0, 400);
+
+    let (_, _, body) = fetch("/api/tables/public/session/referenced-by?key=sess1");
+    assert!(!body.contains("SESSIONTOKEN_TOPSECRET_1"), "{body}");
+
+    let (_, _, body) = fetch("/api/tables/public/money/rows?limit=1");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["rows"][0]["id"], "1000000000000000000000.100001", "{body}");
+    assert_eq!(page["rows"][0]["amount"], "0.12345678901234567890");
+    let cursor: String = url::form_urlencoded::byte_serialize(page["next"].as_str().unwrap().as_bytes()).collect();
+    let (_, _, body) = fetch(&format!("/api/tables/public/money/rows?limit=1&after={cursor}"));
+    let second: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(second["rows"][0]["id"], "1000000000000000000000.200002", "the next page moves on: {body}");
+}

@@ -144,6 +144,11 @@ pub async fn table(pool: &PgPool, redaction: &Redaction, schema: &str, table: &s
     }))
 }
 
+/// A row as JSON with every number as its exact text (a JSON number would round
+/// `numeric` and big integers, and a rounded key would never page on).
+const ROW_JSON: &str = "(SELECT jsonb_object_agg(e.k, CASE jsonb_typeof(e.v) WHEN 'number' THEN to_jsonb(e.v #>> '{}') ELSE e.v END) \
+                        FROM jsonb_each(to_jsonb(t)) AS e(k, v))";
+
 /// What a page of rows asks for: filters, an order, where the last page ended.
 #[derive(Debug, Default)]
 pub struct RowsRequest {
@@ -207,6 +212,8 @@ pub async fn rows(
     .bind(sqlx::postgres::types::Oid(oid))
     .fetch_optional(&mut *transaction)
     .await?;
+    // A redacted key is never an order nor a cursor (the cursor would carry it).
+    let key = key.filter(|key| !redaction.hides(table, key));
     let ident: String = sqlx::query_scalar("SELECT quote_ident($1) || '.' || quote_ident($2)")
         .bind(schema)
         .bind(table)
@@ -294,7 +301,7 @@ pub async fn rows(
         )
     };
     let sql =
-        format!("SELECT to_jsonb(t)::text FROM {ident} t {where_clause} {order_clause} LIMIT {}", request.limit + 1);
+        format!("SELECT {ROW_JSON}::text FROM {ident} t {where_clause} {order_clause} LIMIT {}", request.limit + 1);
     let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
     for value in &binds {
         query = query.bind(value);
@@ -355,6 +362,10 @@ pub async fn referenced_by(
     .await?;
     let mut found = Vec::new();
     for (constraint, other_schema, other_table, column, referenced) in links {
+        // The link's value is the referenced column's: never a redacted one.
+        if redaction.hides(table, &referenced) || redaction.hides(&other_table, &column) {
+            continue;
+        }
         let value = referenced_value(&mut transaction, schema, table, &referenced, key).await?;
         let Some(value) = value else { continue };
         let ident: String = sqlx::query_scalar("SELECT quote_ident($1) || '.' || quote_ident($2)")
@@ -364,7 +375,10 @@ pub async fn referenced_by(
             .await?;
         let column_ident: String =
             sqlx::query_scalar("SELECT quote_ident($1)").bind(&column).fetch_one(&mut *transaction).await?;
-        let sql = format!("SELECT to_jsonb(r)::text FROM {ident} r WHERE r.{column_ident}::text = $1 LIMIT 20");
+        let sql = format!(
+            "SELECT {}::text FROM {ident} r WHERE r.{column_ident}::text = $1 LIMIT 20",
+            ROW_JSON.replace("to_jsonb(t)", "to_jsonb(r)")
+        );
         let texts: Vec<String> =
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&value).fetch_all(&mut *transaction).await?;
         let mut rows: Vec<Value> = texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect();
