@@ -505,6 +505,10 @@ pub fn to_csv(rows: &[Value]) -> String {
             }
         }
     }
+    // A cell a spreadsheet would run as a formula is kept as text.
+    let defuse = |text: &str| {
+        if text.starts_with(['=', '+', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() }
+    };
     let quote = |text: &str| {
         if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
@@ -519,7 +523,7 @@ pub fn to_csv(rows: &[Value]) -> String {
             .iter()
             .map(|column| match row.get(column) {
                 None | Some(Value::Null) => String::new(),
-                Some(Value::String(text)) => quote(text),
+                Some(Value::String(text)) => quote(&defuse(text)),
                 Some(other) => quote(&other.to_string()),
             })
             .collect();
@@ -532,6 +536,12 @@ pub fn to_csv(rows: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_stays_text() {
+        assert_eq!(to_csv(&[json!({"f": "=HYPERLINK(\"x\")"})]), "f\r\n\"'=HYPERLINK(\"\"x\"\")\"\r\n");
+        assert_eq!(to_csv(&[json!({"n": "-5"})]), "n\r\n-5\r\n");
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {

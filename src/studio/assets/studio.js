@@ -192,6 +192,8 @@ function report(error) {
 }
 
 async function start() {
+  // The token did its work (the cookie holds it now): keep it out of the address bar and history.
+  if (location.search.includes("token=")) history.replaceState(null, "", "/");
   document.getElementById("migrations-link").addEventListener("click", (event) => {
     event.preventDefault();
     showMigrations().catch(report);
