@@ -15,6 +15,7 @@ use super::tools;
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, ErrorKind, Result};
 use crate::localdb::LocalDatabase;
+use crate::scratch_database::ScratchKind;
 
 /// One table as it came back.
 #[derive(Debug, Clone, Serialize)]
@@ -36,12 +37,12 @@ pub struct Drill {
 pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     let started = Instant::now();
     let verified = archive::verify(file, &env.migrations).await?;
-    let scratch = format!("{DRILL_PREFIX}{}_{}", now_seconds(), uuid::Uuid::new_v4().simple());
+    let scratch = DRILLS.new_name();
     let local = LocalDatabase::for_project(&env.root)?;
     let admin_url = local.start_for_scratch("postgres")?;
     let scratch_url = local.start_for_scratch(&scratch)?;
     let mut admin = connect(&admin_url).await?;
-    drop_stale_drills(&mut admin).await;
+    DRILLS.drop_stale(&mut admin).await;
     for sql in [format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"), format!("CREATE DATABASE \"{scratch}\"")]
     {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -132,38 +133,12 @@ async fn restore_and_count(
     Ok((restored, bookkeeping))
 }
 
-/// Drill databases are named `praxia_restore_drill_<unix seconds>_<uuid>`.
-const DRILL_PREFIX: &str = "praxia_restore_drill_";
 /// A drill older than this was killed (a restore of a large dump may take hours).
-const STALE_AFTER_SECONDS: u64 = 12 * 3600;
-
-fn now_seconds() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
-}
-
-/// Whether `name` is a drill database left behind: ours, and older than any drill runs.
-fn is_stale(name: &str, now: u64) -> bool {
-    name.strip_prefix(DRILL_PREFIX)
-        .and_then(|rest| rest.split('_').next())
-        .and_then(|seconds| seconds.parse::<u64>().ok())
-        .is_some_and(|made| now.saturating_sub(made) > STALE_AFTER_SECONDS)
-}
-
-/// Scratch databases of earlier drills that were killed before they could drop theirs.
-async fn drop_stale_drills(admin: &mut PgConnection) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_restore\\_drill\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
-    let now = now_seconds();
-    for name in names.into_iter().filter(|name| is_stale(name, now)) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
-        if sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.is_ok() {
-            tracing::info!("dropped {name}, left by an interrupted restore drill");
-        }
-    }
-}
+const DRILLS: ScratchKind = ScratchKind {
+    prefix: "praxia_restore_drill_",
+    stale_after_seconds: 12 * 3600,
+    left_by: "an interrupted restore drill",
+};
 
 /// A connection to the development cluster, as every command connects (its statements not logged).
 async fn connect(url: &str) -> Result<PgConnection> {
@@ -186,8 +161,8 @@ mod tests {
     #[test]
     fn only_drills_older_than_any_drill_are_stale() {
         let now = 1_800_000_000;
-        assert!(is_stale("praxia_restore_drill_1799900000_abc", now));
-        assert!(!is_stale("praxia_restore_drill_1799990000_abc", now), "a drill running now");
-        assert!(!is_stale("praxia_restore_drill_abc", now));
+        assert!(DRILLS.is_stale("praxia_restore_drill_1799900000_abc", now));
+        assert!(!DRILLS.is_stale("praxia_restore_drill_1799990000_abc", now), "a drill running now");
+        assert!(!DRILLS.is_stale("praxia_restore_drill_abc", now));
     }
 }

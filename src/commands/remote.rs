@@ -1,14 +1,12 @@
 //! Commands run on the Dokku host: `migrate`, `status`, `plan`, `seed` in a
 //! one-off container, and `doctor`'s checklist.
-
-use std::io::{BufRead, IsTerminal, Write};
-
 use serde::Serialize;
 use serde_json::json;
 
 use super::Context;
 use crate::cli::Command;
 use crate::config::{DokkuSettings, EnvironmentKind};
+use crate::confirmation::{Answer, ask_to_type};
 use crate::dokku::forward::container_arguments;
 use crate::dokku::invocation::run_arguments;
 use crate::dokku::remote::{app_exists, config_get, config_is_set, run_captured, run_streaming};
@@ -176,18 +174,14 @@ fn confirm_production(app: &str, command: &Command) -> Result<()> {
     }
     let refusal =
         || Error::new(ErrorKind::Policy, format!("`{}` on production app {app} was not confirmed", command.name()));
-    if !std::io::stdin().is_terminal() {
-        return Err(refusal().help("confirm with --yes (no terminal to ask at)"));
-    }
     let without = if matches!(command, Command::Migrate { no_backup: true, .. }) { " WITHOUT a backup" } else { "" };
-    eprint!("This runs `{}` on the PRODUCTION app {app}{without}. Type the app name to continue: ", command.name());
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| Error::usage(format!("could not read the answer: {err}")))?;
-    if answer.trim() == app { Ok(()) } else { Err(refusal().help(format!("type `{app}` exactly, or pass --yes"))) }
+    let prompt =
+        format!("This runs `{}` on the PRODUCTION app {app}{without}. Type the app name to continue: ", command.name());
+    match ask_to_type(&prompt, app)? {
+        Answer::Confirmed => Ok(()),
+        Answer::NoTerminal => Err(refusal().help("confirm with --yes (no terminal to ask at)")),
+        Answer::Refused => Err(refusal().help(format!("type `{app}` exactly, or pass --yes"))),
+    }
 }
 
 /// What Dokku itself refused a `run` for, before anything of ours ran.

@@ -82,7 +82,6 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
 
 /// `--yes`, or the app's name (the environment's without `[dokku]`) typed at a terminal.
 fn confirm(env: &crate::config::Environment) -> Result<()> {
-    use std::io::{BufRead, IsTerminal, Write};
     let name = env.dokku.as_ref().map_or_else(|| env.name.clone(), |dokku| dokku.app.to_string());
     let refusal = || {
         Error::new(
@@ -90,15 +89,13 @@ fn confirm(env: &crate::config::Environment) -> Result<()> {
             format!("the studio on the {} database of {} was not confirmed", env.kind, env.name),
         )
     };
-    if !std::io::stdin().is_terminal() {
-        return Err(refusal().help("it is read-only, but it shows that data on this machine: confirm with --yes"));
+    let prompt =
+        format!("This shows the {} database of {} on this machine. Type `{name}` to continue: ", env.kind, env.name);
+    match crate::confirmation::ask_to_type(&prompt, &name)? {
+        crate::confirmation::Answer::Confirmed => Ok(()),
+        crate::confirmation::Answer::NoTerminal => {
+            Err(refusal().help("it is read-only, but it shows that data on this machine: confirm with --yes"))
+        }
+        crate::confirmation::Answer::Refused => Err(refusal().help(format!("type `{name}` exactly, or pass --yes"))),
     }
-    eprint!("This shows the {} database of {} on this machine. Type `{name}` to continue: ", env.kind, env.name);
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| Error::usage(format!("could not read the answer: {err}")))?;
-    if answer.trim() == name { Ok(()) } else { Err(refusal().help(format!("type `{name}` exactly, or pass --yes"))) }
 }

@@ -44,16 +44,7 @@ impl DatabaseUrl {
         if !url.query_pairs().any(|(key, _)| key.eq_ignore_ascii_case("sslpassword")) {
             return self.0.clone();
         }
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(key, _)| !key.eq_ignore_ascii_case("sslpassword"))
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect();
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
-        }
+        remove_query_parameter(&mut url, "sslpassword");
         url.to_string()
     }
 
@@ -85,6 +76,21 @@ impl DatabaseUrl {
 
     pub fn redacted(&self) -> String {
         redact(&self.0)
+    }
+}
+
+/// Removes every `name` parameter (in any case) from `url`'s query, and the
+/// query itself when nothing is left of it.
+pub(crate) fn remove_query_parameter(url: &mut url::Url, name: &str) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| !key.eq_ignore_ascii_case(name))
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
     }
 }
 

@@ -2,7 +2,7 @@
 //! project folder they live in.
 
 mod backup;
-mod database_url;
+pub(crate) mod database_url;
 mod drift;
 mod duration;
 mod file;

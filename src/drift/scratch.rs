@@ -7,6 +7,7 @@ use sqlx::Connection;
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, Result};
 use crate::localdb::LocalDatabase;
+use crate::scratch_database::ScratchKind;
 
 /// A scratch database for the replay, dropped whatever happens.
 pub struct Scratch {
@@ -18,7 +19,7 @@ pub struct Scratch {
 impl Scratch {
     /// On `shadow_url`'s server when given, else on the embedded development cluster.
     pub async fn create(env: &Environment, shadow_url: Option<&str>, wait: std::time::Duration) -> Result<Scratch> {
-        let name = format!("{PREFIX}{}_{}", now_seconds(), uuid::Uuid::new_v4().simple());
+        let name = REPLAYS.new_name();
         let (admin, url) = match shadow_url {
             Some(shadow) => {
                 let admin = DatabaseUrl::parse(shadow, "--shadow-url")?;
@@ -32,7 +33,7 @@ impl Scratch {
             }
         };
         let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
-        drop_stale(&mut connection).await;
+        REPLAYS.drop_stale(&mut connection).await;
         // From template0: what the migrations make from nothing, not what a
         // server's template1 was given by hand.
         let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE template0");
@@ -86,53 +87,14 @@ impl Scratch {
 fn on_database(admin: &DatabaseUrl, name: &str) -> Result<DatabaseUrl> {
     let mut url =
         url::Url::parse(admin.expose_secret()).map_err(|_| Error::usage("the scratch server's URL is not a URL"))?;
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(key, _)| !key.eq_ignore_ascii_case("dbname"))
-        .map(|(key, value)| (key.into_owned(), value.into_owned()))
-        .collect();
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
+    crate::config::database_url::remove_query_parameter(&mut url, "dbname");
     url.set_path(&format!("/{name}"));
     DatabaseUrl::parse(url.as_str(), "the scratch server's URL")
 }
 
-/// Scratch databases are named `praxia_drift_<unix seconds>_<uuid>`.
-const PREFIX: &str = "praxia_drift_";
-/// No replay runs this long: an older scratch database was left by one that was killed.
-const STALE_AFTER_SECONDS: u64 = 3600;
-
-fn now_seconds() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
-}
-
-/// Whether `name` is a scratch database left behind: ours, and made more than
-/// an hour before `now` (a younger one may be another run's, between its steps).
-fn is_stale(name: &str, now: u64) -> bool {
-    name.strip_prefix(PREFIX)
-        .and_then(|rest| rest.split('_').next())
-        .and_then(|seconds| seconds.parse::<u64>().ok())
-        .is_some_and(|made| now.saturating_sub(made) > STALE_AFTER_SECONDS)
-}
-
-/// Scratch databases of earlier replays that were killed before they could drop theirs.
-async fn drop_stale(admin: &mut sqlx::PgConnection) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_drift\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
-    let now = now_seconds();
-    for name in names.into_iter().filter(|name| is_stale(name, now)) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
-        if sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.is_ok() {
-            tracing::info!("dropped {name}, left by an interrupted drift");
-        }
-    }
-}
+/// No replay runs an hour: an older scratch database was left by one that was killed.
+const REPLAYS: ScratchKind =
+    ScratchKind { prefix: "praxia_drift_", stale_after_seconds: 3600, left_by: "an interrupted drift" };
 
 #[cfg(test)]
 mod tests {
@@ -141,10 +103,10 @@ mod tests {
     #[test]
     fn only_scratch_databases_older_than_any_run_are_stale() {
         let now = 1_800_000_000;
-        assert!(is_stale("praxia_drift_1799990000_abc", now));
-        assert!(!is_stale("praxia_drift_1799999000_abc", now), "another run's, between its steps");
-        assert!(!is_stale("praxia_drift_abc", now));
-        assert!(!is_stale("praxia_development", now));
+        assert!(REPLAYS.is_stale("praxia_drift_1799990000_abc", now));
+        assert!(!REPLAYS.is_stale("praxia_drift_1799999000_abc", now), "another run's, between its steps");
+        assert!(!REPLAYS.is_stale("praxia_drift_abc", now));
+        assert!(!REPLAYS.is_stale("praxia_development", now));
     }
 
     #[test]
