@@ -51,6 +51,15 @@ impl Live {
 /// Reads the live side through `migrator`'s database.
 pub async fn read_live(migrator: &Migrator<'_>, wait: Duration) -> Result<Live> {
     let state = migrator.inspect(wait).await?;
+    read_live_beside(migrator, state.rows, wait).await
+}
+
+/// The live side, for a caller that has inspected the bookkeeping already.
+pub async fn read_live_beside(
+    migrator: &Migrator<'_>,
+    bookkeeping: crate::migrations::plan::AppliedRows,
+    wait: Duration,
+) -> Result<Live> {
     let mut connection = crate::database::connect(migrator.url(), wait, "praxia-deploy drift").await?;
     let major = major_version(&mut connection).await;
     let schema = read_schema(&mut connection, &excluded_schemas(migrator.env())).await;
@@ -58,7 +67,7 @@ pub async fn read_live(migrator: &Migrator<'_>, wait: Duration) -> Result<Live> 
     Ok(Live {
         database: migrator.url().redacted(),
         major: major?,
-        bookkeeping: state.rows,
+        bookkeeping,
         objects: without_bookkeeping(schema?, migrator.env()).objects.into_values().collect(),
     })
 }

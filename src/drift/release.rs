@@ -9,7 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
-use super::{Difference, Schema, SchemaObject, excluded_schemas, expected, read_live};
+use super::{Difference, Schema, SchemaObject, excluded_schemas, expected, read_live_beside};
 use crate::error::{Error, Result};
 use crate::migrations::folder::MigrationFolder;
 use crate::migrations::plan::{OutOfOrder, plan};
@@ -23,7 +23,7 @@ pub async fn check(migrator: &Migrator<'_>, wait: Duration) -> Result<Vec<Differ
     // itself, before this writes (the cache) or replays anything.
     let state = migrator.inspect(wait).await?;
     crate::stamp::check(env, state.stamp.as_ref())?;
-    let live = read_live(migrator, wait).await?;
+    let live = read_live_beside(migrator, state.rows, wait).await?;
     let planned = plan(migrator.folder(), &live.bookkeeping, OutOfOrder::Allow);
     if !planned.problems.is_empty() {
         return Ok(Vec::new());
