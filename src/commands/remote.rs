@@ -1,5 +1,6 @@
 //! Commands run on the Dokku host: `migrate`, `status`, `plan`, `seed` in a
 //! one-off container, and `doctor`'s checklist.
+
 use serde::Serialize;
 use serde_json::json;
 

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::Context;
 use crate::config::EnvironmentKind;
+use crate::confirmation::{Answer, ask_to_type};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::Report;
 use crate::setup::server::{ConnectionLimits, serve};
@@ -91,11 +92,11 @@ fn confirm(env: &crate::config::Environment) -> Result<()> {
     };
     let prompt =
         format!("This shows the {} database of {} on this machine. Type `{name}` to continue: ", env.kind, env.name);
-    match crate::confirmation::ask_to_type(&prompt, &name)? {
-        crate::confirmation::Answer::Confirmed => Ok(()),
-        crate::confirmation::Answer::NoTerminal => {
+    match ask_to_type(&prompt, &name)? {
+        Answer::Confirmed => Ok(()),
+        Answer::NoTerminal => {
             Err(refusal().help("it is read-only, but it shows that data on this machine: confirm with --yes"))
         }
-        crate::confirmation::Answer::Refused => Err(refusal().help(format!("type `{name}` exactly, or pass --yes"))),
+        Answer::Refused => Err(refusal().help(format!("type `{name}` exactly, or pass --yes"))),
     }
 }
