@@ -206,9 +206,13 @@ pub enum Command {
     Backup(BackupArgs),
     /// Compare the live schema with what its applied migrations make (replayed in a scratch database): exit 11 on a difference.
     #[command(
-        after_help = "Examples:\n  praxia-deploy drift --env staging --local     compare, and print the SQL that would bring it back\n  praxia-deploy drift --shadow-url postgres://localhost/scratch   replay on that server instead"
+        after_help = "Examples:\n  praxia-deploy drift --env staging --local     compare, and print the SQL that would bring it back\n  praxia-deploy drift --shadow-url postgres://localhost/scratch   replay on that server instead\n  praxia-deploy drift --record --env production   record what the folder makes, for the release's check"
     )]
     Drift {
+        /// Replay the whole folder (never on a live database) and record the schema it makes in
+        /// [drift] expected_schema, which `release` reads to check drift without replaying anything.
+        #[arg(long, conflicts_with = "print_catalog")]
+        record: bool,
         /// A PostgreSQL server of the live database's major version to replay on (a scratch database is
         /// created there and dropped) [default: the embedded development cluster].
         #[arg(long, value_name = "URL")]

@@ -34,7 +34,20 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
     stamped_at timestamptz NOT NULL DEFAULT now(),
     stamped_by text NOT NULL,
     tool_version text NOT NULL
-);";
+);
+-- What the applied migrations make (drift), by the digest of the applied set and
+-- the server's major version; `verified_fingerprint` is the live catalog's
+-- fingerprint when it last matched, so a release that finds it unchanged reads no more.
+CREATE TABLE IF NOT EXISTS praxia_deploy.drift_expected (
+    applied_digest text NOT NULL,
+    postgres integer NOT NULL,
+    objects jsonb NOT NULL,
+    verified_fingerprint text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (applied_digest, postgres)
+);
+-- Its forerunner, filled by replays on the live server (no longer done).
+DROP TABLE IF EXISTS praxia_deploy.expected_schema;";
 
 /// Who applied a migration, where, with what: recorded in the log.
 #[derive(Debug, Clone)]

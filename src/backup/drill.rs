@@ -43,13 +43,7 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     let scratch_url = local.start_for_scratch(&scratch)?;
     let mut admin = connect(&admin_url).await?;
     DRILLS.drop_stale(&mut admin).await;
-    for sql in [format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"), format!("CREATE DATABASE \"{scratch}\"")]
-    {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut admin)
-            .await
-            .map_err(|err| drill_error("create the scratch database", &err))?;
-    }
+    DRILLS.create(&mut admin, &scratch, None).await.map_err(|err| drill_error("create the scratch database", &err))?;
     // Interrupted, the restore is stopped and the scratch database still dropped:
     // a copy of production's data is never left on the laptop.
     let outcome = tokio::select! {
@@ -161,8 +155,10 @@ mod tests {
     #[test]
     fn only_drills_older_than_any_drill_are_stale() {
         let now = 1_800_000_000;
-        assert!(DRILLS.is_stale("praxia_restore_drill_1799900000_abc", now));
-        assert!(!DRILLS.is_stale("praxia_restore_drill_1799990000_abc", now), "a drill running now");
-        assert!(!DRILLS.is_stale("praxia_restore_drill_abc", now));
+        let old = "praxia_restore_drill_1799900000_0123456789abcdef0123456789abcdef";
+        let running = "praxia_restore_drill_1799990000_0123456789abcdef0123456789abcdef";
+        assert!(DRILLS.is_stale(old, Some(&DRILLS.mark(old)), now));
+        assert!(!DRILLS.is_stale(running, Some(&DRILLS.mark(running)), now), "a drill running now");
+        assert!(!DRILLS.is_stale("praxia_restore_drill_abc", Some(&DRILLS.mark("praxia_restore_drill_abc")), now));
     }
 }

@@ -25,6 +25,45 @@ pub async fn run(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::
     compare(env, migrator.folder(), &live, shadow_url, context.wait(wait)).await
 }
 
+/// `drift --record`: the whole folder replayed where it is safe, and the schema it
+/// makes written to `[drift] expected_schema` for the release.
+pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::cli::WaitArgs) -> Result<Report> {
+    use crate::drift::record::{Recorded, RecordedFile, digest_of, set_digest};
+    let env = &context.env;
+    let folder = read_folder(&env.migrations.dir)?;
+    let path = &env.drift.expected_schema;
+    // A broken file is said before the replay, not after.
+    let previous = RecordedFile::read(path)?;
+    let excluded = drift::excluded_schemas(env);
+    let migrations: Vec<&crate::migrations::folder::Migration> = folder.migrations.iter().collect();
+    let prefixes: Vec<String> = (0..=migrations.len())
+        .map(|n| set_digest(&excluded, migrations[..n].iter().map(|migration| migration.hash.as_str())))
+        .collect();
+    let digest = digest_of(&excluded, &migrations);
+    let count = migrations.len();
+    let last = migrations.last().map(|migration| migration.tag.clone());
+    let (schema, major) = drift::expected(env, folder.clone(), None, shadow_url, context.wait(wait)).await?;
+    let objects: Vec<crate::drift::SchemaObject> = schema.objects.into_values().collect();
+    let entry = Recorded { applied_digest: digest.clone(), postgres: major, migrations: count, last, objects };
+    let object_count = entry.objects.len();
+    let file = RecordedFile::with(previous, entry, &prefixes);
+    file.write(path)?;
+    let shown = path.strip_prefix(&env.root).unwrap_or(path).display().to_string();
+    let human = format!(
+        "recorded the schema of {} on PostgreSQL {major} ({object_count} objects) in {shown}\nship it with the release: `release` checks drift against it and never replays\n",
+        plural(count, "migration"),
+    );
+    let report = json!({
+        "file": shown,
+        "applied_digest": digest,
+        "postgres": major,
+        "migrations": count,
+        "objects": object_count,
+        "sets_kept": file.entries.len(),
+    });
+    Ok(Report::new(&report, human))
+}
+
 /// `drift --print-catalog` (in the container): the live side, as JSON.
 pub async fn print_catalog(context: &Context<'_>, wait: &crate::cli::WaitArgs) -> Result<Report> {
     let env = &context.env;
@@ -91,6 +130,10 @@ async fn compare(
         if let Some(fix) = &difference.fix {
             let _ = writeln!(human, "  fix: {fix}");
         }
+        if let Some(destructive) = &difference.destructive {
+            let _ = writeln!(human, "  no fix offered: putting it back would destroy {}; if that is really meant:", destructive.loses);
+            let _ = writeln!(human, "  -- {}", destructive.sql);
+        }
     }
     let compared = format!(
         "{} compared with {} replayed ({} objects)",
@@ -115,6 +158,6 @@ async fn compare(
         let _ = writeln!(human, "no fixes are offered while the folder and the database's history disagree (above)");
     }
     Err(Error::new(ErrorKind::Drift, format!("the database differs from its migrations in {}", plural(count, "place")))
-        .help("change the schema through a migration (`praxia-deploy new`), or put the database back with the fixes shown; never by hand in production")
+        .help("keep the change through a migration (`praxia-deploy new`), or put the database back with the fixes shown (none is offered where it would destroy data: decide that in a migration); never change production by hand")
         .with_report(Report::new(&report, human)))
 }

@@ -16,7 +16,10 @@ use crate::migrations::apply::AppliedMigration;
 use crate::migrations::folder::{Layout, Migration, TransactionMode};
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
-use crate::migrations::run::{BeforeMigrating, DatabaseState, Migrator, NoBackup, Outcome, Run, Settings, TakenBefore};
+use crate::drift::release::DriftOnRelease;
+use crate::migrations::run::{
+    BeforeMigrating, DatabaseState, Migrator, NoBackup, NoCheck, Outcome, ReleaseCheck, Run, Settings, TakenBefore,
+};
 use crate::output::{MigrationProgress, Report, plural};
 use crate::review::{Reviewed, Verdict};
 use crate::stamp::{self, EnvironmentStamp};
@@ -251,11 +254,11 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
     let env = &context.env;
     let (report, human) = match backup {
         Backup::AsConfigured if env.backup.before_migrate => {
-            run_with_pg_dump_first(context, &migrator, args, env.backup.dir.clone(), false).await?
+            run_with_pg_dump_first(context, &migrator, args, env.backup.dir.clone(), false, &mut NoCheck).await?
         }
-        Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup).await?,
+        Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup, &mut NoCheck).await?,
         Backup::TakenBefore(record) => {
-            let (mut report, human) = run(context, &migrator, args, &mut TakenBefore(Some(record.clone()))).await?;
+            let (mut report, human) = run(context, &migrator, args, &mut TakenBefore(Some(record.clone())), &mut NoCheck).await?;
             report.backup = Some(record);
             (report, human)
         }
@@ -267,13 +270,14 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
-    drift_before_release(context, &migrator, context.wait(&args.wait)).await?;
+    // Drift is checked on the run's own connection, before anything is written.
+    let drift = &mut DriftOnRelease::new(&context.env);
     let (mut report, mut human) = match &context.env.backup.release_dir {
-        Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone(), true).await?,
+        Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone(), true, drift).await?,
         None if context.env.kind == crate::config::EnvironmentKind::Production => {
-            run(context, &migrator, args, &mut WarnNoBackup).await?
+            run(context, &migrator, args, &mut WarnNoBackup, drift).await?
         }
-        None => run(context, &migrator, args, &mut NoBackup).await?,
+        None => run(context, &migrator, args, &mut NoBackup, drift).await?,
     };
     let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
     human.push('\n');
@@ -296,51 +300,6 @@ impl BeforeMigrating for WarnNoBackup {
     }
 }
 
-/// `[drift] on_release`: warn about each difference, or refuse (exit 3) before migrating.
-async fn drift_before_release(context: &Context<'_>, migrator: &Migrator<'_>, wait: Duration) -> Result<()> {
-    let on_release = context.env.drift.on_release;
-    if on_release == crate::config::OnRelease::Off {
-        return Ok(());
-    }
-    let differences = match crate::drift::release::check(migrator, wait).await {
-        Ok(differences) => differences,
-        // Warn means the release goes on: a check that could not run says so and no more.
-        Err(error) if on_release == crate::config::OnRelease::Warn && error.kind != ErrorKind::Policy => {
-            tracing::warn!("drift: not checked: {error}");
-            return Ok(());
-        }
-        Err(error) => return Err(error),
-    };
-    if differences.is_empty() {
-        return Ok(());
-    }
-    if on_release == crate::config::OnRelease::Warn {
-        for difference in &differences {
-            tracing::warn!("drift: {}", difference.describe());
-        }
-        tracing::warn!(
-            "the database differs from its migrations in {}; `praxia-deploy drift --env {}` shows the fixes",
-            plural(differences.len(), "place"),
-            context.env.name
-        );
-        return Ok(());
-    }
-    let mut error = Error::new(
-        ErrorKind::Policy,
-        format!(
-            "the database differs from its migrations in {}: nothing was migrated ([drift] on_release = \"refuse\")",
-            plural(differences.len(), "place")
-        ),
-    );
-    for difference in differences.iter().take(10) {
-        error = error.note("drift", difference.describe());
-    }
-    Err(error.help(format!(
-        "`praxia-deploy drift --env {}` shows each difference and the SQL that puts it back; change the schema only through migrations",
-        context.env.name
-    )))
-}
-
 /// Runs the engine with a verified `pg_dump` into `dir` first, when something is
 /// pending (`must_exist`: the folder is a mount, never made here).
 async fn run_with_pg_dump_first(
@@ -349,11 +308,12 @@ async fn run_with_pg_dump_first(
     args: &ApplyArgs,
     dir: std::path::PathBuf,
     must_exist: bool,
+    check: &mut impl ReleaseCheck,
 ) -> Result<(MigrationReport, String)> {
     let url = migrator.url().clone();
     let mut first =
         PgDumpFirst { env: &context.env, folder: migrator.folder(), url: &url, dir, must_exist, taken: None };
-    let (mut report, mut human) = run(context, migrator, args, &mut first).await?;
+    let (mut report, mut human) = run(context, migrator, args, &mut first, check).await?;
     if let Some(taken) = first.taken {
         human = format!(
             "backup {} ({} bytes, sha256 {}) verified before migrating\n{human}",
@@ -372,6 +332,7 @@ async fn run(
     migrator: &Migrator<'_>,
     args: &ApplyArgs,
     before: &mut impl BeforeMigrating,
+    check: &mut impl ReleaseCheck,
 ) -> Result<(MigrationReport, String)> {
     let env = &context.env;
     let settings = Settings {
@@ -381,7 +342,7 @@ async fn run(
         batch_size: args.batch_size.map(|size| size as usize),
     };
     let mut progress = MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), env.name));
-    let Run { state, outcome, took } = migrator.run(settings, &mut progress, before).await?;
+    let Run { state, outcome, took } = migrator.run_checked(settings, &mut progress, before, check).await?;
     // The report shows the state as left, with anything late-merged that ran counted as applied.
     let order = match outcome {
         Outcome::Applied { .. } => OutOfOrder::Allow,

@@ -53,6 +53,10 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let env = project.load(&cli.global.env)?;
     let node_env = std::env::var("NODE_ENV").ok();
     let context = Context { cli, printer, project, env, node_env };
+    // Reads no database: it never goes over SSH.
+    if let Command::Drift { record: true, shadow_url, wait, .. } = &cli.command {
+        return drift::record(&context, shadow_url.as_deref(), wait).await;
+    }
     if let Some(flags) = cli.command.remote_args()
         && let Location::Remote(dokku) = location(&context.env.name, context.env.dokku.as_ref(), flags)?
     {

@@ -261,7 +261,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         seed: parsed.seed.map(Spanned::into_inner),
         review: ReviewSettings::resolve(parsed.review, parsed.kind),
         backup: BackupSettings::resolve(parsed.backup, parsed.kind, root),
-        drift: DriftSettings::resolve(parsed.drift, parsed.kind),
+        drift: DriftSettings::resolve(parsed.drift, parsed.kind, root),
         studio,
     })
 }

@@ -5,7 +5,15 @@
 -- definitions normalised by PostgreSQL itself (pg_get_*def, format_type,
 -- pg_get_expr), so that two databases made by the same statements compare
 -- equal. $1: the schemas left out (praxia-deploy's own and the bookkeeping one).
--- Objects that belong to an extension are left out with it.
+-- Objects that belong to an extension are left out with it, and so are the
+-- built-in ones (oid below 16384, FirstNormalObjectId). `oid >= 16384` is also
+-- written where the schema alone would leave the built-ins out: it reads the few
+-- user rows through the oid index, not all of pg_proc, pg_type, pg_collation...
+-- (no object of a compared schema is built in; `public` is, but is no such row).
+-- Columns that only some major versions have
+-- (attcompression 14+, rngmultitypid 14+, colliculocale 15-16, colllocale 17+,
+-- collicurules 16+) are read through to_jsonb(row), so that the query runs on
+-- every version; both sides of a comparison run the same major version.
 WITH ns AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n
@@ -18,10 +26,12 @@ rel AS (
     SELECT c.oid, c.relname, c.relkind, ns.nspname,
            quote_ident(ns.nspname) || '.' || quote_ident(c.relname) AS ident
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    WHERE c.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ),
 objects AS (
-    SELECT 'schema' AS kind, ns.nspname AS name, quote_ident(ns.nspname) AS ident, NULL::text AS tbl, NULL::text AS tbl_ident,
+    -- name is text: a `name` here would make the whole column `name`, cut at 63 bytes.
+    SELECT 'schema'::text AS kind, ns.nspname::text AS name, quote_ident(ns.nspname) AS ident, NULL::text AS tbl, NULL::text AS tbl_ident,
            jsonb_build_object('comment', obj_description(ns.oid, 'pg_namespace')) AS attrs
     FROM ns
     UNION ALL
@@ -35,6 +45,8 @@ objects AS (
                'partition bound', pg_get_expr(c.relpartbound, c.oid),
                'inherits', (SELECT string_agg(h.inhparent::regclass::text, ', ' ORDER BY h.inhseqno) FROM pg_inherits h WHERE h.inhrelid = c.oid AND NOT c.relispartition),
                'options', array_to_string(c.reloptions, ', '),
+               -- ALTER TABLE t SET (toast.x = ...) is stored on the TOAST table
+               'toast options', (SELECT array_to_string(tc.reloptions, ', ') FROM pg_class tc WHERE tc.oid = c.reltoastrelid),
                'replica identity', NULLIF(c.relreplident::text, 'd'),
                'comment', obj_description(c.oid, 'pg_class'))
     FROM rel JOIN pg_class c ON c.oid = rel.oid
@@ -54,6 +66,8 @@ objects AS (
                    FROM pg_sequence sq WHERE sq.seqrelid = pg_get_serial_sequence(rel.ident, a.attname)::regclass) END,
                'storage', NULLIF(a.attstorage::text, t.typstorage::text),
                'statistics', CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::text END,
+               -- SET COMPRESSION (14+); none: the server's default_toast_compression
+               'compression', CASE to_jsonb(a) ->> 'attcompression' WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
                'comment', col_description(rel.oid, a.attnum))
     FROM rel
     JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -62,7 +76,13 @@ objects AS (
     WHERE rel.relkind IN ('r', 'p', 'v', 'm', 'f')
     UNION ALL
     SELECT 'constraint', rel.nspname || '.' || rel.relname || '.' || con.conname, quote_ident(con.conname), rel.nspname || '.' || rel.relname, rel.ident,
-           jsonb_build_object('definition', pg_get_constraintdef(con.oid), 'comment', obj_description(con.oid, 'pg_constraint'))
+           jsonb_build_object('definition', pg_get_constraintdef(con.oid), 'comment', obj_description(con.oid, 'pg_constraint'),
+                              -- the index of a primary key or unique constraint is not an 'index' object, and
+                              -- pg_get_constraintdef shows neither its WITH (...) (an exclusion constraint's, it
+                              -- does) nor its comment
+                              'index options', CASE WHEN con.contype IN ('p', 'u') THEN
+                                  (SELECT array_to_string(ic.reloptions, ', ') FROM pg_class ic WHERE ic.oid = con.conindid) END,
+                              'index comment', CASE WHEN con.contype IN ('p', 'u', 'x') THEN obj_description(con.conindid, 'pg_class') END)
     FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
     UNION ALL
     SELECT 'index', rel.nspname || '.' || ic.relname, quote_ident(rel.nspname) || '.' || quote_ident(ic.relname), rel.nspname || '.' || rel.relname, rel.ident,
@@ -73,11 +93,16 @@ objects AS (
     FROM pg_index i
     JOIN rel ON rel.oid = i.indrelid
     JOIN pg_class ic ON ic.oid = i.indexrelid
-    WHERE NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid)
+    -- an index is a constraint's when the constraint made it (primary key, unique,
+    -- exclusion): a foreign key's conindid is the index it references, which can be a
+    -- plain unique index of the same table (a self-reference)
+    WHERE NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+                                                        AND con.contype IN ('p', 'u', 'x'))
     UNION ALL
     SELECT CASE rel.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, rel.nspname || '.' || rel.relname, rel.ident, NULL, NULL,
            jsonb_build_object('definition', pg_get_viewdef(rel.oid, true), 'comment', obj_description(rel.oid, 'pg_class'),
                               'options', (SELECT array_to_string(c.reloptions, ', ') FROM pg_class c WHERE c.oid = rel.oid),
+                              'toast options', (SELECT array_to_string(tc.reloptions, ', ') FROM pg_class c JOIN pg_class tc ON tc.oid = c.reltoastrelid WHERE c.oid = rel.oid),
                               'populated', CASE WHEN rel.relkind = 'm' THEN (SELECT c.relispopulated::text FROM pg_class c WHERE c.oid = rel.oid) END)
     FROM rel WHERE rel.relkind IN ('v', 'm')
     UNION ALL
@@ -99,7 +124,7 @@ objects AS (
                'values', (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
                'comment', obj_description(t.oid, 'pg_type'))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
-    WHERE t.typtype = 'e'
+    WHERE t.typtype = 'e' AND t.oid >= 16384
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
     UNION ALL
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
@@ -107,8 +132,11 @@ objects AS (
            quote_ident(ns.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL,
            jsonb_build_object('definition', pg_get_functiondef(p.oid), 'comment', obj_description(p.oid, 'pg_proc'))
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
-    WHERE p.prokind IN ('f', 'p')
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    WHERE p.prokind IN ('f', 'p') AND p.oid >= 16384
+      -- nor the constructors CREATE TYPE ... AS RANGE makes (the range type's and its
+      -- multirange's): internal to their type, they go with the 'range type'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                                                  AND (d.deptype = 'e' OR (d.deptype = 'i' AND d.refclassid = 'pg_type'::regclass)))
     UNION ALL
     SELECT 'trigger', rel.nspname || '.' || rel.relname || '.' || tg.tgname, quote_ident(tg.tgname), rel.nspname || '.' || rel.relname, rel.ident,
            jsonb_build_object('definition', pg_get_triggerdef(tg.oid, true), 'enabled', tg.tgenabled::text,
@@ -139,7 +167,7 @@ objects AS (
                'constraints', (SELECT string_agg(con.conname || ' ' || pg_get_constraintdef(con.oid), '; ' ORDER BY con.conname) FROM pg_constraint con WHERE con.contypid = t.oid),
                'comment', obj_description(t.oid, 'pg_type'))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
-    WHERE t.typtype = 'd'
+    WHERE t.typtype = 'd' AND t.oid >= 16384
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
     UNION ALL
     SELECT 'composite type', ns.nspname || '.' || t.typname, quote_ident(ns.nspname) || '.' || quote_ident(t.typname), NULL, NULL,
@@ -148,7 +176,7 @@ objects AS (
                               FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped),
                'comment', obj_description(t.oid, 'pg_type'))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid
-    WHERE t.typtype = 'c' AND c.relkind = 'c'
+    WHERE t.typtype = 'c' AND c.relkind = 'c' AND t.oid >= 16384
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
     UNION ALL
     SELECT 'aggregate', ns.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
@@ -160,7 +188,8 @@ objects AS (
                'initial', ag.agginitval,
                'comment', obj_description(p.oid, 'pg_proc'))
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace JOIN pg_aggregate ag ON ag.aggfnoid = p.oid
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    WHERE p.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
     UNION ALL
     SELECT 'statistics', ns.nspname || '.' || st.stxname, quote_ident(ns.nspname) || '.' || quote_ident(st.stxname), NULL, NULL,
            jsonb_build_object('definition', pg_get_statisticsobjdef(st.oid))
@@ -180,6 +209,156 @@ objects AS (
                                       CASE WHEN pb.pubdelete THEN 'delete' END, CASE WHEN pb.pubtruncate THEN 'truncate' END),
                'tables', (SELECT string_agg(pt.schemaname || '.' || pt.tablename, ', ' ORDER BY 1) FROM pg_publication_tables pt WHERE pt.pubname = pb.pubname))
     FROM pg_publication pb
+    UNION ALL
+    SELECT 'range type', ns.nspname || '.' || t.typname, quote_ident(ns.nspname) || '.' || quote_ident(t.typname), NULL, NULL,
+           jsonb_build_object(
+               'subtype', format_type(rg.rngsubtype, NULL),
+               'collation', (SELECT cn.nspname || '.' || co.collname FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = rg.rngcollation),
+               'subtype opclass', (SELECT cn.nspname || '.' || oc.opcname FROM pg_opclass oc JOIN pg_namespace cn ON cn.oid = oc.opcnamespace WHERE oc.oid = rg.rngsubopc),
+               'canonical', NULLIF(rg.rngcanonical::oid, 0)::regproc::text,
+               'subtype diff', NULLIF(rg.rngsubdiff::oid, 0)::regproc::text,
+               'multirange type', format_type(NULLIF(to_jsonb(rg) ->> 'rngmultitypid', '0')::oid, NULL),
+               'comment', obj_description(t.oid, 'pg_type'))
+    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace JOIN pg_range rg ON rg.rngtypid = t.oid
+    WHERE t.typtype = 'r' AND t.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+    UNION ALL
+    -- an operator is its name and operand types (NONE: a prefix operator's left)
+    SELECT 'operator',
+           ns.nspname || '.' || o.oprname || '(' || coalesce(format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ',' || format_type(o.oprright, NULL) || ')',
+           quote_ident(ns.nspname) || '.' || o.oprname || ' (' || coalesce(format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ', ' || format_type(o.oprright, NULL) || ')',
+           NULL, NULL,
+           jsonb_build_object(
+               -- none: a shell operator (named as another's commutator or negator, never defined)
+               'function', NULLIF(o.oprcode::oid, 0)::regprocedure::text,
+               'commutator', NULLIF(o.oprcom, 0)::regoperator::text,
+               'negator', NULLIF(o.oprnegate, 0)::regoperator::text,
+               'restrict', NULLIF(o.oprrest::oid, 0)::regproc::text,
+               'join', NULLIF(o.oprjoin::oid, 0)::regproc::text,
+               'hashes', o.oprcanhash::text,
+               'merges', o.oprcanmerge::text,
+               'comment', obj_description(o.oid, 'pg_operator'))
+    FROM pg_operator o JOIN ns ON ns.oid = o.oprnamespace
+    WHERE o.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e')
+    UNION ALL
+    -- An operator class's members are the entries of its family bound to it (internal
+    -- dependency: those CREATE OPERATOR CLASS made, and those ALTER OPERATOR FAMILY ADD
+    -- gave it since PG 13); a family's members are its other, loose, entries. Each
+    -- entry is so said once: `operator|function <number> (<left>, <right>) <what>`.
+    SELECT 'operator class', ns.nspname || '.' || oc.opcname || ' USING ' || am.amname,
+           quote_ident(ns.nspname) || '.' || quote_ident(oc.opcname) || ' USING ' || quote_ident(am.amname), NULL, NULL,
+           jsonb_build_object(
+               'type', format_type(oc.opcintype, NULL),
+               'family', (SELECT fn.nspname || '.' || f.opfname FROM pg_opfamily f JOIN pg_namespace fn ON fn.oid = f.opfnamespace WHERE f.oid = oc.opcfamily),
+               'default', oc.opcdefault::text,
+               'storage', format_type(NULLIF(oc.opckeytype, 0), NULL),
+               'members', (SELECT string_agg(m.member, '; ' ORDER BY m.sort, m.number, m.member) FROM (
+                   SELECT 1 AS sort, ao.amopstrategy AS number,
+                          format('operator %s (%s, %s) %s', ao.amopstrategy, format_type(ao.amoplefttype, NULL), format_type(ao.amoprighttype, NULL), ao.amopopr::regoperator)
+                          || CASE WHEN ao.amoppurpose = 'o' THEN ' FOR ORDER BY ' || (SELECT sn.nspname || '.' || sf.opfname FROM pg_opfamily sf JOIN pg_namespace sn ON sn.oid = sf.opfnamespace WHERE sf.oid = ao.amopsortfamily) ELSE '' END AS member
+                   FROM pg_depend d JOIN pg_amop ao ON ao.oid = d.objid
+                   WHERE d.refclassid = 'pg_opclass'::regclass AND d.refobjid = oc.oid AND d.classid = 'pg_amop'::regclass
+                   UNION ALL
+                   SELECT 2, ap.amprocnum,
+                          format('function %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL), format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure)
+                   FROM pg_depend d JOIN pg_amproc ap ON ap.oid = d.objid
+                   WHERE d.refclassid = 'pg_opclass'::regclass AND d.refobjid = oc.oid AND d.classid = 'pg_amproc'::regclass) m),
+               'comment', obj_description(oc.oid, 'pg_opclass'))
+    FROM pg_opclass oc JOIN ns ON ns.oid = oc.opcnamespace JOIN pg_am am ON am.oid = oc.opcmethod
+    WHERE oc.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_opclass'::regclass AND d.objid = oc.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'operator family', ns.nspname || '.' || f.opfname || ' USING ' || am.amname,
+           quote_ident(ns.nspname) || '.' || quote_ident(f.opfname) || ' USING ' || quote_ident(am.amname), NULL, NULL,
+           jsonb_build_object(
+               'members', (SELECT string_agg(m.member, '; ' ORDER BY m.sort, m.number, m.member) FROM (
+                   SELECT 1 AS sort, ao.amopstrategy AS number,
+                          format('operator %s (%s, %s) %s', ao.amopstrategy, format_type(ao.amoplefttype, NULL), format_type(ao.amoprighttype, NULL), ao.amopopr::regoperator)
+                          || CASE WHEN ao.amoppurpose = 'o' THEN ' FOR ORDER BY ' || (SELECT sn.nspname || '.' || sf.opfname FROM pg_opfamily sf JOIN pg_namespace sn ON sn.oid = sf.opfnamespace WHERE sf.oid = ao.amopsortfamily) ELSE '' END AS member
+                   FROM pg_amop ao
+                   WHERE ao.amopfamily = f.oid
+                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_amop'::regclass AND d.objid = ao.oid AND d.refclassid = 'pg_opclass'::regclass)
+                   UNION ALL
+                   SELECT 2, ap.amprocnum,
+                          format('function %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL), format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure)
+                   FROM pg_amproc ap
+                   WHERE ap.amprocfamily = f.oid
+                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_amproc'::regclass AND d.objid = ap.oid AND d.refclassid = 'pg_opclass'::regclass)) m),
+               'comment', obj_description(f.oid, 'pg_opfamily'))
+    FROM pg_opfamily f JOIN ns ON ns.oid = f.opfnamespace JOIN pg_am am ON am.oid = f.opfmethod
+    WHERE f.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_opfamily'::regclass AND d.objid = f.oid AND d.deptype = 'e')
+    UNION ALL
+    -- not its version (collversion: the operating system's library's)
+    SELECT 'collation', ns.nspname || '.' || co.collname, quote_ident(ns.nspname) || '.' || quote_ident(co.collname), NULL, NULL,
+           jsonb_build_object(
+               'provider', CASE co.collprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' WHEN 'd' THEN 'default' ELSE co.collprovider::text END,
+               'locale', coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'),
+               'collate', co.collcollate,
+               'ctype', co.collctype,
+               'rules', to_jsonb(co) ->> 'collicurules',
+               'deterministic', co.collisdeterministic::text,
+               'comment', obj_description(co.oid, 'pg_collation'))
+    FROM pg_collation co JOIN ns ON ns.oid = co.collnamespace
+    WHERE co.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass AND d.objid = co.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'text search configuration', ns.nspname || '.' || cfg.cfgname, quote_ident(ns.nspname) || '.' || quote_ident(cfg.cfgname), NULL, NULL,
+           jsonb_build_object(
+               'parser', (SELECT pn.nspname || '.' || prs.prsname FROM pg_ts_parser prs JOIN pg_namespace pn ON pn.oid = prs.prsnamespace WHERE prs.oid = cfg.cfgparser),
+               -- token type: its dictionaries, in the order they are tried
+               'mapping', (SELECT string_agg(coalesce(tt.alias, mp.maptokentype::text) || ': ' || mp.dictionaries, '; ' ORDER BY coalesce(tt.alias, mp.maptokentype::text))
+                           FROM (SELECT m.maptokentype, string_agg(m.mapdict::regdictionary::text, ', ' ORDER BY m.mapseqno) AS dictionaries
+                                 FROM pg_ts_config_map m WHERE m.mapcfg = cfg.oid GROUP BY m.maptokentype) mp
+                           LEFT JOIN ts_token_type(cfg.cfgparser) tt ON tt.tokid = mp.maptokentype),
+               'comment', obj_description(cfg.oid, 'pg_ts_config'))
+    FROM pg_ts_config cfg JOIN ns ON ns.oid = cfg.cfgnamespace
+    WHERE cfg.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_config'::regclass AND d.objid = cfg.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'text search dictionary', ns.nspname || '.' || dict.dictname, quote_ident(ns.nspname) || '.' || quote_ident(dict.dictname), NULL, NULL,
+           jsonb_build_object(
+               'template', (SELECT tn.nspname || '.' || tm.tmplname FROM pg_ts_template tm JOIN pg_namespace tn ON tn.oid = tm.tmplnamespace WHERE tm.oid = dict.dicttemplate),
+               'options', dict.dictinitoption,
+               'comment', obj_description(dict.oid, 'pg_ts_dict'))
+    FROM pg_ts_dict dict JOIN ns ON ns.oid = dict.dictnamespace
+    WHERE dict.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_dict'::regclass AND d.objid = dict.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'text search parser', ns.nspname || '.' || prs.prsname, quote_ident(ns.nspname) || '.' || quote_ident(prs.prsname), NULL, NULL,
+           jsonb_build_object(
+               'start', prs.prsstart::text, 'gettoken', prs.prstoken::text, 'end', prs.prsend::text,
+               'headline', NULLIF(prs.prsheadline::oid, 0)::regproc::text, 'lextypes', prs.prslextype::text,
+               'comment', obj_description(prs.oid, 'pg_ts_parser'))
+    FROM pg_ts_parser prs JOIN ns ON ns.oid = prs.prsnamespace
+    WHERE prs.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_parser'::regclass AND d.objid = prs.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'text search template', ns.nspname || '.' || tm.tmplname, quote_ident(ns.nspname) || '.' || quote_ident(tm.tmplname), NULL, NULL,
+           jsonb_build_object(
+               'init', NULLIF(tm.tmplinit::oid, 0)::regproc::text, 'lexize', tm.tmpllexize::text,
+               'comment', obj_description(tm.oid, 'pg_ts_template'))
+    FROM pg_ts_template tm JOIN ns ON ns.oid = tm.tmplnamespace
+    WHERE tm.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_template'::regclass AND d.objid = tm.oid AND d.deptype = 'e')
+    UNION ALL
+    -- A cast is in no schema: left out are the built-in ones (oid < 16384), those made
+    -- with a type (internal dependency: a range type's to its multirange), and those
+    -- from or to a type of a schema left out (excluded, temporary).
+    SELECT 'cast', format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL),
+           '(' || format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL) || ')', NULL, NULL,
+           jsonb_build_object(
+               'function', NULLIF(c.castfunc, 0)::regprocedure::text,
+               'context', CASE c.castcontext WHEN 'e' THEN 'explicit' WHEN 'a' THEN 'assignment' WHEN 'i' THEN 'implicit' END,
+               'method', CASE c.castmethod WHEN 'f' THEN 'function' WHEN 'i' THEN 'inout' WHEN 'b' THEN 'binary' END,
+               'comment', obj_description(c.oid, 'pg_cast'))
+    FROM pg_cast c
+    WHERE c.oid >= 16384
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'i'))
+      AND NOT EXISTS (SELECT 1 FROM pg_type ty JOIN pg_namespace tn ON tn.oid = ty.typnamespace
+                      WHERE ty.oid IN (c.castsource, c.casttarget)
+                        AND (tn.nspname = ANY ($1::text[]) OR tn.nspname LIKE 'pg\_temp%'))
     UNION ALL
     SELECT 'extension', e.extname, quote_ident(e.extname), NULL, NULL,
            jsonb_build_object('schema', (SELECT nspname FROM pg_namespace WHERE oid = e.extnamespace))

@@ -1,12 +1,16 @@
 //! Drift: whether a live database is exactly what its applied migrations make.
 //! The expected schema is the applied migrations replayed by the release engine
-//! into a scratch database (the embedded development cluster, or `--shadow-url`);
-//! both schemas are read by one catalog query (`catalog.sql`, normalised by
-//! PostgreSQL's own pg_get_*def functions) and compared by `model::differences`,
-//! a pure function.
+//! into a scratch database (`scratch.rs`: the embedded development cluster, a
+//! cluster of the tool's own, or `--shadow-url`; never the live database's
+//! server), or recorded ahead of time by such a replay (`record.rs`) for the
+//! release; both schemas are read by one catalog query (`catalog.sql`,
+//! normalised by PostgreSQL's own pg_get_*def functions) and compared by
+//! `model::differences`, a pure function.
 
 pub mod model;
+pub mod record;
 pub mod release;
+mod rename;
 pub mod scratch;
 
 use std::time::Duration;
@@ -23,6 +27,9 @@ use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
 use crate::own_schema::LOG_SCHEMA;
 
 pub(crate) const CATALOG_SQL: &str = include_str!("catalog.sql");
+/// A digest of the catalog rows the catalog query reads: changed by any DDL,
+/// never by the rows of tables (see the file).
+pub(crate) const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
 
 /// What the live side sends for a comparison: its server's major version, its
 /// bookkeeping rows (which migrations to replay) and its schema. Read where the
@@ -82,19 +89,32 @@ pub fn excluded_schemas(_env: &Environment) -> Vec<String> {
 /// The schema of the database `connection` is on, with every name qualified
 /// (search_path emptied for the read, so that two databases print alike).
 pub async fn read_schema(connection: &mut PgConnection, excluded: &[String]) -> Result<Schema> {
+    read_schema_and_fingerprint(connection, excluded).await.map(|(schema, _)| schema)
+}
+
+/// The schema and the catalog's fingerprint (`fingerprint.sql`), read in one
+/// snapshot: the fingerprint says when the schema read can be trusted again
+/// without reading it.
+pub async fn read_schema_and_fingerprint(
+    connection: &mut PgConnection,
+    excluded: &[String],
+) -> Result<(Schema, String)> {
     let failed = |err: sqlx::Error| {
         Error::unavailable("could not read the database's catalog").note("reason", crate::pg_error::describe(&err))
     };
     let mut transaction = connection.begin().await.map_err(failed)?;
-    sqlx::raw_sql("SET TRANSACTION READ ONLY; SET LOCAL search_path TO pg_catalog")
+    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path TO pg_catalog")
         .execute(&mut *transaction)
         .await
         .map_err(failed)?;
     let document: String =
         sqlx::query_scalar(CATALOG_SQL).bind(excluded).fetch_one(&mut *transaction).await.map_err(failed)?;
+    let fingerprint: String =
+        sqlx::query_scalar(FINGERPRINT_SQL).fetch_one(&mut *transaction).await.map_err(failed)?;
     transaction.rollback().await.map_err(failed)?;
-    Schema::from_json(&document)
-        .map_err(|err| Error::internal(format!("the catalog query's document did not parse: {err}")))
+    let schema = Schema::from_json(&document)
+        .map_err(|err| Error::internal(format!("the catalog query's document did not parse: {err}")))?;
+    Ok((schema, fingerprint))
 }
 
 /// The server's major version (`server_version_num` / 10000).
@@ -155,24 +175,27 @@ pub fn same_major_version(live: u32, scratch: u32) -> Result<()> {
 /// The schema `applied` makes, replayed into a scratch database (on
 /// `shadow_url`'s server, else the embedded development cluster) of the live
 /// server's major version `major`; the scratch database is dropped.
+/// With no `major`, the scratch server's decides; it is returned with the schema.
 pub async fn expected(
     env: &Environment,
     applied: MigrationFolder,
-    major: u32,
+    major: Option<u32>,
     shadow_url: Option<&str>,
     wait: Duration,
-) -> Result<Schema> {
-    let scratch = scratch::Scratch::create(env, shadow_url, wait).await?;
+) -> Result<(Schema, u32)> {
+    let scratch = scratch::Scratch::create(env, shadow_url, &applied, wait).await?;
     let replayed = async {
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let scratch_major = major_version(&mut connection).await?;
         let _ = connection.close().await;
-        same_major_version(major, scratch_major)?;
+        if let Some(major) = major {
+            same_major_version(major, scratch_major)?;
+        }
         replay(env, applied, scratch.url.clone()).await?;
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let schema = read_schema(&mut connection, &excluded_schemas(env)).await;
         let _ = connection.close().await;
-        schema.map(|schema| without_bookkeeping(schema, env))
+        schema.map(|schema| (without_bookkeeping(schema, env), scratch_major))
     };
     // Interrupted (Ctrl-C, or Dokku's timeout on a release), the scratch database still goes.
     let expected = tokio::select! {
@@ -249,13 +272,14 @@ pub async fn compare(
         .map(Problem::describe)
         .collect();
     let count = applied.migrations.len();
-    let expected = expected(env, applied, live.major, shadow_url, wait).await?;
+    let (expected, _) = expected(env, applied, Some(live.major), shadow_url, wait).await?;
     let mut differences = model::differences(&expected, &live.schema());
     if !problems.is_empty() {
         // Against a folder that is not the database's history, no SQL is offered
         // to "fix" a database that may be right.
         for difference in &mut differences {
             difference.fix = None;
+            difference.destructive = None;
         }
     }
     Ok(Comparison { applied: count, objects: expected.objects.len(), problems, differences })

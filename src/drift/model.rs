@@ -31,12 +31,22 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// The catalog query's JSON document.
-    pub fn from_json(text: &str) -> Result<Schema, serde_json::Error> {
-        let objects: Vec<SchemaObject> = serde_json::from_str(text)?;
-        Ok(Schema {
+    /// The catalog query's JSON document. Two objects of one (kind, name) would
+    /// make every comparison a coin toss: refused.
+    pub fn from_json(text: &str) -> Result<Schema, String> {
+        let objects: Vec<SchemaObject> = serde_json::from_str(text).map_err(|err| err.to_string())?;
+        let count = objects.len();
+        let schema = Schema::from_objects(objects);
+        if schema.objects.len() != count {
+            return Err(format!("{} objects share a kind and name with another", count - schema.objects.len()));
+        }
+        Ok(schema)
+    }
+
+    pub fn from_objects(objects: Vec<SchemaObject>) -> Schema {
+        Schema {
             objects: objects.into_iter().map(|object| ((object.kind.clone(), object.name.clone()), object)).collect(),
-        })
+        }
     }
 }
 
@@ -51,8 +61,51 @@ pub struct Difference {
     pub expected: Option<String>,
     /// What the database has (None: nothing, the object is missing).
     pub actual: Option<String>,
-    /// SQL that would bring the database back, where there is a plain one.
+    /// SQL that would bring the database back, where there is a plain one that
+    /// loses nothing.
     pub fix: Option<String>,
+    /// SQL that would bring it back by destroying data: never offered to run,
+    /// printed commented out with what it would lose.
+    pub destructive: Option<DestructiveFix>,
+}
+
+/// A fix that loses data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DestructiveFix {
+    pub sql: String,
+    /// What it would lose, in words.
+    pub loses: String,
+}
+
+/// SQL that puts a difference back.
+enum Fix {
+    Safe(String),
+    Destructive(String, String),
+}
+
+impl Difference {
+    fn new(
+        object: &SchemaObject,
+        attribute: Option<&str>,
+        expected: Option<String>,
+        actual: Option<String>,
+        fix: Option<Fix>,
+    ) -> Difference {
+        let (fix, destructive) = match fix {
+            Some(Fix::Safe(sql)) => (Some(sql), None),
+            Some(Fix::Destructive(sql, loses)) => (None, Some(DestructiveFix { sql, loses })),
+            None => (None, None),
+        };
+        Difference {
+            kind: object.kind.clone(),
+            name: object.name.clone(),
+            attribute: attribute.map(str::to_owned),
+            expected,
+            actual,
+            fix,
+            destructive,
+        }
+    }
 }
 
 impl Difference {
@@ -75,10 +128,20 @@ impl Difference {
     }
 }
 
-/// `expected` against `actual`, in kind and name order. A table missing or extra
-/// as a whole is one difference: its columns, constraints, indexes, triggers and
-/// policies go with it.
+/// `expected` against `actual`: first the renames (a table or column missing on
+/// one side with exactly one of the same shape on the other, fixed by RENAME),
+/// then the rest in kind and name order, compared as if the renames were undone.
+/// A table missing or extra as a whole is one difference: its columns,
+/// constraints, indexes, triggers and policies go with it.
 pub fn differences(expected: &Schema, actual: &Schema) -> Vec<Difference> {
+    let renames = super::rename::find(expected, actual);
+    let undone = super::rename::undo(actual, &renames);
+    let mut found: Vec<Difference> = renames.iter().map(super::rename::Rename::difference).collect();
+    found.extend(compare(expected, &undone));
+    found
+}
+
+fn compare(expected: &Schema, actual: &Schema) -> Vec<Difference> {
     let mut found = Vec::new();
     let keys: std::collections::BTreeSet<&(String, String)> =
         expected.objects.keys().chain(actual.objects.keys()).collect();
@@ -102,36 +165,23 @@ pub fn differences(expected: &Schema, actual: &Schema) -> Vec<Difference> {
         match (expected.objects.get(key), actual.objects.get(key)) {
             (Some(object), None) if belongs_to(object, &missing_tables) => {}
             (None, Some(object)) if belongs_to(object, &extra_tables) => {}
-            (Some(object), None) => found.push(Difference {
-                kind: object.kind.clone(),
-                name: object.name.clone(),
-                attribute: None,
-                expected: Some(summary(object)),
-                actual: None,
-                fix: create(object),
-            }),
-            (None, Some(object)) => found.push(Difference {
-                kind: object.kind.clone(),
-                name: object.name.clone(),
-                attribute: None,
-                expected: None,
-                actual: Some(summary(object)),
-                fix: drop(object),
-            }),
+            (Some(object), None) => {
+                found.push(Difference::new(object, None, Some(summary(object)), None, create(object).map(Fix::Safe)))
+            }
+            (None, Some(object)) => found.push(Difference::new(object, None, None, Some(summary(object)), drop(object))),
             (Some(want), Some(have)) => {
                 let attributes: std::collections::BTreeSet<&String> =
                     want.attrs.keys().chain(have.attrs.keys()).collect();
                 for attribute in attributes {
                     let (expected, actual) = (want.attrs.get(attribute), have.attrs.get(attribute));
                     if expected != actual {
-                        found.push(Difference {
-                            kind: want.kind.clone(),
-                            name: want.name.clone(),
-                            attribute: Some(attribute.clone()),
-                            expected: expected.cloned(),
-                            actual: actual.cloned(),
-                            fix: change(want, attribute, expected.map(String::as_str)),
-                        });
+                        found.push(Difference::new(
+                            want,
+                            Some(attribute),
+                            expected.cloned(),
+                            actual.cloned(),
+                            change(want, attribute, expected.map(String::as_str), actual.map(String::as_str)),
+                        ));
                     }
                 }
             }
@@ -194,33 +244,49 @@ fn create(object: &SchemaObject) -> Option<String> {
     })
 }
 
-/// What removes an extra object.
-fn drop(object: &SchemaObject) -> Option<String> {
-    Some(match object.kind.as_str() {
-        "schema" => format!("DROP SCHEMA {};", object.ident),
-        "table" | "partitioned table" => format!("DROP TABLE {};", object.ident),
-        "column" => format!("ALTER TABLE {} DROP COLUMN {};", table_of(object), object.ident),
-        "constraint" => format!("ALTER TABLE {} DROP CONSTRAINT {};", table_of(object), object.ident),
-        "index" => format!("DROP INDEX {};", object.ident),
-        "view" => format!("DROP VIEW {};", object.ident),
-        "materialized view" => format!("DROP MATERIALIZED VIEW {};", object.ident),
-        "sequence" => format!("DROP SEQUENCE {};", object.ident),
-        "enum" => format!("DROP TYPE {};", object.ident),
-        "function" => format!("DROP FUNCTION {};", object.ident),
-        "procedure" => format!("DROP PROCEDURE {};", object.ident),
-        "trigger" => format!("DROP TRIGGER {} ON {};", object.ident, table_of(object)),
-        "policy" => format!("DROP POLICY {} ON {};", object.ident, table_of(object)),
-        "extension" => format!("DROP EXTENSION {};", object.ident),
-        _ => return None,
-    })
+/// What removes an extra object; destructive when it holds data.
+fn drop(object: &SchemaObject) -> Option<Fix> {
+    let ident = &object.ident;
+    let table = table_of(object);
+    let destructive = |sql: String, loses: &str| Some(Fix::Destructive(sql, loses.to_owned()));
+    let safe = |sql: String| Some(Fix::Safe(sql));
+    match object.kind.as_str() {
+        "table" | "partitioned table" => destructive(format!("DROP TABLE {ident};"), "the table and every row in it"),
+        "column" => destructive(format!("ALTER TABLE {table} DROP COLUMN {ident};"), "the column and its values"),
+        "materialized view" => {
+            destructive(format!("DROP MATERIALIZED VIEW {ident};"), "the materialized view and the rows it holds")
+        }
+        "sequence" => destructive(format!("DROP SEQUENCE {ident};"), "the sequence and its current value"),
+        "extension" => {
+            destructive(format!("DROP EXTENSION {ident};"), "the extension's objects and any data they hold")
+        }
+        "schema" => safe(format!("DROP SCHEMA {ident};")),
+        "constraint" => safe(format!("ALTER TABLE {table} DROP CONSTRAINT {ident};")),
+        "index" => safe(format!("DROP INDEX {ident};")),
+        "view" => safe(format!("DROP VIEW {ident};")),
+        "enum" => safe(format!("DROP TYPE {ident};")),
+        "function" => safe(format!("DROP FUNCTION {ident};")),
+        "procedure" => safe(format!("DROP PROCEDURE {ident};")),
+        "trigger" => safe(format!("DROP TRIGGER {ident} ON {table};")),
+        "policy" => safe(format!("DROP POLICY {ident} ON {table};")),
+        _ => None,
+    }
 }
 
-/// What sets `attribute` of `object` back to `expected`.
-fn change(object: &SchemaObject, attribute: &str, expected: Option<&str>) -> Option<String> {
+/// What sets `attribute` of `object` back to `expected` from `actual`.
+fn change(object: &SchemaObject, attribute: &str, expected: Option<&str>, actual: Option<&str>) -> Option<Fix> {
     let table = table_of(object);
     let ident = &object.ident;
-    Some(match (object.kind.as_str(), attribute) {
-        ("column", "type") => format!("ALTER TABLE {table} ALTER COLUMN {ident} TYPE {};", expected?),
+    if (object.kind.as_str(), attribute) == ("column", "type") {
+        let (expected, actual) = (expected?, actual?);
+        let sql = format!("ALTER TABLE {table} ALTER COLUMN {ident} TYPE {expected};");
+        return Some(if widens(actual, expected) {
+            Fix::Safe(sql)
+        } else {
+            Fix::Destructive(sql, format!("the column's values, converted from {actual} to {expected} (rounded, cut or changed in meaning)"))
+        });
+    }
+    Some(Fix::Safe(match (object.kind.as_str(), attribute) {
         ("column", "default") => match expected {
             Some(default) => format!("ALTER TABLE {table} ALTER COLUMN {ident} SET DEFAULT {default};"),
             None => format!("ALTER TABLE {table} ALTER COLUMN {ident} DROP DEFAULT;"),
@@ -254,7 +320,34 @@ fn change(object: &SchemaObject, attribute: &str, expected: Option<&str>) -> Opt
         ("function" | "procedure", "definition") => format!("{};", expected?.trim_end()),
         ("view", "definition") => format!("CREATE OR REPLACE VIEW {ident} AS {}", expected?.trim()),
         _ => return None,
-    })
+    }))
+}
+
+/// Whether every value of type `from` is kept exactly by `to` (as format_type prints them).
+fn widens(from: &str, to: &str) -> bool {
+    let length = |text: &str, prefix: &str| -> Option<Option<u32>> {
+        let rest = text.strip_prefix(prefix)?;
+        if rest.is_empty() {
+            return Some(None);
+        }
+        rest.strip_prefix('(')?.strip_suffix(')')?.parse().ok().map(Some)
+    };
+    let integers = ["smallint", "integer", "bigint"];
+    if let (Some(a), Some(b)) =
+        (integers.iter().position(|name| *name == from), integers.iter().position(|name| *name == to))
+    {
+        return a <= b;
+    }
+    match (length(from, "character varying"), to) {
+        (Some(_), "text") => return true,
+        (Some(Some(n)), _) => {
+            if let Some(m) = length(to, "character varying") {
+                return m.is_none_or(|m| m >= n);
+            }
+        }
+        _ => {}
+    }
+    from.starts_with("numeric(") && to == "numeric"
 }
 
 #[cfg(test)]
@@ -313,7 +406,10 @@ mod tests {
             ),
         ]);
         let found = differences(&expected, &actual);
-        let lines: Vec<(String, Option<String>)> = found.iter().map(|d| (d.describe(), d.fix.clone())).collect();
+        let lines: Vec<(String, Option<String>)> = found
+            .iter()
+            .map(|d| (d.describe(), d.fix.clone().or_else(|| d.destructive.as_ref().map(|fix| format!("destructive: {}", fix.sql)))))
+            .collect();
         assert_eq!(
             lines,
             vec![
@@ -327,7 +423,7 @@ mod tests {
                 ),
                 (
                     "column public.note.score: type: migrations make integer, the database has bigint".to_owned(),
-                    Some("ALTER TABLE public.note ALTER COLUMN score TYPE integer;".to_owned())
+                    Some("destructive: ALTER TABLE public.note ALTER COLUMN score TYPE integer;".to_owned())
                 ),
                 (
                     "index public.note_body_idx: in the database, not made by the migrations".to_owned(),

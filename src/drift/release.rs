@@ -1,132 +1,259 @@
-//! Drift before a release: the live schema against what its applied migrations
-//! make, replayed on the live database's own server (the container has no other)
-//! only when that set of migrations was never replayed: the expected schema is
-//! kept in `praxia_deploy.expected_schema`, keyed by a digest of the set, so a
-//! no-op release reads two catalogs' worth of rows and replays nothing.
+//! Drift with a release (`[drift] on_release`), on the release's own connection,
+//! reading only: the release never replays migrations, least of all on the live
+//! database's server. The expected schema of the applied set comes from the
+//! database's own record of it (`praxia_deploy.drift_expected`, kept by an
+//! earlier release) or from the file `drift --record` wrote (`record.rs`).
+//!
+//! 1. One query: the server's major version, the kept record's fingerprint of
+//!    the live catalog when it last matched, and the live catalog's fingerprint
+//!    now. Equal: no drift, nothing more is read (a no-op release stays cheap).
+//! 2. Otherwise the live catalog is read (with its fingerprint, in one snapshot)
+//!    and compared; a match is kept, so the next release stops at step 1.
+//! 3. After migrating, the new set is checked the same way and its expected
+//!    schema kept, so the next release can check whatever its image holds.
 
-use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 use sqlx::Connection;
+use sqlx::postgres::PgConnection;
 
-use super::{Difference, Schema, SchemaObject, excluded_schemas, expected, read_live_beside};
-use crate::error::{Error, Result};
-use crate::migrations::folder::MigrationFolder;
-use crate::migrations::plan::{OutOfOrder, plan};
-use crate::migrations::run::Migrator;
+use super::record::{self, Recorded, RecordedFile};
+use super::{Difference, Schema, SchemaObject, excluded_schemas, read_schema_and_fingerprint, without_bookkeeping};
+use crate::config::{Environment, OnRelease};
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::folder::Migration;
+use crate::migrations::plan::Plan;
+use crate::migrations::run::ReleaseCheck;
+use crate::output::plural;
 
-/// The differences of the database `migrator` is on, before anything is applied.
-/// Empty when the folder and the rows disagree: the release refuses that itself.
-pub async fn check(migrator: &Migrator<'_>, wait: Duration) -> Result<Vec<Difference>> {
-    let env = migrator.env();
-    // A database that belongs to another environment is refused by the release
-    // itself, before this writes (the cache) or replays anything.
-    let state = migrator.inspect(wait).await?;
-    crate::stamp::check(env, state.stamp.as_ref())?;
-    let live = read_live_beside(migrator, state.rows, wait).await?;
-    let planned = plan(migrator.folder(), &live.bookkeeping, OutOfOrder::Allow);
-    if !planned.problems.is_empty() {
-        return Ok(Vec::new());
+/// The release's drift check.
+pub struct DriftOnRelease<'e> {
+    env: &'e Environment,
+}
+
+impl<'e> DriftOnRelease<'e> {
+    pub fn new(env: &'e Environment) -> DriftOnRelease<'e> {
+        DriftOnRelease { env }
     }
-    let applied = MigrationFolder {
-        dir: migrator.folder().dir.clone(),
-        layout: migrator.folder().layout,
-        migrations: planned.applied.iter().map(|(migration, _)| (*migration).clone()).collect(),
-    };
-    let digest =
-        digest(live.major, &excluded_schemas(env), applied.migrations.iter().map(|migration| migration.hash.as_str()));
-    let mut connection = crate::database::connect(migrator.url(), wait, "praxia-deploy release (drift)").await?;
-    let cached = lookup(&mut connection, &digest).await;
-    let expected_schema = match cached {
-        Some(objects) => schema_of(objects),
+}
+
+/// What a check found.
+#[derive(Debug)]
+enum Verdict {
+    Same,
+    Differs(Vec<Difference>),
+    /// No expected schema at hand for the set: why.
+    NotChecked(String),
+}
+
+/// Before or after the migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Before,
+    After,
+}
+
+impl ReleaseCheck for DriftOnRelease<'_> {
+    async fn before(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<()> {
+        let on_release = self.env.drift.on_release;
+        if on_release == OnRelease::Off {
+            return Ok(());
+        }
+        let verdict = check(self.env, connection, plan, Moment::Before).await;
+        let name = &self.env.name;
+        match (verdict, on_release) {
+            (Ok(Verdict::Same), _) => Ok(()),
+            (Ok(Verdict::Differs(differences)), OnRelease::Warn) => {
+                for difference in &differences {
+                    tracing::warn!("drift: {}", difference.describe());
+                }
+                tracing::warn!(
+                    "the database differs from its migrations in {}; `praxia-deploy drift --env {name}` shows each one and how to put it back",
+                    plural(differences.len(), "place"),
+                );
+                Ok(())
+            }
+            (Ok(Verdict::Differs(differences)), _) => {
+                let mut error = Error::new(
+                    ErrorKind::Policy,
+                    format!(
+                        "the database differs from its migrations in {}: nothing was migrated ([drift] on_release = \"refuse\")",
+                        plural(differences.len(), "place")
+                    ),
+                );
+                for difference in differences.iter().take(10) {
+                    error = error.note("drift", difference.describe());
+                }
+                Err(error.help(format!(
+                    "`praxia-deploy drift --env {name}` shows each difference and how to put it back; change the schema only through migrations"
+                )))
+            }
+            (Ok(Verdict::NotChecked(reason)), OnRelease::Warn) => {
+                tracing::warn!("drift: not checked: {reason}");
+                tracing::warn!("drift: {}", record_help(self.env));
+                Ok(())
+            }
+            (Ok(Verdict::NotChecked(reason)), _) => Err(Error::new(
+                ErrorKind::Policy,
+                format!("drift could not be checked: nothing was migrated ([drift] on_release = \"refuse\"): {reason}"),
+            )
+            .help(format!(
+                "{}; or let this one release through with on_release = \"warn\"",
+                record_help(self.env)
+            ))),
+            (Err(error), OnRelease::Warn) => {
+                tracing::warn!("drift: not checked: {error}");
+                Ok(())
+            }
+            (Err(error), _) => Err(error.note("while", "checking drift before the release ([drift] on_release = \"refuse\")")),
+        }
+    }
+
+    async fn after(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) {
+        if self.env.drift.on_release == OnRelease::Off {
+            return;
+        }
+        match check(self.env, connection, plan, Moment::After).await {
+            Ok(Verdict::Same) => {}
+            Ok(Verdict::Differs(differences)) => {
+                for difference in &differences {
+                    tracing::warn!("drift: {}", difference.describe());
+                }
+                tracing::warn!(
+                    "after migrating, the database differs from its migrations in {}; `praxia-deploy drift --env {}` shows how",
+                    plural(differences.len(), "place"),
+                    self.env.name
+                );
+            }
+            Ok(Verdict::NotChecked(reason)) => {
+                tracing::warn!("drift: the next release cannot check drift: {reason}");
+                tracing::warn!("drift: {}", record_help(self.env));
+            }
+            Err(error) => tracing::warn!("drift: not checked after migrating: {error}"),
+        }
+    }
+}
+
+fn record_help(env: &Environment) -> String {
+    format!(
+        "record the expected schema with `praxia-deploy drift --record --env {}` (on a machine with the PostgreSQL server programs of the database's major version, or with --shadow-url) and ship {} with the release",
+        env.name,
+        env.drift.expected_schema.strip_prefix(&env.root).unwrap_or(&env.drift.expected_schema).display()
+    )
+}
+
+/// The applied set of `plan` against the live catalog.
+async fn check(env: &Environment, connection: &mut PgConnection, plan: &Plan<'_>, moment: Moment) -> Result<Verdict> {
+    let applied: Vec<&Migration> = plan.applied.iter().map(|(migration, _)| *migration).collect();
+    let excluded = excluded_schemas(env);
+    let digest = record::digest_of(&excluded, &applied);
+    let kept = kept(connection, &digest).await?;
+    if kept.verified.is_some() && kept.verified.as_deref() == Some(kept.fingerprint.as_str()) {
+        return Ok(Verdict::Same);
+    }
+    let expected: Vec<SchemaObject> = match kept.objects {
+        Some(objects) => objects,
         None => {
-            tracing::info!(
-                "drift: replaying {} on the database's server (once for this set of migrations)",
-                crate::output::plural(applied.migrations.len(), "applied migration")
-            );
-            let schema = expected(env, applied, live.major, Some(migrator.url().expose_secret()), wait).await?;
-            store(&mut connection, &digest, &schema).await?;
-            schema
+            let file = RecordedFile::read(&env.drift.expected_schema)?;
+            match RecordedFile::find(file.as_ref(), &digest, kept.major) {
+                Ok(Recorded { objects, .. }) => objects,
+                Err(missing) => {
+                    return Ok(Verdict::NotChecked(missing.describe(
+                        &env.drift.expected_schema,
+                        applied.len(),
+                        kept.major,
+                    )));
+                }
+            }
         }
     };
-    let _ = connection.close().await;
-    Ok(super::model::differences(&expected_schema, &live.schema()))
-}
-
-/// What identifies an expected schema: this tool's catalog query, the server's
-/// major version, the schemas left out, and the applied migrations in order.
-fn digest<'a>(major: u32, excluded: &[String], hashes: impl Iterator<Item = &'a str>) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(format!(
-        "praxia-deploy {} catalog; PostgreSQL {major}; without {excluded:?};",
-        env!("CARGO_PKG_VERSION")
-    ));
-    // The query itself: a changed catalog query never reuses rows read by the old one.
-    hasher.update(super::CATALOG_SQL.as_bytes());
-    for hash in hashes {
-        hasher.update(hash.as_bytes());
-        hasher.update(b"\n");
+    let (live, fingerprint) = read_schema_and_fingerprint(connection, &excluded).await?;
+    let expected_schema = Schema::from_objects(expected.clone());
+    let differences = super::model::differences(&expected_schema, &without_bookkeeping(live, env));
+    let verified = differences.is_empty().then_some(fingerprint);
+    // Kept when it matched (so the next check stops at the fingerprint), and after
+    // migrating in any case (so the next release has the expected schema).
+    if verified.is_some() || moment == Moment::After {
+        keep(connection, &digest, kept.major, &expected, verified.as_deref()).await?;
     }
-    hex::encode(hasher.finalize())
+    Ok(if differences.is_empty() { Verdict::Same } else { Verdict::Differs(differences) })
 }
 
-fn schema_of(objects: Vec<SchemaObject>) -> Schema {
-    Schema { objects: objects.into_iter().map(|object| ((object.kind.clone(), object.name.clone()), object)).collect() }
+/// What the database keeps for a set, with the live fingerprint, in one query.
+struct Kept {
+    major: u32,
+    /// The fingerprint of the live catalog when it last matched the set.
+    verified: Option<String>,
+    /// The set's expected schema, when kept and needed.
+    objects: Option<Vec<SchemaObject>>,
+    fingerprint: String,
 }
 
-/// The cached expected schema, if this set was replayed before (and the cache exists).
-async fn lookup(connection: &mut sqlx::PgConnection, digest: &str) -> Option<Vec<SchemaObject>> {
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT objects::text FROM praxia_deploy.expected_schema WHERE applied_digest = $1")
-            .bind(digest)
-            .fetch_optional(&mut *connection)
-            .await
-            .ok()
-            .flatten();
-    found.and_then(|text| serde_json::from_str(&text).ok())
-}
-
-async fn store(connection: &mut sqlx::PgConnection, digest: &str, schema: &Schema) -> Result<()> {
+async fn kept(connection: &mut PgConnection, digest: &str) -> Result<Kept> {
     let failed = |err: sqlx::Error| {
-        Error::unavailable("could not keep the replayed schema in praxia_deploy.expected_schema")
+        Error::unavailable("could not read the database's catalog").note("reason", crate::pg_error::describe(&err))
+    };
+    let fingerprint = super::FINGERPRINT_SQL.trim().trim_end_matches(';');
+    let major = "current_setting('server_version_num')::int / 10000";
+    let with_record = format!(
+        "SELECT {major}, k.verified_fingerprint, k.applied_digest IS NOT NULL, ({fingerprint}\n) \
+         FROM (SELECT 1) one LEFT JOIN praxia_deploy.drift_expected k ON k.applied_digest = $1 AND k.postgres = {major}"
+    );
+    let found: std::result::Result<(i32, Option<String>, bool, String), sqlx::Error> =
+        sqlx::query_as(sqlx::AssertSqlSafe(with_record)).bind(digest).fetch_one(&mut *connection).await;
+    let (major, verified, recorded, fingerprint) = match found {
+        Ok(found) => found,
+        // No record yet (a database no release with drift on has migrated).
+        Err(err) if crate::pg_error::has_code(&err, &[crate::pg_error::sqlstate::UNDEFINED_TABLE]) => {
+            let without = format!("SELECT {major}, ({fingerprint}\n)");
+            let (major, fingerprint): (i32, String) =
+                sqlx::query_as(sqlx::AssertSqlSafe(without)).fetch_one(&mut *connection).await.map_err(failed)?;
+            (major, None, false, fingerprint)
+        }
+        Err(err) => return Err(failed(err)),
+    };
+    let major = u32::try_from(major).unwrap_or_default();
+    let objects = if recorded && verified.as_deref() != Some(fingerprint.as_str()) {
+        let text: String = sqlx::query_scalar(
+            "SELECT objects::text FROM praxia_deploy.drift_expected WHERE applied_digest = $1 AND postgres = $2",
+        )
+        .bind(digest)
+        .bind(major as i32)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(failed)?;
+        // A record this version cannot read is as good as none.
+        serde_json::from_str(&text).ok()
+    } else {
+        None
+    };
+    Ok(Kept { major, verified, objects, fingerprint })
+}
+
+/// Keeps the set's expected schema, and the live fingerprint that matched it (if any).
+async fn keep(
+    connection: &mut PgConnection,
+    digest: &str,
+    major: u32,
+    objects: &[SchemaObject],
+    verified: Option<&str>,
+) -> Result<()> {
+    let failed = |err: sqlx::Error| {
+        Error::unavailable("could not keep the expected schema in praxia_deploy.drift_expected")
             .note("reason", crate::pg_error::describe(&err))
     };
-    let objects: Vec<&SchemaObject> = schema.objects.values().collect();
-    let text = serde_json::to_string(&objects).expect("objects serialise");
+    let text = serde_json::to_string(objects).expect("objects serialise");
     let mut transaction = connection.begin().await.map_err(failed)?;
-    // Under ensure's lock: made only where drift is checked on release.
     crate::own_schema::ensure(&mut transaction).await.map_err(failed)?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS praxia_deploy.expected_schema (\
-             applied_digest text PRIMARY KEY, objects jsonb NOT NULL, made_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(failed)?;
     sqlx::query(
-        "INSERT INTO praxia_deploy.expected_schema (applied_digest, objects) VALUES ($1, $2::jsonb) \
-         ON CONFLICT (applied_digest) DO NOTHING",
+        "INSERT INTO praxia_deploy.drift_expected (applied_digest, postgres, objects, verified_fingerprint) \
+         VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (applied_digest, postgres) DO UPDATE \
+         SET objects = EXCLUDED.objects, verified_fingerprint = EXCLUDED.verified_fingerprint, recorded_at = now()",
     )
     .bind(digest)
+    .bind(major as i32)
     .bind(text)
+    .bind(verified)
     .execute(&mut *transaction)
     .await
     .map_err(failed)?;
     transaction.commit().await.map_err(failed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_digest_changes_with_any_part_of_what_was_replayed() {
-        let excluded = vec!["praxia_deploy".to_owned(), "drizzle".to_owned()];
-        let base = digest(15, &excluded, ["a", "b"].into_iter());
-        assert_eq!(base, digest(15, &excluded, ["a", "b"].into_iter()));
-        assert_ne!(base, digest(16, &excluded, ["a", "b"].into_iter()));
-        assert_ne!(base, digest(15, &excluded, ["a"].into_iter()));
-        assert_ne!(base, digest(15, &excluded, ["b", "a"].into_iter()));
-        assert_ne!(base, digest(15, &["x".to_owned()], ["a", "b"].into_iter()));
-    }
 }

@@ -1,12 +1,20 @@
-//! The scratch database the applied migrations are replayed into: on the
-//! embedded development cluster, or on a server of the caller's choosing (the
-//! live database's own server in the release phase), always dropped.
+//! Where the applied migrations are replayed: a scratch database that is always
+//! dropped, on a server the replay may touch. Never the live database's server
+//! (the release reads a recorded expected schema instead, see `record.rs`):
+//! - `--shadow-url`: a server of the caller's, possibly shared; refused when a
+//!   migration reaches beyond its database (roles, `ALTER DATABASE`, tablespaces,
+//!   `ALTER SYSTEM`...), which would change that server;
+//! - a cluster made for this replay alone (initdb in a temporary folder, removed
+//!   after), when a migration reaches beyond its database and no shadow is given;
+//! - otherwise the embedded development cluster.
 
 use sqlx::Connection;
 
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, Result};
 use crate::localdb::LocalDatabase;
+use crate::migrations::folder::MigrationFolder;
+use crate::pgserver::{Cluster, Durability, PgBinaries, ServerAccount, StopMode};
 use crate::scratch_database::ScratchKind;
 
 /// A scratch database for the replay, dropped whatever happens.
@@ -14,53 +22,103 @@ pub struct Scratch {
     pub url: DatabaseUrl,
     admin: DatabaseUrl,
     name: String,
+    /// The cluster made for this replay, stopped and removed with it.
+    own_cluster: Option<OwnCluster>,
+}
+
+/// The first statement of the applied migrations that reaches beyond its database.
+#[derive(Debug, Clone)]
+pub struct Reaching {
+    pub file: String,
+    pub line: usize,
+    pub reason: &'static str,
+}
+
+/// The first applied migration statement that touches more than its database.
+pub fn reaching_beyond(applied: &MigrationFolder) -> Option<Reaching> {
+    applied.migrations.iter().find_map(|migration| {
+        migration.cluster_wide_statements().first().map(|(line, reason)| Reaching {
+            file: migration.file.display().to_string(),
+            line: *line,
+            reason,
+        })
+    })
 }
 
 impl Scratch {
-    /// On `shadow_url`'s server when given, else on the embedded development cluster.
-    pub async fn create(env: &Environment, shadow_url: Option<&str>, wait: std::time::Duration) -> Result<Scratch> {
+    /// On `shadow_url`'s server when given (refused if `applied` reaches beyond
+    /// its database), else on a cluster of the tool's own.
+    pub async fn create(
+        env: &Environment,
+        shadow_url: Option<&str>,
+        applied: &MigrationFolder,
+        wait: std::time::Duration,
+    ) -> Result<Scratch> {
         let name = REPLAYS.new_name();
-        let (admin, url) = match shadow_url {
-            Some(shadow) => {
+        let reaching = reaching_beyond(applied);
+        let (admin, url, own_cluster) = match (shadow_url, reaching) {
+            (Some(_), Some(reaching)) => return Err(shared_server_refusal(&reaching)),
+            (Some(shadow), None) => {
                 let admin = DatabaseUrl::parse(shadow, "--shadow-url")?;
-                (admin.clone(), on_database(&admin, &name)?)
+                (admin.clone(), on_database(&admin, &name)?, None)
             }
-            None => {
+            (None, Some(reaching)) => {
+                tracing::info!(
+                    "drift: {}:{} reaches beyond its database ({}): replaying on a PostgreSQL cluster made for this replay",
+                    reaching.file,
+                    reaching.line,
+                    reaching.reason
+                );
+                let cluster = OwnCluster::start()?;
+                let admin = DatabaseUrl::parse(&cluster.cluster.url("postgres")?, "the replay's cluster")?;
+                let url = DatabaseUrl::parse(&cluster.cluster.url(&name)?, "the replay's cluster")?;
+                (admin, url, Some(cluster))
+            }
+            (None, None) => {
                 let local = LocalDatabase::for_project(&env.root)?;
                 let admin = DatabaseUrl::parse(&local.start_for_scratch("postgres")?, "the development cluster")?;
                 let url = DatabaseUrl::parse(&local.start_for_scratch(&name)?, "the development cluster")?;
-                (admin, url)
+                (admin, url, None)
             }
         };
         let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
         REPLAYS.drop_stale(&mut connection).await;
         // From template0: what the migrations make from nothing, not what a
         // server's template1 was given by hand.
-        let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE template0");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await.map_err(|err| {
+        REPLAYS.create(&mut connection, &name, Some("template0")).await.map_err(|err| {
             Error::unavailable("could not create the scratch database for the replay")
                 .note("reason", crate::pg_error::describe(&err))
                 .help("the user needs CREATEDB on that server (or give drift --shadow-url a server where it has it)")
         })?;
         let _ = connection.close().await;
-        let scratch = Scratch { url, admin, name };
+        let scratch = Scratch { url, admin, name, own_cluster };
         // The replay must never run anywhere else.
-        let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
-        let on: String =
-            sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut connection).await.map_err(|err| {
+        let reached = async {
+            let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
+            let on: std::result::Result<String, sqlx::Error> =
+                sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut connection).await;
+            let _ = connection.close().await;
+            on.map_err(|err| {
                 Error::unavailable("could not reach the scratch database")
                     .note("reason", crate::pg_error::describe(&err))
-            })?;
-        let _ = connection.close().await;
-        if on != scratch.name {
-            let name = scratch.name.clone();
-            scratch.drop().await;
-            return Err(Error::usage(format!(
-                "the scratch URL reaches the database `{on}`, not the scratch database `{name}`"
-            ))
-            .help("remove the dbname parameter from the URL: the database is the URL's path"));
+            })
         }
-        Ok(scratch)
+        .await;
+        match reached {
+            Ok(on) if on == scratch.name => Ok(scratch),
+            Ok(on) => {
+                let name = scratch.name.clone();
+                scratch.drop().await;
+                Err(Error::usage(format!(
+                    "the scratch URL reaches the database `{on}`, not the scratch database `{name}`"
+                ))
+                .help("remove the dbname parameter from the URL: the database is the URL's path"))
+            }
+            Err(error) => {
+                scratch.drop().await;
+                Err(error)
+            }
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -68,17 +126,62 @@ impl Scratch {
     }
 
     pub async fn drop(self) {
-        let Ok(mut connection) =
+        if let Ok(mut connection) =
             crate::database::connect(&self.admin, std::time::Duration::from_secs(10), "praxia-deploy drift").await
-        else {
+        {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await {
+                tracing::warn!(
+                    "could not drop the scratch database {}: {}",
+                    self.name,
+                    crate::pg_error::describe(&err)
+                );
+            }
+            let _ = connection.close().await;
+        } else if self.own_cluster.is_none() {
             tracing::warn!("could not connect to drop the scratch database {}", self.name);
-            return;
-        };
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await {
-            tracing::warn!("could not drop the scratch database {}: {}", self.name, crate::pg_error::describe(&err));
         }
-        let _ = connection.close().await;
+        if let Some(cluster) = self.own_cluster {
+            cluster.remove();
+        }
+    }
+}
+
+/// The refusal of a replay on a shared server.
+fn shared_server_refusal(reaching: &Reaching) -> Error {
+    Error::usage("the applied migrations reach beyond their database: they are not replayed on the --shadow-url server")
+        .note("migration", format!("{}:{}", reaching.file, reaching.line))
+        .note("it changes", reaching.reason)
+        .help("run drift without --shadow-url: the replay then runs on a PostgreSQL cluster made for it and removed after (it needs the PostgreSQL server programs of the database's major version; PG_BIN says where)")
+}
+
+/// A cluster in a temporary folder, for one replay.
+struct OwnCluster {
+    cluster: Cluster,
+    folder: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    fn start() -> Result<OwnCluster> {
+        let folder = tempfile::Builder::new()
+            .prefix("praxia-replay-")
+            .tempdir()
+            .map_err(|err| Error::io("create", &std::env::temp_dir(), err))?;
+        let cluster = Cluster::in_dir(folder.path(), PgBinaries::locate()?, ServerAccount::for_this_process()?);
+        cluster.init(Durability::Throwaway)?;
+        let own = OwnCluster { cluster, folder };
+        own.cluster.start()?;
+        Ok(own)
+    }
+
+    fn remove(self) {
+        if let Err(error) = self.cluster.stop(StopMode::Immediate) {
+            tracing::warn!("could not stop the replay's cluster: {error}");
+        }
+        let path = self.folder.path().to_path_buf();
+        if let Err(err) = self.folder.close() {
+            tracing::warn!("could not remove {}: {err}", path.display());
+        }
     }
 }
 
@@ -99,15 +202,6 @@ const REPLAYS: ScratchKind =
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_scratch_databases_older_than_any_run_are_stale() {
-        let now = 1_800_000_000;
-        assert!(REPLAYS.is_stale("praxia_drift_1799990000_abc", now));
-        assert!(!REPLAYS.is_stale("praxia_drift_1799999000_abc", now), "another run's, between its steps");
-        assert!(!REPLAYS.is_stale("praxia_drift_abc", now));
-        assert!(!REPLAYS.is_stale("praxia_development", now));
-    }
 
     #[test]
     fn the_scratch_url_is_the_scratch_database_whatever_the_url_said() {

@@ -86,6 +86,26 @@ impl BeforeMigrating for TakenBefore {
     }
 }
 
+/// A check of the live database that goes with a release, on the run's own
+/// connection (no other is opened for it): `before` once, when the folder and
+/// the rows agree and before anything is written (an error stops the run with
+/// nothing written); `after` once migrations were applied, on the new state.
+pub trait ReleaseCheck {
+    fn before(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> impl std::future::Future<Output = Result<()>>;
+    fn after(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> impl std::future::Future<Output = ()>;
+}
+
+/// No check: every run but the release's.
+pub struct NoCheck;
+
+impl ReleaseCheck for NoCheck {
+    async fn before(&mut self, _connection: &mut PgConnection, _plan: &Plan<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn after(&mut self, _connection: &mut PgConnection, _plan: &Plan<'_>) {}
+}
+
 /// What a run did.
 #[derive(Debug)]
 pub enum Outcome {
@@ -168,7 +188,19 @@ impl<'e> Migrator<'e> {
         progress: &mut dyn Progress,
         before: &mut impl BeforeMigrating,
     ) -> Result<Run> {
-        let mut carried = Carried { started: Instant::now(), committed: Vec::new(), backup: None, reviewed: false };
+        self.run_checked(settings, progress, before, &mut NoCheck).await
+    }
+
+    /// `run`, with `check` before anything is written and after migrations are applied.
+    pub async fn run_checked(
+        &self,
+        settings: Settings,
+        progress: &mut dyn Progress,
+        before: &mut impl BeforeMigrating,
+        check: &mut impl ReleaseCheck,
+    ) -> Result<Run> {
+        let mut carried =
+            Carried { started: Instant::now(), committed: Vec::new(), backup: None, reviewed: false, checked: false };
         let mut outage = Outage::default();
         loop {
             let wait = outage.connect_wait(settings.wait, Instant::now());
@@ -180,8 +212,9 @@ impl<'e> Migrator<'e> {
                 Err(error) => return Err(error),
             };
             let attempt_started = Instant::now();
-            let attempt =
-                self.run_on(&mut connection, settings, progress, &mut carried, outage.reconnects, &mut *before).await;
+            let attempt = self
+                .run_on(&mut connection, settings, progress, &mut carried, outage.reconnects, &mut *before, &mut *check)
+                .await;
             // Bounded: a server that stopped answering does not answer the goodbye either.
             let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
             match attempt {
@@ -203,6 +236,8 @@ impl<'e> Migrator<'e> {
         }
     }
 
+    // The run's parts are carried across reconnects; issue 24 folds them into one release function.
+    #[allow(clippy::too_many_arguments)]
     async fn run_on(
         &self,
         connection: &mut PgConnection,
@@ -211,8 +246,9 @@ impl<'e> Migrator<'e> {
         carried: &mut Carried,
         reconnects: u32,
         before: &mut impl BeforeMigrating,
+        check: &mut impl ReleaseCheck,
     ) -> std::result::Result<Run, Interrupted> {
-        let Carried { started, committed, backup, reviewed } = carried;
+        let Carried { started, committed, backup, reviewed, checked } = carried;
         let started = *started;
         // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
         // is not. A journal folder may meet either (a database handed back from
@@ -230,6 +266,10 @@ impl<'e> Migrator<'e> {
         let first_look = self.plan(&state, settings.order);
         if let Some(refusal) = first_look.refusal() {
             return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
+        }
+        if !*checked {
+            *checked = true;
+            check.before(connection, &first_look).await?;
         }
         if first_look.pending.is_empty() && first_look.names_missing().is_empty() && committed.is_empty() {
             if state.stamp.is_none() {
@@ -282,6 +322,9 @@ impl<'e> Migrator<'e> {
                 });
             }
         };
+        if matches!(outcome, Outcome::Applied { .. }) {
+            check.after(connection, &self.plan(&state, OutOfOrder::Allow)).await;
+        }
         let outcome = match outcome {
             Outcome::Applied { ran, names_written, .. } => {
                 committed.extend(ran);
@@ -461,6 +504,8 @@ struct Carried {
     backup: Option<Option<BackupRecord>>,
     /// Whether the review (and its gate) has run.
     reviewed: bool,
+    /// Whether the release's check has run.
+    checked: bool,
 }
 
 /// How long reconnecting may take: one `wait` per outage, counted from its first

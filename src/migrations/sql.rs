@@ -147,6 +147,106 @@ pub fn talks_to_client(words: &[String]) -> Option<&'static str> {
     }
 }
 
+/// Why a statement reaches beyond its database (roles and memberships, other
+/// databases, tablespaces, the server's settings, files or processes, another
+/// server): replaying it on a shared server would change that server. A `DO`
+/// block is read inside; one that runs dynamic SQL (`EXECUTE`) cannot be seen
+/// through and counts. A routine's body is read for the same statements (it runs
+/// when called). Plain-quoted bodies are not read.
+pub fn cluster_wide_reason(statement: &str, words: &[String]) -> Option<&'static str> {
+    if let Some(reason) = cluster_wide_words(words) {
+        return Some(reason);
+    }
+    let first = words.first().map(String::as_str);
+    let routine = first == Some("CREATE") && words.iter().any(|word| word == "FUNCTION" || word == "PROCEDURE");
+    if first != Some("DO") && !routine {
+        return None;
+    }
+    for body in dollar_quoted_bodies(statement) {
+        let inner: Vec<String> = split_statements(body).into_iter().flat_map(|statement| statement.words).collect();
+        for start in 0..inner.len() {
+            if let Some(reason) = cluster_wide_words(&inner[start..]) {
+                return Some(reason);
+            }
+        }
+        if first == Some("DO") && inner.iter().any(|word| word == "EXECUTE") {
+            return Some("a DO block that runs dynamic SQL (EXECUTE)");
+        }
+    }
+    None
+}
+
+/// The statement starting at `words[0]`, by its leading words and the functions it calls.
+fn cluster_wide_words(words: &[String]) -> Option<&'static str> {
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let has = |word: &str| words.iter().any(|candidate| candidate == word);
+    let on_shared = |i: usize| matches!(w(i), "ROLE" | "DATABASE" | "TABLESPACE");
+    let reason = match (w(0), w(1)) {
+        ("CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP") if w(2) != "MAPPING" => "a role (CREATE/ALTER/DROP ROLE)",
+        ("GRANT" | "REVOKE", _) if !has("ON") => "a role membership (GRANT/REVOKE role)",
+        ("CREATE" | "ALTER" | "DROP", "DATABASE") => "a database (CREATE/ALTER/DROP DATABASE)",
+        ("CREATE" | "ALTER" | "DROP", "TABLESPACE") => "a tablespace",
+        ("ALTER", "SYSTEM") => "the server's settings (ALTER SYSTEM)",
+        ("CREATE" | "ALTER" | "DROP", "SUBSCRIPTION") => "a subscription (it connects to another server)",
+        ("IMPORT", "FOREIGN") => "another server (IMPORT FOREIGN SCHEMA)",
+        ("COMMENT", "ON") if on_shared(2) => "a role, database or tablespace's comment",
+        ("SECURITY", "LABEL") if (2..words.len()).any(|i| w(i) == "ON" && on_shared(i + 1)) => {
+            "a role, database or tablespace's security label"
+        }
+        ("COPY", _) if (has("TO") || has("FROM")) && !has("STDIN") && !has("STDOUT") => {
+            "the server's files or programs (COPY to or from a file)"
+        }
+        _ => {
+            const SERVER_FUNCTIONS: [&str; 10] = [
+                "LO_IMPORT",
+                "LO_EXPORT",
+                "PG_FILE_WRITE",
+                "DBLINK",
+                "DBLINK_EXEC",
+                "DBLINK_CONNECT",
+                "PG_TERMINATE_BACKEND",
+                "PG_CANCEL_BACKEND",
+                "PG_RELOAD_CONF",
+                "PG_READ_FILE",
+            ];
+            return words
+                .iter()
+                .any(|word| SERVER_FUNCTIONS.contains(&word.as_str()))
+                .then_some("the server's files, processes or another server (a function such as lo_export or dblink)");
+        }
+    };
+    Some(reason)
+}
+
+/// The dollar-quoted strings of a statement, inside their quotes.
+fn dollar_quoted_bodies(statement: &str) -> Vec<&str> {
+    let bytes = statement.as_bytes();
+    let mut bodies = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => i = skip_quoted(bytes, i, b'\'', false),
+            b'"' => i = skip_quoted(bytes, i, b'"', false),
+            b'$' if i == 0 || !is_word_byte(bytes.get(i - 1)) => match dollar_tag(bytes, i) {
+                Some(tag_len) => {
+                    let tag = &statement[i..i + tag_len];
+                    let body_start = i + tag_len;
+                    match statement[body_start..].find(tag) {
+                        Some(offset) => {
+                            bodies.push(&statement[body_start..body_start + offset]);
+                            i = body_start + offset + tag_len;
+                        }
+                        None => i = bytes.len(),
+                    }
+                }
+                None => i += 1,
+            },
+            _ => i += 1,
+        }
+    }
+    bodies
+}
+
 /// What a REINDEX rebuilds: the first of its target keywords, past any options.
 fn reindex_target(words: &[String]) -> Option<&str> {
     words[1..]
@@ -446,6 +546,49 @@ mod tests {
             .into_iter()
             .map(|statement| statement.words[..2.min(statement.words.len())].join(" "))
             .collect()
+    }
+
+    #[test]
+    fn statements_that_reach_beyond_their_database_are_named() {
+        let reason = |sql: &str| {
+            let statement = &split_statements(sql)[0];
+            cluster_wide_reason(statement.text(sql), &statement.words)
+        };
+        for sql in [
+            "ALTER ROLE analytics WITH LOGIN",
+            "CREATE USER app PASSWORD 'x'",
+            "DROP GROUP g",
+            "GRANT analytics TO app",
+            "REVOKE admin FROM app",
+            "ALTER DATABASE app SET timezone TO 'UTC'",
+            "CREATE TABLESPACE fast LOCATION '/ssd'",
+            "ALTER SYSTEM SET work_mem = '1GB'",
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p",
+            "COMMENT ON ROLE app IS 'x'",
+            "COPY t TO '/tmp/t.csv'",
+            "COPY t FROM PROGRAM 'curl x'",
+            "SELECT lo_export(1, '/tmp/x')",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+            "DO $$ BEGIN CREATE ROLE r; EXCEPTION WHEN duplicate_object THEN null; END $$",
+            "DO $body$ BEGIN EXECUTE 'CREATE TABLE ' || 't'; END $body$",
+            "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN ALTER ROLE r NOLOGIN; END $$",
+        ] {
+            assert!(reason(sql).is_some(), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE role (id int)",
+            "GRANT SELECT ON t TO app",
+            "REVOKE ALL ON t FROM public",
+            "CREATE USER MAPPING FOR app SERVER s",
+            "ALTER TABLE t OWNER TO app",
+            "COMMENT ON TABLE t IS 'role'",
+            "COPY t FROM STDIN",
+            "DO $$ BEGIN ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (b) REFERENCES b(id); EXCEPTION WHEN duplicate_object THEN null; END $$",
+            "CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'SELECT 1'; END $$",
+            "CREATE POLICY p ON t TO app USING (true)",
+        ] {
+            assert_eq!(reason(sql), None, "{sql}");
+        }
     }
 
     #[test]

@@ -144,6 +144,21 @@ impl Migration {
             .collect()
     }
 
+    /// Its statements that reach beyond the database (`sql::cluster_wide_reason`),
+    /// with their line: such a migration is replayed only on a server the tool owns.
+    pub fn cluster_wide_statements(&self) -> Vec<(usize, &'static str)> {
+        self.chunks
+            .iter()
+            .flat_map(|chunk| {
+                let text = chunk.text(self);
+                chunk.statements.iter().filter_map(move |statement| {
+                    super::sql::cluster_wide_reason(statement.text(text), &statement.words)
+                        .map(|reason| (self.lines.line_column(&self.text, chunk.offset + statement.start).0, reason))
+                })
+            })
+            .collect()
+    }
+
     pub fn statement_count(&self) -> usize {
         self.chunks.iter().map(|chunk| chunk.statements.len()).sum()
     }

@@ -1,0 +1,20 @@
+-- DRAFT (to be replaced)
+SELECT md5(concat_ws('|',
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_namespace WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_class WHERE oid >= 16384),
+ (SELECT string_agg(attrelid::text || '.' || attnum || ':' || xmin::text, ',' ORDER BY attrelid, attnum) FROM pg_attribute WHERE attrelid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_attrdef WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_constraint WHERE oid >= 16384),
+ (SELECT string_agg(indexrelid::text || ':' || xmin::text, ',' ORDER BY indexrelid) FROM pg_index WHERE indexrelid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_proc WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_type WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_enum WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_trigger WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_policy WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_rewrite WHERE oid >= 16384),
+ (SELECT string_agg(objoid::text || '.' || classoid || '.' || objsubid || ':' || xmin::text, ',' ORDER BY objoid, classoid, objsubid) FROM pg_description WHERE objoid >= 16384),
+ (SELECT string_agg(seqrelid::text || ':' || xmin::text, ',' ORDER BY seqrelid) FROM pg_sequence),
+ (SELECT string_agg(objid::text || '.' || classid || '.' || objsubid || '>' || refobjid || '.' || refobjsubid || deptype || ':' || xmin::text, ',' ORDER BY 1) FROM pg_depend WHERE objid >= 16384),
+ (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_extension WHERE oid >= 16384),
+ (SELECT string_agg(oid::text || ':' || rolname, ',' ORDER BY oid) FROM pg_roles)
+))
