@@ -1,7 +1,9 @@
 //! Drift against a real PostgreSQL: the applied migrations replayed by the release
 //! engine into a scratch database on the same server (`--shadow-url`), both
 //! catalogs read and compared; each kind of hand-made change reported exactly,
-//! and nothing else.
+//! and nothing else; every fix offered applied and proven to bring the database
+//! back; the release's check reading a recorded expected schema and writing
+//! nothing to the server but its own record.
 
 mod support;
 
@@ -142,7 +144,7 @@ async fn each_kind_of_hand_made_change_is_reported_exactly_and_alone() {
         (
             "CREATE TABLE scratchpad (id int)",
             ("table", "public.scratchpad", None),
-            Some("DROP TABLE public.scratchpad;"),
+            None,
         ),
     ];
     for (change, (kind, name, attribute), fix) in cases {
@@ -166,7 +168,26 @@ async fn each_kind_of_hand_made_change_is_reported_exactly_and_alone() {
             }
             None => assert!(first["fix"].is_null(), "{first}"),
         }
+        fixes_bring_it_back(&project, &database, &outcome, change).await;
     }
+}
+
+/// Applies every fix `outcome` offered and checks that drift then finds nothing.
+async fn fixes_bring_it_back(project: &TestProject, database: &TestDatabase, outcome: &support::Outcome, change: &str) {
+    let fixes: Vec<String> = outcome.json()["result"]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|difference| difference["fix"].as_str().map(str::to_owned))
+        .collect();
+    if fixes.is_empty() {
+        return;
+    }
+    for fix in &fixes {
+        execute(database, fix).await;
+    }
+    let after = drift(project, database);
+    assert_eq!(after.code, 0, "after `{change}` and its fixes {fixes:?}: {}{}", after.stdout, after.stderr);
 }
 
 #[tokio::test]
@@ -200,25 +221,49 @@ async fn the_human_listing_says_each_difference_and_its_fix() {
         .expect_stderr_contains("the database differs from its migrations in 1 place");
 }
 
+/// The environment file with `[drift] on_release = <mode>`.
+fn on_release(project: &TestProject, mode: &str) {
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"{mode}\"\n"));
+}
+
+/// `drift --record`, replaying on the test server (a scratch database there).
+fn record(project: &TestProject, database: &TestDatabase) {
+    project.run_on(database, &["drift", "--record", "--shadow-url", &database.url]).expect_code(0);
+}
+
+async fn scratch_databases(database: &TestDatabase) -> Vec<String> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_drift\\_%' ORDER BY 1")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn release_warns_or_refuses_on_drift_and_replays_once_per_set_of_migrations() {
+async fn release_checks_drift_against_the_recorded_schema_and_never_replays_on_the_server() {
     let database = test_postgres().fresh_database();
     let project = project();
-    project.run_on(&database, &["migrate"]).expect_code(0);
+    on_release(&project, "warn");
+    record(&project, &database);
+    assert!(project.path().join("drift/expected-schema.json").is_file());
+    let released = project.run_on(&database, &["release"]);
+    released.expect_code(0).expect_stdout_contains("applied 1 migration");
+    assert!(!released.stderr.contains("drift"), "a clean first release says nothing of drift: {}", released.stderr);
+    let again = project.run_on(&database, &["release"]);
+    again.expect_code(0);
+    assert!(!again.stderr.contains("drift"), "{}", again.stderr);
+
     execute(&database, "CREATE INDEX hand_made ON note (score)").await;
-    let environment = support::project::TEST_ENVIRONMENT;
-    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
     project
         .run_on(&database, &["release"])
         .expect_code(0)
-        .expect_stderr_contains("drift: replaying 1 applied migration on the database's server")
-        .expect_stderr_contains("drift: index public.hand_made: in the database, not made by the migrations");
-    // The same set again: the expected schema is kept, nothing is replayed.
-    let again = project.run_on(&database, &["release"]);
-    again.expect_code(0).expect_stderr_contains("drift: index public.hand_made");
-    assert!(!again.stderr.contains("replaying"), "{}", again.stderr);
+        .expect_stderr_contains("drift: index public.hand_made: in the database, not made by the migrations")
+        .expect_stderr_contains("the database differs from its migrations in 1 place");
 
-    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"refuse\"\n"));
+    // A new migration, its schema not recorded: the check of the set the database
+    // is at still runs (from the database's own record) and refuses.
+    on_release(&project, "refuse");
     project.set_migrations(&[
         ("0000_base", 1_700_000_000_000, BASE),
         ("0001_more", 1_700_000_001_000, "CREATE TABLE \"more\" (\"id\" int);"),
@@ -233,7 +278,217 @@ async fn release_warns_or_refuses_on_drift_and_replays_once_per_set_of_migration
         sqlx::query_scalar("SELECT to_regclass('more')::text").fetch_one(&mut connection).await.unwrap();
     assert_eq!(more, None, "refused before migrating");
     execute(&database, "DROP INDEX hand_made").await;
-    project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("applied 1 migration");
+    project
+        .run_on(&database, &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("applied 1 migration")
+        .expect_stderr_contains("drift: the next release cannot check drift")
+        .expect_stderr_contains("praxia-deploy drift --record --env test");
+    // As it warned: under refuse, a set with no expected schema is not released.
+    project
+        .run_on(&database, &["release"])
+        .expect_code(3)
+        .expect_stderr_contains("drift could not be checked")
+        .expect_stderr_contains("holds no expected schema for the 2 applied migrations");
+    record(&project, &database);
+    project.run_on(&database, &["release"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn a_no_op_release_checks_drift_on_its_one_connection() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    on_release(&project, "refuse");
+    record(&project, &database);
+    // A role that may hold one connection at a time and only read: the no-op
+    // release's check opens no connection of its own and writes nothing.
+    let role = format!("one_connection_{}", database.name);
+    execute(&database, &format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1; GRANT pg_read_all_data TO {role}")).await;
+    project.run_on(&database, &["release"]).expect_code(0);
+    let mut url = url::Url::parse(&database.url).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(None).unwrap();
+    let as_role = |project: &TestProject| {
+        support::Outcome::of(
+            project.command().env("PRAXIA_ENV", "test").env("DATABASE_URL", url.as_str()).arg("release"),
+        )
+    };
+    let outcome = as_role(&project);
+    outcome.expect_code(0).expect_stdout_contains("nothing to do");
+    assert!(!outcome.stderr.contains("drift"), "{}", outcome.stderr);
+    execute(&database, "ALTER TABLE note ALTER COLUMN score SET DEFAULT 7").await;
+    as_role(&project)
+        .expect_code(3)
+        .expect_stderr_contains("drift: column public.note.score: default: migrations make none, the database has 7");
+}
+
+#[tokio::test]
+async fn a_release_never_runs_migrations_again_on_the_live_server() {
+    // The issue's case: a migration changes a role, someone changes it back by hand;
+    // the next release (an unrelated migration) must not touch the role.
+    let database = test_postgres().fresh_database();
+    let role = format!("analytics_{}", database.name);
+    execute(&database, &format!("CREATE ROLE {role} NOLOGIN")).await;
+    let first = format!("ALTER ROLE \"{role}\" WITH LOGIN;");
+    let project = TestProject::with_migrations(&[("0000_role", 1_700_000_000_000, &first)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    execute(&database, &format!("ALTER ROLE {role} NOLOGIN")).await;
+    on_release(&project, "warn");
+    project.set_migrations(&[
+        ("0000_role", 1_700_000_000_000, &first),
+        ("0001_more", 1_700_000_001_000, "CREATE TABLE \"more\" (\"id\" int);"),
+    ]);
+    project.run_on(&database, &["release"]).expect_code(0).expect_stderr_contains("drift: not checked");
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let can_login: bool = sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1")
+        .bind(&role)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert!(!can_login, "the role was changed on the live server");
+
+    // Recording it on a shared server is refused, with the migration and line.
+    project
+        .run_on(&database, &["drift", "--record", "--shadow-url", &database.url])
+        .expect_code(2)
+        .expect_stderr_contains("the applied migrations reach beyond their database")
+        .expect_stderr_contains("0000_role.sql:1")
+        .expect_stderr_contains("a role (CREATE/ALTER/DROP ROLE)");
+    project
+        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .expect_code(2)
+        .expect_stderr_contains("they are not replayed on the --shadow-url server");
+}
+
+#[tokio::test]
+async fn a_migration_that_makes_roles_is_replayed_on_a_cluster_of_the_tools_own() {
+    let database = test_postgres().fresh_database();
+    let role = format!("reporting_{}", database.name);
+    let sql = format!("CREATE ROLE \"{role}\" NOLOGIN;\n--> statement-breakpoint\nCREATE TABLE \"report\" (\"id\" int);\n--> statement-breakpoint\nGRANT SELECT ON \"report\" TO \"{role}\";");
+    let project = TestProject::with_migrations(&[("0000_roles", 1_700_000_000_000, &sql)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let outcome = project.run_on(&database, &["drift"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("no drift")
+        .expect_stderr_contains("replaying on a PostgreSQL cluster made for this replay");
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("praxia-replay-"))
+        .collect();
+    assert!(leftovers.is_empty(), "the replay's cluster is removed: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn only_scratch_databases_the_tool_provably_made_are_swept() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let suffix = &database.name[database.name.len().saturating_sub(8)..];
+    let uuid = format!("{:0>32}", suffix.replace(|c: char| !c.is_ascii_hexdigit(), "0"));
+    let stale = format!("praxia_drift_1000000000_{uuid}");
+    let look_alikes = [
+        format!("praxia_drift_2024_archive_{suffix}"),
+        format!("praxia_drift_1000000001_{uuid}"),
+        format!("praxia_drift_1000000002_{uuid}"),
+        format!("praxia_drift_1000000003_{uuid}_copy"),
+    ];
+    for name in look_alikes.iter().chain([&stale]) {
+        execute(&database, &format!("CREATE DATABASE \"{name}\"")).await;
+    }
+    // Ours: the mark a replay writes. Not ours: no comment, another comment.
+    execute(&database, &format!("COMMENT ON DATABASE \"{stale}\" IS 'praxia-deploy scratch database {stale}, dropped when its run ends'")).await;
+    execute(&database, &format!("COMMENT ON DATABASE \"{}\" IS 'praxia-deploy scratch database somewhere else, dropped when its run ends'", look_alikes[2])).await;
+    let outcome = drift(&project, &database);
+    outcome.expect_code(0).expect_stderr_contains(&format!("dropped {stale}, left by an interrupted drift"));
+    let left = scratch_databases(&database).await;
+    for name in &look_alikes {
+        assert!(left.contains(name), "{name} was dropped: {left:?}");
+        execute(&database, &format!("DROP DATABASE \"{name}\"")).await;
+    }
+    assert!(!left.contains(&stale), "{left:?}");
+}
+
+#[tokio::test]
+async fn long_names_and_many_constraints_give_the_same_answer_every_time() {
+    let sql = r#"CREATE TABLE "users" ("id" text PRIMARY KEY NOT NULL);
+--> statement-breakpoint
+CREATE TABLE "user_memory_persona_documents" ("id" text PRIMARY KEY NOT NULL, "user_id" text, "other_user_id" text, "reviewer_user_id" text, "score" integer);
+--> statement-breakpoint
+ALTER TABLE "user_memory_persona_documents" ADD CONSTRAINT "user_memory_persona_documents_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade;
+--> statement-breakpoint
+ALTER TABLE "user_memory_persona_documents" ADD CONSTRAINT "user_memory_persona_documents_other_user_id_users_id_fk" FOREIGN KEY ("other_user_id") REFERENCES "public"."users"("id");
+--> statement-breakpoint
+ALTER TABLE "user_memory_persona_documents" ADD CONSTRAINT "user_memory_persona_documents_reviewer_user_id_users_id_fk" FOREIGN KEY ("reviewer_user_id") REFERENCES "public"."users"("id") ON DELETE set null;
+--> statement-breakpoint
+ALTER TABLE "user_memory_persona_documents" ADD CONSTRAINT "user_memory_persona_documents_score_is_positive_check" CHECK ("score" > 0);
+--> statement-breakpoint
+CREATE INDEX "user_memory_persona_documents_user_id_and_reviewer_user_id_idx" ON "user_memory_persona_documents" ("user_id", "reviewer_user_id");"#;
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_long", 1_700_000_000_000, sql)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    for run in 0..20 {
+        let outcome = drift(&project, &database);
+        assert_eq!(outcome.code, 0, "run {run}: {}", outcome.stdout);
+    }
+    execute(&database, "ALTER TABLE user_memory_persona_documents DROP CONSTRAINT user_memory_persona_documents_reviewer_user_id_users_id_fk").await;
+    let first = drift(&project, &database);
+    first.expect_code(11);
+    for _ in 0..5 {
+        assert_eq!(drift(&project, &database).stdout, first.stdout);
+    }
+    assert_eq!(
+        reported(&first),
+        [(
+            "constraint".to_owned(),
+            "public.user_memory_persona_documents.user_memory_persona_documents_reviewer_user_id_users_id_fk".to_owned(),
+            None
+        )]
+    );
+}
+
+#[tokio::test]
+async fn renames_are_fixed_by_rename_and_what_would_lose_data_is_never_offered() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    execute(&database, "INSERT INTO organization (id, name) VALUES ('o', 'Org'); INSERT INTO note (id, organization_id, body) SELECT 'n' || i, 'o', 'text ' || i FROM generate_series(1, 100) i").await;
+    execute(&database, "ALTER TABLE note RENAME COLUMN body TO text_body; ALTER TABLE organization RENAME TO organisation").await;
+    let human = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    human
+        .expect_code(11)
+        .expect_stdout_contains("  fix: ALTER TABLE public.organisation RENAME TO organization;")
+        .expect_stdout_contains("  fix: ALTER TABLE public.note RENAME COLUMN text_body TO body;");
+    assert!(!human.stdout.contains("DROP"), "{}", human.stdout);
+    let outcome = drift(&project, &database);
+    fixes_bring_it_back(&project, &database, &outcome, "the renames").await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM note WHERE body LIKE 'text %'")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(kept, 100, "the values are where they were");
+
+    // A column made by hand: what would put it back loses data. A type narrowed by
+    // hand is widened back: that loses nothing.
+    execute(&database, "ALTER TABLE note ADD COLUMN extra text; ALTER TABLE organization ALTER COLUMN name TYPE varchar(10)").await;
+    project
+        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .expect_code(11)
+        .expect_stdout_contains("no fix offered: putting it back would destroy the column and its values")
+        .expect_stdout_contains("  -- ALTER TABLE public.note DROP COLUMN extra;")
+        .expect_stdout_contains("  fix: ALTER TABLE public.organization ALTER COLUMN name TYPE text;");
+    let document = drift(&project, &database).json();
+    let extra = document["result"]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|difference| difference["name"] == "public.note.extra")
+        .unwrap()
+        .clone();
+    assert!(extra["fix"].is_null(), "{extra}");
+    assert_eq!(extra["destructive"]["sql"], "ALTER TABLE public.note DROP COLUMN extra;");
 }
 
 /// Identity, generated and deferrable things, a materialized view and an
@@ -282,7 +537,7 @@ async fn identity_generated_deferrable_views_and_extensions_compare_and_their_ch
             None,
         ),
         ("ALTER TABLE note REPLICA IDENTITY FULL", ("table", "public.note", Some("replica identity")), None),
-        ("CREATE TABLE drizzle.hidden (id int)", ("table", "drizzle.hidden", None), Some("DROP TABLE drizzle.hidden;")),
+        ("CREATE TABLE drizzle.hidden (id int)", ("table", "drizzle.hidden", None), None),
         (
             "ALTER TABLE note DISABLE ROW LEVEL SECURITY",
             ("table", "public.note", Some("row level security")),
@@ -325,31 +580,26 @@ async fn identity_generated_deferrable_views_and_extensions_compare_and_their_ch
         if let Some(fix) = fix {
             assert_eq!(outcome.json()["result"]["differences"][0]["fix"], fix, "after `{change}`");
         }
+        fixes_bring_it_back(&project, &database, &outcome, change).await;
     }
 }
 
 #[tokio::test]
-async fn a_first_release_is_not_refused_and_a_check_that_cannot_run_only_warns() {
-    let environment = support::project::TEST_ENVIRONMENT;
+async fn a_first_release_is_not_refused_and_without_a_record_warn_only_warns() {
     let database = test_postgres().fresh_database();
     let project = project();
-    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"refuse\"\n"));
-    // Nothing applied yet: `public` and what the server gives every database are expected.
+    on_release(&project, "refuse");
+    // Nothing applied yet: nothing to compare, and no record is needed.
     project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("applied 1 migration");
 
-    // A user who may not create the scratch database: under warn the release goes on.
     let other = test_postgres().fresh_database();
-    let role = format!("nocreatedb_{}", other.name);
-    execute(&other, &format!("CREATE ROLE {role} LOGIN NOCREATEDB; ALTER DATABASE {} OWNER TO {role}; ALTER SCHEMA public OWNER TO {role}", other.name)).await;
-    let url = url::Url::parse(&other.url).unwrap();
-    let mut as_role = url.clone();
-    as_role.set_username(&role).unwrap();
-    as_role.set_password(None).unwrap();
-    project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
-    let outcome = support::Outcome::of(
-        project.command().env("PRAXIA_ENV", "test").env("DATABASE_URL", as_role.as_str()).arg("release"),
-    );
-    outcome.expect_code(0).expect_stderr_contains("drift: not checked").expect_stdout_contains("applied 1 migration");
+    on_release(&project, "warn");
+    project.run_on(&other, &["migrate"]).expect_code(0);
+    project
+        .run_on(&other, &["release"])
+        .expect_code(0)
+        .expect_stderr_contains("drift: not checked: no expected schema is recorded")
+        .expect_stderr_contains("drift/expected-schema.json does not exist");
 }
 
 #[tokio::test]
@@ -359,16 +609,17 @@ async fn another_environments_database_is_refused_before_drift_writes_anything()
     project.run_on(&database, &["migrate"]).expect_code(0);
     let environment = support::project::TEST_ENVIRONMENT;
     project.file("environments/other.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
+    project.run_on(&database, &["--env", "other", "drift", "--record", "--shadow-url", &database.url]).expect_code(0);
     project
         .run_on(&database, &["--env", "other", "release"])
         .expect_code(3)
         .expect_stderr_contains("belongs to the `test` environment");
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
-    let cache: Option<String> = sqlx::query_scalar("SELECT to_regclass('praxia_deploy.expected_schema')::text")
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM praxia_deploy.drift_expected")
         .fetch_one(&mut connection)
         .await
         .unwrap();
-    assert_eq!(cache, None, "nothing written for a database that is not this environment's");
+    assert_eq!(kept, 0, "nothing written for a database that is not this environment's");
 }
 
 #[tokio::test]

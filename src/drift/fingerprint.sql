@@ -14,7 +14,7 @@ SELECT md5(concat_ws('|',
  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_rewrite WHERE oid >= 16384),
  (SELECT string_agg(objoid::text || '.' || classoid || '.' || objsubid || ':' || xmin::text, ',' ORDER BY objoid, classoid, objsubid) FROM pg_description WHERE objoid >= 16384),
  (SELECT string_agg(seqrelid::text || ':' || xmin::text, ',' ORDER BY seqrelid) FROM pg_sequence),
- (SELECT string_agg(objid::text || '.' || classid || '.' || objsubid || '>' || refobjid || '.' || refobjsubid || deptype || ':' || xmin::text, ',' ORDER BY 1) FROM pg_depend WHERE objid >= 16384),
+ (SELECT string_agg(objid::text || '.' || classid || '.' || objsubid || '>' || refobjid || '.' || refobjsubid || deptype::text || ':' || xmin::text, ',' ORDER BY 1) FROM pg_depend WHERE objid >= 16384),
  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_extension WHERE oid >= 16384),
  (SELECT string_agg(oid::text || ':' || rolname, ',' ORDER BY oid) FROM pg_roles)
 ))

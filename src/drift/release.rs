@@ -143,6 +143,10 @@ fn record_help(env: &Environment) -> String {
 /// The applied set of `plan` against the live catalog.
 async fn check(env: &Environment, connection: &mut PgConnection, plan: &Plan<'_>, moment: Moment) -> Result<Verdict> {
     let applied: Vec<&Migration> = plan.applied.iter().map(|(migration, _)| *migration).collect();
+    if applied.is_empty() {
+        // A first release: no migration has made anything yet to compare with.
+        return Ok(Verdict::Same);
+    }
     let excluded = excluded_schemas(env);
     let digest = record::digest_of(&excluded, &applied);
     let kept = kept(connection, &digest).await?;
@@ -171,8 +175,11 @@ async fn check(env: &Environment, connection: &mut PgConnection, plan: &Plan<'_>
     let verified = differences.is_empty().then_some(fingerprint);
     // Kept when it matched (so the next check stops at the fingerprint), and after
     // migrating in any case (so the next release has the expected schema).
-    if verified.is_some() || moment == Moment::After {
-        keep(connection, &digest, kept.major, &expected, verified.as_deref()).await?;
+    if (verified.is_some() || moment == Moment::After)
+        && let Err(error) = keep(connection, &digest, kept.major, &expected, verified.as_deref()).await
+    {
+        // Only what the next release can skip or check is lost.
+        tracing::warn!("drift: {error}");
     }
     Ok(if differences.is_empty() { Verdict::Same } else { Verdict::Differs(differences) })
 }
