@@ -34,6 +34,9 @@ COPY --from=build /src/target/release/praxia-deploy /usr/local/bin/praxia-deploy
 WORKDIR /app
 COPY migrations ./migrations
 COPY environments ./environments
+# The expected schema `drift --record` wrote: the release checks drift against it
+# (it never replays migrations on the live database's server).
+COPY drift ./drift
 COPY Procfile app.json ./
 # A forgotten `dokku config:set <app> PRAXIA_ENV=staging` then errs on the safe
 # side: production never seeds fixtures. `praxia-deploy doctor` checks the setting.

@@ -214,12 +214,21 @@ fn main() {
     results.push(drift_thousand);
 
     // What `[drift] on_release = "warn"` adds to the no-op release Dokku runs on
-    // every config:set (the expected schema already kept, as after the first).
+    // every config:set: the expected schema recorded by `drift --record` and kept
+    // by the first release, the catalog unchanged since (its fingerprint read).
     let environment = |drift: &str| {
         format!("kind = \"production\"\n[backup]\nbefore_migrate = false\n[drift]\non_release = \"{drift}\"\n")
     };
     let noop_database = test_postgres().fresh_database();
     shipped.file("environments/bench_noop.toml", &environment("warn"));
+    assert_success(
+        shipped
+            .on(&noop_database)
+            .args(["--env", "bench_noop", "drift", "--record", "--shadow-url", &noop_database.url])
+            .output()
+            .unwrap(),
+        "drift --record",
+    );
     assert_success(
         shipped.on(&noop_database).args(["--env", "bench_noop", "release"]).output().unwrap(),
         "first release",
