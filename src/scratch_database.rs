@@ -89,7 +89,8 @@ fn now_seconds() -> u64 {
 mod tests {
     use super::*;
 
-    const KIND: ScratchKind = ScratchKind { prefix: "praxia_drift_", stale_after_seconds: 3600, left_by: "an interrupted drift" };
+    const KIND: ScratchKind =
+        ScratchKind { prefix: "praxia_drift_", stale_after_seconds: 3600, left_by: "an interrupted drift" };
     const UUID: &str = "0123456789abcdef0123456789abcdef";
 
     #[test]

@@ -141,11 +141,7 @@ async fn each_kind_of_hand_made_change_is_reported_exactly_and_alone() {
             ("policy", "public.note.admins", None),
             Some("DROP POLICY admins ON public.note;"),
         ),
-        (
-            "CREATE TABLE scratchpad (id int)",
-            ("table", "public.scratchpad", None),
-            None,
-        ),
+        ("CREATE TABLE scratchpad (id int)", ("table", "public.scratchpad", None), None),
     ];
     for (change, (kind, name, attribute), fix) in cases {
         let database = test_postgres().fresh_database();
@@ -364,7 +360,9 @@ async fn a_release_never_runs_migrations_again_on_the_live_server() {
 async fn a_migration_that_makes_roles_is_replayed_on_a_cluster_of_the_tools_own() {
     let database = test_postgres().fresh_database();
     let role = format!("reporting_{}", database.name);
-    let sql = format!("CREATE ROLE \"{role}\" NOLOGIN;\n--> statement-breakpoint\nCREATE TABLE \"report\" (\"id\" int);\n--> statement-breakpoint\nGRANT SELECT ON \"report\" TO \"{role}\";");
+    let sql = format!(
+        "CREATE ROLE \"{role}\" NOLOGIN;\n--> statement-breakpoint\nCREATE TABLE \"report\" (\"id\" int);\n--> statement-breakpoint\nGRANT SELECT ON \"report\" TO \"{role}\";"
+    );
     let project = TestProject::with_migrations(&[("0000_roles", 1_700_000_000_000, &sql)]);
     project.run_on(&database, &["migrate"]).expect_code(0);
     let outcome = project.run_on(&database, &["drift"]);
@@ -398,8 +396,21 @@ async fn only_scratch_databases_the_tool_provably_made_are_swept() {
         execute(&database, &format!("CREATE DATABASE \"{name}\"")).await;
     }
     // Ours: the mark a replay writes. Not ours: no comment, another comment.
-    execute(&database, &format!("COMMENT ON DATABASE \"{stale}\" IS 'praxia-deploy scratch database {stale}, dropped when its run ends'")).await;
-    execute(&database, &format!("COMMENT ON DATABASE \"{}\" IS 'praxia-deploy scratch database somewhere else, dropped when its run ends'", look_alikes[2])).await;
+    execute(
+        &database,
+        &format!(
+            "COMMENT ON DATABASE \"{stale}\" IS 'praxia-deploy scratch database {stale}, dropped when its run ends'"
+        ),
+    )
+    .await;
+    execute(
+        &database,
+        &format!(
+            "COMMENT ON DATABASE \"{}\" IS 'praxia-deploy scratch database somewhere else, dropped when its run ends'",
+            look_alikes[2]
+        ),
+    )
+    .await;
     let outcome = drift(&project, &database);
     outcome.expect_code(0).expect_stderr_contains(&format!("dropped {stale}, left by an interrupted drift"));
     let left = scratch_databases(&database).await;
@@ -442,7 +453,8 @@ CREATE INDEX "user_memory_persona_documents_user_id_and_reviewer_user_id_idx" ON
         reported(&first),
         [(
             "constraint".to_owned(),
-            "public.user_memory_persona_documents.user_memory_persona_documents_reviewer_user_id_users_id_fk".to_owned(),
+            "public.user_memory_persona_documents.user_memory_persona_documents_reviewer_user_id_users_id_fk"
+                .to_owned(),
             None
         )]
     );
@@ -454,7 +466,11 @@ async fn renames_are_fixed_by_rename_and_what_would_lose_data_is_never_offered()
     let project = project();
     project.run_on(&database, &["migrate"]).expect_code(0);
     execute(&database, "INSERT INTO organization (id, name) VALUES ('o', 'Org'); INSERT INTO note (id, organization_id, body) SELECT 'n' || i, 'o', 'text ' || i FROM generate_series(1, 100) i").await;
-    execute(&database, "ALTER TABLE note RENAME COLUMN body TO text_body; ALTER TABLE organization RENAME TO organisation").await;
+    execute(
+        &database,
+        "ALTER TABLE note RENAME COLUMN body TO text_body; ALTER TABLE organization RENAME TO organisation",
+    )
+    .await;
     let human = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
     human
         .expect_code(11)
@@ -472,7 +488,11 @@ async fn renames_are_fixed_by_rename_and_what_would_lose_data_is_never_offered()
 
     // A column made by hand: what would put it back loses data. A type narrowed by
     // hand is widened back: that loses nothing.
-    execute(&database, "ALTER TABLE note ADD COLUMN extra text; ALTER TABLE organization ALTER COLUMN name TYPE varchar(10)").await;
+    execute(
+        &database,
+        "ALTER TABLE note ADD COLUMN extra text; ALTER TABLE organization ALTER COLUMN name TYPE varchar(10)",
+    )
+    .await;
     project
         .run_on(&database, &["drift", "--shadow-url", &database.url])
         .expect_code(11)
@@ -653,4 +673,73 @@ async fn a_folder_that_is_not_the_databases_history_offers_no_fixes() {
         .expect_stdout_contains("table public.more: in the database, not made by the migrations")
         .expect_stdout_contains("no fixes are offered");
     assert!(!outcome.stdout.contains("fix: DROP"), "{}", outcome.stdout);
+}
+
+/// A range type, a text search configuration, a collation, an operator and a cast
+/// made by the migrations: replayed, they compare equal (a range type as one
+/// object, never as its constructor functions); made or changed by hand, each is
+/// one difference.
+const CATALOG_KINDS: &str = r#"CREATE TYPE "float_range" AS RANGE (subtype = float8);
+--> statement-breakpoint
+CREATE COLLATION "plain" (locale = 'C');
+--> statement-breakpoint
+CREATE TEXT SEARCH CONFIGURATION "notes_search" (COPY = english);
+--> statement-breakpoint
+CREATE FUNCTION "same_score"(integer, integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT $1 = $2 $$;
+--> statement-breakpoint
+CREATE OPERATOR === (LEFTARG = integer, RIGHTARG = integer, FUNCTION = "same_score");
+--> statement-breakpoint
+CREATE CAST (integer AS "role") WITH INOUT;"#;
+
+#[tokio::test]
+async fn operators_collations_text_search_casts_ranges_and_storage_settings_are_compared() {
+    let migrations = [("0000_base", 1_700_000_000_000, BASE), ("0001_kinds", 1_700_000_001_000, CATALOG_KINDS)];
+    let cases: [(&str, (&str, &str)); 8] = [
+        ("DROP TYPE float_range", ("range type", "public.float_range")),
+        ("CREATE COLLATION by_hand (locale = 'C')", ("collation", "public.by_hand")),
+        (
+            "ALTER TEXT SEARCH CONFIGURATION notes_search DROP MAPPING FOR word",
+            ("text search configuration", "public.notes_search"),
+        ),
+        (
+            "CREATE OPERATOR !== (LEFTARG = integer, RIGHTARG = integer, FUNCTION = int4ne)",
+            ("operator", "public.!==(integer,integer)"),
+        ),
+        ("DROP CAST (integer AS role)", ("cast", "integer AS public.role")),
+        ("CREATE CAST (text AS role) WITH INOUT", ("cast", "text AS public.role")),
+        ("ALTER INDEX note_body_idx SET (fillfactor = 50)", ("index", "public.note_body_idx")),
+        ("ALTER TABLE note ALTER COLUMN body SET COMPRESSION pglz", ("column", "public.note.body")),
+    ];
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&migrations);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let clean = drift(&project, &database);
+    clean.expect_code(0);
+    for (change, (kind, name)) in cases {
+        let database = test_postgres().fresh_database();
+        project.run_on(&database, &["migrate"]).expect_code(0);
+        execute(&database, change).await;
+        let outcome = drift(&project, &database);
+        outcome.expect_code(11);
+        let found: Vec<(String, String)> = reported(&outcome).into_iter().map(|(kind, name, _)| (kind, name)).collect();
+        assert_eq!(found, [(kind.to_owned(), name.to_owned())], "after `{change}`");
+        fixes_bring_it_back(&project, &database, &outcome, change).await;
+    }
+}
+
+#[tokio::test]
+async fn the_shipped_expected_schema_is_what_the_shipped_migrations_make() {
+    let database = test_postgres().fresh_database();
+    let shipped = TestProject::from_repo();
+    let file = shipped.path().join("drift/expected-schema.json");
+    let before = std::fs::read_to_string(&file).unwrap();
+    shipped
+        .run_on(&database, &["--env", "production", "drift", "--record", "--shadow-url", &database.url])
+        .expect_code(0)
+        .expect_stdout_contains("recorded the schema of 2 migrations on PostgreSQL 15");
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        before == after,
+        "drift/expected-schema.json is not what the migrations make: run `praxia-deploy drift --record --env production` and commit it"
+    );
 }

@@ -131,7 +131,11 @@ async fn compare(
             let _ = writeln!(human, "  fix: {fix}");
         }
         if let Some(destructive) = &difference.destructive {
-            let _ = writeln!(human, "  no fix offered: putting it back would destroy {}; if that is really meant:", destructive.loses);
+            let _ = writeln!(
+                human,
+                "  no fix offered: putting it back would destroy {}; if that is really meant:",
+                destructive.loses
+            );
             let _ = writeln!(human, "  -- {}", destructive.sql);
         }
     }

@@ -11,12 +11,12 @@ use super::Context;
 use crate::backup::BackupRecord;
 use crate::backup::sources::PgDumpFirst;
 use crate::cli::{ApplyArgs, WaitArgs};
+use crate::drift::release::DriftOnRelease;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrations::apply::AppliedMigration;
 use crate::migrations::folder::{Layout, Migration, TransactionMode};
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
-use crate::drift::release::DriftOnRelease;
 use crate::migrations::run::{
     BeforeMigrating, DatabaseState, Migrator, NoBackup, NoCheck, Outcome, ReleaseCheck, Run, Settings, TakenBefore,
 };
@@ -258,7 +258,8 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         }
         Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup, &mut NoCheck).await?,
         Backup::TakenBefore(record) => {
-            let (mut report, human) = run(context, &migrator, args, &mut TakenBefore(Some(record.clone())), &mut NoCheck).await?;
+            let (mut report, human) =
+                run(context, &migrator, args, &mut TakenBefore(Some(record.clone())), &mut NoCheck).await?;
             report.backup = Some(record);
             (report, human)
         }

@@ -7,32 +7,44 @@
 -- equal. $1: the schemas left out (praxia-deploy's own and the bookkeeping one).
 -- Objects that belong to an extension are left out with it, and so are the
 -- built-in ones (oid below 16384, FirstNormalObjectId). `oid >= 16384` is also
--- written where the schema alone would leave the built-ins out: it reads the few
--- user rows through the oid index, not all of pg_proc, pg_type, pg_collation...
--- (no object of a compared schema is built in; `public` is, but is no such row).
--- Columns that only some major versions have
--- (attcompression 14+, rngmultitypid 14+, colliculocale 15-16, colllocale 17+,
--- collicurules 16+) are read through to_jsonb(row), so that the query runs on
--- every version; both sides of a comparison run the same major version.
-WITH ns AS (
+-- written where the schema alone leaves the built-ins out: the few user rows are
+-- read through the oid index, not all of pg_proc, pg_type, pg_collation... (no
+-- object of a compared schema is built in but the schema `public` itself).
+-- Columns that only some major versions have (attcompression and rngmultitypid
+-- 14+, colliculocale 15-16, collicurules 16+, colllocale 17+) are read through
+-- to_jsonb(row), so that the query runs on every version.
+-- Most of this query's time is planning, not reading (a few rows per catalog):
+-- hence one `ext`, `comments` for all the branches, and one branch for the
+-- kinds that are rows of a catalog with a namespace and nothing more.
+WITH ext AS (
+    -- what the extensions own (their members' dependencies on them)
+    SELECT d.classid, d.objid FROM pg_depend d WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+),
+ns AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n
     WHERE n.nspname <> ALL ($1::text[])
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e')
+      AND n.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_namespace'::regclass)
 ),
 rel AS (
     SELECT c.oid, c.relname, c.relkind, ns.nspname,
            quote_ident(ns.nspname) || '.' || quote_ident(c.relname) AS ident
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
     WHERE c.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      AND c.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_class'::regclass)
+),
+comments AS (
+    -- every comment that can be reported, as one jsonb by catalog/object/column
+    -- (obj_description() for each kind would be planned for each kind)
+    SELECT jsonb_object_agg(d.classoid::regclass::text || '/' || d.objoid || '/' || d.objsubid, d.description) AS c
+    FROM pg_description d WHERE d.objoid >= 16384 OR d.objoid = ANY (ARRAY(SELECT ns.oid FROM ns))
 ),
 objects AS (
     -- name is text: a `name` here would make the whole column `name`, cut at 63 bytes.
     SELECT 'schema'::text AS kind, ns.nspname::text AS name, quote_ident(ns.nspname) AS ident, NULL::text AS tbl, NULL::text AS tbl_ident,
-           jsonb_build_object('comment', obj_description(ns.oid, 'pg_namespace')) AS attrs
+           jsonb_build_object('comment', (SELECT comments.c ->> ('pg_namespace/' || ns.oid || '/0') FROM comments)) AS attrs
     FROM ns
     UNION ALL
     SELECT CASE rel.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END, rel.nspname || '.' || rel.relname, rel.ident, NULL, NULL,
@@ -48,7 +60,7 @@ objects AS (
                -- ALTER TABLE t SET (toast.x = ...) is stored on the TOAST table
                'toast options', (SELECT array_to_string(tc.reloptions, ', ') FROM pg_class tc WHERE tc.oid = c.reltoastrelid),
                'replica identity', NULLIF(c.relreplident::text, 'd'),
-               'comment', obj_description(c.oid, 'pg_class'))
+               'comment', (SELECT comments.c ->> ('pg_class/' || c.oid || '/0') FROM comments))
     FROM rel JOIN pg_class c ON c.oid = rel.oid
     WHERE rel.relkind IN ('r', 'p')
     UNION ALL
@@ -68,7 +80,7 @@ objects AS (
                'statistics', CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::text END,
                -- SET COMPRESSION (14+); none: the server's default_toast_compression
                'compression', CASE to_jsonb(a) ->> 'attcompression' WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
-               'comment', col_description(rel.oid, a.attnum))
+               'comment', (SELECT comments.c ->> ('pg_class/' || rel.oid || '/' || a.attnum) FROM comments))
     FROM rel
     JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_type t ON t.oid = a.atttypid
@@ -76,18 +88,18 @@ objects AS (
     WHERE rel.relkind IN ('r', 'p', 'v', 'm', 'f')
     UNION ALL
     SELECT 'constraint', rel.nspname || '.' || rel.relname || '.' || con.conname, quote_ident(con.conname), rel.nspname || '.' || rel.relname, rel.ident,
-           jsonb_build_object('definition', pg_get_constraintdef(con.oid), 'comment', obj_description(con.oid, 'pg_constraint'),
+           jsonb_build_object('definition', pg_get_constraintdef(con.oid), 'comment', (SELECT comments.c ->> ('pg_constraint/' || con.oid || '/0') FROM comments),
                               -- the index of a primary key or unique constraint is not an 'index' object, and
                               -- pg_get_constraintdef shows neither its WITH (...) (an exclusion constraint's, it
                               -- does) nor its comment
                               'index options', CASE WHEN con.contype IN ('p', 'u') THEN
                                   (SELECT array_to_string(ic.reloptions, ', ') FROM pg_class ic WHERE ic.oid = con.conindid) END,
-                              'index comment', CASE WHEN con.contype IN ('p', 'u', 'x') THEN obj_description(con.conindid, 'pg_class') END)
+                              'index comment', CASE WHEN con.contype IN ('p', 'u', 'x') THEN (SELECT comments.c ->> ('pg_class/' || con.conindid || '/0') FROM comments) END)
     FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
     UNION ALL
     SELECT 'index', rel.nspname || '.' || ic.relname, quote_ident(rel.nspname) || '.' || quote_ident(ic.relname), rel.nspname || '.' || rel.relname, rel.ident,
            jsonb_build_object('definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid::text,
-                              'comment', obj_description(ic.oid, 'pg_class'),
+                              'comment', (SELECT comments.c ->> ('pg_class/' || ic.oid || '/0') FROM comments),
                               -- a partition's index made by its parent's (CREATE INDEX on the parent)
                               'attached to', (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid))
     FROM pg_index i
@@ -100,7 +112,7 @@ objects AS (
                                                         AND con.contype IN ('p', 'u', 'x'))
     UNION ALL
     SELECT CASE rel.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, rel.nspname || '.' || rel.relname, rel.ident, NULL, NULL,
-           jsonb_build_object('definition', pg_get_viewdef(rel.oid, true), 'comment', obj_description(rel.oid, 'pg_class'),
+           jsonb_build_object('definition', pg_get_viewdef(rel.oid, true), 'comment', (SELECT comments.c ->> ('pg_class/' || rel.oid || '/0') FROM comments),
                               'options', (SELECT array_to_string(c.reloptions, ', ') FROM pg_class c WHERE c.oid = rel.oid),
                               'toast options', (SELECT array_to_string(tc.reloptions, ', ') FROM pg_class c JOIN pg_class tc ON tc.oid = c.reltoastrelid WHERE c.oid = rel.oid),
                               'populated', CASE WHEN rel.relkind = 'm' THEN (SELECT c.relispopulated::text FROM pg_class c WHERE c.oid = rel.oid) END)
@@ -113,7 +125,7 @@ objects AS (
                'owned by', (SELECT d.refobjid::regclass::text || '.' || a.attname FROM pg_depend d
                             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                             WHERE d.classid = 'pg_class'::regclass AND d.objid = rel.oid AND d.deptype IN ('a', 'i') LIMIT 1),
-               'comment', obj_description(rel.oid, 'pg_class'))
+               'comment', (SELECT comments.c ->> ('pg_class/' || rel.oid || '/0') FROM comments))
     FROM rel JOIN pg_sequence s ON s.seqrelid = rel.oid
     WHERE rel.relkind = 'S'
       -- an identity column's sequence is the column's (its `identity`)
@@ -122,25 +134,26 @@ objects AS (
     SELECT 'enum', ns.nspname || '.' || t.typname, quote_ident(ns.nspname) || '.' || quote_ident(t.typname), NULL, NULL,
            jsonb_build_object(
                'values', (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
-               'comment', obj_description(t.oid, 'pg_type'))
+               'comment', (SELECT comments.c ->> ('pg_type/' || t.oid || '/0') FROM comments))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
     WHERE t.typtype = 'e' AND t.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+      AND t.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_type'::regclass)
     UNION ALL
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
            ns.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
            quote_ident(ns.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL,
-           jsonb_build_object('definition', pg_get_functiondef(p.oid), 'comment', obj_description(p.oid, 'pg_proc'))
+           jsonb_build_object('definition', pg_get_functiondef(p.oid), 'comment', (SELECT comments.c ->> ('pg_proc/' || p.oid || '/0') FROM comments))
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
     WHERE p.prokind IN ('f', 'p') AND p.oid >= 16384
-      -- nor the constructors CREATE TYPE ... AS RANGE makes (the range type's and its
-      -- multirange's): internal to their type, they go with the 'range type'
+      -- not an extension's, nor a constructor CREATE TYPE ... AS RANGE made (the range
+      -- type's and its multirange's): internal to their type (no other function
+      -- depends internally on a type), they go with the 'range type'
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                                                   AND (d.deptype = 'e' OR (d.deptype = 'i' AND d.refclassid = 'pg_type'::regclass)))
     UNION ALL
     SELECT 'trigger', rel.nspname || '.' || rel.relname || '.' || tg.tgname, quote_ident(tg.tgname), rel.nspname || '.' || rel.relname, rel.ident,
            jsonb_build_object('definition', pg_get_triggerdef(tg.oid, true), 'enabled', tg.tgenabled::text,
-                              'comment', obj_description(tg.oid, 'pg_trigger'))
+                              'comment', (SELECT comments.c ->> ('pg_trigger/' || tg.oid || '/0') FROM comments))
     FROM pg_trigger tg JOIN rel ON rel.oid = tg.tgrelid
     WHERE NOT tg.tgisinternal
     UNION ALL
@@ -151,7 +164,7 @@ objects AS (
                'roles', (SELECT string_agg(role, ', ' ORDER BY role) FROM (SELECT CASE r WHEN 0 THEN 'public' ELSE r::regrole::text END AS role FROM unnest(pol.polroles) r) roles),
                'using', pg_get_expr(pol.polqual, pol.polrelid),
                'with check', pg_get_expr(pol.polwithcheck, pol.polrelid),
-               'comment', obj_description(pol.oid, 'pg_policy'))
+               'comment', (SELECT comments.c ->> ('pg_policy/' || pol.oid || '/0') FROM comments))
     FROM pg_policy pol JOIN rel ON rel.oid = pol.polrelid
     UNION ALL
     SELECT 'rule', rel.nspname || '.' || rel.relname || '.' || rw.rulename, quote_ident(rw.rulename), rel.nspname || '.' || rel.relname, rel.ident,
@@ -165,19 +178,19 @@ objects AS (
                'not null', t.typnotnull::text,
                'default', t.typdefault,
                'constraints', (SELECT string_agg(con.conname || ' ' || pg_get_constraintdef(con.oid), '; ' ORDER BY con.conname) FROM pg_constraint con WHERE con.contypid = t.oid),
-               'comment', obj_description(t.oid, 'pg_type'))
+               'comment', (SELECT comments.c ->> ('pg_type/' || t.oid || '/0') FROM comments))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
     WHERE t.typtype = 'd' AND t.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+      AND t.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_type'::regclass)
     UNION ALL
     SELECT 'composite type', ns.nspname || '.' || t.typname, quote_ident(ns.nspname) || '.' || quote_ident(t.typname), NULL, NULL,
            jsonb_build_object(
                'attributes', (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
                               FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped),
-               'comment', obj_description(t.oid, 'pg_type'))
+               'comment', (SELECT comments.c ->> ('pg_type/' || t.oid || '/0') FROM comments))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid
     WHERE t.typtype = 'c' AND c.relkind = 'c' AND t.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+      AND t.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_type'::regclass)
     UNION ALL
     SELECT 'aggregate', ns.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
            quote_ident(ns.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL,
@@ -186,10 +199,10 @@ objects AS (
                'state type', format_type(ag.aggtranstype, NULL),
                'final', NULLIF(ag.aggfinalfn::oid, 0)::regproc::text,
                'initial', ag.agginitval,
-               'comment', obj_description(p.oid, 'pg_proc'))
+               'comment', (SELECT comments.c ->> ('pg_proc/' || p.oid || '/0') FROM comments))
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace JOIN pg_aggregate ag ON ag.aggfnoid = p.oid
     WHERE p.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+      AND p.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_proc'::regclass)
     UNION ALL
     SELECT 'statistics', ns.nspname || '.' || st.stxname, quote_ident(ns.nspname) || '.' || quote_ident(st.stxname), NULL, NULL,
            jsonb_build_object('definition', pg_get_statisticsobjdef(st.oid))
@@ -200,7 +213,7 @@ objects AS (
                'event', ev.evtevent, 'function', ev.evtfoid::regproc::text,
                'tags', array_to_string(ev.evttags, ', '), 'enabled', ev.evtenabled::text)
     FROM pg_event_trigger ev
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_event_trigger'::regclass AND d.objid = ev.oid AND d.deptype = 'e')
+    WHERE ev.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_event_trigger'::regclass)
     UNION ALL
     SELECT 'publication', pb.pubname, quote_ident(pb.pubname), NULL, NULL,
            jsonb_build_object(
@@ -210,138 +223,140 @@ objects AS (
                'tables', (SELECT string_agg(pt.schemaname || '.' || pt.tablename, ', ' ORDER BY 1) FROM pg_publication_tables pt WHERE pt.pubname = pb.pubname))
     FROM pg_publication pb
     UNION ALL
-    SELECT 'range type', ns.nspname || '.' || t.typname, quote_ident(ns.nspname) || '.' || quote_ident(t.typname), NULL, NULL,
-           jsonb_build_object(
-               'subtype', format_type(rg.rngsubtype, NULL),
-               'collation', (SELECT cn.nspname || '.' || co.collname FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = rg.rngcollation),
-               'subtype opclass', (SELECT cn.nspname || '.' || oc.opcname FROM pg_opclass oc JOIN pg_namespace cn ON cn.oid = oc.opcnamespace WHERE oc.oid = rg.rngsubopc),
-               'canonical', NULLIF(rg.rngcanonical::oid, 0)::regproc::text,
-               'subtype diff', NULLIF(rg.rngsubdiff::oid, 0)::regproc::text,
-               'multirange type', format_type(NULLIF(to_jsonb(rg) ->> 'rngmultitypid', '0')::oid, NULL),
-               'comment', obj_description(t.oid, 'pg_type'))
-    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace JOIN pg_range rg ON rg.rngtypid = t.oid
-    WHERE t.typtype = 'r' AND t.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
-    UNION ALL
-    -- an operator is its name and operand types (NONE: a prefix operator's left)
-    SELECT 'operator',
-           ns.nspname || '.' || o.oprname || '(' || coalesce(format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ',' || format_type(o.oprright, NULL) || ')',
-           quote_ident(ns.nspname) || '.' || o.oprname || ' (' || coalesce(format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ', ' || format_type(o.oprright, NULL) || ')',
-           NULL, NULL,
-           jsonb_build_object(
-               -- none: a shell operator (named as another's commutator or negator, never defined)
-               'function', NULLIF(o.oprcode::oid, 0)::regprocedure::text,
-               'commutator', NULLIF(o.oprcom, 0)::regoperator::text,
-               'negator', NULLIF(o.oprnegate, 0)::regoperator::text,
-               'restrict', NULLIF(o.oprrest::oid, 0)::regproc::text,
-               'join', NULLIF(o.oprjoin::oid, 0)::regproc::text,
-               'hashes', o.oprcanhash::text,
-               'merges', o.oprcanmerge::text,
-               'comment', obj_description(o.oid, 'pg_operator'))
-    FROM pg_operator o JOIN ns ON ns.oid = o.oprnamespace
-    WHERE o.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e')
-    UNION ALL
-    -- An operator class's members are the entries of its family bound to it (internal
-    -- dependency: those CREATE OPERATOR CLASS made, and those ALTER OPERATOR FAMILY ADD
-    -- gave it since PG 13); a family's members are its other, loose, entries. Each
-    -- entry is so said once: `operator|function <number> (<left>, <right>) <what>`.
-    SELECT 'operator class', ns.nspname || '.' || oc.opcname || ' USING ' || am.amname,
-           quote_ident(ns.nspname) || '.' || quote_ident(oc.opcname) || ' USING ' || quote_ident(am.amname), NULL, NULL,
-           jsonb_build_object(
-               'type', format_type(oc.opcintype, NULL),
-               'family', (SELECT fn.nspname || '.' || f.opfname FROM pg_opfamily f JOIN pg_namespace fn ON fn.oid = f.opfnamespace WHERE f.oid = oc.opcfamily),
-               'default', oc.opcdefault::text,
-               'storage', format_type(NULLIF(oc.opckeytype, 0), NULL),
-               'members', (SELECT string_agg(m.member, '; ' ORDER BY m.sort, m.number, m.member) FROM (
-                   SELECT 1 AS sort, ao.amopstrategy AS number,
-                          format('operator %s (%s, %s) %s', ao.amopstrategy, format_type(ao.amoplefttype, NULL), format_type(ao.amoprighttype, NULL), ao.amopopr::regoperator)
-                          || CASE WHEN ao.amoppurpose = 'o' THEN ' FOR ORDER BY ' || (SELECT sn.nspname || '.' || sf.opfname FROM pg_opfamily sf JOIN pg_namespace sn ON sn.oid = sf.opfnamespace WHERE sf.oid = ao.amopsortfamily) ELSE '' END AS member
-                   FROM pg_depend d JOIN pg_amop ao ON ao.oid = d.objid
-                   WHERE d.refclassid = 'pg_opclass'::regclass AND d.refobjid = oc.oid AND d.classid = 'pg_amop'::regclass
-                   UNION ALL
-                   SELECT 2, ap.amprocnum,
-                          format('function %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL), format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure)
-                   FROM pg_depend d JOIN pg_amproc ap ON ap.oid = d.objid
-                   WHERE d.refclassid = 'pg_opclass'::regclass AND d.refobjid = oc.oid AND d.classid = 'pg_amproc'::regclass) m),
-               'comment', obj_description(oc.oid, 'pg_opclass'))
-    FROM pg_opclass oc JOIN ns ON ns.oid = oc.opcnamespace JOIN pg_am am ON am.oid = oc.opcmethod
-    WHERE oc.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_opclass'::regclass AND d.objid = oc.oid AND d.deptype = 'e')
-    UNION ALL
-    SELECT 'operator family', ns.nspname || '.' || f.opfname || ' USING ' || am.amname,
-           quote_ident(ns.nspname) || '.' || quote_ident(f.opfname) || ' USING ' || quote_ident(am.amname), NULL, NULL,
-           jsonb_build_object(
-               'members', (SELECT string_agg(m.member, '; ' ORDER BY m.sort, m.number, m.member) FROM (
-                   SELECT 1 AS sort, ao.amopstrategy AS number,
-                          format('operator %s (%s, %s) %s', ao.amopstrategy, format_type(ao.amoplefttype, NULL), format_type(ao.amoprighttype, NULL), ao.amopopr::regoperator)
-                          || CASE WHEN ao.amoppurpose = 'o' THEN ' FOR ORDER BY ' || (SELECT sn.nspname || '.' || sf.opfname FROM pg_opfamily sf JOIN pg_namespace sn ON sn.oid = sf.opfnamespace WHERE sf.oid = ao.amopsortfamily) ELSE '' END AS member
-                   FROM pg_amop ao
-                   WHERE ao.amopfamily = f.oid
-                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_amop'::regclass AND d.objid = ao.oid AND d.refclassid = 'pg_opclass'::regclass)
-                   UNION ALL
-                   SELECT 2, ap.amprocnum,
-                          format('function %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL), format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure)
-                   FROM pg_amproc ap
-                   WHERE ap.amprocfamily = f.oid
-                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_amproc'::regclass AND d.objid = ap.oid AND d.refclassid = 'pg_opclass'::regclass)) m),
-               'comment', obj_description(f.oid, 'pg_opfamily'))
-    FROM pg_opfamily f JOIN ns ON ns.oid = f.opfnamespace JOIN pg_am am ON am.oid = f.opfmethod
-    WHERE f.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_opfamily'::regclass AND d.objid = f.oid AND d.deptype = 'e')
-    UNION ALL
-    -- not its version (collversion: the operating system's library's)
-    SELECT 'collation', ns.nspname || '.' || co.collname, quote_ident(ns.nspname) || '.' || quote_ident(co.collname), NULL, NULL,
-           jsonb_build_object(
-               'provider', CASE co.collprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' WHEN 'd' THEN 'default' ELSE co.collprovider::text END,
-               'locale', coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'),
-               'collate', co.collcollate,
-               'ctype', co.collctype,
-               'rules', to_jsonb(co) ->> 'collicurules',
-               'deterministic', co.collisdeterministic::text,
-               'comment', obj_description(co.oid, 'pg_collation'))
-    FROM pg_collation co JOIN ns ON ns.oid = co.collnamespace
-    WHERE co.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass AND d.objid = co.oid AND d.deptype = 'e')
-    UNION ALL
-    SELECT 'text search configuration', ns.nspname || '.' || cfg.cfgname, quote_ident(ns.nspname) || '.' || quote_ident(cfg.cfgname), NULL, NULL,
-           jsonb_build_object(
-               'parser', (SELECT pn.nspname || '.' || prs.prsname FROM pg_ts_parser prs JOIN pg_namespace pn ON pn.oid = prs.prsnamespace WHERE prs.oid = cfg.cfgparser),
-               -- token type: its dictionaries, in the order they are tried
-               'mapping', (SELECT string_agg(coalesce(tt.alias, mp.maptokentype::text) || ': ' || mp.dictionaries, '; ' ORDER BY coalesce(tt.alias, mp.maptokentype::text))
-                           FROM (SELECT m.maptokentype, string_agg(m.mapdict::regdictionary::text, ', ' ORDER BY m.mapseqno) AS dictionaries
-                                 FROM pg_ts_config_map m WHERE m.mapcfg = cfg.oid GROUP BY m.maptokentype) mp
-                           LEFT JOIN ts_token_type(cfg.cfgparser) tt ON tt.tokid = mp.maptokentype),
-               'comment', obj_description(cfg.oid, 'pg_ts_config'))
-    FROM pg_ts_config cfg JOIN ns ON ns.oid = cfg.cfgnamespace
-    WHERE cfg.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_config'::regclass AND d.objid = cfg.oid AND d.deptype = 'e')
-    UNION ALL
-    SELECT 'text search dictionary', ns.nspname || '.' || dict.dictname, quote_ident(ns.nspname) || '.' || quote_ident(dict.dictname), NULL, NULL,
-           jsonb_build_object(
-               'template', (SELECT tn.nspname || '.' || tm.tmplname FROM pg_ts_template tm JOIN pg_namespace tn ON tn.oid = tm.tmplnamespace WHERE tm.oid = dict.dicttemplate),
-               'options', dict.dictinitoption,
-               'comment', obj_description(dict.oid, 'pg_ts_dict'))
-    FROM pg_ts_dict dict JOIN ns ON ns.oid = dict.dictnamespace
-    WHERE dict.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_dict'::regclass AND d.objid = dict.oid AND d.deptype = 'e')
-    UNION ALL
-    SELECT 'text search parser', ns.nspname || '.' || prs.prsname, quote_ident(ns.nspname) || '.' || quote_ident(prs.prsname), NULL, NULL,
-           jsonb_build_object(
-               'start', prs.prsstart::text, 'gettoken', prs.prstoken::text, 'end', prs.prsend::text,
-               'headline', NULLIF(prs.prsheadline::oid, 0)::regproc::text, 'lextypes', prs.prslextype::text,
-               'comment', obj_description(prs.oid, 'pg_ts_parser'))
-    FROM pg_ts_parser prs JOIN ns ON ns.oid = prs.prsnamespace
-    WHERE prs.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_parser'::regclass AND d.objid = prs.oid AND d.deptype = 'e')
-    UNION ALL
-    SELECT 'text search template', ns.nspname || '.' || tm.tmplname, quote_ident(ns.nspname) || '.' || quote_ident(tm.tmplname), NULL, NULL,
-           jsonb_build_object(
-               'init', NULLIF(tm.tmplinit::oid, 0)::regproc::text, 'lexize', tm.tmpllexize::text,
-               'comment', obj_description(tm.oid, 'pg_ts_template'))
-    FROM pg_ts_template tm JOIN ns ON ns.oid = tm.tmplnamespace
-    WHERE tm.oid >= 16384
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_template'::regclass AND d.objid = tm.oid AND d.deptype = 'e')
+    -- Range types, operators, operator classes and families, collations and text search
+    -- objects: each a row of its own catalog and nothing more, in one branch (planning,
+    -- more than reading, is what a branch costs). Each arm filters its own rows (a
+    -- filter with a subquery is not pushed into an arm: its attributes would be
+    -- computed for every extension's operator first). Names of other objects in
+    -- their attributes are pg_identify_object's: schema-qualified.
+    SELECT x.kind, x.nspname || '.' || x.name, quote_ident(x.nspname) || '.' || x.ident, NULL, NULL, x.attrs
+    FROM (
+        -- its constructor functions are not 'function's; its multirange is an attribute
+        SELECT 'range type'::text AS kind, (SELECT ns.nspname FROM ns WHERE ns.oid = t.typnamespace) AS nspname,
+               t.typname::text AS name, quote_ident(t.typname) AS ident,
+               (SELECT jsonb_build_object(
+                           'subtype', format_type(rg.rngsubtype, NULL),
+                           'collation', (pg_identify_object('pg_collation'::regclass, NULLIF(rg.rngcollation, 0), 0)).identity,
+                           'subtype opclass', (pg_identify_object('pg_opclass'::regclass, rg.rngsubopc, 0)).identity,
+                           'canonical', NULLIF(rg.rngcanonical::oid, 0)::regproc::text,
+                           'subtype diff', NULLIF(rg.rngsubdiff::oid, 0)::regproc::text,
+                           'multirange type', format_type(NULLIF(to_jsonb(rg) ->> 'rngmultitypid', '0')::oid, NULL))
+                FROM pg_range rg WHERE rg.rngtypid = t.oid)
+               || jsonb_build_object('comment', (SELECT comments.c ->> ('pg_type/' || t.oid || '/0') FROM comments)) AS attrs
+        FROM pg_type t WHERE t.typtype = 'r' AND t.oid >= 16384
+          AND t.typnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND t.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_type'::regclass)
+        UNION ALL
+        -- an operator is its name and operand types (NONE: a prefix operator's left)
+        SELECT 'operator', (SELECT ns.nspname FROM ns WHERE ns.oid = o.oprnamespace),
+               o.oprname || '(' || coalesce(format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ',' || format_type(o.oprright, NULL) || ')',
+               o.oprname || ' (' || coalesce(format_type(NULLIF(o.oprleft, 0), NULL), 'NONE') || ', ' || format_type(o.oprright, NULL) || ')',
+               jsonb_build_object(
+                   -- none: a shell operator (named as another's commutator or negator, never defined)
+                   'function', NULLIF(o.oprcode::oid, 0)::regprocedure::text,
+                   'commutator', NULLIF(o.oprcom, 0)::regoperator::text,
+                   'negator', NULLIF(o.oprnegate, 0)::regoperator::text,
+                   'restrict', NULLIF(o.oprrest::oid, 0)::regproc::text,
+                   'join', NULLIF(o.oprjoin::oid, 0)::regproc::text,
+                   'hashes', o.oprcanhash::text,
+                   'merges', o.oprcanmerge::text,
+                   'comment', (SELECT comments.c ->> ('pg_operator/' || o.oid || '/0') FROM comments))
+        FROM pg_operator o WHERE o.oid >= 16384
+          AND o.oprnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND o.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_operator'::regclass)
+        UNION ALL
+        -- An operator class's members are the entries of its family bound to it (internal
+        -- dependency: those CREATE OPERATOR CLASS made, and those ALTER OPERATOR FAMILY ADD
+        -- gives it since PG 13); a family's, its other entries (auto dependency on the
+        -- family). Each entry is so said once: `operator 1 (integer, integer) <(integer,integer)`,
+        -- `function 1 (integer, integer) public.cmp(integer,integer)`, an ordering operator
+        -- with `FOR ORDER BY` its sort family.
+        SELECT 'operator class', (SELECT ns.nspname FROM ns WHERE ns.oid = oc.opcnamespace),
+               oc.opcname || ' USING ' || (SELECT am.amname FROM pg_am am WHERE am.oid = oc.opcmethod),
+               quote_ident(oc.opcname) || ' USING ' || (SELECT quote_ident(am.amname) FROM pg_am am WHERE am.oid = oc.opcmethod),
+               jsonb_build_object(
+                   'type', format_type(oc.opcintype, NULL),
+                   'family', (pg_identify_object('pg_opfamily'::regclass, oc.opcfamily, 0)).identity,
+                   'default', oc.opcdefault::text,
+                   'storage', format_type(NULLIF(oc.opckeytype, 0), NULL),
+                   'members', (SELECT string_agg(m.member, '; ' ORDER BY m.member) FROM (
+                       SELECT CASE d.classid WHEN 'pg_amop'::regclass THEN (
+                                  SELECT format('operator %s (%s, %s) %s', ao.amopstrategy, format_type(ao.amoplefttype, NULL), format_type(ao.amoprighttype, NULL), ao.amopopr::regoperator)
+                                         || CASE WHEN ao.amoppurpose = 'o' THEN ' FOR ORDER BY ' || (pg_identify_object('pg_opfamily'::regclass, ao.amopsortfamily, 0)).identity ELSE '' END
+                                  FROM pg_amop ao WHERE ao.oid = d.objid)
+                              ELSE (
+                                  SELECT format('function %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL), format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure)
+                                  FROM pg_amproc ap WHERE ap.oid = d.objid) END AS member
+                       FROM pg_depend d
+                       WHERE d.refclassid = 'pg_opclass'::regclass AND d.refobjid = oc.oid AND d.classid IN ('pg_amop'::regclass, 'pg_amproc'::regclass)) m),
+                   'comment', (SELECT comments.c ->> ('pg_opclass/' || oc.oid || '/0') FROM comments))
+        FROM pg_opclass oc WHERE oc.oid >= 16384
+          AND oc.opcnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND oc.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_opclass'::regclass)
+        UNION ALL
+        SELECT 'operator family', (SELECT ns.nspname FROM ns WHERE ns.oid = f.opfnamespace),
+               f.opfname || ' USING ' || (SELECT am.amname FROM pg_am am WHERE am.oid = f.opfmethod),
+               quote_ident(f.opfname) || ' USING ' || (SELECT quote_ident(am.amname) FROM pg_am am WHERE am.oid = f.opfmethod),
+               jsonb_build_object(
+                   'members', (SELECT string_agg(m.member, '; ' ORDER BY m.member) FROM (
+                       SELECT CASE d.classid WHEN 'pg_amop'::regclass THEN (
+                                  SELECT format('operator %s (%s, %s) %s', ao.amopstrategy, format_type(ao.amoplefttype, NULL), format_type(ao.amoprighttype, NULL), ao.amopopr::regoperator)
+                                         || CASE WHEN ao.amoppurpose = 'o' THEN ' FOR ORDER BY ' || (pg_identify_object('pg_opfamily'::regclass, ao.amopsortfamily, 0)).identity ELSE '' END
+                                  FROM pg_amop ao WHERE ao.oid = d.objid)
+                              ELSE (
+                                  SELECT format('function %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL), format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure)
+                                  FROM pg_amproc ap WHERE ap.oid = d.objid) END AS member
+                       FROM pg_depend d
+                       WHERE d.refclassid = 'pg_opfamily'::regclass AND d.refobjid = f.oid AND d.classid IN ('pg_amop'::regclass, 'pg_amproc'::regclass)) m),
+                   'comment', (SELECT comments.c ->> ('pg_opfamily/' || f.oid || '/0') FROM comments))
+        FROM pg_opfamily f WHERE f.oid >= 16384
+          AND f.opfnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND f.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_opfamily'::regclass)
+        UNION ALL
+        -- not its version (collversion: the operating system's library's)
+        SELECT 'collation', (SELECT ns.nspname FROM ns WHERE ns.oid = co.collnamespace), co.collname::text, quote_ident(co.collname),
+               jsonb_build_object(
+                   'provider', CASE co.collprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' WHEN 'd' THEN 'default' ELSE co.collprovider::text END,
+                   'locale', coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'),
+                   'collate', co.collcollate,
+                   'ctype', co.collctype,
+                   'rules', to_jsonb(co) ->> 'collicurules',
+                   'deterministic', co.collisdeterministic::text,
+                   'comment', (SELECT comments.c ->> ('pg_collation/' || co.oid || '/0') FROM comments))
+        FROM pg_collation co WHERE co.oid >= 16384
+          AND co.collnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND co.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_collation'::regclass)
+        UNION ALL
+        SELECT 'text search configuration', (SELECT ns.nspname FROM ns WHERE ns.oid = cfg.cfgnamespace), cfg.cfgname::text, quote_ident(cfg.cfgname),
+               jsonb_build_object(
+                   'parser', (pg_identify_object('pg_ts_parser'::regclass, cfg.cfgparser, 0)).identity,
+                   -- each token type mapped: its dictionaries, in the order they are tried
+                   'mapping', (SELECT string_agg(tt.alias || ': ' || (SELECT string_agg(m.mapdict::regdictionary::text, ', ' ORDER BY m.mapseqno)
+                                                                       FROM pg_ts_config_map m WHERE m.mapcfg = cfg.oid AND m.maptokentype = tt.tokid),
+                                                 '; ' ORDER BY tt.alias)
+                               FROM ts_token_type(cfg.cfgparser) tt),
+                   'comment', (SELECT comments.c ->> ('pg_ts_config/' || cfg.oid || '/0') FROM comments))
+        FROM pg_ts_config cfg WHERE cfg.oid >= 16384
+          AND cfg.cfgnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND cfg.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_ts_config'::regclass)
+        UNION ALL
+        SELECT 'text search dictionary', (SELECT ns.nspname FROM ns WHERE ns.oid = dict.dictnamespace), dict.dictname::text, quote_ident(dict.dictname),
+               jsonb_build_object(
+                   'template', (pg_identify_object('pg_ts_template'::regclass, dict.dicttemplate, 0)).identity,
+                   'options', dict.dictinitoption,
+                   'comment', (SELECT comments.c ->> ('pg_ts_dict/' || dict.oid || '/0') FROM comments))
+        FROM pg_ts_dict dict WHERE dict.oid >= 16384
+          AND dict.dictnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND dict.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_ts_dict'::regclass)
+        UNION ALL
+        SELECT 'text search parser', (SELECT ns.nspname FROM ns WHERE ns.oid = prs.prsnamespace), prs.prsname::text, quote_ident(prs.prsname),
+               jsonb_build_object(
+                   'start', prs.prsstart::text, 'gettoken', prs.prstoken::text, 'end', prs.prsend::text,
+                   'headline', NULLIF(prs.prsheadline::oid, 0)::regproc::text, 'lextypes', prs.prslextype::text,
+                   'comment', (SELECT comments.c ->> ('pg_ts_parser/' || prs.oid || '/0') FROM comments))
+        FROM pg_ts_parser prs WHERE prs.oid >= 16384
+          AND prs.prsnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND prs.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_ts_parser'::regclass)
+        UNION ALL
+        SELECT 'text search template', (SELECT ns.nspname FROM ns WHERE ns.oid = tm.tmplnamespace), tm.tmplname::text, quote_ident(tm.tmplname),
+               jsonb_build_object(
+                   'init', NULLIF(tm.tmplinit::oid, 0)::regproc::text, 'lexize', tm.tmpllexize::text,
+                   'comment', (SELECT comments.c ->> ('pg_ts_template/' || tm.oid || '/0') FROM comments))
+        FROM pg_ts_template tm WHERE tm.oid >= 16384
+          AND tm.tmplnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) AND tm.oid NOT IN (SELECT ext.objid FROM ext WHERE ext.classid = 'pg_ts_template'::regclass)
+    ) x
     UNION ALL
     -- A cast is in no schema: left out are the built-in ones (oid < 16384), those made
     -- with a type (internal dependency: a range type's to its multirange), and those
@@ -352,7 +367,7 @@ objects AS (
                'function', NULLIF(c.castfunc, 0)::regprocedure::text,
                'context', CASE c.castcontext WHEN 'e' THEN 'explicit' WHEN 'a' THEN 'assignment' WHEN 'i' THEN 'implicit' END,
                'method', CASE c.castmethod WHEN 'f' THEN 'function' WHEN 'i' THEN 'inout' WHEN 'b' THEN 'binary' END,
-               'comment', obj_description(c.oid, 'pg_cast'))
+               'comment', (SELECT comments.c ->> ('pg_cast/' || c.oid || '/0') FROM comments))
     FROM pg_cast c
     WHERE c.oid >= 16384
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'i'))

@@ -27,6 +27,13 @@ use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
 use crate::own_schema::LOG_SCHEMA;
 
 pub(crate) const CATALOG_SQL: &str = include_str!("catalog.sql");
+/// The first statements of every catalog read, in its transaction: one snapshot
+/// for the schema and its fingerprint, every name qualified (an empty
+/// search_path), and the settings that change how pg_get_expr prints constants
+/// (a `timestamptz` default under another TimeZone) the same on every server.
+pub(crate) const READ_SETTINGS: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+     SET LOCAL search_path TO pg_catalog; SET LOCAL TimeZone TO 'UTC'; SET LOCAL DateStyle TO 'ISO, MDY'; \
+     SET LOCAL IntervalStyle TO 'postgres'; SET LOCAL extra_float_digits TO 1; SET LOCAL bytea_output TO 'hex'";
 /// A digest of the catalog rows the catalog query reads: changed by any DDL,
 /// never by the rows of tables (see the file).
 pub(crate) const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
@@ -103,14 +110,10 @@ pub async fn read_schema_and_fingerprint(
         Error::unavailable("could not read the database's catalog").note("reason", crate::pg_error::describe(&err))
     };
     let mut transaction = connection.begin().await.map_err(failed)?;
-    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path TO pg_catalog")
-        .execute(&mut *transaction)
-        .await
-        .map_err(failed)?;
+    sqlx::raw_sql(READ_SETTINGS).execute(&mut *transaction).await.map_err(failed)?;
     let document: String =
         sqlx::query_scalar(CATALOG_SQL).bind(excluded).fetch_one(&mut *transaction).await.map_err(failed)?;
-    let fingerprint: String =
-        sqlx::query_scalar(FINGERPRINT_SQL).fetch_one(&mut *transaction).await.map_err(failed)?;
+    let fingerprint: String = sqlx::query_scalar(FINGERPRINT_SQL).fetch_one(&mut *transaction).await.map_err(failed)?;
     transaction.rollback().await.map_err(failed)?;
     let schema = Schema::from_json(&document)
         .map_err(|err| Error::internal(format!("the catalog query's document did not parse: {err}")))?;

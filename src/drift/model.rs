@@ -168,7 +168,9 @@ fn compare(expected: &Schema, actual: &Schema) -> Vec<Difference> {
             (Some(object), None) => {
                 found.push(Difference::new(object, None, Some(summary(object)), None, create(object).map(Fix::Safe)))
             }
-            (None, Some(object)) => found.push(Difference::new(object, None, None, Some(summary(object)), drop(object))),
+            (None, Some(object)) => {
+                found.push(Difference::new(object, None, None, Some(summary(object)), drop(object)))
+            }
             (Some(want), Some(have)) => {
                 let attributes: std::collections::BTreeSet<&String> =
                     want.attrs.keys().chain(have.attrs.keys()).collect();
@@ -283,7 +285,12 @@ fn change(object: &SchemaObject, attribute: &str, expected: Option<&str>, actual
         return Some(if widens(actual, expected) {
             Fix::Safe(sql)
         } else {
-            Fix::Destructive(sql, format!("the column's values, converted from {actual} to {expected} (rounded, cut or changed in meaning)"))
+            Fix::Destructive(
+                sql,
+                format!(
+                    "the column's values, converted from {actual} to {expected} (rounded, cut or changed in meaning)"
+                ),
+            )
         });
     }
     Some(Fix::Safe(match (object.kind.as_str(), attribute) {
@@ -408,7 +415,12 @@ mod tests {
         let found = differences(&expected, &actual);
         let lines: Vec<(String, Option<String>)> = found
             .iter()
-            .map(|d| (d.describe(), d.fix.clone().or_else(|| d.destructive.as_ref().map(|fix| format!("destructive: {}", fix.sql)))))
+            .map(|d| {
+                (
+                    d.describe(),
+                    d.fix.clone().or_else(|| d.destructive.as_ref().map(|fix| format!("destructive: {}", fix.sql))),
+                )
+            })
             .collect();
         assert_eq!(
             lines,

@@ -63,9 +63,13 @@ pub fn digest_of(excluded: &[String], migrations: &[&Migration]) -> String {
 pub enum Missing {
     NoFile,
     /// Recorded for other sets of migrations only (the newest: how many it holds).
-    OtherSets { newest: usize },
+    OtherSets {
+        newest: usize,
+    },
     /// This set, on other major versions only.
-    OtherMajor { recorded: Vec<u32> },
+    OtherMajor {
+        recorded: Vec<u32>,
+    },
 }
 
 impl Missing {
@@ -168,6 +172,13 @@ impl RecordedFile {
         text.push('\n');
         let temporary = tempfile::NamedTempFile::new_in(folder).map_err(|err| Error::io("create", folder, err))?;
         std::fs::write(temporary.path(), text).map_err(|err| Error::io("write", temporary.path(), err))?;
+        // A temporary file is the owner's alone; this one is read by the release, as any user.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(temporary.path(), std::fs::Permissions::from_mode(0o644))
+                .map_err(|err| Error::io("write", temporary.path(), err))?;
+        }
         temporary.persist(path).map_err(|err| Error::io("write", path, err.error))?;
         Ok(())
     }

@@ -95,15 +95,14 @@ impl ReleaseCheck for DriftOnRelease<'_> {
                 ErrorKind::Policy,
                 format!("drift could not be checked: nothing was migrated ([drift] on_release = \"refuse\"): {reason}"),
             )
-            .help(format!(
-                "{}; or let this one release through with on_release = \"warn\"",
-                record_help(self.env)
-            ))),
+            .help(format!("{}; or let this one release through with on_release = \"warn\"", record_help(self.env)))),
             (Err(error), OnRelease::Warn) => {
                 tracing::warn!("drift: not checked: {error}");
                 Ok(())
             }
-            (Err(error), _) => Err(error.note("while", "checking drift before the release ([drift] on_release = \"refuse\")")),
+            (Err(error), _) => {
+                Err(error.note("while", "checking drift before the release ([drift] on_release = \"refuse\")"))
+            }
         }
     }
 
@@ -204,16 +203,23 @@ async fn kept(connection: &mut PgConnection, digest: &str) -> Result<Kept> {
         "SELECT {major}, k.verified_fingerprint, k.applied_digest IS NOT NULL, ({fingerprint}\n) \
          FROM (SELECT 1) one LEFT JOIN praxia_deploy.drift_expected k ON k.applied_digest = $1 AND k.postgres = {major}"
     );
+    // Read as the catalog is read (`READ_SETTINGS`), so that the fingerprints compare.
+    let mut transaction = connection.begin().await.map_err(failed)?;
+    sqlx::raw_sql(super::READ_SETTINGS).execute(&mut *transaction).await.map_err(failed)?;
     let found: std::result::Result<(i32, Option<String>, bool, String), sqlx::Error> =
-        sqlx::query_as(sqlx::AssertSqlSafe(with_record)).bind(digest).fetch_one(&mut *connection).await;
+        sqlx::query_as(sqlx::AssertSqlSafe(with_record)).bind(digest).fetch_one(&mut *transaction).await;
+    let _ = transaction.rollback().await;
     let (major, verified, recorded, fingerprint) = match found {
         Ok(found) => found,
         // No record yet (a database no release with drift on has migrated).
         Err(err) if crate::pg_error::has_code(&err, &[crate::pg_error::sqlstate::UNDEFINED_TABLE]) => {
             let without = format!("SELECT {major}, ({fingerprint}\n)");
-            let (major, fingerprint): (i32, String) =
-                sqlx::query_as(sqlx::AssertSqlSafe(without)).fetch_one(&mut *connection).await.map_err(failed)?;
-            (major, None, false, fingerprint)
+            let mut transaction = connection.begin().await.map_err(failed)?;
+            sqlx::raw_sql(super::READ_SETTINGS).execute(&mut *transaction).await.map_err(failed)?;
+            let found: (i32, String) =
+                sqlx::query_as(sqlx::AssertSqlSafe(without)).fetch_one(&mut *transaction).await.map_err(failed)?;
+            let _ = transaction.rollback().await;
+            (found.0, None, false, found.1)
         }
         Err(err) => return Err(failed(err)),
     };

@@ -111,7 +111,8 @@ pub fn undo(actual: &Schema, renames: &[Rename]) -> Schema {
         let table_ident = to.table_ident.clone().unwrap_or_default();
         let referenced = format!("REFERENCES {table_ident}(");
         for object in &mut objects {
-            if object.kind == "column" && object.table.as_deref() == Some(table.as_str()) && object.ident == from.ident {
+            if object.kind == "column" && object.table.as_deref() == Some(table.as_str()) && object.ident == from.ident
+            {
                 object.name.clone_from(&to.name);
                 object.ident.clone_from(&to.ident);
             }
@@ -240,9 +241,8 @@ fn replace_name(text: &str, from: &str, to: &str, boundary: Boundary) -> String 
         if text[i..].starts_with(from) {
             let before = i.checked_sub(1).map(|j| bytes[j]);
             let after = bytes.get(i + from.len()).copied();
-            let starts = before.is_none_or(|byte| {
-                !word(byte) && byte != b'"' && (boundary == Boundary::Column || byte != b'.')
-            });
+            let starts =
+                before.is_none_or(|byte| !word(byte) && byte != b'"' && (boundary == Boundary::Column || byte != b'.'));
             let ends = after.is_none_or(|byte| !word(byte) && byte != b'"');
             if starts && ends {
                 out.push_str(to);
@@ -261,7 +261,13 @@ fn replace_name(text: &str, from: &str, to: &str, boundary: Boundary) -> String 
 mod tests {
     use super::*;
 
-    fn object(kind: &str, name: &str, ident: &str, table: Option<(&str, &str)>, attrs: &[(&str, &str)]) -> SchemaObject {
+    fn object(
+        kind: &str,
+        name: &str,
+        ident: &str,
+        table: Option<(&str, &str)>,
+        attrs: &[(&str, &str)],
+    ) -> SchemaObject {
         SchemaObject {
             kind: kind.to_owned(),
             name: name.to_owned(),
@@ -277,11 +283,25 @@ mod tests {
         Schema::from_objects(vec![
             object("table", table, table, None, &[]),
             object("column", &format!("{table}.id"), "id", Some(t), &[("type", "text")]),
-            object("column", &format!("{table}.{column}"), column, Some(t), &[("type", "text"), ("default", "'x'::text")]),
-            object("index", "public.note_body_idx", "public.note_body_idx", Some(t), &[(
-                "definition",
-                &format!("CREATE INDEX note_body_idx ON {table} USING btree ({column}) WHERE ({column} <> 'body'::text)"),
-            )]),
+            object(
+                "column",
+                &format!("{table}.{column}"),
+                column,
+                Some(t),
+                &[("type", "text"), ("default", "'x'::text")],
+            ),
+            object(
+                "index",
+                "public.note_body_idx",
+                "public.note_body_idx",
+                Some(t),
+                &[(
+                    "definition",
+                    &format!(
+                        "CREATE INDEX note_body_idx ON {table} USING btree ({column}) WHERE ({column} <> 'body'::text)"
+                    ),
+                )],
+            ),
         ])
     }
 
@@ -326,7 +346,8 @@ mod tests {
         assert!(find(&expected, &actual).is_empty());
         let found = super::super::model::differences(&expected, &actual);
         assert!(found.iter().all(|difference| difference.fix.is_none() || difference.expected.is_some()));
-        let drops: Vec<&str> = found.iter().filter_map(|d| d.destructive.as_ref()).map(|fix| fix.sql.as_str()).collect();
+        let drops: Vec<&str> =
+            found.iter().filter_map(|d| d.destructive.as_ref()).map(|fix| fix.sql.as_str()).collect();
         assert_eq!(drops, ["ALTER TABLE public.t DROP COLUMN c;", "ALTER TABLE public.t DROP COLUMN d;"]);
     }
 
@@ -340,7 +361,12 @@ mod tests {
         );
         assert_eq!(replaced, "CHECK (((text <> 'body'::text) AND (note.text IS NOT NULL) AND (body_2 > ''::text)))");
         assert_eq!(
-            replace_name("REFERENCES public.notes(id) public.notes_archive", "public.notes", "public.note", Boundary::Qualified),
+            replace_name(
+                "REFERENCES public.notes(id) public.notes_archive",
+                "public.notes",
+                "public.note",
+                Boundary::Qualified
+            ),
             "REFERENCES public.note(id) public.notes_archive"
         );
         assert_eq!(unqualified("public.\"Note.x\""), "\"Note.x\"");

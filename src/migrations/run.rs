@@ -91,7 +91,11 @@ impl BeforeMigrating for TakenBefore {
 /// the rows agree and before anything is written (an error stops the run with
 /// nothing written); `after` once migrations were applied, on the new state.
 pub trait ReleaseCheck {
-    fn before(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> impl std::future::Future<Output = Result<()>>;
+    fn before(
+        &mut self,
+        connection: &mut PgConnection,
+        plan: &Plan<'_>,
+    ) -> impl std::future::Future<Output = Result<()>>;
     fn after(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> impl std::future::Future<Output = ()>;
 }
 

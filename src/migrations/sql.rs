@@ -182,7 +182,9 @@ fn cluster_wide_words(words: &[String]) -> Option<&'static str> {
     let has = |word: &str| words.iter().any(|candidate| candidate == word);
     let on_shared = |i: usize| matches!(w(i), "ROLE" | "DATABASE" | "TABLESPACE");
     let reason = match (w(0), w(1)) {
-        ("CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP") if w(2) != "MAPPING" => "a role (CREATE/ALTER/DROP ROLE)",
+        ("CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP") if w(2) != "MAPPING" => {
+            "a role (CREATE/ALTER/DROP ROLE)"
+        }
         ("GRANT" | "REVOKE", _) if !has("ON") => "a role membership (GRANT/REVOKE role)",
         ("CREATE" | "ALTER" | "DROP", "DATABASE") => "a database (CREATE/ALTER/DROP DATABASE)",
         ("CREATE" | "ALTER" | "DROP", "TABLESPACE") => "a tablespace",

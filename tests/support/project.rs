@@ -61,7 +61,7 @@ impl TestProject {
     /// A copy of the repository's own environments/ and migrations/.
     pub fn from_repo() -> TestProject {
         let project = TestProject::empty();
-        for folder in ["environments", "migrations", "migrations/meta"] {
+        for folder in ["environments", "migrations", "migrations/meta", "drift"] {
             let source = repo_root().join(folder);
             std::fs::create_dir_all(project.path().join(folder)).expect("mkdir");
             for entry in std::fs::read_dir(&source).expect("read repo folder") {
