@@ -34,11 +34,14 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
     stamped_at timestamptz NOT NULL DEFAULT now(),
     stamped_by text NOT NULL,
     tool_version text NOT NULL
-);
--- What the applied migrations make (drift), by the digest of the applied set and
--- the server's major version; `verified_fingerprint` is the live catalog's
--- fingerprint when it last matched, so a release that finds it unchanged reads no more.
-CREATE TABLE IF NOT EXISTS praxia_deploy.drift_expected (
+);";
+
+/// The release's record of drift's expected schemas, made only where drift is
+/// checked on release (`ensure_drift_record`): by the digest of the applied set
+/// and the server's major version, with the live catalog's fingerprint when it
+/// last matched, so a release that finds it unchanged reads no more. Its
+/// forerunner (filled by replays on the live server, no longer done) goes.
+const DRIFT_RECORD_SQL: &str = "CREATE TABLE IF NOT EXISTS praxia_deploy.drift_expected (
     applied_digest text NOT NULL,
     postgres integer NOT NULL,
     objects jsonb NOT NULL,
@@ -46,7 +49,6 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.drift_expected (
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (applied_digest, postgres)
 );
--- Its forerunner, filled by replays on the live server (no longer done).
 DROP TABLE IF EXISTS praxia_deploy.expected_schema;";
 
 /// Who applied a migration, where, with what: recorded in the log.
@@ -85,6 +87,12 @@ const CREATE_LOCK_KEY: i64 = 0x7072_6178_6961_5344; // "praxiaSD"
 pub async fn ensure(transaction: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CREATE_LOCK_KEY).execute(&mut *transaction).await?;
     sqlx::raw_sql(OWN_SCHEMA_SQL).execute(transaction).await.map(|_| ())
+}
+
+/// `ensure`, and the drift record's table.
+pub async fn ensure_drift_record(transaction: &mut PgConnection) -> Result<(), sqlx::Error> {
+    ensure(&mut *transaction).await?;
+    sqlx::raw_sql(DRIFT_RECORD_SQL).execute(transaction).await.map(|_| ())
 }
 
 fn current_user() -> String {

@@ -148,6 +148,11 @@ async fn check(env: &Environment, connection: &mut PgConnection, plan: &Plan<'_>
     }
     let excluded = excluded_schemas(env);
     let digest = record::digest_of(&excluded, &applied);
+    if moment == Moment::After {
+        // The record is written in any case: made first, its making does not
+        // change the fingerprint read below.
+        ensure_record(connection).await?;
+    }
     let kept = kept(connection, &digest).await?;
     if kept.verified.is_some() && kept.verified.as_deref() == Some(kept.fingerprint.as_str()) {
         return Ok(Verdict::Same);
@@ -254,8 +259,8 @@ async fn keep(
             .note("reason", crate::pg_error::describe(&err))
     };
     let text = serde_json::to_string(objects).expect("objects serialise");
+    ensure_record(connection).await?;
     let mut transaction = connection.begin().await.map_err(failed)?;
-    crate::own_schema::ensure(&mut transaction).await.map_err(failed)?;
     sqlx::query(
         "INSERT INTO praxia_deploy.drift_expected (applied_digest, postgres, objects, verified_fingerprint) \
          VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (applied_digest, postgres) DO UPDATE \
@@ -268,5 +273,14 @@ async fn keep(
     .execute(&mut *transaction)
     .await
     .map_err(failed)?;
+    transaction.commit().await.map_err(failed)
+}
+
+async fn ensure_record(connection: &mut PgConnection) -> Result<()> {
+    let failed = |err: sqlx::Error| {
+        Error::unavailable("could not make praxia_deploy.drift_expected").note("reason", crate::pg_error::describe(&err))
+    };
+    let mut transaction = connection.begin().await.map_err(failed)?;
+    crate::own_schema::ensure_drift_record(&mut transaction).await.map_err(failed)?;
     transaction.commit().await.map_err(failed)
 }
