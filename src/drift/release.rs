@@ -278,7 +278,8 @@ async fn keep(
 
 async fn ensure_record(connection: &mut PgConnection) -> Result<()> {
     let failed = |err: sqlx::Error| {
-        Error::unavailable("could not make praxia_deploy.drift_expected").note("reason", crate::pg_error::describe(&err))
+        Error::unavailable("could not make praxia_deploy.drift_expected")
+            .note("reason", crate::pg_error::describe(&err))
     };
     let mut transaction = connection.begin().await.map_err(failed)?;
     crate::own_schema::ensure_drift_record(&mut transaction).await.map_err(failed)?;
