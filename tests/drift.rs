@@ -743,3 +743,61 @@ async fn the_shipped_expected_schema_is_what_the_shipped_migrations_make() {
         "drift/expected-schema.json is not what the migrations make: run `praxia-deploy drift --record --env production` and commit it"
     );
 }
+
+#[tokio::test]
+async fn fixes_are_printed_in_an_order_that_applies_and_publications_compare_whole() {
+    let database = test_postgres().fresh_database();
+    let sql = format!("{BASE}\n--> statement-breakpoint\nCREATE PUBLICATION \"everything\" FOR ALL TABLES;");
+    let project = TestProject::with_migrations(&[("0000_base", 1_700_000_000_000, &sql)]);
+    on_release(&project, "refuse");
+    record(&project, &database);
+    project.run_on(&database, &["release"]).expect_code(0);
+    // What an app does to its tables never reads as drift.
+    execute(&database, "INSERT INTO organization VALUES ('o', 'Org'); TRUNCATE note; TRUNCATE organization CASCADE")
+        .await;
+    drift(&project, &database).expect_code(0);
+    project.run_on(&database, &["release"]).expect_code(0);
+    project.run_on(&database, &["release"]).expect_code(0);
+
+    // A trigger and its function made by hand: the trigger's drop comes first.
+    execute(&database, "CREATE FUNCTION by_hand() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER by_hand BEFORE INSERT ON organization FOR EACH ROW EXECUTE FUNCTION by_hand()").await;
+    let outcome = drift(&project, &database);
+    outcome.expect_code(11);
+    fixes_bring_it_back(&project, &database, &outcome, "a trigger and its function").await;
+}
+
+#[tokio::test]
+async fn a_production_replay_is_never_sent_to_the_production_server() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.file("environments/live.toml", "kind = \"production\"\n\n[database]\nwait = \"5s\"\n");
+    project.run_on(&database, &["--env", "live", "migrate", "--yes"]).expect_code(0);
+    project
+        .run_on(&database, &["--env", "live", "drift", "--shadow-url", &database.url])
+        .expect_code(2)
+        .expect_stderr_contains("--shadow-url reaches the production database's own server");
+}
+
+#[tokio::test]
+async fn a_column_renamed_on_a_partitioned_table_is_one_rename() {
+    let sql = r#"CREATE TABLE "event" ("id" bigint NOT NULL, "ts" timestamptz NOT NULL, "payload" text) PARTITION BY RANGE ("ts");
+--> statement-breakpoint
+CREATE TABLE "event_2025" PARTITION OF "event" FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+--> statement-breakpoint
+CREATE TABLE "event_2026" PARTITION OF "event" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+--> statement-breakpoint
+CREATE INDEX "event_ts_idx" ON "event" ("ts");"#;
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_events", 1_700_000_000_000, sql)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    execute(&database, "ALTER TABLE event RENAME COLUMN payload TO body").await;
+    let outcome = drift(&project, &database);
+    outcome.expect_code(11);
+    assert_eq!(reported(&outcome), [("column".to_owned(), "public.event.payload".to_owned(), Some("name".to_owned()))]);
+    fixes_bring_it_back(&project, &database, &outcome, "a partitioned table's column renamed").await;
+    // The partition key's column: its index and the key itself follow the rename.
+    execute(&database, "ALTER TABLE event RENAME COLUMN ts TO happened_at").await;
+    let outcome = drift(&project, &database);
+    assert_eq!(reported(&outcome), [("column".to_owned(), "public.event.ts".to_owned(), Some("name".to_owned()))]);
+    fixes_bring_it_back(&project, &database, &outcome, "the partition key's column renamed").await;
+}

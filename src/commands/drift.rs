@@ -32,8 +32,11 @@ pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crat
     let env = &context.env;
     let folder = read_folder(&env.migrations.dir)?;
     let path = &env.drift.expected_schema;
-    // A broken file is said before the replay, not after.
-    let previous = RecordedFile::read(path)?;
+    // The tool's own file: one it cannot read is written anew.
+    let previous = RecordedFile::read(path).unwrap_or_else(|error| {
+        tracing::warn!("{error}; it is written anew");
+        None
+    });
     let excluded = drift::excluded_schemas(env);
     let migrations: Vec<&crate::migrations::folder::Migration> = folder.migrations.iter().collect();
     let prefixes: Vec<String> = (0..=migrations.len())
@@ -42,7 +45,7 @@ pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crat
     let digest = digest_of(&excluded, &migrations);
     let count = migrations.len();
     let last = migrations.last().map(|migration| migration.tag.clone());
-    let (schema, major) = drift::expected(env, folder.clone(), None, shadow_url, context.wait(wait)).await?;
+    let (schema, major) = drift::expected(env, folder.clone(), None, shadow_url, None, context.wait(wait)).await?;
     let objects: Vec<crate::drift::SchemaObject> = schema.objects.into_values().collect();
     let entry = Recorded { applied_digest: digest.clone(), postgres: major, migrations: count, last, objects };
     let object_count = entry.objects.len();

@@ -220,7 +220,9 @@ objects AS (
                'all tables', pb.puballtables::text,
                'publishes', concat_ws(', ', CASE WHEN pb.pubinsert THEN 'insert' END, CASE WHEN pb.pubupdate THEN 'update' END,
                                       CASE WHEN pb.pubdelete THEN 'delete' END, CASE WHEN pb.pubtruncate THEN 'truncate' END),
-               'tables', (SELECT string_agg(pt.schemaname || '.' || pt.tablename, ', ' ORDER BY 1) FROM pg_publication_tables pt WHERE pt.pubname = pb.pubname))
+               -- FOR ALL TABLES lists the tool's own tables too: left out, as their schema is.
+               'tables', (SELECT string_agg(pt.schemaname || '.' || pt.tablename, ', ' ORDER BY pt.schemaname, pt.tablename)
+                          FROM pg_publication_tables pt WHERE pt.pubname = pb.pubname AND pt.schemaname <> ALL ($1::text[])))
     FROM pg_publication pb
     UNION ALL
     -- Range types, operators, operator classes and families, collations and text search

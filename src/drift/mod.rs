@@ -46,6 +46,9 @@ pub(crate) const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
 pub struct Live {
     pub database: String,
     pub major: u32,
+    /// The server's system identifier, so that no replay is sent to it.
+    #[serde(default)]
+    pub server: Option<String>,
     pub bookkeeping: crate::migrations::plan::AppliedRows,
     pub objects: Vec<SchemaObject>,
 }
@@ -76,11 +79,13 @@ pub async fn read_live_beside(
 ) -> Result<Live> {
     let mut connection = crate::database::connect(migrator.url(), wait, "praxia-deploy drift").await?;
     let major = major_version(&mut connection).await;
+    let server = system_identifier(&mut connection).await;
     let schema = read_schema(&mut connection, &excluded_schemas(migrator.env())).await;
     let _ = connection.close().await;
     Ok(Live {
         database: migrator.url().redacted(),
         major: major?,
+        server,
         bookkeeping,
         objects: without_bookkeeping(schema?, migrator.env()).objects.into_values().collect(),
     })
@@ -118,6 +123,12 @@ pub async fn read_schema_and_fingerprint(
     let schema = Schema::from_json(&document)
         .map_err(|err| Error::internal(format!("the catalog query's document did not parse: {err}")))?;
     Ok((schema, fingerprint))
+}
+
+/// The server's system identifier (what tells two servers apart, whatever
+/// names reach them), when it can be read.
+pub async fn system_identifier(connection: &mut PgConnection) -> Option<String> {
+    sqlx::query_scalar("SELECT system_identifier::text FROM pg_control_system()").fetch_one(&mut *connection).await.ok()
 }
 
 /// The server's major version (`server_version_num` / 10000).
@@ -179,14 +190,17 @@ pub fn same_major_version(live: u32, scratch: u32) -> Result<()> {
 /// `shadow_url`'s server, else the embedded development cluster) of the live
 /// server's major version `major`; the scratch database is dropped.
 /// With no `major`, the scratch server's decides; it is returned with the schema.
+/// `live_server`: the live database's server, which a staging or production
+/// environment's replay must never be sent to.
 pub async fn expected(
     env: &Environment,
     applied: MigrationFolder,
     major: Option<u32>,
     shadow_url: Option<&str>,
+    live_server: Option<&str>,
     wait: Duration,
 ) -> Result<(Schema, u32)> {
-    let scratch = scratch::Scratch::create(env, shadow_url, &applied, wait).await?;
+    let scratch = scratch::Scratch::create(env, shadow_url, live_server, &applied, wait).await?;
     let replayed = async {
         let mut connection = crate::database::connect(&scratch.url, wait, "praxia-deploy drift").await?;
         let scratch_major = major_version(&mut connection).await?;
@@ -275,7 +289,7 @@ pub async fn compare(
         .map(Problem::describe)
         .collect();
     let count = applied.migrations.len();
-    let (expected, _) = expected(env, applied, Some(live.major), shadow_url, wait).await?;
+    let (expected, _) = expected(env, applied, Some(live.major), shadow_url, live.server.as_deref(), wait).await?;
     let mut differences = model::differences(&expected, &live.schema());
     if !problems.is_empty() {
         // Against a folder that is not the database's history, no SQL is offered

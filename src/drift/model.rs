@@ -136,9 +136,64 @@ impl Difference {
 pub fn differences(expected: &Schema, actual: &Schema) -> Vec<Difference> {
     let renames = super::rename::find(expected, actual);
     let undone = super::rename::undo(actual, &renames);
-    let mut found: Vec<Difference> = renames.iter().map(super::rename::Rename::difference).collect();
-    found.extend(compare(expected, &undone));
+    let mut found: Vec<Difference> =
+        renames.iter().filter(|rename| !rename.implied).map(super::rename::Rename::difference).collect();
+    let mut rest = compare(expected, &undone);
+    hold_back_schema_drops(&mut rest, &undone);
+    rest.sort_by_cached_key(|difference| {
+        (fix_order(difference), difference.kind.clone(), difference.name.clone(), difference.attribute.clone())
+    });
+    found.extend(rest);
     found
+}
+
+/// Where a difference's fix runs, so that the fixes can be applied in the order
+/// printed: what is dropped goes first, dependents before what they depend on;
+/// then the changes; then what is made, what others depend on first.
+fn fix_order(difference: &Difference) -> (u8, u8) {
+    const MADE_IN_ORDER: [&str; 16] = [
+        "schema",
+        "extension",
+        "collation",
+        "enum",
+        "domain",
+        "composite type",
+        "range type",
+        "sequence",
+        "function",
+        "procedure",
+        "aggregate",
+        "table",
+        "partitioned table",
+        "column",
+        "constraint",
+        "index",
+    ];
+    let rank = MADE_IN_ORDER.iter().position(|kind| *kind == difference.kind).unwrap_or(MADE_IN_ORDER.len()) as u8;
+    match (&difference.attribute, &difference.expected, &difference.actual) {
+        (None, None, Some(_)) => (0, u8::MAX - rank),
+        (None, Some(_), None) => (2, rank),
+        _ => (1, rank),
+    }
+}
+
+/// A schema made by hand is dropped only once everything in it is; when
+/// something in it has no fix offered (its drop would destroy data), neither has
+/// the schema's.
+fn hold_back_schema_drops(found: &mut [Difference], actual: &Schema) {
+    let unfixed_schemas: std::collections::BTreeSet<String> = found
+        .iter()
+        .filter(|difference| difference.expected.is_none() && difference.fix.is_none() && difference.kind != "schema")
+        .filter_map(|difference| actual.objects.get(&(difference.kind.clone(), difference.name.clone())))
+        .filter_map(|object| object.ident.split_once('.').map(|(schema, _)| schema.to_owned()))
+        .collect();
+    for difference in found.iter_mut().filter(|difference| difference.kind == "schema" && difference.expected.is_none())
+    {
+        let ident = actual.objects.get(&(difference.kind.clone(), difference.name.clone())).map(|object| &object.ident);
+        if ident.is_some_and(|ident| unfixed_schemas.contains(ident)) {
+            difference.fix = None;
+        }
+    }
 }
 
 fn compare(expected: &Schema, actual: &Schema) -> Vec<Difference> {
@@ -171,6 +226,8 @@ fn compare(expected: &Schema, actual: &Schema) -> Vec<Difference> {
             (None, Some(object)) => {
                 found.push(Difference::new(object, None, None, Some(summary(object)), drop(object)))
             }
+            // Of a table missing or extra as a whole (not a rename): its difference says it.
+            (Some(want), Some(have)) if belongs_to(want, &missing_tables) || belongs_to(have, &extra_tables) => {}
             (Some(want), Some(have)) => {
                 let attributes: std::collections::BTreeSet<&String> =
                     want.attrs.keys().chain(have.attrs.keys()).collect();
@@ -226,6 +283,13 @@ fn create(object: &SchemaObject) -> Option<String> {
         "view" => format!("CREATE VIEW {} AS {}", object.ident, definition?.trim()),
         // A generated or identity column is more than its type: no plain fix.
         "column" if object.attrs.contains_key("generated") || object.attrs.contains_key("identity") => return None,
+        // On a table with rows it would fail: the column must be filled first, by a migration.
+        "column"
+            if object.attrs.get("not null").is_some_and(|value| value == "true")
+                && !object.attrs.contains_key("default") =>
+        {
+            return None;
+        }
         "column" => {
             let mut sql =
                 format!("ALTER TABLE {} ADD COLUMN {} {}", table_of(object), object.ident, object.attrs.get("type")?);
@@ -426,6 +490,10 @@ mod tests {
             lines,
             vec![
                 (
+                    "index public.note_body_idx: in the database, not made by the migrations".to_owned(),
+                    Some("DROP INDEX public.note_body_idx;".to_owned())
+                ),
+                (
                     "column public.note.body: default: migrations make ''::text, the database has none".to_owned(),
                     Some("ALTER TABLE public.note ALTER COLUMN body SET DEFAULT ''::text;".to_owned())
                 ),
@@ -438,13 +506,66 @@ mod tests {
                     Some("destructive: ALTER TABLE public.note ALTER COLUMN score TYPE integer;".to_owned())
                 ),
                 (
-                    "index public.note_body_idx: in the database, not made by the migrations".to_owned(),
-                    Some("DROP INDEX public.note_body_idx;".to_owned())
-                ),
-                (
                     "index public.note_pkey_idx: the migrations make it, the database does not have it".to_owned(),
                     Some("CREATE INDEX note_pkey_idx ON public.note USING btree (id);".to_owned())
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn fixes_come_in_an_order_they_can_be_applied_in() {
+        let table = |name: &str| object("table", name, name, &[]);
+        let mut trigger = object("trigger", "public.t.audit", "audit", &[("definition", "CREATE TRIGGER audit ...")]);
+        trigger.table_ident = Some("public.t".to_owned());
+        let expected = schema(vec![
+            table("public.t"),
+            object("enum", "public.mood", "public.mood", &[("values", "'ok'")]),
+            object("column", "public.t.m", "m", &[("type", "public.mood"), ("not null", "false")]),
+            object("column", "public.t.title", "title", &[("type", "text"), ("not null", "true")]),
+        ]);
+        let actual = schema(vec![
+            table("public.t"),
+            object("function", "public.audit()", "public.audit()", &[("definition", "CREATE FUNCTION ...")]),
+            trigger,
+        ]);
+        let fixes: Vec<String> = differences(&expected, &actual).iter().filter_map(|d| d.fix.clone()).collect();
+        assert_eq!(
+            fixes,
+            [
+                "DROP TRIGGER audit ON public.t;",
+                "DROP FUNCTION public.audit();",
+                "CREATE TYPE public.mood AS ENUM ('ok');",
+                "ALTER TABLE public.t ADD COLUMN m public.mood;",
+            ],
+            "and no fix for a NOT NULL column without a default: it fails on a table with rows"
+        );
+    }
+
+    #[test]
+    fn the_index_of_a_table_missing_as_a_whole_is_not_dropped_and_made_again() {
+        let mut want = object(
+            "index",
+            "public.t_b_idx",
+            "public.t_b_idx",
+            &[("definition", "CREATE INDEX t_b_idx ON public.t USING btree (b)")],
+        );
+        want.table = Some("public.t".to_owned());
+        let mut have = object(
+            "index",
+            "public.t_b_idx",
+            "public.t_b_idx",
+            &[("definition", "CREATE INDEX t_b_idx ON public.t2 USING btree (b)")],
+        );
+        have.table = Some("public.t2".to_owned());
+        let expected = schema(vec![object("table", "public.t", "public.t", &[]), want]);
+        let actual = schema(vec![object("table", "public.t2", "public.t2", &[("options", "x")]), have]);
+        let found: Vec<String> = differences(&expected, &actual).iter().map(Difference::describe).collect();
+        assert_eq!(
+            found,
+            [
+                "table public.t2: in the database, not made by the migrations",
+                "table public.t: the migrations make it, the database does not have it"
             ]
         );
     }

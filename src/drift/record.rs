@@ -78,7 +78,7 @@ impl Missing {
         match self {
             Missing::NoFile => format!("no expected schema is recorded ({} does not exist)", file.display()),
             Missing::OtherSets { newest } => format!(
-                "{} holds no expected schema for the {set} (its newest is for {})",
+                "{} holds no expected schema for the {set} (its newest is for {}; a set of other or edited migrations, or one recorded by another version of praxia-deploy, does not count)",
                 file.display(),
                 crate::output::plural(*newest, "migration")
             ),
@@ -103,7 +103,7 @@ impl RecordedFile {
             Error::usage(format!("{} is not an expected-schema file", path.display()))
                 .note("at", format!("line {}, column {}", err.line(), err.column()))
                 .note("reason", err.to_string())
-                .help("write it again with `praxia-deploy drift --record`; never edit it by hand")
+                .help("`praxia-deploy drift --record` writes it anew; never edit it by hand")
         })?;
         if file.format != FORMAT {
             return Err(Error::usage(format!(

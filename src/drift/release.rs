@@ -95,7 +95,10 @@ impl ReleaseCheck for DriftOnRelease<'_> {
                 ErrorKind::Policy,
                 format!("drift could not be checked: nothing was migrated ([drift] on_release = \"refuse\"): {reason}"),
             )
-            .help(format!("{}; or let this one release through with on_release = \"warn\"", record_help(self.env)))),
+            .help(format!(
+                "{}; for the set the database is at, run it on a checkout of the release that applied it; or let this one release through with on_release = \"warn\"",
+                record_help(self.env)
+            ))),
             (Err(error), OnRelease::Warn) => {
                 tracing::warn!("drift: not checked: {error}");
                 Ok(())

@@ -12,6 +12,9 @@ use super::model::{Difference, Schema, SchemaObject};
 pub struct Rename {
     pub expected: SchemaObject,
     pub actual: SchemaObject,
+    /// A partition's or child's column renamed with its parent's: undone with
+    /// it, and fixed by the parent's RENAME (which renames it too).
+    pub implied: bool,
 }
 
 const TABLE_KINDS: [&str; 2] = ["table", "partitioned table"];
@@ -77,6 +80,28 @@ pub fn find(expected: &Schema, actual: &Schema) -> Vec<Rename> {
             have.iter().filter(|(ident, _)| !want.contains_key(*ident)).map(|(_, column)| (*column).clone()).collect();
         renames.extend(pairs(&missing, &extra, |a, b| a.attrs == b.attrs));
     }
+    let columns: Vec<(Option<String>, String, String)> = renames
+        .iter()
+        .filter(|rename| !rename.is_table())
+        .map(|rename| (rename.expected.table.clone(), rename.actual.ident.clone(), rename.expected.ident.clone()))
+        .collect();
+    for rename in renames.iter_mut().filter(|rename| !rename.is_table()) {
+        let Some(table) = rename.expected.table.as_ref().and_then(|table| {
+            TABLE_KINDS.iter().find_map(|kind| expected.objects.get(&((*kind).to_owned(), table.clone())))
+        }) else {
+            continue;
+        };
+        let parents: Vec<&str> = ["partition of", "inherits"]
+            .iter()
+            .filter_map(|attribute| table.attrs.get(*attribute))
+            .flat_map(|parents| parents.split(", "))
+            .collect();
+        rename.implied = parents.iter().any(|parent| {
+            columns.iter().any(|(table, from, to)| {
+                table.as_deref() == Some(*parent) && *from == rename.actual.ident && *to == rename.expected.ident
+            })
+        });
+    }
     renames
 }
 
@@ -100,8 +125,10 @@ pub fn undo(actual: &Schema, renames: &[Rename]) -> Schema {
                 object.table = Some(to.name.clone());
                 object.table_ident = Some(to.ident.clone());
             }
-            for value in object.attrs.values_mut() {
-                *value = replace_name(value, &from.ident, &to.ident, Boundary::Qualified);
+            for (attribute, value) in object.attrs.iter_mut() {
+                if attribute != "comment" {
+                    *value = replace_name(value, &from.ident, &to.ident, Boundary::Qualified);
+                }
             }
         }
     }
@@ -116,9 +143,13 @@ pub fn undo(actual: &Schema, renames: &[Rename]) -> Schema {
                 object.name.clone_from(&to.name);
                 object.ident.clone_from(&to.ident);
             }
-            if object.table.as_deref() == Some(table.as_str()) {
-                for value in object.attrs.values_mut() {
-                    *value = replace_name(value, &from.ident, &to.ident, Boundary::Column);
+            let the_table = TABLE_KINDS.contains(&object.kind.as_str()) && object.name == table;
+            if object.table.as_deref() == Some(table.as_str()) || the_table {
+                // SQL only: a comment is the user's text.
+                for (attribute, value) in object.attrs.iter_mut() {
+                    if attribute != "comment" && (!the_table || attribute == "partition key") {
+                        *value = replace_name(value, &from.ident, &to.ident, Boundary::Column);
+                    }
                 }
             } else if object.kind == "constraint"
                 && let Some(definition) = object.attrs.get_mut("definition")
@@ -162,7 +193,7 @@ fn pairs(
         let candidates: Vec<&SchemaObject> = extra.iter().filter(|have| same(want, have)).collect();
         let [have] = candidates.as_slice() else { continue };
         if missing.iter().filter(|other| same(other, have)).count() == 1 {
-            found.push(Rename { expected: want.clone(), actual: (*have).clone() });
+            found.push(Rename { expected: want.clone(), actual: (*have).clone(), implied: false });
         }
     }
     found

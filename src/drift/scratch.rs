@@ -51,6 +51,7 @@ impl Scratch {
     pub async fn create(
         env: &Environment,
         shadow_url: Option<&str>,
+        live_server: Option<&str>,
         applied: &MigrationFolder,
         wait: std::time::Duration,
     ) -> Result<Scratch> {
@@ -82,6 +83,18 @@ impl Scratch {
             }
         };
         let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
+        let live_kind = !env.kind.uses_embedded_database();
+        if live_kind
+            && live_server.is_some()
+            && super::system_identifier(&mut connection).await.as_deref() == live_server
+        {
+            let _ = connection.close().await;
+            return Err(Error::usage(format!(
+                "--shadow-url reaches the {} database's own server: a replay would write to it",
+                env.kind.as_str()
+            ))
+            .help("give --shadow-url another server of the same major version, or leave it out to replay on the embedded cluster"));
+        }
         REPLAYS.drop_stale(&mut connection).await;
         // From template0: what the migrations make from nothing, not what a
         // server's template1 was given by hand.

@@ -147,14 +147,16 @@ pub fn talks_to_client(words: &[String]) -> Option<&'static str> {
     }
 }
 
-/// Why a statement reaches beyond its database (roles and memberships, other
-/// databases, tablespaces, the server's settings, files or processes, another
-/// server): replaying it on a shared server would change that server. A `DO`
-/// block is read inside; one that runs dynamic SQL (`EXECUTE`) cannot be seen
-/// through and counts. A routine's body is read for the same statements (it runs
-/// when called). Plain-quoted bodies are not read.
+/// Why a statement may reach beyond its database (roles and memberships, other
+/// databases, tablespaces, the server's settings, files, processes or
+/// replication, another server): replaying it on a shared server could change
+/// that server. What cannot be seen through counts too: dynamic SQL (`EXECUTE`)
+/// in a `DO` block or a routine, a routine body in plain quotes, a routine in a
+/// language other than SQL or PL/pgSQL. Routine bodies are read (they run when
+/// called, by a trigger or a later statement). Conservative by design: a
+/// statement named here is refused on a shared server, never judged harmless.
 pub fn cluster_wide_reason(statement: &str, words: &[String]) -> Option<&'static str> {
-    if let Some(reason) = cluster_wide_words(words) {
+    if let Some(reason) = cluster_wide_words(words).or_else(|| server_function(statement)) {
         return Some(reason);
     }
     let first = words.first().map(String::as_str);
@@ -162,62 +164,131 @@ pub fn cluster_wide_reason(statement: &str, words: &[String]) -> Option<&'static
     if first != Some("DO") && !routine {
         return None;
     }
-    for body in dollar_quoted_bodies(statement) {
+    if let Some(position) = words.iter().position(|word| word == "LANGUAGE") {
+        let language = words.get(position + 1).map(String::as_str).unwrap_or("");
+        if !matches!(language, "SQL" | "PLPGSQL") {
+            return Some("a routine in a language other than SQL or PL/pgSQL (its body is not read)");
+        }
+    }
+    let bodies = dollar_quoted_bodies(statement);
+    let atomic = words.iter().any(|word| word == "ATOMIC") || (routine && !words.iter().any(|word| word == "AS"));
+    if bodies.is_empty() && !atomic {
+        return Some("a routine or DO body in plain quotes (not read)");
+    }
+    for body in bodies {
         let inner: Vec<String> = split_statements(body).into_iter().flat_map(|statement| statement.words).collect();
         for start in 0..inner.len() {
             if let Some(reason) = cluster_wide_words(&inner[start..]) {
                 return Some(reason);
             }
         }
-        if first == Some("DO") && inner.iter().any(|word| word == "EXECUTE") {
-            return Some("a DO block that runs dynamic SQL (EXECUTE)");
+        if let Some(reason) = server_function(body) {
+            return Some(reason);
+        }
+        if inner.iter().any(|word| word == "EXECUTE") {
+            return Some("dynamic SQL (EXECUTE) in a DO block or routine, which cannot be read");
         }
     }
     None
 }
 
-/// The statement starting at `words[0]`, by its leading words and the functions it calls.
+/// The statement starting at `words[0]`, by its leading words.
 fn cluster_wide_words(words: &[String]) -> Option<&'static str> {
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     let has = |word: &str| words.iter().any(|candidate| candidate == word);
-    let on_shared = |i: usize| matches!(w(i), "ROLE" | "DATABASE" | "TABLESPACE");
-    let reason = match (w(0), w(1)) {
+    let on_shared = |i: usize| matches!(w(i), "ROLE" | "DATABASE" | "TABLESPACE" | "PARAMETER");
+    let shared_grant = (1..words.len()).any(|i| w(i) == "ON" && on_shared(i + 1));
+    Some(match (w(0), w(1)) {
         ("CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP") if w(2) != "MAPPING" => {
             "a role (CREATE/ALTER/DROP ROLE)"
         }
         ("GRANT" | "REVOKE", _) if !has("ON") => "a role membership (GRANT/REVOKE role)",
+        ("GRANT" | "REVOKE", _) if shared_grant => "a database, tablespace or parameter's privileges",
+        ("DROP" | "REASSIGN", "OWNED") => "what a role owns in every database (DROP/REASSIGN OWNED)",
         ("CREATE" | "ALTER" | "DROP", "DATABASE") => "a database (CREATE/ALTER/DROP DATABASE)",
         ("CREATE" | "ALTER" | "DROP", "TABLESPACE") => "a tablespace",
         ("ALTER", "SYSTEM") => "the server's settings (ALTER SYSTEM)",
+        ("LOAD" | "CHECKPOINT", _) => "the server (LOAD, CHECKPOINT)",
         ("CREATE" | "ALTER" | "DROP", "SUBSCRIPTION") => "a subscription (it connects to another server)",
-        ("IMPORT", "FOREIGN") => "another server (IMPORT FOREIGN SCHEMA)",
+        ("CREATE" | "ALTER", "SERVER") | ("IMPORT", "FOREIGN") => "another server (foreign data)",
+        ("CREATE" | "ALTER", "USER") if w(2) == "MAPPING" => "another server (foreign data)",
+        ("CREATE", "EXTENSION") if ["DBLINK", "POSTGRES_FDW", "FILE_FDW", "ADMINPACK"].iter().any(|name| has(name)) => {
+            "an extension that reaches other servers or the server's files"
+        }
         ("COMMENT", "ON") if on_shared(2) => "a role, database or tablespace's comment",
-        ("SECURITY", "LABEL") if (2..words.len()).any(|i| w(i) == "ON" && on_shared(i + 1)) => {
-            "a role, database or tablespace's security label"
+        ("SECURITY", "LABEL") if shared_grant => "a role, database or tablespace's security label",
+        // COPY to or from the client is refused in migrations: any other is the server's files or programs.
+        ("COPY", _) => "the server's files or programs (COPY)",
+        _ => return None,
+    })
+}
+
+/// A call of a function that acts on the server, its files, its processes, its
+/// replication or another server, named bare or quoted, outside strings.
+fn server_function(text: &str) -> Option<&'static str> {
+    const EXACT: [&str; 16] = [
+        "lo_import",
+        "lo_export",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_promote",
+        "pg_switch_wal",
+        "pg_create_restore_point",
+        "pg_backup_start",
+        "pg_backup_stop",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_file_write",
+        "pg_file_unlink",
+    ];
+    const PREFIXES: [&str; 5] = [
+        "dblink",
+        "pg_create_physical_replication_slot",
+        "pg_create_logical_replication_slot",
+        "pg_drop_replication_slot",
+        "pg_stat_reset",
+    ];
+    identifiers(text)
+        .iter()
+        .any(|name| EXACT.contains(&name.as_str()) || PREFIXES.iter().any(|prefix| name.starts_with(prefix)) || name.starts_with("pg_replication_origin"))
+        .then_some("the server's files, processes or replication, or another server (a function such as lo_export, pg_terminate_backend or dblink)")
+}
+
+/// The identifiers of `text`, bare ones lower-cased and quoted ones as written,
+/// outside strings, comments and dollar-quoted bodies.
+fn identifiers(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => i = skip_quoted(bytes, i, b'\'', i > 0 && matches!(bytes[i - 1], b'E' | b'e')),
+            b'"' => {
+                let end = skip_quoted(bytes, i, b'"', false);
+                found.push(text[i + 1..end.saturating_sub(1).max(i + 1)].replace("\"\"", "\""));
+                i = end;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = text[i..].find('\n').map_or(bytes.len(), |end| i + end),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = text[i..].find("*/").map_or(bytes.len(), |end| i + end + 2),
+            b'$' => match dollar_tag(bytes, i) {
+                Some(tag_len) => {
+                    let tag = &text[i..i + tag_len];
+                    i = text[i + tag_len..].find(tag).map_or(bytes.len(), |offset| i + tag_len + offset + tag_len);
+                }
+                None => i += 1,
+            },
+            byte if is_word_start(byte) => {
+                let end = (i..bytes.len()).find(|&j| !is_word_byte(bytes.get(j))).unwrap_or(bytes.len());
+                found.push(text[i..end].to_ascii_lowercase());
+                i = end;
+            }
+            _ => i += 1,
         }
-        ("COPY", _) if (has("TO") || has("FROM")) && !has("STDIN") && !has("STDOUT") => {
-            "the server's files or programs (COPY to or from a file)"
-        }
-        _ => {
-            const SERVER_FUNCTIONS: [&str; 10] = [
-                "LO_IMPORT",
-                "LO_EXPORT",
-                "PG_FILE_WRITE",
-                "DBLINK",
-                "DBLINK_EXEC",
-                "DBLINK_CONNECT",
-                "PG_TERMINATE_BACKEND",
-                "PG_CANCEL_BACKEND",
-                "PG_RELOAD_CONF",
-                "PG_READ_FILE",
-            ];
-            return words
-                .iter()
-                .any(|word| SERVER_FUNCTIONS.contains(&word.as_str()))
-                .then_some("the server's files, processes or another server (a function such as lo_export or dblink)");
-        }
-    };
-    Some(reason)
+    }
+    found
 }
 
 /// The dollar-quoted strings of a statement, inside their quotes.
@@ -574,6 +645,24 @@ mod tests {
             "DO $$ BEGIN CREATE ROLE r; EXCEPTION WHEN duplicate_object THEN null; END $$",
             "DO $body$ BEGIN EXECUTE 'CREATE TABLE ' || 't'; END $body$",
             "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN ALTER ROLE r NOLOGIN; END $$",
+            // What an attack review found getting through a first version:
+            "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$BEGIN EXECUTE 'ALTER ROLE r ' || 'LOGIN'; END$$",
+            "CREATE PROCEDURE p() LANGUAGE plpgsql AS $o$ BEGIN EXECUTE $x$ALTER ROLE r CONNECTION LIMIT 9$x$; END $o$",
+            "CREATE FUNCTION f_b() RETURNS void LANGUAGE plpgsql AS 'BEGIN ALTER ROLE r CONNECTION LIMIT 7; END'",
+            "DO 'BEGIN EXECUTE ''COMMENT ON ROLE r IS x''; END'",
+            "SELECT \"pg_terminate_backend\"(pid) FROM pg_stat_activity",
+            "COPY (SELECT 1 AS stdout) TO '/tmp/x.txt'",
+            "GRANT CONNECT ON DATABASE other TO r",
+            "GRANT SET ON PARAMETER work_mem TO r",
+            "DROP OWNED BY r",
+            "REASSIGN OWNED BY r TO s",
+            "SELECT pg_create_physical_replication_slot('s')",
+            "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'x')",
+            "CREATE USER MAPPING FOR r SERVER s",
+            "CREATE EXTENSION \"dblink\"",
+            "SELECT dblink_connect_u('c', 'dbname=x')",
+            "CREATE FUNCTION py() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$",
+            "LOAD 'auto_explain'",
         ] {
             assert!(reason(sql).is_some(), "{sql}");
         }
@@ -581,12 +670,12 @@ mod tests {
             "CREATE TABLE role (id int)",
             "GRANT SELECT ON t TO app",
             "REVOKE ALL ON t FROM public",
-            "CREATE USER MAPPING FOR app SERVER s",
             "ALTER TABLE t OWNER TO app",
+            "CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE RETURN a + b",
+            "CREATE FUNCTION one() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",
+            "SELECT 'pg_terminate_backend' AS name",
             "COMMENT ON TABLE t IS 'role'",
-            "COPY t FROM STDIN",
             "DO $$ BEGIN ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (b) REFERENCES b(id); EXCEPTION WHEN duplicate_object THEN null; END $$",
-            "CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'SELECT 1'; END $$",
             "CREATE POLICY p ON t TO app USING (true)",
         ] {
             assert_eq!(reason(sql), None, "{sql}");
