@@ -43,10 +43,24 @@ impl Schema {
         Ok(schema)
     }
 
+    /// Objects by (kind, name). Names join their parts with dots, so a name with a
+    /// dot in it can meet another (`"a.b".c` and `a."b.c"` both read `a.b.c`):
+    /// those that meet are named by their quoted identifiers instead, which never do.
     pub fn from_objects(objects: Vec<SchemaObject>) -> Schema {
-        Schema {
-            objects: objects.into_iter().map(|object| ((object.kind.clone(), object.name.clone()), object)).collect(),
+        let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for object in &objects {
+            *seen.entry((object.kind.clone(), object.name.clone())).or_default() += 1;
         }
+        let objects = objects.into_iter().map(|mut object| {
+            if seen[&(object.kind.clone(), object.name.clone())] > 1 {
+                object.name = match &object.table_ident {
+                    Some(table) => format!("{table}.{}", object.ident),
+                    None => object.ident.clone(),
+                };
+            }
+            ((object.kind.clone(), object.name.clone()), object)
+        });
+        Schema { objects: objects.collect() }
     }
 }
 
@@ -612,6 +626,17 @@ mod tests {
         let collated =
             object("column", "public.t.code", "code", &[("type", "text"), ("collation", "C"), ("not null", "false")]);
         assert_eq!(create(&collated).as_deref(), Some("ALTER TABLE public.t ADD COLUMN code text COLLATE \"C\";"));
+    }
+
+    #[test]
+    fn names_that_meet_through_a_dot_are_told_apart_by_their_quoted_identifiers() {
+        let mut a = object("column", "public.t.x.y", "\"x.y\"", &[("type", "text")]);
+        a.table_ident = Some("public.t".to_owned());
+        let mut b = object("column", "public.t.x.y", "y", &[("type", "integer")]);
+        b.table_ident = Some("public.\"t.x\"".to_owned());
+        let schema = Schema::from_objects(vec![a, b]);
+        let names: Vec<&str> = schema.objects.keys().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(names, ["public.\"t.x\".y", "public.t.\"x.y\""]);
     }
 
     #[test]
