@@ -44,6 +44,7 @@ install_prerequisites() {
   # The studio's browser tests: Debian's chromium, driven by playwright-core
   # (tests/browser's lockfile).
   [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || apt_install chromium
+  fetch_corpus
   for package in tests/interop tests/interop/drizzle-1 tests/browser; do
     if [ ! -f "$package/node_modules/.package-lock.json" ] ||
        [ "$package/package-lock.json" -nt "$package/node_modules/.package-lock.json" ]; then
@@ -51,4 +52,26 @@ install_prerequisites() {
       npm ci --prefix "$package" --no-audit --no-fund --loglevel=error
     fi
   done
+}
+
+# Real projects' migration folders (tests/corpus/sources.tsv): `npm pack` of each
+# pinned package, checked against its recorded integrity, unpacked once.
+fetch_corpus() {
+  local name version integrity rest target tarball actual
+  while IFS=$'\t' read -r name version integrity rest; do
+    case "$name" in ''|'#'*) continue ;; esac
+    target="tests/corpus/.packages/${name//\//+}@$version"
+    [ -d "$target" ] && continue
+    say "npm pack $name@$version (real-project corpus)"
+    local scratch; scratch="$(mktemp -d)"
+    tarball="$(cd "$scratch" && npm pack --silent "$name@$version")"
+    actual="$(node -e 'const c = require("crypto"), fs = require("fs"); process.stdout.write("sha512-" + c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"))' "$scratch/$tarball")"
+    if [ "$actual" != "$integrity" ]; then
+      rm -rf "$scratch"
+      echo "error: $name@$version from the registry is not the recorded one ($actual)" >&2
+      return 1
+    fi
+    mkdir -p "$target.partial" && tar -xzf "$scratch/$tarball" -C "$target.partial" && mv "$target.partial" "$target"
+    rm -rf "$scratch"
+  done < tests/corpus/sources.tsv
 }

@@ -42,6 +42,8 @@ pub struct Migrator<'e> {
     folder: MigrationFolder,
     bookkeeping: Bookkeeping,
     application_name: String,
+    /// Reviewed before running (not a replay, whose migrations are applied history).
+    review: bool,
 }
 
 /// How long to wait, and what may run.
@@ -137,17 +139,25 @@ impl<'e> Migrator<'e> {
     pub fn open(env: &'e Environment, database_url: Option<&str>, application_name: String) -> Result<Migrator<'e>> {
         let folder = read_folder(&env.migrations.dir)?;
         let url = database::url_for(env, database_url)?;
-        Ok(Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name })
+        Ok(Migrator {
+            env,
+            url,
+            folder,
+            bookkeeping: Bookkeeping::new(&env.migrations),
+            application_name,
+            review: true,
+        })
     }
 
-    /// A migrator for `folder` (a part of the environment's) on `url`: the drift replay.
+    /// A migrator for `folder` (a part of the environment's) on `url`: the drift
+    /// replay, of migrations already applied, which nothing reviews again.
     pub fn with_folder(
         env: &'e Environment,
         url: DatabaseUrl,
         folder: MigrationFolder,
         application_name: String,
     ) -> Migrator<'e> {
-        Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name }
+        Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name, review: false }
     }
 
     pub fn env(&self) -> &Environment {
@@ -253,6 +263,7 @@ impl<'e> Migrator<'e> {
         check: &mut impl ReleaseCheck,
     ) -> std::result::Result<Run, Interrupted> {
         let Carried { started, committed, backup, reviewed, checked } = carried;
+        *reviewed |= !self.review;
         let started = *started;
         // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
         // is not. A journal folder may meet either (a database handed back from

@@ -141,15 +141,16 @@ pub(super) fn parse(
                 .note("journal", journal_path.display())
                 .help("each migration appears once in meta/_journal.json; remove the duplicate entry"));
         }
-        if let Some(previous) = migrations.last()
-            && entry.when <= previous.when
-        {
+        // drizzle runs the journal in its order and identifies an applied migration
+        // by `when` alone: a `when` older than the entry before it is history real
+        // projects have (merged branches), two entries sharing one is ambiguous.
+        if let Some(previous) = migrations.iter().find(|migration| migration.when == entry.when) {
             return Err(Error::integrity(format!(
-                "migration `{}` has `when` {} that is not after `{}`'s {}",
-                entry.tag, entry.when, previous.tag, previous.when
+                "migrations `{}` and `{}` have the same `when` {}",
+                previous.tag, entry.tag, entry.when
             ))
             .note("journal", journal_path.display())
-            .help("`when` must increase with idx: drizzle orders and identifies migrations by it"));
+            .help("drizzle identifies an applied migration by its `when`: give the one never applied anywhere a `when` of its own"));
         }
         // drizzle-kit writes Date.now(); a `when` outside years 1970-9999 names no folder `drizzle-kit up` can make.
         if !(0..=MAX_WHEN).contains(&entry.when) {
