@@ -261,10 +261,14 @@ async fn drift_reads_the_catalog_in_the_container_and_compares_here() {
     let database = test_postgres().fresh_database();
     let project = remote_project(&dokku, &database);
     project.run(&["--env", "remote", "migrate"]).expect_code(0);
-    // The replay runs here, on a scratch database of the same server (the laptop's
-    // own cluster would be initdb'd for the test otherwise).
+    // A staging database's own server never gets a replay.
     project
         .run(&["--env", "remote", "drift", "--shadow-url", &database.url])
+        .expect_code(2)
+        .expect_stderr_contains("--shadow-url reaches the staging database's own server");
+    // The replay runs here, on the laptop's embedded cluster.
+    project
+        .run(&["--env", "remote", "drift"])
         .expect_code(0)
         .expect_stdout_contains("no drift")
         .expect_stdout_contains("2 applied migrations replayed");
@@ -276,7 +280,7 @@ async fn drift_reads_the_catalog_in_the_container_and_compares_here() {
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
     sqlx::raw_sql("CREATE INDEX hand_made ON profile (created_at)").execute(&mut connection).await.unwrap();
     project
-        .run(&["--env", "remote", "drift", "--shadow-url", &database.url])
+        .run(&["--env", "remote", "drift"])
         .expect_code(11)
         .expect_stdout_contains("index public.hand_made: in the database, not made by the migrations")
         .expect_stdout_contains("fix: DROP INDEX public.hand_made;");
