@@ -411,8 +411,8 @@ async fn only_scratch_databases_the_tool_provably_made_are_swept() {
         ),
     )
     .await;
-    let outcome = drift(&project, &database);
-    outcome.expect_code(0).expect_stderr_contains(&format!("dropped {stale}, left by an interrupted drift"));
+    // Any drift on this server sweeps (tests run at once): whichever did, only ours went.
+    drift(&project, &database).expect_code(0);
     let left = scratch_databases(&database).await;
     for name in &look_alikes {
         assert!(left.contains(name), "{name} was dropped: {left:?}");
