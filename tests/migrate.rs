@@ -181,11 +181,31 @@ async fn a_malformed_folder_is_refused_before_connecting() {
         .run_on(&unreachable, &["migrate"])
         .expect_code(4)
         .expect_stderr_contains("migrations/meta/_journal.json:3:14 is malformed");
-    project.file("migrations/meta/_journal.json", "{\"dialect\": \"postgresql\", \"entries\": []}");
+}
+
+#[tokio::test]
+async fn a_file_the_journal_does_not_list_is_named_and_left_alone_as_drizzle_leaves_it() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    // A merge's leftover: drizzle ignores it, and three of four real projects have one.
+    project.file("migrations/0001_left_over.sql", "DROP TABLE a;");
+    for command in [&["status"][..], &["plan"], &["lint"], &["migrate"], &["release"]] {
+        project
+            .run_on(&database, command)
+            .expect_code(0)
+            .expect_stderr_contains("0001_left_over.sql is not in")
+            .expect_stderr_contains(
+                "drizzle ignores it, and so does praxia-deploy; add it to the journal or delete it",
+            );
+    }
+    assert!(tables(&database).await.contains(&"public.a".to_owned()), "the file never ran");
+    // An environment may refuse such a folder.
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[migrations]\noutside_journal = \"refuse\"\n"));
     project
-        .run_on(&unreachable, &["status"])
+        .run_on(&database, &["status"])
         .expect_code(4)
-        .expect_stderr_contains("0000_a.sql is in the migration folder but not in the journal");
+        .expect_stderr_contains("0001_left_over.sql is in the migration folder but not in the journal");
 }
 
 #[tokio::test]

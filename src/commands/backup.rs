@@ -11,7 +11,7 @@ use crate::cli::{BackupAction, BackupArgs};
 use crate::dokku::forward::{Location, location};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::Result;
-use crate::migrations::folder::read_folder;
+use crate::migrations::folder::read_environment_folder;
 use crate::output::{Report, plural};
 
 pub async fn run(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
@@ -23,7 +23,7 @@ pub async fn run(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
 
 async fn take(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
     let env = &context.env;
-    let folder = read_folder(&env.migrations.dir)?;
+    let folder = read_environment_folder(&env.migrations)?;
     let (taken, service) = match location(&env.name, env.dokku.as_ref(), &args.remote)? {
         Location::Remote(dokku) => {
             let connection = DokkuConnection::open(dokku, env.kind).await?;

@@ -13,7 +13,7 @@ use crate::dokku::remote::run_captured;
 use crate::dokku::ssh::DokkuConnection;
 use crate::drift::{self, Live};
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::{MigrationFolder, read_folder};
+use crate::migrations::folder::{MigrationFolder, read_environment_folder};
 use crate::migrations::run::Migrator;
 use crate::output::{Report, plural};
 
@@ -30,7 +30,7 @@ pub async fn run(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::
 pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::cli::WaitArgs) -> Result<Report> {
     use crate::drift::record::{Recorded, RecordedFile, digest_of, set_digest};
     let env = &context.env;
-    let folder = read_folder(&env.migrations.dir)?;
+    let folder = read_environment_folder(&env.migrations)?;
     let path = &env.drift.expected_schema;
     // The tool's own file: one it cannot read is written anew.
     let previous = RecordedFile::read(path).unwrap_or_else(|error| {
@@ -85,7 +85,7 @@ pub async fn remote(
     wait: &crate::cli::WaitArgs,
 ) -> Result<Report> {
     let env = &context.env;
-    let folder = read_folder(&env.migrations.dir)?;
+    let folder = read_environment_folder(&env.migrations)?;
     let mut arguments: Vec<String> =
         ["drift", "--local", "--print-catalog", "--output", "json", "-q"].map(str::to_owned).to_vec();
     if let Some(wait) = wait.wait {

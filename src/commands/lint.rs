@@ -6,12 +6,12 @@ use serde_json::json;
 
 use super::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::read_folder;
+use crate::migrations::folder::read_environment_folder;
 use crate::output::{Report, plural};
 use crate::review::{Finding, Reviewed, Verdict};
 
 pub fn run(context: &Context<'_>, tags: &[String]) -> Result<Report> {
-    let folder = read_folder(&context.env.migrations.dir)?;
+    let folder = read_environment_folder(&context.env.migrations)?;
     if let Some(unknown) = tags.iter().find(|tag| !folder.migrations.iter().any(|migration| &migration.tag == *tag)) {
         let known: Vec<&str> = folder.migrations.iter().map(|migration| migration.tag.as_str()).collect();
         return Err(Error::usage(format!("no migration `{unknown}` in {}", folder.dir.display()))

@@ -146,7 +146,7 @@ async fn backup_first(
         return Ok(None);
     }
     tracing::info!("{} pending: taking a verified backup first", crate::output::plural(pending, "migration"));
-    let folder = crate::migrations::folder::read_folder(&env.migrations.dir)?;
+    let folder = crate::migrations::folder::read_environment_folder(&env.migrations)?;
     let (taken, _) = crate::backup::sources::through_dokku(env, &folder, dokku, connection).await?;
     tracing::info!(
         "backup {} ({} bytes, sha256 {}) verified",

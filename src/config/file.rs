@@ -74,6 +74,19 @@ pub struct MigrationSettings {
     pub schema: Identifier,
     /// drizzle's `migrationsTable`.
     pub table: Identifier,
+    /// What to do about a `.sql` file the journal does not list.
+    pub outside_journal: OutsideJournal,
+}
+
+/// A `.sql` file in the folder that the journal does not list (drizzle ignores it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutsideJournal {
+    /// Name it in a warning and go on, as drizzle goes on.
+    #[default]
+    Warn,
+    /// Refuse the folder (exit 4).
+    Refuse,
 }
 
 impl Default for MigrationSettings {
@@ -82,6 +95,7 @@ impl Default for MigrationSettings {
             dir: PathBuf::from("migrations"),
             schema: Identifier("drizzle".to_owned()),
             table: Identifier("__drizzle_migrations".to_owned()),
+            outside_journal: OutsideJournal::Warn,
         }
     }
 }

@@ -23,8 +23,8 @@ pub use database_url::{
 pub use drift::{DriftSettings, OnRelease};
 pub use duration::{HumanDuration, PgTimeout};
 pub use file::{
-    DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, ProxyAddress, SetupSettings,
-    parse_environment,
+    DatabaseSettings, DokkuSettings, Identifier, KnownHostsPolicy, MigrationSettings, OutsideJournal, ProxyAddress,
+    SetupSettings, parse_environment,
 };
 pub use review::{ReviewSettings, RuleLevel};
 pub use seed::{SeedOrganization, SeedSettings, SeedUser, is_plausible_email, is_unsafe_char};

@@ -281,6 +281,7 @@ pub async fn compare(
         dir: folder.dir.clone(),
         layout: folder.layout,
         migrations: planned.applied.iter().map(|(migration, _)| (*migration).clone()).collect(),
+        outside_journal: Vec::new(),
     };
     let problems: Vec<String> = planned
         .problems

@@ -12,7 +12,7 @@ use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, dro
 use super::bookkeeping::Bookkeeping;
 use super::folder::Layout;
 use super::folder::Migration;
-use super::folder::{MigrationFolder, read_folder};
+use super::folder::{MigrationFolder, read_environment_folder};
 use super::lock::{Blocker, MigrationLock};
 use super::plan::{OutOfOrder, Plan, TableShape, plan};
 pub use super::state::DatabaseState;
@@ -137,7 +137,7 @@ impl<'e> Migrator<'e> {
     /// Reads the folder first, so that a broken folder is refused before anything
     /// connects (or starts the embedded database), then resolves the database.
     pub fn open(env: &'e Environment, database_url: Option<&str>, application_name: String) -> Result<Migrator<'e>> {
-        let folder = read_folder(&env.migrations.dir)?;
+        let folder = read_environment_folder(&env.migrations)?;
         let url = database::url_for(env, database_url)?;
         Ok(Migrator {
             env,

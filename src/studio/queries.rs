@@ -427,7 +427,7 @@ pub async fn migrations(pool: &PgPool, env: &crate::config::Environment) -> Resu
     use crate::migrations::bookkeeping::Bookkeeping;
     use crate::migrations::plan::{OutOfOrder, plan};
     use crate::migrations::state::{Detail, read};
-    let folder = crate::migrations::folder::read_folder(&env.migrations.dir)
+    let folder = crate::migrations::folder::read_environment_folder(&env.migrations)
         .map_err(|error| QueryError::Database(error.to_string()))?;
     let bookkeeping = Bookkeeping::new(&env.migrations);
     // A plain connection (read-only by its session default): the state read may end

@@ -3,7 +3,7 @@
 //! This module owns the journal format: the typed reader and the writer `new` uses.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -129,7 +129,7 @@ pub(super) fn parse(
     dir: &Path,
     journal_text: &str,
     mut sql_files: BTreeMap<String, Vec<u8>>,
-) -> Result<Vec<Migration>> {
+) -> Result<(Vec<Migration>, Vec<PathBuf>)> {
     let journal_path = dir.join(JOURNAL_PATH);
     let entries = Journal::entries(dir, journal_text)?;
     let mut seen_tags = HashSet::new();
@@ -176,14 +176,10 @@ pub(super) fn parse(
         migrations.push(parse_migration(source, bytes)?);
     }
 
-    // Every listed file was taken out above: what is left is in no entry.
-    if let Some(orphan) = sql_files.keys().next() {
-        return Err(Error::integrity(format!("{orphan} is in the migration folder but not in the journal"))
-            .note("file", dir.join(orphan).display())
-            .note("journal", journal_path.display())
-            .help("drizzle would ignore it silently; add it to the journal (`praxia-deploy new` creates both) or delete it"));
-    }
-    Ok(migrations)
+    // Every listed file was taken out above: what is left is in no entry, and
+    // drizzle ignores it (a merge's leftover, in real projects).
+    let outside = sql_files.into_keys().map(|name| dir.join(name)).collect();
+    Ok((migrations, outside))
 }
 
 /// A journal that is not valid JSON of the expected shape, with line and column.

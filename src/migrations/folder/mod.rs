@@ -230,6 +230,8 @@ pub struct MigrationFolder {
     pub dir: PathBuf,
     pub layout: Layout,
     pub migrations: Vec<Migration>,
+    /// `.sql` files the journal does not list: drizzle ignores them.
+    pub outside_journal: Vec<PathBuf>,
 }
 
 /// Everything read from disk, for the pure parse below.
@@ -252,6 +254,28 @@ pub struct Subfolder {
 /// Reads the folder from disk and parses it.
 pub fn read_folder(dir: &Path) -> Result<MigrationFolder> {
     parse_folder(dir, read_contents(dir)?)
+}
+
+/// An environment's folder, with its rule for `.sql` files the journal does not
+/// list: named in a warning each (drizzle ignores them), or refused.
+pub fn read_environment_folder(settings: &crate::config::MigrationSettings) -> Result<MigrationFolder> {
+    let folder = read_folder(&settings.dir)?;
+    let journal = folder.dir.join(journal::JOURNAL_PATH);
+    if let (Some(file), crate::config::OutsideJournal::Refuse) =
+        (folder.outside_journal.first(), settings.outside_journal)
+    {
+        return Err(Error::integrity(format!("{} is in the migration folder but not in the journal", file.display()))
+            .note("journal", journal.display())
+            .help("drizzle ignores it: add it to the journal (`praxia-deploy new` writes both) or delete it ([migrations] outside_journal = \"refuse\")"));
+    }
+    for file in &folder.outside_journal {
+        tracing::warn!(
+            "{} is not in {}: drizzle ignores it, and so does praxia-deploy; add it to the journal or delete it",
+            file.display(),
+            journal.display()
+        );
+    }
+    Ok(folder)
 }
 
 /// Reads what `parse_folder` needs: the journal, the top-level `.sql` files and
@@ -367,11 +391,11 @@ fn journal_already_converted(dir: &Path, journal_text: &str, contents: &FolderCo
 /// Checks and parses the folder's contents. Pure.
 pub fn parse_folder(dir: &Path, contents: FolderContents) -> Result<MigrationFolder> {
     let layout = detect_layout(dir, &contents)?;
-    let migrations = match layout {
+    let (migrations, outside_journal) = match layout {
         Layout::Journal => journal::parse(dir, contents.journal.as_deref().unwrap_or_default(), contents.sql_files)?,
-        Layout::Folders => timestamped::parse(dir, contents.subfolders)?,
+        Layout::Folders => (timestamped::parse(dir, contents.subfolders)?, Vec::new()),
     };
-    Ok(MigrationFolder { dir: dir.to_path_buf(), layout, migrations })
+    Ok(MigrationFolder { dir: dir.to_path_buf(), layout, migrations, outside_journal })
 }
 
 /// Where a migration's file is and who it is, as its layout says.
@@ -664,10 +688,6 @@ pub(crate) mod tests {
             ),
             (parse(contents(&journal(&[("0000_a", 1)]), &[])), "`0000_a` is in the journal but its file is missing"),
             (
-                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", ""), ("0001_b.sql", "")])),
-                "0001_b.sql is in the migration folder but not in the journal",
-            ),
-            (
                 parse(contents(&journal(&[("0000_a", 1), ("0000_a", 2)]), &[("0000_a.sql", "")])),
                 "the journal lists `0000_a` twice",
             ),
@@ -678,10 +698,6 @@ pub(crate) mod tests {
             (
                 parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "\u{feff}SELECT 1;")])),
                 "0000_a.sql starts with a byte-order mark",
-            ),
-            (
-                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", ""), ("0000_a.sql.sql", "")])),
-                "0000_a.sql.sql is in the migration folder but not in the journal",
             ),
             (
                 parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "CREATE TABLE t ();\nCOMMIT;")])),
