@@ -12,8 +12,8 @@
 //! 3. After migrating, the new set is checked the same way and its expected
 //!    schema kept, so the next release can check whatever its image holds.
 
-use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
 
 use super::record::{self, Recorded, RecordedFile};
 use super::{Difference, Schema, SchemaObject, excluded_schemas, read_schema_and_fingerprint, without_bookkeeping};
@@ -205,31 +205,38 @@ async fn kept(connection: &mut PgConnection, digest: &str) -> Result<Kept> {
     let failed = |err: sqlx::Error| {
         Error::unavailable("could not read the database's catalog").note("reason", crate::pg_error::describe(&err))
     };
+    // A digest is hex, so it can be written into the SQL: the whole read is one
+    // simple-protocol message (one round trip on the no-op path), made as the
+    // catalog is read (`READ_SETTINGS`), so that the fingerprints compare.
+    assert!(digest.bytes().all(|byte| byte.is_ascii_hexdigit()), "a digest is hex");
     let fingerprint = super::FINGERPRINT_SQL.trim().trim_end_matches(';');
     let major = "current_setting('server_version_num')::int / 10000";
-    let with_record = format!(
+    let read = |select: String| format!("BEGIN; {}; {select}; ROLLBACK", super::READ_SETTINGS);
+    let with_record = read(format!(
         "SELECT {major}, k.verified_fingerprint, k.applied_digest IS NOT NULL, ({fingerprint}\n) \
-         FROM (SELECT 1) one LEFT JOIN praxia_deploy.drift_expected k ON k.applied_digest = $1 AND k.postgres = {major}"
-    );
-    // Read as the catalog is read (`READ_SETTINGS`), so that the fingerprints compare.
-    let mut transaction = connection.begin().await.map_err(failed)?;
-    sqlx::raw_sql(super::READ_SETTINGS).execute(&mut *transaction).await.map_err(failed)?;
-    let found: std::result::Result<(i32, Option<String>, bool, String), sqlx::Error> =
-        sqlx::query_as(sqlx::AssertSqlSafe(with_record)).bind(digest).fetch_one(&mut *transaction).await;
-    let _ = transaction.rollback().await;
-    let (major, verified, recorded, fingerprint) = match found {
-        Ok(found) => found,
-        // No record yet (a database no release with drift on has migrated).
-        Err(err) if crate::pg_error::has_code(&err, &[crate::pg_error::sqlstate::UNDEFINED_TABLE]) => {
-            let without = format!("SELECT {major}, ({fingerprint}\n)");
-            let mut transaction = connection.begin().await.map_err(failed)?;
-            sqlx::raw_sql(super::READ_SETTINGS).execute(&mut *transaction).await.map_err(failed)?;
-            let found: (i32, String) =
-                sqlx::query_as(sqlx::AssertSqlSafe(without)).fetch_one(&mut *transaction).await.map_err(failed)?;
-            let _ = transaction.rollback().await;
-            (found.0, None, false, found.1)
+         FROM (SELECT 1) one LEFT JOIN praxia_deploy.drift_expected k ON k.applied_digest = '{digest}' AND k.postgres = {major}"
+    ));
+    let found = sqlx::raw_sql(sqlx::AssertSqlSafe(with_record)).fetch_all(&mut *connection).await;
+    let (major, verified, recorded, fingerprint): (i32, Option<String>, bool, String) = match found {
+        Ok(rows) => {
+            let row = rows.first().ok_or_else(|| Error::internal("the drift record's read returned no row"))?;
+            let decoded: std::result::Result<_, sqlx::Error> =
+                (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))();
+            decoded.map_err(failed)?
         }
-        Err(err) => return Err(failed(err)),
+        // No record yet (a database no release with drift on has migrated). The
+        // failed statement left its transaction open: it is rolled back.
+        Err(err) if crate::pg_error::has_code(&err, &[crate::pg_error::sqlstate::UNDEFINED_TABLE]) => {
+            sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await.map_err(failed)?;
+            let without = read(format!("SELECT {major}, ({fingerprint}\n)"));
+            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(without)).fetch_all(&mut *connection).await.map_err(failed)?;
+            let row = rows.first().ok_or_else(|| Error::internal("the catalog's fingerprint read returned no row"))?;
+            (row.try_get(0).map_err(failed)?, None, false, row.try_get(1).map_err(failed)?)
+        }
+        Err(err) => {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+            return Err(failed(err));
+        }
     };
     let major = u32::try_from(major).unwrap_or_default();
     let objects = if recorded && verified.as_deref() != Some(fingerprint.as_str()) {
