@@ -195,7 +195,7 @@ fn main() {
     let shipped_database = test_postgres().fresh_database();
     assert_success(shipped.on(&shipped_database).arg("migrate").output().unwrap(), "migrate before drift");
     let drift_shipped = timed("drift on the shipped schema (2 migrations replayed)", SLOW_RUNS, || {
-        run(shipped.on(&shipped_database).args(["drift", "--shadow-url", &shipped_database.url]))
+        run(shipped.on(&shipped_database).args(["drift", "--shadow-url", &test_postgres().shadow_url()]))
     });
     let thousand = generated_project(1000);
     let thousand_database = test_postgres().fresh_database();
@@ -204,7 +204,13 @@ fn main() {
         "migrate before drift",
     );
     let drift_thousand = timed("drift on 1,000 applied migrations", SLOW_RUNS, || {
-        run(thousand.on(&thousand_database).args(["--env", "bench", "drift", "--shadow-url", &thousand_database.url]))
+        run(thousand.on(&thousand_database).args([
+            "--env",
+            "bench",
+            "drift",
+            "--shadow-url",
+            &test_postgres().shadow_url(),
+        ]))
     });
     ratios.push((
         "drift 1,000 migrations / apply 1,000 migrations (the replay's share)".to_owned(),
@@ -224,7 +230,7 @@ fn main() {
     assert_success(
         shipped
             .on(&noop_database)
-            .args(["--env", "bench_noop", "drift", "--record", "--shadow-url", &noop_database.url])
+            .args(["--env", "bench_noop", "drift", "--record", "--shadow-url", &test_postgres().shadow_url()])
             .output()
             .unwrap(),
         "drift --record",

@@ -54,7 +54,7 @@ async fn execute(database: &TestDatabase, sql: &str) {
 
 /// `drift` on `database`, replaying on the test server itself.
 fn drift(project: &TestProject, database: &TestDatabase) -> support::Outcome {
-    project.run_on(database, &["--output", "json", "drift", "--shadow-url", &database.url])
+    project.run_on(database, &["--output", "json", "drift", "--shadow-url", &test_postgres().shadow_url()])
 }
 
 /// The (kind, name, attribute) of every difference reported.
@@ -79,13 +79,15 @@ async fn migrations_on_a_fresh_database_have_no_drift_and_the_shipped_ones_neith
     let database = test_postgres().fresh_database();
     let project = project();
     project.run_on(&database, &["migrate"]).expect_code(0);
-    let outcome = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    let outcome = project.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
     outcome.expect_code(0).expect_stdout_contains("no drift").expect_stdout_contains("1 applied migration replayed");
 
     let shipped = TestProject::from_repo();
     let database = test_postgres().fresh_database();
     shipped.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
-    shipped.run_on(&database, &["--env", "test", "drift", "--shadow-url", &database.url]).expect_code(0);
+    shipped
+        .run_on(&database, &["--env", "test", "drift", "--shadow-url", &test_postgres().shadow_url()])
+        .expect_code(0);
 }
 
 /// A hand-made change, the one difference it must make (kind, name, attribute),
@@ -196,7 +198,7 @@ async fn an_edited_applied_migration_is_reported_with_what_it_changed() {
         1_700_000_000_000,
         &BASE.replace("CREATE SEQUENCE \"ticket_seq\" START 100;", "CREATE SEQUENCE \"ticket_seq\" START 500;"),
     )]);
-    let outcome = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    let outcome = project.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
     outcome
         .expect_code(11)
         .expect_stdout_contains("migrations: migration 0000_base was edited after it was applied")
@@ -210,7 +212,7 @@ async fn the_human_listing_says_each_difference_and_its_fix() {
     project.run_on(&database, &["migrate"]).expect_code(0);
     execute(&database, "CREATE INDEX hand_made ON note (score)").await;
     project
-        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()])
         .expect_code(11)
         .expect_stdout_contains("index public.hand_made: in the database, not made by the migrations")
         .expect_stdout_contains("  fix: DROP INDEX public.hand_made;")
@@ -225,7 +227,7 @@ fn on_release(project: &TestProject, mode: &str) {
 
 /// `drift --record`, replaying on the test server (a scratch database there).
 fn record(project: &TestProject, database: &TestDatabase) {
-    project.run_on(database, &["drift", "--record", "--shadow-url", &database.url]).expect_code(0);
+    project.run_on(database, &["drift", "--record", "--shadow-url", &test_postgres().shadow_url()]).expect_code(0);
 }
 
 async fn scratch_databases(database: &TestDatabase) -> Vec<String> {
@@ -345,13 +347,13 @@ async fn a_release_never_runs_migrations_again_on_the_live_server() {
 
     // Recording it on a shared server is refused, with the migration and line.
     project
-        .run_on(&database, &["drift", "--record", "--shadow-url", &database.url])
+        .run_on(&database, &["drift", "--record", "--shadow-url", &test_postgres().shadow_url()])
         .expect_code(2)
         .expect_stderr_contains("the applied migrations reach beyond their database")
         .expect_stderr_contains("0000_role.sql:1")
         .expect_stderr_contains("a role (CREATE/ALTER/DROP ROLE)");
     project
-        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()])
         .expect_code(2)
         .expect_stderr_contains("they are not replayed on the --shadow-url server");
 }
@@ -392,8 +394,10 @@ async fn only_scratch_databases_the_tool_provably_made_are_swept() {
         format!("praxia_drift_1000000002_{uuid}"),
         format!("praxia_drift_1000000003_{uuid}_copy"),
     ];
+    // Owned by the replay's role, so that only the sweep's proof keeps them.
+    let _ = test_postgres().shadow_url();
     for name in look_alikes.iter().chain([&stale]) {
-        execute(&database, &format!("CREATE DATABASE \"{name}\"")).await;
+        execute(&database, &format!("CREATE DATABASE \"{name}\" OWNER praxia_shadow")).await;
     }
     // Ours: the mark a replay writes. Not ours: no comment, another comment.
     execute(
@@ -471,7 +475,7 @@ async fn renames_are_fixed_by_rename_and_what_would_lose_data_is_never_offered()
         "ALTER TABLE note RENAME COLUMN body TO text_body; ALTER TABLE organization RENAME TO organisation",
     )
     .await;
-    let human = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    let human = project.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
     human
         .expect_code(11)
         .expect_stdout_contains("  fix: ALTER TABLE public.organisation RENAME TO organization;")
@@ -494,7 +498,7 @@ async fn renames_are_fixed_by_rename_and_what_would_lose_data_is_never_offered()
     )
     .await;
     project
-        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()])
         .expect_code(11)
         .expect_stdout_contains("no fix offered: putting it back would destroy the column and its values")
         .expect_stdout_contains("  -- ALTER TABLE public.note DROP COLUMN extra;")
@@ -629,7 +633,9 @@ async fn another_environments_database_is_refused_before_drift_writes_anything()
     project.run_on(&database, &["migrate"]).expect_code(0);
     let environment = support::project::TEST_ENVIRONMENT;
     project.file("environments/other.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
-    project.run_on(&database, &["--env", "other", "drift", "--record", "--shadow-url", &database.url]).expect_code(0);
+    project
+        .run_on(&database, &["--env", "other", "drift", "--record", "--shadow-url", &test_postgres().shadow_url()])
+        .expect_code(0);
     project
         .run_on(&database, &["--env", "other", "release"])
         .expect_code(3)
@@ -666,7 +672,7 @@ async fn a_folder_that_is_not_the_databases_history_offers_no_fixes() {
     project.run_on(&database, &["migrate"]).expect_code(0);
     // A checkout that is behind: the second migration is not in it.
     project.set_migrations(&[("0000_base", 1_700_000_000_000, BASE)]);
-    let outcome = project.run_on(&database, &["drift", "--shadow-url", &database.url]);
+    let outcome = project.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
     outcome
         .expect_code(11)
         .expect_stdout_contains("migrations: applied migration")
@@ -734,7 +740,7 @@ async fn the_shipped_expected_schema_is_what_the_shipped_migrations_make() {
     let file = shipped.path().join("drift/expected-schema.json");
     let before = std::fs::read_to_string(&file).unwrap();
     shipped
-        .run_on(&database, &["--env", "production", "drift", "--record", "--shadow-url", &database.url])
+        .run_on(&database, &["--env", "production", "drift", "--record", "--shadow-url", &test_postgres().shadow_url()])
         .expect_code(0)
         .expect_stdout_contains("recorded the schema of 2 migrations on PostgreSQL 15");
     let after = std::fs::read_to_string(&file).unwrap();
@@ -750,20 +756,31 @@ async fn fixes_are_printed_in_an_order_that_applies_and_publications_compare_who
     let sql = format!("{BASE}\n--> statement-breakpoint\nCREATE PUBLICATION \"everything\" FOR ALL TABLES;");
     let project = TestProject::with_migrations(&[("0000_base", 1_700_000_000_000, &sql)]);
     on_release(&project, "refuse");
-    record(&project, &database);
+    // A FOR ALL TABLES publication needs a superuser: replayed on the embedded cluster.
+    project.run_on(&database, &["drift", "--record"]).expect_code(0);
     project.run_on(&database, &["release"]).expect_code(0);
     // What an app does to its tables never reads as drift.
     execute(&database, "INSERT INTO organization VALUES ('o', 'Org'); TRUNCATE note; TRUNCATE organization CASCADE")
         .await;
-    drift(&project, &database).expect_code(0);
+    project.run_on(&database, &["drift"]).expect_code(0);
     project.run_on(&database, &["release"]).expect_code(0);
     project.run_on(&database, &["release"]).expect_code(0);
 
     // A trigger and its function made by hand: the trigger's drop comes first.
     execute(&database, "CREATE FUNCTION by_hand() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER by_hand BEFORE INSERT ON organization FOR EACH ROW EXECUTE FUNCTION by_hand()").await;
-    let outcome = drift(&project, &database);
+    let outcome = project.run_on(&database, &["--output", "json", "drift"]);
     outcome.expect_code(11);
-    fixes_bring_it_back(&project, &database, &outcome, "a trigger and its function").await;
+    let fixes: Vec<String> = outcome.json()["result"]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|difference| difference["fix"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(fixes, ["DROP TRIGGER by_hand ON public.organization;", "DROP FUNCTION public.by_hand();"]);
+    for fix in &fixes {
+        execute(&database, fix).await;
+    }
+    project.run_on(&database, &["drift"]).expect_code(0);
 }
 
 #[tokio::test]
@@ -800,4 +817,24 @@ CREATE INDEX "event_ts_idx" ON "event" ("ts");"#;
     let outcome = drift(&project, &database);
     assert_eq!(reported(&outcome), [("column".to_owned(), "public.event.ts".to_owned(), Some("name".to_owned()))]);
     fixes_bring_it_back(&project, &database, &outcome, "the partition key's column renamed").await;
+}
+
+#[tokio::test]
+async fn a_shadow_role_that_could_change_the_server_is_refused() {
+    // Whatever a migration runs (a function, dynamic SQL, a C symbol), a replay
+    // on a shared server runs as the --shadow-url role: it must not be able to
+    // change that server beyond the databases it makes.
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project
+        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .expect_code(2)
+        .expect_stderr_contains("the --shadow-url role may change that server beyond the databases it makes")
+        .expect_stderr_contains("it has: superuser")
+        .expect_stderr_contains("CREATE ROLE praxia_shadow LOGIN CREATEDB");
+    assert!(
+        !scratch_databases(&database).await.iter().any(|name| name.ends_with(&database.name)),
+        "nothing was created"
+    );
 }

@@ -193,7 +193,7 @@ async fn a_database_migrated_by_drizzle_has_nothing_pending_for_praxia_deploy() 
     assert_eq!(rows(&database, DRIZZLE_TABLE).await, before);
     // What drizzle's migrator made is exactly what praxia-deploy's replay makes.
     project
-        .run_on(&database, &["drift", "--shadow-url", &database.url])
+        .run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()])
         .expect_code(0)
         .expect_stdout_contains("no drift");
 }

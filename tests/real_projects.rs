@@ -59,10 +59,10 @@ async fn a_database_praxia_deploy_migrated_shows_no_drift_twenty_times_in_a_row(
         copy_dir(&project.folder, &test.path().join("migrations"));
         let database = test_postgres().fresh_database();
         test.run_on(&database, &["migrate"]).expect_code(0);
-        let first = test.run_on(&database, &["drift", "--shadow-url", &database.url]);
+        let first = test.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
         assert_eq!(first.code, 0, "{}: {}{}", project.package, first.stdout, first.stderr);
         for run in 1..20 {
-            let again = test.run_on(&database, &["drift", "--shadow-url", &database.url]);
+            let again = test.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
             assert_eq!(again.code, 0, "{} run {run}: {}{}", project.package, again.stdout, again.stderr);
             assert_eq!(again.stdout, first.stdout, "{} run {run}", project.package);
         }

@@ -45,7 +45,9 @@ pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crat
     let digest = digest_of(&excluded, &migrations);
     let count = migrations.len();
     let last = migrations.last().map(|migration| migration.tag.clone());
-    let (schema, major) = drift::expected(env, folder.clone(), None, shadow_url, None, context.wait(wait)).await?;
+    let (schema, major) =
+        drift::expected(env, folder.clone(), None, shadow_url, drift::scratch::LiveServer::NotRead, context.wait(wait))
+            .await?;
     let objects: Vec<crate::drift::SchemaObject> = schema.objects.into_values().collect();
     let entry = Recorded { applied_digest: digest.clone(), postgres: major, migrations: count, last, objects };
     let object_count = entry.objects.len();

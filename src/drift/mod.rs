@@ -161,7 +161,7 @@ pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: Databa
     };
     let replay_failed = |error: Error| {
         error.note("while", "replaying the applied migrations into a scratch database").help(
-            "these migrations are applied in the database: do not edit them. A migration that cannot run twice on one server (CREATE ROLE, ALTER DATABASE, ALTER SYSTEM) cannot be replayed beside it: run `drift --shadow-url` against another server of the same major version",
+            "these migrations are applied in the database: do not edit them. A migration that needs a superuser, or a role or other object made outside the migrations, cannot be replayed as the --shadow-url role: leave --shadow-url out to replay on the embedded cluster (or a cluster made for the replay)",
         )
     };
     let run = migrator
@@ -197,7 +197,7 @@ pub async fn expected(
     applied: MigrationFolder,
     major: Option<u32>,
     shadow_url: Option<&str>,
-    live_server: Option<&str>,
+    live_server: scratch::LiveServer<'_>,
     wait: Duration,
 ) -> Result<(Schema, u32)> {
     let scratch = scratch::Scratch::create(env, shadow_url, live_server, &applied, wait).await?;
@@ -290,7 +290,9 @@ pub async fn compare(
         .map(Problem::describe)
         .collect();
     let count = applied.migrations.len();
-    let (expected, _) = expected(env, applied, Some(live.major), shadow_url, live.server.as_deref(), wait).await?;
+    let (expected, _) =
+        expected(env, applied, Some(live.major), shadow_url, scratch::LiveServer::Read(live.server.as_deref()), wait)
+            .await?;
     let mut differences = model::differences(&expected, &live.schema());
     if !problems.is_empty() {
         // Against a folder that is not the database's history, no SQL is offered

@@ -191,20 +191,42 @@ fn fix_order(difference: &Difference) -> (u8, u8) {
     }
 }
 
-/// A schema made by hand is dropped only once everything in it is; when
-/// something in it has no fix offered (its drop would destroy data), neither has
-/// the schema's.
+/// Fixes that cannot run because what they need has none: a schema made by
+/// hand is dropped only once everything in it is (when something in it has no fix
+/// offered, its drop would destroy data, so neither has the schema's), and a
+/// column is added back only if the sequence its default draws from is there.
 fn hold_back_schema_drops(found: &mut [Difference], actual: &Schema) {
-    let unfixed_schemas: std::collections::BTreeSet<String> = found
+    let unfixed: Vec<&SchemaObject> = found
         .iter()
         .filter(|difference| difference.expected.is_none() && difference.fix.is_none() && difference.kind != "schema")
         .filter_map(|difference| actual.objects.get(&(difference.kind.clone(), difference.name.clone())))
-        .filter_map(|object| object.ident.split_once('.').map(|(schema, _)| schema.to_owned()))
         .collect();
-    for difference in found.iter_mut().filter(|difference| difference.kind == "schema" && difference.expected.is_none())
-    {
-        let ident = actual.objects.get(&(difference.kind.clone(), difference.name.clone())).map(|object| &object.ident);
-        if ident.is_some_and(|ident| unfixed_schemas.contains(ident)) {
+    let held: Vec<String> = found
+        .iter()
+        .filter(|difference| difference.kind == "schema" && difference.expected.is_none())
+        .filter_map(|difference| actual.objects.get(&(difference.kind.clone(), difference.name.clone())))
+        .filter(|schema| {
+            unfixed.iter().any(|object| {
+                object.attrs.get("schema") == Some(&schema.name)
+                    || super::rename::schema_part(&object.ident) == Some(schema.ident.as_str())
+            })
+        })
+        .map(|schema| schema.name.clone())
+        .collect();
+    let sequences_missing: Vec<String> = found
+        .iter()
+        .filter(|difference| difference.kind == "sequence" && difference.actual.is_none() && difference.fix.is_none())
+        .map(|difference| difference.name.clone())
+        .collect();
+    for difference in found.iter_mut() {
+        let schema_held =
+            difference.kind == "schema" && difference.expected.is_none() && held.contains(&difference.name);
+        let draws_from_missing = difference.kind == "column"
+            && difference.actual.is_none()
+            && difference.fix.as_deref().is_some_and(|fix| {
+                sequences_missing.iter().any(|sequence| fix.contains(&format!("nextval('{sequence}'")))
+            });
+        if schema_held || draws_from_missing {
             difference.fix = None;
         }
     }

@@ -204,6 +204,12 @@ fn schema_of(name: &str) -> &str {
     name.split_once('.').map_or(name, |(schema, _)| schema)
 }
 
+/// The schema part of a quoted, qualified name (`"a.b".c` -> `"a.b"`).
+pub(super) fn schema_part(ident: &str) -> Option<&str> {
+    let last = unqualified(ident);
+    (last.len() < ident.len()).then(|| &ident[..ident.len() - last.len() - 1])
+}
+
 /// The last part of a quoted, qualified name (`public."Note"` -> `"Note"`).
 fn unqualified(ident: &str) -> &str {
     let bytes = ident.as_bytes();
@@ -402,5 +408,6 @@ mod tests {
         );
         assert_eq!(unqualified("public.\"Note.x\""), "\"Note.x\"");
         assert_eq!(unqualified("\"my.schema\".note"), "note");
+        assert_eq!(schema_part("\"my.schema\".note"), Some("\"my.schema\""));
     }
 }

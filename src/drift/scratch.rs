@@ -51,7 +51,7 @@ impl Scratch {
     pub async fn create(
         env: &Environment,
         shadow_url: Option<&str>,
-        live_server: Option<&str>,
+        live_server: LiveServer<'_>,
         applied: &MigrationFolder,
         wait: std::time::Duration,
     ) -> Result<Scratch> {
@@ -83,17 +83,12 @@ impl Scratch {
             }
         };
         let mut connection = crate::database::connect(&admin, wait, "praxia-deploy drift").await?;
-        let live_kind = !env.kind.uses_embedded_database();
-        if live_kind
-            && live_server.is_some()
-            && super::system_identifier(&mut connection).await.as_deref() == live_server
-        {
-            let _ = connection.close().await;
-            return Err(Error::usage(format!(
-                "--shadow-url reaches the {} database's own server: a replay would write to it",
-                env.kind.as_str()
-            ))
-            .help("give --shadow-url another server of the same major version, or leave it out to replay on the embedded cluster"));
+        if shadow_url.is_some() {
+            let checked = shadow_is_safe(&mut connection, env, live_server).await;
+            if let Err(error) = checked {
+                let _ = connection.close().await;
+                return Err(error);
+            }
         }
         REPLAYS.drop_stale(&mut connection).await;
         // From template0: what the migrations make from nothing, not what a
@@ -158,6 +153,68 @@ impl Scratch {
             cluster.remove();
         }
     }
+}
+
+/// The live database's server, as far as a replay knows it.
+#[derive(Debug, Clone, Copy)]
+pub enum LiveServer<'a> {
+    /// `drift --record`: no live database is read.
+    NotRead,
+    /// Its system identifier, when it could be read.
+    Read(Option<&'a str>),
+}
+
+/// A `--shadow-url` server is shared: the replay runs there as the URL's role,
+/// so that role must be unable to change anything beyond the databases it makes
+/// (whatever a migration runs, a function, dynamic SQL or a C symbol included),
+/// and the server must not be a staging or production database's own.
+async fn shadow_is_safe(
+    connection: &mut sqlx::PgConnection,
+    env: &Environment,
+    live_server: LiveServer<'_>,
+) -> Result<()> {
+    if let (false, LiveServer::Read(live_server)) = (env.kind.uses_embedded_database(), live_server) {
+        let shadow = super::system_identifier(connection).await;
+        let (Some(live), Some(shadow)) = (live_server, shadow.as_deref()) else {
+            return Err(Error::usage(format!(
+                "cannot tell whether --shadow-url is the {} database's own server (pg_control_system() is not readable on one of them)",
+                env.kind.as_str()
+            ))
+            .help("leave --shadow-url out to replay on the embedded cluster, or let both users read pg_control_system()"));
+        };
+        if live == shadow {
+            return Err(Error::usage(format!(
+                "--shadow-url reaches the {} database's own server: a replay would write to it",
+                env.kind.as_str()
+            ))
+            .help("give --shadow-url another server of the same major version, or leave it out to replay on the embedded cluster"));
+        }
+    }
+    let powers: Vec<String> = sqlx::query_scalar(
+        "SELECT power FROM (VALUES \
+            ('superuser', (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)), \
+            ('CREATEROLE', (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)), \
+            ('REPLICATION', (SELECT rolreplication FROM pg_roles WHERE rolname = current_user)), \
+            ('pg_write_server_files', pg_has_role(current_user, 'pg_write_server_files', 'USAGE')), \
+            ('pg_execute_server_program', pg_has_role(current_user, 'pg_execute_server_program', 'USAGE')), \
+            ('pg_signal_backend', pg_has_role(current_user, 'pg_signal_backend', 'USAGE')), \
+            ('pg_write_all_data', pg_has_role(current_user, 'pg_write_all_data', 'USAGE')), \
+            ('pg_checkpoint', CASE WHEN to_regrole('pg_checkpoint') IS NULL THEN false ELSE pg_has_role(current_user, 'pg_checkpoint', 'USAGE') END) \
+         ) AS p(power, held) WHERE held",
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(|err| {
+        Error::unavailable("could not read the --shadow-url role's rights").note("reason", crate::pg_error::describe(&err))
+    })?;
+    if powers.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        "the --shadow-url role may change that server beyond the databases it makes: a replay runs every migration as it",
+    )
+    .note("it has", powers.join(", "))
+    .help("give --shadow-url a role that may create databases and nothing more (CREATE ROLE praxia_shadow LOGIN CREATEDB PASSWORD '...'), or leave it out to replay on the embedded cluster"))
 }
 
 /// The refusal of a replay on a shared server.

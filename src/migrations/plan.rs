@@ -237,14 +237,26 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
     }
     applied.sort_by_key(|(index, _)| *index);
 
-    let newest_applied = applied.last().map(|(index, _)| &folder.migrations[*index]);
+    // What comes too late, as each drizzle sees it: drizzle-orm 0.x runs only the
+    // journal entries whose `when` is after the newest applied one (a journal's
+    // `when` may go back where a branch was merged); 1.0 runs every folder not
+    // applied, in name order, wherever it falls.
+    let newest_applied = match folder.layout {
+        Layout::Journal => applied.iter().max_by_key(|(index, _)| folder.migrations[*index].when),
+        Layout::Folders => applied.last(),
+    }
+    .map(|(index, _)| (*index, &folder.migrations[*index]));
     let mut pending = Vec::new();
     for (index, migration) in folder.migrations.iter().enumerate() {
         if is_applied[index] {
             continue;
         }
-        if let Some(newest) = newest_applied
-            && index < applied.last().map_or(0, |(newest_index, _)| *newest_index)
+        let late = newest_applied.is_some_and(|(newest_index, newest)| match folder.layout {
+            Layout::Journal => migration.when <= newest.when,
+            Layout::Folders => index < newest_index,
+        });
+        if let Some((_, newest)) = newest_applied
+            && late
             && order == OutOfOrder::Refuse
         {
             problems.push(Problem::OutOfOrder {
@@ -444,6 +456,31 @@ mod tests {
         assert_eq!(tags(&plan.pending), ["0002_c"]);
         assert_eq!(plan.applied.len(), 2);
         assert!(plan.problems.is_empty());
+    }
+
+    #[test]
+    fn in_a_journal_too_late_is_what_drizzle_0x_would_skip_judged_by_when() {
+        // Applied: a (100) and b (300). Appended with an older `when`: drizzle 0.x
+        // skips c forever. Inserted mid-journal with a newer one: drizzle runs d.
+        let folder = folder(&[
+            ("0000_a", 100, "SELECT 1;"),
+            ("0003_d", 400, "SELECT 4;"),
+            ("0001_b", 300, "SELECT 2;"),
+            ("0002_c", 200, "SELECT 3;"),
+        ])
+        .unwrap();
+        let rows = [row(1, &folder.migrations[0]), row(2, &folder.migrations[2])];
+        let plan = plan(&folder, &old(&rows), OutOfOrder::Refuse);
+        let late: Vec<&str> = plan
+            .problems
+            .iter()
+            .filter_map(|problem| match problem {
+                Problem::OutOfOrder { tag, .. } => Some(tag.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(late, ["0002_c"]);
+        assert_eq!(tags(&plan.pending), ["0003_d", "0002_c"]);
     }
 
     #[test]

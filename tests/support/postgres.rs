@@ -35,6 +35,23 @@ pub fn test_postgres() -> &'static TestPostgres {
 }
 
 impl TestPostgres {
+    /// A URL on this server as `praxia_shadow`, a role that may create databases
+    /// and nothing more: what `drift --shadow-url` asks for.
+    #[allow(dead_code)]
+    pub fn shadow_url(&self) -> String {
+        static MADE: OnceLock<()> = OnceLock::new();
+        MADE.get_or_init(|| {
+            let database = self.fresh_database();
+            let made = std::process::Command::new(self.cluster.binaries.program("psql"))
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &database.url, "-c"])
+                .arg("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'praxia_shadow') THEN CREATE ROLE praxia_shadow LOGIN CREATEDB; END IF; END $$")
+                .output()
+                .expect("psql runs");
+            assert!(made.status.success(), "could not make praxia_shadow: {}", String::from_utf8_lossy(&made.stderr));
+        });
+        self.cluster.url("postgres").expect("the test cluster has a port").replacen("postgres@", "praxia_shadow@", 1)
+    }
+
     pub fn fresh_database(&self) -> TestDatabase {
         let name = format!("test_{}", self.next_database.fetch_add(1, Ordering::SeqCst));
         self.cluster
