@@ -838,3 +838,32 @@ async fn a_shadow_role_that_could_change_the_server_is_refused() {
         "nothing was created"
     );
 }
+
+#[tokio::test]
+async fn names_with_dots_are_never_taken_for_one_another() {
+    let sql = r#"CREATE SCHEMA "a.b";
+--> statement-breakpoint
+CREATE SCHEMA "a";
+--> statement-breakpoint
+CREATE TABLE "a.b"."c" ("id" int PRIMARY KEY);
+--> statement-breakpoint
+CREATE TABLE "a"."b.c" ("id" int PRIMARY KEY);
+--> statement-breakpoint
+CREATE TABLE "t" ("x.y" text);
+--> statement-breakpoint
+CREATE TABLE "t.x" ("y" text);"#;
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_dots", 1_700_000_000_000, sql)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    drift(&project, &database).expect_code(0);
+    execute(&database, "DROP TABLE \"a.b\".c; ALTER TABLE \"t.x\" DROP COLUMN y").await;
+    let outcome = drift(&project, &database);
+    outcome.expect_code(11);
+    assert_eq!(
+        reported(&outcome),
+        [
+            ("table".to_owned(), "\"a.b\".c".to_owned(), None),
+            ("column".to_owned(), "public.\"t.x\".y".to_owned(), None),
+        ]
+    );
+}

@@ -44,9 +44,27 @@ impl Schema {
     }
 
     /// Objects by (kind, name). Names join their parts with dots, so a name with a
-    /// dot in it can meet another (`"a.b".c` and `a."b.c"` both read `a.b.c`):
-    /// those that meet are named by their quoted identifiers instead, which never do.
+    /// dot in it could meet another (`"a.b".c` and `a."b.c"` both read `a.b.c`):
+    /// an object any part of whose name needs quoting is named by its quoted
+    /// identifiers instead (`public."User".id`), which never meet, on both sides
+    /// alike whatever the other side holds. Any that still meet are named so too.
     pub fn from_objects(objects: Vec<SchemaObject>) -> Schema {
+        let quoted = |text: &str| text.contains('"');
+        let objects: Vec<SchemaObject> = objects
+            .into_iter()
+            .map(|mut object| {
+                if quoted(&object.ident) || object.table_ident.as_deref().is_some_and(quoted) {
+                    object.name = match &object.table_ident {
+                        Some(table) => format!("{table}.{}", object.ident),
+                        None => object.ident.clone(),
+                    };
+                }
+                if object.table_ident.as_deref().is_some_and(quoted) {
+                    object.table.clone_from(&object.table_ident);
+                }
+                object
+            })
+            .collect();
         let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
         for object in &objects {
             *seen.entry((object.kind.clone(), object.name.clone())).or_default() += 1;
