@@ -55,13 +55,7 @@ pub struct Live {
 
 impl Live {
     pub fn schema(&self) -> Schema {
-        Schema {
-            objects: self
-                .objects
-                .iter()
-                .map(|object| ((object.kind.clone(), object.name.clone()), object.clone()))
-                .collect(),
-        }
+        Schema::from_objects(self.objects.clone())
     }
 }
 
