@@ -268,10 +268,6 @@ impl Cluster {
         if durability == Durability::Throwaway {
             text.push_str("fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n");
         }
-        // A replay (or a test) applies a long history in one transaction, each
-        // table it makes a lock held to the end: the default shared lock table
-        // (64 per connection) runs out beside a few such runs.
-        text.push_str("max_locks_per_transaction = 512\n");
         // Written beside and renamed over, so a crash never leaves it half-written.
         let path = data_dir.join(SETTINGS_FILE);
         let staging = data_dir.join(format!("{SETTINGS_FILE}.new"));
