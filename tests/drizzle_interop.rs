@@ -573,3 +573,25 @@ async fn a_journal_folder_on_a_drizzle_1_table_still_repairs_a_row_without_a_nam
     assert!(names.iter().all(Option::is_some), "{names:?}");
     journal.run_on(&database, &["status", "--exit-code"]).expect_code(0);
 }
+
+#[tokio::test]
+async fn a_migration_drizzle_applied_with_its_own_commit_is_history_and_the_next_one_runs() {
+    // A real project's idiom: COMMIT leaves drizzle's transaction before a
+    // CREATE INDEX CONCURRENTLY. Applied long ago, it is verified by its hash alone.
+    let database = test_postgres().fresh_database();
+    let commit = "CREATE TABLE \"t\" (\"x\" int);\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY IF NOT EXISTS \"t_x\" ON \"t\" (\"x\");";
+    let project = TestProject::with_migrations(&[("0000_commit", 1_700_000_000_000, commit)]);
+    Drizzle::V0.migrate(&database, &project.path().join("migrations"));
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+    project.set_migrations(&[
+        ("0000_commit", 1_700_000_000_000, commit),
+        ("0001_next", 1_700_000_001_000, "CREATE TABLE \"u\" (\"id\" int);"),
+    ]);
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_next");
+    // Pending, the same statement is refused before anything runs.
+    let fresh = test_postgres().fresh_database();
+    project.run_on(&fresh, &["migrate"]).expect_code(4).expect_stderr_contains(
+        "0000_commit.sql:3:1: migration `0000_commit` controls the transaction itself (COMMIT)",
+    );
+    assert_eq!(public_tables(&fresh).await, Vec::<String>::new());
+}

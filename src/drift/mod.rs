@@ -280,7 +280,8 @@ pub async fn compare(
     let problems: Vec<String> = planned
         .problems
         .iter()
-        .filter(|problem| !matches!(problem, Problem::OutOfOrder { .. }))
+        // About pending migrations, which a comparison of the applied ones leaves out.
+        .filter(|problem| !matches!(problem, Problem::OutOfOrder { .. } | Problem::Unrunnable { .. }))
         .map(Problem::describe)
         .collect();
     let count = applied.migrations.len();

@@ -74,12 +74,16 @@ pub enum Problem {
     MissingFromFolder { id: i32, hash: String, created_at: Option<i64>, name: Option<String> },
     /// A pending migration sorts before the newest applied one (a branch merged late).
     OutOfOrder { tag: String, file: String, when: i64, newest_applied_tag: String, newest_applied_when: i64 },
+    /// A pending migration holds a statement praxia-deploy cannot run.
+    Unrunnable { tag: String, problem: String, help: String },
 }
 
 impl Problem {
     pub fn tag(&self) -> Option<&str> {
         match self {
-            Problem::EditedAfterApplied { tag, .. } | Problem::OutOfOrder { tag, .. } => Some(tag),
+            Problem::EditedAfterApplied { tag, .. }
+            | Problem::OutOfOrder { tag, .. }
+            | Problem::Unrunnable { tag, .. } => Some(tag),
             Problem::MissingFromFolder { .. } => None,
         }
     }
@@ -98,6 +102,7 @@ impl Problem {
             Problem::OutOfOrder { tag, file, newest_applied_tag, .. } => {
                 format!("pending migration {tag} ({file}) comes before the newest applied one, {newest_applied_tag}")
             }
+            Problem::Unrunnable { problem, .. } => problem.clone(),
         }
     }
 }
@@ -172,13 +177,17 @@ impl Plan<'_> {
                     ),
                 },
             ),
+            Problem::Unrunnable { problem, help, .. } => (problem.clone(), help.clone()),
         };
         let mut error = Error::new(ErrorKind::Integrity, message);
         if let Problem::EditedAfterApplied { file, applied_hash, current_hash, .. } = first {
             error = error.note("file", file).note("applied hash", applied_hash).note("current hash", current_hash);
         }
-        let rest: Vec<&Problem> =
-            self.problems.iter().skip(usize::from(matches!(first, Problem::EditedAfterApplied { .. }))).collect();
+        let rest: Vec<&Problem> = self
+            .problems
+            .iter()
+            .skip(usize::from(matches!(first, Problem::EditedAfterApplied { .. } | Problem::Unrunnable { .. })))
+            .collect();
         for problem in rest.iter().take(MAX_PROBLEM_NOTES) {
             error = error.note("problem", problem.describe());
         }
@@ -265,6 +274,13 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
                 when: migration.when,
                 newest_applied_tag: newest.tag.clone(),
                 newest_applied_when: newest.when,
+            });
+        }
+        if let Some(unrunnable) = &migration.unrunnable {
+            problems.push(Problem::Unrunnable {
+                tag: migration.tag.clone(),
+                problem: unrunnable.problem.clone(),
+                help: unrunnable.help.to_owned(),
             });
         }
         pending.push(migration);
@@ -481,6 +497,25 @@ mod tests {
             .collect();
         assert_eq!(late, ["0002_c"]);
         assert_eq!(tags(&plan.pending), ["0003_d", "0002_c"]);
+    }
+
+    #[test]
+    fn what_cannot_run_is_refused_while_pending_and_history_once_applied() {
+        // Real projects leave drizzle's transaction with COMMIT on purpose.
+        let folder = folder(&[
+            ("0000_a", 100, "CREATE TABLE t ();\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON t (x);"),
+            ("0001_b", 200, "SELECT 1;"),
+        ])
+        .unwrap();
+        let pending = plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse);
+        let refusal = pending.refusal().expect("refused while pending").to_string();
+        assert!(
+            refusal.contains("0000_a.sql:2:1: migration `0000_a` controls the transaction itself (COMMIT)"),
+            "{refusal}"
+        );
+        let applied = plan(&folder, &old(&[row(1, &folder.migrations[0])]), OutOfOrder::Refuse);
+        assert!(applied.refusal().is_none(), "applied: verified by its hash alone");
+        assert_eq!(tags(&applied.pending), ["0001_b"]);
     }
 
     #[test]

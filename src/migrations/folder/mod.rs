@@ -47,6 +47,9 @@ pub struct Migration {
     pub acknowledgements: Vec<Acknowledgement>,
     /// Where the file's lines start, to number statements in linear time.
     pub lines: LineIndex,
+    /// A statement praxia-deploy cannot run (it controls the transaction, or
+    /// talks to the client): refused while the migration is pending.
+    pub unrunnable: Option<Unrunnable>,
 }
 
 /// The text between two breakpoints.
@@ -434,21 +437,29 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         format!("{}:{line}:{column}", file.display())
     };
     let (mut own_transaction, mut non_transactional) = (None, None);
+    // What praxia-deploy cannot run is refused only while the migration is
+    // pending (`plan.rs`): an applied one is history, verified by its hash alone.
+    let mut unrunnable = None;
     for chunk in &chunks {
         for statement in &chunk.statements {
             let position = chunk.offset + statement.start;
-            if is_transaction_control(&statement.words) {
-                return Err(Error::integrity(format!(
-                    "{}: migration `{tag}` controls the transaction itself ({})",
-                    at(position),
-                    statement.words[0]
-                ))
-                .help("remove BEGIN/COMMIT/ROLLBACK: praxia-deploy runs all pending migrations in one transaction; to run this migration on its own, put `-- praxia-deploy: own-transaction` or `-- praxia-deploy: no-transaction` on a line of its own"));
+            if is_transaction_control(&statement.words) && unrunnable.is_none() {
+                unrunnable = Some(Unrunnable {
+                    problem: format!(
+                        "{}: migration `{tag}` controls the transaction itself ({})",
+                        at(position),
+                        statement.words[0]
+                    ),
+                    help: "remove BEGIN/COMMIT/ROLLBACK while it is pending: praxia-deploy runs all pending migrations in one transaction; to run this migration on its own, put `-- praxia-deploy: own-transaction` or `-- praxia-deploy: no-transaction` on a line of its own",
+                });
             }
-            if let Some(what) = talks_to_client(&statement.words) {
-                return Err(Error::integrity(format!("{}: migration `{tag}` uses {what}", at(position))).help(
-                    "a migration runner sends no COPY data and reads no COPY stream, so the release would wait forever; load data with INSERT ... SELECT, or COPY from a file on the database server",
-                ));
+            if let Some(what) = talks_to_client(&statement.words)
+                && unrunnable.is_none()
+            {
+                unrunnable = Some(Unrunnable {
+                    problem: format!("{}: migration `{tag}` uses {what}", at(position)),
+                    help: "a migration runner sends no COPY data and reads no COPY stream, so the release would wait forever; load data with INSERT ... SELECT, or COPY from a file on the database server",
+                });
             }
             non_transactional = non_transactional.or(non_transactional_reason(&statement.words));
             own_transaction = own_transaction.or(own_transaction_reason(&statement.words));
@@ -474,7 +485,15 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         }
         Some(mode) => mode,
     };
-    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode, acknowledgements, lines })
+    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode, acknowledgements, lines, unrunnable })
+}
+
+/// What praxia-deploy cannot run in a migration, said when it is pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrunnable {
+    /// `file:line:column: migration `tag` ...`.
+    pub problem: String,
+    pub help: &'static str,
 }
 
 /// The mode the `-- praxia-deploy: ...` lines ask for, if the file has one, and
@@ -699,10 +718,6 @@ pub(crate) mod tests {
                 parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "\u{feff}SELECT 1;")])),
                 "0000_a.sql starts with a byte-order mark",
             ),
-            (
-                parse(contents(&journal(&[("0000_a", 1)]), &[("0000_a.sql", "CREATE TABLE t ();\nCOMMIT;")])),
-                "migrations/0000_a.sql:2:1: migration `0000_a` controls the transaction itself (COMMIT)",
-            ),
         ];
         for (result, expected) in cases {
             let text = error_of(result);
@@ -830,13 +845,6 @@ pub(crate) mod tests {
                     ..FolderContents::default()
                 },
                 "the migration folder migrations/20250102000000_b has no migration.sql",
-            ),
-            (
-                FolderContents {
-                    subfolders: [("20250101000000_a".to_owned(), subfolder(Some("SELECT 1;\nROLLBACK;")))].into(),
-                    ..FolderContents::default()
-                },
-                "migrations/20250101000000_a/migration.sql:2:1: migration `20250101000000_a` controls the transaction itself",
             ),
             (
                 FolderContents {
