@@ -203,10 +203,12 @@ fn main() {
         thousand.on(&thousand_database).args(["--env", "bench", "migrate"]).output().unwrap(),
         "migrate before drift",
     );
+    // A test-kind environment: a production database's own server is never a shadow.
+    thousand.file("environments/bench_drift.toml", "kind = \"test\"\n[database]\nwait = \"10s\"\n");
     let drift_thousand = timed("drift on 1,000 applied migrations", SLOW_RUNS, || {
         run(thousand.on(&thousand_database).args([
             "--env",
-            "bench",
+            "bench_drift",
             "drift",
             "--shadow-url",
             &test_postgres().shadow_url(),
