@@ -867,3 +867,20 @@ CREATE TABLE "t.x" ("y" text);"#;
         ]
     );
 }
+
+#[tokio::test]
+async fn fixes_over_views_of_views_and_keys_under_foreign_keys_apply_in_the_order_printed() {
+    for change in [
+        "CREATE VIEW a_top AS SELECT id FROM note; CREATE VIEW b_top AS SELECT id FROM a_top",
+        "ALTER TABLE organization DROP CONSTRAINT organization_pkey CASCADE",
+        "CREATE FUNCTION pick() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$; ALTER TABLE note ALTER COLUMN score SET DEFAULT pick()",
+    ] {
+        let database = test_postgres().fresh_database();
+        let project = project();
+        project.run_on(&database, &["migrate"]).expect_code(0);
+        execute(&database, change).await;
+        let outcome = drift(&project, &database);
+        outcome.expect_code(11);
+        fixes_bring_it_back(&project, &database, &outcome, change).await;
+    }
+}

@@ -175,15 +175,19 @@ pub fn differences(expected: &Schema, actual: &Schema) -> Vec<Difference> {
     rest.sort_by_cached_key(|difference| {
         (fix_order(difference), difference.kind.clone(), difference.name.clone(), difference.attribute.clone())
     });
+    order_views(&mut rest);
     found.extend(rest);
     found
 }
 
 /// Where a difference's fix runs, so that the fixes can be applied in the order
-/// printed: what is dropped goes first, dependents before what they depend on;
-/// then the changes; then what is made, what others depend on first.
+/// printed. Five phases: drops of what depends on others (dependents before
+/// what they depend on), makes of what others depend on (types, functions,
+/// sequences), the changes (a default may use a new function, or stop using an
+/// old one), drops of what others depend on, makes of the rest (what they depend
+/// on first). A foreign key comes after the key it references, both ways.
 fn fix_order(difference: &Difference) -> (u8, u8) {
-    const MADE_IN_ORDER: [&str; 16] = [
+    const MADE_IN_ORDER: [&str; 18] = [
         "schema",
         "extension",
         "collation",
@@ -200,12 +204,59 @@ fn fix_order(difference: &Difference) -> (u8, u8) {
         "column",
         "constraint",
         "index",
+        "foreign key",
+        "view",
     ];
-    let rank = MADE_IN_ORDER.iter().position(|kind| *kind == difference.kind).unwrap_or(MADE_IN_ORDER.len()) as u8;
+    /// The kinds others are made of: made before the changes, dropped after them.
+    const DEPENDED_ON: usize = 11;
+    let is_foreign_key = difference.kind == "constraint"
+        && [&difference.expected, &difference.actual]
+            .iter()
+            .any(|definition| definition.as_deref().is_some_and(|text| text.starts_with("FOREIGN KEY")));
+    let kind = if is_foreign_key { "foreign key" } else { difference.kind.as_str() };
+    let position = MADE_IN_ORDER.iter().position(|made| *made == kind).unwrap_or(MADE_IN_ORDER.len());
+    let rank = position as u8;
+    let depended_on = position < DEPENDED_ON;
     match (&difference.attribute, &difference.expected, &difference.actual) {
+        (None, None, Some(_)) if depended_on => (3, u8::MAX - rank),
         (None, None, Some(_)) => (0, u8::MAX - rank),
-        (None, Some(_), None) => (2, rank),
-        _ => (1, rank),
+        (None, Some(_), None) if depended_on => (1, rank),
+        (None, Some(_), None) => (4, rank),
+        _ => (2, rank),
+    }
+}
+
+/// Views made or dropped by the fixes, in an order that runs: a view whose
+/// definition names another comes after it when made, before it when dropped.
+fn order_views(found: &mut [Difference]) {
+    let is_view = |difference: &Difference| {
+        matches!(difference.kind.as_str(), "view" | "materialized view") && difference.attribute.is_none()
+    };
+    let mut start = 0;
+    while start < found.len() {
+        if !is_view(&found[start]) {
+            start += 1;
+            continue;
+        }
+        let end = (start..found.len()).find(|&index| !is_view(&found[index])).unwrap_or(found.len());
+        let group = &mut found[start..end];
+        let made = group[0].actual.is_none();
+        // Repeatedly take the first view that needs none of those still waiting.
+        let mut waiting: Vec<Difference> = group.to_vec();
+        let mut ordered = Vec::with_capacity(waiting.len());
+        while !waiting.is_empty() {
+            let needs = |view: &Difference, other: &Difference| {
+                let (first, then) = if made { (other, view) } else { (view, other) };
+                let definition = then.expected.as_deref().or(then.actual.as_deref()).unwrap_or("");
+                !std::ptr::eq(view, other) && definition.contains(&format!(" {}", first.name))
+            };
+            let next = (0..waiting.len())
+                .find(|&index| !waiting.iter().any(|other| needs(&waiting[index], other)))
+                .unwrap_or(0);
+            ordered.push(waiting.remove(next));
+        }
+        group.clone_from_slice(&ordered);
+        start = end;
     }
 }
 
@@ -588,11 +639,57 @@ mod tests {
             fixes,
             [
                 "DROP TRIGGER audit ON public.t;",
-                "DROP FUNCTION public.audit();",
                 "CREATE TYPE public.mood AS ENUM ('ok');",
+                "DROP FUNCTION public.audit();",
                 "ALTER TABLE public.t ADD COLUMN m public.mood;",
             ],
             "and no fix for a NOT NULL column without a default: it fails on a table with rows"
+        );
+    }
+
+    #[test]
+    fn views_over_views_and_keys_under_foreign_keys_come_in_an_order_that_runs() {
+        let view = |name: &str, definition: &str| object("view", name, name, &[("definition", definition)]);
+        let constraint = |name: &str, definition: &str| {
+            let mut constraint =
+                object("constraint", name, name.rsplit('.').next().unwrap(), &[("definition", definition)]);
+            constraint.table_ident = Some("public.t".to_owned());
+            constraint
+        };
+        let views = [
+            view("public.a_top", " SELECT id FROM public.z_base;"),
+            view("public.z_base", " SELECT id FROM public.t;"),
+        ];
+        let keys = [
+            constraint("public.t.a_fk", "FOREIGN KEY (p) REFERENCES public.t(id)"),
+            constraint("public.t.z_pkey", "PRIMARY KEY (id)"),
+        ];
+        let with = |objects: &[SchemaObject]| schema(objects.to_vec());
+        let made: Vec<String> = differences(&with(&[views.clone(), keys.clone()].concat()), &with(&[]))
+            .iter()
+            .filter_map(|d| d.fix.clone())
+            .collect();
+        assert_eq!(
+            made,
+            [
+                "ALTER TABLE public.t ADD CONSTRAINT z_pkey PRIMARY KEY (id);",
+                "ALTER TABLE public.t ADD CONSTRAINT a_fk FOREIGN KEY (p) REFERENCES public.t(id);",
+                "CREATE VIEW public.z_base AS SELECT id FROM public.t;",
+                "CREATE VIEW public.a_top AS SELECT id FROM public.z_base;",
+            ]
+        );
+        let dropped: Vec<String> = differences(&with(&[]), &with(&[views.clone(), keys.clone()].concat()))
+            .iter()
+            .filter_map(|d| d.fix.clone())
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                "DROP VIEW public.a_top;",
+                "DROP VIEW public.z_base;",
+                "ALTER TABLE public.t DROP CONSTRAINT a_fk;",
+                "ALTER TABLE public.t DROP CONSTRAINT z_pkey;",
+            ]
         );
     }
 
