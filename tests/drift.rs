@@ -831,12 +831,27 @@ async fn a_shadow_role_that_could_change_the_server_is_refused() {
         .run_on(&database, &["drift", "--shadow-url", &database.url])
         .expect_code(2)
         .expect_stderr_contains("the --shadow-url role may change that server beyond the databases it makes")
-        .expect_stderr_contains("it has: superuser")
+        .expect_stderr_contains("superuser (postgres)")
         .expect_stderr_contains("CREATE ROLE praxia_shadow LOGIN CREATEDB");
     assert!(
         !scratch_databases(&database).await.iter().any(|name| name.ends_with(&database.name)),
         "nothing was created"
     );
+    // Powers it may take with SET ROLE count, inherited or not.
+    let (member, powerful) = (format!("member_{}", database.name), format!("powerful_{}", database.name));
+    execute(
+        &database,
+        &format!(
+            "CREATE ROLE {powerful} SUPERUSER NOLOGIN; CREATE ROLE {member} LOGIN CREATEDB NOINHERIT; GRANT {powerful} TO {member}; GRANT pg_signal_backend TO {member}"
+        ),
+    )
+    .await;
+    let mut url = url::Url::parse(&test_postgres().shadow_url()).unwrap();
+    url.set_username(&member).unwrap();
+    project
+        .run_on(&database, &["drift", "--shadow-url", url.as_str()])
+        .expect_code(2)
+        .expect_stderr_contains(&format!("it has: pg_signal_backend, superuser ({powerful})"));
 }
 
 #[tokio::test]

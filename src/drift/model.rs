@@ -248,7 +248,7 @@ fn order_views(found: &mut [Difference]) {
             let needs = |view: &Difference, other: &Difference| {
                 let (first, then) = if made { (other, view) } else { (view, other) };
                 let definition = then.expected.as_deref().or(then.actual.as_deref()).unwrap_or("");
-                !std::ptr::eq(view, other) && definition.contains(&format!(" {}", first.name))
+                !std::ptr::eq(view, other) && mentions(definition, &first.name)
             };
             let next = (0..waiting.len())
                 .find(|&index| !waiting.iter().any(|other| needs(&waiting[index], other)))
@@ -258,6 +258,16 @@ fn order_views(found: &mut [Difference]) {
         group.clone_from_slice(&ordered);
         start = end;
     }
+}
+
+/// Whether a definition names `name` whole (`public.z`, never `public.z_t`).
+fn mentions(definition: &str, name: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$' || c == '"' || c == '.';
+    definition.match_indices(name).any(|(at, _)| {
+        let before = definition[..at].chars().next_back();
+        let after = definition[at + name.len()..].chars().next();
+        before.is_none_or(|c| !word(c)) && after.is_none_or(|c| !word(c))
+    })
 }
 
 /// Fixes that cannot run because what they need has none: a schema made by
@@ -410,7 +420,12 @@ fn create(object: &SchemaObject) -> Option<String> {
             sql + ";"
         }
         "enum" => format!("CREATE TYPE {} AS ENUM ({});", object.ident, object.attrs.get("values")?),
-        "extension" => format!("CREATE EXTENSION IF NOT EXISTS {};", object.ident),
+        "extension" => match object.attrs.get("schema") {
+            Some(schema) => {
+                format!("CREATE EXTENSION IF NOT EXISTS {} SCHEMA \"{}\";", object.ident, schema.replace('"', "\"\""))
+            }
+            None => format!("CREATE EXTENSION IF NOT EXISTS {};", object.ident),
+        },
         _ => return None,
     })
 }
@@ -691,6 +706,13 @@ mod tests {
                 "ALTER TABLE public.t DROP CONSTRAINT z_pkey;",
             ]
         );
+    }
+
+    #[test]
+    fn a_view_reads_another_only_by_its_whole_name() {
+        assert!(mentions(" SELECT id FROM public.z;", "public.z"));
+        assert!(!mentions(" SELECT id FROM public.z_t;", "public.z"));
+        assert!(!mentions(" SELECT id FROM other.public.z;", "public.z"));
     }
 
     #[test]

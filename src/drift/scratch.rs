@@ -190,17 +190,19 @@ async fn shadow_is_safe(
             .help("give --shadow-url another server of the same major version, or leave it out to replay on the embedded cluster"));
         }
     }
+    // Through every role it may SET ROLE to (membership, inherited or not).
     let powers: Vec<String> = sqlx::query_scalar(
-        "SELECT power FROM (VALUES \
-            ('superuser', (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)), \
-            ('CREATEROLE', (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)), \
-            ('REPLICATION', (SELECT rolreplication FROM pg_roles WHERE rolname = current_user)), \
-            ('pg_write_server_files', pg_has_role(current_user, 'pg_write_server_files', 'USAGE')), \
-            ('pg_execute_server_program', pg_has_role(current_user, 'pg_execute_server_program', 'USAGE')), \
-            ('pg_signal_backend', pg_has_role(current_user, 'pg_signal_backend', 'USAGE')), \
-            ('pg_write_all_data', pg_has_role(current_user, 'pg_write_all_data', 'USAGE')), \
-            ('pg_checkpoint', CASE WHEN to_regrole('pg_checkpoint') IS NULL THEN false ELSE pg_has_role(current_user, 'pg_checkpoint', 'USAGE') END) \
-         ) AS p(power, held) WHERE held",
+        "SELECT power FROM ( \
+            SELECT 'superuser (' || r.rolname || ')' AS power FROM pg_roles r \
+             WHERE r.rolsuper AND pg_has_role(current_user, r.oid, 'MEMBER') \
+            UNION ALL SELECT 'CREATEROLE (' || r.rolname || ')' FROM pg_roles r \
+             WHERE r.rolcreaterole AND pg_has_role(current_user, r.oid, 'MEMBER') \
+            UNION ALL SELECT 'REPLICATION (' || r.rolname || ')' FROM pg_roles r \
+             WHERE r.rolreplication AND pg_has_role(current_user, r.oid, 'MEMBER') \
+            UNION ALL SELECT b.name FROM unnest(ARRAY['pg_write_server_files', 'pg_execute_server_program', \
+                'pg_read_server_files', 'pg_signal_backend', 'pg_write_all_data', 'pg_checkpoint']) AS b(name) \
+             WHERE CASE WHEN to_regrole(b.name) IS NULL THEN false ELSE pg_has_role(current_user, b.name, 'MEMBER') END \
+         ) AS p ORDER BY power",
     )
     .fetch_all(&mut *connection)
     .await

@@ -251,10 +251,40 @@ fn server_function(text: &str) -> Option<&'static str> {
         "pg_drop_replication_slot",
         "pg_stat_reset",
     ];
+    // Another escape character for U& names is not read: it counts.
+    if text.to_ascii_uppercase().contains("UESCAPE") {
+        return Some("a name written with UESCAPE, which is not read");
+    }
     identifiers(text)
         .iter()
         .any(|name| EXACT.contains(&name.as_str()) || PREFIXES.iter().any(|prefix| name.starts_with(prefix)) || name.starts_with("pg_replication_origin"))
         .then_some("the server's files, processes or replication, or another server (a function such as lo_export, pg_terminate_backend or dblink)")
+}
+
+/// A `U&"..."` name with its `\XXXX` and `\+XXXXXX` escapes decoded.
+fn unicode_escapes(name: &str) -> String {
+    let mut decoded = String::new();
+    let mut rest = name;
+    while let Some(at) = rest.find('\\') {
+        decoded.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (digits, skip) = match after.strip_prefix('+') {
+            Some(six) => (six.get(..6), 7),
+            None => (after.get(..4), 4),
+        };
+        match digits.and_then(|hex| u32::from_str_radix(hex, 16).ok()).and_then(char::from_u32) {
+            Some(c) => {
+                decoded.push(c);
+                rest = &after[skip..];
+            }
+            None => {
+                decoded.push('\\');
+                rest = after.strip_prefix('\\').unwrap_or(after);
+            }
+        }
+    }
+    decoded.push_str(rest);
+    decoded
 }
 
 /// The identifiers of `text`, bare ones lower-cased and quoted ones as written,
@@ -268,7 +298,9 @@ fn identifiers(text: &str) -> Vec<String> {
             b'\'' => i = skip_quoted(bytes, i, b'\'', i > 0 && matches!(bytes[i - 1], b'E' | b'e')),
             b'"' => {
                 let end = skip_quoted(bytes, i, b'"', false);
-                found.push(text[i + 1..end.saturating_sub(1).max(i + 1)].replace("\"\"", "\""));
+                let name = text[i + 1..end.saturating_sub(1).max(i + 1)].replace("\"\"", "\"");
+                let unicode = i >= 2 && bytes[i - 1] == b'&' && matches!(bytes[i - 2], b'U' | b'u');
+                found.push(if unicode { unicode_escapes(&name) } else { name });
                 i = end;
             }
             b'-' if bytes.get(i + 1) == Some(&b'-') => i = text[i..].find('\n').map_or(bytes.len(), |end| i + end),
@@ -663,6 +695,8 @@ mod tests {
             "SELECT dblink_connect_u('c', 'dbname=x')",
             "CREATE FUNCTION py() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$",
             "LOAD 'auto_explain'",
+            "SELECT U&\"pg_terminate\\005fbackend\"(pid) FROM pg_stat_activity",
+            "SELECT U&\"lo_e!0078port\" UESCAPE '!' (1, '/tmp/x')",
         ] {
             assert!(reason(sql).is_some(), "{sql}");
         }
