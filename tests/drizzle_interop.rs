@@ -595,3 +595,23 @@ async fn a_migration_drizzle_applied_with_its_own_commit_is_history_and_the_next
     );
     assert_eq!(public_tables(&fresh).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_database_only_drizzle_0x_migrated_moves_to_the_drizzle_1_layout_without_stamp() {
+    // Never touched by praxia-deploy (no praxia_deploy schema), then the folder
+    // was converted as `drizzle-kit up` converts it.
+    let journal = [("0000_step_0", 1_735_723_800_123, CREATE_COUNTER)];
+    let database = test_postgres().fresh_database();
+    let journal_project = TestProject::with_migrations(&journal);
+    Drizzle::V0.migrate(&database, &journal_project.path().join("migrations"));
+    let project = folder_project(&[("20250101093000_step_0".to_owned(), CREATE_COUNTER)]);
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("nothing to do");
+    project.run_on(&database, &["release"]).expect_code(0);
+    folder_project_into(
+        &project,
+        &[("20250101093000_step_0".to_owned(), CREATE_COUNTER), ("20250102093000_step_1".to_owned(), BUMP_COUNTER)],
+    );
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migration");
+    assert_eq!(counter(&database).await, 1);
+}

@@ -121,7 +121,16 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
             let rows = if rows_read {
                 Some(rows)
             } else {
-                read_rows(connection, &bookkeeping.rows_sql_for(retry_as)).await.map_err(unreadable)?
+                match read_rows(connection, &bookkeeping.rows_sql_for(retry_as)).await {
+                    // The message stopped before the rows (no stamp table: a database
+                    // only drizzle migrated), and the table is 0.x's under a 1.0 folder.
+                    Err(err) if retry_as == TableShape::Drizzle1 && has_code(&err, &[sqlstate::UNDEFINED_COLUMN]) => {
+                        read_rows(connection, &bookkeeping.rows_sql_for(TableShape::Drizzle0))
+                            .await
+                            .map_err(unreadable)?
+                    }
+                    read => read.map_err(unreadable)?,
+                }
             };
             let rows = match rows {
                 None => AppliedRows::none(),
