@@ -206,13 +206,17 @@ pub enum Command {
     Backup(BackupArgs),
     /// Compare the live schema with what its applied migrations make (replayed in a scratch database): exit 11 on a difference.
     #[command(
-        after_help = "Examples:\n  praxia-deploy drift --env staging --local     compare, and print the SQL that would bring it back\n  praxia-deploy drift --shadow-url postgres://localhost/scratch   replay on that server instead\n  praxia-deploy drift --record --env production   record what the folder makes, for the release's check"
+        after_help = "Examples:\n  praxia-deploy drift --env staging --local     compare, and print the SQL that would bring it back\n  praxia-deploy drift --shadow-url postgres://localhost/scratch   replay on that server instead\n  praxia-deploy drift --record --env production   record what the folder makes, for the release's check\n  praxia-deploy drift --record --check           in CI: is the recorded schema the folder's?"
     )]
     Drift {
         /// Replay the whole folder (never on a live database) and record the schema it makes in
         /// [drift] expected_schema, which `release` reads to check drift without replaying anything.
         #[arg(long, conflicts_with = "print_catalog")]
         record: bool,
+        /// With --record: replay nothing, write nothing; exit 4 unless [drift] expected_schema already
+        /// holds the whole folder's set (for CI, beside the migration that changed it).
+        #[arg(long, requires = "record")]
+        check: bool,
         /// A PostgreSQL server of the live database's major version to replay on (a scratch database is
         /// created there and dropped) [default: the embedded development cluster].
         #[arg(long, value_name = "URL")]

@@ -899,3 +899,24 @@ async fn fixes_over_views_of_views_and_keys_under_foreign_keys_apply_in_the_orde
         fixes_bring_it_back(&project, &database, &outcome, change).await;
     }
 }
+
+#[tokio::test]
+async fn ci_can_check_that_the_recorded_schema_is_the_folders() {
+    let database = test_postgres().fresh_database();
+    let project = project();
+    project
+        .run(&["--env", "test", "drift", "--record", "--check"])
+        .expect_code(4)
+        .expect_stderr_contains("drift/expected-schema.json does not hold the schema of the folder's 1 migration")
+        .expect_stderr_contains("praxia-deploy drift --record --env test");
+    record(&project, &database);
+    project
+        .run(&["--env", "test", "drift", "--record", "--check"])
+        .expect_code(0)
+        .expect_stdout_contains("holds the schema of the folder's 1 migration (PostgreSQL 15)");
+    project.set_migrations(&[
+        ("0000_base", 1_700_000_000_000, BASE),
+        ("0001_more", 1_700_000_001_000, "CREATE TABLE \"more\" (\"id\" int);"),
+    ]);
+    project.run(&["--env", "test", "drift", "--record", "--check"]).expect_code(4);
+}

@@ -69,6 +69,42 @@ pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crat
     Ok(Report::new(&report, human))
 }
 
+/// `drift --record --check`: whether the recorded expected schema holds the
+/// whole folder's set (on any major version); replays and writes nothing.
+pub fn record_check(context: &Context<'_>) -> Result<Report> {
+    use crate::drift::record::{RecordedFile, digest_of};
+    let env = &context.env;
+    let folder = read_environment_folder(&env.migrations)?;
+    let path = &env.drift.expected_schema;
+    let shown = path.strip_prefix(&env.root).unwrap_or(path).display().to_string();
+    let migrations: Vec<&crate::migrations::folder::Migration> = folder.migrations.iter().collect();
+    let digest = digest_of(&drift::excluded_schemas(env), &migrations);
+    let file = RecordedFile::read(path)?;
+    let mut majors: Vec<u32> = file
+        .iter()
+        .flat_map(|file| file.entries.iter())
+        .filter(|entry| entry.applied_digest == digest)
+        .map(|entry| entry.postgres)
+        .collect();
+    majors.sort_unstable();
+    if majors.is_empty() {
+        return Err(Error::integrity(format!(
+            "{shown} does not hold the schema of the folder's {}",
+            plural(migrations.len(), "migration")
+        ))
+        .help(format!(
+            "run `praxia-deploy drift --record --env {}` and commit {shown} with the migration: a release with [drift] on_release cannot check a set it does not hold",
+            env.name
+        )));
+    }
+    let on = majors.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let human = format!(
+        "{shown} holds the schema of the folder's {} (PostgreSQL {on})\n",
+        plural(migrations.len(), "migration")
+    );
+    Ok(Report::new(&json!({ "file": shown, "applied_digest": digest, "postgres": majors }), human))
+}
+
 /// `drift --print-catalog` (in the container): the live side, as JSON.
 pub async fn print_catalog(context: &Context<'_>, wait: &crate::cli::WaitArgs) -> Result<Report> {
     let env = &context.env;

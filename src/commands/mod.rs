@@ -54,6 +54,9 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let node_env = std::env::var("NODE_ENV").ok();
     let context = Context { cli, printer, project, env, node_env };
     // Reads no database: it never goes over SSH.
+    if let Command::Drift { record: true, check: true, .. } = &cli.command {
+        return drift::record_check(&context);
+    }
     if let Command::Drift { record: true, shadow_url, wait, .. } = &cli.command {
         return drift::record(&context, shadow_url.as_deref(), wait).await;
     }
