@@ -305,13 +305,7 @@ fn identifiers(text: &str) -> Vec<String> {
             }
             b'-' if bytes.get(i + 1) == Some(&b'-') => i = text[i..].find('\n').map_or(bytes.len(), |end| i + end),
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = text[i..].find("*/").map_or(bytes.len(), |end| i + end + 2),
-            b'$' => match dollar_tag(bytes, i) {
-                Some(tag_len) => {
-                    let tag = &text[i..i + tag_len];
-                    i = text[i + tag_len..].find(tag).map_or(bytes.len(), |offset| i + tag_len + offset + tag_len);
-                }
-                None => i += 1,
-            },
+            b'$' => i = dollar_quote(text, i).map_or(i + 1, |(_, _, end)| end),
             byte if is_word_start(byte) => {
                 let end = (i..bytes.len()).find(|&j| !is_word_byte(bytes.get(j))).unwrap_or(bytes.len());
                 found.push(text[i..end].to_ascii_lowercase());
@@ -332,17 +326,12 @@ fn dollar_quoted_bodies(statement: &str) -> Vec<&str> {
         match bytes[i] {
             b'\'' => i = skip_quoted(bytes, i, b'\'', false),
             b'"' => i = skip_quoted(bytes, i, b'"', false),
-            b'$' if i == 0 || !is_word_byte(bytes.get(i - 1)) => match dollar_tag(bytes, i) {
-                Some(tag_len) => {
-                    let tag = &statement[i..i + tag_len];
-                    let body_start = i + tag_len;
-                    match statement[body_start..].find(tag) {
-                        Some(offset) => {
-                            bodies.push(&statement[body_start..body_start + offset]);
-                            i = body_start + offset + tag_len;
-                        }
-                        None => i = bytes.len(),
+            b'$' if i == 0 || !is_word_byte(bytes.get(i - 1)) => match dollar_quote(statement, i) {
+                Some((body, body_end, end)) => {
+                    if body_end < statement.len() {
+                        bodies.push(&statement[body..body_end]);
                     }
+                    i = end;
                 }
                 None => i += 1,
             },
@@ -478,19 +467,9 @@ fn split_with(
         start.get_or_insert(i);
         let mut token = Previous::Other;
         match byte {
-            b'\'' => {
-                let escapes = *backslash_strings
-                    || (i > 0 && matches!(bytes[i - 1], b'E' | b'e') && !is_word_byte(bytes.get(i.wrapping_sub(2))));
-                i = skip_quoted(bytes, i, b'\'', escapes);
-            }
+            b'\'' => i = string_end(bytes, i, *backslash_strings),
             b'"' => i = skip_quoted(bytes, i, b'"', false),
-            b'$' => match dollar_tag(bytes, i) {
-                Some(tag_len) => {
-                    let tag = &chunk[i..i + tag_len];
-                    i = chunk[i + tag_len..].find(tag).map_or(bytes.len(), |offset| i + tag_len + offset + tag_len);
-                }
-                None => i += 1,
-            },
+            b'$' => i = dollar_quote(chunk, i).map_or(i + 1, |(_, _, end)| end),
             _ if is_word_start(byte) => {
                 let end = (i..bytes.len()).find(|&j| !is_word_byte(bytes.get(j))).unwrap_or(bytes.len());
                 let word = chunk[i..end].to_ascii_uppercase();
@@ -623,6 +602,28 @@ fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8, backslash_escapes: bool) -
         }
     }
     bytes.len()
+}
+
+/// A dollar-quoted string starting at `i` (`$tag$ ... $tag$`): where its body
+/// starts, where it ends, and where the string ends (the text's end when it is
+/// not closed). None when `$` starts no quote there.
+fn dollar_quote(text: &str, i: usize) -> Option<(usize, usize, usize)> {
+    let tag_len = dollar_tag(text.as_bytes(), i)?;
+    let tag = &text[i..i + tag_len];
+    let body = i + tag_len;
+    Some(match text[body..].find(tag) {
+        Some(offset) => (body, body + offset, body + offset + tag_len),
+        None => (body, text.len(), text.len()),
+    })
+}
+
+/// Where a single-quoted string starting at `i` ends: backslash escapes are
+/// read in an `E'...'` string (an `E` that is a word of its own) and wherever
+/// `standard_conforming_strings` is off.
+fn string_end(bytes: &[u8], i: usize, backslash_strings: bool) -> usize {
+    let escapes = backslash_strings
+        || (i > 0 && matches!(bytes[i - 1], b'E' | b'e') && !is_word_byte(bytes.get(i.wrapping_sub(2))));
+    skip_quoted(bytes, i, b'\'', escapes)
 }
 
 /// The length of a `$tag$` opener at `i` (`$$` included), if there is one.
