@@ -295,7 +295,7 @@ fn identifiers(text: &str) -> Vec<String> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'\'' => i = skip_quoted(bytes, i, b'\'', i > 0 && matches!(bytes[i - 1], b'E' | b'e')),
+            b'\'' => i = string_end(bytes, i, false),
             b'"' => {
                 let end = skip_quoted(bytes, i, b'"', false);
                 let name = text[i + 1..end.saturating_sub(1).max(i + 1)].replace("\"\"", "\"");
@@ -696,6 +696,8 @@ mod tests {
             "SELECT dblink_connect_u('c', 'dbname=x')",
             "CREATE FUNCTION py() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$",
             "LOAD 'auto_explain'",
+            // `name'...'` is a typed literal, not an E-string: its backslash ends nothing.
+            "SELECT name'x\\', pg_terminate_backend(pid) FROM pg_stat_activity WHERE 'a' = 'a'",
             "SELECT U&\"pg_terminate\\005fbackend\"(pid) FROM pg_stat_activity",
             "SELECT U&\"lo_e!0078port\" UESCAPE '!' (1, '/tmp/x')",
         ] {
