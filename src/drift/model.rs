@@ -171,7 +171,7 @@ pub fn differences(expected: &Schema, actual: &Schema) -> Vec<Difference> {
     let mut found: Vec<Difference> =
         renames.iter().filter(|rename| !rename.implied).map(super::rename::Rename::difference).collect();
     let mut rest = compare(expected, &undone);
-    hold_back_schema_drops(&mut rest, &undone);
+    withhold_fixes_that_cannot_run(&mut rest, &undone);
     rest.sort_by_cached_key(|difference| {
         (fix_order(difference), difference.kind.clone(), difference.name.clone(), difference.attribute.clone())
     });
@@ -274,7 +274,7 @@ fn mentions(definition: &str, name: &str) -> bool {
 /// hand is dropped only once everything in it is (when something in it has no fix
 /// offered, its drop would destroy data, so neither has the schema's), and a
 /// column is added back only if the sequence its default draws from is there.
-fn hold_back_schema_drops(found: &mut [Difference], actual: &Schema) {
+fn withhold_fixes_that_cannot_run(found: &mut [Difference], actual: &Schema) {
     let unfixed: Vec<&SchemaObject> = found
         .iter()
         .filter(|difference| difference.expected.is_none() && difference.fix.is_none() && difference.kind != "schema")
