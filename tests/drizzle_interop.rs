@@ -588,10 +588,164 @@ async fn a_migration_drizzle_applied_with_its_own_commit_is_history_and_the_next
         ("0001_next", 1_700_000_001_000, "CREATE TABLE \"u\" (\"id\" int);"),
     ]);
     project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_next");
-    // Pending, the same statement is refused before anything runs.
+}
+
+/// What a run leaves that a user can see: each public table with its row count,
+/// each index with its validity, and the bookkeeping rows (hash, created_at, name).
+async fn end_state(
+    database: &TestDatabase,
+) -> (Vec<(String, i64)>, Vec<(String, bool)>, Vec<(String, Option<i64>, Option<String>)>) {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let tables = sqlx::query_as(
+        "SELECT table_name::text, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM public.%I', table_name), false, true, '')))[1]::text::bigint \
+         FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let indexes = sqlx::query_as(
+        "SELECT i.indexrelid::regclass::text, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let bookkeeping = if has_table {
+        rows(database, DRIZZLE_TABLE)
+            .await
+            .into_iter()
+            .map(|(_, hash, created_at, name, _)| (hash, created_at, name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (tables, indexes, bookkeeping)
+}
+
+/// Migrations that control their transaction, as three of four real projects write them.
+const PLAIN_A: &str = "CREATE TABLE \"a\" (\"id\" int);";
+const WRAPPED: &str = "BEGIN;\nCREATE TABLE \"b\" (\"id\" int);\nINSERT INTO \"b\" VALUES (1);\nCOMMIT;";
+const COMMIT_THEN_CONCURRENTLY: &str = "CREATE TABLE \"c\" (\"x\" int);\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY IF NOT EXISTS \"c_x\" ON \"c\" (\"x\");";
+const PLAIN_D: &str = "CREATE TABLE \"d\" (\"id\" int);\n--> statement-breakpoint\nINSERT INTO \"d\" VALUES (1), (2);";
+
+fn self_controlled_journal(count: usize) -> Vec<(&'static str, i64, &'static str)> {
+    let all = [
+        ("0000_plain_a", 1_700_000_000_000, PLAIN_A),
+        ("0001_wrapped", 1_700_000_001_000, WRAPPED),
+        ("0002_commit_then_concurrently", 1_700_000_002_000, COMMIT_THEN_CONCURRENTLY),
+        ("0003_plain_d", 1_700_000_003_000, PLAIN_D),
+    ];
+    all[..count].to_vec()
+}
+
+fn self_controlled_folders(count: usize) -> Vec<(String, &'static str)> {
+    let all = [
+        ("20250101093000_plain_a", PLAIN_A),
+        ("20250102093000_wrapped", WRAPPED),
+        ("20250103093000_commit_then_concurrently", COMMIT_THEN_CONCURRENTLY),
+        ("20250104093000_plain_d", PLAIN_D),
+    ];
+    all[..count].iter().map(|(name, sql)| ((*name).to_owned(), *sql)).collect()
+}
+
+#[tokio::test]
+async fn pending_migrations_that_commit_themselves_end_as_drizzles_migrators_leave_them() {
+    // drizzle 0.x, journal layout: drizzle alone, praxia-deploy alone, and each half-and-half.
+    let project = TestProject::with_migrations(&self_controlled_journal(4));
+    let folder = project.path().join("migrations");
+    let by_drizzle = test_postgres().fresh_database();
+    Drizzle::V0.migrate(&by_drizzle, &folder);
+    let expected = end_state(&by_drizzle).await;
+    assert_eq!(expected.0.len(), 4, "{expected:?}");
+    assert_eq!(expected.1, [("c_x".to_owned(), true)]);
+
+    let by_praxia = test_postgres().fresh_database();
+    project
+        .run_on(&by_praxia, &["plan"])
+        .expect_code(0)
+        .expect_stdout_contains("as drizzle runs it: its COMMIT (line 4) ends the transaction")
+        .expect_stdout_contains("as drizzle runs it: its COMMIT (line 3) ends the transaction");
+    // The review knows how they run: no error for the COMMIT itself, a warning for what follows it.
+    project
+        .run_on(&by_praxia, &["lint"])
+        .expect_code(0)
+        .expect_stdout_contains("own COMMIT (line 3) ends the transaction, and 1 statement(s) follow it");
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0).expect_stdout_contains("applied 4 migrations");
+    assert_eq!(end_state(&by_praxia).await, expected);
+    project.run_on(&by_praxia, &["status", "--exit-code"]).expect_code(0);
+
+    for first_half in [Some(Drizzle::V0), None] {
+        let database = test_postgres().fresh_database();
+        let half = TestProject::with_migrations(&self_controlled_journal(2));
+        match first_half {
+            Some(drizzle) => {
+                drizzle.migrate(&database, &half.path().join("migrations"));
+                project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 2 migrations");
+            }
+            None => {
+                half.run_on(&database, &["migrate"]).expect_code(0);
+                Drizzle::V0.migrate(&database, &folder);
+            }
+        }
+        assert_eq!(end_state(&database).await, expected, "drizzle first: {first_half:?}");
+    }
+
+    // drizzle 1.0, folder layout: the same.
+    let project = folder_project(&self_controlled_folders(4));
+    let folder = project.path().join("migrations");
+    let by_drizzle = test_postgres().fresh_database();
+    Drizzle::V1.migrate(&by_drizzle, &folder);
+    let expected = end_state(&by_drizzle).await;
+    let by_praxia = test_postgres().fresh_database();
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0);
+    assert_eq!(end_state(&by_praxia).await, expected);
+    let database = test_postgres().fresh_database();
+    folder_project(&self_controlled_folders(2)).run_on(&database, &["migrate"]).expect_code(0);
+    Drizzle::V1.migrate(&database, &folder);
+    assert_eq!(end_state(&database).await, expected);
+}
+
+#[tokio::test]
+async fn a_self_committing_migration_that_fails_leaves_what_drizzle_leaves_and_says_so() {
+    let after_commit = "CREATE TABLE \"e\" (\"id\" int);\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nCREATE TABLE \"f\" (\"id\" int);\n--> statement-breakpoint\nSELECT 1/0;";
+    let before_commit = "BEGIN;\nCREATE TABLE \"g\" (\"id\" int);\nSELECT 1/0;\nCOMMIT;";
+    for (sql, said) in [
+        (
+            after_commit,
+            "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied",
+        ),
+        (before_commit, "its transaction was rolled back before its own COMMIT and nothing of it was recorded"),
+    ] {
+        let project = TestProject::with_migrations(&[("0000_fails", 1_700_000_000_000, sql)]);
+        let by_drizzle = test_postgres().fresh_database();
+        let output = Drizzle::V0.try_migrate(&by_drizzle, &project.path().join("migrations"), None);
+        assert!(!output.status.success(), "drizzle's migrator fails on {sql}");
+        let by_praxia = test_postgres().fresh_database();
+        project
+            .run_on(&by_praxia, &["migrate"])
+            .expect_code(6)
+            .expect_stderr_contains(said)
+            .expect_stderr_contains("division by zero");
+        let (tables, _, rows) = end_state(&by_praxia).await;
+        let (drizzle_tables, _, drizzle_rows) = end_state(&by_drizzle).await;
+        assert_eq!(tables, drizzle_tables, "{sql}");
+        assert!(rows.is_empty() && drizzle_rows.is_empty(), "{rows:?} {drizzle_rows:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_pending_rollback_is_refused_before_anything_runs() {
+    let project = TestProject::with_migrations(&[
+        ("0000_ok", 1_700_000_000_000, PLAIN_A),
+        ("0001_rollback", 1_700_000_001_000, "CREATE TABLE \"r\" (\"id\" int);\nROLLBACK;"),
+    ]);
     let fresh = test_postgres().fresh_database();
     project.run_on(&fresh, &["migrate"]).expect_code(4).expect_stderr_contains(
-        "0000_commit.sql:3:1: migration `0000_commit` controls the transaction itself (COMMIT)",
+        "0001_rollback.sql:2:1: migration `0001_rollback` undoes the transaction itself (ROLLBACK)",
     );
     assert_eq!(public_tables(&fresh).await, Vec::<String>::new());
 }

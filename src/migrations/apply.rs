@@ -111,6 +111,9 @@ impl Applier<'_> {
                 Step::Batch(migrations) => self.batch_with_retries(connection, migrations, progress).await,
                 Step::Bookkeeping => self.batch_with_retries(connection, &[], progress).await,
                 Step::Alone(migration) => self.alone(connection, migration, progress).await.map(|one| vec![one]),
+                Step::AsWritten(migration) => {
+                    self.as_written(connection, migration, progress).await.map(|one| vec![one])
+                }
             };
             match outcome {
                 Ok(more) => applied.extend(more),
@@ -271,6 +274,83 @@ impl Applier<'_> {
             return Err(Failure::invalid_after(migration, invalid));
         }
         let took = started.elapsed();
+        self.record_alone(connection, migration, took).await?;
+        progress.finished(migration, took);
+        Ok(AppliedMigration::of(migration, took))
+    }
+
+    /// A migration that controls its transaction, run as drizzle's migrator runs
+    /// it: `BEGIN`, each chunk as one message (its own COMMIT ends that
+    /// transaction and what follows commits message by message), `COMMIT` (only a
+    /// warning when it already ended), then its bookkeeping, in a transaction of its own.
+    async fn as_written(
+        &self,
+        connection: &mut PgConnection,
+        migration: &Migration,
+        progress: &mut dyn Progress,
+    ) -> std::result::Result<AppliedMigration, (Error, bool)> {
+        let outcome = self.as_written_chunks(connection, migration, progress).await;
+        reset(connection, outcome.as_ref().err()).await;
+        outcome.map_err(|failure| {
+            let lost = failure.class() == Some(FailureClass::ConnectionLost);
+            (failure.into_error(&[migration], Rollback::AsWritten), lost)
+        })
+    }
+
+    async fn as_written_chunks(
+        &self,
+        connection: &mut PgConnection,
+        migration: &Migration,
+        progress: &mut dyn Progress,
+    ) -> std::result::Result<AppliedMigration, Failure> {
+        progress.started(migration);
+        let started = Instant::now();
+        let invalid_before = invalid_indexes(connection).await;
+        let limits = self.limits_sql(connection, "SET");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{limits} BEGIN")))
+            .execute(&mut *connection)
+            .await
+            .map_err(Failure::setup)?;
+        for (index, chunk) in migration.chunks.iter().enumerate() {
+            let text = chunk.text(migration);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let bound = self.client_bound(chunk.statements.len());
+            let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection);
+            let err = match tokio::time::timeout(bound, sent).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(err)) => err,
+                Err(_) => return Err(Failure::no_answer(migration, index, bound)),
+            };
+            // Still inside the BEGIN, the server refuses any query until the rollback:
+            // nothing of the migration stays. Outside, its own COMMIT came first.
+            let committed_part = sqlx::raw_sql("SELECT 1").execute(&mut *connection).await.is_ok();
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+            let left_behind: Vec<String> =
+                invalid_indexes(connection).await.into_iter().filter(|index| !invalid_before.contains(index)).collect();
+            let mut failure = Failure::statement(migration, index, 0, err).leaving(left_behind);
+            failure.committed_part = committed_part;
+            return Err(failure);
+        }
+        sqlx::raw_sql("COMMIT").execute(&mut *connection).await.map_err(|err| Failure::bookkeeping(migration, err))?;
+        let invalid = invalid_indexes_named(connection, &migration.built_indexes()).await.map_err(Failure::setup)?;
+        if !invalid.is_empty() {
+            return Err(Failure::invalid_after(migration, invalid));
+        }
+        let took = started.elapsed();
+        self.record_alone(connection, migration, took).await?;
+        progress.finished(migration, took);
+        Ok(AppliedMigration::of(migration, took))
+    }
+
+    /// The bookkeeping of a migration that ran on its own, in a transaction of its own.
+    async fn record_alone(
+        &self,
+        connection: &mut PgConnection,
+        migration: &Migration,
+        took: Duration,
+    ) -> std::result::Result<(), Failure> {
         let mut transaction = connection.begin().await.map_err(|err| Failure::bookkeeping(migration, err))?;
         let record = async {
             self.bookkeeping.prepare_table(&mut transaction, self.table).await?;
@@ -281,12 +361,10 @@ impl Applier<'_> {
             self.lock.is_held(&mut transaction).await
         };
         match record.await {
-            Ok(true) => transaction.commit().await.map_err(|err| Failure::bookkeeping(migration, err))?,
-            Ok(false) => return Err(Failure::lock_lost()),
-            Err(err) => return Err(Failure::bookkeeping(migration, err)),
+            Ok(true) => transaction.commit().await.map_err(|err| Failure::bookkeeping(migration, err)),
+            Ok(false) => Err(Failure::lock_lost()),
+            Err(err) => Err(Failure::bookkeeping(migration, err)),
         }
-        progress.finished(migration, took);
-        Ok(AppliedMigration::of(migration, took))
     }
 
     fn limits_sql(&self, connection: &PgConnection, set: &str) -> String {
@@ -345,6 +423,8 @@ pub fn drop_statements(indexes: &[String]) -> String {
 enum Rollback {
     Batch,
     Alone,
+    /// Rolled back up to the migration's own COMMIT, if the failure came after it.
+    AsWritten,
 }
 
 /// A failure inside a step, before it becomes the user's error.
@@ -357,6 +437,8 @@ struct Failure {
     cause: Cause,
     /// INVALID indexes the failed statement left behind.
     left_behind: Vec<String>,
+    /// Whether the migration's own COMMIT had ended its transaction before it failed.
+    committed_part: bool,
 }
 
 #[derive(Debug)]
@@ -371,7 +453,7 @@ enum Cause {
 
 impl Failure {
     fn new(at: Option<(Migration, Option<usize>, usize)>, during: &'static str, cause: Cause) -> Failure {
-        Failure { at, during, cause, left_behind: Vec::new() }
+        Failure { at, during, cause, left_behind: Vec::new(), committed_part: false }
     }
 
     fn setup(err: sqlx::Error) -> Failure {
@@ -434,8 +516,15 @@ impl Failure {
             )
             .help("another runner may have started; run `praxia-deploy status`, then migrate again");
         }
+        let committed_before_failing = self.committed_part;
         let what_was_undone = match rollback {
             Rollback::Batch => "its transaction was rolled back and nothing of it was recorded",
+            Rollback::AsWritten if !committed_before_failing => {
+                "its transaction was rolled back before its own COMMIT and nothing of it was recorded"
+            }
+            Rollback::AsWritten => {
+                "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied (as drizzle's migrator leaves it); it was not recorded"
+            }
             Rollback::Alone => {
                 "it runs outside a transaction, so statements before the failing one may stay applied; it was not recorded"
             }
@@ -531,10 +620,10 @@ impl Failure {
             ));
         }
         error.help(match rollback {
-            Rollback::Batch => {
+            Rollback::Batch | Rollback::AsWritten if !committed_before_failing => {
                 "fix the migration (it was not recorded as applied, so editing it is safe) and run again"
             }
-            Rollback::Alone => {
+            Rollback::Alone | Rollback::AsWritten | Rollback::Batch => {
                 "fix the migration and make the statements before the failing one safe to run twice \
                  (IF NOT EXISTS / IF EXISTS): they ran, and will run again"
             }

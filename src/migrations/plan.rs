@@ -383,6 +383,8 @@ fn match_like_drizzle_upgrade(migrations: &[Migration], row: &AppliedRow, taken:
 pub enum Step<'f> {
     Batch(Vec<&'f Migration>),
     Alone(&'f Migration),
+    /// A migration that controls its transaction, run as drizzle runs it.
+    AsWritten(&'f Migration),
     /// No migration, only the bookkeeping table's work (drizzle 1.0 names to write).
     Bookkeeping,
 }
@@ -424,6 +426,12 @@ pub fn steps<'f>(pending: &[&'f Migration]) -> Vec<Step<'f>> {
                     steps.push(Step::Batch(std::mem::take(&mut batch)));
                 }
                 steps.push(Step::Alone(migration));
+            }
+            TransactionMode::AsWritten { .. } => {
+                if !batch.is_empty() {
+                    steps.push(Step::Batch(std::mem::take(&mut batch)));
+                }
+                steps.push(Step::AsWritten(migration));
             }
         }
     }
@@ -501,21 +509,37 @@ mod tests {
 
     #[test]
     fn what_cannot_run_is_refused_while_pending_and_history_once_applied() {
-        // Real projects leave drizzle's transaction with COMMIT on purpose.
+        // A ROLLBACK would undo the run's earlier migrations under drizzle.
         let folder = folder(&[
-            ("0000_a", 100, "CREATE TABLE t ();\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON t (x);"),
+            ("0000_a", 100, "CREATE TABLE t ();\nROLLBACK;\nCREATE INDEX CONCURRENTLY i ON t (x);"),
             ("0001_b", 200, "SELECT 1;"),
         ])
         .unwrap();
         let pending = plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse);
         let refusal = pending.refusal().expect("refused while pending").to_string();
         assert!(
-            refusal.contains("0000_a.sql:2:1: migration `0000_a` controls the transaction itself (COMMIT)"),
+            refusal.contains("0000_a.sql:2:1: migration `0000_a` undoes the transaction itself (ROLLBACK)"),
             "{refusal}"
         );
         let applied = plan(&folder, &old(&[row(1, &folder.migrations[0])]), OutOfOrder::Refuse);
         assert!(applied.refusal().is_none(), "applied: verified by its hash alone");
         assert_eq!(tags(&applied.pending), ["0001_b"]);
+    }
+
+    #[test]
+    fn a_migration_that_commits_itself_runs_alone_as_written() {
+        // Real projects leave drizzle's transaction with COMMIT on purpose.
+        let folder = folder(&[
+            ("0000_a", 100, "SELECT 1;"),
+            ("0001_b", 200, "CREATE TABLE t ();\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON t (x);"),
+            ("0002_c", 300, "SELECT 2;"),
+        ])
+        .unwrap();
+        let plan = plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse);
+        assert!(plan.refusal().is_none());
+        let m = |i: usize| &folder.migrations[i];
+        assert_eq!(m(1).mode, TransactionMode::AsWritten { commits: true, line: 2 });
+        assert_eq!(plan.steps(None), [Step::Batch(vec![m(0)]), Step::AsWritten(m(1)), Step::Batch(vec![m(2)])]);
     }
 
     #[test]

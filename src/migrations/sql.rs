@@ -349,15 +349,34 @@ fn reindex_target(words: &[String]) -> Option<&str> {
         .find(|word| matches!(*word, "INDEX" | "TABLE" | "SCHEMA" | "DATABASE" | "SYSTEM"))
 }
 
-/// A statement that opens, ends or rolls back the transaction itself: it would
-/// break the all-or-nothing release, so migrations may not contain one.
-pub fn is_transaction_control(words: &[String]) -> bool {
+/// A statement that opens, ends or undoes the transaction itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionControl {
+    /// `BEGIN`, `START TRANSACTION`: inside drizzle's transaction the server only warns.
+    Begin,
+    /// `COMMIT`, `END`: ends drizzle's transaction; what follows commits statement by statement.
+    Commit,
+    /// `ROLLBACK`, `ABORT`, `PREPARE TRANSACTION`, `COMMIT`/`ROLLBACK PREPARED`:
+    /// drizzle would silently undo the run's earlier migrations, or hand the
+    /// transaction to a coordinator that never comes.
+    Undo(&'static str),
+}
+
+pub fn transaction_control(words: &[String]) -> Option<TransactionControl> {
     let first = words.first().map(String::as_str).unwrap_or("");
     let second = words.get(1).map(String::as_str).unwrap_or("");
-    // ROLLBACK TO SAVEPOINT stays inside the transaction: harmless.
-    (matches!(first, "BEGIN" | "COMMIT" | "END" | "ABORT") || (first == "ROLLBACK" && second != "TO"))
-        || (first == "START" && second == "TRANSACTION")
-        || (first == "PREPARE" && second == "TRANSACTION")
+    match (first, second) {
+        ("COMMIT", "PREPARED") => Some(TransactionControl::Undo("COMMIT PREPARED")),
+        ("ROLLBACK", "PREPARED") => Some(TransactionControl::Undo("ROLLBACK PREPARED")),
+        ("PREPARE", "TRANSACTION") => Some(TransactionControl::Undo("PREPARE TRANSACTION")),
+        // ROLLBACK TO SAVEPOINT stays inside the transaction: harmless.
+        ("ROLLBACK", "TO") => None,
+        ("ROLLBACK", _) => Some(TransactionControl::Undo("ROLLBACK")),
+        ("ABORT", _) => Some(TransactionControl::Undo("ABORT")),
+        ("BEGIN", _) | ("START", "TRANSACTION") => Some(TransactionControl::Begin),
+        ("COMMIT" | "END", _) => Some(TransactionControl::Commit),
+        _ => None,
+    }
 }
 
 /// Splits `chunk` on top-level semicolons, skipping comments, strings, quoted
@@ -787,12 +806,25 @@ mod tests {
 
     #[test]
     fn recognises_transaction_control_but_not_plpgsql_blocks() {
-        let control = ["BEGIN", "begin transaction", "COMMIT", "END", "ROLLBACK", "START TRANSACTION", "abort"];
-        for sql in control {
-            assert!(is_transaction_control(&split_statements(sql)[0].words), "{sql}");
+        use TransactionControl::{Begin, Commit, Undo};
+        let control = [
+            ("BEGIN", Begin),
+            ("begin transaction", Begin),
+            ("START TRANSACTION", Begin),
+            ("COMMIT", Commit),
+            ("END", Commit),
+            ("commit and chain", Commit),
+            ("ROLLBACK", Undo("ROLLBACK")),
+            ("abort", Undo("ABORT")),
+            ("PREPARE TRANSACTION 'x'", Undo("PREPARE TRANSACTION")),
+            ("COMMIT PREPARED 'x'", Undo("COMMIT PREPARED")),
+            ("rollback prepared 'x'", Undo("ROLLBACK PREPARED")),
+        ];
+        for (sql, expected) in control {
+            assert_eq!(transaction_control(&split_statements(sql)[0].words), Some(expected), "{sql}");
         }
         for sql in ["DO $$ BEGIN PERFORM 1; END $$", "CREATE TABLE t (x int)", "SELECT 'COMMIT'"] {
-            assert!(!is_transaction_control(&split_statements(sql)[0].words), "{sql}");
+            assert_eq!(transaction_control(&split_statements(sql)[0].words), None, "{sql}");
         }
     }
 
@@ -803,7 +835,7 @@ mod tests {
                      CREATE INDEX CONCURRENTLY i ON t (x);";
         let statements = split_statements(chunk);
         assert_eq!(first_words(chunk), ["CREATE FUNCTION", "CREATE FUNCTION", "CREATE INDEX"]);
-        assert!(!statements.iter().any(|statement| is_transaction_control(&statement.words)));
+        assert!(statements.iter().all(|statement| transaction_control(&statement.words).is_none()));
         assert_eq!(non_transactional_reason(&statements[2].words), Some("CREATE INDEX CONCURRENTLY"));
     }
 
@@ -827,7 +859,7 @@ mod tests {
     #[test]
     fn savepoints_are_harmless_and_copy_through_the_client_is_caught() {
         for sql in ["SAVEPOINT a", "ROLLBACK TO SAVEPOINT a", "rollback to a", "RELEASE SAVEPOINT a"] {
-            assert!(!is_transaction_control(&split_statements(sql)[0].words), "{sql}");
+            assert_eq!(transaction_control(&split_statements(sql)[0].words), None, "{sql}");
         }
         let cases = [
             ("COPY t FROM STDIN", Some("COPY ... FROM STDIN")),

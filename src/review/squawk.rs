@@ -32,6 +32,11 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
     let on = configured(|level| level != RuleLevel::Off);
     let mut off = configured(|level| level == RuleLevel::Off);
     off.extend(OFF.iter().filter(|rule| !on.contains(rule)));
+    // A migration's own BEGIN/COMMIT runs as drizzle runs it (`TransactionMode::AsWritten`);
+    // what it means for a failure is `non-transactional-statements`' to say.
+    if matches!(migration.mode, TransactionMode::AsWritten { .. }) {
+        off.push(Rule::TransactionNesting);
+    }
     let mut linter = Linter::with_rules(&on, &off);
     linter.settings.assume_in_transaction = !matches!(migration.mode, TransactionMode::NonTransactional(_));
     let mut findings = unread(migration, parse);

@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 pub use journal::JOURNAL_PATH;
 
 use super::sql::{
-    Lexer, SqlStatement, is_transaction_control, non_transactional_reason, own_transaction_reason, talks_to_client,
+    Lexer, SqlStatement, TransactionControl, non_transactional_reason, own_transaction_reason, talks_to_client,
+    transaction_control,
 };
 use crate::error::{Error, Result};
 use crate::text_position::{LineIndex, byte_offset_of_char, line_column};
@@ -81,6 +82,15 @@ pub enum TransactionMode {
     /// Holds a statement PostgreSQL refuses inside a transaction block: runs on
     /// its own, statement by statement.
     NonTransactional(&'static str),
+    /// Controls its transaction itself (`BEGIN;`, `COMMIT;`): runs on its own as
+    /// drizzle's migrator runs it, chunk by chunk inside a `BEGIN` its own `COMMIT`
+    /// may end, and is recorded after its last statement.
+    AsWritten {
+        /// Whether it commits (else it only opens one, which the server ignores with a warning).
+        commits: bool,
+        /// The line of its first COMMIT (or, if none, of its first BEGIN).
+        line: usize,
+    },
 }
 
 impl std::fmt::Display for TransactionMode {
@@ -89,6 +99,16 @@ impl std::fmt::Display for TransactionMode {
             TransactionMode::Transactional => f.write_str("in the transaction"),
             TransactionMode::OwnTransaction(reason) => write!(f, "in a transaction of its own ({reason})"),
             TransactionMode::NonTransactional(reason) => write!(f, "alone, outside a transaction ({reason})"),
+            TransactionMode::AsWritten { commits: true, line } => write!(
+                f,
+                "alone, as drizzle runs it: its COMMIT (line {line}) ends the transaction, so a failure after that line leaves what came before it applied"
+            ),
+            TransactionMode::AsWritten { commits: false, line } => {
+                write!(
+                    f,
+                    "alone, as drizzle runs it: its BEGIN (line {line}) only draws a warning, it stays all or nothing"
+                )
+            }
         }
     }
 }
@@ -437,21 +457,30 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         format!("{}:{line}:{column}", file.display())
     };
     let (mut own_transaction, mut non_transactional) = (None, None);
+    // The first COMMIT, else the first BEGIN: the migration runs as drizzle runs it.
+    let mut controls: Option<(TransactionControl, usize)> = None;
     // What praxia-deploy cannot run is refused only while the migration is
     // pending (`plan.rs`): an applied one is history, verified by its hash alone.
     let mut unrunnable = None;
     for chunk in &chunks {
         for statement in &chunk.statements {
             let position = chunk.offset + statement.start;
-            if is_transaction_control(&statement.words) && unrunnable.is_none() {
-                unrunnable = Some(Unrunnable {
-                    problem: format!(
-                        "{}: migration `{tag}` controls the transaction itself ({})",
-                        at(position),
-                        statement.words[0]
-                    ),
-                    help: "remove BEGIN/COMMIT/ROLLBACK while it is pending: praxia-deploy runs all pending migrations in one transaction; to run this migration on its own, put `-- praxia-deploy: own-transaction` or `-- praxia-deploy: no-transaction` on a line of its own",
-                });
+            match transaction_control(&statement.words) {
+                Some(TransactionControl::Undo(what)) if unrunnable.is_none() => {
+                    unrunnable = Some(Unrunnable {
+                        problem: format!("{}: migration `{tag}` undoes the transaction itself ({what})", at(position)),
+                        help: "remove it while the migration is pending: drizzle's migrator would silently undo the earlier migrations of the same run (or leave a prepared transaction holding its locks), and praxia-deploy does not guess which end state you meant",
+                    });
+                }
+                Some(control @ TransactionControl::Commit)
+                    if !matches!(controls, Some((TransactionControl::Commit, _))) =>
+                {
+                    controls = Some((control, lines.line_column(&text, position).0));
+                }
+                Some(control @ TransactionControl::Begin) if controls.is_none() => {
+                    controls = Some((control, lines.line_column(&text, position).0));
+                }
+                _ => {}
             }
             if let Some(what) = talks_to_client(&statement.words)
                 && unrunnable.is_none()
@@ -465,14 +494,25 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
             own_transaction = own_transaction.or(own_transaction_reason(&statement.words));
         }
     }
-    let detected = match (non_transactional, own_transaction) {
-        (Some(reason), _) => TransactionMode::NonTransactional(reason),
-        (None, Some(reason)) => TransactionMode::OwnTransaction(reason),
-        (None, None) => TransactionMode::Transactional,
+    let detected = match (controls, non_transactional, own_transaction) {
+        (Some((control, line)), ..) => {
+            TransactionMode::AsWritten { commits: control == TransactionControl::Commit, line }
+        }
+        (None, Some(reason), _) => TransactionMode::NonTransactional(reason),
+        (None, None, Some(reason)) => TransactionMode::OwnTransaction(reason),
+        (None, None, None) => TransactionMode::Transactional,
     };
     let (directed, acknowledgements) = directives(&text, &chunks, &lines, &at)?;
     let mode = match directed {
         None => detected,
+        Some(TransactionMode::OwnTransaction(_)) if controls.is_some() => {
+            return Err(Error::integrity(format!(
+                "migration `{tag}` asks for a transaction of its own, but it controls its transaction itself (line {})",
+                controls.map_or(0, |(_, line)| line)
+            ))
+            .note("file", file.display())
+            .help("leave the directive out (praxia-deploy runs it as drizzle does), or use `-- praxia-deploy: no-transaction` to run it statement by statement"));
+        }
         Some(TransactionMode::OwnTransaction(_)) if non_transactional.is_some() => {
             return Err(Error::integrity(format!(
                 "migration `{tag}` asks for a transaction of its own, but {} cannot run in a transaction",
