@@ -45,6 +45,7 @@ install_prerequisites() {
   # (tests/browser's lockfile).
   [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || apt_install chromium
   fetch_corpus
+  install_pgvector
   for package in tests/interop tests/interop/drizzle-1 tests/browser; do
     if [ ! -f "$package/node_modules/.package-lock.json" ] ||
        [ "$package/package-lock.json" -nt "$package/node_modules/.package-lock.json" ]; then
@@ -57,8 +58,8 @@ install_prerequisites() {
 # Real projects' migration folders (tests/corpus/sources.tsv): `npm pack` of each
 # pinned package, checked against its recorded integrity, unpacked once.
 fetch_corpus() {
-  local name version integrity rest target tarball actual
-  while IFS=$'\t' read -r name version integrity rest; do
+  local name version integrity inside rest target tarball actual
+  while IFS=$'\t' read -r name version integrity inside rest; do
     case "$name" in ''|'#'*) continue ;; esac
     target="tests/corpus/.packages/${name//\//+}@$version"
     [ -d "$target" ] && continue
@@ -71,7 +72,55 @@ fetch_corpus() {
       echo "error: $name@$version from the registry is not the recorded one ($actual)" >&2
       return 1
     fi
-    mkdir -p "$target.partial" && tar -xzf "$scratch/$tarball" -C "$target.partial" && mv "$target.partial" "$target"
+    # Only the migration folder: some packages are a whole application.
+    rm -rf "$target.partial" && mkdir -p "$target.partial" &&
+      tar -xzf "$scratch/$tarball" -C "$target.partial" "$inside" && mv "$target.partial" "$target"
     rm -rf "$scratch"
   done < tests/corpus/sources.tsv
+}
+
+# pgvector, for the corpus projects whose migrations `CREATE EXTENSION vector`.
+# Debian 12 packages it for none of its PostgreSQL servers, so it is built from
+# Debian 13's source package, pinned (apt checks it against the signed archive),
+# with the server's development package, for every server major on the machine.
+PGVECTOR_SOURCE="pgvector=0.8.0-1"
+install_pgvector() {
+  local bin major missing=()
+  for bin in /usr/lib/postgresql/*/bin ${PG_BIN:+"$PG_BIN"}; do
+    [ -x "$bin/postgres" ] || continue
+    major="$("$bin/postgres" -V | awk '{ print $3 }' | cut -d. -f1)"
+    [ -f "/usr/share/postgresql/$major/extension/vector.control" ] || missing+=("$major")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  local packages=()
+  for major in "${missing[@]}"; do packages+=("postgresql-server-dev-$major"); done
+  command -v dpkg-source >/dev/null || packages+=(dpkg-dev)
+  command -v make >/dev/null || packages+=(make)
+  command -v gcc >/dev/null || packages+=(gcc)
+  apt_install "${packages[@]}"
+  say "building $PGVECTOR_SOURCE from Debian 13's sources for PostgreSQL ${missing[*]}"
+  local scratch; scratch="$(mktemp -d)"
+  mkdir -p "$scratch/lists/partial" "$scratch/build"
+  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    > "$scratch/trixie.sources"
+  local apt=(apt-get -qq -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$scratch"
+    -o "Dir::State::Lists=$scratch/lists" -o APT::Sandbox::User=root)
+  if ! "${apt[@]}" update >"$scratch/log" 2>&1 ||
+     ! (cd "$scratch/build" && "${apt[@]}" source "$PGVECTOR_SOURCE") >>"$scratch/log" 2>&1; then
+    cat "$scratch/log" >&2
+    echo "error: could not fetch $PGVECTOR_SOURCE's source package from deb.debian.org (trixie)" >&2
+    rm -rf "$scratch"
+    return 1
+  fi
+  for major in "${missing[@]}"; do
+    # OPTFLAGS="": no -march=native (Debian's own build does the same); no LLVM bitcode.
+    if ! make -C "$scratch/build/pgvector-"*/ PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" \
+         OPTFLAGS="" with_llvm=no clean all install >>"$scratch/log" 2>&1; then
+      cat "$scratch/log" >&2
+      echo "error: building pgvector for PostgreSQL $major failed (log above)" >&2
+      rm -rf "$scratch"
+      return 1
+    fi
+  done
+  rm -rf "$scratch"
 }

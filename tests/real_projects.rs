@@ -1,13 +1,18 @@
 //! Public drizzle-kit projects' migration folders, unedited (tests/corpus/sources.tsv
-//! says which, from where, and how they are fetched): a database praxia-deploy
-//! migrated shows no drift, the same answer twenty times in a row.
+//! says which, from where, and how they are fetched): praxia-deploy and drizzle's
+//! own migrators (0.45 and 1.0) leave the same schema, data and bookkeeping rows
+//! in every order, and a database praxia-deploy migrated shows no drift, the same
+//! answer twenty times in a row.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
+use sqlx::Connection;
+
+use support::drizzle::Drizzle;
 use support::project::repo_root;
-use support::{TestProject, test_postgres};
+use support::{TestDatabase, TestProject, test_postgres};
 
 /// One project of the corpus: its package, version and migration folder.
 struct Corpus {
@@ -51,20 +56,262 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A project folder holding a copy of the corpus folder, as it is.
+fn project_with(folder: &Path) -> TestProject {
+    let test = TestProject::empty();
+    test.file("environments/test.toml", support::project::TEST_ENVIRONMENT);
+    copy_dir(folder, &test.path().join("migrations"));
+    test
+}
+
+/// The journal's entries, in order: (tag, when).
+fn journal_entries(folder: &Path) -> Vec<(String, i64)> {
+    let journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("meta/_journal.json")).unwrap()).unwrap();
+    journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| (entry["tag"].as_str().unwrap().to_owned(), entry["when"].as_i64().unwrap()))
+        .collect()
+}
+
+/// Where to cut the history in two, near its middle, at a point a database
+/// really could have stood: every later entry's `when` is after every earlier
+/// one's (else drizzle 0.x, and praxia-deploy with it, would refuse or skip it).
+fn release_point_near_the_middle(folder: &Path) -> usize {
+    let whens: Vec<i64> = journal_entries(folder).into_iter().map(|(_, when)| when).collect();
+    (1..=whens.len() / 2)
+        .rev()
+        .find(|&cut| whens[..cut].iter().max() < whens[cut..].iter().min())
+        .unwrap_or_else(|| panic!("{}: no release point in the first half of its history", folder.display()))
+}
+
+/// The project as it was when its journal had only its first `count` entries:
+/// the journal cut there, every file as it is.
+fn project_at(folder: &Path, count: usize) -> TestProject {
+    let test = project_with(folder);
+    let path = test.path().join("migrations/meta/_journal.json");
+    let mut journal: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    journal["entries"].as_array_mut().unwrap().truncate(count);
+    std::fs::write(&path, serde_json::to_vec_pretty(&journal).unwrap()).unwrap();
+    test
+}
+
+/// The folder in drizzle 1.0's layout, as `drizzle-kit up` (1.0) converts it;
+/// None when up cannot (a package that ships only the SQL, without drizzle-kit's
+/// snapshots: its `when`s also go back in time, so drizzle 1.0's order by folder
+/// name would not be its history's order, and neither tool could run it).
+fn project_in_drizzle_1_layout(folder: &Path, count: usize) -> Option<TestProject> {
+    let test = project_at(folder, count);
+    let migrations = test.path().join("migrations");
+    let (ok, text) = Drizzle::V1.kit(&migrations, &["up"]);
+    if text.contains("No snapshot was found") {
+        return None;
+    }
+    assert!(ok && text.contains("Everything's fine"), "drizzle-kit up on {}:\n{text}", folder.display());
+    // Files the cut journal does not list (later entries, strays) are not part of this history.
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::remove_file(&path).unwrap();
+        } else if path.file_name().unwrap() == "meta" {
+            std::fs::remove_dir_all(&path).unwrap();
+        }
+    }
+    Some(test)
+}
+
+/// What a migrator leaves that a user can see: the schema outside praxia-deploy's
+/// own and the bookkeeping's (pg_dump, in the server's own words, without its
+/// random `\restrict` key), each table's row count (data migrations insert rows
+/// whose values are `gen_random_uuid()` and `now()`), and the bookkeeping rows
+/// (hash, created_at, name).
+#[derive(Debug, PartialEq, Eq)]
+struct EndState {
+    schema: String,
+    rows_per_table: Vec<(String, i64)>,
+    bookkeeping: Vec<(String, Option<i64>, Option<String>)>,
+}
+
+async fn end_state(database: &TestDatabase) -> EndState {
+    let output = std::process::Command::new(test_postgres().cluster.binaries.program("pg_dump"))
+        .args([
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--exclude-schema=praxia_deploy",
+            "--exclude-schema=drizzle",
+        ])
+        .arg(&database.url)
+        .output()
+        .expect("pg_dump runs");
+    assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
+    let schema = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    let rows_per_table = sqlx::query_as(
+        "SELECT format('%I.%I', table_schema, table_name), \
+         (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text::bigint \
+         FROM information_schema.tables WHERE table_type = 'BASE TABLE' \
+         AND table_schema NOT IN ('pg_catalog', 'information_schema', 'praxia_deploy', 'drizzle') ORDER BY 1",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let bookkeeping = sqlx::query_as(
+        "SELECT hash, created_at, to_jsonb(t) ->> 'name' FROM drizzle.__drizzle_migrations t ORDER BY created_at, id",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    EndState { schema, rows_per_table, bookkeeping }
+}
+
+/// Asserts the two are equal, showing the first lines where the schemas differ.
+fn assert_same(actual: &EndState, expected: &EndState, what: &str) {
+    if actual.schema != expected.schema {
+        let first = actual.schema.lines().zip(expected.schema.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        let around = |text: &str| text.lines().skip(first.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n");
+        panic!(
+            "{what}: the schema differs at line {first}:\n{}\n--- expected ---\n{}",
+            around(&actual.schema),
+            around(&expected.schema)
+        );
+    }
+    assert_eq!(actual.rows_per_table, expected.rows_per_table, "{what}: rows per table");
+    assert_eq!(actual.bookkeeping, expected.bookkeeping, "{what}: bookkeeping rows");
+}
+
+#[tokio::test]
+async fn drizzle_0x_and_praxia_deploy_leave_the_same_database_in_every_order() {
+    for project in corpus() {
+        let count = journal_entries(&project.folder).len();
+        let half = release_point_near_the_middle(&project.folder);
+        let whole = project_with(&project.folder);
+        let by_drizzle = test_postgres().fresh_database();
+        Drizzle::V0.migrate(&by_drizzle, &whole.path().join("migrations"));
+        let expected = end_state(&by_drizzle).await;
+        assert_eq!(expected.bookkeeping.len(), count, "{}", project.package);
+        // A database drizzle migrated: nothing pending, nothing to do.
+        whole.run_on(&by_drizzle, &["status", "--exit-code"]).expect_code(0);
+        whole.run_on(&by_drizzle, &["migrate"]).expect_code(0).expect_stdout_contains("nothing to do");
+
+        let by_praxia = test_postgres().fresh_database();
+        whole.run_on(&by_praxia, &["migrate"]).expect_code(0);
+        assert_same(
+            &end_state(&by_praxia).await,
+            &expected,
+            &format!("{}: praxia-deploy alone differs", project.package),
+        );
+        // drizzle then finds nothing to run.
+        Drizzle::V0.migrate(&by_praxia, &whole.path().join("migrations"));
+        assert_same(
+            &end_state(&by_praxia).await,
+            &expected,
+            &format!("{}: drizzle after praxia-deploy", project.package),
+        );
+
+        let halves = project_at(&project.folder, half);
+        let drizzle_first = test_postgres().fresh_database();
+        Drizzle::V0.migrate(&drizzle_first, &halves.path().join("migrations"));
+        whole.run_on(&drizzle_first, &["migrate"]).expect_code(0);
+        assert_same(
+            &end_state(&drizzle_first).await,
+            &expected,
+            &format!("{}: drizzle, then praxia-deploy", project.package),
+        );
+        let praxia_first = test_postgres().fresh_database();
+        halves.run_on(&praxia_first, &["migrate"]).expect_code(0);
+        Drizzle::V0.migrate(&praxia_first, &whole.path().join("migrations"));
+        assert_same(
+            &end_state(&praxia_first).await,
+            &expected,
+            &format!("{}: praxia-deploy, then drizzle", project.package),
+        );
+    }
+}
+
+#[tokio::test]
+async fn drizzle_1_and_praxia_deploy_leave_the_same_database_in_every_order() {
+    let mut converted = 0;
+    for project in corpus() {
+        let count = journal_entries(&project.folder).len();
+        let half = release_point_near_the_middle(&project.folder);
+        let Some(whole) = project_in_drizzle_1_layout(&project.folder, count) else {
+            continue;
+        };
+        converted += 1;
+        let by_drizzle = test_postgres().fresh_database();
+        Drizzle::V1.migrate(&by_drizzle, &whole.path().join("migrations"));
+        let expected = end_state(&by_drizzle).await;
+        assert_eq!(expected.bookkeeping.len(), count, "{}", project.package);
+        whole.run_on(&by_drizzle, &["status", "--exit-code"]).expect_code(0);
+
+        let by_praxia = test_postgres().fresh_database();
+        whole.run_on(&by_praxia, &["migrate"]).expect_code(0);
+        assert_same(
+            &end_state(&by_praxia).await,
+            &expected,
+            &format!("{}: praxia-deploy alone differs", project.package),
+        );
+        Drizzle::V1.migrate(&by_praxia, &whole.path().join("migrations"));
+        assert_same(
+            &end_state(&by_praxia).await,
+            &expected,
+            &format!("{}: drizzle 1.0 after praxia-deploy", project.package),
+        );
+
+        let halves = project_in_drizzle_1_layout(&project.folder, half).expect("up converted the whole folder");
+        let drizzle_first = test_postgres().fresh_database();
+        Drizzle::V1.migrate(&drizzle_first, &halves.path().join("migrations"));
+        whole.run_on(&drizzle_first, &["migrate"]).expect_code(0);
+        assert_same(
+            &end_state(&drizzle_first).await,
+            &expected,
+            &format!("{}: drizzle 1.0, then praxia-deploy", project.package),
+        );
+        let praxia_first = test_postgres().fresh_database();
+        halves.run_on(&praxia_first, &["migrate"]).expect_code(0);
+        Drizzle::V1.migrate(&praxia_first, &whole.path().join("migrations"));
+        assert_same(
+            &end_state(&praxia_first).await,
+            &expected,
+            &format!("{}: praxia-deploy, then drizzle 1.0", project.package),
+        );
+
+        // Moving from the journal (drizzle 0.x migrated it) to 1.0's layout needs no stamp.
+        let moved = test_postgres().fresh_database();
+        Drizzle::V0.migrate(&moved, &project_at(&project.folder, half).path().join("migrations"));
+        whole.run_on(&moved, &["migrate"]).expect_code(0);
+        let state = end_state(&moved).await;
+        assert_same(
+            &EndState { bookkeeping: expected.bookkeeping.clone(), ..state },
+            &expected,
+            &format!("{}: 0.x half, then 1.0 layout", project.package),
+        );
+    }
+    assert!(converted > 0, "drizzle-kit up converted none of the corpus projects");
+}
+
 #[tokio::test]
 async fn a_database_praxia_deploy_migrated_shows_no_drift_twenty_times_in_a_row() {
     for project in corpus() {
-        let test = TestProject::empty();
-        test.file("environments/test.toml", support::project::TEST_ENVIRONMENT);
-        copy_dir(&project.folder, &test.path().join("migrations"));
+        // Replayed on the embedded cluster: some projects need a superuser's extension (vector).
+        let test = project_with(&project.folder);
         let database = test_postgres().fresh_database();
         test.run_on(&database, &["migrate"]).expect_code(0);
-        let first = test.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
+        let first = test.run_on(&database, &["drift"]);
         assert_eq!(first.code, 0, "{}: {}{}", project.package, first.stdout, first.stderr);
         for run in 1..20 {
-            let again = test.run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()]);
+            let again = test.run_on(&database, &["drift"]);
             assert_eq!(again.code, 0, "{} run {run}: {}{}", project.package, again.stdout, again.stderr);
             assert_eq!(again.stdout, first.stdout, "{} run {run}", project.package);
         }
+        test.run_on(&database, &["db", "stop"]).expect_code(0);
     }
 }
