@@ -315,3 +315,15 @@ async fn a_database_praxia_deploy_migrated_shows_no_drift_twenty_times_in_a_row(
         test.run_on(&database, &["db", "stop"]).expect_code(0);
     }
 }
+
+#[tokio::test]
+async fn the_first_deploy_onto_an_empty_staging_database_is_not_blocked() {
+    for project in corpus() {
+        let test = project_with(&project.folder);
+        test.file("environments/staging.toml", "kind = \"staging\"\n\n[database]\nwait = \"5s\"\n");
+        let database = test_postgres().fresh_database();
+        let outcome = test.run_on(&database, &["--env", "staging", "release"]);
+        assert_eq!(outcome.code, 0, "{}: {}{}", project.package, outcome.stdout, outcome.stderr);
+        test.run_on(&database, &["--env", "staging", "status", "--exit-code"]).expect_code(0);
+    }
+}

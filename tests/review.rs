@@ -394,3 +394,52 @@ fn an_unused_acknowledgement_set_to_error_fails_lint() {
         .expect_code(10)
         .expect_stdout_contains("error[unused-acknowledgement]");
 }
+
+#[tokio::test]
+async fn drizzle_kits_guarded_statement_is_reviewed_as_the_statement_it_guards() {
+    // drizzle-kit before 0.30 writes every foreign key this way: the guarded
+    // statement is what runs, so it is what the review judges.
+    let guarded = "DO $$ BEGIN\n ALTER TABLE \"note\" DROP COLUMN \"legacy\";\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
+    refused("", guarded, "0001_change.sql:2:21: error[ban-drop-column] (table note: ~5000 rows").await;
+    let (database, project) = live_note(5000).await;
+    let fk = "DO $$ BEGIN\n ALTER TABLE \"note\" ADD CONSTRAINT \"note_self_fk\" FOREIGN KEY (\"id\") REFERENCES \"public\".\"note\"(\"id\") ON DELETE cascade ON UPDATE no action;\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
+    set(&project, &[("0000_note", NOTE), ("0001_change", fk)]);
+    let lint = project.run(&["--env", "production", "lint", "0001"]);
+    assert!(!lint.stdout.contains("unreviewable-statement"), "{}", lint.stdout);
+    assert!(lint.stdout.contains("error[adding-foreign-key-constraint]"), "{}", lint.stdout);
+    assert!(lint.stdout.contains("0001_change.sql:2:2"), "{}", lint.stdout);
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(3);
+}
+
+#[tokio::test]
+async fn a_first_deploy_onto_a_database_with_no_tables_is_never_blocked() {
+    // What the review cannot see (a hand-written guard) and what would break a
+    // running release, on a database that holds no tables: nothing to harm.
+    let sql = [
+        ("0000_note", NOTE),
+        (
+            "0001_guarded",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'note_body_key') THEN ALTER TABLE \"note\" ADD CONSTRAINT \"note_body_key\" UNIQUE (\"body\"); END IF; END $$;",
+        ),
+        ("0002_drop", DROP_LEGACY),
+    ];
+    let project = production_project(&sql);
+    let empty = test_postgres().fresh_database();
+    // An extension's own tables are not the app's.
+    execute(&empty, "CREATE EXTENSION IF NOT EXISTS pg_trgm").await;
+    project
+        .run_on(&empty, &["--env", "production", "plan"])
+        .expect_code(0)
+        .expect_stdout_contains("the database holds no tables yet (a first deploy)");
+    project.run_on(&empty, &["--env", "production", "release"]).expect_code(0);
+
+    // One table of anything else in the database, and the same first deploy is judged as any other.
+    for other in ["CREATE TABLE \"invoices\" (\"id\" int)", "CREATE SCHEMA billing; CREATE SEQUENCE billing.numbers"] {
+        let database = test_postgres().fresh_database();
+        execute(&database, other).await;
+        project
+            .run_on(&database, &["--env", "production", "release"])
+            .expect_code(3)
+            .expect_stderr_contains("error[unreviewable-statement]");
+    }
+}

@@ -44,6 +44,11 @@ impl Bookkeeping {
         i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
     }
 
+    /// The table, quoted and schema-qualified, for `to_regclass($1)`.
+    pub fn quoted(&self) -> &str {
+        &self.table
+    }
+
     /// The table as a string literal, for `to_regclass('...')` in SQL sent as text.
     pub fn table_literal(&self) -> String {
         format!("'{}'", self.table.replace('\'', "''"))

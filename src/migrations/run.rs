@@ -483,10 +483,12 @@ impl<'e> Migrator<'e> {
     async fn reviews_on(&self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<Vec<Reviewed>> {
         let mut reviews: Vec<Reviewed> =
             plan.pending.iter().map(|migration| Reviewed::of(migration, &self.env.review)).collect();
-        let live = review::read_live_tables(connection, &LiveTables::wanted(&reviews)).await.map_err(|err| {
-            Error::unavailable("could not read the sizes of the tables the migrations change")
-                .note("reason", crate::pg_error::describe(&err))
-        })?;
+        let live = review::read_live_tables(connection, &LiveTables::wanted(&reviews), self.bookkeeping.quoted())
+            .await
+            .map_err(|err| {
+                Error::unavailable("could not read the sizes of the tables the migrations change")
+                    .note("reason", crate::pg_error::describe(&err))
+            })?;
         review::judge(&mut reviews, &live, &self.env.review);
         Ok(reviews)
     }

@@ -341,6 +341,51 @@ fn dollar_quoted_bodies(statement: &str) -> Vec<&str> {
     bodies
 }
 
+/// drizzle-kit before 0.30 writes each foreign key (and enum, and schema) as
+/// `DO $$ BEGIN <statement>; EXCEPTION WHEN duplicate_object THEN null; END $$`:
+/// the statement, skipped when its object already exists. When `statement` is
+/// exactly that, the byte range of the inner statement in it (without its `;`).
+pub fn drizzle_guarded_statement(statement: &str) -> Option<std::ops::Range<usize>> {
+    let words = split_statements(statement).into_iter().next()?.words;
+    if words.first().map(String::as_str) != Some("DO") {
+        return None;
+    }
+    let open = statement.find('$')?;
+    if !statement[..open].trim().eq_ignore_ascii_case("DO") {
+        return None; // DO LANGUAGE ..., or a plain-quoted body
+    }
+    let (body_start, body_end, end) = dollar_quote(statement, open)?;
+    if body_end == statement.len() || !statement[end..].trim().trim_end_matches(';').trim().is_empty() {
+        return None;
+    }
+    let body = &statement[body_start..body_end];
+    let parts = split_statements(body);
+    let [inner, handler, last] = parts.as_slice() else {
+        return None;
+    };
+    let starts_with_begin = inner.words.first().map(String::as_str) == Some("BEGIN")
+        && body[..inner.start].trim().is_empty()
+        && body[inner.start..].get(..5).is_some_and(|word| word.eq_ignore_ascii_case("BEGIN"));
+    let handler_words: Vec<&str> = handler.words.iter().map(String::as_str).collect();
+    if !starts_with_begin
+        || handler_words != ["EXCEPTION", "WHEN", "DUPLICATE_OBJECT", "THEN", "NULL"]
+        || last.words != ["END"]
+        || !body[last.end..].trim().trim_start_matches(';').trim().is_empty()
+    {
+        return None;
+    }
+    // The inner statement starts after BEGIN; what is between them is blank.
+    let after_begin = inner.start + 5;
+    let inner_text = &body[after_begin..inner.end];
+    let lead = inner_text.len() - inner_text.trim_start().len();
+    let text = inner_text.trim().trim_end_matches(';').trim_end();
+    if text.is_empty() || split_statements(text).len() != 1 {
+        return None;
+    }
+    let start = body_start + after_begin + lead;
+    Some(start..start + text.len())
+}
+
 /// What a REINDEX rebuilds: the first of its target keywords, past any options.
 fn reindex_target(words: &[String]) -> Option<&str> {
     words[1..]
@@ -801,6 +846,34 @@ mod tests {
         for (sql, expected) in cases {
             let statements = split_statements(sql);
             assert_eq!(non_transactional_reason(&statements[0].words), expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn drizzle_kits_guarded_statement_is_read_and_nothing_else_is() {
+        let idiom = "DO $$ BEGIN\n ALTER TABLE \"note\" ADD CONSTRAINT \"note_user_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"user\"(\"id\") ON DELETE cascade ON UPDATE no action;\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
+        let range = drizzle_guarded_statement(idiom).expect("the idiom");
+        assert_eq!(
+            &idiom[range],
+            "ALTER TABLE \"note\" ADD CONSTRAINT \"note_user_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"user\"(\"id\") ON DELETE cascade ON UPDATE no action"
+        );
+        let enum_idiom = "do $body$ begin create type \"public\".\"role\" as enum('a', 'b'); exception when duplicate_object then null; end $body$";
+        assert_eq!(
+            &enum_idiom[drizzle_guarded_statement(enum_idiom).unwrap()],
+            "create type \"public\".\"role\" as enum('a', 'b')"
+        );
+        for other in [
+            // Another handler, a second statement, a condition, a language: not the idiom.
+            "DO $$ BEGIN ALTER TABLE t DROP COLUMN c; EXCEPTION WHEN others THEN null; END $$;",
+            "DO $$ BEGIN ALTER TABLE t ADD c int; DROP TABLE u; EXCEPTION WHEN duplicate_object THEN null; END $$;",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1) THEN ALTER TABLE t ADD c int; END IF; EXCEPTION WHEN duplicate_object THEN null; END $$;",
+            "DO LANGUAGE plpgsql $$ BEGIN ALTER TABLE t ADD c int; EXCEPTION WHEN duplicate_object THEN null; END $$;",
+            "DO $$ BEGIN ALTER TABLE t ADD c int; EXCEPTION WHEN duplicate_object THEN null; END $$; DROP TABLE t",
+            "DO $$ BEGIN ALTER TABLE t ADD c int; EXCEPTION WHEN duplicate_object THEN DROP TABLE t; END $$;",
+            "DO $$ BEGIN EXCEPTION WHEN duplicate_object THEN null; END $$;",
+            "DO $$ DECLARE x int; BEGIN ALTER TABLE t ADD c int; EXCEPTION WHEN duplicate_object THEN null; END $$;",
+        ] {
+            assert_eq!(drizzle_guarded_statement(other), None, "{other}");
         }
     }
 

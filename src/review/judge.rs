@@ -27,6 +27,9 @@ const SIZE_BOUND_RULES: [&str; 12] = [
     "require-concurrent-partition-detach",
 ];
 
+const FIRST_DEPLOY: &str =
+    "the database holds no tables yet (a first deploy): there is no live data to harm and no running release to break";
+
 /// A table as the catalog has it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveTable {
@@ -60,6 +63,9 @@ impl LiveTable {
 #[derive(Debug, Clone, Default)]
 pub struct LiveTables {
     pub found: HashMap<Target, Option<LiveTable>>,
+    /// The database holds no table, view or sequence but the bookkeeping's and
+    /// praxia-deploy's own: a first deploy, with no live data to harm.
+    pub holds_no_tables: bool,
 }
 
 impl LiveTables {
@@ -134,6 +140,10 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
             .iter_mut()
             .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
         {
+            if live.holds_no_tables {
+                finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
+                continue;
+            }
             if finding.targets.is_empty() {
                 continue;
             }
@@ -235,7 +245,7 @@ mod tests {
                 (Target::Table(table(name)), live)
             })
             .collect();
-        LiveTables { found }
+        LiveTables { found, holds_no_tables: false }
     }
 
     /// The verdict of each finding, by tag and rule, after judging `sql` migrations against `live`.
@@ -304,6 +314,7 @@ mod tests {
         let unanalysed = LiveTables {
             found: [(Target::Table(table("note")), Some(LiveTable { table: table("note"), rows: None, bytes: 8192 }))]
                 .into(),
+            holds_no_tables: false,
         };
         let found = verdicts(&["CREATE INDEX note_body ON note (body);"], &unanalysed);
         assert!(

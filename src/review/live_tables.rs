@@ -2,16 +2,39 @@
 //! big its table is, from `pg_class`: one query, estimates only (no scan). A
 //! partitioned or inherited table counts with all its descendants: a lock on the
 //! parent reaches them (a partitioned parent's own estimate, the sum of its
-//! partitions', is left out).
+//! partitions', is left out). And whether the database holds any table at all
+//! beyond the bookkeeping's and praxia-deploy's own (a first deploy).
 
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::{LiveTable, LiveTables, Relation, Target};
 
-pub async fn read(connection: &mut PgConnection, targets: &[Target]) -> Result<LiveTables, sqlx::Error> {
+/// `bookkeeping`: the drizzle table, quoted and schema-qualified.
+pub async fn read(
+    connection: &mut PgConnection,
+    targets: &[Target],
+    bookkeeping: &str,
+) -> Result<LiveTables, sqlx::Error> {
+    // Any relation that can hold or show data (tables, views, sequences, foreign
+    // tables) but the bookkeeping table, its sequence, praxia-deploy's own schema
+    // and what extensions install.
+    let holds_no_tables: bool = sqlx::query_scalar(
+        "SELECT NOT EXISTS ( \
+             SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f', 'S') \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'praxia_deploy') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+               AND c.oid IS DISTINCT FROM to_regclass($1) \
+               AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
+                   AND (d.deptype = 'e' OR (d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')))))",
+    )
+    .bind(bookkeeping)
+    .fetch_one(&mut *connection)
+    .await?;
+    let mut live = LiveTables { holds_no_tables, ..LiveTables::default() };
     if targets.is_empty() {
-        return Ok(LiveTables::default());
+        return Ok(live);
     }
     let names: Vec<String> = targets.iter().map(|target| target.relation().sql_name()).collect();
     let rows = sqlx::query(
@@ -44,7 +67,6 @@ pub async fn read(connection: &mut PgConnection, targets: &[Target]) -> Result<L
     .bind(names)
     .fetch_all(connection)
     .await?;
-    let mut live = LiveTables::default();
     for (target, row) in targets.iter().zip(rows) {
         let table = if row.try_get::<bool, _>(1)? {
             let reltuples: f64 = row.try_get(4)?;

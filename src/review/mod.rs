@@ -159,11 +159,22 @@ impl Reviewed {
         let parse = SourceFile::parse(&migration.text);
         let mut findings = squawk::findings(migration, &parse, settings);
         findings.extend(rules::findings(migration, &parse));
-        let facts = target::facts(&parse.tree());
+        let mut facts = target::facts(&parse.tree());
+        for (base, statement) in guarded_statements(migration) {
+            findings.extend(squawk::findings_on_guarded(migration, statement, base, settings));
+            facts.extend(target::facts(&SourceFile::parse(statement).tree()).into_iter().map(|mut fact| {
+                fact.start += base;
+                fact.end += base;
+                fact
+            }));
+        }
+        facts.sort_by_key(|fact| fact.start);
         for finding in &mut findings {
             finding.targets = facts
                 .iter()
-                .find(|statement| finding.offset >= statement.start && finding.offset < statement.end)
+                .filter(|statement| finding.offset >= statement.start && finding.offset < statement.end)
+                // The innermost: a guarded statement's own, not its DO block's.
+                .max_by_key(|statement| statement.start)
                 .map(|statement| statement.targets.clone())
                 .unwrap_or_default();
         }
@@ -204,6 +215,19 @@ impl Reviewed {
     pub fn on(&self, number: usize) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(move |finding| finding.statement_number == number)
     }
+}
+
+/// The statements drizzle-kit's `DO $$ BEGIN ... EXCEPTION WHEN duplicate_object
+/// THEN null; END $$` idiom guards, with the byte offset of each in the file.
+fn guarded_statements(migration: &Migration) -> Vec<(usize, &str)> {
+    migration
+        .statements()
+        .filter_map(|statement| {
+            let range = crate::migrations::sql::drizzle_guarded_statement(statement.text)?;
+            let start = migration.chunks[statement.chunk_index].offset + statement.start_in_chunk;
+            Some((start + range.start, &statement.text[range]))
+        })
+        .collect()
 }
 
 /// A finding at byte `offset` of the migration's file, at its rule's default

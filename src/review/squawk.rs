@@ -20,6 +20,41 @@ const OFF: [Rule; 3] = [
 ];
 
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &ReviewSettings) -> Vec<Finding> {
+    let mut findings = unread(migration, parse);
+    findings.extend(lint(migration, parse, &migration.text, 0, settings));
+    findings
+}
+
+/// Squawk's findings on the statement drizzle-kit's `DO $$ BEGIN ... EXCEPTION
+/// WHEN duplicate_object THEN null; END $$` guards, which starts at byte `base`
+/// of the file: it runs, or does nothing.
+pub fn findings_on_guarded(
+    migration: &Migration,
+    statement: &str,
+    base: usize,
+    settings: &ReviewSettings,
+) -> Vec<Finding> {
+    let parse = SourceFile::parse(statement);
+    if let Some(error) = parse.errors().first() {
+        return vec![finding_at(
+            migration,
+            base + usize::from(error.range().start()),
+            UNREVIEWABLE_STATEMENT,
+            format!("Squawk could not parse the statement this DO block guards ({}), so its rules did not check it", error.message()),
+            Some("review the statement by hand; if it is safe, acknowledge it: `-- praxia-deploy: allow unreviewable-statement: <why>`".to_owned()),
+        )];
+    }
+    lint(migration, &parse, statement, base, settings)
+}
+
+/// Squawk's rules on `text` (the file, or a statement in it at byte `base`).
+fn lint(
+    migration: &Migration,
+    parse: &Parse<SourceFile>,
+    text: &str,
+    base: usize,
+    settings: &ReviewSettings,
+) -> Vec<Finding> {
     let configured = |wanted: fn(RuleLevel) -> bool| -> Vec<Rule> {
         settings
             .rules
@@ -39,9 +74,8 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
     }
     let mut linter = Linter::with_rules(&on, &off);
     linter.settings.assume_in_transaction = !matches!(migration.mode, TransactionMode::NonTransactional(_));
-    let mut findings = unread(migration, parse);
-    let linted = linter
-        .lint(parse, &migration.text)
+    linter
+        .lint(parse, text)
         .into_iter()
         // `-- squawk-ignore` may name our rules too (acknowledgements.rs honours
         // them): Squawk does not know those names.
@@ -50,11 +84,10 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
                 || !OWN_RULES.iter().any(|rule| violation.message.split_whitespace().any(|word| word == *rule))
         })
         .map(|violation| {
-            let offset = usize::from(violation.text_range.start());
+            let offset = base + usize::from(violation.text_range.start());
             finding_at(migration, offset, &violation.code.to_string(), violation.message, violation.help)
-        });
-    findings.extend(linted);
-    findings
+        })
+        .collect()
 }
 
 /// Where Squawk did not read the file as PostgreSQL will run it (a syntax it

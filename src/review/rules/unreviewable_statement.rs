@@ -1,5 +1,6 @@
 //! `unreviewable-statement`: a statement whose effect the review cannot see: a
-//! `DO` block, `CALL` or `PREPARE`/`EXECUTE` runs SQL that is not in the file as
+//! `DO` block (but drizzle-kit's guard around one statement, whose statement is
+//! reviewed instead), `CALL` or `PREPARE`/`EXECUTE` runs SQL that is not in the file as
 //! statements; `SET search_path` (or `set_config`) changes which tables the
 //! unqualified names after it mean; `SET standard_conforming_strings` changes
 //! how the statements after it are read. (Squawk failing to read the file the
@@ -24,6 +25,10 @@ pub fn findings(migration: &Migration) -> Vec<Finding> {
         let Some(why) = hidden_effect(words) else {
             continue;
         };
+        // drizzle-kit's guard around one statement: that statement is reviewed (review/mod.rs).
+        if crate::migrations::sql::drizzle_guarded_statement(statement.text).is_some() {
+            continue;
+        }
         let offset =
             chunk.offset + statement.start_in_chunk + (statement.text.len() - statement.text.trim_start().len());
         findings.push(finding_at(migration, offset, RULE, why.to_owned(), Some(HELP.to_owned())));
