@@ -195,11 +195,16 @@ pub enum Command {
     Config(ConfigCommand),
     /// Review migrations offline: Squawk's rules and praxia-deploy's; exit 10 on an error-level finding.
     #[command(
-        after_help = "Examples:\n  praxia-deploy lint                       # every migration of the folder\n  praxia-deploy lint 0002_add_coach_notes  # only these (tags or folder names)\n  praxia-deploy lint --output json         # for a pull request's CI"
+        after_help = "Examples:\n  praxia-deploy lint                       # every migration after [review] baseline\n  praxia-deploy lint 0002                  # only these (tags, folder names, or the part before `_`)\n  praxia-deploy lint --changed             # what this branch adds over its upstream (else main)\n  praxia-deploy lint --changed origin/main --output github   # annotations on a pull request\n  praxia-deploy lint --output markdown     # a table for a pull-request comment"
     )]
     Lint {
         /// Migrations to review (their tags or folder names); all when none is given.
+        #[arg(conflicts_with = "changed")]
         tags: Vec<String>,
+        /// Review the migrations the current git branch adds or changes over BASE (default: its
+        /// upstream, else main, else origin/main), committed or not.
+        #[arg(long, value_name = "BASE", num_args = 0..=1, default_missing_value = "")]
+        changed: Option<String>,
     },
     /// Take a verified backup of the database (through Dokku's postgres:export, or pg_dump here), or drill a restore.
     #[command(after_help = BACKUP_EXAMPLES)]

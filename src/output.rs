@@ -12,6 +12,10 @@ pub use crate::report::Report;
 pub enum OutputFormat {
     Human,
     Json,
+    /// `lint` only: GitHub Actions workflow commands (annotations on the pull request).
+    Github,
+    /// `lint` only: a Markdown table, for a pull-request comment.
+    Markdown,
 }
 
 /// `--color`.
@@ -47,7 +51,7 @@ impl Printer {
     /// plainly, stderr as warnings), a log line on stderr under `--output json`.
     pub fn progress_line(&self, line: &str) {
         match self.format {
-            OutputFormat::Human => println!("{line}"),
+            OutputFormat::Human | OutputFormat::Github | OutputFormat::Markdown => println!("{line}"),
             OutputFormat::Json => tracing::info!("{}", line.trim_start()),
         }
     }
@@ -57,7 +61,7 @@ impl Printer {
             return;
         }
         match self.format {
-            OutputFormat::Human => {
+            OutputFormat::Human | OutputFormat::Github | OutputFormat::Markdown => {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(report.human.as_bytes());
                 if !report.human.is_empty() && !report.human.ends_with('\n') {
@@ -75,7 +79,7 @@ impl Printer {
 
     pub fn failure(&self, command: &str, environment: &str, error: &Error) {
         match self.format {
-            OutputFormat::Human => {
+            OutputFormat::Human | OutputFormat::Github | OutputFormat::Markdown => {
                 if let Some(report) = &error.report {
                     self.success(command, environment, report);
                 }

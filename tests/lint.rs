@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{TestProject, test_postgres};
+use support::{Outcome, TestProject, test_postgres};
 
 const AUTH: &str =
     "CREATE TABLE \"profile\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"bio\" text,\n\t\"role\" text NOT NULL\n);";
@@ -142,4 +142,120 @@ fn a_finding_on_the_migration_as_a_whole_is_not_lost_in_plan() {
         }
     }
     assert!(rules.iter().any(|rule| rule == "non-transactional-statements"), "{rules:?} in {entry}");
+}
+
+const DROP_BIO: &str = "ALTER TABLE \"profile\" DROP COLUMN \"bio\";";
+const ADD_ROLE_INDEX: &str = "CREATE INDEX \"profile_role_idx\" ON \"profile\" USING btree (\"role\");";
+
+fn git(project: &TestProject, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(project.path())
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .expect("git runs (the machine has it: CI clones with it)");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn a_baseline_leaves_history_out_and_says_how_much() {
+    // Years of history with error-level findings, then the baseline at the newest tag.
+    let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", DROP_BIO)]);
+    project.run(&["--env", "test", "lint"]).expect_code(10);
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file("environments/test.toml", &format!("{environment}\n[review]\nbaseline = \"0001\"\n"));
+    project
+        .run(&["--env", "test", "lint"])
+        .expect_code(0)
+        .expect_stdout_contains("0 findings in 0 migrations")
+        .expect_stdout_contains("2 migrations up to the baseline 0001 not reviewed");
+    // A new migration after it is reviewed; one named on the command line is, whatever the baseline.
+    let with_new = [
+        ("0000_profile", 1_700_000_000_000, AUTH),
+        ("0001_drop_bio", 1_700_000_001_000, DROP_BIO),
+        ("0002_index", 1_700_000_002_000, ADD_ROLE_INDEX),
+    ];
+    project.set_migrations(&with_new);
+    project
+        .run(&["--env", "test", "lint"])
+        .expect_code(10)
+        .expect_stdout_contains("error[require-concurrent-index-creation]");
+    project.run(&["--env", "test", "lint", "0001"]).expect_code(10).expect_stdout_contains("error[ban-drop-column]");
+    // A baseline that names nothing is refused, naming the file.
+    project.file("environments/test.toml", &format!("{environment}\n[review]\nbaseline = \"0042\"\n"));
+    project
+        .run(&["--env", "test", "lint"])
+        .expect_code(2)
+        .expect_stderr_contains("[review] baseline = \"0042\" names no single migration of the folder")
+        .expect_stderr_contains("environments/test.toml");
+}
+
+#[test]
+fn changed_reviews_what_the_branch_adds_over_its_base() {
+    let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", DROP_BIO)]);
+    git(&project, &["init", "-q"]);
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "-q", "-m", "history"]);
+    git(&project, &["checkout", "-q", "-b", "feature"]);
+    let with_new = [
+        ("0000_profile", 1_700_000_000_000, AUTH),
+        ("0001_drop_bio", 1_700_000_001_000, DROP_BIO),
+        ("0002_index", 1_700_000_002_000, ADD_ROLE_INDEX),
+    ];
+    project.set_migrations(&with_new);
+    // Not committed yet, then committed: either way it is the branch's.
+    for commit in [false, true] {
+        if commit {
+            git(&project, &["add", "."]);
+            git(&project, &["commit", "-q", "-m", "index"]);
+        }
+        let document = project.run(&["--env", "test", "--output", "json", "lint", "--changed"]).expect_code(10).json();
+        assert_eq!(document["result"]["migrations"], 1, "{document}");
+        assert_eq!(document["result"]["base"], "main");
+        assert_eq!(document["result"]["findings"][0]["tag"], "0002_index", "{document}");
+    }
+    project
+        .run(&["--env", "test", "lint", "--changed", "main"])
+        .expect_code(10)
+        .expect_stdout_contains("in 1 migration");
+    project
+        .run(&["--env", "test", "lint", "--changed", "no-such-branch"])
+        .expect_code(2)
+        .expect_stderr_contains("git finds no common ancestor of HEAD and `no-such-branch`");
+    // Outside a repository it says so.
+    let elsewhere = self::project(&[("0000_profile", AUTH)]);
+    elsewhere
+        .run(&["--env", "test", "lint", "--changed"])
+        .expect_code(2)
+        .expect_stderr_contains("lint --changed needs a git repository");
+}
+
+#[test]
+fn github_annotations_and_a_markdown_table_for_a_pull_request() {
+    let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", DROP_BIO)]);
+    git(&project, &["init", "-q"]);
+    let summary = project.path().join("step-summary.md");
+    let outcome = Outcome::of(
+        project
+            .command()
+            .args(["--env", "test", "--output", "github", "lint", "0001"])
+            .env("GITHUB_STEP_SUMMARY", &summary),
+    );
+    outcome.expect_code(10).expect_stdout_contains(
+        "::error file=migrations/0001_drop_bio.sql,line=1,col=23,title=praxia-deploy ban-drop-column::Dropping a column may break existing clients.",
+    );
+    // The help goes on the annotation's next line, escaped as GitHub reads it.
+    assert!(outcome.stdout.contains("%0Ahelp: "), "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("\n   = help"), "{}", outcome.stdout);
+    let table = std::fs::read_to_string(&summary).expect("the job summary was written");
+    assert!(table.contains("| ❌ error | `ban-drop-column` | `migrations/0001_drop_bio.sql:1:23` |"), "{table}");
+    let markdown = project.run(&["--env", "test", "--output", "markdown", "lint", "0001"]);
+    markdown.expect_code(10);
+    assert_eq!(markdown.stdout.trim_end(), table.trim_end());
+    // Other commands have no such format.
+    project
+        .run(&["--env", "test", "--output", "github", "status"])
+        .expect_code(2)
+        .expect_stderr_contains("--output github is lint's format");
 }

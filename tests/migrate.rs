@@ -206,6 +206,12 @@ async fn a_file_the_journal_does_not_list_is_named_and_left_alone_as_drizzle_lea
         .run_on(&database, &["status"])
         .expect_code(4)
         .expect_stderr_contains("0001_left_over.sql is in the migration folder but not in the journal");
+    // lint still reviews the folder, and says so.
+    project
+        .run_on(&database, &["lint"])
+        .expect_code(0)
+        .expect_stdout_contains("in 1 migration")
+        .expect_stderr_contains("0001_left_over.sql is not in");
 }
 
 #[tokio::test]

@@ -327,3 +327,19 @@ async fn the_first_deploy_onto_an_empty_staging_database_is_not_blocked() {
         test.run_on(&database, &["--env", "staging", "status", "--exit-code"]).expect_code(0);
     }
 }
+
+#[test]
+fn lint_with_the_baseline_at_the_newest_tag_passes_and_says_what_it_left_out() {
+    for project in corpus() {
+        let entries = journal_entries(&project.folder);
+        let (newest, _) = entries.last().unwrap();
+        let test = project_with(&project.folder);
+        test.file(
+            "environments/test.toml",
+            &format!("{}\n[review]\nbaseline = \"{newest}\"\n", support::project::TEST_ENVIRONMENT),
+        );
+        test.run(&["--env", "test", "lint"])
+            .expect_code(0)
+            .expect_stdout_contains(&format!("{} migrations up to the baseline {newest} not reviewed", entries.len()));
+    }
+}

@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::{Environment, Project};
 use crate::dokku::forward::{Location, location};
 use crate::error::{Error, Result};
-use crate::output::{Printer, Report};
+use crate::output::{OutputFormat, Printer, Report};
 
 /// What every command gets: the project, the selected environment, and the
 /// process environment's inputs, read once here at the edge.
@@ -44,6 +44,13 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     let cwd = std::env::current_dir().map_err(|err| Error::internal(format!("no current directory: {err}")))?;
     if let Command::Completions { shell } = &cli.command {
         return Ok(completions(*shell));
+    }
+    if matches!(cli.global.output, OutputFormat::Github | OutputFormat::Markdown)
+        && !matches!(cli.command, Command::Lint { .. })
+    {
+        let format = if cli.global.output == OutputFormat::Github { "github" } else { "markdown" };
+        return Err(Error::usage(format!("--output {format} is lint's format, not {}'s", cli.command.name()))
+            .help("other commands print `--output human` (the default) or `--output json`"));
     }
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     // Checks every file, so it must not stop at a broken or missing default one.
@@ -104,7 +111,15 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),
-        Command::Lint { tags } => lint::run(&context, tags),
+        Command::Lint { tags, changed } => {
+            let scope = match (changed.as_deref(), tags.is_empty()) {
+                (Some(""), _) => lint::Scope::Changed(None),
+                (Some(base), _) => lint::Scope::Changed(Some(base)),
+                (None, false) => lint::Scope::Named(tags),
+                (None, true) => lint::Scope::All,
+            };
+            lint::run(&context, scope)
+        }
         Command::Backup(args) => backup::run(&context, args).await,
         Command::Studio { bind, open, yes } => studio::run(&context, *bind, *open, *yes).await,
         Command::Drift { wait, print_catalog: true, .. } => drift::print_catalog(&context, wait).await,

@@ -19,6 +19,7 @@ pub(super) struct ReviewFile {
     gate: Option<bool>,
     small_table_rows: Option<u64>,
     small_table_size: Option<ByteSize>,
+    baseline: Option<String>,
     #[serde(default)]
     pub(super) rules: BTreeMap<String, Spanned<RuleLevel>>,
 }
@@ -34,6 +35,9 @@ pub struct ReviewSettings {
     pub small_table_bytes: u64,
     /// Rules set by name (as Squawk and `lint` spell them); the others keep their level.
     pub rules: BTreeMap<String, RuleLevel>,
+    /// `lint` leaves out the migrations up to and including this tag: history,
+    /// deployed long ago. The gate still reviews whatever a database has pending.
+    pub baseline: Option<String>,
 }
 
 impl ReviewSettings {
@@ -43,6 +47,7 @@ impl ReviewSettings {
             small_table_rows: file.small_table_rows.unwrap_or(DEFAULT_SMALL_TABLE_ROWS),
             small_table_bytes: file.small_table_size.map_or(DEFAULT_SMALL_TABLE_BYTES, |size| size.0),
             rules: file.rules.into_iter().map(|(rule, level)| (rule, level.into_inner())).collect(),
+            baseline: file.baseline,
         }
     }
 

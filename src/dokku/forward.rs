@@ -54,8 +54,9 @@ pub fn container_arguments(command: &Command, global: &GlobalArgs) -> Vec<String
         }
         _ => {}
     }
-    if global.output == OutputFormat::Json {
-        value(&mut arguments, "--output", Some(&"json"));
+    if global.output != OutputFormat::Human {
+        let format = clap::ValueEnum::to_possible_value(&global.output).map(|value| value.get_name().to_owned());
+        value(&mut arguments, "--output", format.as_ref());
     }
     flag(&mut arguments, "-q", global.quiet);
     if global.verbose > 0 {

@@ -1,0 +1,79 @@
+//! `lint --changed [BASE]`: the migrations the current git branch adds or
+//! changes over BASE (its upstream, else `main`, else `origin/main`), committed
+//! or not yet, untracked files included.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::migrations::folder::{Migration, MigrationFolder};
+
+/// The branch's changed files under `dir`, as absolute paths, and the base they
+/// were compared with.
+pub fn changed_files(dir: &Path, base: Option<&str>) -> Result<(String, Vec<PathBuf>)> {
+    let top = git(dir, &["rev-parse", "--show-toplevel"]).map_err(|reason| {
+        Error::usage(format!("lint --changed needs a git repository, and {} is not in one", dir.display()))
+            .note("git", reason)
+            .help("run it in the project's clone, or name the migrations: `praxia-deploy lint TAG...`")
+    })?;
+    let top = PathBuf::from(top.trim());
+    let base = match base {
+        Some(base) => base.to_owned(),
+        None => default_base(dir)?,
+    };
+    let merge_base = git(dir, &["merge-base", "HEAD", &base]).map_err(|reason| {
+        Error::usage(format!("git finds no common ancestor of HEAD and `{base}`"))
+            .note("git", reason)
+            .help("fetch the base first (in GitHub Actions: actions/checkout with `fetch-depth: 0`), or name another: `lint --changed origin/main`")
+    })?;
+    let merge_base = merge_base.trim();
+    let folder = dir.to_string_lossy();
+    let tracked =
+        git(dir, &["diff", "--name-only", "--no-renames", "--diff-filter=d", "-z", merge_base, "--", &folder])
+            .map_err(|reason| Error::usage("git diff failed").note("git", reason))?;
+    let untracked = git(dir, &["ls-files", "--others", "--exclude-standard", "--full-name", "-z", "--", &folder])
+        .map_err(|reason| Error::usage("git ls-files failed").note("git", reason))?;
+    let files =
+        tracked.split('\0').chain(untracked.split('\0')).filter(|name| !name.is_empty()).map(|name| top.join(name));
+    Ok((base, files.collect()))
+}
+
+/// The migrations whose file is among `changed`, in folder order. Pure.
+pub fn migrations_in<'f>(folder: &'f MigrationFolder, changed: &[PathBuf]) -> Vec<&'f Migration> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    folder.migrations.iter().filter(|migration| changed.iter().any(|file| same(&migration.file, file))).collect()
+}
+
+/// The branch's upstream, else `main`, else `origin/main`.
+fn default_base(dir: &Path) -> Result<String> {
+    if let Ok(upstream) = git(dir, &["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"]) {
+        return Ok(upstream.trim().to_owned());
+    }
+    for candidate in ["main", "origin/main"] {
+        if git(dir, &["rev-parse", "--verify", "--quiet", &format!("{candidate}^{{commit}}")]).is_ok() {
+            return Ok(candidate.to_owned());
+        }
+    }
+    Err(Error::usage(
+        "lint --changed: this branch has no upstream, and there is no `main` or `origin/main` to compare with",
+    )
+    .help("name the base: `praxia-deploy lint --changed origin/develop`"))
+}
+
+/// git's stdout, or why it failed (its stderr).
+fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|err| format!("could not run git: {err}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    }
+}

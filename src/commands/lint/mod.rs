@@ -1,0 +1,125 @@
+//! `lint [TAG...] [--changed [BASE]]`: the review of migrations, offline,
+//! rendered for a person, for GitHub Actions or as Markdown.
+
+mod changed;
+mod render;
+mod select;
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::folder::{Migration, read_folder};
+use crate::output::{OutputFormat, Report, plural};
+use crate::review::{Finding, Reviewed, Verdict};
+use render::Summary;
+
+/// What to review: the migrations named, those the branch changes over a base
+/// (None: the default base), or all.
+pub enum Scope<'a> {
+    All,
+    Named(&'a [String]),
+    Changed(Option<&'a str>),
+}
+
+pub fn run(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
+    // A folder problem (a file the journal does not list) is reported, never a reason not to review.
+    let folder = read_folder(&context.env.migrations.dir)?;
+    let problems: Vec<String> = folder
+        .outside_journal
+        .iter()
+        .map(|file| {
+            format!(
+                "{} is not in {}: drizzle ignores it, and so does praxia-deploy; add it to the journal or delete it",
+                file.display(),
+                folder.dir.join(crate::migrations::folder::journal::JOURNAL_PATH).display()
+            )
+        })
+        .collect();
+    let (selected, base): (Vec<&Migration>, Option<String>) = match scope {
+        Scope::All => (folder.migrations.iter().collect(), None),
+        Scope::Named(tags) => (select::named(&folder, tags)?, None),
+        Scope::Changed(base) => {
+            let (base, files) = changed::changed_files(&folder.dir, base)?;
+            (changed::migrations_in(&folder, &files), Some(base))
+        }
+    };
+    // Migrations named on the command line are reviewed whatever the baseline.
+    let baseline = context.env.review.baseline.as_deref().filter(|_| !matches!(scope, Scope::Named(_)));
+    let (selected, skipped) = match baseline {
+        Some(tag) => {
+            let at = select::position(&folder, tag).map_err(|err| {
+                Error::usage(format!("[review] baseline = \"{tag}\" names no single migration of the folder"))
+                    .note("file", context.env.file.display())
+                    .note("because", err.message)
+                    .help("give the tag of the newest migration that is history, as `status` shows it")
+            })?;
+            let (kept, skipped) = select::after_baseline(&folder, selected, at);
+            (kept, Some((skipped, tag)))
+        }
+        None => (selected, None),
+    };
+    let findings: Vec<Finding> =
+        selected.iter().flat_map(|migration| Reviewed::of(migration, &context.env.review).findings).collect();
+    let errors = findings.iter().filter(|finding| finding.blocks()).count();
+    let accepted = findings.iter().filter(|finding| finding.verdict != Verdict::Danger).count();
+    let summary =
+        Summary { findings: &findings, migrations: selected.len(), errors, accepted, skipped, problems: &problems };
+    let top = repository_root(&folder.dir);
+    let text = match context.printer.format {
+        OutputFormat::Github => {
+            if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY")
+                && !path.is_empty()
+            {
+                append(&path, &render::markdown(&summary, top.as_deref()));
+            }
+            render::github(&summary, top.as_deref())
+        }
+        OutputFormat::Markdown => render::markdown(&summary, top.as_deref()),
+        OutputFormat::Human | OutputFormat::Json => {
+            for problem in &problems {
+                tracing::warn!("{problem}");
+            }
+            render::human(&summary)
+        }
+    };
+    let report = Report::new(
+        &json!({
+            "migrations": selected.len(),
+            "errors": errors,
+            "skipped": skipped.map_or(0, |(count, _)| count),
+            "base": base,
+            "problems": problems,
+            "findings": findings,
+        }),
+        text,
+    );
+    if errors > 0 {
+        return Err(Error::new(ErrorKind::LintFailed, format!("{} at error level", plural(errors, "finding")))
+            .help("write the migration the safe way the findings describe, or acknowledge a finding you accept, with why, on the line before its statement: `-- praxia-deploy: allow RULE: <reason>`")
+            .with_report(report));
+    }
+    Ok(report)
+}
+
+/// The git repository's root, which GitHub resolves annotation paths against.
+fn repository_root(dir: &std::path::Path) -> Option<PathBuf> {
+    let output =
+        std::process::Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--show-toplevel"]).output().ok()?;
+    output.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+}
+
+/// Adds the Markdown summary to GitHub's job summary; a failure is only logged.
+fn append(path: &str, text: &str) {
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    if let Err(err) = written {
+        tracing::warn!("could not write the job summary to {path}: {err}");
+    }
+}
