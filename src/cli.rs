@@ -175,6 +175,17 @@ pub enum Command {
         #[arg(long)]
         require_fresh: bool,
     },
+    /// Generate the next migration from the schema with the project's drizzle-kit, then review it; exit 10 on an error-level finding.
+    #[command(
+        after_help = "Examples:\n  praxia-deploy generate add_coach_notes            # drizzle-kit generate, then its review and plan\n  praxia-deploy generate --custom backfill_roles    # an empty migration to write by hand (as `new`)"
+    )]
+    Generate {
+        /// Lowercase letters, digits and `_`.
+        name: String,
+        /// An empty migration to write by hand, as `new NAME` makes it.
+        #[arg(long)]
+        custom: bool,
+    },
     /// Create the next migration as `drizzle-kit generate --custom` does, in the folder's layout.
     #[command(
         after_help = "Examples:\n  praxia-deploy new add_coach_notes    # journal layout: migrations/0002_add_coach_notes.sql,\n                                       # its journal entry and meta/0002_snapshot.json\n                                       # drizzle 1.0 layout: migrations/20260101093000_add_coach_notes/\n                                       # with migration.sql and snapshot.json\n  praxia-deploy new init --layout folders   # the first migration of an empty folder, drizzle 1.0's way"
@@ -441,6 +452,7 @@ impl Command {
             Command::Status { .. } => "status",
             Command::Plan { .. } => "plan",
             Command::New { .. } => "new",
+            Command::Generate { .. } => "generate",
             Command::Seed { .. } => "seed",
             Command::Doctor => "doctor",
             Command::Serve { .. } => "serve",

@@ -554,13 +554,20 @@ fn sql_listing(plan: &Plan, bookkeeping: &str, reviews: &[Reviewed]) -> String {
         return text;
     }
     for (migration, review) in plan.pending.iter().zip(reviews) {
-        let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
-        review.on(0).for_each(|finding| comment_finding(&mut text, finding));
-        for statement in migration.statements() {
-            let _ = writeln!(text, "-- statement {}, line {}", statement.number, statement.line);
-            review.on(statement.number).for_each(|finding| comment_finding(&mut text, finding));
-            let _ = writeln!(text, "{}\n", statement.text.trim());
-        }
+        text.push_str(&migration_listing(migration, review));
+    }
+    text
+}
+
+/// One migration as SQL: how it runs, then each statement with its findings as comments.
+pub(super) fn migration_listing(migration: &crate::migrations::folder::Migration, review: &Reviewed) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
+    review.on(0).for_each(|finding| comment_finding(&mut text, finding));
+    for statement in migration.statements() {
+        let _ = writeln!(text, "-- statement {}, line {}", statement.number, statement.line);
+        review.on(statement.number).for_each(|finding| comment_finding(&mut text, finding));
+        let _ = writeln!(text, "{}\n", statement.text.trim());
     }
     text
 }

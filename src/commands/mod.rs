@@ -4,6 +4,7 @@ mod backup;
 mod config;
 mod db;
 mod drift;
+mod generate;
 mod lint;
 mod migrations;
 mod remote;
@@ -108,6 +109,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
             migrations::plan_command(&context, wait, *allow_out_of_order).await
         }
         Command::New { name, layout } => migrations::new_migration(&context, name, layout.map(Into::into)),
+        Command::Generate { name, custom } => generate::run(&context, name, *custom),
         Command::Db(command) => db::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),

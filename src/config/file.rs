@@ -76,6 +76,9 @@ pub struct MigrationSettings {
     pub table: Identifier,
     /// What to do about a `.sql` file the journal does not list.
     pub outside_journal: OutsideJournal,
+    /// The drizzle-kit config `generate` runs with; relative to the project root.
+    /// None: the first of drizzle.config.{ts,mts,js,mjs,cjs,json} there.
+    pub drizzle_config: Option<PathBuf>,
 }
 
 /// A `.sql` file in the folder that the journal does not list (drizzle ignores it).
@@ -96,6 +99,7 @@ impl Default for MigrationSettings {
             schema: Identifier("drizzle".to_owned()),
             table: Identifier("__drizzle_migrations".to_owned()),
             outside_journal: OutsideJournal::Warn,
+            drizzle_config: None,
         }
     }
 }
@@ -263,6 +267,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
 
     let mut migrations = parsed.migrations;
     migrations.dir = root.join(&migrations.dir);
+    migrations.drizzle_config = migrations.drizzle_config.map(|config| root.join(config));
     Ok(Environment {
         name: name.to_owned(),
         kind: parsed.kind,

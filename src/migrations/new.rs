@@ -252,7 +252,8 @@ fn create_file(path: &Path, text: &str, created: &mut Vec<PathBuf>) -> Result<()
     std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|err| Error::io("write", path, err))
 }
 
-fn check_name(name: &str) -> Result<()> {
+/// A migration name as drizzle-kit and `new` take it.
+pub fn check_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 60
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

@@ -140,11 +140,10 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
             .iter_mut()
             .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
         {
-            if live.holds_no_tables {
-                finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
-                continue;
-            }
             if finding.targets.is_empty() {
+                if live.holds_no_tables {
+                    finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
+                }
                 continue;
             }
             // What the release has renamed and created before this statement.
@@ -171,6 +170,9 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
                     })
                     .collect();
                 finding.verdict = Verdict::Harmless { reason: reasons.join("; ") };
+            } else if live.holds_no_tables {
+                // The most specific reason first; on a first deploy, whatever is left.
+                finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
             }
         }
         earlier.apply(&changes, usize::MAX);

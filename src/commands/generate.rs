@@ -1,0 +1,167 @@
+//! `generate NAME`: drizzle-kit generate, with the project's drizzle config and
+//! the drizzle-kit the project installs, then the new migration's review and how
+//! it will run (exit 10 on an error-level finding). `generate --custom NAME` is `new`.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use super::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::migrations::folder::{Migration, read_folder};
+use crate::migrations::new::check_name;
+use crate::output::{Report, plural};
+use crate::review::Reviewed;
+
+/// drizzle-kit's config file names, in the order it looks for them.
+const CONFIG_NAMES: [&str; 6] = [
+    "drizzle.config.ts",
+    "drizzle.config.mts",
+    "drizzle.config.js",
+    "drizzle.config.mjs",
+    "drizzle.config.cjs",
+    "drizzle.config.json",
+];
+
+pub fn run(context: &Context<'_>, name: &str, custom: bool) -> Result<Report> {
+    if custom {
+        return super::migrations::new_migration(context, name, None);
+    }
+    check_name(name)?;
+    let config = drizzle_config(context)?;
+    let config_dir = config.parent().unwrap_or(Path::new("."));
+    let kit = drizzle_kit(config_dir)?;
+    let dir = &context.env.migrations.dir;
+    let before = tags(dir)?;
+    let output = run_kit(&kit, &config, name)?;
+    let folder = read_folder(dir)?;
+    let new: Vec<&Migration> = folder.migrations.iter().filter(|migration| !before.contains(&migration.tag)).collect();
+    if new.is_empty() {
+        if output.contains("No schema changes") {
+            return Ok(Report::new(
+                &json!({ "generated": [], "errors": 0 }),
+                "no schema changes: drizzle-kit generated nothing".to_owned(),
+            ));
+        }
+        return Err(Error::usage(format!("drizzle-kit wrote no migration into {}", dir.display()))
+            .note("config", config.display())
+            .help("its output is above: if it failed, fix what it says; if it wrote elsewhere, make the config's `out` the environment's [migrations] dir"));
+    }
+    let reviews: Vec<Reviewed> = new.iter().map(|migration| Reviewed::of(migration, &context.env.review)).collect();
+    let mut human = String::new();
+    for (migration, review) in new.iter().zip(&reviews) {
+        human.push_str(&format!("created {}\n\n", migration.file.display()));
+        human.push_str(&super::migrations::migration_listing(migration, review));
+    }
+    let findings: Vec<&crate::review::Finding> = reviews.iter().flat_map(|review| &review.findings).collect();
+    let errors = findings.iter().filter(|finding| finding.blocks()).count();
+    human.push_str(&format!(
+        "-- review: {} ({errors} at error level); apply it with `praxia-deploy migrate`\n",
+        plural(findings.len(), "finding")
+    ));
+    let report = Report::new(
+        &json!({
+            "generated": new.iter().map(|migration| json!({
+                "tag": migration.tag,
+                "file": migration.file,
+                "mode": migration.mode.to_string(),
+            })).collect::<Vec<_>>(),
+            "errors": errors,
+            "findings": findings,
+        }),
+        human,
+    );
+    if errors > 0 {
+        return Err(Error::new(ErrorKind::LintFailed, format!("the new migration has {} at error level", plural(errors, "finding")))
+            .help("edit the migration the safe way the findings describe (it is not applied anywhere yet), or acknowledge a finding you accept, with why, on the line before its statement: `-- praxia-deploy: allow RULE: <reason>`")
+            .with_report(report));
+    }
+    Ok(report)
+}
+
+/// `[migrations] drizzle_config`, else the first drizzle.config.* in the project root.
+fn drizzle_config(context: &Context<'_>) -> Result<PathBuf> {
+    if let Some(config) = &context.env.migrations.drizzle_config {
+        if config.is_file() {
+            return Ok(config.clone());
+        }
+        return Err(Error::usage(format!("the drizzle config {} does not exist", config.display()))
+            .note("set in", context.env.file.display())
+            .help("point [migrations] drizzle_config at the project's drizzle.config.ts"));
+    }
+    CONFIG_NAMES.iter().map(|name| context.env.root.join(name)).find(|path| path.is_file()).ok_or_else(|| {
+        Error::usage(format!("no drizzle config in {}", context.env.root.display()))
+            .note("looked for", CONFIG_NAMES.join(", "))
+            .help(format!(
+                "set [migrations] drizzle_config = \"path/to/drizzle.config.ts\" in {}, or use `praxia-deploy generate --custom NAME` for a hand-written migration",
+                context.env.file.display()
+            ))
+    })
+}
+
+/// The drizzle-kit the project installs: node_modules/.bin/drizzle-kit in the
+/// config's folder or the nearest folder above it, as node resolves it.
+fn drizzle_kit(config_dir: &Path) -> Result<PathBuf> {
+    let found = config_dir.ancestors().map(|dir| dir.join("node_modules/.bin/drizzle-kit")).find(|path| path.is_file());
+    found.ok_or_else(|| {
+        Error::usage(format!("drizzle-kit is not installed for {}", config_dir.display()))
+            .help(format!(
+                "install the project's drizzle-kit: `npm install --save-dev drizzle-kit` in {} (or `pnpm add -D drizzle-kit`, `yarn add -D drizzle-kit`)",
+                config_dir.display()
+            ))
+    })
+}
+
+fn tags(dir: &Path) -> Result<BTreeSet<String>> {
+    if !dir.exists() {
+        return Ok(BTreeSet::new());
+    }
+    Ok(read_folder(dir)?.migrations.into_iter().map(|migration| migration.tag).collect())
+}
+
+/// Runs `drizzle-kit generate` in the config's folder; what it prints goes to
+/// our stderr as it comes (stdout stays the report's) and is returned.
+fn run_kit(kit: &Path, config: &Path, name: &str) -> Result<String> {
+    let config_dir = config.parent().unwrap_or(Path::new("."));
+    let config_name = config.file_name().map(PathBuf::from).unwrap_or_else(|| config.to_path_buf());
+    let mut child = Command::new(kit)
+        .args(["generate", "--config"])
+        .arg(&config_name)
+        .args(["--name", name])
+        .current_dir(config_dir)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| {
+            Error::usage(format!("could not run {}: {err}", kit.display()))
+                .help("drizzle-kit runs on node: install node (20 or later) and run `npm install` in the project")
+        })?;
+    let relay = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buffer = [0_u8; 4096];
+            while let Ok(read) = from.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                let _ = std::io::stderr().write_all(&buffer[..read]);
+                seen.extend_from_slice(&buffer[..read]);
+            }
+            String::from_utf8_lossy(&seen).into_owned()
+        })
+    };
+    let out = relay(Box::new(child.stdout.take().expect("piped")));
+    let err = relay(Box::new(child.stderr.take().expect("piped")));
+    let status = child.wait().map_err(|err| Error::internal(format!("waiting for drizzle-kit: {err}")))?;
+    let text = format!("{}{}", out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    if !status.success() {
+        return Err(Error::usage(format!("drizzle-kit generate failed ({status})"))
+            .note("config", config.display())
+            .help("its output is above; nothing was reviewed"));
+    }
+    Ok(text)
+}

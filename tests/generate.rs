@@ -1,0 +1,94 @@
+//! `generate NAME`: the project's own drizzle-kit (here the pinned 0.31 of
+//! tests/interop, linked in as the project's node_modules) generates the next
+//! migration from the TypeScript schema; praxia-deploy then reviews it and says
+//! how it will run.
+
+mod support;
+
+use support::TestProject;
+use support::project::repo_root;
+
+const CONFIG: &str = "import { defineConfig } from \"drizzle-kit\";\n\
+export default defineConfig({ dialect: \"postgresql\", schema: \"./schema/index.ts\", out: \"./migrations\" });\n";
+
+/// The repository's folder and schema, with drizzle-kit installed as a project installs it.
+fn project() -> TestProject {
+    let project = TestProject::from_repo();
+    for file in ["index.ts", "auth.ts", "praxia.ts"] {
+        let text = std::fs::read_to_string(repo_root().join("schema").join(file)).unwrap();
+        project.file(&format!("schema/{file}"), &text);
+    }
+    project.file("drizzle.config.ts", CONFIG);
+    let installed = repo_root().join("tests/interop/node_modules");
+    assert!(
+        installed.join(".bin/drizzle-kit").is_file(),
+        "drizzle-kit is not installed in tests/interop: run `bash scripts/test` (it runs `npm ci` there)"
+    );
+    std::os::unix::fs::symlink(&installed, project.path().join("node_modules")).unwrap();
+    project
+}
+
+fn add_to_schema(project: &TestProject, typescript: &str) {
+    let path = project.path().join("schema/praxia.ts");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(typescript);
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn generate_writes_the_next_migration_with_drizzle_kit_then_reviews_it() {
+    let project = project();
+    project
+        .run(&["--env", "test", "generate", "nothing_yet"])
+        .expect_code(0)
+        .expect_stdout_contains("no schema changes: drizzle-kit generated nothing");
+    add_to_schema(
+        &project,
+        "\nexport const coachNote = pgTable(\"coach_note\", {\n  id: uuid(\"id\").primaryKey().defaultRandom(),\n  body: text(\"body\").notNull(),\n});\n",
+    );
+    let outcome = project.run(&["--env", "test", "--output", "json", "generate", "add_coach_notes"]);
+    let document = outcome.expect_code(0).json();
+    assert_eq!(document["result"]["generated"][0]["tag"], "0002_add_coach_notes", "{document}");
+    assert_eq!(document["result"]["errors"], 0);
+    let sql = std::fs::read_to_string(project.path().join("migrations/0002_add_coach_notes.sql")).unwrap();
+    assert!(sql.contains("CREATE TABLE \"coach_note\""), "{sql}");
+    project.run(&["--env", "test", "status"]).expect_code(0).expect_stdout_contains("0002_add_coach_notes");
+
+    // Dropping a column: drizzle-kit writes it, the review stops it (exit 10) and says the safe way.
+    let path = project.path().join("schema/praxia.ts");
+    let text = std::fs::read_to_string(&path).unwrap().replace("  body: text(\"body\").notNull(),\n", "");
+    std::fs::write(&path, text).unwrap();
+    project
+        .run(&["--env", "test", "generate", "drop_body"])
+        .expect_code(10)
+        .expect_stdout_contains("created ")
+        .expect_stdout_contains("error[ban-drop-column]")
+        .expect_stdout_contains("-- 0003_drop_body (")
+        .expect_stderr_contains("the new migration has 2 findings at error level");
+}
+
+#[test]
+fn without_drizzle_kit_or_a_config_it_says_what_to_install_or_set() {
+    let project = project();
+    std::fs::remove_file(project.path().join("node_modules")).unwrap();
+    project
+        .run(&["--env", "test", "generate", "x"])
+        .expect_code(2)
+        .expect_stderr_contains("drizzle-kit is not installed for")
+        .expect_stderr_contains("npm install --save-dev drizzle-kit");
+    std::fs::remove_file(project.path().join("drizzle.config.ts")).unwrap();
+    project
+        .run(&["--env", "test", "generate", "x"])
+        .expect_code(2)
+        .expect_stderr_contains("no drizzle config in")
+        .expect_stderr_contains("[migrations] drizzle_config");
+    // --custom is `new`: no drizzle-kit needed.
+    project
+        .run(&["--env", "test", "generate", "--custom", "backfill_roles"])
+        .expect_code(0)
+        .expect_stdout_contains("0002_backfill_roles.sql");
+    project
+        .run(&["--env", "test", "generate", "Bad-Name"])
+        .expect_code(2)
+        .expect_stderr_contains("is not a migration name");
+}
