@@ -259,3 +259,28 @@ fn github_annotations_and_a_markdown_table_for_a_pull_request() {
         .expect_code(2)
         .expect_stderr_contains("--output github is lint's format");
 }
+
+#[test]
+fn a_long_name_that_refers_to_an_existing_object_is_not_an_error() {
+    // drizzle-kit's generated names pass 63 bytes: PostgreSQL truncates them the
+    // same way when it makes the constraint and when a later statement names it.
+    let long = "profile_organization_id_organization_id_fk_with_a_name_drizzle_kit_made_long";
+    let project = project(&[
+        ("0000_profile", AUTH),
+        ("0001_add", &format!("ALTER TABLE \"profile\" ADD CONSTRAINT \"{long}\" CHECK (\"role\" <> '') NOT VALID;")),
+        ("0002_drop", &format!("ALTER TABLE \"profile\" DROP CONSTRAINT IF EXISTS \"{long}\";")),
+    ]);
+    let document = project.run(&["--env", "test", "--output", "json", "lint", "0001", "0002"]).json();
+    let verdicts: Vec<(String, String)> = document["result"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["rule"] == "identifier-too-long")
+        .map(|finding| (finding["tag"].as_str().unwrap().to_owned(), finding["verdict"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("0001_add".to_owned(), "danger".to_owned()), ("0002_drop".to_owned(), "harmless".to_owned())],
+        "{document}"
+    );
+}

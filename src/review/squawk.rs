@@ -4,10 +4,11 @@
 //! sets lock_timeout and statement_timeout itself.
 
 use squawk_linter::{Linter, Rule};
+use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::rules::UNREVIEWABLE_STATEMENT;
-use super::{Finding, OWN_RULES, finding_at};
+use super::{Finding, OWN_RULES, Verdict, finding_at};
 use crate::config::{ReviewSettings, RuleLevel};
 use crate::migrations::folder::{Migration, TransactionMode};
 
@@ -74,6 +75,18 @@ fn lint(
     }
     let mut linter = Linter::with_rules(&on, &off);
     linter.settings.assume_in_transaction = !matches!(migration.mode, TransactionMode::NonTransactional(_));
+    // Where a name is a reference (ALTER TABLE ... DROP CONSTRAINT "<long>"), PostgreSQL
+    // truncates it as it truncated the name it made: it finds the same object.
+    let references: Vec<(usize, usize)> = parse
+        .tree()
+        .syntax()
+        .descendants()
+        .filter_map(ast::AnyNameRef::cast)
+        .map(|reference| {
+            let range = reference.syntax().text_range();
+            (range.start().into(), range.end().into())
+        })
+        .collect();
     linter
         .lint(parse, text)
         .into_iter()
@@ -85,7 +98,16 @@ fn lint(
         })
         .map(|violation| {
             let offset = base + usize::from(violation.text_range.start());
-            finding_at(migration, offset, &violation.code.to_string(), violation.message, violation.help)
+            let range = (usize::from(violation.text_range.start()), usize::from(violation.text_range.end()));
+            let truncated_reference = violation.code == Rule::IdentifierTooLong && references.contains(&range);
+            let mut finding =
+                finding_at(migration, offset, &violation.code.to_string(), violation.message, violation.help);
+            if truncated_reference {
+                finding.verdict = Verdict::Harmless {
+                    reason: "it names an existing object, and PostgreSQL truncates the name here as it did when it made the object".to_owned(),
+                };
+            }
+            finding
         })
         .collect()
 }
