@@ -13,6 +13,8 @@ pub mod sqlstate {
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const ADMIN_SHUTDOWN: &str = "57P01";
+    pub const NO_ACTIVE_TRANSACTION: &str = "25P01";
+    pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const CRASH_SHUTDOWN: &str = "57P02";
     pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
     pub const QUERY_CANCELED: &str = "57014";

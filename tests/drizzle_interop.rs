@@ -651,6 +651,14 @@ async fn a_self_committing_migration_that_fails_leaves_what_drizzle_leaves_and_s
             "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied",
         ),
         (before_commit, "its transaction was rolled back before its own COMMIT and nothing of it was recorded"),
+        (
+            "BEGIN;\nCREATE TABLE \"h\" (\"id\" int);\nCOMMIT;\n--> statement-breakpoint\nBEGIN;\nSELECT 1/0;\nCOMMIT;",
+            "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied",
+        ),
+        (
+            "CREATE TABLE \"k\" (\"id\" int);\nCOMMIT AND CHAIN;\nSELECT 1/0;",
+            "the failing part holds its own COMMIT, so what ran before the failure may stay applied (check the database)",
+        ),
     ] {
         let project = TestProject::with_migrations(&[("0000_fails", 1_700_000_000_000, sql)]);
         let by_drizzle = test_postgres().fresh_database();

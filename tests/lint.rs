@@ -219,6 +219,16 @@ fn changed_reviews_what_the_branch_adds_over_its_base() {
         .run(&["--env", "test", "lint", "--changed", "main"])
         .expect_code(10)
         .expect_stdout_contains("in 1 migration");
+    // A user's `diff.relative`, and the branch pushed with -u (its upstream is its own
+    // copy, which holds its migrations): still the branch's migrations over main.
+    git(&project, &["config", "diff.relative", "true"]);
+    let remote = tempfile::tempdir().unwrap();
+    git(&project, &["init", "-q", "--bare", remote.path().to_str().unwrap()]);
+    git(&project, &["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    git(&project, &["push", "-q", "-u", "origin", "main", "feature"]);
+    let document = project.run(&["--env", "test", "--output", "json", "lint", "--changed"]).expect_code(10).json();
+    assert_eq!(document["result"]["base"], "main", "{document}");
+    assert_eq!(document["result"]["migrations"], 1, "{document}");
     project
         .run(&["--env", "test", "lint", "--changed", "no-such-branch"])
         .expect_code(2)

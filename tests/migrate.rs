@@ -571,6 +571,50 @@ async fn a_lost_migration_lock_commits_nothing_more() {
 }
 
 #[tokio::test]
+async fn a_lost_lock_stops_a_migration_that_commits_itself_before_its_next_part() {
+    // BEGIN only: recorded in its own transaction, so nothing of it commits without
+    // the lock. With its own COMMIT: what that COMMIT committed stays (as under
+    // drizzle), but nothing after the lock is lost runs.
+    let cases = [
+        ("BEGIN;\nCREATE TABLE slow (id int);\nSELECT pg_sleep(1.5);", vec![]),
+        (
+            "CREATE TABLE first (id int);\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nSELECT pg_sleep(1.5);\n--> statement-breakpoint\nCREATE TABLE second (id int);",
+            vec!["public.first".to_owned()],
+        ),
+    ];
+    for (sql, expected) in cases {
+        let database = test_postgres().fresh_database();
+        let project = TestProject::with_migrations(&[("0000_slow", 1000, sql)]);
+        let runner =
+            project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut observer = connect(&database).await;
+        let mut terminated = false;
+        for _ in 0..100 {
+            // Only once the sleep runs: the lock is lost in the middle of the migration.
+            terminated = sqlx::query_scalar(
+                "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
+                 WHERE application_name LIKE 'praxia-deploy migrate%lock' AND datname = current_database() \
+                 AND EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid())",
+            )
+            .fetch_one(&mut observer)
+            .await
+            .unwrap();
+            if terminated {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(terminated, "the lock session never appeared during the sleep");
+        let output = runner.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(5), "{sql}\n{stderr}");
+        assert!(stderr.contains("the migration lock was lost"), "{stderr}");
+        assert_eq!(tables(&database).await, expected, "{sql}");
+        assert!(drizzle_rows(&database).await.is_empty(), "{sql}: recorded without the lock");
+    }
+}
+
+#[tokio::test]
 async fn a_comment_ended_by_a_carriage_return_still_runs_what_follows() {
     let database = test_postgres().fresh_database();
     let project =

@@ -399,8 +399,18 @@ fn an_unused_acknowledgement_set_to_error_fails_lint() {
 async fn drizzle_kits_guarded_statement_is_reviewed_as_the_statement_it_guards() {
     // drizzle-kit before 0.30 writes every foreign key this way: the guarded
     // statement is what runs, so it is what the review judges.
-    let guarded = "DO $$ BEGIN\n ALTER TABLE \"note\" DROP COLUMN \"legacy\";\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
-    refused("", guarded, "0001_change.sql:2:21: error[ban-drop-column] (table note: ~5000 rows").await;
+    // Only what drizzle-kit puts in it is read through (ADD CONSTRAINT, CREATE TYPE,
+    // CREATE SCHEMA): anything else in the same shape is a DO block like any other.
+    for inside in [
+        "ALTER TABLE \"note\" DROP COLUMN \"legacy\"",
+        "EXECUTE lower('DROP TABLE note')",
+        "DO $x$ BEGIN DROP TABLE note; END $x$",
+        "SET standard_conforming_strings = off",
+        "CALL cleanup()",
+    ] {
+        let guarded = format!("DO $$ BEGIN\n {inside};\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;");
+        refused("", &guarded, "0001_change.sql:1:1: error[unreviewable-statement]").await;
+    }
     let (database, project) = live_note(5000).await;
     let fk = "DO $$ BEGIN\n ALTER TABLE \"note\" ADD CONSTRAINT \"note_self_fk\" FOREIGN KEY (\"id\") REFERENCES \"public\".\"note\"(\"id\") ON DELETE cascade ON UPDATE no action;\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
     set(&project, &[("0000_note", NOTE), ("0001_change", fk)]);
@@ -434,7 +444,11 @@ async fn a_first_deploy_onto_a_database_with_no_tables_is_never_blocked() {
     project.run_on(&empty, &["--env", "production", "release"]).expect_code(0);
 
     // One table of anything else in the database, and the same first deploy is judged as any other.
-    for other in ["CREATE TABLE \"invoices\" (\"id\" int)", "CREATE SCHEMA billing; CREATE SEQUENCE billing.numbers"] {
+    for other in [
+        "CREATE TABLE \"invoices\" (\"id\" int)",
+        "CREATE SCHEMA billing; CREATE SEQUENCE billing.numbers",
+        "SELECT lo_from_bytea(0, 'kept')",
+    ] {
         let database = test_postgres().fresh_database();
         execute(&database, other).await;
         project
@@ -442,4 +456,108 @@ async fn a_first_deploy_onto_a_database_with_no_tables_is_never_blocked() {
             .expect_code(3)
             .expect_stderr_contains("error[unreviewable-statement]");
     }
+}
+
+#[tokio::test]
+async fn a_review_made_stale_by_another_runner_is_made_again_under_the_lock() {
+    // Runner A deploys the first migration (a table filled with rows) and is slow
+    // to commit; runner B, started meanwhile with a drop on that table, reviewed an
+    // empty database. Under the lock it finds A's table live, judges again, refuses.
+    let database = test_postgres().fresh_database();
+    let create = format!(
+        "{NOTE}--> statement-breakpoint\nINSERT INTO \"note\" SELECT g::text, 'x', 'y' FROM generate_series(1, 5000) g;\n--> statement-breakpoint\nANALYZE \"note\";\n--> statement-breakpoint\nSELECT pg_sleep(3);"
+    );
+    let first = production_project(&[("0000_note", &create)]);
+    let slow = first
+        .on(&database)
+        .args(["--env", "production", "release"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // B starts while A sleeps, holding the lock, its table not yet committed.
+    let mut observer = PgConnection::connect(&database.url).await.unwrap();
+    for _ in 0..100 {
+        let sleeping: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid())",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if sleeping {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = production_project(&[("0000_note", &create), ("0001_drop", DROP_LEGACY)]);
+    let outcome = second.run_on(&database, &["--env", "production", "release"]);
+    let first_outcome = slow.wait_with_output().unwrap();
+    assert_eq!(first_outcome.status.code(), Some(0), "{}", String::from_utf8_lossy(&first_outcome.stderr));
+    assert_eq!(outcome.code, 3, "{}{}", outcome.stdout, outcome.stderr);
+    assert!(outcome.stderr.contains("error[ban-drop-column] (table note: ~5000 rows"), "{}", outcome.stderr);
+    assert_eq!(
+        text(
+            &database,
+            "SELECT count(*)::text FROM information_schema.columns WHERE table_name = 'note' AND column_name = 'legacy'"
+        )
+        .await,
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn what_the_release_itself_made_is_harmless_to_drop_on_a_live_table() {
+    // A column, a constraint and a type the same release makes: the running release
+    // does not know them, so dropping them breaks nothing it uses.
+    let (database, project) = live_note(5000).await;
+    set(
+        &project,
+        &[
+            ("0000_note", NOTE),
+            (
+                "0001_add",
+                "ALTER TABLE \"public\".\"note\" ADD COLUMN \"extra\" text;\n--> statement-breakpoint\nALTER TABLE \"note\" ADD CONSTRAINT \"note_extra_check\" CHECK (\"extra\" <> '') NOT VALID;\n--> statement-breakpoint\nCREATE TYPE \"public\".\"mood\" AS ENUM('calm', 'busy');",
+            ),
+            (
+                "0002_drop",
+                "ALTER TABLE \"note\" DROP CONSTRAINT \"note_extra_check\";\n--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"extra\";\n--> statement-breakpoint\nDROP TYPE \"public\".\"mood\";",
+            ),
+        ],
+    );
+    let document =
+        project.run_on(&database, &["--env", "production", "--output", "json", "plan"]).expect_code(0).json();
+    let mut reasons = Vec::new();
+    for entry in document["result"]["pending"].as_array().unwrap() {
+        for statement in entry["statements"].as_array().unwrap() {
+            for finding in statement["findings"].as_array().into_iter().flatten() {
+                if finding["tag"] == "0002_drop" && finding["level"] == "error" {
+                    assert_eq!(finding["verdict"], "harmless", "{finding}");
+                    reasons.push(finding["reason"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.starts_with("column note.extra is made by 0001_add earlier in this release")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|reason| reason.starts_with("type mood is made by 0001_add")), "{reasons:?}");
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+    // The column the running release uses is still refused.
+    let add = "ALTER TABLE \"public\".\"note\" ADD COLUMN \"extra2\" text;";
+    set(
+        &project,
+        &[
+            ("0000_note", NOTE),
+            ("0001_add", add),
+            ("0002_drop", "ALTER TABLE \"note\" DROP COLUMN \"extra2\", DROP COLUMN \"body\";"),
+        ],
+    );
+    let fresh = live_note(5000).await.0;
+    project
+        .run_on(&fresh, &["--env", "production", "release"])
+        .expect_code(3)
+        .expect_stderr_contains("error[ban-drop-column] (table note: ~5000 rows");
 }

@@ -13,6 +13,7 @@ use super::bookkeeping::Bookkeeping;
 use super::folder::Migration;
 use super::lock::LockGuard;
 use super::plan::{Step, TableWork};
+use super::sql::{TransactionControl, transaction_control};
 use crate::backoff::{backoff, jitter};
 use crate::config::{Environment, PgTimeout};
 use crate::error::{Error, ErrorKind, Result, capped_list};
@@ -311,10 +312,27 @@ impl Applier<'_> {
             .execute(&mut *connection)
             .await
             .map_err(Failure::setup)?;
+        let commits: Vec<usize> = migration
+            .chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, chunk)| {
+                chunk
+                    .statements
+                    .iter()
+                    .any(|statement| transaction_control(&statement.words) == Some(TransactionControl::Commit))
+            })
+            .map(|(index, _)| index)
+            .collect();
         for (index, chunk) in migration.chunks.iter().enumerate() {
             let text = chunk.text(migration);
             if text.trim().is_empty() {
                 continue;
+            }
+            // Its own COMMIT cannot wait for our check: the lock is checked before each chunk.
+            if !self.lock.is_held(connection).await.map_err(Failure::setup)? {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                return Err(Failure::lock_lost());
             }
             let bound = self.client_bound(chunk.statements.len());
             let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection);
@@ -323,23 +341,59 @@ impl Applier<'_> {
                 Ok(Err(err)) => err,
                 Err(_) => return Err(Failure::no_answer(migration, index, bound)),
             };
-            // Still inside the BEGIN, the server refuses any query until the rollback:
-            // nothing of the migration stays. Outside, its own COMMIT came first.
-            let committed_part = sqlx::raw_sql("SELECT 1").execute(&mut *connection).await.is_ok();
+            // Still in the failed BEGIN block, a chunk that cannot open another one after
+            // its COMMIT failed before that COMMIT: nothing of the migration committed.
+            let failed_in_block = sqlx::raw_sql("SAVEPOINT praxia_deploy_probe")
+                .execute(&mut *connection)
+                .await
+                .is_err_and(|err| sqlstate_of(&err) == Some(sqlstate::IN_FAILED_TRANSACTION));
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
             let left_behind: Vec<String> =
                 invalid_indexes(connection).await.into_iter().filter(|index| !invalid_before.contains(index)).collect();
             let mut failure = Failure::statement(migration, index, 0, err).leaving(left_behind);
-            failure.committed_part = committed_part;
+            failure.committed = match commits.first() {
+                Some(&commit) if commit < index => Committed::Part,
+                Some(&commit) if commit == index && (!failed_in_block || reopens_after_commit(chunk)) => {
+                    Committed::Maybe
+                }
+                _ => Committed::Nothing,
+            };
             return Err(failure);
         }
-        sqlx::raw_sql("COMMIT").execute(&mut *connection).await.map_err(|err| Failure::bookkeeping(migration, err))?;
         let invalid = invalid_indexes_named(connection, &migration.built_indexes()).await.map_err(Failure::setup)?;
         if !invalid.is_empty() {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
             return Err(Failure::invalid_after(migration, invalid));
         }
         let took = started.elapsed();
-        self.record_alone(connection, migration, took).await?;
+        if in_transaction_block(connection).await.map_err(Failure::setup)? {
+            // Its statements still wait in a transaction (no COMMIT, or a BEGIN after
+            // it): recorded in it, as drizzle records them, and committed together.
+            let record = async {
+                self.bookkeeping.prepare_table(&mut *connection, self.table).await?;
+                self.bookkeeping
+                    .record(&mut *connection, self.table.write_shape, migration, took, self.provenance)
+                    .await?;
+                if let Some(env) = self.stamp {
+                    stamp::write(&mut *connection, env, self.provenance, Overwrite::No).await?;
+                }
+                self.lock.is_held(&mut *connection).await
+            };
+            match record.await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                    return Err(Failure::lock_lost());
+                }
+                Err(err) => {
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                    return Err(Failure::bookkeeping(migration, err));
+                }
+            }
+            sqlx::raw_sql("COMMIT").execute(&mut *connection).await.map_err(Failure::setup)?;
+        } else {
+            self.record_alone(connection, migration, took).await?;
+        }
         progress.finished(migration, took);
         Ok(AppliedMigration::of(migration, took))
     }
@@ -391,6 +445,38 @@ async fn reset(connection: &mut PgConnection, failure: Option<&Failure>) {
     let _ = tokio::time::timeout(CLIENT_MARGIN, sqlx::raw_sql("RESET ALL").execute(connection)).await;
 }
 
+/// Whether a chunk opens a transaction again after its first COMMIT (`BEGIN`,
+/// `COMMIT AND CHAIN`): then a failed block after it may follow a commit.
+fn reopens_after_commit(chunk: &super::folder::Chunk) -> bool {
+    let mut committed = false;
+    for statement in &chunk.statements {
+        let words: Vec<&str> = statement.words.iter().map(String::as_str).collect();
+        match transaction_control(&statement.words) {
+            Some(TransactionControl::Commit) if words.ends_with(&["AND", "CHAIN"]) => return true,
+            Some(TransactionControl::Commit) => committed = true,
+            Some(TransactionControl::Begin) if committed => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether the session is inside a transaction block: a savepoint can only be made in one.
+async fn in_transaction_block(connection: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    match sqlx::raw_sql("SAVEPOINT praxia_deploy_probe; RELEASE SAVEPOINT praxia_deploy_probe")
+        .execute(connection)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(err) if sqlstate_of(&err) == Some(sqlstate::NO_ACTIVE_TRANSACTION) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+fn sqlstate_of(err: &sqlx::Error) -> Option<&str> {
+    err.as_database_error()?.try_downcast_ref::<PgDatabaseError>().map(PgDatabaseError::code)
+}
+
 /// INVALID indexes, as `regclass` text (schema-qualified and quoted as needed).
 async fn invalid_indexes(connection: &mut PgConnection) -> Vec<String> {
     sqlx::query_scalar::<_, String>("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
@@ -437,8 +523,18 @@ struct Failure {
     cause: Cause,
     /// INVALID indexes the failed statement left behind.
     left_behind: Vec<String>,
-    /// Whether the migration's own COMMIT had ended its transaction before it failed.
-    committed_part: bool,
+    /// What a migration that commits itself had committed when it failed.
+    committed: Committed,
+}
+
+/// What of a migration that controls its transaction stayed committed when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Committed {
+    Nothing,
+    /// Its own COMMIT, in a chunk before the failing one, committed what came before.
+    Part,
+    /// The failing chunk holds its own COMMIT: the failure may come before or after it.
+    Maybe,
 }
 
 #[derive(Debug)]
@@ -453,7 +549,7 @@ enum Cause {
 
 impl Failure {
     fn new(at: Option<(Migration, Option<usize>, usize)>, during: &'static str, cause: Cause) -> Failure {
-        Failure { at, during, cause, left_behind: Vec::new(), committed_part: false }
+        Failure { at, during, cause, left_behind: Vec::new(), committed: Committed::Nothing }
     }
 
     fn setup(err: sqlx::Error) -> Failure {
@@ -516,16 +612,19 @@ impl Failure {
             )
             .help("another runner may have started; run `praxia-deploy status`, then migrate again");
         }
-        let committed_before_failing = self.committed_part;
-        let what_was_undone = match rollback {
-            Rollback::Batch => "its transaction was rolled back and nothing of it was recorded",
-            Rollback::AsWritten if !committed_before_failing => {
+        let committed_before_failing = self.committed != Committed::Nothing;
+        let what_was_undone = match (rollback, self.committed) {
+            (Rollback::Batch, _) => "its transaction was rolled back and nothing of it was recorded",
+            (Rollback::AsWritten, Committed::Nothing) => {
                 "its transaction was rolled back before its own COMMIT and nothing of it was recorded"
             }
-            Rollback::AsWritten => {
+            (Rollback::AsWritten, Committed::Part) => {
                 "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied (as drizzle's migrator leaves it); it was not recorded"
             }
-            Rollback::Alone => {
+            (Rollback::AsWritten, Committed::Maybe) => {
+                "the failing part holds its own COMMIT, so what ran before the failure may stay applied (check the database); it was not recorded"
+            }
+            (Rollback::Alone, _) => {
                 "it runs outside a transaction, so statements before the failing one may stay applied; it was not recorded"
             }
         };

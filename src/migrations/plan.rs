@@ -538,7 +538,7 @@ mod tests {
         let plan = plan(&folder, &AppliedRows::none(), OutOfOrder::Refuse);
         assert!(plan.refusal().is_none());
         let m = |i: usize| &folder.migrations[i];
-        assert_eq!(m(1).mode, TransactionMode::AsWritten { commits: true, line: 2 });
+        assert_eq!(m(1).mode, TransactionMode::AsWritten { commits: true, line: 2, statement: 2 });
         assert_eq!(plan.steps(None), [Step::Batch(vec![m(0)]), Step::AsWritten(m(1)), Step::Batch(vec![m(2)])]);
     }
 

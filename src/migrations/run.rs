@@ -213,8 +213,14 @@ impl<'e> Migrator<'e> {
         before: &mut impl BeforeMigrating,
         check: &mut impl ReleaseCheck,
     ) -> Result<Run> {
-        let mut carried =
-            Carried { started: Instant::now(), committed: Vec::new(), backup: None, reviewed: false, checked: false };
+        let mut carried = Carried {
+            started: Instant::now(),
+            committed: Vec::new(),
+            backup: None,
+            reviewed: false,
+            reviewed_pending: Vec::new(),
+            checked: false,
+        };
         let mut outage = Outage::default();
         loop {
             let wait = outage.connect_wait(settings.wait, Instant::now());
@@ -262,7 +268,7 @@ impl<'e> Migrator<'e> {
         before: &mut impl BeforeMigrating,
         check: &mut impl ReleaseCheck,
     ) -> std::result::Result<Run, Interrupted> {
-        let Carried { started, committed, backup, reviewed, checked } = carried;
+        let Carried { started, committed, backup, reviewed, reviewed_pending, checked } = carried;
         *reviewed |= !self.review;
         let started = *started;
         // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
@@ -301,6 +307,7 @@ impl<'e> Migrator<'e> {
         // cost a dump (nor push a good backup out of the rotation).
         if !*reviewed && !nothing_was_pending {
             *reviewed = true;
+            *reviewed_pending = tags(&first_look.pending);
             if let Some(refusal) = self.review_gate(connection, &first_look).await? {
                 return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
             }
@@ -317,7 +324,11 @@ impl<'e> Migrator<'e> {
             &format!("{} lock", self.application_name),
         )
         .await?;
-        let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup, reviewed).await;
+        // Reviewed again under the lock when another runner changed what is pending in
+        // between (the tables it made are live now); not after this run committed some.
+        let review_again = self.review && committed.is_empty();
+        let review = Review { done: reviewed, pending: reviewed_pending, again_if_changed: review_again };
+        let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup, review).await;
         // The outcome matters more than the unlock: a failed release of the lock only warns.
         match tokio::time::timeout(CLOSE_WAIT, lock.release()).await {
             Ok(Ok(())) => {}
@@ -367,7 +378,7 @@ impl<'e> Migrator<'e> {
         lock: &mut MigrationLock,
         progress: &mut dyn Progress,
         backup: Option<BackupRecord>,
-        reviewed: &mut bool,
+        review: Review<'_>,
     ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
         let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
@@ -386,8 +397,11 @@ impl<'e> Migrator<'e> {
         }
         // Reviewed once per run, on what is pending before anything is written: after
         // a reconnect, what was created earlier in the release may be committed.
-        if !*reviewed {
-            *reviewed = true;
+        let pending_now = tags(&locked_plan.pending);
+        let changed = review.again_if_changed && *review.pending != pending_now;
+        if !*review.done || changed {
+            *review.done = true;
+            *review.pending = pending_now;
             if let Some(refusal) = self.review_gate(connection, &locked_plan).await.map_err(failed)? {
                 return Ok((state, Outcome::Refused(refusal)));
             }
@@ -512,6 +526,19 @@ impl<'e> Migrator<'e> {
     }
 }
 
+/// The run's review, as `apply_locked` sees it.
+struct Review<'a> {
+    done: &'a mut bool,
+    /// The pending migrations it judged.
+    pending: &'a mut Vec<String>,
+    /// Judge again when what is pending under the lock is not what was judged.
+    again_if_changed: bool,
+}
+
+fn tags(migrations: &[&crate::migrations::folder::Migration]) -> Vec<String> {
+    migrations.iter().map(|migration| migration.tag.clone()).collect()
+}
+
 /// What a run carries from one connection attempt to the next.
 struct Carried {
     started: Instant,
@@ -519,8 +546,9 @@ struct Carried {
     committed: Vec<AppliedMigration>,
     /// The backup before migrating: taken at most once, however many times the run reconnects.
     backup: Option<Option<BackupRecord>>,
-    /// Whether the review (and its gate) has run.
+    /// Whether the review (and its gate) has run, and on which pending migrations.
     reviewed: bool,
+    reviewed_pending: Vec<String>,
     /// Whether the release's check has run.
     checked: bool,
 }

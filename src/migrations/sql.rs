@@ -541,10 +541,15 @@ fn split_with(
                 if !(end - i == 1 && matches!(byte, b'E' | b'e') && bytes.get(end) == Some(&b'\'')) {
                     // `AS end`, `t.case`: a label, not the keyword.
                     let label = matches!(previous, Previous::As | Previous::Dot);
-                    let routine = words.first().is_some_and(|first| first == "CREATE")
-                        && words.iter().any(|word| word == "FUNCTION" || word == "PROCEDURE");
+                    // `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, and the body outside any parentheses
+                    // (a column named `begin` of type `atomic` is not one).
+                    let routine = matches!(
+                        words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+                        ["CREATE", "FUNCTION" | "PROCEDURE", ..]
+                            | ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE", ..]
+                    );
                     match word.as_str() {
-                        "ATOMIC" if previous == Previous::Begin && routine => atomic_depth += 1,
+                        "ATOMIC" if previous == Previous::Begin && routine && paren_depth == 0 => atomic_depth += 1,
                         "CASE" if atomic_depth > 0 && !label => atomic_depth += 1,
                         "END" if atomic_depth > 0 && !label => atomic_depth -= 1,
                         _ => {}
@@ -899,6 +904,15 @@ mod tests {
         for sql in ["DO $$ BEGIN PERFORM 1; END $$", "CREATE TABLE t (x int)", "SELECT 'COMMIT'"] {
             assert_eq!(transaction_control(&split_statements(sql)[0].words), None, "{sql}");
         }
+    }
+
+    #[test]
+    fn begin_atomic_opens_a_body_only_in_a_routine_outside_parentheses() {
+        // A column `begin` of type `atomic` in a table with a column `function`.
+        let chunk = "CREATE TABLE \"t9\" (function int, begin atomic); ROLLBACK; SELECT 1;";
+        assert_eq!(first_words(chunk), ["CREATE TABLE", "ROLLBACK", "SELECT"]);
+        let chunk = "CREATE OR REPLACE PROCEDURE p() BEGIN ATOMIC SELECT 1; END; SELECT 2;";
+        assert_eq!(first_words(chunk), ["CREATE OR", "SELECT"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{Level, Relation, Reviewed, Target, Verdict};
+use super::{Level, Part, Relation, Reviewed, Target, Verdict};
 use crate::config::ReviewSettings;
 
 /// Rules whose danger grows with the table: a lock held while the table is
@@ -66,6 +66,9 @@ pub struct LiveTables {
     /// The database holds no table, view or sequence but the bookkeeping's and
     /// praxia-deploy's own: a first deploy, with no live data to harm.
     pub holds_no_tables: bool,
+    /// The first schema of the search_path migrations run with (`current_schema()`),
+    /// where an unqualified name lives; None: `public`.
+    pub default_schema: Option<String>,
 }
 
 impl LiveTables {
@@ -92,6 +95,7 @@ struct Changes {
     tag: String,
     creates: Vec<(usize, Relation)>,
     renames: Vec<(usize, Relation, Relation)>,
+    makes: Vec<(usize, Part)>,
 }
 
 /// What the release has done to table names so far, statement by statement.
@@ -101,11 +105,16 @@ struct Names {
     created: HashMap<Relation, String>,
     /// A table's name now -> its name in the database before the release.
     renamed: HashMap<Relation, Relation>,
+    /// Parts made earlier in the release (unqualified names in the default schema), and by which migration.
+    made: HashMap<Part, String>,
 }
 
 impl Names {
     /// Adds what `review`'s statements ending before byte `before` created and renamed.
-    fn apply(&mut self, review: &Changes, before: usize) {
+    fn apply(&mut self, review: &Changes, before: usize, schema: &str) {
+        for (_, part) in review.makes.iter().filter(|(end, _)| *end <= before) {
+            self.made.entry(part.in_default_schema(schema)).or_insert_with(|| review.tag.clone());
+        }
         for (_, table) in review.creates.iter().filter(|(end, _)| *end <= before) {
             self.created.entry(table.clone()).or_insert_with(|| review.tag.clone());
         }
@@ -130,25 +139,44 @@ enum Standing {
 /// Judges the reviews of the pending migrations, in the order they will run. A
 /// finding is harmless only when every table it touches is.
 pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSettings) {
+    let schema = live.default_schema.as_deref().unwrap_or("public");
     let mut earlier = Names::default();
     for review in reviews.iter_mut() {
-        let changes =
-            Changes { tag: review.tag.clone(), creates: review.creates.clone(), renames: review.renames.clone() };
+        let changes = Changes {
+            tag: review.tag.clone(),
+            creates: review.creates.clone(),
+            renames: review.renames.clone(),
+            makes: review.makes.clone(),
+        };
         // Warnings never stop the gate: only errors are weighed against the database.
         for finding in review
             .findings
             .iter_mut()
             .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
         {
+            // What the release has renamed and created before this statement.
+            let mut names = Names {
+                created: earlier.created.clone(),
+                renamed: earlier.renamed.clone(),
+                made: earlier.made.clone(),
+            };
+            names.apply(&changes, finding.offset, schema);
+            let made_earlier = |part: &Part| {
+                names
+                    .made
+                    .get(&part.in_default_schema(schema))
+                    .map(|tag| format!("{part} is made by {tag} earlier in this release"))
+            };
+            if let Some(reason) = finding.removes_only(&made_earlier) {
+                finding.verdict = Verdict::Harmless { reason };
+                continue;
+            }
             if finding.targets.is_empty() {
                 if live.holds_no_tables {
                     finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
                 }
                 continue;
             }
-            // What the release has renamed and created before this statement.
-            let mut names = Names { created: earlier.created.clone(), renamed: earlier.renamed.clone() };
-            names.apply(&changes, finding.offset);
             let standings: Vec<Standing> =
                 finding.targets.iter().map(|target| standing(target, &finding.rule, &names, live, settings)).collect();
             if let Some(table) = standings.iter().find_map(|standing| match standing {
@@ -175,7 +203,7 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
                 finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
             }
         }
-        earlier.apply(&changes, usize::MAX);
+        earlier.apply(&changes, usize::MAX, schema);
     }
 }
 
@@ -247,7 +275,7 @@ mod tests {
                 (Target::Table(table(name)), live)
             })
             .collect();
-        LiveTables { found, holds_no_tables: false }
+        LiveTables { found, holds_no_tables: false, default_schema: None }
     }
 
     /// The verdict of each finding, by tag and rule, after judging `sql` migrations against `live`.
@@ -317,6 +345,7 @@ mod tests {
             found: [(Target::Table(table("note")), Some(LiveTable { table: table("note"), rows: None, bytes: 8192 }))]
                 .into(),
             holds_no_tables: false,
+            default_schema: None,
         };
         let found = verdicts(&["CREATE INDEX note_body ON note (body);"], &unanalysed);
         assert!(

@@ -18,7 +18,7 @@ pub async fn read(
 ) -> Result<LiveTables, sqlx::Error> {
     // Any relation that can hold or show data (tables, views, sequences, foreign
     // tables) but the bookkeeping table, its sequence, praxia-deploy's own schema
-    // and what extensions install.
+    // and what extensions install; and any large object.
     let holds_no_tables: bool = sqlx::query_scalar(
         "SELECT NOT EXISTS ( \
              SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -27,12 +27,15 @@ pub async fn read(
                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
                AND c.oid IS DISTINCT FROM to_regclass($1) \
                AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-                   AND (d.deptype = 'e' OR (d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')))))",
+                   AND (d.deptype = 'e' OR (d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i'))))) \
+         AND NOT EXISTS (SELECT FROM pg_largeobject_metadata)",
     )
     .bind(bookkeeping)
     .fetch_one(&mut *connection)
     .await?;
-    let mut live = LiveTables { holds_no_tables, ..LiveTables::default() };
+    let default_schema: Option<String> =
+        sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&mut *connection).await?;
+    let mut live = LiveTables { holds_no_tables, default_schema, ..LiveTables::default() };
     if targets.is_empty() {
         return Ok(live);
     }

@@ -20,7 +20,7 @@ pub use acknowledgements::{LogEntry, log_entries};
 pub use gate::{blocking, describe, gate_refusal};
 pub use judge::{LiveTable, LiveTables, judge};
 pub use live_tables::read as read_live_tables;
-pub use target::{Relation, Target};
+pub use target::{Part, Relation, Target};
 
 use crate::config::{ReviewSettings, RuleLevel};
 use crate::migrations::folder::Migration;
@@ -87,6 +87,33 @@ pub struct Finding {
     /// Byte offset in the file.
     #[serde(skip)]
     pub offset: usize,
+    /// What its statement drops or renames away (columns, constraints, indexes, types).
+    #[serde(skip)]
+    pub removes: Vec<Part>,
+}
+
+/// Rules whose danger is the running release losing what it uses: a part the
+/// same release made is used by nothing yet. (Rules about lock time are not:
+/// dropping a new index still locks its live table.)
+const RELEASE_ONLY_RULES: [&str; 6] = [
+    "ban-drop-column",
+    "ban-drop-constraint",
+    "ban-drop-index",
+    "ban-drop-type",
+    "renaming-column",
+    rules::PREVIOUS_RELEASE_OVERLAP,
+];
+
+impl Finding {
+    /// Whether every part its statement removes was made before it (`made`),
+    /// for a rule where that makes it harmless: the reason if so.
+    fn removes_only(&self, made: &dyn Fn(&Part) -> Option<String>) -> Option<String> {
+        if self.removes.is_empty() || !RELEASE_ONLY_RULES.contains(&self.rule.as_str()) {
+            return None;
+        }
+        let reasons: Option<Vec<String>> = self.removes.iter().map(made).collect();
+        Some(format!("{}: the running release does not use it", reasons?.join("; ")))
+    }
 }
 
 impl Finding {
@@ -149,6 +176,8 @@ pub struct Reviewed {
     pub(crate) creates: Vec<(usize, Relation)>,
     /// The tables its statements rename or move, (from, to), with the offset where each ends.
     pub(crate) renames: Vec<(usize, Relation, Relation)>,
+    /// The columns, constraints, indexes and types its statements make, with the offset where each ends.
+    pub(crate) makes: Vec<(usize, Part)>,
 }
 
 impl Reviewed {
@@ -170,14 +199,18 @@ impl Reviewed {
         }
         facts.sort_by_key(|fact| fact.start);
         for finding in &mut findings {
-            finding.targets = facts
+            let statement = facts
                 .iter()
                 .filter(|statement| finding.offset >= statement.start && finding.offset < statement.end)
                 // The innermost: a guarded statement's own, not its DO block's.
-                .max_by_key(|statement| statement.start)
-                .map(|statement| statement.targets.clone())
-                .unwrap_or_default();
+                .max_by_key(|statement| statement.start);
+            finding.targets = statement.map(|statement| statement.targets.clone()).unwrap_or_default();
+            finding.removes = statement.map(|statement| statement.removes.clone()).unwrap_or_default();
         }
+        let makes: Vec<(usize, Part)> = facts
+            .iter()
+            .flat_map(|statement| statement.makes.iter().map(|part| (statement.end, part.clone())))
+            .collect();
         let creates: Vec<(usize, Relation)> = facts
             .iter()
             .filter_map(|statement| statement.creates.clone().map(|created| (statement.end, created)))
@@ -197,6 +230,17 @@ impl Reviewed {
                 finding.verdict =
                     Verdict::Harmless { reason: format!("table {table} is created earlier in this migration") };
             }
+            let made_here = |part: &Part| {
+                makes
+                    .iter()
+                    .any(|(end, made)| made == part && *end <= finding.offset)
+                    .then(|| format!("{part} is made earlier in this migration"))
+            };
+            if finding.verdict == Verdict::Danger
+                && let Some(reason) = finding.removes_only(&made_here)
+            {
+                finding.verdict = Verdict::Harmless { reason };
+            }
         }
         acknowledgements::apply(migration, &mut findings);
         findings.retain_mut(|finding| match level_of(&finding.rule, settings) {
@@ -207,7 +251,7 @@ impl Reviewed {
             None => false,
         });
         findings.sort_by_key(|finding| (finding.line, finding.column, finding.rule.clone()));
-        Reviewed { tag: migration.tag.clone(), findings, creates, renames }
+        Reviewed { tag: migration.tag.clone(), findings, creates, renames, makes }
     }
 
     /// The findings on statement `number` (as `plan` numbers them; 0: on the
@@ -217,13 +261,40 @@ impl Reviewed {
     }
 }
 
-/// The statements drizzle-kit's `DO $$ BEGIN ... EXCEPTION WHEN duplicate_object
-/// THEN null; END $$` idiom guards, with the byte offset of each in the file.
+/// The statement in drizzle-kit's `DO $$ BEGIN ... EXCEPTION WHEN duplicate_object
+/// THEN null; END $$` guard (its shape read by `migrations/sql.rs`), accepted only
+/// when it is what drizzle-kit puts there: `ALTER TABLE ... ADD CONSTRAINT ...`
+/// (every action), `CREATE TYPE` or `CREATE SCHEMA`. Anything else inside a DO
+/// block (EXECUTE, SET, a nested DO, a DROP) stays unreviewable.
+pub(crate) fn guarded_statement(statement: &str) -> Option<std::ops::Range<usize>> {
+    use squawk_syntax::ast;
+    let range = crate::migrations::sql::drizzle_guarded_statement(statement)?;
+    let parse = SourceFile::parse(&statement[range.clone()]);
+    if !parse.errors().is_empty() {
+        return None;
+    }
+    let mut statements = parse.tree().stmts();
+    let (Some(only), None) = (statements.next(), statements.next()) else {
+        return None;
+    };
+    let drizzle_kits = match only {
+        ast::Stmt::AlterTable(alter) => {
+            let actions: Vec<ast::AlterTableAction> = alter.actions().collect();
+            !actions.is_empty()
+                && actions.iter().all(|action| matches!(action, ast::AlterTableAction::AddConstraint(_)))
+        }
+        ast::Stmt::CreateType(_) | ast::Stmt::CreateSchema(_) => true,
+        _ => false,
+    };
+    drizzle_kits.then_some(range)
+}
+
+/// The statements drizzle-kit's guards hold, with the byte offset of each in the file.
 fn guarded_statements(migration: &Migration) -> Vec<(usize, &str)> {
     migration
         .statements()
         .filter_map(|statement| {
-            let range = crate::migrations::sql::drizzle_guarded_statement(statement.text)?;
+            let range = guarded_statement(statement.text)?;
             let start = migration.chunks[statement.chunk_index].offset + statement.start_in_chunk;
             Some((start + range.start, &statement.text[range]))
         })
@@ -259,6 +330,7 @@ fn finding_at(migration: &Migration, offset: usize, rule: &str, message: String,
         table_bytes: None,
         verdict: Verdict::Danger,
         offset,
+        removes: Vec::new(),
     }
 }
 

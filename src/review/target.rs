@@ -1,6 +1,7 @@
 //! What each statement acts on, read from Squawk's syntax tree: the tables it
 //! alters, indexes or drops, the indexes it drops, the table it creates or
-//! renames. Pure.
+//! renames, and the columns, constraints, indexes and types it makes or removes.
+//! Pure.
 
 use serde::{Serialize, Serializer};
 use squawk_syntax::SourceFile;
@@ -82,6 +83,47 @@ pub struct StatementFacts {
     pub creates: Option<Relation>,
     /// A table it renames or moves to another schema: (from, to).
     pub renames: Option<(Relation, Relation)>,
+    /// What it makes for sure (not `IF NOT EXISTS`, which may find one there).
+    pub makes: Vec<Part>,
+    /// What it drops or renames away.
+    pub removes: Vec<Part>,
+}
+
+/// A part of a table, or an object, that a statement makes or removes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Part {
+    Column(Relation, String),
+    Constraint(Relation, String),
+    Index(Relation),
+    Type(Relation),
+}
+
+impl Part {
+    /// The same part with its unqualified names in `schema` (the first schema
+    /// of the search_path the statement runs with).
+    pub fn in_default_schema(&self, schema: &str) -> Part {
+        let qualify = |relation: &Relation| Relation {
+            schema: Some(relation.schema.clone().unwrap_or_else(|| schema.to_owned())),
+            name: relation.name.clone(),
+        };
+        match self {
+            Part::Column(table, column) => Part::Column(qualify(table), column.clone()),
+            Part::Constraint(table, name) => Part::Constraint(qualify(table), name.clone()),
+            Part::Index(index) => Part::Index(qualify(index)),
+            Part::Type(name) => Part::Type(qualify(name)),
+        }
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Column(table, column) => write!(f, "column {table}.{column}"),
+            Part::Constraint(table, name) => write!(f, "constraint {name} of {table}"),
+            Part::Index(index) => write!(f, "index {index}"),
+            Part::Type(name) => write!(f, "type {name}"),
+        }
+    }
 }
 
 /// The facts of every statement, in file order.
@@ -95,6 +137,9 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                 ast::Stmt::AlterTable(alter) => {
                     let table = alter.table_relation_name().and_then(table_ref);
                     if let Some(table) = &table {
+                        for action in alter.actions() {
+                            parts_of_action(table, &action, &mut facts);
+                        }
                         facts.renames = alter.actions().find_map(|action| match action {
                             ast::AlterTableAction::TableRenameTo(rename) => rename
                                 .table_name()
@@ -110,15 +155,30 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                     facts.targets.extend(table.map(Target::Table));
                 }
                 ast::Stmt::CreateIndex(create) => {
-                    facts.targets.extend(create.table_relation_name().and_then(table_ref).map(Target::Table));
+                    let table = create.table_relation_name().and_then(table_ref);
+                    let index = create.index().and_then(|index| index.path()).and_then(path);
+                    if let (Some(table), Some(index), None) = (&table, index, create.if_not_exists()) {
+                        // An index lives in its table's schema.
+                        facts.makes.push(Part::Index(Relation { schema: table.schema.clone(), name: index.name }));
+                    }
+                    facts.targets.extend(table.map(Target::Table));
+                }
+                ast::Stmt::CreateType(create) => {
+                    facts.makes.extend(create.type_name().and_then(|name| name.path()).and_then(path).map(Part::Type));
+                }
+                ast::Stmt::DropType(drop) => {
+                    let names = drop.type_name_refs().filter_map(|name| name.path_ref()).map(path_ref);
+                    facts.removes.extend(names.map(Part::Type));
                 }
                 ast::Stmt::DropTable(drop) => {
                     let names = drop.table_name_refs().filter_map(|table| table.path_ref()).map(path_ref);
                     facts.targets.extend(names.map(Target::Table));
                 }
                 ast::Stmt::DropIndex(drop) => {
-                    let names = drop.index_refs().filter_map(|index| index.path_ref()).map(path_ref);
-                    facts.targets.extend(names.map(Target::Index));
+                    let names: Vec<Relation> =
+                        drop.index_refs().filter_map(|index| index.path_ref()).map(path_ref).collect();
+                    facts.removes.extend(names.iter().cloned().map(Part::Index));
+                    facts.targets.extend(names.into_iter().map(Target::Index));
                 }
                 ast::Stmt::CreateTable(create) => {
                     let created = create.table_name().and_then(|table| table.path()).and_then(path);
@@ -133,6 +193,46 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
             facts
         })
         .collect()
+}
+
+/// The columns and constraints one `ALTER TABLE` action makes or removes.
+fn parts_of_action(table: &Relation, action: &ast::AlterTableAction, facts: &mut StatementFacts) {
+    let name_of = |node: &squawk_syntax::SyntaxNode| {
+        node.descendants().find_map(ast::AnyName::cast).map(|name| ast::NameLike::text(&name))
+    };
+    match action {
+        ast::AlterTableAction::AddColumn(add) if add.if_not_exists().is_none() => {
+            if let Some(column) = add.column_name() {
+                facts.makes.push(Part::Column(table.clone(), column.text()));
+            }
+        }
+        ast::AlterTableAction::AddConstraint(add) => {
+            let named = add.constraint().and_then(|constraint| {
+                constraint
+                    .syntax()
+                    .descendants()
+                    .find_map(ast::ConstraintName::cast)
+                    .and_then(|name| name_of(name.syntax()))
+            });
+            facts.makes.extend(named.map(|name| Part::Constraint(table.clone(), name)));
+        }
+        ast::AlterTableAction::DropColumn(drop) => {
+            if let Some(column) = drop.column_name_ref().and_then(|name| name_of(name.syntax())) {
+                facts.removes.push(Part::Column(table.clone(), column));
+            }
+        }
+        ast::AlterTableAction::DropConstraint(drop) => {
+            if let Some(name) = drop.constraint_name_ref().and_then(|name| name_of(name.syntax())) {
+                facts.removes.push(Part::Constraint(table.clone(), name));
+            }
+        }
+        ast::AlterTableAction::RenameColumn(rename) => {
+            if let Some(column) = rename.column_name_ref().and_then(|name| name_of(name.syntax())) {
+                facts.removes.push(Part::Column(table.clone(), column));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn table_ref(relation: ast::TableRelationName) -> Option<Relation> {
@@ -220,6 +320,38 @@ mod tests {
             vec![
                 Some((table(None, "note"), table(None, "note_old"))),
                 Some((table(Some("ops"), "jobs"), table(Some("Archive"), "jobs"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn columns_constraints_indexes_and_types_made_and_removed_are_named_as_postgresql_folds_them() {
+        let found: Vec<(Vec<Part>, Vec<Part>)> =
+            of("ALTER TABLE \"note\" ADD COLUMN \"Extra\" text, ADD CONSTRAINT note_x CHECK (true);\n\
+             ALTER TABLE note ADD COLUMN IF NOT EXISTS maybe int;\n\
+             CREATE INDEX \"note_idx\" ON ops.note (x);\n\
+             CREATE INDEX IF NOT EXISTS other_idx ON note (x);\n\
+             CREATE TYPE \"public\".\"role\" AS ENUM ('a');\n\
+             ALTER TABLE note DROP COLUMN \"Extra\", DROP CONSTRAINT IF EXISTS NOTE_X;\n\
+             ALTER TABLE note RENAME COLUMN body TO text;\n\
+             DROP INDEX ops.note_idx;\n\
+             DROP TYPE \"public\".\"role\";\n")
+            .into_iter()
+            .map(|facts| (facts.makes, facts.removes))
+            .collect();
+        let note = || table(None, "note");
+        assert_eq!(
+            found,
+            vec![
+                (vec![Part::Column(note(), "Extra".into()), Part::Constraint(note(), "note_x".into())], vec![]),
+                (vec![], vec![]),
+                (vec![Part::Index(table(Some("ops"), "note_idx"))], vec![]),
+                (vec![], vec![]),
+                (vec![Part::Type(table(Some("public"), "role"))], vec![]),
+                (vec![], vec![Part::Column(note(), "Extra".into()), Part::Constraint(note(), "note_x".into())]),
+                (vec![], vec![Part::Column(note(), "body".into())]),
+                (vec![], vec![Part::Index(table(Some("ops"), "note_idx"))]),
+                (vec![], vec![Part::Type(table(Some("public"), "role"))]),
             ]
         );
     }

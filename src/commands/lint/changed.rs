@@ -28,9 +28,12 @@ pub fn changed_files(dir: &Path, base: Option<&str>) -> Result<(String, Vec<Path
     })?;
     let merge_base = merge_base.trim();
     let folder = dir.to_string_lossy();
-    let tracked =
-        git(dir, &["diff", "--name-only", "--no-renames", "--diff-filter=d", "-z", merge_base, "--", &folder])
-            .map_err(|reason| Error::usage("git diff failed").note("git", reason))?;
+    // --no-relative: `diff.relative` in a user's git config must not make the names relative to the folder.
+    let tracked = git(
+        dir,
+        &["diff", "--name-only", "--no-relative", "--no-renames", "--diff-filter=d", "-z", merge_base, "--", &folder],
+    )
+    .map_err(|reason| Error::usage("git diff failed").note("git", reason))?;
     let untracked = git(dir, &["ls-files", "--others", "--exclude-standard", "--full-name", "-z", "--", &folder])
         .map_err(|reason| Error::usage("git ls-files failed").note("git", reason))?;
     let files =
@@ -47,10 +50,17 @@ pub fn migrations_in<'f>(folder: &'f MigrationFolder, changed: &[PathBuf]) -> Ve
     folder.migrations.iter().filter(|migration| changed.iter().any(|file| same(&migration.file, file))).collect()
 }
 
-/// The branch's upstream, else `main`, else `origin/main`.
+/// The branch's upstream, else `main`, else `origin/main`. An upstream that is
+/// the branch's own copy on a remote (after `git push -u`) is not a base: it
+/// holds the branch's own migrations.
 fn default_base(dir: &Path) -> Result<String> {
+    let branch = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_default();
     if let Ok(upstream) = git(dir, &["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"]) {
-        return Ok(upstream.trim().to_owned());
+        let upstream = upstream.trim();
+        let own_copy = upstream.split_once('/').is_some_and(|(_, name)| name == branch.trim());
+        if !own_copy {
+            return Ok(upstream.to_owned());
+        }
     }
     for candidate in ["main", "origin/main"] {
         if git(dir, &["rev-parse", "--verify", "--quiet", &format!("{candidate}^{{commit}}")]).is_ok() {

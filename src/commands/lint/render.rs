@@ -92,7 +92,8 @@ pub fn github(summary: &Summary<'_>, top: Option<&Path>) -> String {
             escape_data(&message)
         );
     }
-    let _ = writeln!(text, "{}", summary.closing_line());
+    // Not a workflow command: nothing in it may start a line.
+    let _ = writeln!(text, "{}", summary.closing_line().replace(['\r', '\n'], " "));
     text
 }
 
@@ -129,8 +130,8 @@ pub fn markdown(summary: &Summary<'_>, top: Option<&Path>) -> String {
         let _ = writeln!(
             text,
             "| {mark} | `{}` | `{}:{}:{}` | {what} |",
-            finding.rule,
-            cell(&file.display().to_string()),
+            code(&finding.rule),
+            code(&file.display().to_string()),
             finding.line,
             finding.column
         );
@@ -138,15 +139,31 @@ pub fn markdown(summary: &Summary<'_>, top: Option<&Path>) -> String {
     text
 }
 
-/// A table cell: no pipe ends it, no newline breaks the row, no HTML is injected.
+/// A table cell: no pipe ends it, no newline breaks the row, no HTML, link or
+/// image is made of what a migration says.
 fn cell(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace('`', "'")
-        .replace("\r\n", "<br>")
-        .replace('\n', "<br>")
+    let mut out = String::with_capacity(text.len());
+    for c in text.replace("\r\n", "\n").chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push_str("<br>"),
+            '`' => out.push('\''),
+            '|' | '[' | ']' | '(' | ')' | '!' | '*' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text in a code span of a table cell: nothing is formatted there, but a
+/// backtick would end it, a pipe the cell, a newline the row.
+fn code(text: &str) -> String {
+    text.replace('`', "'").replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
 /// A workflow command's message: `%`, CR and LF escaped as GitHub reads them.
@@ -168,5 +185,6 @@ mod tests {
         assert_eq!(escape_data("50% done\nnext"), "50%25 done%0Anext");
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
         assert_eq!(cell("a | b\n<script>"), "a \\| b<br>&lt;script&gt;");
+        assert_eq!(cell("![x](https://e.test/p.png)"), "\\!\\[x\\]\\(https://e.test/p.png\\)");
     }
 }

@@ -90,6 +90,8 @@ pub enum TransactionMode {
         commits: bool,
         /// The line of its first COMMIT (or, if none, of its first BEGIN).
         line: usize,
+        /// That statement's number in the migration (as `plan` numbers them).
+        statement: usize,
     },
 }
 
@@ -99,11 +101,11 @@ impl std::fmt::Display for TransactionMode {
             TransactionMode::Transactional => f.write_str("in the transaction"),
             TransactionMode::OwnTransaction(reason) => write!(f, "in a transaction of its own ({reason})"),
             TransactionMode::NonTransactional(reason) => write!(f, "alone, outside a transaction ({reason})"),
-            TransactionMode::AsWritten { commits: true, line } => write!(
+            TransactionMode::AsWritten { commits: true, line, .. } => write!(
                 f,
                 "alone, as drizzle runs it: its COMMIT (line {line}) ends the transaction, so a failure after that line leaves what came before it applied"
             ),
-            TransactionMode::AsWritten { commits: false, line } => {
+            TransactionMode::AsWritten { commits: false, line, .. } => {
                 write!(
                     f,
                     "alone, as drizzle runs it: its BEGIN (line {line}) only draws a warning, it stays all or nothing"
@@ -458,13 +460,15 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
     };
     let (mut own_transaction, mut non_transactional) = (None, None);
     // The first COMMIT, else the first BEGIN: the migration runs as drizzle runs it.
-    let mut controls: Option<(TransactionControl, usize)> = None;
+    let mut controls: Option<(TransactionControl, usize, usize)> = None;
+    let mut number = 0;
     // What praxia-deploy cannot run is refused only while the migration is
     // pending (`plan.rs`): an applied one is history, verified by its hash alone.
     let mut unrunnable = None;
     for chunk in &chunks {
         for statement in &chunk.statements {
             let position = chunk.offset + statement.start;
+            number += 1;
             match transaction_control(&statement.words) {
                 Some(TransactionControl::Undo(what)) if unrunnable.is_none() => {
                     unrunnable = Some(Unrunnable {
@@ -473,12 +477,12 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
                     });
                 }
                 Some(control @ TransactionControl::Commit)
-                    if !matches!(controls, Some((TransactionControl::Commit, _))) =>
+                    if !matches!(controls, Some((TransactionControl::Commit, ..))) =>
                 {
-                    controls = Some((control, lines.line_column(&text, position).0));
+                    controls = Some((control, lines.line_column(&text, position).0, number));
                 }
                 Some(control @ TransactionControl::Begin) if controls.is_none() => {
-                    controls = Some((control, lines.line_column(&text, position).0));
+                    controls = Some((control, lines.line_column(&text, position).0, number));
                 }
                 _ => {}
             }
@@ -495,8 +499,8 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         }
     }
     let detected = match (controls, non_transactional, own_transaction) {
-        (Some((control, line)), ..) => {
-            TransactionMode::AsWritten { commits: control == TransactionControl::Commit, line }
+        (Some((control, line, statement)), ..) => {
+            TransactionMode::AsWritten { commits: control == TransactionControl::Commit, line, statement }
         }
         (None, Some(reason), _) => TransactionMode::NonTransactional(reason),
         (None, None, Some(reason)) => TransactionMode::OwnTransaction(reason),
@@ -508,7 +512,7 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         Some(TransactionMode::OwnTransaction(_)) if controls.is_some() => {
             return Err(Error::integrity(format!(
                 "migration `{tag}` asks for a transaction of its own, but it controls its transaction itself (line {})",
-                controls.map_or(0, |(_, line)| line)
+                controls.map_or(0, |(_, line, _)| line)
             ))
             .note("file", file.display())
             .help("leave the directive out (praxia-deploy runs it as drizzle does), or use `-- praxia-deploy: no-transaction` to run it statement by statement"));

@@ -11,7 +11,9 @@ pub const RULE: &str = "non-transactional-statements";
 pub fn findings(migration: &Migration) -> Vec<Finding> {
     let reason = match migration.mode {
         TransactionMode::NonTransactional(reason) => reason,
-        TransactionMode::AsWritten { commits: true, line } => return after_own_commit(migration, line),
+        TransactionMode::AsWritten { commits: true, line, statement } => {
+            return after_own_commit(migration, line, statement);
+        }
         _ => return Vec::new(),
     };
     let count = migration.statement_count();
@@ -29,8 +31,8 @@ pub fn findings(migration: &Migration) -> Vec<Finding> {
 
 /// Statements after the migration's own COMMIT run outside the transaction, one
 /// message at a time, as drizzle's migrator runs them.
-fn after_own_commit(migration: &Migration, commit_line: usize) -> Vec<Finding> {
-    let after = migration.statements().filter(|statement| statement.line > commit_line).count();
+fn after_own_commit(migration: &Migration, commit_line: usize, commit: usize) -> Vec<Finding> {
+    let after = migration.statements().filter(|statement| statement.number > commit).count();
     if after == 0 {
         return Vec::new();
     }

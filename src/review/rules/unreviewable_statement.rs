@@ -26,7 +26,7 @@ pub fn findings(migration: &Migration) -> Vec<Finding> {
             continue;
         };
         // drizzle-kit's guard around one statement: that statement is reviewed (review/mod.rs).
-        if crate::migrations::sql::drizzle_guarded_statement(statement.text).is_some() {
+        if super::super::guarded_statement(statement.text).is_some() {
             continue;
         }
         let offset =
