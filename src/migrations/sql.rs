@@ -541,15 +541,12 @@ fn split_with(
                 if !(end - i == 1 && matches!(byte, b'E' | b'e') && bytes.get(end) == Some(&b'\'')) {
                     // `AS end`, `t.case`: a label, not the keyword.
                     let label = matches!(previous, Previous::As | Previous::Dot);
-                    // `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, and the body outside any parentheses
-                    // (a column named `begin` of type `atomic` is not one).
-                    let routine = matches!(
-                        words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
-                        ["CREATE", "FUNCTION" | "PROCEDURE", ..]
-                            | ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE", ..]
-                    );
                     match word.as_str() {
-                        "ATOMIC" if previous == Previous::Begin && routine && paren_depth == 0 => atomic_depth += 1,
+                        // A body of `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, outside any parentheses
+                        // (a column named `begin` of type `atomic` is not one).
+                        "ATOMIC" if previous == Previous::Begin && paren_depth == 0 && is_routine(&words) => {
+                            atomic_depth += 1;
+                        }
                         "CASE" if atomic_depth > 0 && !label => atomic_depth += 1,
                         "END" if atomic_depth > 0 && !label => atomic_depth -= 1,
                         _ => {}
@@ -598,6 +595,14 @@ enum Previous {
 }
 
 /// Past a numeric literal at `i`: digits (and `_`), a fraction, an exponent.
+fn is_routine(words: &[String]) -> bool {
+    let first: Vec<&str> = words.iter().take(4).map(String::as_str).collect();
+    matches!(
+        first.as_slice(),
+        ["CREATE", "FUNCTION" | "PROCEDURE", ..] | ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE", ..]
+    )
+}
+
 fn skip_number(bytes: &[u8], mut i: usize) -> usize {
     let digits = |i: &mut usize| {
         while bytes.get(*i).is_some_and(|b| b.is_ascii_digit() || *b == b'_') {
