@@ -648,12 +648,12 @@ async fn a_self_committing_migration_that_fails_leaves_what_drizzle_leaves_and_s
     for (sql, said) in [
         (
             after_commit,
-            "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied",
+            "its own COMMIT had committed part of it (what ran before that COMMIT, and what ran outside a transaction after it), which stays applied",
         ),
         (before_commit, "its transaction was rolled back before its own COMMIT and nothing of it was recorded"),
         (
             "BEGIN;\nCREATE TABLE \"h\" (\"id\" int);\nCOMMIT;\n--> statement-breakpoint\nBEGIN;\nSELECT 1/0;\nCOMMIT;",
-            "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied",
+            "its own COMMIT had committed part of it (what ran before that COMMIT, and what ran outside a transaction after it), which stays applied",
         ),
         (
             "CREATE TABLE \"k\" (\"id\" int);\nCOMMIT AND CHAIN;\nSELECT 1/0;",

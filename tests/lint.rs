@@ -219,6 +219,29 @@ fn changed_reviews_what_the_branch_adds_over_its_base() {
         .run(&["--env", "test", "lint", "--changed", "main"])
         .expect_code(10)
         .expect_stdout_contains("in 1 migration");
+    // A file the journal did not list, committed on main, listed by the branch: it
+    // runs from now on, so it is the branch's.
+    git(&project, &["checkout", "-q", "main"]);
+    project.file("migrations/0005_left_over.sql", "DROP TABLE \"profile\";");
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "-q", "-m", "a stray file"]);
+    git(&project, &["checkout", "-q", "feature"]);
+    git(&project, &["merge", "-q", "--no-edit", "main"]);
+    let journal = project.path().join("migrations/meta/_journal.json");
+    let mut document: serde_json::Value = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
+    let entry = serde_json::json!({"idx": 3, "version": "7", "when": 1_700_000_003_000_i64, "tag": "0005_left_over", "breakpoints": true});
+    document["entries"].as_array_mut().unwrap().push(entry);
+    std::fs::write(&journal, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
+    let listed =
+        project.run(&["--env", "test", "--output", "json", "lint", "--changed", "main"]).expect_code(10).json();
+    let tags: Vec<&str> = listed["result"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| finding["tag"].as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"0005_left_over"), "{listed}");
+    git(&project, &["commit", "-q", "-am", "list it"]);
     // A user's `diff.relative`, and the branch pushed with -u (its upstream is its own
     // copy, which holds its migrations): still the branch's migrations over main.
     git(&project, &["config", "diff.relative", "true"]);
@@ -228,7 +251,7 @@ fn changed_reviews_what_the_branch_adds_over_its_base() {
     git(&project, &["push", "-q", "-u", "origin", "main", "feature"]);
     let document = project.run(&["--env", "test", "--output", "json", "lint", "--changed"]).expect_code(10).json();
     assert_eq!(document["result"]["base"], "main", "{document}");
-    assert_eq!(document["result"]["migrations"], 1, "{document}");
+    assert_eq!(document["result"]["migrations"], 2, "{document}: 0002_index and the listed 0005_left_over");
     project
         .run(&["--env", "test", "lint", "--changed", "no-such-branch"])
         .expect_code(2)

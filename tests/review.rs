@@ -561,3 +561,103 @@ async fn what_the_release_itself_made_is_harmless_to_drop_on_a_live_table() {
         .expect_code(3)
         .expect_stderr_contains("error[ban-drop-column] (table note: ~5000 rows");
 }
+
+#[tokio::test]
+async fn what_only_seems_made_by_the_release_is_still_judged_live() {
+    // A guarded statement may have been skipped: it makes nothing for sure.
+    refused(
+        "CREATE TYPE mood AS ENUM ('a'); ALTER TABLE note ADD COLUMN m mood;",
+        "DO $$ BEGIN\n CREATE TYPE \"public\".\"mood\" AS ENUM('a');\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;\n--> statement-breakpoint\nDROP TYPE \"public\".\"mood\";",
+        "error[ban-drop-type]",
+    )
+    .await;
+    refused(
+        "ALTER TABLE note ADD CONSTRAINT note_body_check CHECK (body <> '');",
+        "DO $$ BEGIN\n ALTER TABLE \"note\" ADD CONSTRAINT \"note_body_check\" CHECK (\"body\" <> '');\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;\n--> statement-breakpoint\nALTER TABLE \"note\" DROP CONSTRAINT \"note_body_check\";",
+        "error[ban-drop-constraint]",
+    )
+    .await;
+    // A table created, then renamed away: its old name now means the live table.
+    refused(
+        "",
+        "CREATE SCHEMA \"postgres\";\n--> statement-breakpoint\nCREATE TABLE \"note\" (\"id\" text);\n--> statement-breakpoint\nALTER TABLE \"note\" RENAME TO \"note_draft\";\n--> statement-breakpoint\nDROP TABLE \"note\";",
+        "error[ban-drop-table]",
+    )
+    .await;
+    // CASCADE reaches the live column that now uses the type the release made.
+    refused(
+        "",
+        "CREATE TYPE \"public\".\"mood\" AS ENUM('a');\n--> statement-breakpoint\nALTER TABLE \"note\" ALTER COLUMN \"legacy\" SET DATA TYPE \"public\".\"mood\" USING NULL;\n--> statement-breakpoint\nDROP TYPE \"public\".\"mood\" CASCADE;",
+        "error[ban-drop-type]",
+    )
+    .await;
+    // A temporary table, or another role, changes what the names after it mean.
+    refused(
+        "",
+        "CREATE TEMP TABLE \"note\" (\"id\" text);\n--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"x\" text;\n--> statement-breakpoint\nDROP TABLE pg_temp.\"note\";\n--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"x\";",
+        "error[unreviewable-statement]",
+    )
+    .await;
+    refused(
+        "",
+        "SET ROLE \"postgres\";\n--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"x\" text;",
+        "error[unreviewable-statement]",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_first_deploy_does_not_excuse_what_reaches_beyond_the_database() {
+    let project = production_project(&[("0000_other", "DROP DATABASE IF EXISTS \"praxia_absent\";")]);
+    let empty = test_postgres().fresh_database();
+    project
+        .run_on(&empty, &["--env", "production", "release"])
+        .expect_code(3)
+        .expect_stderr_contains("error[ban-drop-database]");
+}
+
+#[tokio::test]
+async fn a_table_made_live_while_the_release_waited_for_the_lock_is_judged_live() {
+    // The same pending migration before and under the lock, but the database changed in between.
+    let database = test_postgres().fresh_database();
+    let project = production_project(&[("0000_reset", "DROP TABLE IF EXISTS \"note\";")]);
+    let key = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(b"praxia-deploy migrations drizzle.__drizzle_migrations");
+        i64::from_be_bytes(digest[..8].try_into().unwrap())
+    };
+    let mut holder = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut holder).await.unwrap();
+    let runner = project
+        .on(&database)
+        .args(["--env", "production", "release"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waiting = false;
+    for _ in 0..200 {
+        waiting = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name LIKE 'praxia-deploy release%lock' AND datname = current_database())",
+        )
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+        if waiting {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting, "the release never waited for the lock");
+    execute(
+        &database,
+        &format!("{NOTE} INSERT INTO note SELECT g::text, 'x', 'y' FROM generate_series(1, 5000) g; ANALYZE note;"),
+    )
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut holder).await.unwrap();
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("error[ban-drop-table] (table note: ~5000 rows"), "{stderr}");
+    assert_eq!(text(&database, "SELECT count(*)::text FROM note").await, "5000");
+}

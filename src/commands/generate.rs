@@ -3,7 +3,7 @@
 //! it will run (exit 10 on an error-level finding). `generate --custom NAME` is `new`.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -36,10 +36,22 @@ pub fn run(context: &Context<'_>, name: &str, custom: bool) -> Result<Report> {
     let kit = drizzle_kit(config_dir)?;
     let dir = &context.env.migrations.dir;
     let before = tags(dir)?;
-    let output = run_kit(&kit, &config, name)?;
+    // At a terminal, drizzle-kit asks whether a column was renamed or made anew: it
+    // gets the terminal. Otherwise (CI, --output json) what it prints is relayed to
+    // stderr and read.
+    let interactive = context.printer.format == crate::output::OutputFormat::Human
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
+    let output = if interactive { run_kit_at_terminal(&kit, &config, name)? } else { run_kit(&kit, &config, name)? };
     let folder = read_folder(dir)?;
     let new: Vec<&Migration> = folder.migrations.iter().filter(|migration| !before.contains(&migration.tag)).collect();
     if new.is_empty() {
+        if interactive {
+            return Ok(Report::new(
+                &json!({ "generated": [], "errors": 0 }),
+                format!("drizzle-kit wrote no migration into {} (its output above says why)", dir.display()),
+            ));
+        }
         if output.contains("No schema changes") {
             return Ok(Report::new(
                 &json!({ "generated": [], "errors": 0 }),
@@ -120,6 +132,28 @@ fn tags(dir: &Path) -> Result<BTreeSet<String>> {
         return Ok(BTreeSet::new());
     }
     Ok(read_folder(dir)?.migrations.into_iter().map(|migration| migration.tag).collect())
+}
+
+/// Runs `drizzle-kit generate` on the terminal (its prompts need one); what it printed is not kept.
+fn run_kit_at_terminal(kit: &Path, config: &Path, name: &str) -> Result<String> {
+    let config_dir = config.parent().unwrap_or(Path::new("."));
+    let config_name = config.file_name().map(PathBuf::from).unwrap_or_else(|| config.to_path_buf());
+    let status = Command::new(kit)
+        .args(["generate", "--config"])
+        .arg(&config_name)
+        .args(["--name", name])
+        .current_dir(config_dir)
+        .status()
+        .map_err(|err| {
+            Error::usage(format!("could not run {}: {err}", kit.display()))
+                .help("drizzle-kit runs on node: install node (20 or later) and run `npm install` in the project")
+        })?;
+    if !status.success() {
+        return Err(Error::usage(format!("drizzle-kit generate failed ({status})"))
+            .note("config", config.display())
+            .help("its output is above; nothing was reviewed"));
+    }
+    Ok(String::new())
 }
 
 /// Runs `drizzle-kit generate` in the config's folder; what it prints goes to

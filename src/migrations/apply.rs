@@ -329,17 +329,30 @@ impl Applier<'_> {
             if text.trim().is_empty() {
                 continue;
             }
+            // What its own COMMITs in earlier chunks committed, should this chunk fail.
+            let committed_before = if commits.first().is_some_and(|&commit| commit < index) {
+                Committed::Part
+            } else {
+                Committed::Nothing
+            };
             // Its own COMMIT cannot wait for our check: the lock is checked before each chunk.
             if !self.lock.is_held(connection).await.map_err(Failure::setup)? {
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
-                return Err(Failure::lock_lost());
+                let mut failure = Failure::lock_lost();
+                failure.at = Some((migration.clone(), Some(index), 0));
+                failure.committed = committed_before;
+                return Err(failure);
             }
             let bound = self.client_bound(chunk.statements.len());
             let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection);
             let err = match tokio::time::timeout(bound, sent).await {
                 Ok(Ok(_)) => continue,
                 Ok(Err(err)) => err,
-                Err(_) => return Err(Failure::no_answer(migration, index, bound)),
+                Err(_) => {
+                    let mut failure = Failure::no_answer(migration, index, bound);
+                    failure.committed = if commits.contains(&index) { Committed::Maybe } else { committed_before };
+                    return Err(failure);
+                }
             };
             // Still in the failed BEGIN block, a chunk that cannot open another one after
             // its COMMIT failed before that COMMIT: nothing of the migration committed.
@@ -607,10 +620,19 @@ impl Failure {
 
     fn into_error(self, batch: &[&Migration], rollback: Rollback) -> Error {
         if let Cause::LockLost = self.cause {
-            return Error::unavailable(
+            let mut error = Error::unavailable(
                 "the migration lock was lost (its database session ended); nothing more was committed",
-            )
-            .help("another runner may have started; run `praxia-deploy status`, then migrate again");
+            );
+            if let (Some((migration, ..)), Committed::Part) = (&self.at, self.committed) {
+                error = error.note(
+                    "left behind",
+                    format!(
+                        "migration {}: what its own COMMIT had committed stays applied; it was not recorded",
+                        migration.tag
+                    ),
+                );
+            }
+            return error.help("another runner may have started; run `praxia-deploy status`, then migrate again");
         }
         let committed_before_failing = self.committed != Committed::Nothing;
         let what_was_undone = match (rollback, self.committed) {
@@ -619,7 +641,7 @@ impl Failure {
                 "its transaction was rolled back before its own COMMIT and nothing of it was recorded"
             }
             (Rollback::AsWritten, Committed::Part) => {
-                "its own COMMIT had ended the transaction, so what ran before the failing statement stays applied (as drizzle's migrator leaves it); it was not recorded"
+                "its own COMMIT had committed part of it (what ran before that COMMIT, and what ran outside a transaction after it), which stays applied as drizzle's migrator leaves it; it was not recorded"
             }
             (Rollback::AsWritten, Committed::Maybe) => {
                 "the failing part holds its own COMMIT, so what ran before the failure may stay applied (check the database); it was not recorded"

@@ -213,14 +213,8 @@ impl<'e> Migrator<'e> {
         before: &mut impl BeforeMigrating,
         check: &mut impl ReleaseCheck,
     ) -> Result<Run> {
-        let mut carried = Carried {
-            started: Instant::now(),
-            committed: Vec::new(),
-            backup: None,
-            reviewed: false,
-            reviewed_pending: Vec::new(),
-            checked: false,
-        };
+        let mut carried =
+            Carried { started: Instant::now(), committed: Vec::new(), backup: None, reviewed: false, checked: false };
         let mut outage = Outage::default();
         loop {
             let wait = outage.connect_wait(settings.wait, Instant::now());
@@ -268,7 +262,7 @@ impl<'e> Migrator<'e> {
         before: &mut impl BeforeMigrating,
         check: &mut impl ReleaseCheck,
     ) -> std::result::Result<Run, Interrupted> {
-        let Carried { started, committed, backup, reviewed, reviewed_pending, checked } = carried;
+        let Carried { started, committed, backup, reviewed, checked } = carried;
         *reviewed |= !self.review;
         let started = *started;
         // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
@@ -307,7 +301,6 @@ impl<'e> Migrator<'e> {
         // cost a dump (nor push a good backup out of the rotation).
         if !*reviewed && !nothing_was_pending {
             *reviewed = true;
-            *reviewed_pending = tags(&first_look.pending);
             if let Some(refusal) = self.review_gate(connection, &first_look).await? {
                 return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
             }
@@ -324,10 +317,10 @@ impl<'e> Migrator<'e> {
             &format!("{} lock", self.application_name),
         )
         .await?;
-        // Reviewed again under the lock when another runner changed what is pending in
-        // between (the tables it made are live now); not after this run committed some.
-        let review_again = self.review && committed.is_empty();
-        let review = Review { done: reviewed, pending: reviewed_pending, again_if_changed: review_again };
+        // The gate's review is made again under the lock: while this run waited for
+        // it, another runner (or a hand) may have made tables live. Not after this run
+        // committed some: what it created earlier in the release would look live.
+        let review = Review { done: reviewed, again: self.review && self.env.review.gate && committed.is_empty() };
         let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup, review).await;
         // The outcome matters more than the unlock: a failed release of the lock only warns.
         match tokio::time::timeout(CLOSE_WAIT, lock.release()).await {
@@ -397,11 +390,8 @@ impl<'e> Migrator<'e> {
         }
         // Reviewed once per run, on what is pending before anything is written: after
         // a reconnect, what was created earlier in the release may be committed.
-        let pending_now = tags(&locked_plan.pending);
-        let changed = review.again_if_changed && *review.pending != pending_now;
-        if !*review.done || changed {
+        if !*review.done || review.again {
             *review.done = true;
-            *review.pending = pending_now;
             if let Some(refusal) = self.review_gate(connection, &locked_plan).await.map_err(failed)? {
                 return Ok((state, Outcome::Refused(refusal)));
             }
@@ -529,14 +519,8 @@ impl<'e> Migrator<'e> {
 /// The run's review, as `apply_locked` sees it.
 struct Review<'a> {
     done: &'a mut bool,
-    /// The pending migrations it judged.
-    pending: &'a mut Vec<String>,
-    /// Judge again when what is pending under the lock is not what was judged.
-    again_if_changed: bool,
-}
-
-fn tags(migrations: &[&crate::migrations::folder::Migration]) -> Vec<String> {
-    migrations.iter().map(|migration| migration.tag.clone()).collect()
+    /// Judge again under the lock, whatever was judged before it.
+    again: bool,
 }
 
 /// What a run carries from one connection attempt to the next.
@@ -546,9 +530,8 @@ struct Carried {
     committed: Vec<AppliedMigration>,
     /// The backup before migrating: taken at most once, however many times the run reconnects.
     backup: Option<Option<BackupRecord>>,
-    /// Whether the review (and its gate) has run, and on which pending migrations.
+    /// Whether the review (and its gate) has run.
     reviewed: bool,
-    reviewed_pending: Vec<String>,
     /// Whether the release's check has run.
     checked: bool,
 }

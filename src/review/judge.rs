@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::{Level, Part, Relation, Reviewed, Target, Verdict};
+use super::target::StatementFacts;
+use super::{Level, Names, Part, Relation, Reviewed, Target, Verdict};
 use crate::config::ReviewSettings;
 
 /// Rules whose danger grows with the table: a lock held while the table is
@@ -66,9 +67,8 @@ pub struct LiveTables {
     /// The database holds no table, view or sequence but the bookkeeping's and
     /// praxia-deploy's own: a first deploy, with no live data to harm.
     pub holds_no_tables: bool,
-    /// The first schema of the search_path migrations run with (`current_schema()`),
-    /// where an unqualified name lives; None: `public`.
-    pub default_schema: Option<String>,
+    /// The session's `current_schema()`, where unqualified names are made and found.
+    pub current_schema: Option<String>,
 }
 
 impl LiveTables {
@@ -80,51 +80,16 @@ impl LiveTables {
             .flat_map(|review| review.findings.iter())
             .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
             .flat_map(|finding| finding.targets.iter().cloned())
-            .chain(
-                reviews.iter().flat_map(|review| review.renames.iter().map(|(_, from, _)| Target::Table(from.clone()))),
-            )
+            .chain(reviews.iter().flat_map(|review| {
+                review
+                    .facts
+                    .iter()
+                    .filter_map(|fact| fact.renames.as_ref().map(|(from, _)| Target::Table(from.clone())))
+            }))
             .collect();
         targets.sort_by(|a, b| a.relation().cmp(b.relation()));
         targets.dedup();
         targets
-    }
-}
-
-/// What one migration's statements create and rename.
-struct Changes {
-    tag: String,
-    creates: Vec<(usize, Relation)>,
-    renames: Vec<(usize, Relation, Relation)>,
-    makes: Vec<(usize, Part)>,
-}
-
-/// What the release has done to table names so far, statement by statement.
-#[derive(Default)]
-struct Names {
-    /// Tables created earlier in the release, and by which migration.
-    created: HashMap<Relation, String>,
-    /// A table's name now -> its name in the database before the release.
-    renamed: HashMap<Relation, Relation>,
-    /// Parts made earlier in the release (unqualified names in the default schema), and by which migration.
-    made: HashMap<Part, String>,
-}
-
-impl Names {
-    /// Adds what `review`'s statements ending before byte `before` created and renamed.
-    fn apply(&mut self, review: &Changes, before: usize, schema: &str) {
-        for (_, part) in review.makes.iter().filter(|(end, _)| *end <= before) {
-            self.made.entry(part.in_default_schema(schema)).or_insert_with(|| review.tag.clone());
-        }
-        for (_, table) in review.creates.iter().filter(|(end, _)| *end <= before) {
-            self.created.entry(table.clone()).or_insert_with(|| review.tag.clone());
-        }
-        for (_, from, to) in review.renames.iter().filter(|(end, _, _)| *end <= before) {
-            if let Some(tag) = self.created.get(from).cloned() {
-                self.created.insert(to.clone(), tag);
-            }
-            let original = self.renamed.get(from).cloned().unwrap_or_else(|| from.clone());
-            self.renamed.insert(to.clone(), original);
-        }
     }
 }
 
@@ -139,14 +104,19 @@ enum Standing {
 /// Judges the reviews of the pending migrations, in the order they will run. A
 /// finding is harmless only when every table it touches is.
 pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSettings) {
-    let schema = live.default_schema.as_deref().unwrap_or("public");
+    // `"public"."note"` and `"note"` are one table when unqualified names land in the
+    // current schema for the whole release: not if the release makes a schema, which
+    // may come ahead of it in the search_path (`"$user"`). Otherwise names compare as written.
+    let makes_schema = reviews.iter().any(|review| review.facts.iter().any(|fact| fact.creates_schema));
+    let schema = live.current_schema.as_deref().filter(|_| !makes_schema);
+    let qualify = |relation: &Relation| schema.map_or_else(|| relation.clone(), |schema| relation.qualified(schema));
+    // Renames as written, for the catalog lookup, which resolves names itself.
+    let mut earlier_as_written = Names::default();
     let mut earlier = Names::default();
     for review in reviews.iter_mut() {
-        let changes = Changes {
-            tag: review.tag.clone(),
-            creates: review.creates.clone(),
-            renames: review.renames.clone(),
-            makes: review.makes.clone(),
+        let facts: Vec<StatementFacts> = match schema {
+            Some(schema) => review.facts.iter().map(|fact| fact.qualified(schema)).collect(),
+            None => review.facts.clone(),
         };
         // Warnings never stop the gate: only errors are weighed against the database.
         for finding in review
@@ -155,30 +125,30 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
             .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
         {
             // What the release has renamed and created before this statement.
-            let mut names = Names {
-                created: earlier.created.clone(),
-                renamed: earlier.renamed.clone(),
-                made: earlier.made.clone(),
-            };
-            names.apply(&changes, finding.offset, schema);
+            let mut names = earlier.clone();
+            names.apply(&facts, &review.tag, finding.offset);
+            let mut as_written = earlier_as_written.clone();
+            as_written.apply(&review.facts, &review.tag, finding.offset);
             let made_earlier = |part: &Part| {
-                names
-                    .made
-                    .get(&part.in_default_schema(schema))
-                    .map(|tag| format!("{part} is made by {tag} earlier in this release"))
+                let part_here = schema.map_or_else(|| part.clone(), |schema| part.qualified(schema));
+                names.made_by(&part_here).map(|tag| format!("{part} is made by {tag} earlier in this release"))
             };
             if let Some(reason) = finding.removes_only(&made_earlier) {
                 finding.verdict = Verdict::Harmless { reason };
                 continue;
             }
+            let first_deploy = live.holds_no_tables && !finding.reaches_beyond;
             if finding.targets.is_empty() {
-                if live.holds_no_tables {
+                if first_deploy {
                     finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
                 }
                 continue;
             }
-            let standings: Vec<Standing> =
-                finding.targets.iter().map(|target| standing(target, &finding.rule, &names, live, settings)).collect();
+            let standings: Vec<Standing> = finding
+                .targets
+                .iter()
+                .map(|target| standing(target, &finding.rule, (&names, &as_written), &qualify, live, settings))
+                .collect();
             if let Some(table) = standings.iter().find_map(|standing| match standing {
                 Standing::Live(table) => Some(table),
                 _ => None,
@@ -198,25 +168,34 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
                     })
                     .collect();
                 finding.verdict = Verdict::Harmless { reason: reasons.join("; ") };
-            } else if live.holds_no_tables {
+            } else if first_deploy {
                 // The most specific reason first; on a first deploy, whatever is left.
                 finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
             }
         }
-        earlier.apply(&changes, usize::MAX, schema);
+        earlier.apply(&facts, &review.tag, usize::MAX);
+        earlier_as_written.apply(&review.facts, &review.tag, usize::MAX);
     }
 }
 
-fn standing(target: &Target, rule: &str, names: &Names, live: &LiveTables, settings: &ReviewSettings) -> Standing {
+fn standing(
+    target: &Target,
+    rule: &str,
+    (names, as_written): (&Names, &Names),
+    qualify: &dyn Fn(&Relation) -> Relation,
+    live: &LiveTables,
+    settings: &ReviewSettings,
+) -> Standing {
     if let Target::Table(table) = target
-        && let Some(tag) = names.created.get(table)
+        && let Some(tag) = names.created_by(&qualify(table))
     {
         return Standing::Harmless(format!(
             "table {table} is created by {tag} earlier in this release: nothing uses it yet"
         ));
     }
     let in_database = match target {
-        Target::Table(table) => Target::Table(names.renamed.get(table).cloned().unwrap_or_else(|| table.clone())),
+        // The name it had before the release, as written: the catalog lookup resolves it.
+        Target::Table(table) => Target::Table(as_written.in_database(table)),
         Target::Index(_) => target.clone(),
     };
     match live.found.get(&in_database) {
@@ -275,7 +254,7 @@ mod tests {
                 (Target::Table(table(name)), live)
             })
             .collect();
-        LiveTables { found, holds_no_tables: false, default_schema: None }
+        LiveTables { found, holds_no_tables: false, current_schema: None }
     }
 
     /// The verdict of each finding, by tag and rule, after judging `sql` migrations against `live`.
@@ -345,7 +324,7 @@ mod tests {
             found: [(Target::Table(table("note")), Some(LiveTable { table: table("note"), rows: None, bytes: 8192 }))]
                 .into(),
             holds_no_tables: false,
-            default_schema: None,
+            current_schema: None,
         };
         let found = verdicts(&["CREATE INDEX note_body ON note (body);"], &unanalysed);
         assert!(

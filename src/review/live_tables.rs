@@ -33,9 +33,9 @@ pub async fn read(
     .bind(bookkeeping)
     .fetch_one(&mut *connection)
     .await?;
-    let default_schema: Option<String> =
+    let current_schema: Option<String> =
         sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&mut *connection).await?;
-    let mut live = LiveTables { holds_no_tables, default_schema, ..LiveTables::default() };
+    let mut live = LiveTables { holds_no_tables, current_schema, ..LiveTables::default() };
     if targets.is_empty() {
         return Ok(live);
     }

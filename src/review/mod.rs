@@ -7,6 +7,7 @@ mod acknowledgements;
 mod gate;
 mod judge;
 mod live_tables;
+mod names;
 mod rules;
 mod squawk;
 mod target;
@@ -20,6 +21,7 @@ pub use acknowledgements::{LogEntry, log_entries};
 pub use gate::{blocking, describe, gate_refusal};
 pub use judge::{LiveTable, LiveTables, judge};
 pub use live_tables::read as read_live_tables;
+pub(crate) use names::Names;
 pub use target::{Part, Relation, Target};
 
 use crate::config::{ReviewSettings, RuleLevel};
@@ -87,22 +89,19 @@ pub struct Finding {
     /// Byte offset in the file.
     #[serde(skip)]
     pub offset: usize,
-    /// What its statement drops or renames away (columns, constraints, indexes, types).
+    /// What its statement drops or renames away (columns, constraints, types).
     #[serde(skip)]
     pub removes: Vec<Part>,
+    /// Its statement may reach beyond the database (roles, other databases, the
+    /// server; `migrations/sql.rs` decides): no database's emptiness excuses it.
+    #[serde(skip)]
+    pub reaches_beyond: bool,
 }
 
 /// Rules whose danger is the running release losing what it uses: a part the
-/// same release made is used by nothing yet. (Rules about lock time are not:
-/// dropping a new index still locks its live table.)
-const RELEASE_ONLY_RULES: [&str; 6] = [
-    "ban-drop-column",
-    "ban-drop-constraint",
-    "ban-drop-index",
-    "ban-drop-type",
-    "renaming-column",
-    rules::PREVIOUS_RELEASE_OVERLAP,
-];
+/// same release made is used by nothing yet. (Rules about lock time are not.)
+const RELEASE_ONLY_RULES: [&str; 5] =
+    ["ban-drop-column", "ban-drop-constraint", "ban-drop-type", "renaming-column", rules::PREVIOUS_RELEASE_OVERLAP];
 
 impl Finding {
     /// Whether every part its statement removes was made before it (`made`),
@@ -172,12 +171,9 @@ fn default_level(rule: &str) -> Level {
 pub struct Reviewed {
     pub tag: String,
     pub findings: Vec<Finding>,
-    /// The tables its statements create, with the byte offset where each statement ends.
-    pub(crate) creates: Vec<(usize, Relation)>,
-    /// The tables its statements rename or move, (from, to), with the offset where each ends.
-    pub(crate) renames: Vec<(usize, Relation, Relation)>,
-    /// The columns, constraints, indexes and types its statements make, with the offset where each ends.
-    pub(crate) makes: Vec<(usize, Part)>,
+    /// What each of its statements creates, renames, drops, makes and removes, in
+    /// file order (a guarded statement counts as making nothing: it may be skipped).
+    pub(crate) facts: Vec<target::StatementFacts>,
 }
 
 impl Reviewed {
@@ -194,6 +190,9 @@ impl Reviewed {
             facts.extend(target::facts(&SourceFile::parse(statement).tree()).into_iter().map(|mut fact| {
                 fact.start += base;
                 fact.end += base;
+                // Skipped when its object exists: it makes nothing for sure.
+                fact.creates = None;
+                fact.makes.clear();
                 fact
             }));
         }
@@ -207,35 +206,20 @@ impl Reviewed {
             finding.targets = statement.map(|statement| statement.targets.clone()).unwrap_or_default();
             finding.removes = statement.map(|statement| statement.removes.clone()).unwrap_or_default();
         }
-        let makes: Vec<(usize, Part)> = facts
-            .iter()
-            .flat_map(|statement| statement.makes.iter().map(|part| (statement.end, part.clone())))
-            .collect();
-        let creates: Vec<(usize, Relation)> = facts
-            .iter()
-            .filter_map(|statement| statement.creates.clone().map(|created| (statement.end, created)))
-            .collect();
-        let renames = facts
-            .iter()
-            .filter_map(|statement| statement.renames.clone().map(|(from, to)| (statement.end, from, to)))
-            .collect();
         for finding in &mut findings {
-            let created_here = |target: &Target| match target {
-                Target::Table(table) => creates.iter().any(|(end, created)| created == table && *end <= finding.offset),
-                Target::Index(_) => false,
-            };
+            let mut names = names::Names::default();
+            names.apply(&facts, &migration.tag, finding.offset);
             if let Some(Target::Table(table)) = finding.targets.first()
-                && finding.targets.iter().all(created_here)
+                && finding.targets.iter().all(|target| match target {
+                    Target::Table(table) => names.created_by(table).is_some(),
+                    Target::Index(_) => false,
+                })
             {
                 finding.verdict =
                     Verdict::Harmless { reason: format!("table {table} is created earlier in this migration") };
             }
-            let made_here = |part: &Part| {
-                makes
-                    .iter()
-                    .any(|(end, made)| made == part && *end <= finding.offset)
-                    .then(|| format!("{part} is made earlier in this migration"))
-            };
+            let made_here =
+                |part: &Part| names.made_by(part).map(|_| format!("{part} is made earlier in this migration"));
             if finding.verdict == Verdict::Danger
                 && let Some(reason) = finding.removes_only(&made_here)
             {
@@ -251,7 +235,7 @@ impl Reviewed {
             None => false,
         });
         findings.sort_by_key(|finding| (finding.line, finding.column, finding.rule.clone()));
-        Reviewed { tag: migration.tag.clone(), findings, creates, renames, makes }
+        Reviewed { tag: migration.tag.clone(), findings, facts }
     }
 
     /// The findings on statement `number` (as `plan` numbers them; 0: on the
@@ -305,14 +289,25 @@ fn guarded_statements(migration: &Migration) -> Vec<(usize, &str)> {
 /// level, not yet judged.
 fn finding_at(migration: &Migration, offset: usize, rule: &str, message: String, help: Option<String>) -> Finding {
     let (line, column) = migration.lines.line_column(&migration.text, offset);
-    let (statement_number, statement) = migration
+    let (statement_number, statement, reaches_beyond) = migration
         .statements()
         .find(|statement| {
             let chunk = &migration.chunks[statement.chunk_index];
             let start = chunk.offset + statement.start_in_chunk;
             offset >= start && offset < start + statement.text.len()
         })
-        .map_or_else(|| (0, String::new()), |statement| (statement.number, shorten(statement.text.trim())));
+        .map_or_else(
+            || (0, String::new(), false),
+            |statement| {
+                let words = crate::migrations::sql::split_statements(statement.text)
+                    .into_iter()
+                    .next()
+                    .map(|split| split.words)
+                    .unwrap_or_default();
+                let beyond = crate::migrations::sql::cluster_wide_reason(statement.text, &words).is_some();
+                (statement.number, shorten(statement.text.trim()), beyond)
+            },
+        );
     Finding {
         rule: rule.to_owned(),
         level: default_level(rule),
@@ -331,6 +326,7 @@ fn finding_at(migration: &Migration, offset: usize, rule: &str, message: String,
         verdict: Verdict::Danger,
         offset,
         removes: Vec::new(),
+        reaches_beyond,
     }
 }
 

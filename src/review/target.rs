@@ -83,34 +83,54 @@ pub struct StatementFacts {
     pub creates: Option<Relation>,
     /// A table it renames or moves to another schema: (from, to).
     pub renames: Option<(Relation, Relation)>,
+    /// The tables it drops.
+    pub drops: Vec<Relation>,
+    /// It creates a schema (which may come first in the search_path: `"$user"`).
+    pub creates_schema: bool,
     /// What it makes for sure (not `IF NOT EXISTS`, which may find one there).
     pub makes: Vec<Part>,
-    /// What it drops or renames away.
+    /// What it drops or renames away, and nothing else: empty for a `CASCADE`,
+    /// which reaches whatever depends on it.
     pub removes: Vec<Part>,
 }
 
-/// A part of a table, or an object, that a statement makes or removes.
+/// A part of a table, or a type, that a statement makes or removes. (Not an
+/// index: an unqualified index name resolves through the search_path, while
+/// the index is made in its table's schema.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Part {
     Column(Relation, String),
     Constraint(Relation, String),
-    Index(Relation),
     Type(Relation),
 }
 
+impl Relation {
+    /// In `schema` when unqualified: where PostgreSQL puts and finds it when
+    /// `schema` is the session's `current_schema()` and no schema is made ahead of it.
+    pub fn qualified(&self, schema: &str) -> Relation {
+        Relation { schema: Some(self.schema.clone().unwrap_or_else(|| schema.to_owned())), name: self.name.clone() }
+    }
+}
+
 impl Part {
-    /// The same part with its unqualified names in `schema` (the first schema
-    /// of the search_path the statement runs with).
-    pub fn in_default_schema(&self, schema: &str) -> Part {
-        let qualify = |relation: &Relation| Relation {
-            schema: Some(relation.schema.clone().unwrap_or_else(|| schema.to_owned())),
-            name: relation.name.clone(),
-        };
+    pub fn qualified(&self, schema: &str) -> Part {
         match self {
-            Part::Column(table, column) => Part::Column(qualify(table), column.clone()),
-            Part::Constraint(table, name) => Part::Constraint(qualify(table), name.clone()),
-            Part::Index(index) => Part::Index(qualify(index)),
-            Part::Type(name) => Part::Type(qualify(name)),
+            Part::Column(table, column) => Part::Column(table.qualified(schema), column.clone()),
+            Part::Constraint(table, name) => Part::Constraint(table.qualified(schema), name.clone()),
+            Part::Type(name) => Part::Type(name.qualified(schema)),
+        }
+    }
+}
+
+impl StatementFacts {
+    pub fn qualified(&self, schema: &str) -> StatementFacts {
+        StatementFacts {
+            creates: self.creates.as_ref().map(|table| table.qualified(schema)),
+            renames: self.renames.as_ref().map(|(from, to)| (from.qualified(schema), to.qualified(schema))),
+            drops: self.drops.iter().map(|table| table.qualified(schema)).collect(),
+            makes: self.makes.iter().map(|part| part.qualified(schema)).collect(),
+            removes: self.removes.iter().map(|part| part.qualified(schema)).collect(),
+            ..self.clone()
         }
     }
 }
@@ -120,7 +140,6 @@ impl std::fmt::Display for Part {
         match self {
             Part::Column(table, column) => write!(f, "column {table}.{column}"),
             Part::Constraint(table, name) => write!(f, "constraint {name} of {table}"),
-            Part::Index(index) => write!(f, "index {index}"),
             Part::Type(name) => write!(f, "type {name}"),
         }
     }
@@ -155,14 +174,9 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                     facts.targets.extend(table.map(Target::Table));
                 }
                 ast::Stmt::CreateIndex(create) => {
-                    let table = create.table_relation_name().and_then(table_ref);
-                    let index = create.index().and_then(|index| index.path()).and_then(path);
-                    if let (Some(table), Some(index), None) = (&table, index, create.if_not_exists()) {
-                        // An index lives in its table's schema.
-                        facts.makes.push(Part::Index(Relation { schema: table.schema.clone(), name: index.name }));
-                    }
-                    facts.targets.extend(table.map(Target::Table));
+                    facts.targets.extend(create.table_relation_name().and_then(table_ref).map(Target::Table));
                 }
+                ast::Stmt::CreateSchema(_) => facts.creates_schema = true,
                 ast::Stmt::CreateType(create) => {
                     facts.makes.extend(create.type_name().and_then(|name| name.path()).and_then(path).map(Part::Type));
                 }
@@ -171,14 +185,14 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                     facts.removes.extend(names.map(Part::Type));
                 }
                 ast::Stmt::DropTable(drop) => {
-                    let names = drop.table_name_refs().filter_map(|table| table.path_ref()).map(path_ref);
-                    facts.targets.extend(names.map(Target::Table));
+                    let names: Vec<Relation> =
+                        drop.table_name_refs().filter_map(|table| table.path_ref()).map(path_ref).collect();
+                    facts.drops.extend(names.iter().cloned());
+                    facts.targets.extend(names.into_iter().map(Target::Table));
                 }
                 ast::Stmt::DropIndex(drop) => {
-                    let names: Vec<Relation> =
-                        drop.index_refs().filter_map(|index| index.path_ref()).map(path_ref).collect();
-                    facts.removes.extend(names.iter().cloned().map(Part::Index));
-                    facts.targets.extend(names.into_iter().map(Target::Index));
+                    let names = drop.index_refs().filter_map(|index| index.path_ref()).map(path_ref);
+                    facts.targets.extend(names.map(Target::Index));
                 }
                 ast::Stmt::CreateTable(create) => {
                     let created = create.table_name().and_then(|table| table.path()).and_then(path);
@@ -189,6 +203,9 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                     facts.targets.extend(created.map(Target::Table));
                 }
                 _ => {}
+            }
+            if statement.syntax().descendants().any(|node| ast::Cascade::can_cast(node.kind())) {
+                facts.removes.clear();
             }
             facts
         })
@@ -325,17 +342,15 @@ mod tests {
     }
 
     #[test]
-    fn columns_constraints_indexes_and_types_made_and_removed_are_named_as_postgresql_folds_them() {
+    fn columns_constraints_and_types_made_and_removed_are_named_as_postgresql_folds_them() {
         let found: Vec<(Vec<Part>, Vec<Part>)> =
             of("ALTER TABLE \"note\" ADD COLUMN \"Extra\" text, ADD CONSTRAINT note_x CHECK (true);\n\
              ALTER TABLE note ADD COLUMN IF NOT EXISTS maybe int;\n\
-             CREATE INDEX \"note_idx\" ON ops.note (x);\n\
-             CREATE INDEX IF NOT EXISTS other_idx ON note (x);\n\
              CREATE TYPE \"public\".\"role\" AS ENUM ('a');\n\
              ALTER TABLE note DROP COLUMN \"Extra\", DROP CONSTRAINT IF EXISTS NOTE_X;\n\
              ALTER TABLE note RENAME COLUMN body TO text;\n\
-             DROP INDEX ops.note_idx;\n\
-             DROP TYPE \"public\".\"role\";\n")
+             DROP TYPE \"public\".\"role\";\n\
+             DROP TYPE \"public\".\"role\" CASCADE;\n")
             .into_iter()
             .map(|facts| (facts.makes, facts.removes))
             .collect();
@@ -345,13 +360,12 @@ mod tests {
             vec![
                 (vec![Part::Column(note(), "Extra".into()), Part::Constraint(note(), "note_x".into())], vec![]),
                 (vec![], vec![]),
-                (vec![Part::Index(table(Some("ops"), "note_idx"))], vec![]),
-                (vec![], vec![]),
                 (vec![Part::Type(table(Some("public"), "role"))], vec![]),
                 (vec![], vec![Part::Column(note(), "Extra".into()), Part::Constraint(note(), "note_x".into())]),
                 (vec![], vec![Part::Column(note(), "body".into())]),
-                (vec![], vec![Part::Index(table(Some("ops"), "note_idx"))]),
                 (vec![], vec![Part::Type(table(Some("public"), "role"))]),
+                // CASCADE reaches what depends on it: nothing is only removed.
+                (vec![], vec![]),
             ]
         );
     }

@@ -8,9 +8,48 @@ use std::process::Command;
 use crate::error::{Error, Result};
 use crate::migrations::folder::{Migration, MigrationFolder};
 
-/// The branch's changed files under `dir`, as absolute paths, and the base they
-/// were compared with.
-pub fn changed_files(dir: &Path, base: Option<&str>) -> Result<(String, Vec<PathBuf>)> {
+/// What the branch changes in the folder.
+pub struct Changed<'f> {
+    /// What it was compared with.
+    pub base: String,
+    /// The migrations whose file it adds or changes, or whose journal entry it adds
+    /// (a file the journal did not list runs once it does), in folder order.
+    pub migrations: Vec<&'f Migration>,
+}
+
+pub fn changed<'f>(folder: &'f MigrationFolder, base: Option<&str>) -> Result<Changed<'f>> {
+    let (base, merge_base, files) = changed_files(&folder.dir, base)?;
+    let journal = folder.dir.join(crate::migrations::folder::journal::JOURNAL_PATH);
+    let listed_before = if files.iter().any(|file| same_file(file, &journal)) {
+        journal_tags_at(&folder.dir, &merge_base, &journal)
+    } else {
+        None
+    };
+    let migrations = folder
+        .migrations
+        .iter()
+        .filter(|migration| {
+            files.iter().any(|file| same_file(&migration.file, file))
+                || listed_before.as_ref().is_some_and(|tags| !tags.contains(&migration.tag))
+        })
+        .collect();
+    Ok(Changed { base, migrations })
+}
+
+/// The tags the journal listed at `commit` (None when it did not exist or does not parse: then
+/// every migration whose file changed is still found by its file).
+fn journal_tags_at(dir: &Path, commit: &str, journal: &Path) -> Option<Vec<String>> {
+    let top = git(dir, &["rev-parse", "--show-toplevel"]).ok()?;
+    let canonical = journal.canonicalize().ok()?;
+    let relative = canonical.strip_prefix(Path::new(top.trim()).canonicalize().ok()?).ok()?;
+    let text = git(dir, &["show", &format!("{commit}:{}", relative.display())]).ok()?;
+    let entries = crate::migrations::folder::journal::Journal::entries(journal.parent()?.parent()?, &text).ok()?;
+    Some(entries.into_iter().map(|entry| entry.tag).collect())
+}
+
+/// The branch's changed files under `dir`, as absolute paths, the base they were
+/// compared with and the commit where the branch left it.
+fn changed_files(dir: &Path, base: Option<&str>) -> Result<(String, String, Vec<PathBuf>)> {
     let top = git(dir, &["rev-parse", "--show-toplevel"]).map_err(|reason| {
         Error::usage(format!("lint --changed needs a git repository, and {} is not in one", dir.display()))
             .note("git", reason)
@@ -26,7 +65,8 @@ pub fn changed_files(dir: &Path, base: Option<&str>) -> Result<(String, Vec<Path
             .note("git", reason)
             .help("fetch the base first (in GitHub Actions: actions/checkout with `fetch-depth: 0`), or name another: `lint --changed origin/main`")
     })?;
-    let merge_base = merge_base.trim();
+    let merge_base = merge_base.trim().to_owned();
+    let merge_base = merge_base.as_str();
     let folder = dir.to_string_lossy();
     // --no-relative: `diff.relative` in a user's git config must not make the names relative to the folder.
     let tracked = git(
@@ -38,16 +78,14 @@ pub fn changed_files(dir: &Path, base: Option<&str>) -> Result<(String, Vec<Path
         .map_err(|reason| Error::usage("git ls-files failed").note("git", reason))?;
     let files =
         tracked.split('\0').chain(untracked.split('\0')).filter(|name| !name.is_empty()).map(|name| top.join(name));
-    Ok((base, files.collect()))
+    Ok((base, merge_base.to_owned(), files.collect()))
 }
 
-/// The migrations whose file is among `changed`, in folder order. Pure.
-pub fn migrations_in<'f>(folder: &'f MigrationFolder, changed: &[PathBuf]) -> Vec<&'f Migration> {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
-    };
-    folder.migrations.iter().filter(|migration| changed.iter().any(|file| same(&migration.file, file))).collect()
+    }
 }
 
 /// The branch's upstream, else `main`, else `origin/main`. An upstream that is

@@ -42,12 +42,14 @@ pub fn run(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
         Scope::All => (folder.migrations.iter().collect(), None),
         Scope::Named(tags) => (select::named(&folder, tags)?, None),
         Scope::Changed(base) => {
-            let (base, files) = changed::changed_files(&folder.dir, base)?;
-            (changed::migrations_in(&folder, &files), Some(base))
+            let changed = changed::changed(&folder, base)?;
+            (changed.migrations, Some(changed.base))
         }
     };
-    // Migrations named on the command line are reviewed whatever the baseline.
-    let baseline = context.env.review.baseline.as_deref().filter(|_| !matches!(scope, Scope::Named(_)));
+    // The baseline leaves history out of a whole-folder review. Migrations named on the
+    // command line, or changed by the branch, are reviewed whatever it says (a branch
+    // could raise it past its own migration).
+    let baseline = context.env.review.baseline.as_deref().filter(|_| matches!(scope, Scope::All));
     let (selected, skipped) = match baseline {
         Some(tag) => {
             let at = select::position(&folder, tag).map_err(|err| {

@@ -1,6 +1,7 @@
 //! `unreviewable-statement`: a statement whose effect the review cannot see: a
 //! `DO` block (but drizzle-kit's guard around one statement, whose statement is
-//! reviewed instead), `CALL` or `PREPARE`/`EXECUTE` runs SQL that is not in the file as
+//! reviewed instead); `SET ROLE` and a temporary object (the names after them
+//! mean other tables); `CALL` or `PREPARE`/`EXECUTE` runs SQL that is not in the file as
 //! statements; `SET search_path` (or `set_config`) changes which tables the
 //! unqualified names after it mean; `SET standard_conforming_strings` changes
 //! how the statements after it are read. (Squawk failing to read the file the
@@ -50,11 +51,34 @@ pub fn hidden_effect(words: &[String]) -> Option<&'static str> {
         "SET" | "RESET" if early("STANDARD_CONFORMING_STRINGS") => {
             Some("changing standard_conforming_strings changes how the statements after it are read")
         }
+        "SET" | "RESET" if early("ROLE") || early("AUTHORIZATION") => Some(
+            "changing the role changes what the statements after it may do and which tables their unqualified names mean ($user)",
+        ),
+        "CREATE" if creates_temporary(words) => {
+            Some("a temporary object hides the live one of the same name from the unqualified names after it")
+        }
         _ if words.iter().any(|word| word == "SET_CONFIG") => {
             Some("set_config() can change search_path, and with it which tables the names after it mean")
         }
         _ => None,
     }
+}
+
+/// `CREATE [OR REPLACE] [LOCAL|GLOBAL] TEMP[ORARY] ...`, or anything made in `pg_temp`.
+fn creates_temporary(words: &[String]) -> bool {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let rest = match words.as_slice() {
+        ["CREATE", "OR", "REPLACE", rest @ ..] | ["CREATE", rest @ ..] => rest,
+        _ => return false,
+    };
+    let rest = match rest {
+        ["LOCAL" | "GLOBAL", rest @ ..] => rest,
+        rest => rest,
+    };
+    let temp_schema = |word: &&str| {
+        *word == "PG_TEMP" || word.strip_prefix("PG_TEMP_").is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+    };
+    matches!(rest.first(), Some(&("TEMP" | "TEMPORARY"))) || words.iter().any(temp_schema)
 }
 
 #[cfg(test)]
@@ -71,11 +95,24 @@ mod tests {
             "SET standard_conforming_strings = off",
             "SELECT set_config('search_path', 'ops', false)",
             "CALL cleanup()",
+            "SET ROLE app",
+            "set local role app",
+            "SET SESSION AUTHORIZATION app",
+            "RESET ROLE",
+            "CREATE TEMP TABLE users (id int)",
+            "create local temporary table users (id int)",
+            "CREATE TABLE pg_temp.users (id int)",
         ];
         for sql in hidden {
             assert!(hidden_effect(&split_statements(sql)[0].words).is_some(), "{sql}");
         }
-        for sql in ["SET lock_timeout = '1s'", "ALTER TABLE t ADD COLUMN search_path text", "SELECT 1"] {
+        for sql in [
+            "SET lock_timeout = '1s'",
+            "ALTER TABLE t ADD COLUMN search_path text",
+            "SELECT 1",
+            "CREATE TABLE temp (id int, pg_temp_count int)",
+            "ALTER TABLE t ADD COLUMN role text",
+        ] {
             assert_eq!(hidden_effect(&split_statements(sql)[0].words), None, "{sql}");
         }
     }
