@@ -430,3 +430,48 @@ async fn redacted_keys_never_page_references_never_carry_secrets_and_numbers_sta
     let second: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(second["rows"][0]["id"], "1000000000000000000000.200002", "the next page moves on: {body}");
 }
+
+#[tokio::test]
+async fn the_system_catalogs_cannot_be_read_and_redaction_follows_partitions_and_children() {
+    let (database, project) = seeded().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(
+        "ANALYZE; \
+         CREATE TABLE audit (id int PRIMARY KEY, payload text, t text) PARTITION BY RANGE (id); \
+         CREATE TABLE audit_2025 PARTITION OF audit FOR VALUES FROM (0) TO (1000); \
+         INSERT INTO audit VALUES (1, 'the secret payload', 'a column named t'); \
+         CREATE TABLE log (id int PRIMARY KEY, payload text); CREATE TABLE log_child () INHERITS (log); \
+         INSERT INTO log_child VALUES (2, 'the inherited secret');",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file(
+        "environments/test.toml",
+        &format!("{environment}\n[studio]\nredact = [\"audit.payload\", \"log.payload\"]\n"),
+    );
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    for path in [
+        "/api/tables/pg_catalog/pg_statistic/rows",
+        "/api/tables/pg_catalog/pg_authid/rows",
+        "/api/tables/pg_catalog/pg_authid",
+        "/api/tables/information_schema/sql_features/rows",
+        "/api/tables/pg_toast/pg_toast_2619/rows",
+    ] {
+        let (status, _, body) = request(studio.port, "GET", path, &host, Some(&studio.token));
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.contains("SCRAM-SHA-256"), "{path}: {body}");
+    }
+    for path in
+        ["/api/tables/public/audit_2025/rows", "/api/tables/public/audit/rows", "/api/tables/public/log_child/rows"]
+    {
+        let (status, _, body) = request(studio.port, "GET", path, &host, Some(&studio.token));
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("[redacted]") && !body.contains("secret"), "{path}: {body}");
+    }
+    // A column named `t` is a column, not the row.
+    let (_, _, body) = request(studio.port, "GET", "/api/tables/public/audit_2025/rows", &host, Some(&studio.token));
+    assert!(body.contains("\"t\":\"a column named t\""), "{body}");
+}

@@ -38,6 +38,23 @@ impl Redaction {
         REDACTED.iter().any(|(t, c)| *t == table && *c == column)
             || self.extra.iter().any(|(t, c)| t == table && c == column)
     }
+
+    /// Whether `column` is hidden in a table of this lineage (`lineage`): the
+    /// data of a partition or inheritance child is its parent's.
+    fn hides_in(&self, lineage: &[String], column: &str) -> bool {
+        lineage.iter().any(|table| self.hides(table, column))
+    }
+}
+
+/// The table at `oid` and every table it inherits from or is a partition of.
+async fn lineage(transaction: &mut sqlx::PgConnection, oid: u32) -> Result<Vec<String>, QueryError> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE up(oid) AS (SELECT $1::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid) \
+         SELECT c.relname::text FROM up JOIN pg_class c ON c.oid = up.oid",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_all(&mut *transaction)
+    .await?)
 }
 
 async fn read_only(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, QueryError> {
@@ -71,22 +88,22 @@ pub async fn tables(pool: &PgPool) -> Result<Value, QueryError> {
     Ok(json!({ "tables": tables }))
 }
 
-/// The table's oid, or NotFound: the only way names from a URL reach SQL.
+/// The table's oid, or NotFound: the only way names from a URL reach SQL, so
+/// only a table the list shows (never the system catalogs) can be read.
 async fn table_oid(transaction: &mut sqlx::PgConnection, schema: &str, table: &str) -> Result<u32, QueryError> {
-    let oid: Option<sqlx::postgres::types::Oid> = sqlx::query_scalar(
+    let sql = format!(
         "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-    )
-    .bind(schema)
-    .bind(table)
-    .fetch_optional(&mut *transaction)
-    .await?;
+         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND {USER_SCHEMAS}"
+    );
+    let oid: Option<sqlx::postgres::types::Oid> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(schema).bind(table).fetch_optional(&mut *transaction).await?;
     oid.map(|oid| oid.0).ok_or(QueryError::NotFound)
 }
 
 pub async fn table(pool: &PgPool, redaction: &Redaction, schema: &str, table: &str) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
+    let lineage = lineage(&mut transaction, oid).await?;
     let columns = sqlx::query(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid) \
          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
@@ -129,7 +146,7 @@ pub async fn table(pool: &PgPool, redaction: &Redaction, schema: &str, table: &s
             "type": row.get::<String, _>(1),
             "not_null": row.get::<bool, _>(2),
             "default": row.get::<Option<String>, _>(3),
-            "redacted": redaction.hides(table, &row.get::<String, _>(0)),
+            "redacted": redaction.hides_in(&lineage, &row.get::<String, _>(0)),
         })).collect::<Vec<_>>(),
         "constraints": constraints.iter().map(|row| json!({
             "name": row.get::<String, _>(0),
@@ -146,8 +163,9 @@ pub async fn table(pool: &PgPool, redaction: &Redaction, schema: &str, table: &s
 
 /// A row as JSON with every number as its exact text (a JSON number would round
 /// `numeric` and big integers, and a rounded key would never page on).
+/// `t.*`, not `t`: a column named `t` would be taken for the row.
 const ROW_JSON: &str = "(SELECT jsonb_object_agg(e.k, CASE jsonb_typeof(e.v) WHEN 'number' THEN to_jsonb(e.v #>> '{}') ELSE e.v END) \
-                        FROM jsonb_each(to_jsonb(t)) AS e(k, v))";
+                        FROM jsonb_each(to_jsonb(t.*)) AS e(k, v))";
 
 /// What a page of rows asks for: filters, an order, where the last page ended.
 #[derive(Debug, Default)]
@@ -196,11 +214,12 @@ pub async fn rows(
 ) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
+    let lineage = lineage(&mut transaction, oid).await?;
     let columns = columns_of(&mut transaction, oid).await?;
     let column = |name: &str| -> Result<&Column, QueryError> {
         let found =
             columns.iter().find(|column| column.name == name).ok_or_else(|| bad(format!("no column `{name}`")))?;
-        if redaction.hides(table, name) {
+        if redaction.hides_in(&lineage, name) {
             return Err(bad(format!("`{name}` is redacted: it cannot be filtered or sorted on")));
         }
         Ok(found)
@@ -213,7 +232,7 @@ pub async fn rows(
     .fetch_optional(&mut *transaction)
     .await?;
     // A redacted key is never an order nor a cursor (the cursor would carry it).
-    let key = key.filter(|key| !redaction.hides(table, key));
+    let key = key.filter(|key| !redaction.hides_in(&lineage, key));
     let ident: String = sqlx::query_scalar("SELECT quote_ident($1) || '.' || quote_ident($2)")
         .bind(schema)
         .bind(table)
@@ -322,15 +341,15 @@ pub async fn rows(
         }
         _ => None,
     };
-    redact(redaction, table, &mut rows);
+    redact(redaction, &lineage, &mut rows);
     Ok(json!({ "key": key, "rows": rows, "next": next }))
 }
 
-fn redact(redaction: &Redaction, table: &str, rows: &mut [Value]) {
+fn redact(redaction: &Redaction, lineage: &[String], rows: &mut [Value]) {
     for row in rows {
         if let Value::Object(fields) = row {
             for (column, value) in fields.iter_mut() {
-                if redaction.hides(table, column) && !value.is_null() {
+                if redaction.hides_in(lineage, column) && !value.is_null() {
                     *value = json!("[redacted]");
                 }
             }
@@ -349,8 +368,9 @@ pub async fn referenced_by(
 ) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
     let oid = table_oid(&mut transaction, schema, table).await?;
-    let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT con.conname::text, n.nspname::text, c.relname::text, a.attname::text, ra.attname::text \
+    let own_lineage = lineage(&mut transaction, oid).await?;
+    let links: Vec<(String, String, String, String, String, sqlx::postgres::types::Oid)> = sqlx::query_as(
+        "SELECT con.conname::text, n.nspname::text, c.relname::text, a.attname::text, ra.attname::text, c.oid \
          FROM pg_constraint con \
          JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1] \
@@ -361,9 +381,10 @@ pub async fn referenced_by(
     .fetch_all(&mut *transaction)
     .await?;
     let mut found = Vec::new();
-    for (constraint, other_schema, other_table, column, referenced) in links {
+    for (constraint, other_schema, other_table, column, referenced, other_oid) in links {
+        let other_lineage = lineage(&mut transaction, other_oid.0).await?;
         // The link's value is the referenced column's: never a redacted one.
-        if redaction.hides(table, &referenced) || redaction.hides(&other_table, &column) {
+        if redaction.hides_in(&own_lineage, &referenced) || redaction.hides_in(&other_lineage, &column) {
             continue;
         }
         let value = referenced_value(&mut transaction, schema, table, &referenced, key).await?;
@@ -377,12 +398,12 @@ pub async fn referenced_by(
             sqlx::query_scalar("SELECT quote_ident($1)").bind(&column).fetch_one(&mut *transaction).await?;
         let sql = format!(
             "SELECT {}::text FROM {ident} r WHERE r.{column_ident}::text = $1 LIMIT 20",
-            ROW_JSON.replace("to_jsonb(t)", "to_jsonb(r)")
+            ROW_JSON.replace("to_jsonb(t.*)", "to_jsonb(r.*)")
         );
         let texts: Vec<String> =
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&value).fetch_all(&mut *transaction).await?;
         let mut rows: Vec<Value> = texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect();
-        redact(redaction, &other_table, &mut rows);
+        redact(redaction, &other_lineage, &mut rows);
         found.push(json!({ "constraint": constraint, "schema": other_schema, "table": other_table, "column": column, "value": value, "rows": rows }));
     }
     Ok(json!({ "referenced_by": found }))
