@@ -532,6 +532,37 @@ async fn an_oversized_request_head_is_refused() {
 }
 
 #[tokio::test]
+async fn a_head_between_32_and_64_kib_is_refused_too() {
+    // hyper's buffer limit lets such a head through when it arrives in one piece.
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    for size in [33 * 1024, 48 * 1024] {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let big = "a".repeat(size);
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(request.as_bytes());
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "a {size}-byte header was served: {:?}",
+            &answer[..answer.len().min(80)]
+        );
+    }
+    // Just under the limit is served.
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(30 * 1024)
+    );
+    let _ = stream.write_all(request.as_bytes());
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{:?}", &answer[..answer.len().min(80)]);
+}
+
+#[tokio::test]
 async fn the_token_is_checked_before_the_body_is_read() {
     let database = migrated().await;
     let server = Server::start(&database, Some(TOKEN));

@@ -9,6 +9,7 @@ pub enum ApiError {
     InvalidToken,
     TooManyAttempts,
     BodyTooLarge,
+    HeadTooLarge,
     UnreadableBody,
     UnsupportedMediaType,
     InvalidJson,
@@ -24,11 +25,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub const ALL: [ApiError; 16] = [
+    pub const ALL: [ApiError; 17] = [
         ApiError::SetupDisabled,
         ApiError::InvalidToken,
         ApiError::TooManyAttempts,
         ApiError::BodyTooLarge,
+        ApiError::HeadTooLarge,
         ApiError::UnreadableBody,
         ApiError::UnsupportedMediaType,
         ApiError::InvalidJson,
@@ -50,6 +52,7 @@ impl ApiError {
             ApiError::InvalidToken => 401,
             ApiError::TooManyAttempts => 429,
             ApiError::BodyTooLarge => 413,
+            ApiError::HeadTooLarge => 431,
             ApiError::UnreadableBody | ApiError::InvalidJson => 400,
             ApiError::UnsupportedMediaType => 415,
             ApiError::InvalidInput => 422,
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::InvalidToken => "invalid_token",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::BodyTooLarge => "body_too_large",
+            ApiError::HeadTooLarge => "request_head_too_large",
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvalidJson => "invalid_json",

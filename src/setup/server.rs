@@ -30,6 +30,8 @@ pub const DEFAULT_PORT: u16 = 5000;
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The most a request head (its line and headers) may hold; the README promises 431 above.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 
 /// What the server needs to know, decided by the command from the environment.
 pub struct ServerSettings {
@@ -83,6 +85,7 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn(head_limit))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
 }
@@ -103,7 +106,11 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits { header_read: Duration::from_secs(10), max_header_bytes: 32 * 1024, max_connections: 1024 }
+        ConnectionLimits {
+            header_read: Duration::from_secs(10),
+            max_header_bytes: MAX_HEAD_BYTES,
+            max_connections: 1024,
+        }
     }
 }
 
@@ -202,6 +209,19 @@ fn is_length_limit(err: &axum::Error) -> bool {
 
 /// Ends requests that take longer than `REQUEST_TIMEOUT` (a client trickling its
 /// body must not hold a connection, or the shutdown, forever).
+/// A request head over `MAX_HEAD_BYTES` (its line and headers as sent) is 431.
+/// hyper's own buffer limit stops far larger heads, but lets some over this
+/// size through, depending on how the bytes arrive.
+async fn head_limit(request: Request, next: Next) -> Response {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + " HTTP/1.1\r\n".len() + 1;
+    let headers: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + ": \r\n".len() + value.len()).sum();
+    if line + headers > MAX_HEAD_BYTES {
+        return error(ApiError::HeadTooLarge, &format!("the request head is over {} KiB", MAX_HEAD_BYTES / 1024));
+    }
+    next.run(request).await
+}
+
 async fn request_timeout(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
