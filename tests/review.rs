@@ -661,3 +661,64 @@ async fn a_table_made_live_while_the_release_waited_for_the_lock_is_judged_live(
     assert!(stderr.contains("error[ban-drop-table] (table note: ~5000 rows"), "{stderr}");
     assert_eq!(text(&database, "SELECT count(*)::text FROM note").await, "5000");
 }
+
+#[tokio::test]
+async fn code_the_review_cannot_see_is_never_harmless() {
+    // A function's body runs when a statement calls it for its effect.
+    refused(
+        "",
+        "CREATE FUNCTION pg_temp.m() RETURNS void LANGUAGE sql AS 'ALTER TABLE note DROP COLUMN legacy';\n--> statement-breakpoint\nSELECT pg_temp.m();",
+        "`pg_temp.m` is not a built-in function",
+    )
+    .await;
+    // Settings that change what names mean, however spelled.
+    for sql in [
+        "SET LOCAL \"search_path\" TO ops, public;\n--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"x\" text;",
+        "UPDATE pg_settings SET setting = 'ops, public' WHERE name = 'search_path';",
+        "SELECT \"set_config\"('search_path', 'ops, public', true);",
+    ] {
+        refused("", sql, "error[unreviewable-statement]").await;
+    }
+    // Built-in calls are read as what they are.
+    let (database, project) = live_note(10).await;
+    set(
+        &project,
+        &[
+            ("0000_note", NOTE),
+            (
+                "0001_sequence",
+                "SELECT coalesce(max(1), 0), setval(pg_get_serial_sequence('drizzle.__drizzle_migrations', 'id'), 1);",
+            ),
+        ],
+    );
+    let document = project.run(&["--env", "production", "--output", "json", "lint", "0001"]).json();
+    assert_eq!(document["result"]["findings"].as_array().map(Vec::len), Some(0), "{document}");
+    drop(database);
+}
+
+#[tokio::test]
+async fn the_built_in_function_list_is_the_servers() {
+    let database = test_postgres().fresh_database();
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let server: std::collections::BTreeSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT proname::text FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let listed: std::collections::BTreeSet<String> = include_str!("../src/review/rules/builtin_functions.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<&String> = server.difference(&listed).collect();
+    let extra: Vec<&String> = listed.difference(&server).collect();
+    // Minor releases add only pg_upgrade's internal functions.
+    let minor = |name: &&String| name.starts_with("binary_upgrade_");
+    assert!(
+        missing.iter().all(minor) && extra.iter().all(minor),
+        "regenerate src/review/rules/builtin_functions.txt with the query in its header: missing {missing:?}, not on the server {extra:?}"
+    );
+}

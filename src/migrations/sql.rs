@@ -289,7 +289,7 @@ fn unicode_escapes(name: &str) -> String {
 
 /// The identifiers of `text`, bare ones lower-cased and quoted ones as written,
 /// outside strings, comments and dollar-quoted bodies.
-fn identifiers(text: &str) -> Vec<String> {
+pub fn identifiers(text: &str) -> Vec<String> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
     let mut i = 0;

@@ -17,6 +17,6 @@ use crate::migrations::folder::Migration;
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
     let mut findings = previous_release_overlap::findings(migration, parse);
     findings.extend(non_transactional_statements::findings(migration));
-    findings.extend(unreviewable_statement::findings(migration));
+    findings.extend(unreviewable_statement::findings(migration, parse));
     findings
 }

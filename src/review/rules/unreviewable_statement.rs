@@ -7,6 +7,9 @@
 //! how the statements after it are read. (Squawk failing to read the file the
 //! way PostgreSQL will is reported under this rule too, by `squawk.rs`.)
 
+use squawk_syntax::ast::{self, AstNode};
+use squawk_syntax::{Parse, SourceFile};
+
 use super::super::{Finding, finding_at};
 use crate::migrations::folder::Migration;
 
@@ -14,8 +17,8 @@ pub const RULE: &str = "unreviewable-statement";
 
 const HELP: &str = "write the change as plain statements in the migration; if it must stay, review it by hand and acknowledge it: `-- praxia-deploy: allow unreviewable-statement: <what it does and why it is safe>`";
 
-pub fn findings(migration: &Migration) -> Vec<Finding> {
-    let mut findings = Vec::new();
+pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
+    let mut findings = unknown_calls(migration, parse);
     for statement in migration.statements() {
         let chunk = &migration.chunks[statement.chunk_index];
         let Some(words) =
@@ -23,7 +26,7 @@ pub fn findings(migration: &Migration) -> Vec<Finding> {
         else {
             continue;
         };
-        let Some(why) = hidden_effect(words) else {
+        let Some(why) = hidden_effect(words).or_else(|| hidden_setting(statement.text, words)) else {
             continue;
         };
         // drizzle-kit's guard around one statement: that statement is reviewed (review/mod.rs).
@@ -62,6 +65,88 @@ pub fn hidden_effect(words: &[String]) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// Settings that change how the statements after them are read or which
+/// objects their names mean, however the statement spells them (quoted names,
+/// `UPDATE pg_settings`, `"set_config"(...)`).
+const RESOLUTION_SETTINGS: [&str; 5] =
+    ["search_path", "role", "session_authorization", "standard_conforming_strings", "backslash_quote"];
+
+fn hidden_setting(text: &str, words: &[String]) -> Option<&'static str> {
+    let names = crate::migrations::sql::identifiers(text);
+    let first = words.first().map(String::as_str)?;
+    if names.iter().any(|name| name == "set_config") {
+        return Some("set_config() can change search_path, and with it which tables the names after it mean");
+    }
+    let changes_resolution = |name: &String| RESOLUTION_SETTINGS.contains(&name.to_ascii_lowercase().as_str());
+    match first {
+        "SET" | "RESET" if names.iter().take(4).any(changes_resolution) => {
+            Some("this setting changes how the statements after it are read or which objects their names mean")
+        }
+        "UPDATE" if names.iter().any(|name| name == "pg_settings") => {
+            Some("an UPDATE of pg_settings changes a setting, and with it what the statements after it mean")
+        }
+        _ => None,
+    }
+}
+
+/// Built-in functions, by name: a call of any other runs code the review cannot see.
+const BUILTIN_FUNCTIONS: &str = include_str!("builtin_functions.txt");
+
+/// SQL's own constructs that look like calls but are no function in pg_proc.
+const SQL_CONSTRUCTS: [&str; 11] = [
+    "coalesce",
+    "greatest",
+    "least",
+    "nullif",
+    "grouping",
+    "xmlelement",
+    "xmlforest",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+];
+
+fn is_builtin(name: &str) -> bool {
+    SQL_CONSTRUCTS.contains(&name)
+        || BUILTIN_FUNCTIONS.lines().filter(|line| !line.starts_with('#')).any(|builtin| builtin == name)
+}
+
+/// A statement run for its effect (`SELECT f()`, `VALUES (f())`) that calls a
+/// function that is not built in: its body runs now, unseen. (A call in a
+/// definition, a default of a new table, a view, runs later, on the data.)
+fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for statement in parse.tree().stmts() {
+        if !matches!(statement, ast::Stmt::Select(_) | ast::Stmt::SelectInto(_) | ast::Stmt::Values(_)) {
+            continue;
+        }
+        for call in statement.syntax().descendants().filter_map(ast::CallExpr::cast) {
+            let Some(callee) = call.expr() else { continue };
+            // `f`, `"F"`, `s.f`, and keywords that name functions (`coalesce`, `left`).
+            let path = crate::migrations::sql::identifiers(&callee.syntax().text().to_string());
+            let known = match path.as_slice() {
+                [name] => is_builtin(name),
+                [schema, name] => schema == "pg_catalog" && is_builtin(name),
+                _ => false,
+            };
+            if !known {
+                findings.push(finding_at(
+                    migration,
+                    call.syntax().text_range().start().into(),
+                    RULE,
+                    format!(
+                        "`{}` is not a built-in function: its body runs here, and the review cannot see it",
+                        path.join(".")
+                    ),
+                    Some(HELP.to_owned()),
+                ));
+            }
+        }
+    }
+    findings
 }
 
 /// `CREATE [OR REPLACE] [LOCAL|GLOBAL] TEMP[ORARY] ...`, or anything made in `pg_temp`.
@@ -103,6 +188,21 @@ mod tests {
             "create local temporary table users (id int)",
             "CREATE TABLE pg_temp.users (id int)",
         ];
+        let settings = [
+            "SET LOCAL \"search_path\" TO ops, public",
+            "set \"SEARCH_PATH\" = 'ops'",
+            "UPDATE pg_settings SET setting = 'ops' WHERE name = 'search_path'",
+            "SELECT \"set_config\"('search_path', 'ops', false)",
+            "RESET \"role\"",
+        ];
+        for sql in settings {
+            let statement = &split_statements(sql)[0];
+            assert!(hidden_setting(statement.text(sql), &statement.words).is_some(), "{sql}");
+        }
+        for sql in ["SET lock_timeout = '1s'", "SET LOCAL statement_timeout TO '5min'", "UPDATE note SET role = 'x'"] {
+            let statement = &split_statements(sql)[0];
+            assert_eq!(hidden_setting(statement.text(sql), &statement.words), None, "{sql}");
+        }
         for sql in hidden {
             assert!(hidden_effect(&split_statements(sql)[0].words).is_some(), "{sql}");
         }
