@@ -527,7 +527,8 @@ async fn the_drill_brings_back_partitions_and_names_with_spaces() {
         "CREATE TABLE ev (id int, at date) PARTITION BY RANGE (at); \
          CREATE TABLE ev_2026 PARTITION OF ev FOR VALUES FROM ('2026-01-01') TO ('2027-01-01'); \
          INSERT INTO ev VALUES (1, '2026-06-01'); \
-         CREATE SCHEMA \"My Schema\"; CREATE TABLE \"My Schema\".\"my table\" (x int); INSERT INTO \"My Schema\".\"my table\" VALUES (1), (2);",
+         CREATE SCHEMA \"My Schema\"; CREATE TABLE \"My Schema\".\"my table\" (x int); INSERT INTO \"My Schema\".\"my table\" VALUES (1), (2); \
+         CREATE TABLE \"two  spaces\" (x int); INSERT INTO \"two  spaces\" VALUES (3);",
     )
     .await;
     let document = project
@@ -544,6 +545,7 @@ async fn the_drill_brings_back_partitions_and_names_with_spaces() {
     assert_eq!(rows("My Schema", "my table"), Some(2), "{tables:?}");
     assert_eq!(rows("public", "ev_2026"), Some(1), "{tables:?}");
     assert_eq!(rows("public", "ev"), Some(1), "{tables:?}");
+    assert_eq!(rows("public", "two  spaces"), Some(1), "{tables:?}");
 }
 
 #[test]

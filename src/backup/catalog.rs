@@ -58,7 +58,8 @@ pub fn parse_list(text: &str) -> Catalog {
             _ => continue,
         };
         if kind == "table" {
-            catalog.tables_raw.push(rest.join(" "));
+            // As printed, spaces and all: a name may hold two spaces in a row.
+            catalog.tables_raw.push(after_tokens(entry, 3).trim_end().to_owned());
         }
         // schema, name, owner (the owner is `-` or missing with --no-owner on some versions).
         let (Some(schema), Some(name)) = (rest.first(), rest.get(1)) else {
@@ -71,6 +72,16 @@ pub fn parse_list(text: &str) -> Catalog {
         }
     }
     catalog
+}
+
+/// `text` after its first `count` whitespace-separated tokens, as written.
+fn after_tokens(text: &str, count: usize) -> &str {
+    let mut rest = text;
+    for _ in 0..count {
+        rest = rest.trim_start();
+        rest = rest.find(char::is_whitespace).map_or("", |end| &rest[end..]);
+    }
+    rest.trim_start()
 }
 
 /// The `hash` column of the bookkeeping rows in `pg_restore --data-only
@@ -140,6 +151,12 @@ mod tests {
         let names: Vec<String> = catalog.tables.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["drizzle.__drizzle_migrations", "public.note"]);
         assert_eq!(catalog.table_data.len(), 2);
+    }
+
+    #[test]
+    fn a_table_name_with_two_spaces_keeps_them() {
+        let catalog = parse_list("215; 1259 16390 TABLE public two  spaces postgres\n");
+        assert_eq!(catalog.tables_raw, ["public two  spaces postgres"]);
     }
 
     #[test]
