@@ -575,3 +575,36 @@ async fn a_migration_the_gate_refuses_costs_no_backup_over_ssh() {
     assert_eq!(call_starts(&dokku)[before..], ["run migrate"], "no export for a refused migration");
     assert_eq!(dumps_in(&project.path().join("backups")), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_drill_runs_the_dumps_code_without_superuser_rights() {
+    // A role without superuser rights wrote an index function that acts only when
+    // it runs as a superuser: restored as one, the drill would run it with those rights.
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    let author = format!("author_{}", database.name);
+    execute(
+        &database,
+        &format!(
+            "CREATE ROLE {author}; GRANT CREATE ON SCHEMA public TO {author}; SET ROLE {author}; \
+             CREATE FUNCTION probe(x int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN \
+               IF current_setting('is_superuser') = 'on' THEN RAISE EXCEPTION 'the dump ran as a superuser'; END IF; \
+               RETURN x; END $$; \
+             CREATE TABLE probed (x int); INSERT INTO probed VALUES (1), (2); CREATE INDEX probed_probe ON probed (probe(x)); \
+             RESET ROLE; \
+             CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE embedding (v vector(3)); INSERT INTO embedding VALUES ('[1,2,3]');"
+        ),
+    )
+    .await;
+    let document = project
+        .run_on(&database, &["--env", "test", "--output", "json", "backup", "--verify-restore"])
+        .expect_code(0)
+        .json();
+    let tables = document["result"]["restore_drill"]["tables"].as_array().unwrap();
+    let rows = |name: &str| {
+        tables.iter().find(|table| table["table"]["name"] == name).map(|table| table["rows"].as_i64().unwrap())
+    };
+    assert_eq!(rows("probed"), Some(2), "{tables:?}");
+    assert_eq!(rows("embedding"), Some(1), "{tables:?}");
+}

@@ -79,6 +79,8 @@ fn write_error(path: &Path, err: std::io::Error) -> Error {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub catalog: Catalog,
+    /// `pg_restore --list` as printed: what a restore may be told to leave out (`-L`).
+    pub list: String,
     /// The bookkeeping table's `hash` column, in id order (empty when the dump has none).
     pub applied_hashes: Vec<String>,
 }
@@ -104,7 +106,7 @@ pub async fn verify(path: &Path, migrations: &MigrationSettings) -> Result<Verif
     } else {
         Vec::new()
     };
-    Ok(Verified { catalog, applied_hashes })
+    Ok(Verified { catalog, list, applied_hashes })
 }
 
 /// Runs `pg_restore ARGS FILE` and returns its stdout, or why it failed.

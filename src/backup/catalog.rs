@@ -30,6 +30,24 @@ pub struct Catalog {
     /// Each table's entry as pg_restore prints it after `TABLE `: `schema name
     /// owner`, unquoted, so a name with a space is only told apart by a catalog.
     pub tables_raw: Vec<String>,
+    /// The extensions it creates.
+    pub extensions: Vec<String>,
+}
+
+/// The entries a restore without superuser rights must leave to whoever made the
+/// extensions: `EXTENSION` and `COMMENT - EXTENSION` (only an extension's owner may comment on it).
+pub fn without_extensions(list: &str) -> String {
+    list.lines()
+        .filter(|line| {
+            let Some((_, entry)) = line.split_once(';') else { return true };
+            if line.starts_with(';') {
+                return true;
+            }
+            let words: Vec<&str> = entry.split_whitespace().collect();
+            !matches!(words.get(2..), Some(["EXTENSION", ..] | ["COMMENT", "-", "EXTENSION", ..]))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// Reads `pg_restore --list`: header comments, then one entry per line,
@@ -50,6 +68,10 @@ pub fn parse_list(text: &str) -> Catalog {
         };
         let words: Vec<&str> = entry.split_whitespace().collect();
         // words: oid, oid, then the entry type and its names.
+        if let Some(["EXTENSION", "-", name, ..]) = words.get(2..) {
+            catalog.extensions.push((*name).to_owned());
+            continue;
+        }
         let (kind, rest) = match words.get(2..) {
             Some(["TABLE", "DATA", rest @ ..]) => ("data", rest),
             // A partition's attachment, not a table of its own.
@@ -151,6 +173,16 @@ mod tests {
         let names: Vec<String> = catalog.tables.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["drizzle.__drizzle_migrations", "public.note"]);
         assert_eq!(catalog.table_data.len(), 2);
+    }
+
+    #[test]
+    fn extensions_are_named_and_can_be_left_out_of_a_restore() {
+        let list = ";\n; Archive created at 2026-01-01\n;\n3; 3079 16384 EXTENSION - vector \n4150; 0 0 COMMENT - EXTENSION vector \n215; 1259 16390 TABLE public emb postgres\n";
+        assert_eq!(parse_list(list).extensions, ["vector"]);
+        assert_eq!(
+            without_extensions(list),
+            ";\n; Archive created at 2026-01-01\n;\n215; 1259 16390 TABLE public emb postgres\n"
+        );
     }
 
     #[test]

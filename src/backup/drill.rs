@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
 use super::archive;
-use super::catalog::TableName;
+use super::catalog::{self, TableName};
 use super::tools;
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, ErrorKind, Result};
@@ -43,18 +43,28 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     let scratch_url = local.start_for_scratch(&scratch)?;
     let mut admin = connect(&admin_url).await?;
     DRILLS.drop_stale(&mut admin).await;
+    drop_stale_roles(&mut admin).await;
     DRILLS.create(&mut admin, &scratch, None).await.map_err(|err| drill_error("create the scratch database", &err))?;
+    // The dump's code (index expressions, defaults, functions) runs as a role made for
+    // this drill, named as its database, with no special right, dropped after: a
+    // production database's content never gains the rights of whoever drills it.
+    let prepared = prepare_role(&mut admin, &scratch, &scratch_url, &verified.catalog.extensions).await;
     // Interrupted, the restore is stopped and the scratch database still dropped:
     // a copy of production's data is never left on the laptop.
-    let outcome = tokio::select! {
-        outcome = restore_and_count(file, &scratch_url, &verified.catalog.tables_raw, env) => outcome,
-        signal = crate::signals::interrupted() => Err(Error::new(
-            ErrorKind::Unavailable,
-            format!("the restore drill was interrupted by {signal}; its scratch database was dropped"),
-        )),
+    let outcome = match prepared {
+        Err(error) => Err(error),
+        Ok(()) => tokio::select! {
+            outcome = restore_and_count(file, &scratch, &scratch_url, &verified, env) => outcome,
+            signal = crate::signals::interrupted() => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("the restore drill was interrupted by {signal}; its scratch database was dropped"),
+            )),
+        },
     };
     let drop = format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)");
     let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+    let drop_role = format!("DROP ROLE IF EXISTS \"{scratch}\"");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop_role)).execute(&mut admin).await;
     let _ = admin.close().await;
     let (tables, applied_migrations) = outcome?;
     dropped.map_err(|err| drill_error("drop the scratch database", &err))?;
@@ -67,15 +77,68 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     })
 }
 
+/// The drill's role: no superuser, no other right, owner of the scratch database
+/// (so it may create its schemas), and the dump's extensions made for it, by the
+/// cluster's superuser, from this machine's installed scripts.
+async fn prepare_role(admin: &mut PgConnection, role: &str, url: &str, extensions: &[String]) -> Result<()> {
+    let sql = format!(
+        "CREATE ROLE \"{role}\" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; \
+         ALTER DATABASE \"{role}\" OWNER TO \"{role}\""
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *admin)
+        .await
+        .map_err(|err| drill_error("make the drill's role", &err))?;
+    if extensions.is_empty() {
+        return Ok(());
+    }
+    let mut scratch = connect(url).await?;
+    for extension in extensions {
+        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote(extension));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut scratch).await.map_err(|err| {
+            drill_error(&format!("create the extension `{extension}` the dump uses"), &err).help(format!(
+                "install the extension `{extension}` for the development cluster's PostgreSQL, then drill again"
+            ))
+        })?;
+    }
+    let _ = scratch.close().await;
+    Ok(())
+}
+
+/// Roles of drills that were killed: their database is gone.
+async fn drop_stale_roles(admin: &mut PgConnection) {
+    let pattern = format!("{}%", DRILLS.prefix.replace('_', "\\_"));
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_roles r WHERE rolname LIKE $1 \
+         AND NOT EXISTS (SELECT FROM pg_database d WHERE d.datname = r.rolname)",
+    )
+    .bind(pattern)
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for role in left {
+        let sql = format!("DROP ROLE IF EXISTS {}", quote(&role));
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await;
+    }
+}
+
 async fn restore_and_count(
     file: &Path,
+    role: &str,
     url: &str,
-    tables_raw: &[String],
+    verified: &archive::Verified,
     env: &Environment,
 ) -> Result<(Vec<RestoredTable>, Option<i64>)> {
+    let tables_raw = &verified.catalog.tables_raw;
     let pg_restore = tools::program("pg_restore")?;
+    // The extensions are made already; the restore leaves them (and their comments) out.
+    let list = tempfile::NamedTempFile::new().map_err(|err| Error::io("create", &std::env::temp_dir(), err))?;
+    std::fs::write(list.path(), catalog::without_extensions(&verified.list))
+        .map_err(|err| Error::io("write", list.path(), err))?;
     let output = tokio::process::Command::new(&pg_restore)
-        .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--dbname", url])
+        .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--role", role, "--use-list"])
+        .arg(list.path())
+        .args(["--dbname", url])
         .arg(file)
         .kill_on_drop(true)
         .output()
@@ -84,7 +147,7 @@ async fn restore_and_count(
     if !output.status.success() {
         return Err(Error::new(ErrorKind::Unavailable, format!("the backup {} did not restore", file.display()))
             .note("pg_restore said", String::from_utf8_lossy(&output.stderr).trim())
-            .help("the dump is readable but PostgreSQL refused it: a missing extension or role, or a server older than the dump's; the scratch database was dropped"));
+            .help("the dump is readable but PostgreSQL refused it: a server older than the dump's, or what only a superuser may restore (the drill restores as a role without special rights: event triggers, C functions, publications for all tables); the scratch database was dropped"));
     }
     let mut connection = connect(url).await?;
     // The tables as the scratch database has them, each matched to its entry in
