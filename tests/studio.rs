@@ -475,3 +475,34 @@ async fn the_system_catalogs_cannot_be_read_and_redaction_follows_partitions_and
     let (_, _, body) = request(studio.port, "GET", "/api/tables/public/audit_2025/rows", &host, Some(&studio.token));
     assert!(body.contains("\"t\":\"a column named t\""), "{body}");
 }
+
+#[tokio::test]
+async fn an_array_sorts_across_pages_and_a_bad_value_is_a_400_saying_why() {
+    let (database, project) = seeded().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE tagged (id int PRIMARY KEY, tags int[]); \
+         INSERT INTO tagged SELECT g, ARRAY[g % 3, g] FROM generate_series(1, 30) g;",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let mut seen = Vec::new();
+    let mut path = "/api/tables/public/tagged/rows?sort=tags&limit=10".to_owned();
+    loop {
+        let (status, _, body) = request(studio.port, "GET", &path, &host, Some(&studio.token));
+        assert_eq!(status, 200, "{path}: {body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        seen.extend(page["rows"].as_array().unwrap().iter().map(|row| row["id"].as_str().unwrap().to_owned()));
+        let Some(next) = page["next"].as_str() else { break };
+        let encoded: String = next.bytes().map(|byte| format!("%{byte:02X}")).collect();
+        path = format!("/api/tables/public/tagged/rows?sort=tags&limit=10&after={encoded}");
+    }
+    assert_eq!(seen.len(), 30, "{seen:?}");
+    let (status, _, body) =
+        request(studio.port, "GET", "/api/tables/public/tagged/rows?filter=id:eq:abc", &host, Some(&studio.token));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid input syntax for type integer"), "{body}");
+}

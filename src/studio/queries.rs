@@ -13,6 +13,12 @@ pub enum QueryError {
 
 impl From<sqlx::Error> for QueryError {
     fn from(err: sqlx::Error) -> QueryError {
+        // Class 22, a data exception: a value from the request the column cannot take.
+        if let Some(database) = err.as_database_error()
+            && database.code().is_some_and(|code| code.starts_with("22"))
+        {
+            return QueryError::Bad(format!("a value in the request does not fit: {}", database.message()));
+        }
         QueryError::Database(crate::pg_error::describe(&err))
     }
 }
@@ -319,26 +325,27 @@ pub async fn rows(
             order.iter().map(|c| format!("t.{} {direction} NULLS LAST", c.ident)).collect::<Vec<_>>().join(", ")
         )
     };
-    let sql =
-        format!("SELECT {ROW_JSON}::text FROM {ident} t {where_clause} {order_clause} LIMIT {}", request.limit + 1);
-    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    // The cursor is each order column's own text (an array's `{1,2}`, not JSON's
+    // `[1,2]`): what `$n::text::type` reads back.
+    let cursor_sql = if order.is_empty() {
+        "ARRAY[]::text[]".to_owned()
+    } else {
+        format!("ARRAY[{}]", order.iter().map(|c| format!("t.{}::text", c.ident)).collect::<Vec<_>>().join(", "))
+    };
+    let sql = format!(
+        "SELECT {ROW_JSON}::text, {cursor_sql} FROM {ident} t {where_clause} {order_clause} LIMIT {}",
+        request.limit + 1
+    );
+    let mut query = sqlx::query_as::<_, (String, Vec<Option<String>>)>(sqlx::AssertSqlSafe(sql));
     for value in &binds {
         query = query.bind(value);
     }
-    let texts = query.fetch_all(&mut *transaction).await?;
-    let more = texts.len() > request.limit;
-    let mut rows: Vec<Value> =
-        texts.iter().take(request.limit).filter_map(|text| serde_json::from_str(text).ok()).collect();
-    let text_of = |value: &Value| match value {
-        Value::Null => None,
-        Value::String(text) => Some(text.clone()),
-        other => Some(other.to_string()),
-    };
-    let next = match (more && pageable, rows.last()) {
-        (true, Some(last)) => {
-            let cursor: Vec<Option<String>> = order.iter().map(|c| last.get(&c.name).and_then(text_of)).collect();
-            Some(serde_json::to_string(&cursor).expect("a cursor serialises"))
-        }
+    let found = query.fetch_all(&mut *transaction).await?;
+    let more = found.len() > request.limit;
+    let page = &found[..found.len().min(request.limit)];
+    let mut rows: Vec<Value> = page.iter().filter_map(|(text, _)| serde_json::from_str(text).ok()).collect();
+    let next = match (more && pageable, page.last()) {
+        (true, Some((_, cursor))) => Some(serde_json::to_string(cursor).expect("a cursor serialises")),
         _ => None,
     };
     redact(redaction, &lineage, &mut rows);
@@ -526,9 +533,11 @@ pub fn to_csv(rows: &[Value]) -> String {
             }
         }
     }
-    // A cell a spreadsheet would run as a formula is kept as text.
+    // A cell a spreadsheet would run as a formula is kept as text (OWASP's list:
+    // = + - @ tab CR), but a negative number stays a number.
     let defuse = |text: &str| {
-        if text.starts_with(['=', '+', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() }
+        let number = text.parse::<f64>().is_ok() && !text.contains(['\t', '\r']);
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number { format!("'{text}") } else { text.to_owned() }
     };
     let quote = |text: &str| {
         if text.contains([',', '"', '\n', '\r']) {
@@ -562,6 +571,8 @@ mod tests {
     fn a_cell_a_spreadsheet_would_run_stays_text() {
         assert_eq!(to_csv(&[json!({"f": "=HYPERLINK(\"x\")"})]), "f\r\n\"'=HYPERLINK(\"\"x\"\")\"\r\n");
         assert_eq!(to_csv(&[json!({"n": "-5"})]), "n\r\n-5\r\n");
+        assert_eq!(to_csv(&[json!({"f": "-2+3+cmd|' /C calc'!A0"})]), "f\r\n'-2+3+cmd|' /C calc'!A0\r\n");
+        assert_eq!(to_csv(&[json!({"f": "+1"})]), "f\r\n+1\r\n");
     }
 
     #[test]
