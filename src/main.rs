@@ -13,6 +13,13 @@ use praxia_deploy::output::Printer;
 use praxia_deploy::output::{ColorChoice, OutputFormat};
 
 fn main() -> ExitCode {
+    // Past `ulimit -f`, a write fails with EFBIG, which the backup reports like a
+    // full disk and cleans up after; the signal's default would kill the process
+    // with neither.
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

@@ -178,8 +178,9 @@ fn a_full_disk_removes_the_partial_file() {
     let database = test_postgres().fresh_database();
     let project = TestProject::from_repo();
     project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
-    // The process may write 8 KiB per file: the dump is bigger. SIGXFSZ ignored,
-    // so the write fails with EFBIG as a full disk fails with ENOSPC.
+    // The process may write 8 KiB per file: the dump is bigger. SIGXFSZ keeps its
+    // default (kill the process): the tool ignores it itself, so the write fails
+    // with EFBIG as a full disk fails with ENOSPC.
     let mut command = project.on(&database);
     command.args(["--env", "test", "backup"]);
     // SAFETY: only async-signal-safe calls between fork and exec.
@@ -187,7 +188,7 @@ fn a_full_disk_removes_the_partial_file() {
         command.pre_exec(|| {
             let limit = libc::rlimit { rlim_cur: 8192, rlim_max: 8192 };
             libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
             Ok(())
         });
     }
@@ -197,6 +198,15 @@ fn a_full_disk_removes_the_partial_file() {
         .expect_stderr_contains("the file grew past the size this process may write")
         .expect_stderr_contains("the partial file was removed");
     assert_eq!(files_in(&project.path().join("backups")), Vec::<String>::new());
+
+    // A killed run's partial file (its name, unwritten for hours) goes with the next backup.
+    let left =
+        project.path().join("backups/praxia-test-20251204T100000Z-0123456789abcdef0123456789abcdef.dump.partial");
+    std::fs::write(&left, b"half a dump").unwrap();
+    let file = std::fs::File::options().write(true).open(&left).unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200)).unwrap();
+    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    assert!(!left.exists(), "{:?}", files_in(&project.path().join("backups")));
 }
 
 #[tokio::test]

@@ -132,6 +132,11 @@ async fn rotate(dir: &Path, app: &str, keep: usize, just_taken: &str) -> Result<
             names.push((name.to_owned(), modified));
         }
     }
+    for name in naming::abandoned_partials(&names, app, SystemTime::now()) {
+        if tokio::fs::remove_file(dir.join(&name)).await.is_ok() {
+            tracing::info!("removed {name}, left by a backup that was killed");
+        }
+    }
     let removed = naming::to_remove(&names, app, keep, just_taken);
     for name in &removed {
         let path = dir.join(name);

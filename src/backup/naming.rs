@@ -62,6 +62,30 @@ pub fn to_remove(files: &[(String, SystemTime)], app: &str, keep: usize, just_ta
     backups.into_iter().take(excess).map(|(_, _, name)| name.clone()).collect()
 }
 
+/// How long a partial file may go unwritten before it is taken for a killed run's.
+pub const PARTIAL_ABANDONED_AFTER: Duration = Duration::from_secs(3600);
+
+/// The partial files of `app`'s killed runs: exactly the name `take` writes
+/// (`<app>-<timestamp>-<32 hex>.dump.partial`), unwritten for `PARTIAL_ABANDONED_AFTER`.
+pub fn abandoned_partials(files: &[(String, SystemTime)], app: &str, now: SystemTime) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(name, modified)| {
+            let Some(rest) = name.strip_prefix(app).and_then(|rest| rest.strip_prefix('-')) else { return false };
+            let Some(stem) = rest.strip_suffix(PARTIAL).and_then(|rest| rest.strip_suffix(EXTENSION)) else {
+                return false;
+            };
+            let Some((stamp, id)) = stem.split_once('-') else { return false };
+            let ours = stamp.len() == 16
+                && stamp.ends_with('Z')
+                && id.len() == 32
+                && id.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+            ours && now.duration_since(*modified).is_ok_and(|idle| idle > PARTIAL_ABANDONED_AFTER)
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// `name`, or `name` with `-2`, `-3`... before the extension: the first that `exists` says is free.
 pub fn unused(name: &str, exists: impl Fn(&str) -> bool) -> String {
     if !exists(name) {
@@ -81,6 +105,21 @@ mod tests {
         assert_eq!(file_name("praxia-api", at, Some("0002_add_x")), "praxia-api-20251201T112505Z-0002_add_x.dump");
         assert_eq!(file_name("praxia-api", at, None), "praxia-api-20251201T112505Z-empty.dump");
         assert_eq!(file_name("a", at, Some("../../x y")), "a-20251201T112505Z-______x_y.dump");
+    }
+
+    #[test]
+    fn only_our_own_partial_files_left_long_ago_are_abandoned() {
+        let now = UNIX_EPOCH + Duration::from_secs(100_000);
+        let at = |seconds_ago: u64| now - Duration::from_secs(seconds_ago);
+        let id = "0123456789abcdef0123456789abcdef";
+        let files: Vec<(String, SystemTime)> = vec![
+            (format!("api-20251204T100000Z-{id}.dump.partial"), at(7200)),
+            (format!("api-20251204T110000Z-{id}.dump.partial"), at(60)),
+            ("api-20251204T100000Z-0002_b.dump.partial".to_owned(), at(7200)),
+            (format!("other-20251204T100000Z-{id}.dump.partial"), at(7200)),
+            (format!("api-20251204T100000Z-{id}.dump"), at(7200)),
+        ];
+        assert_eq!(abandoned_partials(&files, "api", now), [format!("api-20251204T100000Z-{id}.dump.partial")]);
     }
 
     #[test]
