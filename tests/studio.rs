@@ -13,7 +13,7 @@ use support::{TestDatabase, TestProject, test_postgres};
 /// The studio running for the test database; killed when dropped.
 struct Running {
     child: Child,
-    /// `http://127.0.0.1:<port>/?token=...`, as printed.
+    /// `http://127.0.0.1:<port>/#token=...`, as printed.
     url: String,
     port: u16,
     token: String,
@@ -42,15 +42,22 @@ fn start(project: &TestProject, database: &TestDatabase) -> Running {
     Running { child, url, port, token }
 }
 
-/// A raw HTTP/1.1 request (any Host header, any method): status and body.
-fn request(port: u16, method: &str, path: &str, host: &str, cookie: Option<&str>) -> (u16, String, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let cookie = cookie.map_or(String::new(), |cookie| format!("Cookie: praxia_studio={cookie}\r\n"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Length: 0\r\nConnection: close\r\n\r\n"
+/// A raw HTTP/1.1 request (any Host header, any method), with the token as the
+/// page sends it (`Authorization: Bearer`): status, head and body.
+fn request(port: u16, method: &str, path: &str, host: &str, token: Option<&str>) -> (u16, String, String) {
+    let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
+    raw(
+        port,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
     )
-    .unwrap();
+}
+
+/// Any request, as written.
+fn raw(port: u16, text: &str) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(text.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
@@ -70,26 +77,41 @@ async fn only_the_printed_url_on_the_bound_host_gets_in_and_the_page_is_locked_d
     let (database, project) = seeded().await;
     let studio = start(&project, &database);
     let host = format!("127.0.0.1:{}", studio.port);
-    assert!(studio.url.starts_with(&format!("http://{host}/?token=")), "{}", studio.url);
+    assert!(studio.url.starts_with(&format!("http://{host}/#token=")), "{}", studio.url);
 
     let (status, _, _) = request(studio.port, "GET", "/api/tables", &host, None);
     assert_eq!(status, 401, "no token");
     let (status, _, _) = request(studio.port, "GET", "/api/tables", &host, Some("wrong"));
     assert_eq!(status, 401, "a wrong token");
     // A DNS-rebinding page reaches the port under its own name: refused, token or not.
-    let (status, _, _) = request(studio.port, "GET", &format!("/?token={}", studio.token), "evil.example", None);
+    let (status, _, _) = request(studio.port, "GET", "/api/tables", "evil.example", Some(&studio.token));
     assert_eq!(status, 421);
+    let (status, _, _) = request(studio.port, "GET", "/", "evil.example", None);
+    assert_eq!(status, 421);
+    // The token is taken from the header only: never from a URL (logs, history) nor
+    // a cookie (a browser sends those to every port of the host).
+    let (status, _, _) = request(studio.port, "GET", &format!("/api/tables?token={}", studio.token), &host, None);
+    assert_eq!(status, 401);
+    let (status, _, _) = raw(
+        studio.port,
+        &format!(
+            "GET /api/tables HTTP/1.1\r\nHost: {host}\r\nCookie: praxia_studio={}\r\nConnection: close\r\n\r\n",
+            studio.token
+        ),
+    );
+    assert_eq!(status, 401);
 
-    let (status, head, body) = request(studio.port, "GET", &format!("/?token={}", studio.token), &host, None);
+    // The page holds no data: it loads without the token, and sets no cookie.
+    let (status, head, body) = request(studio.port, "GET", "/", &host, None);
     assert_eq!(status, 200);
     let head = head.to_ascii_lowercase();
-    assert!(head.contains(&format!("set-cookie: praxia_studio={}; httponly; samesite=strict", studio.token)), "{head}");
+    assert!(!head.contains("set-cookie"), "{head}");
     assert!(head.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{head}");
     assert!(!head.contains("access-control-allow-origin"), "no CORS: {head}");
     assert!(body.contains("<script src=\"/studio.js\""), "{body}");
     assert!(!body.contains("http://") && !body.contains("https://"), "nothing loaded from elsewhere: {body}");
     let (status, _, _) = request(studio.port, "GET", "/api/tables", &host, Some(&studio.token));
-    assert_eq!(status, 200, "the cookie is enough afterwards");
+    assert_eq!(status, 200, "the token in the header");
 }
 
 #[tokio::test]

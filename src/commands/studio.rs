@@ -66,7 +66,8 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         redaction,
         database_url: url.clone(),
     });
-    let address = format!("http://{local}/?token={token}");
+    // In the fragment: no request carries it, so no log or proxy sees it.
+    let address = format!("http://{local}/#token={token}");
     // The URL is the key: printed once, on stdout, for the user (never logged).
     println!("studio for {} ({}) at {address}", env.name, url.redacted());
     if open {

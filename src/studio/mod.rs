@@ -52,23 +52,13 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .with_state(studio)
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
-}
-
 /// The guard, and the headers every answer carries.
-async fn admit(
-    State(studio): State<Arc<Studio>>,
-    Query(query): Query<TokenQuery>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn admit(State(studio): State<Arc<Studio>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
-    let cookie = guard::cookie_value(headers.get(header::COOKIE).and_then(|value| value.to_str().ok()));
-    let decision = guard::decide(host, &studio.bound, &studio.token, query.token.as_deref(), cookie);
-    let mut response = match decision {
+    let presented = guard::bearer(headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()));
+    let needs_token = request.uri().path().starts_with("/api/");
+    let mut response = match guard::decide(host, &studio.bound, &studio.token, presented, needs_token) {
         guard::Decision::WrongHost => {
             (StatusCode::MISDIRECTED_REQUEST, "this studio answers only to its own address\n").into_response()
         }
@@ -77,14 +67,6 @@ async fn admit(
                 .into_response()
         }
         guard::Decision::Allow => next.run(request).await,
-        guard::Decision::AllowAndRemember => {
-            let mut response = next.run(request).await;
-            let cookie = format!("{}={}; HttpOnly; SameSite=Strict; Path=/", guard::COOKIE, studio.token);
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
-        }
     };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

@@ -14,7 +14,7 @@ const browser = await chromium.launch({
 const problems = [];
 const requests = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   page.on("request", (request) => requests.push(request.url()));
   page.on("pageerror", (error) => problems.push("page error: " + error.message));
   page.on("console", (message) => { if (message.type() === "error") problems.push("console: " + message.text()); });
@@ -74,6 +74,15 @@ try {
   const content = await page.content();
   expect(!content.includes(hash), "the password hash reached the page");
   expect(content.includes("[redacted]"), "the password column shows [redacted]");
+
+  // An export downloads with the token sent as a header; the token is in no cookie
+  // (a browser sends those to every port of the host) and out of the address bar.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("a.export:text-is('export csv')")]);
+  const { readFile } = await import("node:fs/promises");
+  const csv = await readFile(await download.path(), "utf8");
+  expect(csv.startsWith("id,") && !csv.includes(hash), "the CSV export: " + csv.slice(0, 80));
+  expect((await page.context().cookies()).length === 0, "a cookie was set");
+  expect(!page.url().includes("token"), "the token stayed in the address bar: " + page.url());
 
   // The migrations view.
   await page.click("#migrations-link");

@@ -1,10 +1,43 @@
 // The studio's page: plain DOM, no dependencies, every request to this origin.
 "use strict";
 
-async function get(path) {
-  const answer = await fetch(path, { credentials: "same-origin" });
+// The token comes in the printed URL's fragment (never sent in a request) and is
+// kept in this tab's sessionStorage, which only this origin reads; each request
+// for data carries it as a header. No cookie: a browser sends cookies to every
+// port of the host.
+const TOKEN_KEY = "praxia_studio_token";
+(function keepToken() {
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    history.replaceState(null, "", "/");
+  }
+})();
+
+async function fetchWithToken(path) {
+  const answer = await fetch(path, {
+    credentials: "omit",
+    headers: { Authorization: "Bearer " + (sessionStorage.getItem(TOKEN_KEY) || "") },
+  });
   if (!answer.ok) throw new Error(path + ": " + answer.status + " " + (await answer.text()));
-  return answer.json();
+  return answer;
+}
+
+async function get(path) {
+  return (await fetchWithToken(path)).json();
+}
+
+// An export is fetched with the token, then saved from memory under its name.
+async function download(path, name) {
+  const blob = await (await fetchWithToken(path)).blob();
+  const url = URL.createObjectURL(blob);
+  const link = element("a");
+  link.href = url;
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 function element(tag, text, className) {
@@ -72,8 +105,12 @@ async function showTable(schema, name, filters) {
   ["csv", "json"].forEach((format) => {
     const link = exports.appendChild(element("a", "export " + format));
     link.className = "export";
-    link.addEventListener("click", () => { link.href = tablePath(view.schema, view.name) + "/export?format=" + format + "&" + rowsQuery(null); });
-    link.href = tablePath(view.schema, view.name) + "/export?format=" + format;
+    link.href = "#";
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      const path = tablePath(view.schema, view.name) + "/export?format=" + format + "&" + rowsQuery(null);
+      download(path, view.schema + "." + view.name + "." + format).catch(report);
+    });
     exports.appendChild(document.createTextNode(" "));
   });
   section.appendChild(exports);
@@ -192,8 +229,6 @@ function report(error) {
 }
 
 async function start() {
-  // The token did its work (the cookie holds it now): keep it out of the address bar and history.
-  if (location.search.includes("token=")) history.replaceState(null, "", "/");
   document.getElementById("migrations-link").addEventListener("click", (event) => {
     event.preventDefault();
     showMigrations().catch(report);
