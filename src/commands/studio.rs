@@ -58,6 +58,7 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
     });
     let redaction = crate::studio::queries::Redaction { extra: env.studio.redact.clone() };
     let studio = Arc::new(Studio {
+        exports: Arc::new(tokio::sync::Semaphore::new(crate::studio::EXPORTS_AT_ONCE)),
         pool,
         token: token.clone(),
         bound: local.to_string(),

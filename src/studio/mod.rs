@@ -29,7 +29,12 @@ pub struct Studio {
     pub redaction: queries::Redaction,
     /// The database, for the drift check (the scratch database is elsewhere).
     pub database_url: crate::config::DatabaseUrl,
+    /// Exports running at once, at most `EXPORTS_AT_ONCE`.
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
+
+/// Exports that may run at once: each holds a database connection while it streams.
+pub const EXPORTS_AT_ONCE: usize = 2;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -184,25 +189,34 @@ async fn export(
     request.limit = EXPORT_ROWS;
     request.after = None;
     let csv = raw.as_deref().is_some_and(|raw| raw.split('&').any(|pair| pair == "format=csv"));
-    match queries::rows(&studio.pool, &studio.redaction, &schema, &table, &request).await {
-        Ok(page) => {
-            let rows = page["rows"].as_array().cloned().unwrap_or_default();
-            let file = format!("{schema}.{table}.{}", if csv { "csv" } else { "json" });
-            let disposition = format!("attachment; filename=\"{}\"", file.replace('"', ""));
-            let mut headers = HeaderMap::new();
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                headers.insert(header::CONTENT_DISPOSITION, value);
-            }
-            if csv {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-                (headers, queries::to_csv(&rows)).into_response()
-            } else {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                (headers, serde_json::to_string_pretty(&rows).unwrap_or_default()).into_response()
-            }
-        }
-        Err(error) => answer(Err(error)),
+    let format = if csv { queries::ExportFormat::Csv } else { queries::ExportFormat::Json };
+    let Ok(permit) = studio.exports.clone().try_acquire_owned() else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{EXPORTS_AT_ONCE} exports are running already: try again when one has finished\n"),
+        )
+            .into_response();
+    };
+    let export = match queries::plan_export(&studio.pool, &studio.redaction, &schema, &table, &request, format).await {
+        Ok(export) => export,
+        Err(error) => return answer(Err(error)),
+    };
+    // Streamed: the rows go out as they are read, a few at a time.
+    let (sink, mut source) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(8);
+    tokio::spawn(async move {
+        let _permit = permit;
+        export.stream(sink).await;
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::poll_fn(move |context| source.poll_recv(context)));
+    let file = format!("{schema}.{table}.{}", if csv { "csv" } else { "json" });
+    let disposition = format!("attachment; filename=\"{}\"", file.replace(['"', '\\', '\r', '\n'], ""));
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
+    let content_type = if csv { "text/csv; charset=utf-8" } else { "application/json" };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (headers, body).into_response()
 }
 
 /// The most rows an export holds.

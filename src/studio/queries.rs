@@ -219,9 +219,47 @@ pub async fn rows(
     request: &RowsRequest,
 ) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
-    let oid = table_oid(&mut transaction, schema, table).await?;
-    let lineage = lineage(&mut transaction, oid).await?;
-    let columns = columns_of(&mut transaction, oid).await?;
+    let planned = plan_rows(&mut transaction, redaction, schema, table, request).await?;
+    let sql = format!("{} LIMIT {}", planned.select, request.limit + 1);
+    let mut query = sqlx::query_as::<_, (String, Vec<Option<String>>)>(sqlx::AssertSqlSafe(sql));
+    for value in &planned.binds {
+        query = query.bind(value);
+    }
+    let found = query.fetch_all(&mut *transaction).await?;
+    let more = found.len() > request.limit;
+    let page = &found[..found.len().min(request.limit)];
+    let mut rows: Vec<Value> = page.iter().filter_map(|(text, _)| serde_json::from_str(text).ok()).collect();
+    let next = match (more && planned.pageable, page.last()) {
+        (true, Some((_, cursor))) => Some(serde_json::to_string(cursor).expect("a cursor serialises")),
+        _ => None,
+    };
+    redact(redaction, &planned.lineage, &mut rows);
+    Ok(json!({ "key": planned.key, "rows": rows, "next": next }))
+}
+
+/// A page's query, before its LIMIT: each row as JSON text and its cursor.
+pub struct PlannedRows {
+    select: String,
+    binds: Vec<String>,
+    lineage: Vec<String>,
+    key: Option<String>,
+    pageable: bool,
+    /// The table's columns, in order.
+    pub columns: Vec<String>,
+}
+
+/// The query for `request`'s rows, checked against the catalog (names, filters,
+/// the cursor): every error a request can cause is found here, before a row is read.
+async fn plan_rows(
+    transaction: &mut sqlx::PgConnection,
+    redaction: &Redaction,
+    schema: &str,
+    table: &str,
+    request: &RowsRequest,
+) -> Result<PlannedRows, QueryError> {
+    let oid = table_oid(transaction, schema, table).await?;
+    let lineage = lineage(transaction, oid).await?;
+    let columns = columns_of(transaction, oid).await?;
     let column = |name: &str| -> Result<&Column, QueryError> {
         let found =
             columns.iter().find(|column| column.name == name).ok_or_else(|| bad(format!("no column `{name}`")))?;
@@ -332,24 +370,106 @@ pub async fn rows(
     } else {
         format!("ARRAY[{}]", order.iter().map(|c| format!("t.{}::text", c.ident)).collect::<Vec<_>>().join(", "))
     };
-    let sql = format!(
-        "SELECT {ROW_JSON}::text, {cursor_sql} FROM {ident} t {where_clause} {order_clause} LIMIT {}",
-        request.limit + 1
-    );
-    let mut query = sqlx::query_as::<_, (String, Vec<Option<String>>)>(sqlx::AssertSqlSafe(sql));
-    for value in &binds {
-        query = query.bind(value);
+    Ok(PlannedRows {
+        select: format!("SELECT {ROW_JSON}::text, {cursor_sql} FROM {ident} t {where_clause} {order_clause}"),
+        binds,
+        lineage,
+        key,
+        pageable,
+        columns: columns.iter().map(|column| column.name.clone()).collect(),
+    })
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// An export, planned and checked: `stream` then sends it, row by row.
+pub struct Export {
+    transaction: sqlx::Transaction<'static, sqlx::Postgres>,
+    planned: PlannedRows,
+    redaction: Redaction,
+    format: ExportFormat,
+    limit: usize,
+}
+
+pub async fn plan_export(
+    pool: &PgPool,
+    redaction: &Redaction,
+    schema: &str,
+    table: &str,
+    request: &RowsRequest,
+    format: ExportFormat,
+) -> Result<Export, QueryError> {
+    let mut transaction = read_only(pool).await?;
+    let planned = plan_rows(&mut transaction, redaction, schema, table, request).await?;
+    Ok(Export { transaction, planned, redaction: redaction.clone(), format, limit: request.limit })
+}
+
+impl Export {
+    /// Sends the export to `sink` a row at a time: a row is read from the server
+    /// only when the last one was taken, so memory holds a few rows whatever the
+    /// table's size. A database error mid-way ends the stream with it (the
+    /// download is cut short, never silently whole).
+    pub async fn stream(mut self, sink: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+        use futures_util::StreamExt;
+        let head = match self.format {
+            ExportFormat::Csv => csv_line(self.planned.columns.iter().map(|column| Some(column.as_str()))),
+            ExportFormat::Json => b"[".to_vec(),
+        };
+        if sink.send(Ok(head)).await.is_err() {
+            return;
+        }
+        let sql = format!("{} LIMIT {}", self.planned.select, self.limit);
+        let mut query = sqlx::query_as::<_, (String, Vec<Option<String>>)>(sqlx::AssertSqlSafe(sql));
+        for value in &self.planned.binds {
+            query = query.bind(value);
+        }
+        let mut rows = query.fetch(&mut *self.transaction);
+        let mut first = true;
+        while let Some(row) = rows.next().await {
+            let chunk = match row {
+                Ok((text, _)) => {
+                    let mut value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    redact(&self.redaction, &self.planned.lineage, std::slice::from_mut(&mut value));
+                    match self.format {
+                        ExportFormat::Csv => csv_line(
+                            self.planned
+                                .columns
+                                .iter()
+                                .map(|column| match value.get(column) {
+                                    None | Some(Value::Null) => None,
+                                    Some(Value::String(text)) => Some(std::borrow::Cow::Borrowed(text.as_str())),
+                                    Some(other) => Some(std::borrow::Cow::Owned(other.to_string())),
+                                })
+                                .collect::<Vec<_>>()
+                                .iter()
+                                .map(|cell| cell.as_deref()),
+                        ),
+                        ExportFormat::Json => {
+                            let mut bytes = if first { b"\n".to_vec() } else { b",\n".to_vec() };
+                            bytes.extend(serde_json::to_vec(&value).unwrap_or_default());
+                            bytes
+                        }
+                    }
+                }
+                Err(err) => {
+                    let _ = sink.send(Err(std::io::Error::other(crate::pg_error::describe(&err)))).await;
+                    return;
+                }
+            };
+            first = false;
+            if sink.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+        if self.format == ExportFormat::Json {
+            let _ = sink.send(Ok(b"\n]\n".to_vec())).await;
+        }
     }
-    let found = query.fetch_all(&mut *transaction).await?;
-    let more = found.len() > request.limit;
-    let page = &found[..found.len().min(request.limit)];
-    let mut rows: Vec<Value> = page.iter().filter_map(|(text, _)| serde_json::from_str(text).ok()).collect();
-    let next = match (more && pageable, page.last()) {
-        (true, Some((_, cursor))) => Some(serde_json::to_string(cursor).expect("a cursor serialises")),
-        _ => None,
-    };
-    redact(redaction, &lineage, &mut rows);
-    Ok(json!({ "key": key, "rows": rows, "next": next }))
 }
 
 fn redact(redaction: &Redaction, lineage: &[String], rows: &mut [Value]) {
@@ -533,8 +653,25 @@ pub fn to_csv(rows: &[Value]) -> String {
             }
         }
     }
-    // A cell a spreadsheet would run as a formula is kept as text (OWASP's list:
-    // = + - @ tab CR), but a negative number stays a number.
+    let mut out = csv_line(columns.iter().map(|column| Some(column.as_str())));
+    for row in rows {
+        let cells: Vec<Option<String>> = columns
+            .iter()
+            .map(|column| match row.get(column) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => Some(text.clone()),
+                Some(other) => Some(other.to_string()),
+            })
+            .collect();
+        out.extend(csv_line(cells.iter().map(|cell| cell.as_deref())));
+    }
+    String::from_utf8(out).expect("CSV of UTF-8 text")
+}
+
+/// One CSV record, CRLF-ended: a cell a spreadsheet would run as a formula kept
+/// as text (OWASP's list: = + - @ tab CR; a negative number stays a number),
+/// quoted where it must be; None is empty.
+fn csv_line<'a>(cells: impl Iterator<Item = Option<&'a str>>) -> Vec<u8> {
     let defuse = |text: &str| {
         let number = text.parse::<f64>().is_ok() && !text.contains(['\t', '\r']);
         if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number { format!("'{text}") } else { text.to_owned() }
@@ -546,21 +683,10 @@ pub fn to_csv(rows: &[Value]) -> String {
             text.to_owned()
         }
     };
-    let mut out = columns.iter().map(|column| quote(column)).collect::<Vec<_>>().join(",");
-    out.push_str("\r\n");
-    for row in rows {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|column| match row.get(column) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(text)) => quote(&defuse(text)),
-                Some(other) => quote(&other.to_string()),
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
-    }
-    out
+    let mut line =
+        cells.map(|cell| cell.map(|text| quote(&defuse(text))).unwrap_or_default()).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line.into_bytes()
 }
 
 #[cfg(test)]
