@@ -722,3 +722,23 @@ async fn the_built_in_function_list_is_the_servers() {
         "regenerate src/review/rules/builtin_functions.txt with the query in its header: missing {missing:?}, not on the server {extra:?}"
     );
 }
+
+#[tokio::test]
+async fn rewrites_heavy_locks_and_whole_table_writes_are_findings_judged_by_size() {
+    refused("", "TRUNCATE \"note\";", "error[truncate-table] (table note: ~5000 rows").await;
+    refused("", "UPDATE \"note\" SET \"body\" = 'x';", "error[whole-table-write] (table note: ~5000 rows").await;
+    refused("", "CLUSTER \"note\" USING \"note_pkey\";", "error[table-rewrite] (table note: ~5000 rows").await;
+    refused("", "ALTER TABLE \"note\" ADD COLUMN \"n\" bigserial;", "error[table-rewrite]").await;
+    refused("", "LOCK TABLE \"note\";", "error[explicit-lock] (table note: ~5000 rows").await;
+    // On a small table the rewrite and the write are quick: harmless, and said why.
+    let (database, project) = live_note(10).await;
+    set(
+        &project,
+        &[
+            ("0000_note", NOTE),
+            ("0001_backfill", "UPDATE \"note\" SET \"body\" = 'x';\n--> statement-breakpoint\nVACUUM FULL \"note\";"),
+        ],
+    );
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+    assert_eq!(text(&database, "SELECT count(*)::text FROM note WHERE body = 'x'").await, "10");
+}

@@ -123,10 +123,14 @@ impl Finding {
 }
 
 /// Our own rules' names, beside Squawk's.
-const OWN_RULES: [&str; 5] = [
+const OWN_RULES: [&str; 9] = [
     rules::PREVIOUS_RELEASE_OVERLAP,
     rules::NON_TRANSACTIONAL_STATEMENTS,
     rules::UNREVIEWABLE_STATEMENT,
+    rules::TRUNCATE_TABLE,
+    rules::WHOLE_TABLE_WRITE,
+    rules::TABLE_REWRITE,
+    rules::EXPLICIT_LOCK,
     acknowledgements::UNUSED_ACKNOWLEDGEMENT,
     acknowledgements::BLANKET_IGNORE,
 ];

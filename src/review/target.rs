@@ -177,6 +177,34 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                     facts.targets.extend(create.table_relation_name().and_then(table_ref).map(Target::Table));
                 }
                 ast::Stmt::CreateSchema(_) => facts.creates_schema = true,
+                ast::Stmt::Truncate(truncate) => {
+                    let names = truncate.table_list().into_iter().flat_map(|list| list.table_relation_names());
+                    facts.targets.extend(names.filter_map(table_ref).map(Target::Table));
+                }
+                ast::Stmt::Lock(lock) => {
+                    let names = lock.relation_list().into_iter().flat_map(|list| list.relation_names());
+                    facts.targets.extend(names.filter_map(relation_ref).map(Target::Table));
+                }
+                ast::Stmt::Update(update) => {
+                    facts.targets.extend(update.relation_name().and_then(relation_ref).map(Target::Table));
+                }
+                ast::Stmt::Delete(delete) => {
+                    facts.targets.extend(delete.relation_name().and_then(relation_ref).map(Target::Table));
+                }
+                ast::Stmt::Cluster(cluster) => {
+                    let name = cluster.table_name_ref().and_then(|table| table.path_ref()).map(path_ref);
+                    facts.targets.extend(name.map(Target::Table));
+                }
+                ast::Stmt::Vacuum(vacuum) => {
+                    let names = vacuum.table_and_columns_list().into_iter().flat_map(|list| list.table_and_columnss());
+                    facts.targets.extend(
+                        names.filter_map(|table| table.table_relation_name()).filter_map(table_ref).map(Target::Table),
+                    );
+                }
+                ast::Stmt::Refresh(refresh) => {
+                    let name = refresh.view_ref().and_then(|view| view.path_ref()).map(path_ref);
+                    facts.targets.extend(name.map(Target::Table));
+                }
                 ast::Stmt::CreateType(create) => {
                     facts.makes.extend(create.type_name().and_then(|name| name.path()).and_then(path).map(Part::Type));
                 }
@@ -250,6 +278,10 @@ fn parts_of_action(table: &Relation, action: &ast::AlterTableAction, facts: &mut
         }
         _ => {}
     }
+}
+
+fn relation_ref(relation: ast::RelationName) -> Option<Relation> {
+    relation.relation_name_ref()?.path_ref().map(path_ref)
 }
 
 fn table_ref(relation: ast::TableRelationName) -> Option<Relation> {
