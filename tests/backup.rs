@@ -618,3 +618,29 @@ async fn the_drill_runs_the_dumps_code_without_superuser_rights() {
     assert_eq!(rows("probed"), Some(2), "{tables:?}");
     assert_eq!(rows("embedding"), Some(1), "{tables:?}");
 }
+
+#[tokio::test]
+async fn the_dumps_code_cannot_reset_its_way_to_the_drills_superuser() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    let marker = std::env::temp_dir().join(format!("praxia-drill-escalated-{}", database.name));
+    let _ = std::fs::remove_file(&marker);
+    // A CHECK whose function leaves any SET ROLE and writes a file when it finds
+    // itself a superuser inside a drill (never in the source database).
+    execute(
+        &database,
+        &format!(
+            "CREATE FUNCTION escape(x int) RETURNS bool LANGUAGE plpgsql VOLATILE AS $$ BEGIN \
+               EXECUTE 'RESET ROLE'; \
+               IF current_setting('is_superuser') = 'on' AND current_database() LIKE 'praxia_restore_drill_%' THEN \
+                 EXECUTE format('COPY (SELECT 1) TO %L', '{}'); END IF; \
+               RETURN true; END $$; \
+             CREATE TABLE checked (x int CHECK (escape(x))); INSERT INTO checked VALUES (1);",
+            marker.display()
+        ),
+    )
+    .await;
+    project.run_on(&database, &["--env", "test", "backup", "--verify-restore"]).expect_code(0);
+    assert!(!marker.exists(), "the dump's code ran as the drill's superuser and wrote {}", marker.display());
+}

@@ -742,3 +742,16 @@ async fn rewrites_heavy_locks_and_whole_table_writes_are_findings_judged_by_size
     project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
     assert_eq!(text(&database, "SELECT count(*)::text FROM note WHERE body = 'x'").await, "10");
 }
+
+#[tokio::test]
+async fn after_a_statement_the_review_cannot_see_nothing_it_knew_excuses_a_finding() {
+    // Acknowledged or not, the DO block may have made `ghost` live (here: from `note`);
+    // that `ghost` "does not exist" no longer excuses dropping its column.
+    let unseen = "-- praxia-deploy: allow unreviewable-statement: reviewed by hand\nDO $$ BEGIN EXECUTE 'CREATE TABLE ghost AS SELECT * FROM note'; END $$;";
+    refused(
+        "",
+        &format!("{unseen}\n--> statement-breakpoint\nALTER TABLE \"ghost\" DROP COLUMN \"legacy\";"),
+        "error[ban-drop-column]",
+    )
+    .await;
+}

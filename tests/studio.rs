@@ -583,3 +583,50 @@ async fn exports_stream_and_at_most_two_run_at_once() {
     let csv = whole.expect("the exports' places came back");
     assert_eq!(csv.lines().count(), 10_001, "a header and 10,000 rows");
 }
+
+#[tokio::test]
+async fn a_parent_shows_its_childrens_rows_redacted_and_a_redacted_key_looks_nothing_up() {
+    let (database, project) = seeded().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE top (id int, secret text) PARTITION BY RANGE (id); \
+         CREATE TABLE mid PARTITION OF top FOR VALUES FROM (0) TO (100) PARTITION BY RANGE (id); \
+         CREATE TABLE leaf PARTITION OF mid FOR VALUES FROM (0) TO (50); \
+         INSERT INTO top VALUES (1, 'LEAFSECRET'); \
+         CREATE TABLE audit_base (id text, password text); ALTER TABLE account INHERIT audit_base; \
+         CREATE TABLE pkred (code text PRIMARY KEY, other text UNIQUE); INSERT INTO pkred VALUES ('SECRETCODE1', 'o1'); \
+         CREATE TABLE pkref (id int PRIMARY KEY, other text REFERENCES pkred (other)); INSERT INTO pkref VALUES (1, 'o1');",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password FROM account WHERE password IS NOT NULL LIMIT 1")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let environment = support::project::TEST_ENVIRONMENT;
+    project.file(
+        "environments/test.toml",
+        &format!("{environment}\n[studio]\nredact = [\"leaf.secret\", \"pkred.code\"]\n"),
+    );
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    for path in [
+        "/api/tables/public/top/rows",
+        "/api/tables/public/mid/rows",
+        "/api/tables/public/audit_base/rows",
+        "/api/tables/public/audit_base/export?format=csv",
+    ] {
+        let (status, _, body) = request(studio.port, "GET", path, &host, Some(&studio.token));
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!body.contains("LEAFSECRET") && !body.contains(&hash), "{path}: {body}");
+    }
+    let (status, _, body) = request(
+        studio.port,
+        "GET",
+        "/api/tables/public/pkred/referenced-by?key=SECRETCODE1",
+        &host,
+        Some(&studio.token),
+    );
+    assert_eq!(status, 400, "{body}");
+}

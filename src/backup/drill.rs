@@ -48,13 +48,18 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     // The dump's code (index expressions, defaults, functions) runs as a role made for
     // this drill, named as its database, with no special right, dropped after: a
     // production database's content never gains the rights of whoever drills it.
+    // The role connects itself (the development cluster trusts loopback): a
+    // superuser session that SET ROLE to it could be RESET by the dump's code, and
+    // no superuser session ever opens the scratch database once the dump is in it
+    // (its settings, views and functions are the dump's).
+    let role_url = as_role(&scratch_url, &scratch)?;
     let prepared = prepare_role(&mut admin, &scratch, &scratch_url, &verified.catalog.extensions).await;
     // Interrupted, the restore is stopped and the scratch database still dropped:
     // a copy of production's data is never left on the laptop.
     let outcome = match prepared {
         Err(error) => Err(error),
         Ok(()) => tokio::select! {
-            outcome = restore_and_count(file, &scratch, &scratch_url, &verified, env) => outcome,
+            outcome = restore_and_count(file, &role_url, &verified, env) => outcome,
             signal = crate::signals::interrupted() => Err(Error::new(
                 ErrorKind::Unavailable,
                 format!("the restore drill was interrupted by {signal}; its scratch database was dropped"),
@@ -82,7 +87,7 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
 /// cluster's superuser, from this machine's installed scripts.
 async fn prepare_role(admin: &mut PgConnection, role: &str, url: &str, extensions: &[String]) -> Result<()> {
     let sql = format!(
-        "CREATE ROLE \"{role}\" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; \
+        "CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; \
          ALTER DATABASE \"{role}\" OWNER TO \"{role}\""
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -122,9 +127,16 @@ async fn drop_stale_roles(admin: &mut PgConnection) {
     }
 }
 
+/// The scratch database's URL, as the drill's role.
+fn as_role(url: &str, role: &str) -> Result<String> {
+    let mut parsed =
+        url::Url::parse(url).map_err(|err| Error::internal(format!("the development cluster's URL: {err}")))?;
+    parsed.set_username(role).map_err(|()| Error::internal("the development cluster's URL takes no user name"))?;
+    Ok(parsed.to_string())
+}
+
 async fn restore_and_count(
     file: &Path,
-    role: &str,
     url: &str,
     verified: &archive::Verified,
     env: &Environment,
@@ -136,7 +148,7 @@ async fn restore_and_count(
     std::fs::write(list.path(), catalog::without_extensions(&verified.list))
         .map_err(|err| Error::io("write", list.path(), err))?;
     let output = tokio::process::Command::new(&pg_restore)
-        .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--role", role, "--use-list"])
+        .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--use-list"])
         .arg(list.path())
         .args(["--dbname", url])
         .arg(file)
@@ -149,11 +161,18 @@ async fn restore_and_count(
             .note("pg_restore said", String::from_utf8_lossy(&output.stderr).trim())
             .help("the dump is readable but PostgreSQL refused it: a server older than the dump's, or what only a superuser may restore (the drill restores as a role without special rights: event triggers, C functions, publications for all tables); the scratch database was dropped"));
     }
+    // As the drill's role, with every name qualified: the dump may have set the
+    // database's search_path and shadowed a catalog with a view of its own.
     let mut connection = connect(url).await?;
+    sqlx::raw_sql("SET search_path = pg_catalog, pg_temp")
+        .execute(&mut connection)
+        .await
+        .map_err(|err| drill_error("prepare its session", &err))?;
     // The tables as the scratch database has them, each matched to its entry in
     // the dump's table of contents (which prints names unquoted).
     let present: Vec<(String, String)> = sqlx::query_as(
-        "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
          AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
     )

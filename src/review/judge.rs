@@ -116,7 +116,11 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
     // Renames as written, for the catalog lookup, which resolves names itself.
     let mut earlier_as_written = Names::default();
     let mut earlier = Names::default();
+    // After a statement the review cannot see, its catalog read and what the
+    // release made are no longer known: later findings are judged on nothing.
+    let mut blind = false;
     for review in reviews.iter_mut() {
+        let unseen_from = super::unseen_from(&review.findings);
         let facts: Vec<StatementFacts> = match schema {
             Some(schema) => review.facts.iter().map(|fact| fact.qualified(schema)).collect(),
             None => review.facts.clone(),
@@ -127,6 +131,7 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
             .iter_mut()
             .filter(|finding| finding.level == Level::Error && finding.verdict == Verdict::Danger)
         {
+            let unseen_before = blind || unseen_from.is_some_and(|offset| offset < finding.offset);
             // What the release has renamed and created before this statement.
             let mut names = earlier.clone();
             names.apply(&facts, &review.tag, finding.offset);
@@ -136,10 +141,11 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
                 let part_here = schema.map_or_else(|| part.clone(), |schema| part.qualified(schema));
                 names.made_by(&part_here).map(|tag| format!("{part} is made by {tag} earlier in this release"))
             };
-            if let Some(reason) = finding.removes_only(&made_earlier) {
+            if !unseen_before && let Some(reason) = finding.removes_only(&made_earlier) {
                 finding.verdict = Verdict::Harmless { reason };
                 continue;
             }
+            // A database that held no table still holds none of the app's data, whatever ran since.
             let first_deploy = live.holds_no_tables && !finding.reaches_beyond;
             if finding.targets.is_empty() {
                 if first_deploy {
@@ -162,7 +168,8 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
                 finding.table_rows = rows;
                 finding.table_bytes = Some(table.bytes);
             }
-            if standings.iter().all(|standing| matches!(standing, Standing::Harmless(_))) {
+            // After a statement the review cannot see, what it read no longer excuses anything.
+            if !unseen_before && standings.iter().all(|standing| matches!(standing, Standing::Harmless(_))) {
                 let reasons: Vec<String> = standings
                     .into_iter()
                     .filter_map(|standing| match standing {
@@ -176,6 +183,7 @@ pub fn judge(reviews: &mut [Reviewed], live: &LiveTables, settings: &ReviewSetti
                 finding.verdict = Verdict::Harmless { reason: FIRST_DEPLOY.to_owned() };
             }
         }
+        blind |= unseen_from.is_some();
         earlier.apply(&facts, &review.tag, usize::MAX);
         earlier_as_written.apply(&review.facts, &review.tag, usize::MAX);
     }

@@ -210,7 +210,13 @@ impl Reviewed {
             finding.targets = statement.map(|statement| statement.targets.clone()).unwrap_or_default();
             finding.removes = statement.map(|statement| statement.removes.clone()).unwrap_or_default();
         }
+        // After a statement the review cannot see, nothing it knew holds: no later
+        // finding is excused by what the migration created or made.
+        let unseen_from = unseen_from(&findings);
         for finding in &mut findings {
+            if unseen_from.is_some_and(|offset| offset < finding.offset) {
+                continue;
+            }
             let mut names = names::Names::default();
             names.apply(&facts, &migration.tag, finding.offset);
             if let Some(Target::Table(table)) = finding.targets.first()
@@ -275,6 +281,11 @@ pub(crate) fn guarded_statement(statement: &str) -> Option<std::ops::Range<usize
         _ => false,
     };
     drizzle_kits.then_some(range)
+}
+
+/// Where the first statement the review cannot see starts, if any.
+pub(crate) fn unseen_from(findings: &[Finding]) -> Option<usize> {
+    findings.iter().filter(|finding| finding.rule == rules::UNREVIEWABLE_STATEMENT).map(|finding| finding.offset).min()
 }
 
 /// The statements drizzle-kit's guards hold, with the byte offset of each in the file.

@@ -14,8 +14,13 @@ pub enum QueryError {
 impl From<sqlx::Error> for QueryError {
     fn from(err: sqlx::Error) -> QueryError {
         // Class 22, a data exception: a value from the request the column cannot take.
+        // Class 22 (a data exception) and 23 (a domain's check), 42883 (no operator
+        // for this type, as json = json) and 42P01 (a regclass naming nothing):
+        // what a request's value or column choice causes.
         if let Some(database) = err.as_database_error()
-            && database.code().is_some_and(|code| code.starts_with("22"))
+            && database.code().is_some_and(|code| {
+                code.starts_with("22") || code.starts_with("23") || code == "42883" || code == "42P01"
+            })
         {
             return QueryError::Bad(format!("a value in the request does not fit: {}", database.message()));
         }
@@ -52,11 +57,14 @@ impl Redaction {
     }
 }
 
-/// The table at `oid` and every table it inherits from or is a partition of.
+/// The table at `oid`, every table it inherits from or is a partition of, and
+/// every one that inherits from it or is its partition: a parent's rows include
+/// its children's, so a column redacted in any of them is redacted in all.
 async fn lineage(transaction: &mut sqlx::PgConnection, oid: u32) -> Result<Vec<String>, QueryError> {
     Ok(sqlx::query_scalar(
-        "WITH RECURSIVE up(oid) AS (SELECT $1::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid) \
-         SELECT c.relname::text FROM up JOIN pg_class c ON c.oid = up.oid",
+        "WITH RECURSIVE up(oid) AS (SELECT $1::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid), \
+         down(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid) \
+         SELECT c.relname::text FROM (SELECT oid FROM up UNION SELECT oid FROM down) f JOIN pg_class c ON c.oid = f.oid",
     )
     .bind(sqlx::postgres::types::Oid(oid))
     .fetch_all(&mut *transaction)
@@ -507,6 +515,17 @@ pub async fn referenced_by(
     .bind(sqlx::postgres::types::Oid(oid))
     .fetch_all(&mut *transaction)
     .await?;
+    // The key names the row: a redacted key would be confirmed by what comes back.
+    let key_column: Option<String> = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_optional(&mut *transaction)
+    .await?;
+    if key_column.is_some_and(|key| redaction.hides_in(&own_lineage, &key)) {
+        return Err(bad("the table's key is redacted: its rows cannot be looked up by it".to_owned()));
+    }
     let mut found = Vec::new();
     for (constraint, other_schema, other_table, column, referenced, other_oid) in links {
         let other_lineage = lineage(&mut transaction, other_oid.0).await?;

@@ -70,8 +70,17 @@ pub fn hidden_effect(words: &[String]) -> Option<&'static str> {
 /// Settings that change how the statements after them are read or which
 /// objects their names mean, however the statement spells them (quoted names,
 /// `UPDATE pg_settings`, `"set_config"(...)`).
-const RESOLUTION_SETTINGS: [&str; 5] =
-    ["search_path", "role", "session_authorization", "standard_conforming_strings", "backslash_quote"];
+const RESOLUTION_SETTINGS: [&str; 9] = [
+    "search_path",
+    "schema",
+    "role",
+    "session_authorization",
+    "authorization",
+    "standard_conforming_strings",
+    "backslash_quote",
+    "client_encoding",
+    "names",
+];
 
 fn hidden_setting(text: &str, words: &[String]) -> Option<&'static str> {
     let names = crate::migrations::sql::identifiers(text);
@@ -83,6 +92,9 @@ fn hidden_setting(text: &str, words: &[String]) -> Option<&'static str> {
     match first {
         "SET" | "RESET" if names.iter().take(4).any(changes_resolution) => {
             Some("this setting changes how the statements after it are read or which objects their names mean")
+        }
+        "RESET" if names.get(1).is_some_and(|name| name == "all") => {
+            Some("RESET ALL puts back every setting, search_path and role included, as the server has them")
         }
         "UPDATE" if names.iter().any(|name| name == "pg_settings") => {
             Some("an UPDATE of pg_settings changes a setting, and with it what the statements after it mean")
@@ -120,7 +132,25 @@ fn is_builtin(name: &str) -> bool {
 fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for statement in parse.tree().stmts() {
-        if !matches!(statement, ast::Stmt::Select(_) | ast::Stmt::SelectInto(_) | ast::Stmt::Values(_)) {
+        // What runs expressions now, on the data: not a definition (a function, a
+        // view, a new table's defaults), which runs later or never here.
+        let runs_now = matches!(
+            statement,
+            ast::Stmt::Select(_)
+                | ast::Stmt::SelectInto(_)
+                | ast::Stmt::Values(_)
+                | ast::Stmt::Insert(_)
+                | ast::Stmt::Update(_)
+                | ast::Stmt::Delete(_)
+                | ast::Stmt::Merge(_)
+                | ast::Stmt::Explain(_)
+                | ast::Stmt::CreateTableAs(_)
+                | ast::Stmt::CreateMaterializedView(_)
+                | ast::Stmt::Copy(_)
+                | ast::Stmt::AlterTable(_)
+                | ast::Stmt::CreateIndex(_)
+        );
+        if !runs_now {
             continue;
         }
         for call in statement.syntax().descendants().filter_map(ast::CallExpr::cast) {
@@ -194,6 +224,11 @@ mod tests {
             "UPDATE pg_settings SET setting = 'ops' WHERE name = 'search_path'",
             "SELECT \"set_config\"('search_path', 'ops', false)",
             "RESET \"role\"",
+            "SET LOCAL SCHEMA 'ops'",
+            "SET LOCAL SESSION AUTHORIZATION app",
+            "RESET ALL",
+            "SET client_encoding TO 'SJIS'",
+            "SET NAMES 'SJIS'",
         ];
         for sql in settings {
             let statement = &split_statements(sql)[0];
