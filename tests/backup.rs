@@ -603,7 +603,8 @@ async fn the_drill_runs_the_dumps_code_without_superuser_rights() {
                RETURN x; END $$; \
              CREATE TABLE probed (x int); INSERT INTO probed VALUES (1), (2); CREATE INDEX probed_probe ON probed (probe(x)); \
              RESET ROLE; \
-             CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE embedding (v vector(3)); INSERT INTO embedding VALUES ('[1,2,3]');"
+             CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE embedding (v vector(3)); INSERT INTO embedding VALUES ('[1,2,3]'); \
+             CREATE SCHEMA ext; CREATE EXTENSION citext WITH SCHEMA ext; CREATE TABLE folded (v ext.citext); INSERT INTO folded VALUES ('A');"
         ),
     )
     .await;
@@ -617,6 +618,8 @@ async fn the_drill_runs_the_dumps_code_without_superuser_rights() {
     };
     assert_eq!(rows("probed"), Some(2), "{tables:?}");
     assert_eq!(rows("embedding"), Some(1), "{tables:?}");
+    // An extension in a schema of its own goes back there.
+    assert_eq!(rows("folded"), Some(1), "{tables:?}");
 }
 
 #[tokio::test]

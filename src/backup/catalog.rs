@@ -35,18 +35,51 @@ pub struct Catalog {
 }
 
 /// The entries a restore without superuser rights must leave to whoever made the
-/// extensions: `EXTENSION` and `COMMENT - EXTENSION` (only an extension's owner may comment on it).
-pub fn without_extensions(list: &str) -> String {
+/// extensions: `EXTENSION`, `COMMENT - EXTENSION` (only an extension's owner may
+/// comment on it), and the `SCHEMA` entries of `made_schemas` (made with them).
+pub fn without_extensions(list: &str, made_schemas: &[String]) -> String {
+    keep_entries(list, |words| match words {
+        ["EXTENSION", ..] | ["COMMENT", "-", "EXTENSION", ..] => false,
+        ["SCHEMA", "-", schema, ..] => !made_schemas.iter().any(|made| made == schema),
+        _ => true,
+    })
+}
+
+/// The `EXTENSION` entries alone, to have pg_restore print their statements.
+pub fn only_extensions(list: &str) -> String {
+    keep_entries(list, |words| matches!(words, ["EXTENSION", ..]))
+}
+
+fn keep_entries(list: &str, keep: impl Fn(&[&str]) -> bool) -> String {
     list.lines()
         .filter(|line| {
-            let Some((_, entry)) = line.split_once(';') else { return true };
             if line.starts_with(';') {
                 return true;
             }
+            let Some((_, entry)) = line.split_once(';') else { return true };
             let words: Vec<&str> = entry.split_whitespace().collect();
-            !matches!(words.get(2..), Some(["EXTENSION", ..] | ["COMMENT", "-", "EXTENSION", ..]))
+            keep(words.get(2..).unwrap_or_default())
         })
         .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Each `CREATE EXTENSION IF NOT EXISTS <name> WITH SCHEMA <schema>;` pg_dump
+/// wrote, as (name, schema), names unquoted.
+pub fn extension_schemas(sql: &str) -> Vec<(String, String)> {
+    let unquote = |text: &str| {
+        let text = text.trim().trim_end_matches(';').trim();
+        match text.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => text.to_owned(),
+        }
+    };
+    sql.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("CREATE EXTENSION IF NOT EXISTS ")?;
+            let (name, schema) = rest.split_once(" WITH SCHEMA ")?;
+            Some((unquote(name), unquote(schema)))
+        })
         .collect()
 }
 
@@ -180,8 +213,16 @@ mod tests {
         let list = ";\n; Archive created at 2026-01-01\n;\n3; 3079 16384 EXTENSION - vector \n4150; 0 0 COMMENT - EXTENSION vector \n215; 1259 16390 TABLE public emb postgres\n";
         assert_eq!(parse_list(list).extensions, ["vector"]);
         assert_eq!(
-            without_extensions(list),
+            without_extensions(list, &[]),
             ";\n; Archive created at 2026-01-01\n;\n215; 1259 16390 TABLE public emb postgres\n"
+        );
+        let with_schema = "6; 2615 16385 SCHEMA - ext postgres\n7; 2615 16386 SCHEMA - app postgres\n";
+        assert_eq!(without_extensions(with_schema, &["ext".to_owned()]), "7; 2615 16386 SCHEMA - app postgres\n");
+        assert_eq!(only_extensions(list), ";\n; Archive created at 2026-01-01\n;\n3; 3079 16384 EXTENSION - vector \n");
+        let sql = "--\nCREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA ext;\nCREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA \"My Ext\";\n";
+        assert_eq!(
+            extension_schemas(sql),
+            [("citext".to_owned(), "ext".to_owned()), ("uuid-ossp".to_owned(), "My Ext".to_owned())]
         );
     }
 

@@ -53,13 +53,21 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     // no superuser session ever opens the scratch database once the dump is in it
     // (its settings, views and functions are the dump's).
     let role_url = as_role(&scratch_url, &scratch)?;
-    let prepared = prepare_role(&mut admin, &scratch, &scratch_url, &verified.catalog.extensions).await;
+    let extensions = extensions_of(file, &verified).await;
+    let made_schemas: Vec<String> = extensions
+        .as_ref()
+        .map(|found| found.iter().map(|(_, schema)| schema.clone()).filter(|schema| schema != "public").collect())
+        .unwrap_or_default();
+    let prepared = match &extensions {
+        Ok(extensions) => prepare_role(&mut admin, &scratch, &scratch_url, extensions).await,
+        Err(error) => Err(error.clone()),
+    };
     // Interrupted, the restore is stopped and the scratch database still dropped:
     // a copy of production's data is never left on the laptop.
     let outcome = match prepared {
         Err(error) => Err(error),
         Ok(()) => tokio::select! {
-            outcome = restore_and_count(file, &role_url, &verified, env) => outcome,
+            outcome = restore_and_count(file, &role_url, &verified, &made_schemas, env) => outcome,
             signal = crate::signals::interrupted() => Err(Error::new(
                 ErrorKind::Unavailable,
                 format!("the restore drill was interrupted by {signal}; its scratch database was dropped"),
@@ -85,7 +93,7 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
 /// The drill's role: no superuser, no other right, owner of the scratch database
 /// (so it may create its schemas), and the dump's extensions made for it, by the
 /// cluster's superuser, from this machine's installed scripts.
-async fn prepare_role(admin: &mut PgConnection, role: &str, url: &str, extensions: &[String]) -> Result<()> {
+async fn prepare_role(admin: &mut PgConnection, role: &str, url: &str, extensions: &[(String, String)]) -> Result<()> {
     let sql = format!(
         "CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; \
          ALTER DATABASE \"{role}\" OWNER TO \"{role}\""
@@ -98,8 +106,17 @@ async fn prepare_role(admin: &mut PgConnection, role: &str, url: &str, extension
         return Ok(());
     }
     let mut scratch = connect(url).await?;
-    for extension in extensions {
-        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote(extension));
+    for (extension, schema) in extensions {
+        let sql = if schema == "public" {
+            format!("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public", quote(extension))
+        } else {
+            // Its schema, made for it and owned by the role (the restore leaves the schema's entry out).
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION \"{role}\"; CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {schema}",
+                quote(extension),
+                schema = quote(schema)
+            )
+        };
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut scratch).await.map_err(|err| {
             drill_error(&format!("create the extension `{extension}` the dump uses"), &err).help(format!(
                 "install the extension `{extension}` for the development cluster's PostgreSQL, then drill again"
@@ -108,6 +125,29 @@ async fn prepare_role(admin: &mut PgConnection, role: &str, url: &str, extension
     }
     let _ = scratch.close().await;
     Ok(())
+}
+
+/// The dump's extensions and the schema each goes in, as pg_dump wrote them.
+async fn extensions_of(file: &Path, verified: &archive::Verified) -> Result<Vec<(String, String)>> {
+    if verified.catalog.extensions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pg_restore = tools::program("pg_restore")?;
+    let list = tempfile::NamedTempFile::new().map_err(|err| Error::io("create", &std::env::temp_dir(), err))?;
+    std::fs::write(list.path(), catalog::only_extensions(&verified.list))
+        .map_err(|err| Error::io("write", list.path(), err))?;
+    let output = tokio::process::Command::new(&pg_restore)
+        .args(["--file=-", "--use-list"])
+        .arg(list.path())
+        .arg(file)
+        .output()
+        .await
+        .map_err(|err| Error::io("run", &pg_restore, err))?;
+    if !output.status.success() {
+        return Err(Error::new(ErrorKind::Unavailable, format!("could not read the extensions of {}", file.display()))
+            .note("pg_restore said", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(catalog::extension_schemas(&String::from_utf8_lossy(&output.stdout)))
 }
 
 /// Roles of drills that were killed: their database is gone.
@@ -139,13 +179,14 @@ async fn restore_and_count(
     file: &Path,
     url: &str,
     verified: &archive::Verified,
+    made_schemas: &[String],
     env: &Environment,
 ) -> Result<(Vec<RestoredTable>, Option<i64>)> {
     let tables_raw = &verified.catalog.tables_raw;
     let pg_restore = tools::program("pg_restore")?;
     // The extensions are made already; the restore leaves them (and their comments) out.
     let list = tempfile::NamedTempFile::new().map_err(|err| Error::io("create", &std::env::temp_dir(), err))?;
-    std::fs::write(list.path(), catalog::without_extensions(&verified.list))
+    std::fs::write(list.path(), catalog::without_extensions(&verified.list, made_schemas))
         .map_err(|err| Error::io("write", list.path(), err))?;
     let output = tokio::process::Command::new(&pg_restore)
         .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--use-list"])
