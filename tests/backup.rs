@@ -205,8 +205,18 @@ fn a_full_disk_removes_the_partial_file() {
     std::fs::write(&left, b"half a dump").unwrap();
     let file = std::fs::File::options().write(true).open(&left).unwrap();
     file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200)).unwrap();
+    // One still in use (another run checking a long dump holds its lock) is left alone.
+    let busy =
+        project.path().join("backups/praxia-test-20251204T110000Z-fedcba9876543210fedcba9876543210.dump.partial");
+    std::fs::write(&busy, b"being checked").unwrap();
+    let held = std::fs::File::options().write(true).open(&busy).unwrap();
+    held.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200)).unwrap();
+    // SAFETY: flock on a file descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) }, 0);
     project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
     assert!(!left.exists(), "{:?}", files_in(&project.path().join("backups")));
+    assert!(busy.exists(), "a partial file in use was removed");
+    drop(held);
 }
 
 #[tokio::test]

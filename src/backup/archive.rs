@@ -31,6 +31,11 @@ pub async fn write(mut stream: impl AsyncRead + Unpin, path: &Path) -> Result<Wr
         .open(path)
         .await
         .map_err(|err| write_error(path, err))?;
+    // While it is written, another run's sweep leaves it alone (a stalled stream writes nothing).
+    // SAFETY: flock on a file descriptor we own; released when the file closes.
+    unsafe {
+        libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB);
+    }
     let result = async {
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 256 * 1024];

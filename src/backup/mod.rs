@@ -75,6 +75,9 @@ pub async fn take(
             return Err(error.note("nothing was migrated", "the partial file was removed"));
         }
     };
+    // Held while the dump is checked: a long check writes nothing, and another run's
+    // sweep must not take the file for a killed run's.
+    let _held = try_lock(&partial);
     let verified = match archive::verify(&written.path, &env.migrations).await {
         Ok(verified) => verified,
         Err(error) => {
@@ -120,6 +123,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
+/// An exclusive lock on `path`, if no other process holds one: held until the file is dropped.
+fn try_lock(path: &Path) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: flock on a file descriptor we own; released when the file closes.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    locked.then_some(file)
+}
+
 /// Removes the oldest backups of `app` in `dir` beyond `keep` (never `just_taken`),
 /// with their checksum files.
 async fn rotate(dir: &Path, app: &str, keep: usize, just_taken: &str) -> Result<Vec<String>> {
@@ -133,6 +145,8 @@ async fn rotate(dir: &Path, app: &str, keep: usize, just_taken: &str) -> Result<
         }
     }
     for name in naming::abandoned_partials(&names, app, SystemTime::now()) {
+        // A run still at work holds a lock on its partial file (a long check writes nothing).
+        let Some(_held) = try_lock(&dir.join(&name)) else { continue };
         if tokio::fs::remove_file(dir.join(&name)).await.is_ok() {
             tracing::info!("removed {name}, left by a backup that was killed");
         }
