@@ -755,3 +755,14 @@ async fn after_a_statement_the_review_cannot_see_nothing_it_knew_excuses_a_findi
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_index_on_a_live_table_is_not_excused_by_a_new_table_of_the_same_bare_name() {
+    // Squawk takes `public.note` for the `ops.note` made in the same file.
+    refused(
+        "CREATE SCHEMA ops;",
+        "CREATE TABLE \"ops\".\"note\" (\"id\" text);\n--> statement-breakpoint\nCREATE INDEX \"note_body_again_idx\" ON \"public\".\"note\" (\"body\");",
+        "error[require-concurrent-index-creation] (table note: ~5000 rows",
+    )
+    .await;
+}

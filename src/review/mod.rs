@@ -201,6 +201,7 @@ impl Reviewed {
             }));
         }
         facts.sort_by_key(|fact| fact.start);
+        findings.extend(index_builds_squawk_excused(migration, &facts, &findings));
         for finding in &mut findings {
             let statement = facts
                 .iter()
@@ -281,6 +282,41 @@ pub(crate) fn guarded_statement(statement: &str) -> Option<std::ops::Range<usize
         _ => false,
     };
     drizzle_kits.then_some(range)
+}
+
+/// Squawk leaves out `require-concurrent-index-creation` for a table it takes
+/// for one made in the same file, matching the bare name: an index on
+/// `app.events` after `CREATE TABLE events` got nothing. Each such build gets the
+/// finding back unless our own names say the table is the one made here.
+fn index_builds_squawk_excused(
+    migration: &Migration,
+    facts: &[target::StatementFacts],
+    findings: &[Finding],
+) -> Vec<Finding> {
+    const RULE: &str = "require-concurrent-index-creation";
+    facts
+        .iter()
+        .filter_map(|fact| {
+            let table = fact.locks_for_index.as_ref()?;
+            let reported = findings
+                .iter()
+                .any(|finding| finding.rule == RULE && finding.offset >= fact.start && finding.offset < fact.end);
+            let mut names = names::Names::default();
+            names.apply(facts, &migration.tag, fact.start);
+            if reported || names.created_by(table).is_some() {
+                return None;
+            }
+            let mut finding = finding_at(
+                migration,
+                fact.start,
+                RULE,
+                "During normal index creation, table updates are blocked, but reads are still allowed.".to_owned(),
+                Some("Use `concurrently` to avoid blocking writes.".to_owned()),
+            );
+            finding.targets = vec![Target::Table(table.clone())];
+            Some(finding)
+        })
+        .collect()
 }
 
 /// Where the first statement the review cannot see starts, if any.

@@ -87,6 +87,8 @@ pub struct StatementFacts {
     pub drops: Vec<Relation>,
     /// It creates a schema (which may come first in the search_path: `"$user"`).
     pub creates_schema: bool,
+    /// The table an index is built on without CONCURRENTLY (its writes wait).
+    pub locks_for_index: Option<Relation>,
     /// What it makes for sure (not `IF NOT EXISTS`, which may find one there).
     pub makes: Vec<Part>,
     /// What it drops or renames away, and nothing else: empty for a `CASCADE`,
@@ -174,7 +176,11 @@ pub fn facts(file: &SourceFile) -> Vec<StatementFacts> {
                     facts.targets.extend(table.map(Target::Table));
                 }
                 ast::Stmt::CreateIndex(create) => {
-                    facts.targets.extend(create.table_relation_name().and_then(table_ref).map(Target::Table));
+                    let table = create.table_relation_name().and_then(table_ref);
+                    if create.concurrently_token().is_none() {
+                        facts.locks_for_index = table.clone();
+                    }
+                    facts.targets.extend(table.map(Target::Table));
                 }
                 ast::Stmt::CreateSchema(_) => facts.creates_schema = true,
                 ast::Stmt::Truncate(truncate) => {
