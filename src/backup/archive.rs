@@ -115,7 +115,7 @@ pub async fn verify(path: &Path, migrations: &MigrationSettings) -> Result<Verif
 }
 
 /// Runs `pg_restore ARGS FILE` and returns its stdout, or why it failed.
-async fn restore(pg_restore: &Path, path: &Path, args: &[&str]) -> Result<String> {
+pub(super) async fn restore(pg_restore: &Path, path: &Path, args: &[&str]) -> Result<String> {
     let output = tokio::process::Command::new(pg_restore)
         .args(args)
         .arg(path)

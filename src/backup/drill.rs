@@ -133,21 +133,17 @@ async fn extensions_of(file: &Path, verified: &archive::Verified) -> Result<Vec<
         return Ok(Vec::new());
     }
     let pg_restore = tools::program("pg_restore")?;
+    let list = list_file(&catalog::only_extensions(&verified.list))?;
+    let use_list = format!("--use-list={}", list.path().display());
+    let sql = archive::restore(&pg_restore, file, &["--file=-", &use_list]).await?;
+    Ok(catalog::extension_schemas(&sql))
+}
+
+/// A table of contents for `pg_restore --use-list`, in a temp file removed when dropped.
+fn list_file(text: &str) -> Result<tempfile::NamedTempFile> {
     let list = tempfile::NamedTempFile::new().map_err(|err| Error::io("create", &std::env::temp_dir(), err))?;
-    std::fs::write(list.path(), catalog::only_extensions(&verified.list))
-        .map_err(|err| Error::io("write", list.path(), err))?;
-    let output = tokio::process::Command::new(&pg_restore)
-        .args(["--file=-", "--use-list"])
-        .arg(list.path())
-        .arg(file)
-        .output()
-        .await
-        .map_err(|err| Error::io("run", &pg_restore, err))?;
-    if !output.status.success() {
-        return Err(Error::new(ErrorKind::Unavailable, format!("could not read the extensions of {}", file.display()))
-            .note("pg_restore said", String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    Ok(catalog::extension_schemas(&String::from_utf8_lossy(&output.stdout)))
+    std::fs::write(list.path(), text).map_err(|err| Error::io("write", list.path(), err))?;
+    Ok(list)
 }
 
 /// Roles of drills that were killed: their database is gone.
@@ -185,9 +181,7 @@ async fn restore_and_count(
     let tables_raw = &verified.catalog.tables_raw;
     let pg_restore = tools::program("pg_restore")?;
     // The extensions are made already; the restore leaves them (and their comments) out.
-    let list = tempfile::NamedTempFile::new().map_err(|err| Error::io("create", &std::env::temp_dir(), err))?;
-    std::fs::write(list.path(), catalog::without_extensions(&verified.list, made_schemas))
-        .map_err(|err| Error::io("write", list.path(), err))?;
+    let list = list_file(&catalog::without_extensions(&verified.list, made_schemas))?;
     let output = tokio::process::Command::new(&pg_restore)
         .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--use-list"])
         .arg(list.path())

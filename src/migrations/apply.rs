@@ -235,11 +235,7 @@ impl Applier<'_> {
         progress: &mut dyn Progress,
     ) -> std::result::Result<AppliedMigration, (Error, bool)> {
         let outcome = self.alone_statements(connection, migration, progress).await;
-        reset(connection, outcome.as_ref().err()).await;
-        outcome.map_err(|failure| {
-            let lost = failure.class() == Some(FailureClass::ConnectionLost);
-            (failure.into_error(&[migration], Rollback::Alone), lost)
-        })
+        settle(connection, migration, Rollback::Alone, outcome).await
     }
 
     async fn alone_statements(
@@ -291,11 +287,7 @@ impl Applier<'_> {
         progress: &mut dyn Progress,
     ) -> std::result::Result<AppliedMigration, (Error, bool)> {
         let outcome = self.as_written_chunks(connection, migration, progress).await;
-        reset(connection, outcome.as_ref().err()).await;
-        outcome.map_err(|failure| {
-            let lost = failure.class() == Some(FailureClass::ConnectionLost);
-            (failure.into_error(&[migration], Rollback::AsWritten), lost)
-        })
+        settle(connection, migration, Rollback::AsWritten, outcome).await
     }
 
     async fn as_written_chunks(
@@ -337,7 +329,7 @@ impl Applier<'_> {
             };
             // Its own COMMIT cannot wait for our check: the lock is checked before each chunk.
             if !self.lock.is_held(connection).await.map_err(Failure::setup)? {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                rollback(connection).await;
                 let mut failure = Failure::lock_lost();
                 failure.at = Some((migration.clone(), Some(index), 0));
                 failure.committed = committed_before;
@@ -360,7 +352,7 @@ impl Applier<'_> {
                 .execute(&mut *connection)
                 .await
                 .is_err_and(|err| sqlstate_of(&err) == Some(sqlstate::IN_FAILED_TRANSACTION));
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+            rollback(connection).await;
             let left_behind: Vec<String> =
                 invalid_indexes(connection).await.into_iter().filter(|index| !invalid_before.contains(index)).collect();
             let mut failure = Failure::statement(migration, index, 0, err).leaving(left_behind);
@@ -375,7 +367,7 @@ impl Applier<'_> {
         }
         let invalid = invalid_indexes_named(connection, &migration.built_indexes()).await.map_err(Failure::setup)?;
         if !invalid.is_empty() {
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+            rollback(connection).await;
             return Err(Failure::invalid_after(migration, invalid));
         }
         let took = started.elapsed();
@@ -395,11 +387,11 @@ impl Applier<'_> {
             match record.await {
                 Ok(true) => {}
                 Ok(false) => {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                    rollback(connection).await;
                     return Err(Failure::lock_lost());
                 }
                 Err(err) => {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                    rollback(connection).await;
                     return Err(Failure::bookkeeping(migration, err));
                 }
             }
@@ -456,6 +448,26 @@ async fn reset(connection: &mut PgConnection, failure: Option<&Failure>) {
         return;
     }
     let _ = tokio::time::timeout(CLIENT_MARGIN, sqlx::raw_sql("RESET ALL").execute(connection)).await;
+}
+
+/// After a migration run on its own: the session back to its defaults, and a
+/// failure made the user's error, with whether the connection was lost.
+async fn settle(
+    connection: &mut PgConnection,
+    migration: &Migration,
+    rollback: Rollback,
+    outcome: std::result::Result<AppliedMigration, Failure>,
+) -> std::result::Result<AppliedMigration, (Error, bool)> {
+    reset(connection, outcome.as_ref().err()).await;
+    outcome.map_err(|failure| {
+        let lost = failure.class() == Some(FailureClass::ConnectionLost);
+        (failure.into_error(&[migration], rollback), lost)
+    })
+}
+
+/// Ends whatever transaction the session is in; a failure here only means there was none.
+async fn rollback(connection: &mut PgConnection) {
+    let _ = sqlx::raw_sql("ROLLBACK").execute(connection).await;
 }
 
 /// Whether a chunk opens a transaction again after its first COMMIT (`BEGIN`,

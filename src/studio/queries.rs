@@ -57,6 +57,18 @@ impl Redaction {
     }
 }
 
+/// The table's single-column primary key, as named and as quoted for SQL.
+async fn single_key(transaction: &mut sqlx::PgConnection, oid: u32) -> Result<Option<(String, String)>, QueryError> {
+    Ok(sqlx::query_as(
+        "SELECT a.attname::text, quote_ident(a.attname) FROM pg_index i \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
+    )
+    .bind(sqlx::postgres::types::Oid(oid))
+    .fetch_optional(&mut *transaction)
+    .await?)
+}
+
 /// The table at `oid`, every table it inherits from or is a partition of, and
 /// every one that inherits from it or is its partition: a parent's rows include
 /// its children's, so a column redacted in any of them is redacted in all.
@@ -276,13 +288,7 @@ async fn plan_rows(
         }
         Ok(found)
     };
-    let key: Option<String> = sqlx::query_scalar(
-        "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-         WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
-    )
-    .bind(sqlx::postgres::types::Oid(oid))
-    .fetch_optional(&mut *transaction)
-    .await?;
+    let key = single_key(transaction, oid).await?.map(|(name, _)| name);
     // A redacted key is never an order nor a cursor (the cursor would carry it).
     let key = key.filter(|key| !redaction.hides_in(&lineage, key));
     let ident: String = sqlx::query_scalar("SELECT quote_ident($1) || '.' || quote_ident($2)")
@@ -516,13 +522,7 @@ pub async fn referenced_by(
     .fetch_all(&mut *transaction)
     .await?;
     // The key names the row: a redacted key would be confirmed by what comes back.
-    let key_column: Option<String> = sqlx::query_scalar(
-        "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-         WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
-    )
-    .bind(sqlx::postgres::types::Oid(oid))
-    .fetch_optional(&mut *transaction)
-    .await?;
+    let key_column = single_key(&mut transaction, oid).await?.map(|(name, _)| name);
     if key_column.is_some_and(|key| redaction.hides_in(&own_lineage, &key)) {
         return Err(bad("the table's key is redacted: its rows cannot be looked up by it".to_owned()));
     }
@@ -564,14 +564,7 @@ async fn referenced_value(
     key: &str,
 ) -> Result<Option<String>, QueryError> {
     let oid = table_oid(&mut *transaction, schema, table).await?;
-    let pk: Option<String> = sqlx::query_scalar(
-        "SELECT quote_ident(a.attname) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-         WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
-    )
-    .bind(sqlx::postgres::types::Oid(oid))
-    .fetch_optional(&mut *transaction)
-    .await?;
-    let Some(pk) = pk else { return Ok(None) };
+    let Some((_, pk)) = single_key(&mut *transaction, oid).await? else { return Ok(None) };
     let (ident, column_ident): (String, String) =
         sqlx::query_as("SELECT quote_ident($1) || '.' || quote_ident($2), quote_ident($3)")
             .bind(schema)
