@@ -9,7 +9,6 @@ pub enum ApiError {
     InvalidToken,
     TooManyAttempts,
     BodyTooLarge,
-    HeadTooLarge,
     UnreadableBody,
     UnsupportedMediaType,
     InvalidJson,
@@ -25,12 +24,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub const ALL: [ApiError; 17] = [
+    pub const ALL: [ApiError; 16] = [
         ApiError::SetupDisabled,
         ApiError::InvalidToken,
         ApiError::TooManyAttempts,
         ApiError::BodyTooLarge,
-        ApiError::HeadTooLarge,
         ApiError::UnreadableBody,
         ApiError::UnsupportedMediaType,
         ApiError::InvalidJson,
@@ -52,7 +50,6 @@ impl ApiError {
             ApiError::InvalidToken => 401,
             ApiError::TooManyAttempts => 429,
             ApiError::BodyTooLarge => 413,
-            ApiError::HeadTooLarge => 431,
             ApiError::UnreadableBody | ApiError::InvalidJson => 400,
             ApiError::UnsupportedMediaType => 415,
             ApiError::InvalidInput => 422,
@@ -71,7 +68,6 @@ impl ApiError {
             ApiError::InvalidToken => "invalid_token",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::BodyTooLarge => "body_too_large",
-            ApiError::HeadTooLarge => "request_head_too_large",
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvalidJson => "invalid_json",

@@ -7,6 +7,7 @@ pub mod api;
 pub mod client;
 pub mod client_address;
 pub mod first_run;
+mod head_bound;
 pub mod rate_limit;
 pub mod server;
 pub mod status_cache;

@@ -20,6 +20,7 @@ use super::admission::{Admission, BodyRefusal, admit, parse_body};
 use super::api::ApiError;
 use super::client_address::client_address;
 use super::first_run::{FirstRunOutcome, create_first_admin, platform_admin_exists};
+use super::head_bound::HeadBound;
 use super::rate_limit::FailureLimiter;
 use super::status_cache::SetupStatusCache;
 use crate::auth::hash_password;
@@ -85,7 +86,6 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_timeout))
-        .layer(middleware::from_fn(head_limit))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
 }
@@ -94,11 +94,10 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
 /// nothing, may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// To send a request's headers, and the most an idle keep-alive connection
-    /// waits for the next request (hyper's header-read timer runs from the moment
-    /// it waits for a request head).
+    /// To send a request's headers (hyper's header-read timer runs from the
+    /// moment it waits for a request head).
     pub header_read: Duration,
-    /// The read buffer of a connection, and so the largest request head.
+    /// The largest request head, counted as sent (see `HeadBound`); at least 8 KiB.
     pub max_header_bytes: usize,
     /// Connections served at once; more wait in the listen queue until one closes.
     pub max_connections: usize,
@@ -117,7 +116,9 @@ impl Default for ConnectionLimits {
 /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish, for at
 /// most `DRAIN` (Dokku kills the container 30 s after SIGTERM anyway). Each
 /// connection is served by hyper's HTTP/1 builder with a timer, so that the
-/// limits above hold (axum's `serve` sets none of them).
+/// limits above hold (axum's `serve` sets none of them), and serves one request:
+/// its head is then exactly what `HeadBound` counts (Dokku's nginx opens a
+/// connection per request to its upstream anyway).
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: ConnectionLimits) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
@@ -125,8 +126,8 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .keep_alive(true);
+        .max_buf_size(limits.max_header_bytes)
+        .keep_alive(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let signal = shutdown_signal();
@@ -152,8 +153,10 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = http.serve_connection(
+            TokioIo::new(HeadBound::new(stream, limits.max_header_bytes)),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
         let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
             // Each connection has its own graceful switch: at SIGTERM, and at
@@ -209,19 +212,6 @@ fn is_length_limit(err: &axum::Error) -> bool {
 
 /// Ends requests that take longer than `REQUEST_TIMEOUT` (a client trickling its
 /// body must not hold a connection, or the shutdown, forever).
-/// A request head over `MAX_HEAD_BYTES` (its line and headers as sent) is 431.
-/// hyper's own buffer limit stops far larger heads, but lets some over this
-/// size through, depending on how the bytes arrive.
-async fn head_limit(request: Request, next: Next) -> Response {
-    let line = request.method().as_str().len() + request.uri().to_string().len() + " HTTP/1.1\r\n".len() + 1;
-    let headers: usize =
-        request.headers().iter().map(|(name, value)| name.as_str().len() + ": \r\n".len() + value.len()).sum();
-    if line + headers > MAX_HEAD_BYTES {
-        return error(ApiError::HeadTooLarge, &format!("the request head is over {} KiB", MAX_HEAD_BYTES / 1024));
-    }
-    next.run(request).await
-}
-
 async fn request_timeout(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
