@@ -766,3 +766,42 @@ async fn an_index_on_a_live_table_is_not_excused_by_a_new_table_of_the_same_bare
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_validate_in_a_later_migration_of_the_same_transaction_is_refused() {
+    // Squawk sees one file; the release runs both migrations in one transaction,
+    // so the ADD's lock is held while VALIDATE scans the table.
+    const ADD: &str = "ALTER TABLE \"note\" ADD CONSTRAINT \"body_short\" CHECK (length(body) < 200) NOT VALID;";
+    const VALIDATE: &str = "ALTER TABLE \"note\" VALIDATE CONSTRAINT \"body_short\";";
+    let (database, project) = live_note(5000).await;
+    set(&project, &[("0000_note", NOTE), ("0001_add", ADD), ("0002_validate", VALIDATE)]);
+    project
+        .run_on(&database, &["--env", "production", "release"])
+        .expect_code(3)
+        .expect_stderr_contains("0002_validate.sql:1:1: error[constraint-missing-not-valid] (table note: ~5000 rows")
+        .expect_stderr_contains("runs in the same transaction as 0001_add");
+    assert_eq!(text(&database, "SELECT count(*)::text FROM drizzle.__drizzle_migrations").await, "1");
+    // In batches of one, each commits on its own: nothing to find.
+    project.run_on(&database, &["--env", "production", "migrate", "--batch-size", "1"]).expect_code(0);
+    assert_eq!(
+        text(&database, "SELECT convalidated::text FROM pg_constraint WHERE conname = 'body_short'").await,
+        "true"
+    );
+}
+
+#[tokio::test]
+async fn a_validate_given_its_own_transaction_passes() {
+    let (database, project) = live_note(5000).await;
+    set(
+        &project,
+        &[
+            ("0000_note", NOTE),
+            ("0001_add", "ALTER TABLE \"note\" ADD CONSTRAINT \"body_short\" CHECK (length(body) < 200) NOT VALID;"),
+            (
+                "0002_validate",
+                "-- praxia-deploy: own-transaction\nALTER TABLE \"note\" VALIDATE CONSTRAINT \"body_short\";",
+            ),
+        ],
+    );
+    project.run_on(&database, &["--env", "production", "release"]).expect_code(0);
+}

@@ -206,7 +206,7 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let migrator = open(context)?;
     let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
-    let reviews = migrator.review(&plan, context.wait(wait)).await?;
+    let reviews = migrator.review(&plan, None, context.wait(wait)).await?;
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
     listing.push_str(&gate_summary(&context.env, &reviews));
     let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), Some(&reviews)), listing);
@@ -233,7 +233,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
         let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
-        let reviews = migrator.review(&plan, context.wait(&args.wait)).await?;
+        let reviews = migrator.review(&plan, args.batch_size.map(|size| size as usize), context.wait(&args.wait)).await?;
         let report = report(&migrator, &state, &plan, Vec::new(), Some(&reviews));
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.with_report(Report::new(&report, "")));

@@ -389,6 +389,17 @@ pub enum Step<'f> {
     Bookkeeping,
 }
 
+impl<'f> Step<'f> {
+    /// The migrations it runs, in order; those of a `Batch` share one transaction.
+    pub fn migrations(&self) -> &[&'f Migration] {
+        match self {
+            Step::Batch(migrations) => migrations,
+            Step::Alone(migration) | Step::AsWritten(migration) => std::slice::from_ref(migration),
+            Step::Bookkeeping => &[],
+        }
+    }
+}
+
 impl<'f> Plan<'f> {
     /// How what is pending runs; batches of at most `batch_size` migrations when given.
     pub fn steps(&self, batch_size: Option<usize>) -> Vec<Step<'f>> {

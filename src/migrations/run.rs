@@ -301,7 +301,7 @@ impl<'e> Migrator<'e> {
         // cost a dump (nor push a good backup out of the rotation).
         if !*reviewed && !nothing_was_pending {
             *reviewed = true;
-            if let Some(refusal) = self.review_gate(connection, &first_look).await? {
+            if let Some(refusal) = self.review_gate(connection, &first_look, settings.batch_size).await? {
                 return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
             }
         }
@@ -392,7 +392,7 @@ impl<'e> Migrator<'e> {
         // a reconnect, what was created earlier in the release may be committed.
         if !*review.done || review.again {
             *review.done = true;
-            if let Some(refusal) = self.review_gate(connection, &locked_plan).await.map_err(failed)? {
+            if let Some(refusal) = self.review_gate(connection, &locked_plan, settings.batch_size).await.map_err(failed)? {
                 return Ok((state, Outcome::Refused(refusal)));
             }
         }
@@ -461,8 +461,13 @@ impl<'e> Migrator<'e> {
 
     /// The review of `plan`'s pending migrations: with the gate on, the refusal if
     /// anything blocks; without it, a warning for each finding it would refuse.
-    async fn review_gate(&self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<Option<Error>> {
-        let reviews = self.reviews_on(connection, plan).await?;
+    async fn review_gate(
+        &self,
+        connection: &mut PgConnection,
+        plan: &Plan<'_>,
+        batch_size: Option<usize>,
+    ) -> Result<Option<Error>> {
+        let reviews = self.reviews_on(connection, plan, batch_size).await?;
         if self.env.review.gate {
             return Ok(review::gate_refusal(self.env, &reviews));
         }
@@ -472,21 +477,30 @@ impl<'e> Migrator<'e> {
         Ok(None)
     }
 
-    /// The review of each pending migration (in `plan.pending`'s order), judged
-    /// against the database: which tables are new, small, or not there.
-    pub async fn review(&self, plan: &Plan<'_>, wait: Duration) -> Result<Vec<Reviewed>> {
+    /// The review of each pending migration (in `plan.pending`'s order, run in
+    /// batches of at most `batch_size`), judged against the database: which
+    /// tables are new, small, or not there.
+    pub async fn review(&self, plan: &Plan<'_>, batch_size: Option<usize>, wait: Duration) -> Result<Vec<Reviewed>> {
         if plan.pending.is_empty() {
             return Ok(Vec::new());
         }
         let mut connection = database::connect(&self.url, wait, &self.application_name).await?;
-        let reviews = self.reviews_on(&mut connection, plan).await;
+        let reviews = self.reviews_on(&mut connection, plan, batch_size).await;
         let _ = connection.close().await;
         reviews
     }
 
-    async fn reviews_on(&self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<Vec<Reviewed>> {
-        let mut reviews: Vec<Reviewed> =
-            plan.pending.iter().map(|migration| Reviewed::of(migration, &self.env.review)).collect();
+    async fn reviews_on(
+        &self,
+        connection: &mut PgConnection,
+        plan: &Plan<'_>,
+        batch_size: Option<usize>,
+    ) -> Result<Vec<Reviewed>> {
+        let mut reviews: Vec<Reviewed> = plan
+            .steps(batch_size)
+            .iter()
+            .flat_map(|step| Reviewed::of_transaction(step.migrations(), &self.env.review))
+            .collect();
         let live = review::read_live_tables(connection, &LiveTables::wanted(&reviews), self.bookkeeping.quoted())
             .await
             .map_err(|err| {

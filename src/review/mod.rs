@@ -185,6 +185,22 @@ impl Reviewed {
     /// give; acknowledged ones marked; findings on a table the migration itself
     /// created earlier marked harmless.
     pub fn of(migration: &Migration, settings: &ReviewSettings) -> Reviewed {
+        Reviewed::after(migration, settings, &[])
+    }
+
+    /// The reviews of migrations that run in one transaction, in that order: a
+    /// `VALIDATE` of a constraint an earlier one added `NOT VALID` holds that
+    /// ADD's lock for its whole scan, as Squawk says within one file.
+    pub fn of_transaction(migrations: &[&Migration], settings: &ReviewSettings) -> Vec<Reviewed> {
+        let mut reviews: Vec<Reviewed> = Vec::with_capacity(migrations.len());
+        for migration in migrations {
+            reviews.push(Reviewed::after(migration, settings, &reviews));
+        }
+        reviews
+    }
+
+    /// As `of`, with `earlier` the reviews of what runs before it in its transaction.
+    fn after(migration: &Migration, settings: &ReviewSettings, earlier: &[Reviewed]) -> Reviewed {
         let parse = SourceFile::parse(&migration.text);
         let mut findings = squawk::findings(migration, &parse, settings);
         findings.extend(rules::findings(migration, &parse));
@@ -202,6 +218,7 @@ impl Reviewed {
         }
         facts.sort_by_key(|fact| fact.start);
         findings.extend(index_builds_squawk_excused(migration, &facts, &findings));
+        findings.extend(validations_of_earlier_not_valid(migration, &facts, earlier));
         for finding in &mut findings {
             let statement = facts
                 .iter()
@@ -315,6 +332,46 @@ fn index_builds_squawk_excused(
             );
             finding.targets = vec![Target::Table(table.clone())];
             Some(finding)
+        })
+        .collect()
+}
+
+/// Squawk's `constraint-missing-not-valid` for a `VALIDATE` whose `NOT VALID`
+/// ADD is in an earlier migration of the same transaction (Squawk sees one file).
+/// Constraints compare as Squawk compares them within a file: by name, and here
+/// by table name too.
+fn validations_of_earlier_not_valid(
+    migration: &Migration,
+    facts: &[target::StatementFacts],
+    earlier: &[Reviewed],
+) -> Vec<Finding> {
+    let same = |a: &Part, b: &Part| match (a, b) {
+        (Part::Constraint(table_a, a), Part::Constraint(table_b, b)) => a == b && table_a.name == table_b.name,
+        _ => false,
+    };
+    facts
+        .iter()
+        .flat_map(|fact| fact.validates.iter().map(move |part| (fact, part)))
+        .filter_map(|(fact, validated)| {
+            let adder = earlier.iter().find(|review| {
+                review.facts.iter().any(|fact| fact.adds_not_valid.iter().any(|added| same(added, validated)))
+            })?;
+            let Part::Constraint(_, name) = validated else { return None };
+            Some(finding_at(
+                migration,
+                fact.start,
+                "constraint-missing-not-valid",
+                format!(
+                    "`VALIDATE CONSTRAINT {name}` runs in the same transaction as {}, which adds it `NOT VALID`: \
+                     the lock that ADD took is held while the whole table is scanned, blocking the app's reads and writes.",
+                    adder.tag
+                ),
+                Some(format!(
+                    "Give this migration a transaction of its own (a line `-- praxia-deploy: own-transaction`), \
+                     or deploy {} before it.",
+                    adder.tag
+                )),
+            ))
         })
         .collect()
 }

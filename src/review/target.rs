@@ -94,6 +94,9 @@ pub struct StatementFacts {
     /// What it drops or renames away, and nothing else: empty for a `CASCADE`,
     /// which reaches whatever depends on it.
     pub removes: Vec<Part>,
+    /// The constraints it adds `NOT VALID`, and those it validates.
+    pub adds_not_valid: Vec<Part>,
+    pub validates: Vec<Part>,
 }
 
 /// A part of a table, or a type, that a statement makes or removes. (Not an
@@ -132,6 +135,8 @@ impl StatementFacts {
             drops: self.drops.iter().map(|table| table.qualified(schema)).collect(),
             makes: self.makes.iter().map(|part| part.qualified(schema)).collect(),
             removes: self.removes.iter().map(|part| part.qualified(schema)).collect(),
+            adds_not_valid: self.adds_not_valid.iter().map(|part| part.qualified(schema)).collect(),
+            validates: self.validates.iter().map(|part| part.qualified(schema)).collect(),
             ..self.clone()
         }
     }
@@ -265,7 +270,15 @@ fn parts_of_action(table: &Relation, action: &ast::AlterTableAction, facts: &mut
                     .find_map(ast::ConstraintName::cast)
                     .and_then(|name| name_of(name.syntax()))
             });
+            if add.constraint().is_some_and(|constraint| constraint.is_not_valid()) {
+                facts.adds_not_valid.extend(named.clone().map(|name| Part::Constraint(table.clone(), name)));
+            }
             facts.makes.extend(named.map(|name| Part::Constraint(table.clone(), name)));
+        }
+        ast::AlterTableAction::ValidateConstraint(validate) => {
+            if let Some(name) = validate.constraint_name_ref().and_then(|name| name_of(name.syntax())) {
+                facts.validates.push(Part::Constraint(table.clone(), name));
+            }
         }
         ast::AlterTableAction::DropColumn(drop) => {
             if let Some(column) = drop.column_name_ref().and_then(|name| name_of(name.syntax())) {
@@ -404,6 +417,23 @@ mod tests {
                 (vec![], vec![Part::Type(table(Some("public"), "role"))]),
                 // CASCADE reaches what depends on it: nothing is only removed.
                 (vec![], vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn constraints_added_not_valid_and_validated_are_named() {
+        let found: Vec<(Vec<Part>, Vec<Part>)> = of("ALTER TABLE note ADD CONSTRAINT \"Pos\" CHECK (x > 0) NOT VALID, \
+             ADD CONSTRAINT other CHECK (x < 9);\n\
+             ALTER TABLE ops.note VALIDATE CONSTRAINT \"Pos\";\n")
+        .into_iter()
+        .map(|facts| (facts.adds_not_valid, facts.validates))
+        .collect();
+        assert_eq!(
+            found,
+            vec![
+                (vec![Part::Constraint(table(None, "note"), "Pos".into())], vec![]),
+                (vec![], vec![Part::Constraint(table(Some("ops"), "note"), "Pos".into())]),
             ]
         );
     }
