@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn leading_empty_lines_do_not_end_a_head() {
         assert_eq!(ends_after(b"\r\n\r\n\n\nGET / HTTP/1.1\r\n"), None);
-        assert_eq!(ends_after(b"\n\nGET / HTTP/1.1\n\n"), Some(20));
+        assert_eq!(ends_after(b"\n\nGET / HTTP/1.1\n\n"), Some(18));
     }
 
     #[test]
