@@ -419,7 +419,7 @@ fn studio_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
     let get = |path: &str| -> f64 {
         let started = Instant::now();
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: praxia_studio={token}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{}", answer.lines().next().unwrap_or(""));
@@ -445,10 +445,66 @@ fn studio_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
             started.elapsed().as_secs_f64() * 1000.0
         })
     });
+    let (export, export_peer) = export_memory(&database, port, &token, child.id());
     let _ = child.kill();
     let _ = child.wait();
     ratios.push(("studio first page / the bare query".to_owned(), first.median() / peer.median()));
-    vec![first, sorted, peer]
+    ratios
+        .push(("studio export peak RSS / psql's for the same rows".to_owned(), export.median() / export_peer.median()));
+    vec![first, sorted, peer, export, export_peer]
+}
+
+/// The studio's peak resident memory (VmHWM) while it exports 2,000 rows of
+/// 150 kB each (about 300 MB of JSON), read to the end by a client; the peer is
+/// psql's own peak (`/usr/bin/time`) for `\copy` of the same rows as JSON to
+/// /dev/null. Memory must not grow with the export.
+fn export_memory(database: &support::TestDatabase, port: u16, token: &str, studio: u32) -> (Measurement, Measurement) {
+    use std::io::{Read, Write};
+    eprintln!("  studio: exporting 300 MB ...");
+    let fill = "CREATE TABLE wide (id int PRIMARY KEY, payload text NOT NULL); \
+                INSERT INTO wide SELECT g, repeat(md5(g::text), 4800) FROM generate_series(1, 2000) g; ANALYZE wide;";
+    assert_success(
+        Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &database.url, "-c", fill]).output().unwrap(),
+        "fill wide",
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /api/tables/public/wide/export?format=json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut received = 0usize;
+    loop {
+        let read = stream.read(&mut chunk).unwrap();
+        if read == 0 {
+            break;
+        }
+        received += read;
+    }
+    assert!(received > 300_000_000, "the export sent {received} bytes");
+    let studio_peak = proc_kb(studio, "VmHWM:") / 1024.0;
+    let psql = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "psql", "-X", "-q", &database.url, "-c"])
+        .arg("\\copy (SELECT to_jsonb(t) FROM wide t ORDER BY id) TO '/dev/null'")
+        .output()
+        .unwrap();
+    let peak_kb: f64 = String::from_utf8_lossy(&psql.stderr)
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    let measurement = |name: &str, mb: f64, target: Option<(f64, &'static str)>| Measurement {
+        name: name.to_owned(),
+        unit: "MB",
+        samples: vec![mb],
+        target,
+        note: String::new(),
+    };
+    (
+        measurement(
+            "studio: peak RSS exporting 2,000 rows of 150 kB (300 MB of JSON)",
+            studio_peak,
+            Some((100.0, "< 100 MB")),
+        ),
+        measurement("peer: psql's peak RSS for \\copy of the same rows", peak_kb / 1024.0, None),
+    )
 }
 
 /// RSS idle and after load, and status requests per second and latency with wrk.
@@ -565,14 +621,18 @@ fn serve_measurements() -> Vec<Measurement> {
 }
 
 fn rss_mb(pid: u32) -> f64 {
+    proc_kb(pid, "VmRSS:") / 1024.0
+}
+
+/// A `/proc/<pid>/status` line's kB value.
+fn proc_kb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
+    status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kb| kb.parse().ok())
-        .unwrap_or(f64::NAN);
-    kb / 1024.0
+        .unwrap_or(f64::NAN)
 }
 
 fn wrk_value(text: &str, label: &str) -> f64 {

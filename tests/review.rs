@@ -671,6 +671,14 @@ async fn code_the_review_cannot_see_is_never_harmless() {
         "`pg_temp.m` is not a built-in function",
     )
     .await;
+    // So does an operator's: `===` calls a function the review cannot see.
+    refused(
+        "CREATE FUNCTION public.wipe(text, text) RETURNS bool LANGUAGE sql AS 'ALTER TABLE note DROP COLUMN legacy; SELECT true'; \
+         CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.wipe);",
+        "UPDATE \"note\" SET \"body\" = 'y' WHERE \"id\" === 'never';",
+        "`===` is not a built-in operator",
+    )
+    .await;
     // Settings that change what names mean, however spelled.
     for sql in [
         "SET LOCAL \"search_path\" TO ops, public;\n--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"x\" text;",
@@ -721,6 +729,26 @@ async fn the_built_in_function_list_is_the_servers() {
         missing.iter().all(minor) && extra.iter().all(minor),
         "regenerate src/review/rules/builtin_functions.txt with the query in its header: missing {missing:?}, not on the server {extra:?}"
     );
+}
+
+#[tokio::test]
+async fn the_built_in_operator_list_is_the_servers() {
+    let database = test_postgres().fresh_database();
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let server: std::collections::BTreeSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT oprname::text FROM pg_operator WHERE oprnamespace = 'pg_catalog'::regnamespace",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let listed: std::collections::BTreeSet<String> = include_str!("../src/review/rules/builtin_operators.txt")
+        .lines()
+        .filter(|line| !line.starts_with("--"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(server, listed, "regenerate src/review/rules/builtin_operators.txt with the query in its header");
 }
 
 #[tokio::test]

@@ -233,7 +233,8 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
         let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
-        let reviews = migrator.review(&plan, args.batch_size.map(|size| size as usize), context.wait(&args.wait)).await?;
+        let reviews =
+            migrator.review(&plan, args.batch_size.map(|size| size as usize), context.wait(&args.wait)).await?;
         let report = report(&migrator, &state, &plan, Vec::new(), Some(&reviews));
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.with_report(Report::new(&report, "")));

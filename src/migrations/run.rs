@@ -392,7 +392,9 @@ impl<'e> Migrator<'e> {
         // a reconnect, what was created earlier in the release may be committed.
         if !*review.done || review.again {
             *review.done = true;
-            if let Some(refusal) = self.review_gate(connection, &locked_plan, settings.batch_size).await.map_err(failed)? {
+            if let Some(refusal) =
+                self.review_gate(connection, &locked_plan, settings.batch_size).await.map_err(failed)?
+            {
                 return Ok((state, Outcome::Refused(refusal)));
             }
         }

@@ -423,12 +423,13 @@ mod tests {
 
     #[test]
     fn constraints_added_not_valid_and_validated_are_named() {
-        let found: Vec<(Vec<Part>, Vec<Part>)> = of("ALTER TABLE note ADD CONSTRAINT \"Pos\" CHECK (x > 0) NOT VALID, \
+        let found: Vec<(Vec<Part>, Vec<Part>)> =
+            of("ALTER TABLE note ADD CONSTRAINT \"Pos\" CHECK (x > 0) NOT VALID, \
              ADD CONSTRAINT other CHECK (x < 9);\n\
              ALTER TABLE ops.note VALIDATE CONSTRAINT \"Pos\";\n")
-        .into_iter()
-        .map(|facts| (facts.adds_not_valid, facts.validates))
-        .collect();
+            .into_iter()
+            .map(|facts| (facts.adds_not_valid, facts.validates))
+            .collect();
         assert_eq!(
             found,
             vec![

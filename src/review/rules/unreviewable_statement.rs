@@ -126,6 +126,48 @@ fn is_builtin(name: &str) -> bool {
         || BUILTIN_FUNCTIONS.lines().filter(|line| !line.starts_with('#')).any(|builtin| builtin == name)
 }
 
+/// Built-in operators, by name: any other calls a function the review cannot
+/// see. (A built-in name overloaded for a type of the database's own is not told
+/// apart: the review does not know the operands' types.)
+const BUILTIN_OPERATORS: &str = include_str!("builtin_operators.txt");
+
+fn is_builtin_operator(name: &str) -> bool {
+    // Its header is SQL comments: an operator may start with `#`, never with `--`.
+    BUILTIN_OPERATORS.lines().filter(|line| !line.starts_with("--")).any(|builtin| builtin == name)
+}
+
+/// The operators `node` uses that are not built in: `a === b`, and
+/// `OPERATOR(schema.op)` outside `pg_catalog`.
+fn unknown_operators(node: &squawk_syntax::SyntaxNode) -> Vec<(usize, String)> {
+    let squeeze = |text: String| text.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let mut found = Vec::new();
+    for call in node.descendants().filter_map(ast::OperatorCall::cast) {
+        let Some(op) = call.op() else { continue };
+        let text = squeeze(op.syntax().text().to_string());
+        let (schema, name) = match op.syntax().children().find_map(ast::PathRef::cast) {
+            Some(path) => {
+                let schema = squeeze(path.syntax().text().to_string());
+                let name = text.strip_prefix(schema.as_str()).unwrap_or(&text).trim_start_matches('.').to_owned();
+                (crate::migrations::sql::identifiers(&schema).join("."), name)
+            }
+            None => ("pg_catalog".to_owned(), text.clone()),
+        };
+        if schema != "pg_catalog" || !is_builtin_operator(&name) {
+            found.push((call.syntax().text_range().start().into(), format!("OPERATOR({text})")));
+        }
+    }
+    for custom in node.descendants().filter_map(ast::CustomOp::cast) {
+        if custom.syntax().ancestors().any(|ancestor| ast::OperatorCall::can_cast(ancestor.kind())) {
+            continue;
+        }
+        let name = squeeze(custom.syntax().text().to_string());
+        if !is_builtin_operator(&name) {
+            found.push((custom.syntax().text_range().start().into(), name));
+        }
+    }
+    found
+}
+
 /// A statement run for its effect (`SELECT f()`, `VALUES (f())`) that calls a
 /// function that is not built in: its body runs now, unseen. (A call in a
 /// definition, a default of a new table, a view, runs later, on the data.)
@@ -175,6 +217,15 @@ fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Findin
                 ));
             }
         }
+        for (offset, operator) in unknown_operators(statement.syntax()) {
+            findings.push(finding_at(
+                migration,
+                offset,
+                RULE,
+                format!("`{operator}` is not a built-in operator: the function behind it runs here, and the review cannot see it"),
+                Some(HELP.to_owned()),
+            ));
+        }
     }
     findings
 }
@@ -200,6 +251,17 @@ fn creates_temporary(words: &[String]) -> bool {
 mod tests {
     use super::*;
     use crate::migrations::sql::split_statements;
+
+    #[test]
+    fn operators_that_are_not_built_in_are_found() {
+        let sql = "SELECT a @> b, a ->> 'k', x || y, 1 + 2, -x, OPERATOR(pg_catalog.+)(1, 2), \
+                   a === b, x OPERATOR(ops.===) y, OPERATOR(ops.+)(1, 2), a OPERATOR( \"pg_catalog\" . && ) b FROM t";
+        let found: Vec<String> = unknown_operators(SourceFile::parse(sql).tree().syntax())
+            .into_iter()
+            .map(|(_, operator)| operator)
+            .collect();
+        assert_eq!(found, ["OPERATOR(ops.===)", "OPERATOR(ops.+)", "==="]);
+    }
 
     #[test]
     fn statements_with_hidden_effects_are_found() {
