@@ -586,6 +586,36 @@ async fn a_head_padded_past_32_kib_is_refused() {
 }
 
 #[tokio::test]
+async fn every_head_of_a_keep_alive_connection_is_held_to_the_limit() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let padded = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Pad: {}a\r\n\r\n", " ".repeat(40 * 1024));
+    // A small request with a body, then the padded head, sent at once.
+    let body = "{}";
+    let first = format!(
+        "POST /api/setup/first-run HTTP/1.1\r\nHost: praxia\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let _ = stream.write_all(format!("{first}{padded}").as_bytes());
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let statuses: Vec<&str> = answer.match_indices("HTTP/1.1 ").map(|(at, _)| &answer[at..at + 12]).collect();
+    assert_eq!(statuses, ["HTTP/1.1 401", "HTTP/1.1 431"], "the second head was served: {answer}");
+    // After a body it cannot count through, the connection serves no more.
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let chunked = "POST /api/setup/first-run HTTP/1.1\r\nHost: praxia\r\nContent-Type: application/json\r\n\
+                   Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+    let _ = stream.write_all(format!("{chunked}{padded}").as_bytes());
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+}
+
+#[tokio::test]
 async fn the_token_is_checked_before_the_body_is_read() {
     let database = migrated().await;
     let server = Server::start(&database, Some(TOKEN));

@@ -151,7 +151,8 @@ pub struct SetupSettings {
     /// gateway. Empty: the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<ProxyAddress>,
-    /// `serve`: how long a client has to send a request's headers.
+    /// `serve`: how long a client has to send a request's headers, and how long an
+    /// idle keep-alive connection stays open.
     #[serde(default = "default_header_timeout")]
     pub header_timeout: HumanDuration,
     /// `serve`: connections served at once; more wait until one closes.

@@ -20,7 +20,7 @@ use super::admission::{Admission, BodyRefusal, admit, parse_body};
 use super::api::ApiError;
 use super::client_address::client_address;
 use super::first_run::{FirstRunOutcome, create_first_admin, platform_admin_exists};
-use super::head_bound::HeadBound;
+use super::head_bound::{HeadBound, close_unframed};
 use super::rate_limit::FailureLimiter;
 use super::status_cache::SetupStatusCache;
 use crate::auth::hash_password;
@@ -86,6 +86,7 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn(close_unframed))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
 }
@@ -94,8 +95,9 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
 /// nothing, may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// To send a request's headers (hyper's header-read timer runs from the
-    /// moment it waits for a request head).
+    /// To send a request's headers, and the most an idle keep-alive connection
+    /// waits for the next request (hyper's header-read timer runs from the moment
+    /// it waits for a request head).
     pub header_read: Duration,
     /// The largest request head, counted as sent (see `HeadBound`); at least 8 KiB.
     pub max_header_bytes: usize,
@@ -116,9 +118,8 @@ impl Default for ConnectionLimits {
 /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish, for at
 /// most `DRAIN` (Dokku kills the container 30 s after SIGTERM anyway). Each
 /// connection is served by hyper's HTTP/1 builder with a timer, so that the
-/// limits above hold (axum's `serve` sets none of them), and serves one request:
-/// its head is then exactly what `HeadBound` counts (Dokku's nginx opens a
-/// connection per request to its upstream anyway).
+/// limits above hold (axum's `serve` sets none of them), its reads counted by
+/// `HeadBound`.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: ConnectionLimits) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
@@ -127,7 +128,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
         .max_buf_size(limits.max_header_bytes)
-        .keep_alive(false);
+        .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let signal = shutdown_signal();
