@@ -2,7 +2,6 @@
 //! `.praxia/postgres/`, one database per environment in it.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -158,10 +157,7 @@ impl FileLock {
             .write(true)
             .open(path)
             .map_err(|err| Error::io("open", path, err))?;
-        // SAFETY: flock on a file descriptor we own; it is released when the file closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::io("lock", path, std::io::Error::last_os_error()));
-        }
+        file.lock().map_err(|err| Error::io("lock", path, err))?;
         Ok(FileLock { _file: file })
     }
 }

@@ -13,13 +13,6 @@ use praxia_deploy::output::Printer;
 use praxia_deploy::output::{ColorChoice, OutputFormat};
 
 fn main() -> ExitCode {
-    // Past `ulimit -f`, a write fails with EFBIG, which the backup reports like a
-    // full disk and cleans up after; the signal's default would kill the process
-    // with neither.
-    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -42,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(praxia_deploy::commands::run(&cli, printer)) {
+    let outcome = runtime.block_on(async {
+        praxia_deploy::signals::survive_file_size_limit();
+        praxia_deploy::commands::run(&cli, printer).await
+    });
+    match outcome {
         Ok(report) => {
             printer.success(cli.command.name(), &global.env, &report);
             ExitCode::from(report.exit_code)

@@ -99,20 +99,12 @@ fn current_user() -> String {
     if let Some(user) = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty())) {
         return user;
     }
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    if uid == 0 { "root".to_owned() } else { format!("uid{uid}") }
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() { "root".to_owned() } else { format!("uid{uid}") }
 }
 
 fn hostname() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length, which is passed with it.
-    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if status != 0 {
-        return "unknown-host".to_owned();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
+    nix::unistd::gethostname().map_or_else(|_| "unknown-host".to_owned(), |name| name.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

@@ -13,3 +13,12 @@ pub async fn interrupted() -> &'static str {
         _ = terminate.recv() => "SIGTERM",
     }
 }
+
+/// Past `ulimit -f`, a write fails with EFBIG, which the backup reports like a
+/// full disk and cleans up after; SIGXFSZ's default action would kill the
+/// process with neither. A handler of our own (tokio's, which stays installed
+/// for the process's life) replaces that default.
+pub fn survive_file_size_limit() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _ = signal(SignalKind::from_raw(nix::libc::SIGXFSZ));
+}

@@ -24,18 +24,16 @@ pub struct Written {
 pub async fn write(mut stream: impl AsyncRead + Unpin, path: &Path) -> Result<Written> {
     // The dump holds password hashes and session tokens: readable by its owner only.
     // A file already there is someone else's: never written, never removed.
-    let mut file = tokio::fs::OpenOptions::new()
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .await
         .map_err(|err| write_error(path, err))?;
     // While it is written, another run's sweep leaves it alone (a stalled stream writes nothing).
-    // SAFETY: flock on a file descriptor we own; released when the file closes.
-    unsafe {
-        libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB);
-    }
+    let _ = file.try_lock();
+    let mut file = tokio::fs::File::from_std(file);
     let result = async {
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 256 * 1024];
@@ -67,10 +65,10 @@ const SPACE: &str = "free space in the backup folder (or point [backup] dir else
 
 fn write_error(path: &Path, err: std::io::Error) -> Error {
     let (reason, help) = match err.raw_os_error() {
-        Some(libc::ENOSPC) => ("the disk is full".to_owned(), SPACE),
-        Some(libc::EFBIG) => ("the file grew past the size this process may write (ulimit -f)".to_owned(), SPACE),
-        Some(libc::EDQUOT) => ("the disk quota is used up".to_owned(), SPACE),
-        Some(libc::EACCES | libc::EPERM | libc::EROFS) => {
+        Some(nix::libc::ENOSPC) => ("the disk is full".to_owned(), SPACE),
+        Some(nix::libc::EFBIG) => ("the file grew past the size this process may write (ulimit -f)".to_owned(), SPACE),
+        Some(nix::libc::EDQUOT) => ("the disk quota is used up".to_owned(), SPACE),
+        Some(nix::libc::EACCES | nix::libc::EPERM | nix::libc::EROFS) => {
             (err.to_string(), "make the backup folder writable by this user, or point [backup] dir elsewhere")
         }
         _ => (err.to_string(), "check the backup folder ([backup] dir) and run it again"),

@@ -125,11 +125,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// An exclusive lock on `path`, if no other process holds one: held until the file is dropped.
 fn try_lock(path: &Path) -> Option<std::fs::File> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::File::open(path).ok()?;
-    // SAFETY: flock on a file descriptor we own; released when the file closes.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    locked.then_some(file)
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 /// Removes the oldest backups of `app` in `dir` beyond `keep` (never `just_taken`),

@@ -1,7 +1,6 @@
 //! Which system account runs the PostgreSQL server. initdb and postgres refuse to
 //! run as root, so as root they run as an unprivileged user (`postgres`) via runuser.
 
-use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -21,8 +20,7 @@ pub enum ServerAccount {
 
 impl ServerAccount {
     pub fn for_this_process() -> Result<ServerAccount> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return Ok(ServerAccount::CurrentUser);
         }
         let (uid, gid) = lookup_user(SERVER_USER).ok_or_else(|| {
@@ -93,16 +91,8 @@ fn is_searchable_by(mode: u32, owner: u32, group: u32, uid: u32, gid: u32) -> bo
 }
 
 fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let name = CString::new(name).ok()?;
-    let mut record: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call, and the buffer's length is passed with it.
-    let status = unsafe { libc::getpwnam_r(name.as_ptr(), &mut record, buffer.as_mut_ptr(), buffer.len(), &mut found) };
-    if status != 0 || found.is_null() {
-        return None;
-    }
-    Some((record.pw_uid, record.pw_gid))
+    let user = nix::unistd::User::from_name(name).ok().flatten()?;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
 }
 
 #[cfg(test)]
