@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::migrations::folder::Layout;
+use crate::migration_folder::Layout;
 use crate::output::{ColorChoice, OutputFormat};
 
 use crate::config::HumanDuration;
@@ -81,7 +81,7 @@ pub enum Command {
         no_backup: bool,
         /// The backup the laptop took just before (sent by praxia-deploy to the container, to be recorded).
         #[arg(long, hide = true, value_name = "RECORD")]
-        after_backup: Option<crate::backup::BackupRecord>,
+        after_backup: Option<crate::provenance::BackupRecord>,
     },
     /// Applied and pending migrations, and any integrity problem (exit 4).
     #[command(after_help = STATUS_EXAMPLES)]

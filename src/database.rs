@@ -40,7 +40,7 @@ pub async fn connect(url: &DatabaseUrl, wait: Duration, application_name: &str) 
         .map_err(|err| {
             Error::usage(format!(
                 "the database URL {url} is not usable: {}",
-                crate::config::redact_in(&err.to_string())
+                crate::redact::redact_in(&err.to_string())
             ))
         })?
         .application_name(application_name)

@@ -150,7 +150,7 @@ impl crate::migrations::apply::Progress for MigrationProgress {
         if total == 0 {
             return;
         }
-        self.printer.progress_line(&format!("applying {} to {}", plural(total, "migration"), self.target));
+        self.printer.progress_line(&format!("applying {} to {}", crate::text::plural(total, "migration"), self.target));
         self.bar = self.printer.bars.then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             bar.set_style(
@@ -162,13 +162,13 @@ impl crate::migrations::apply::Progress for MigrationProgress {
         });
     }
 
-    fn started(&mut self, migration: &crate::migrations::folder::Migration) {
+    fn started(&mut self, migration: &crate::migration_folder::Migration) {
         if let Some(bar) = &self.bar {
             bar.set_message(migration.tag.clone());
         }
     }
 
-    fn finished(&mut self, migration: &crate::migrations::folder::Migration, took: std::time::Duration) {
+    fn finished(&mut self, migration: &crate::migration_folder::Migration, took: std::time::Duration) {
         match &self.bar {
             Some(bar) => bar.inc(1),
             None => self.printer.progress_line(&format!("  ran {} ({} ms)", migration.tag, took.as_millis())),
@@ -187,11 +187,6 @@ impl crate::migrations::apply::Progress for MigrationProgress {
             bar.finish_and_clear();
         }
     }
-}
-
-/// `1 migration`, `3 migrations`.
-pub fn plural(count: usize, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 #[cfg(test)]

@@ -51,33 +51,6 @@ const DRIFT_RECORD_SQL: &str = "CREATE TABLE IF NOT EXISTS praxia_deploy.drift_e
 );
 DROP TABLE IF EXISTS praxia_deploy.expected_schema;";
 
-/// Who applied a migration, where, with what: recorded in the log.
-#[derive(Debug, Clone)]
-pub struct Provenance {
-    /// `user@host`.
-    pub applied_by: String,
-    pub tool_version: &'static str,
-    pub environment: String,
-    /// The verified backup taken just before these migrations.
-    pub backup: Option<crate::backup::BackupRecord>,
-}
-
-impl Provenance {
-    pub fn here(environment: &str) -> Provenance {
-        Provenance {
-            applied_by: format!("{}@{}", current_user(), hostname()),
-            tool_version: env!("CARGO_PKG_VERSION"),
-            environment: environment.to_owned(),
-            backup: None,
-        }
-    }
-
-    pub fn with_backup(mut self, backup: Option<crate::backup::BackupRecord>) -> Provenance {
-        self.backup = backup;
-        self
-    }
-}
-
 /// Serialises the creation of the schema across sessions and processes.
 const CREATE_LOCK_KEY: i64 = 0x7072_6178_6961_5344; // "praxiaSD"
 
@@ -95,37 +68,13 @@ pub async fn ensure_drift_record(transaction: &mut PgConnection) -> Result<(), s
     sqlx::raw_sql(DRIFT_RECORD_SQL).execute(transaction).await.map(|_| ())
 }
 
-fn current_user() -> String {
-    if let Some(user) = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty())) {
-        return user;
-    }
-    let uid = nix::unistd::geteuid();
-    if uid.is_root() { "root".to_owned() } else { format!("uid{uid}") }
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname().map_or_else(|_| "unknown-host".to_owned(), |name| name.to_string_lossy().into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provenance_names_user_host_and_version() {
-        let provenance = Provenance::here("staging");
-        assert!(provenance.applied_by.contains('@'));
-        assert_eq!(provenance.tool_version, env!("CARGO_PKG_VERSION"));
-    }
-}
-
 /// The newest row of the migration log for one bookkeeping table: what ran last,
 /// when, and the backup taken before it (if one was).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LastLogged {
     pub tag: String,
     pub applied_at: String,
-    pub backup: Option<crate::backup::BackupRecord>,
+    pub backup: Option<crate::provenance::BackupRecord>,
 }
 
 /// None when nothing was logged yet (or the log does not exist).

@@ -69,7 +69,7 @@ pub fn describe(err: &sqlx::Error) -> String {
         sqlx::Error::Database(db) => {
             format!("{} ({})", db.message(), db.code().as_deref().unwrap_or("no SQLSTATE"))
         }
-        other => crate::config::redact_in(&other.to_string()),
+        other => crate::redact::redact_in(&other.to_string()),
     }
 }
 

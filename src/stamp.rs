@@ -7,7 +7,8 @@ use sqlx::postgres::PgConnection;
 
 use crate::config::{Environment, EnvironmentKind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::own_schema::{self, Provenance};
+use crate::own_schema;
+use crate::provenance::Provenance;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnvironmentStamp {

@@ -1,5 +1,5 @@
 //! Differential test of the migration statement splitter
-//! (`praxia_deploy::migrations::sql::split_statements`) against a real
+//! (`praxia_deploy::migration_folder::sql::split_statements`) against a real
 //! PostgreSQL grammar: Squawk's parser (`squawk-syntax`, a dev-dependency), whose
 //! lexer follows PostgreSQL's `scan.l` and whose top-level syntax nodes are the
 //! statements of the chunk.
@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use praxia_deploy::migrations::sql::split_statements;
+use praxia_deploy::migration_folder::sql::split_statements;
 use squawk_syntax::ast::{AstNode, Stmt};
 use squawk_syntax::{SourceFile, SyntaxKind};
 

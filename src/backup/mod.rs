@@ -7,7 +7,6 @@ pub mod archive;
 pub mod catalog;
 pub mod drill;
 pub mod naming;
-pub mod record;
 pub mod sources;
 pub mod tools;
 
@@ -18,11 +17,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tokio::io::AsyncRead;
 
-pub use record::BackupRecord;
+use crate::provenance::BackupRecord;
 
 use crate::config::Environment;
 use crate::error::{Error, Result};
-use crate::migrations::folder::MigrationFolder;
+use crate::migration_folder::MigrationFolder;
 
 /// A backup taken and verified.
 #[derive(Debug, Clone, Serialize)]

@@ -8,7 +8,7 @@ use crate::config::{DatabaseUrl, DokkuSettings, Environment};
 use crate::dokku::remote::{finish, postgres_export, postgres_links};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::MigrationFolder;
+use crate::migration_folder::MigrationFolder;
 
 /// The service to export: the one named in `[backup] service`, else the only one linked.
 pub fn choose_service(links: &[String], configured: Option<&str>, app: &str) -> Result<String> {
@@ -83,7 +83,7 @@ pub async fn with_pg_dump(
         if status.success() {
             return Ok(());
         }
-        let said = crate::config::redact_in(said.trim());
+        let said = crate::redact::redact_in(said.trim());
         let mut error = Error::new(ErrorKind::Unavailable, format!("pg_dump of {} failed ({status})", url.redacted()))
             .note("pg_dump said", &said);
         if said.contains("server version mismatch") {
@@ -112,7 +112,7 @@ pub struct PgDumpFirst<'a> {
 impl crate::migrations::run::BeforeMigrating for PgDumpFirst<'_> {
     async fn before_migrating(
         &mut self,
-        pending: &[&crate::migrations::folder::Migration],
+        pending: &[&crate::migration_folder::Migration],
     ) -> Result<Option<super::BackupRecord>> {
         if self.must_exist && !self.dir.is_dir() {
             return Err(Error::usage(format!("the backup folder {} does not exist", self.dir.display()))
@@ -121,7 +121,7 @@ impl crate::migrations::run::BeforeMigrating for PgDumpFirst<'_> {
         }
         tracing::info!(
             "{} pending: taking a verified backup into {} first",
-            crate::output::plural(pending.len(), "migration"),
+            crate::text::plural(pending.len(), "migration"),
             self.dir.display()
         );
         let taken = with_pg_dump(self.env, self.folder, self.url, &self.dir, &super::app_name(self.env)).await?;

@@ -11,8 +11,9 @@ use crate::cli::{BackupAction, BackupArgs};
 use crate::dokku::forward::{Location, location};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::Result;
-use crate::migrations::folder::read_environment_folder;
-use crate::output::{Report, plural};
+use crate::migration_folder::read_environment_folder;
+use crate::output::Report;
+use crate::text::plural;
 
 pub async fn run(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
     match &args.action {

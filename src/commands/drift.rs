@@ -13,9 +13,10 @@ use crate::dokku::remote::run_captured;
 use crate::dokku::ssh::DokkuConnection;
 use crate::drift::{self, Live};
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::{MigrationFolder, read_environment_folder};
+use crate::migration_folder::{MigrationFolder, read_environment_folder};
 use crate::migrations::run::Migrator;
-use crate::output::{Report, plural};
+use crate::output::Report;
+use crate::text::plural;
 
 /// `drift` here: the live side read from the environment's database.
 pub async fn run(context: &Context<'_>, shadow_url: Option<&str>, wait: &crate::cli::WaitArgs) -> Result<Report> {
@@ -38,7 +39,7 @@ pub async fn record(context: &Context<'_>, shadow_url: Option<&str>, wait: &crat
         None
     });
     let excluded = drift::excluded_schemas(env);
-    let migrations: Vec<&crate::migrations::folder::Migration> = folder.migrations.iter().collect();
+    let migrations: Vec<&crate::migration_folder::Migration> = folder.migrations.iter().collect();
     let prefixes: Vec<String> = (0..=migrations.len())
         .map(|n| set_digest(&excluded, migrations[..n].iter().map(|migration| migration.hash.as_str())))
         .collect();
@@ -77,7 +78,7 @@ pub fn record_check(context: &Context<'_>) -> Result<Report> {
     let folder = read_environment_folder(&env.migrations)?;
     let path = &env.drift.expected_schema;
     let shown = path.strip_prefix(&env.root).unwrap_or(path).display().to_string();
-    let migrations: Vec<&crate::migrations::folder::Migration> = folder.migrations.iter().collect();
+    let migrations: Vec<&crate::migration_folder::Migration> = folder.migrations.iter().collect();
     let digest = digest_of(&drift::excluded_schemas(env), &migrations);
     let file = RecordedFile::read(path)?;
     let mut majors: Vec<u32> = file

@@ -11,10 +11,11 @@ use serde_json::json;
 
 use super::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::{Migration, read_folder};
+use crate::migration_folder::{Migration, read_folder};
 use crate::migrations::new::check_name;
-use crate::output::{Report, plural};
+use crate::output::Report;
 use crate::review::Reviewed;
+use crate::text::plural;
 
 /// drizzle-kit's config file names, in the order it looks for them.
 const CONFIG_NAMES: [&str; 6] = [

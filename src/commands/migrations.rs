@@ -8,21 +8,22 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Context;
-use crate::backup::BackupRecord;
 use crate::backup::sources::PgDumpFirst;
 use crate::cli::{ApplyArgs, WaitArgs};
 use crate::drift::release::DriftOnRelease;
 use crate::error::{Error, ErrorKind, Result};
+use crate::migration_folder::{Layout, Migration, TransactionMode};
 use crate::migrations::apply::AppliedMigration;
-use crate::migrations::folder::{Layout, Migration, TransactionMode};
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{
     BeforeMigrating, DatabaseState, Migrator, NoBackup, NoCheck, Outcome, ReleaseCheck, Run, Settings, TakenBefore,
 };
-use crate::output::{MigrationProgress, Report, plural};
+use crate::output::{MigrationProgress, Report};
+use crate::provenance::BackupRecord;
 use crate::review::{Reviewed, Verdict};
 use crate::stamp::{self, EnvironmentStamp};
+use crate::text::plural;
 
 /// The JSON `result` of every migration command: the same shape for all of them.
 #[derive(Debug, Serialize)]
@@ -561,7 +562,7 @@ fn sql_listing(plan: &Plan, bookkeeping: &str, reviews: &[Reviewed]) -> String {
 }
 
 /// One migration as SQL: how it runs, then each statement with its findings as comments.
-pub(super) fn migration_listing(migration: &crate::migrations::folder::Migration, review: &Reviewed) -> String {
+pub(super) fn migration_listing(migration: &crate::migration_folder::Migration, review: &Reviewed) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "-- {} ({}), {}", migration.tag, migration.file.display(), migration.mode);
     review.on(0).for_each(|finding| comment_finding(&mut text, finding));

@@ -97,7 +97,7 @@ async fn backup_first(
     context: &Context<'_>,
     dokku: &DokkuSettings,
     connection: &DokkuConnection,
-) -> Result<Option<crate::backup::BackupRecord>> {
+) -> Result<Option<crate::provenance::BackupRecord>> {
     let env = &context.env;
     // A dry run in the container says what is pending and what the review gate
     // makes of it: a migration that will be refused costs no backup.
@@ -145,8 +145,8 @@ async fn backup_first(
         tracing::info!("nothing pending: no backup needed before migrating");
         return Ok(None);
     }
-    tracing::info!("{} pending: taking a verified backup first", crate::output::plural(pending, "migration"));
-    let folder = crate::migrations::folder::read_environment_folder(&env.migrations)?;
+    tracing::info!("{} pending: taking a verified backup first", crate::text::plural(pending, "migration"));
+    let folder = crate::migration_folder::read_environment_folder(&env.migrations)?;
     let (taken, _) = crate::backup::sources::through_dokku(env, &folder, dokku, connection).await?;
     tracing::info!(
         "backup {} ({} bytes, sha256 {}) verified",

@@ -10,7 +10,7 @@ use crate::config::DatabaseUrl;
 use crate::database;
 use crate::error::{Error, Result};
 use crate::output::Report;
-use crate::own_schema::Provenance;
+use crate::provenance::Provenance;
 use crate::seed::apply::{FixtureOutcome, apply_fixtures, refusal};
 use crate::seed::fixtures::SeedCounts;
 use crate::seed::policy::{PolicyInputs, SeedVerdict, fixtures_allowed};

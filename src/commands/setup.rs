@@ -178,7 +178,7 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
             ErrorKind::Remote,
             format!("{base_url} answered with a redirect (HTTP {status}); it was not followed"),
         )
-        .note("location", crate::config::redact(location))
+        .note("location", crate::redact::redact(location))
         .help("give bootstrap the app's own URL (--url or [setup].url): following a redirect would send the admin's password to another address")
         .with_report(report(String::new()))),
         BootstrapOutcome::Unreachable { reason } => {

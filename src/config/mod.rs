@@ -17,9 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use backup::BackupSettings;
-pub use database_url::{
-    DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, redact, redact_in, resolve as resolve_database,
-};
+pub use database_url::{DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, resolve as resolve_database};
 pub use drift::{DriftSettings, OnRelease};
 pub use duration::{HumanDuration, PgTimeout};
 pub use file::{

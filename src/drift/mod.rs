@@ -22,7 +22,7 @@ pub use model::{Difference, Schema, SchemaObject};
 
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, Result};
-use crate::migrations::folder::MigrationFolder;
+use crate::migration_folder::MigrationFolder;
 use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
 use crate::own_schema::LOG_SCHEMA;
 

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::SchemaObject;
 use crate::error::{Error, Result};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 /// The file's format; a file of another format is refused, never half-read.
 const FORMAT: u32 = 1;
@@ -74,13 +74,13 @@ pub enum Missing {
 
 impl Missing {
     pub fn describe(&self, file: &Path, migrations: usize, major: u32) -> String {
-        let set = crate::output::plural(migrations, "applied migration");
+        let set = crate::text::plural(migrations, "applied migration");
         match self {
             Missing::NoFile => format!("no expected schema is recorded ({} does not exist)", file.display()),
             Missing::OtherSets { newest } => format!(
                 "{} holds no expected schema for the {set} (its newest is for {}; a set of other or edited migrations, or one recorded by another version of praxia-deploy, does not count)",
                 file.display(),
-                crate::output::plural(*newest, "migration")
+                crate::text::plural(*newest, "migration")
             ),
             Missing::OtherMajor { recorded } => format!(
                 "{} holds the {set} for PostgreSQL {}, the database runs {major}",

@@ -19,10 +19,10 @@ use super::record::{self, Recorded, RecordedFile};
 use super::{Difference, Schema, SchemaObject, excluded_schemas, read_schema_and_fingerprint, without_bookkeeping};
 use crate::config::{Environment, OnRelease};
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 use crate::migrations::plan::Plan;
 use crate::migrations::run::ReleaseCheck;
-use crate::output::plural;
+use crate::text::plural;
 
 /// The release's drift check.
 pub struct DriftOnRelease<'e> {

@@ -13,7 +13,7 @@ use sqlx::Connection;
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, Result};
 use crate::localdb::LocalDatabase;
-use crate::migrations::folder::MigrationFolder;
+use crate::migration_folder::MigrationFolder;
 use crate::pgserver::{Cluster, Durability, PgBinaries, ServerAccount, StopMode};
 use crate::scratch_database::ScratchKind;
 

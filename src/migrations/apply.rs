@@ -10,15 +10,15 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 
 use super::bookkeeping::Bookkeeping;
-use super::folder::Migration;
 use super::lock::LockGuard;
 use super::plan::{Step, TableWork};
-use super::sql::{TransactionControl, transaction_control};
 use crate::backoff::{backoff, jitter};
 use crate::config::{Environment, PgTimeout};
 use crate::error::{Error, ErrorKind, Result, capped_list};
-use crate::own_schema::Provenance;
+use crate::migration_folder::Migration;
+use crate::migration_folder::sql::{TransactionControl, transaction_control};
 use crate::pg_error::{FailureClass, classify, sqlstate};
+use crate::provenance::Provenance;
 use crate::stamp::{self, Overwrite};
 
 /// How many times a batch is retried after a lock timeout or deadlock.
@@ -472,7 +472,7 @@ async fn rollback(connection: &mut PgConnection) {
 
 /// Whether a chunk opens a transaction again after its first COMMIT (`BEGIN`,
 /// `COMMIT AND CHAIN`): then a failed block after it may follow a commit.
-fn reopens_after_commit(chunk: &super::folder::Chunk) -> bool {
+fn reopens_after_commit(chunk: &crate::migration_folder::Chunk) -> bool {
     let mut committed = false;
     for statement in &chunk.statements {
         let words: Vec<&str> = statement.words.iter().map(String::as_str).collect();

@@ -7,11 +7,12 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 
-use super::folder::Migration;
 use super::plan::{TableShape, TableWork};
 use crate::config::MigrationSettings;
 use crate::error::Result;
-use crate::own_schema::{LOG_SCHEMA, Provenance};
+use crate::migration_folder::Migration;
+use crate::own_schema::LOG_SCHEMA;
+use crate::provenance::Provenance;
 
 /// drizzle's table (`"drizzle"."__drizzle_migrations"` unless configured) and our log.
 #[derive(Debug, Clone)]

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::folder::journal::{self, Journal};
-use super::folder::timestamped::{self, MIGRATION_FILE, SNAPSHOT_FILE};
-use super::folder::{FolderContents, Layout, Migration, parse_folder, read_contents};
 use super::snapshot::{ORIGIN_ID, Snapshot};
 use crate::error::{Error, Result};
+use crate::migration_folder::journal::{self, Journal};
+use crate::migration_folder::timestamped::{self, MIGRATION_FILE, SNAPSHOT_FILE};
+use crate::migration_folder::{FolderContents, Layout, Migration, parse_folder, read_contents};
 
 /// What drizzle-kit writes into a custom migration.
 pub const CUSTOM_SQL: &str = "-- Custom SQL migration file, put your code below! --";
@@ -279,7 +279,7 @@ pub fn check_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::{folder, folders, journal};
+    use crate::migration_folder::tests::{folder, folders, journal};
     use serde_json::Value;
 
     const ID: &str = "404ca282-518b-41ee-85d2-1b1bced448ed";

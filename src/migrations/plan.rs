@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::folder::{Layout, Migration, MigrationFolder, TransactionMode};
 use crate::error::{Error, ErrorKind};
+use crate::migration_folder::{Layout, Migration, MigrationFolder, TransactionMode};
 
 /// A row of drizzle's bookkeeping table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -455,7 +455,7 @@ pub fn steps<'f>(pending: &[&'f Migration]) -> Vec<Step<'f>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::{folder, folders};
+    use crate::migration_folder::tests::{folder, folders};
 
     fn three() -> MigrationFolder {
         folder(&[("0000_a", 100, "SELECT 1;"), ("0001_b", 200, "SELECT 2;"), ("0002_c", 300, "SELECT 3;")]).unwrap()

@@ -10,19 +10,19 @@ use sqlx::postgres::PgConnection;
 
 use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, drop_statements};
 use super::bookkeeping::Bookkeeping;
-use super::folder::Layout;
-use super::folder::Migration;
-use super::folder::{MigrationFolder, read_environment_folder};
 use super::lock::{Blocker, MigrationLock};
 use super::plan::{OutOfOrder, Plan, TableShape, plan};
 pub use super::state::DatabaseState;
 use super::state::Detail;
-use crate::backup::BackupRecord;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, Result, capped_list};
-use crate::own_schema::Provenance;
+use crate::migration_folder::Layout;
+use crate::migration_folder::Migration;
+use crate::migration_folder::{MigrationFolder, read_environment_folder};
 use crate::pg_error::sqlstate;
+use crate::provenance::BackupRecord;
+use crate::provenance::Provenance;
 use crate::review::{self, LiveTables, Reviewed};
 use crate::stamp::{self, EnvironmentStamp, Overwrite, StampState};
 

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::{Finding, Verdict, canonical, finding_at};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 /// An acknowledgement that covers no finding: misplaced, or left over.
 pub const UNUSED_ACKNOWLEDGEMENT: &str = "unused-acknowledgement";

@@ -23,7 +23,7 @@ pub fn gate_refusal(env: &Environment, reviews: &[Reviewed]) -> Option<Error> {
         format!(
             "the review gate of environment {} refuses {} in the pending migrations; nothing was written",
             env.name,
-            crate::output::plural(blocking.len(), "finding")
+            crate::text::plural(blocking.len(), "finding")
         ),
     );
     for finding in blocking.iter().take(LISTED) {

@@ -251,7 +251,7 @@ fn pretty_bytes(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::{EnvironmentKind, ReviewSettings};
-    use crate::migrations::folder::tests::folder;
+    use crate::migration_folder::tests::folder;
 
     fn table(name: &str) -> Relation {
         Relation { schema: None, name: name.to_owned() }

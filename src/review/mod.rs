@@ -25,7 +25,7 @@ pub(crate) use names::Names;
 pub use target::{Part, Relation, Target};
 
 use crate::config::{ReviewSettings, RuleLevel};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 /// How bad a finding is: errors fail `lint` (exit 10) and stop the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -280,7 +280,7 @@ impl Reviewed {
 /// block (EXECUTE, SET, a nested DO, a DROP) stays unreviewable.
 pub(crate) fn guarded_statement(statement: &str) -> Option<std::ops::Range<usize>> {
     use squawk_syntax::ast;
-    let range = crate::migrations::sql::drizzle_guarded_statement(statement)?;
+    let range = crate::migration_folder::sql::drizzle_guarded_statement(statement)?;
     let parse = SourceFile::parse(&statement[range.clone()]);
     if !parse.errors().is_empty() {
         return None;
@@ -407,12 +407,12 @@ fn finding_at(migration: &Migration, offset: usize, rule: &str, message: String,
         .map_or_else(
             || (0, String::new(), false),
             |statement| {
-                let words = crate::migrations::sql::split_statements(statement.text)
+                let words = crate::migration_folder::sql::split_statements(statement.text)
                     .into_iter()
                     .next()
                     .map(|split| split.words)
                     .unwrap_or_default();
-                let beyond = crate::migrations::sql::cluster_wide_reason(statement.text, &words).is_some();
+                let beyond = crate::migration_folder::sql::cluster_wide_reason(statement.text, &words).is_some();
                 (statement.number, shorten(statement.text.trim()), beyond)
             },
         );

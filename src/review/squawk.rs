@@ -10,7 +10,7 @@ use squawk_syntax::{Parse, SourceFile};
 use super::rules::UNREVIEWABLE_STATEMENT;
 use super::{Finding, OWN_RULES, Verdict, finding_at};
 use crate::config::{ReviewSettings, RuleLevel};
-use crate::migrations::folder::{Migration, TransactionMode};
+use crate::migration_folder::{Migration, TransactionMode};
 
 /// Squawk's rules that do not apply here, with why.
 const OFF: [Rule; 3] = [

@@ -12,7 +12,8 @@ use super::scale::write_scale;
 use crate::config::{Environment, SeedSettings};
 use crate::error::{Error, Result};
 use crate::migrations::bookkeeping::Bookkeeping;
-use crate::own_schema::{self, Provenance};
+use crate::own_schema;
+use crate::provenance::Provenance;
 use crate::stamp::{self, Overwrite};
 
 /// Seeding is serialised per database: two runs never race on the same rows.

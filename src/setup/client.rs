@@ -140,7 +140,7 @@ const SINGLE_ATTEMPT: Duration = Duration::from_secs(30);
 /// Refuses a base URL that would expose the token and the password: credentials
 /// in the URL (they get printed), or plain http to anything but this machine. Pure.
 pub fn check_base_url(text: &str) -> Result<(), String> {
-    let url = url::Url::parse(text).map_err(|err| format!("`{}` is not a URL ({err})", crate::config::redact(text)))?;
+    let url = url::Url::parse(text).map_err(|err| format!("`{}` is not a URL ({err})", crate::redact::redact(text)))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the URL carries credentials; give only scheme, host and port".to_owned());
     }

@@ -587,7 +587,7 @@ pub async fn migrations(pool: &PgPool, env: &crate::config::Environment) -> Resu
     use crate::migrations::bookkeeping::Bookkeeping;
     use crate::migrations::plan::{OutOfOrder, plan};
     use crate::migrations::state::{Detail, read};
-    let folder = crate::migrations::folder::read_environment_folder(&env.migrations)
+    let folder = crate::migration_folder::read_environment_folder(&env.migrations)
         .map_err(|error| QueryError::Database(error.to_string()))?;
     let bookkeeping = Bookkeeping::new(&env.migrations);
     // A plain connection (read-only by its session default): the state read may end
@@ -613,7 +613,7 @@ pub async fn migrations(pool: &PgPool, env: &crate::config::Environment) -> Resu
         Vec::new()
     };
     let planned = plan(&folder, &state.rows, OutOfOrder::Refuse);
-    let sql_of = |migration: &crate::migrations::folder::Migration| -> Vec<Value> {
+    let sql_of = |migration: &crate::migration_folder::Migration| -> Vec<Value> {
         migration
             .statements()
             .map(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use praxia_deploy::localdb::LOCAL_DIR;
-use praxia_deploy::migrations::folder::journal::{JOURNAL_PATH, Journal};
+use praxia_deploy::migration_folder::journal::{JOURNAL_PATH, Journal};
 use praxia_deploy::pgserver::{Cluster, PgBinaries, ServerAccount, ServerState, StopMode};
 
 /// The repository this test suite belongs to.

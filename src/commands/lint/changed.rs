@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::migrations::folder::{Migration, MigrationFolder};
+use crate::migration_folder::{Migration, MigrationFolder};
 
 /// What the branch changes in the folder.
 pub struct Changed<'f> {
@@ -19,7 +19,7 @@ pub struct Changed<'f> {
 
 pub fn changed<'f>(folder: &'f MigrationFolder, base: Option<&str>) -> Result<Changed<'f>> {
     let (base, merge_base, files) = changed_files(&folder.dir, base)?;
-    let journal = folder.dir.join(crate::migrations::folder::journal::JOURNAL_PATH);
+    let journal = folder.dir.join(crate::migration_folder::journal::JOURNAL_PATH);
     let listed_before = if files.iter().any(|file| same_file(file, &journal)) {
         journal_tags_at(&folder.dir, &merge_base, &journal)
     } else {
@@ -43,7 +43,7 @@ fn journal_tags_at(dir: &Path, commit: &str, journal: &Path) -> Option<Vec<Strin
     let canonical = journal.canonicalize().ok()?;
     let relative = canonical.strip_prefix(Path::new(top.trim()).canonicalize().ok()?).ok()?;
     let text = git(dir, &["show", &format!("{commit}:{}", relative.display())]).ok()?;
-    let entries = crate::migrations::folder::journal::Journal::entries(journal.parent()?.parent()?, &text).ok()?;
+    let entries = crate::migration_folder::journal::Journal::entries(journal.parent()?.parent()?, &text).ok()?;
     Some(entries.into_iter().map(|entry| entry.tag).collect())
 }
 

@@ -11,9 +11,10 @@ use serde_json::json;
 
 use super::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrations::folder::{Migration, read_folder};
-use crate::output::{OutputFormat, Report, plural};
+use crate::migration_folder::{Migration, read_folder};
+use crate::output::{OutputFormat, Report};
 use crate::review::{Finding, Reviewed, Verdict};
+use crate::text::plural;
 use render::Summary;
 
 /// What to review: the migrations named, those the branch changes over a base
@@ -34,7 +35,7 @@ pub fn run(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
             format!(
                 "{} is not in {}: drizzle ignores it, and so does praxia-deploy; add it to the journal or delete it",
                 file.display(),
-                folder.dir.join(crate::migrations::folder::journal::JOURNAL_PATH).display()
+                folder.dir.join(crate::migration_folder::journal::JOURNAL_PATH).display()
             )
         })
         .collect();

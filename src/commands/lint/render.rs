@@ -23,8 +23,8 @@ impl Summary<'_> {
     fn closing_line(&self) -> String {
         let mut line = format!(
             "{} in {} ({} at error level, {} acknowledged or harmless)",
-            crate::output::plural(self.findings.len(), "finding"),
-            crate::output::plural(self.migrations, "migration"),
+            crate::text::plural(self.findings.len(), "finding"),
+            crate::text::plural(self.migrations, "migration"),
             self.errors,
             self.accepted
         );
@@ -32,7 +32,7 @@ impl Summary<'_> {
             let _ = write!(
                 line,
                 "; {} up to the baseline {baseline} not reviewed",
-                crate::output::plural(skipped, "migration")
+                crate::text::plural(skipped, "migration")
             );
         }
         line

@@ -2,7 +2,7 @@
 //! all of them; less the history up to `[review] baseline`. Pure.
 
 use crate::error::{Error, Result};
-use crate::migrations::folder::{Migration, MigrationFolder};
+use crate::migration_folder::{Migration, MigrationFolder};
 
 /// Where `tag` is in the folder: a whole tag or folder name, or the part before
 /// its first `_` (`0002`, `20250101093000`); an ambiguous prefix is refused.
@@ -57,7 +57,7 @@ pub fn after_baseline<'f>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::folder;
+    use crate::migration_folder::tests::folder;
 
     #[test]
     fn a_tag_names_its_migration_whole_or_by_the_part_before_its_first_underscore() {

@@ -7,7 +7,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::super::{Finding, finding_at};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 pub const RULE: &str = "explicit-lock";
 
@@ -39,7 +39,7 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::folder;
+    use crate::migration_folder::tests::folder;
 
     #[test]
     fn only_modes_that_stop_writers_are_found() {

@@ -20,7 +20,7 @@ pub use whole_table_write::RULE as WHOLE_TABLE_WRITE;
 use squawk_syntax::{Parse, SourceFile};
 
 use super::Finding;
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
     let mut findings = previous_release_overlap::findings(migration, parse);

@@ -4,7 +4,7 @@
 //! recorded: the rerun runs them again.
 
 use super::super::{Finding, finding_at};
-use crate::migrations::folder::{Migration, TransactionMode};
+use crate::migration_folder::{Migration, TransactionMode};
 
 pub const RULE: &str = "non-transactional-statements";
 

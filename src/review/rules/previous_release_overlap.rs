@@ -8,7 +8,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::super::{Finding, finding_at};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 pub const RULE: &str = "previous-release-overlap";
 

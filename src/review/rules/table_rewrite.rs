@@ -9,7 +9,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::super::{Finding, finding_at};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 pub const RULE: &str = "table-rewrite";
 
@@ -80,7 +80,7 @@ fn serial(add: &ast::AddColumn) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::folder;
+    use crate::migration_folder::tests::folder;
 
     #[test]
     fn each_rewrite_is_found_and_its_safe_forms_are_not() {

@@ -6,7 +6,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::super::{Finding, finding_at};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 pub const RULE: &str = "truncate-table";
 
@@ -30,7 +30,7 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::folder::tests::folder;
+    use crate::migration_folder::tests::folder;
 
     #[test]
     fn truncate_is_found_and_delete_is_not() {

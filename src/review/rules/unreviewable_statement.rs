@@ -11,7 +11,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::super::{Finding, finding_at};
-use crate::migrations::folder::Migration;
+use crate::migration_folder::Migration;
 
 pub const RULE: &str = "unreviewable-statement";
 
@@ -83,7 +83,7 @@ const RESOLUTION_SETTINGS: [&str; 9] = [
 ];
 
 fn hidden_setting(text: &str, words: &[String]) -> Option<&'static str> {
-    let names = crate::migrations::sql::identifiers(text);
+    let names = crate::migration_folder::sql::identifiers(text);
     let first = words.first().map(String::as_str)?;
     if names.iter().any(|name| name == "set_config") {
         return Some("set_config() can change search_path, and with it which tables the names after it mean");
@@ -148,7 +148,7 @@ fn unknown_operators(node: &squawk_syntax::SyntaxNode) -> Vec<(usize, String)> {
             Some(path) => {
                 let schema = squeeze(path.syntax().text().to_string());
                 let name = text.strip_prefix(schema.as_str()).unwrap_or(&text).trim_start_matches('.').to_owned();
-                (crate::migrations::sql::identifiers(&schema).join("."), name)
+                (crate::migration_folder::sql::identifiers(&schema).join("."), name)
             }
             None => ("pg_catalog".to_owned(), text.clone()),
         };
@@ -198,7 +198,7 @@ fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Findin
         for call in statement.syntax().descendants().filter_map(ast::CallExpr::cast) {
             let Some(callee) = call.expr() else { continue };
             // `f`, `"F"`, `s.f`, and keywords that name functions (`coalesce`, `left`).
-            let path = crate::migrations::sql::identifiers(&callee.syntax().text().to_string());
+            let path = crate::migration_folder::sql::identifiers(&callee.syntax().text().to_string());
             let known = match path.as_slice() {
                 [name] => is_builtin(name),
                 [schema, name] => schema == "pg_catalog" && is_builtin(name),
@@ -250,7 +250,7 @@ fn creates_temporary(words: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::sql::split_statements;
+    use crate::migration_folder::sql::split_statements;
 
     #[test]
     fn operators_that_are_not_built_in_are_found() {

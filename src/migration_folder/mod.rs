@@ -4,6 +4,7 @@
 //! file when it is not what drizzle would apply.
 
 pub mod journal;
+pub mod sql;
 pub mod timestamped;
 
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use journal::JOURNAL_PATH;
 
-use super::sql::{
+use self::sql::{
     Lexer, SqlStatement, TransactionControl, non_transactional_reason, own_transaction_reason, talks_to_client,
     transaction_control,
 };
@@ -165,7 +166,7 @@ impl Migration {
     pub fn built_indexes(&self) -> Vec<String> {
         self.statements()
             .filter(|statement| statement.text.len() < 100_000)
-            .filter_map(|statement| super::sql::built_index_name(statement.text))
+            .filter_map(|statement| sql::built_index_name(statement.text))
             .collect()
     }
 
@@ -177,7 +178,7 @@ impl Migration {
             .flat_map(|chunk| {
                 let text = chunk.text(self);
                 chunk.statements.iter().filter_map(move |statement| {
-                    super::sql::cluster_wide_reason(statement.text(text), &statement.words)
+                    sql::cluster_wide_reason(statement.text(text), &statement.words)
                         .map(|reason| (self.lines.line_column(&self.text, chunk.offset + statement.start).0, reason))
                 })
             })
