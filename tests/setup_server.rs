@@ -586,6 +586,28 @@ async fn a_head_padded_past_32_kib_is_refused() {
 }
 
 #[tokio::test]
+async fn a_head_of_32_kib_is_served_and_one_byte_more_is_not() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let head = |size: usize| {
+        let start = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ";
+        format!("{start}{}\r\n\r\n", "a".repeat(size - start.len() - 4))
+    };
+    for (size, status) in [(32 * 1024, "HTTP/1.1 200"), (32 * 1024 + 1, "HTTP/1.1 431")] {
+        for _ in 0..5 {
+            let request = head(size);
+            assert_eq!(request.len(), size);
+            let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            let _ = stream.write_all(request.as_bytes());
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            assert!(answer.starts_with(status), "a {size}-byte head: {:?}", &answer[..answer.len().min(60)]);
+        }
+    }
+}
+
+#[tokio::test]
 async fn every_head_of_a_keep_alive_connection_is_held_to_the_limit() {
     let database = migrated().await;
     let server = Server::start(&database, Some(TOKEN));

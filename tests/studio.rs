@@ -630,3 +630,22 @@ async fn a_parent_shows_its_childrens_rows_redacted_and_a_redacted_key_looks_not
     );
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn the_studio_holds_every_head_to_32_kib_after_a_chunked_request() {
+    // serve's HeadBound stops counting after a Transfer-Encoding body; the
+    // connection must end there, in the studio as in the setup server.
+    let (database, project) = seeded().await;
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let chunked = format!("GET / HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    let padded =
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Pad: {}a\r\nConnection: close\r\n\r\n", " ".repeat(40 * 1024));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", studio.port)).unwrap();
+    let _ = stream.write_all(format!("{chunked}{padded}").as_bytes());
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "the padded head was answered too:\n{answer}");
+}

@@ -4,10 +4,10 @@
 //! overshoot its limit by a whole read; and a limit measured on the parsed
 //! head misses what parsing drops (spaces around values). `HeadBound` follows
 //! a connection's requests (each head, then its `Content-Length` of body) and
-//! hands hyper at most `limit + 1` bytes of any head: a head that does not end
-//! by then fills hyper's buffer (sized to `limit`), which hyper answers with
-//! 431. After a body it cannot frame (`Transfer-Encoding`), it stops counting
-//! and the server closes the connection after that request (`close_unframed`).
+//! hands hyper at most `limit` bytes of any head: a head that does not end by
+//! then fills hyper's buffer (sized to `limit`), which hyper answers with 431.
+//! After a body it cannot frame (`Transfer-Encoding`), it stops counting and
+//! `serve` closes the connection after that request (`close_unframed`).
 
 use std::io;
 use std::pin::Pin;
@@ -49,11 +49,13 @@ impl Framing {
     }
 
     /// The most the next read may bring: enough to finish the body in
-    /// progress and show hyper one byte more of a head than it may take.
+    /// progress and fill hyper's buffer with a head, no more. (hyper checks the
+    /// buffer only when a head is incomplete: one byte more would let a complete
+    /// head of `limit + 1` bytes through.)
     fn allowed(&self) -> usize {
         match &self.phase {
-            Phase::Head(scan) => (self.limit + 1).saturating_sub(scan.bytes),
-            Phase::Body(left) => usize::try_from(*left).unwrap_or(usize::MAX).saturating_add(self.limit + 1),
+            Phase::Head(scan) => self.limit.saturating_sub(scan.bytes),
+            Phase::Body(left) => usize::try_from(*left).unwrap_or(usize::MAX).saturating_add(self.limit),
             Phase::Unframed => usize::MAX,
         }
     }
@@ -235,7 +237,7 @@ mod tests {
         // The body's rest, then a whole head and part of the next, in one read.
         framing.feed(b"loGET / HTTP/1.1\r\n\r\nGET /x HT");
         assert!(matches!(&framing.phase, Phase::Head(scan) if scan.bytes == 9), "{:?}", framing.phase);
-        assert_eq!(framing.allowed(), 92);
+        assert_eq!(framing.allowed(), 91);
     }
 
     #[test]

@@ -86,7 +86,6 @@ pub fn router(pool: PgPool, settings: ServerSettings) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_timeout))
-        .layer(middleware::from_fn(close_unframed))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
 }
@@ -124,6 +123,8 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Conne
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
+    // Here, not in a router: every server's connections are counted by `HeadBound`.
+    let app = app.layer(middleware::from_fn(close_unframed));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
