@@ -317,3 +317,71 @@ fn a_long_name_that_refers_to_an_existing_object_is_not_an_error() {
         "{document}"
     );
 }
+
+#[test]
+fn migrations_that_deploy_together_are_reviewed_as_one_transaction() {
+    let project = project(&[
+        ("0000_profile", AUTH),
+        ("0001_add", "ALTER TABLE \"profile\" ADD CONSTRAINT \"role_set\" CHECK (\"role\" <> '') NOT VALID;"),
+        ("0002_validate", "ALTER TABLE \"profile\" VALIDATE CONSTRAINT \"role_set\";"),
+    ]);
+    // Named together (as a branch adds them), they run in one transaction.
+    project
+        .run(&["--env", "test", "lint", "0001_add", "0002_validate"])
+        .expect_code(10)
+        .expect_stdout_contains("error[constraint-missing-not-valid]: `VALIDATE CONSTRAINT role_set` runs in the same transaction as 0001_add")
+        .expect_stdout_contains("0002_validate.sql:1:1");
+    // The whole folder is history, deployed release by release.
+    project.run(&["--env", "test", "lint"]).expect_code(0);
+    // A constraint of the same name on another schema's table is another constraint.
+    let other = project_with_schema();
+    other.run(&["--env", "test", "lint", "0001_add", "0002_validate"]).expect_code(0);
+}
+
+fn project_with_schema() -> TestProject {
+    project(&[
+        ("0000_profile", AUTH),
+        ("0001_add", "ALTER TABLE \"app\".\"profile\" ADD CONSTRAINT \"role_set\" CHECK (\"role\" <> '') NOT VALID;"),
+        ("0002_validate", "ALTER TABLE \"public\".\"profile\" VALIDATE CONSTRAINT \"role_set\";"),
+    ])
+}
+
+#[test]
+fn a_new_table_of_the_same_bare_name_excuses_nothing_on_the_live_one() {
+    // Squawk takes `events` for the table made in this file, by its bare name;
+    // these are the findings it gives the same statements in a file of their own.
+    let sql = "CREATE SCHEMA \"app\";\n--> statement-breakpoint\n\
+               CREATE TABLE \"app\".\"events\" (\"id\" bigint PRIMARY KEY, \"user_id\" text);\n--> statement-breakpoint\n\
+               ALTER TABLE \"events\" ADD CONSTRAINT \"events_id_check\" CHECK (\"id\" > 0);\n--> statement-breakpoint\n\
+               ALTER TABLE \"events\" ADD CONSTRAINT \"events_user_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"profile\"(\"id\");\n--> statement-breakpoint\n\
+               ALTER TABLE \"events\" ADD CONSTRAINT \"events_id_unique\" UNIQUE(\"id\");";
+    let project = project(&[("0000_profile", AUTH), ("0001_events", sql)]);
+    let document = project.run(&["--env", "test", "--output", "json", "lint", "0001_events"]).expect_code(10).json();
+    let mut found: Vec<(u64, String)> = document["result"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["level"] == "error")
+        .map(|finding| (finding["line"].as_u64().unwrap(), finding["rule"].as_str().unwrap().to_owned()))
+        .collect();
+    found.sort();
+    found.dedup();
+    assert_eq!(
+        found,
+        [
+            (5, "constraint-missing-not-valid".to_owned()),
+            (7, "adding-foreign-key-constraint".to_owned()),
+            (7, "constraint-missing-not-valid".to_owned()),
+            (9, "constraint-missing-not-valid".to_owned()),
+            (9, "disallowed-unique-constraint".to_owned()),
+        ]
+    );
+    // The table made here is new: nothing on it is a finding.
+    let own = sql.replace("ALTER TABLE \"events\"", "ALTER TABLE \"app\".\"events\"");
+    let project = project_one(&own);
+    project.run(&["--env", "test", "lint", "0001_events"]).expect_code(0);
+}
+
+fn project_one(sql: &str) -> TestProject {
+    project(&[("0000_profile", AUTH), ("0001_events", sql)])
+}

@@ -679,6 +679,18 @@ async fn code_the_review_cannot_see_is_never_harmless() {
         "`===` is not a built-in operator",
     )
     .await;
+    // ... wherever it runs now: a cursor, drizzle-kit's guard, a partition's bounds.
+    let operator = "CREATE FUNCTION public.wipe(text, text) RETURNS bool LANGUAGE sql AS 'ALTER TABLE note DROP COLUMN legacy; SELECT true'; \
+                    CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.wipe); \
+                    CREATE FUNCTION public.one() RETURNS int LANGUAGE sql AS 'SELECT 1'; \
+                    CREATE TABLE parted (x int) PARTITION BY LIST (x);";
+    for sql in [
+        "DECLARE \"c\" CURSOR FOR SELECT 'a' === 'b';",
+        "DO $$ BEGIN\n ALTER TABLE \"note\" ADD CONSTRAINT \"note_c\" CHECK (\"body\" === 'x');\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;",
+        "CREATE TABLE \"parted_1\" PARTITION OF \"parted\" FOR VALUES IN (public.one());",
+    ] {
+        refused(operator, sql, "is not a built-in").await;
+    }
     // Settings that change what names mean, however spelled.
     for sql in [
         "SET LOCAL \"search_path\" TO ops, public;\n--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"x\" text;",

@@ -63,7 +63,10 @@ pub fn run(context: &Context<'_>, name: &str, custom: bool) -> Result<Report> {
             .note("config", config.display())
             .help("its output is above: if it failed, fix what it says; if it wrote elsewhere, make the config's `out` the environment's [migrations] dir"));
     }
-    let reviews: Vec<Reviewed> = new.iter().map(|migration| Reviewed::of(migration, &context.env.review)).collect();
+    let reviews: Vec<Reviewed> = crate::migrations::plan::steps(&new)
+        .iter()
+        .flat_map(|step| Reviewed::of_transaction(step.migrations(), &context.env.review))
+        .collect();
     let mut human = String::new();
     for (migration, review) in new.iter().zip(&reviews) {
         human.push_str(&format!("created {}\n\n", migration.file.display()));

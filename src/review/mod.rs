@@ -206,7 +206,7 @@ impl Reviewed {
         findings.extend(rules::findings(migration, &parse));
         let mut facts = target::facts(&parse.tree());
         for (base, statement) in guarded_statements(migration) {
-            findings.extend(squawk::findings_on_guarded(migration, statement, base, settings));
+            findings.extend(squawk::findings_on_statement(migration, statement, base, settings));
             facts.extend(target::facts(&SourceFile::parse(statement).tree()).into_iter().map(|mut fact| {
                 fact.start += base;
                 fact.end += base;
@@ -217,7 +217,7 @@ impl Reviewed {
             }));
         }
         facts.sort_by_key(|fact| fact.start);
-        findings.extend(index_builds_squawk_excused(migration, &facts, &findings));
+        findings.extend(squawk_excused(migration, &parse, &facts, &findings, settings));
         findings.extend(validations_of_earlier_not_valid(migration, &facts, earlier));
         for finding in &mut findings {
             let statement = facts
@@ -225,7 +225,11 @@ impl Reviewed {
                 .filter(|statement| finding.offset >= statement.start && finding.offset < statement.end)
                 // The innermost: a guarded statement's own, not its DO block's.
                 .max_by_key(|statement| statement.start);
-            finding.targets = statement.map(|statement| statement.targets.clone()).unwrap_or_default();
+            // What the review cannot see is judged on nothing it knows of the tables
+            // (a new table's partition bounds run a function as much as a live one's).
+            if finding.rule != rules::UNREVIEWABLE_STATEMENT {
+                finding.targets = statement.map(|statement| statement.targets.clone()).unwrap_or_default();
+            }
             finding.removes = statement.map(|statement| statement.removes.clone()).unwrap_or_default();
         }
         // After a statement the review cannot see, nothing it knew holds: no later
@@ -301,52 +305,75 @@ pub(crate) fn guarded_statement(statement: &str) -> Option<std::ops::Range<usize
     drizzle_kits.then_some(range)
 }
 
-/// Squawk leaves out `require-concurrent-index-creation` for a table it takes
-/// for one made in the same file, matching the bare name: an index on
-/// `app.events` after `CREATE TABLE events` got nothing. Each such build gets the
-/// finding back unless our own names say the table is the one made here.
-fn index_builds_squawk_excused(
+/// Squawk leaves out four of its rules for a table it takes for one made in the
+/// same file, matching the bare name anywhere in the file: an index or a foreign
+/// key on `app.events` after (or before) `CREATE TABLE events` got nothing. Such
+/// a statement is linted again on its own, and what Squawk finds then is added,
+/// unless our own names say the table is the one made earlier here.
+fn squawk_excused(
     migration: &Migration,
+    parse: &squawk_syntax::Parse<SourceFile>,
     facts: &[target::StatementFacts],
     findings: &[Finding],
+    settings: &ReviewSettings,
 ) -> Vec<Finding> {
-    const RULE: &str = "require-concurrent-index-creation";
+    use squawk_syntax::ast;
+    const EXEMPTED: [&str; 4] = [
+        "require-concurrent-index-creation",
+        "constraint-missing-not-valid",
+        "adding-foreign-key-constraint",
+        "disallowed-unique-constraint",
+    ];
+    let created: Vec<String> = parse
+        .tree()
+        .stmts()
+        .filter_map(|statement| match statement {
+            ast::Stmt::CreateTable(create) => create.table_name()?.path()?.segment().map(|name| name.text()),
+            _ => None,
+        })
+        .collect();
     facts
         .iter()
+        .filter(|fact| fact.creates.is_none())
         .filter_map(|fact| {
-            let table = fact.locks_for_index.as_ref()?;
-            let reported = findings
-                .iter()
-                .any(|finding| finding.rule == RULE && finding.offset >= fact.start && finding.offset < fact.end);
-            let mut names = names::Names::default();
-            names.apply(facts, &migration.tag, fact.start);
-            if reported || names.created_by(table).is_some() {
+            let Some(Target::Table(table)) = fact.targets.first() else { return None };
+            if !created.contains(&table.name) {
                 return None;
             }
-            let mut finding = finding_at(
-                migration,
-                fact.start,
-                RULE,
-                "During normal index creation, table updates are blocked, but reads are still allowed.".to_owned(),
-                Some("Use `concurrently` to avoid blocking writes.".to_owned()),
-            );
-            finding.targets = vec![Target::Table(table.clone())];
-            Some(finding)
+            let mut names = names::Names::default();
+            names.apply(facts, &migration.tag, fact.start);
+            if names.created_by(table).is_some() {
+                return None;
+            }
+            let alone =
+                squawk::findings_on_statement(migration, &migration.text[fact.start..fact.end], fact.start, settings);
+            Some(alone.into_iter().filter(|finding| {
+                EXEMPTED.contains(&finding.rule.as_str())
+                    && !findings.iter().any(|reported| {
+                        reported.rule == finding.rule && reported.offset >= fact.start && reported.offset < fact.end
+                    })
+            }))
         })
+        .flatten()
         .collect()
 }
 
 /// Squawk's `constraint-missing-not-valid` for a `VALIDATE` whose `NOT VALID`
 /// ADD is in an earlier migration of the same transaction (Squawk sees one file).
 /// Constraints compare as Squawk compares them within a file: by name, and here
-/// by table name too.
+/// by table too. (Renames in between are not followed.)
 fn validations_of_earlier_not_valid(
     migration: &Migration,
     facts: &[target::StatementFacts],
     earlier: &[Reviewed],
 ) -> Vec<Finding> {
+    // An unqualified table may be either: a schema on both sides must agree.
     let same = |a: &Part, b: &Part| match (a, b) {
-        (Part::Constraint(table_a, a), Part::Constraint(table_b, b)) => a == b && table_a.name == table_b.name,
+        (Part::Constraint(table_a, a), Part::Constraint(table_b, b)) => {
+            a == b
+                && table_a.name == table_b.name
+                && (table_a.schema.is_none() || table_b.schema.is_none() || table_a.schema == table_b.schema)
+        }
         _ => false,
     };
     facts
@@ -382,7 +409,7 @@ pub(crate) fn unseen_from(findings: &[Finding]) -> Option<usize> {
 }
 
 /// The statements drizzle-kit's guards hold, with the byte offset of each in the file.
-fn guarded_statements(migration: &Migration) -> Vec<(usize, &str)> {
+pub(crate) fn guarded_statements(migration: &Migration) -> Vec<(usize, &str)> {
     migration
         .statements()
         .filter_map(|statement| {

@@ -26,10 +26,10 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>, settings: &Rev
     findings
 }
 
-/// Squawk's findings on the statement drizzle-kit's `DO $$ BEGIN ... EXCEPTION
-/// WHEN duplicate_object THEN null; END $$` guards, which starts at byte `base`
-/// of the file: it runs, or does nothing.
-pub fn findings_on_guarded(
+/// Squawk's findings on one statement, at byte `base` of the file: the one
+/// drizzle-kit's `DO $$ BEGIN ... EXCEPTION WHEN duplicate_object THEN null;
+/// END $$` guards (it runs, or does nothing), or one linted apart from the rest.
+pub fn findings_on_statement(
     migration: &Migration,
     statement: &str,
     base: usize,

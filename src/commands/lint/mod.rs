@@ -64,8 +64,18 @@ pub fn run(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
         }
         None => (selected, None),
     };
-    let findings: Vec<Finding> =
-        selected.iter().flat_map(|migration| Reviewed::of(migration, &context.env.review).findings).collect();
+    // Migrations a branch adds (or named here) deploy together: those that would
+    // share a transaction are reviewed as one. History ran release by release.
+    let findings: Vec<Finding> = match scope {
+        Scope::All => {
+            selected.iter().flat_map(|migration| Reviewed::of(migration, &context.env.review).findings).collect()
+        }
+        Scope::Named(_) | Scope::Changed(_) => crate::migrations::plan::steps(&selected)
+            .iter()
+            .flat_map(|step| Reviewed::of_transaction(step.migrations(), &context.env.review))
+            .flat_map(|review| review.findings)
+            .collect(),
+    };
     let errors = findings.iter().filter(|finding| finding.blocks()).count();
     let accepted = findings.iter().filter(|finding| finding.verdict != Verdict::Danger).count();
     let summary =

@@ -169,33 +169,22 @@ fn unknown_operators(node: &squawk_syntax::SyntaxNode) -> Vec<(usize, String)> {
 }
 
 /// A statement run for its effect (`SELECT f()`, `VALUES (f())`) that calls a
-/// function that is not built in: its body runs now, unseen. (A call in a
-/// definition, a default of a new table, a view, runs later, on the data.)
+/// function or an operator that is not built in: its body runs now, unseen. (A
+/// call in a definition, a default of a new table, a view, runs later, on the
+/// data.) The statements drizzle-kit's guards hold are read too.
 fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
+    let mut findings = unknown_calls_in(migration, parse, 0);
+    for (base, statement) in super::super::guarded_statements(migration) {
+        findings.extend(unknown_calls_in(migration, &SourceFile::parse(statement), base));
+    }
+    findings
+}
+
+/// `unknown_calls` of `parse`, the text at byte `base` of the file.
+fn unknown_calls_in(migration: &Migration, parse: &Parse<SourceFile>, base: usize) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for statement in parse.tree().stmts() {
-        // What runs expressions now, on the data: not a definition (a function, a
-        // view, a new table's defaults), which runs later or never here.
-        let runs_now = matches!(
-            statement,
-            ast::Stmt::Select(_)
-                | ast::Stmt::SelectInto(_)
-                | ast::Stmt::Values(_)
-                | ast::Stmt::Insert(_)
-                | ast::Stmt::Update(_)
-                | ast::Stmt::Delete(_)
-                | ast::Stmt::Merge(_)
-                | ast::Stmt::Explain(_)
-                | ast::Stmt::CreateTableAs(_)
-                | ast::Stmt::CreateMaterializedView(_)
-                | ast::Stmt::Copy(_)
-                | ast::Stmt::AlterTable(_)
-                | ast::Stmt::CreateIndex(_)
-        );
-        if !runs_now {
-            continue;
-        }
-        for call in statement.syntax().descendants().filter_map(ast::CallExpr::cast) {
+    for node in run_now(parse) {
+        for call in node.descendants().filter_map(ast::CallExpr::cast) {
             let Some(callee) = call.expr() else { continue };
             // `f`, `"F"`, `s.f`, and keywords that name functions (`coalesce`, `left`).
             let path = crate::migration_folder::sql::identifiers(&callee.syntax().text().to_string());
@@ -207,7 +196,7 @@ fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Findin
             if !known {
                 findings.push(finding_at(
                     migration,
-                    call.syntax().text_range().start().into(),
+                    base + usize::from(call.syntax().text_range().start()),
                     RULE,
                     format!(
                         "`{}` is not a built-in function: its body runs here, and the review cannot see it",
@@ -217,10 +206,10 @@ fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Findin
                 ));
             }
         }
-        for (offset, operator) in unknown_operators(statement.syntax()) {
+        for (offset, operator) in unknown_operators(&node) {
             findings.push(finding_at(
                 migration,
-                offset,
+                base + offset,
                 RULE,
                 format!("`{operator}` is not a built-in operator: the function behind it runs here, and the review cannot see it"),
                 Some(HELP.to_owned()),
@@ -228,6 +217,38 @@ fn unknown_calls(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Findin
         }
     }
     findings
+}
+
+/// What runs expressions now, on the data: whole statements that read or write
+/// rows, check them (`ALTER TABLE`, `ALTER DOMAIN`) or open a cursor on them, and
+/// a new partition's bounds; not a definition (a function, a view, a new table's
+/// defaults), which runs later or never here.
+fn run_now(parse: &Parse<SourceFile>) -> Vec<squawk_syntax::SyntaxNode> {
+    parse
+        .tree()
+        .stmts()
+        .flat_map(|statement| match statement {
+            ast::Stmt::Select(_)
+            | ast::Stmt::SelectInto(_)
+            | ast::Stmt::Values(_)
+            | ast::Stmt::Insert(_)
+            | ast::Stmt::Update(_)
+            | ast::Stmt::Delete(_)
+            | ast::Stmt::Merge(_)
+            | ast::Stmt::Explain(_)
+            | ast::Stmt::CreateTableAs(_)
+            | ast::Stmt::CreateMaterializedView(_)
+            | ast::Stmt::Copy(_)
+            | ast::Stmt::AlterTable(_)
+            | ast::Stmt::AlterDomain(_)
+            | ast::Stmt::Declare(_)
+            | ast::Stmt::CreateIndex(_) => vec![statement.syntax().clone()],
+            ast::Stmt::CreateTable(create) => {
+                create.syntax().descendants().filter(|node| ast::PartitionType::can_cast(node.kind())).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// `CREATE [OR REPLACE] [LOCAL|GLOBAL] TEMP[ORARY] ...`, or anything made in `pg_temp`.
