@@ -26,6 +26,7 @@ pub mod redact;
 pub mod report;
 pub mod review;
 pub mod roles;
+pub mod rule_names;
 pub mod scratch_database;
 pub mod seed;
 pub mod setup;

@@ -247,7 +247,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         }
     }
 
-    if let Some((rule, level)) = parsed.review.rules.iter().find(|(rule, _)| !crate::review::is_rule(rule)) {
+    if let Some((rule, level)) = parsed.review.rules.iter().find(|(rule, _)| !crate::rule_names::is_rule(rule)) {
         return Err(located_error(file, text, Some(level.span()), &format!("unknown review rule `{rule}`")).help(
             "name rules as `lint` prints them (ban-drop-column, require-concurrent-index-creation, previous-release-overlap, ...); the README lists them under Reviewing migrations",
         ));

@@ -615,7 +615,7 @@ fn acknowledgement(
     if rules.iter().any(String::is_empty) {
         return Err(("an acknowledgement that names no rule".to_owned(), FORM));
     }
-    if let Some(unknown) = rules.iter().find(|rule| !crate::review::is_rule(rule)) {
+    if let Some(unknown) = rules.iter().find(|rule| !crate::rule_names::is_rule(rule)) {
         return Err((
             format!("an acknowledgement of `{unknown}`, which is not a review rule"),
             "name the rule as `lint` and `plan` print it (ban-drop-column, previous-release-overlap, ...); the README lists them under Reviewing migrations",

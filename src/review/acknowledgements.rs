@@ -10,9 +10,9 @@ use super::{Finding, Verdict, canonical, finding_at};
 use crate::migration_folder::Migration;
 
 /// An acknowledgement that covers no finding: misplaced, or left over.
-pub const UNUSED_ACKNOWLEDGEMENT: &str = "unused-acknowledgement";
+pub const UNUSED_ACKNOWLEDGEMENT: &str = crate::rule_names::OwnRule::UnusedAcknowledgement.name();
 /// A `squawk-ignore` that names no rule: Squawk then hides all of its findings.
-pub const BLANKET_IGNORE: &str = "blanket-ignore";
+pub const BLANKET_IGNORE: &str = crate::rule_names::OwnRule::BlanketIgnore.name();
 
 /// Marks the findings acknowledged, and adds a warning for each acknowledged
 /// rule that has no finding on the statement after its comment.

@@ -122,28 +122,7 @@ impl Finding {
     }
 }
 
-/// Our own rules' names, beside Squawk's.
-const OWN_RULES: [&str; 9] = [
-    rules::PREVIOUS_RELEASE_OVERLAP,
-    rules::NON_TRANSACTIONAL_STATEMENTS,
-    rules::UNREVIEWABLE_STATEMENT,
-    rules::TRUNCATE_TABLE,
-    rules::WHOLE_TABLE_WRITE,
-    rules::TABLE_REWRITE,
-    rules::EXPLICIT_LOCK,
-    acknowledgements::UNUSED_ACKNOWLEDGEMENT,
-    acknowledgements::BLANKET_IGNORE,
-];
-
-/// Whether `name` is a rule `lint` can report (Squawk's names and aliases, and ours).
-pub fn is_rule(name: &str) -> bool {
-    OWN_RULES.contains(&name) || squawk_linter::Rule::try_from(name).is_ok()
-}
-
-/// A rule's one name (Squawk's aliases folded: `prefer-timestamp-tz` is `prefer-timestamptz`).
-pub fn canonical(name: &str) -> String {
-    squawk_linter::Rule::try_from(name).map_or_else(|_| name.to_owned(), |rule| rule.to_string())
-}
+pub use crate::rule_names::{canonical, is_rule};
 
 /// A rule's level in `settings`: None when it is off.
 fn level_of(rule: &str, settings: &ReviewSettings) -> Option<Level> {

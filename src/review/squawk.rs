@@ -8,7 +8,8 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile};
 
 use super::rules::UNREVIEWABLE_STATEMENT;
-use super::{Finding, OWN_RULES, Verdict, finding_at};
+use super::{Finding, Verdict, finding_at};
+use crate::rule_names::OwnRule;
 use crate::config::{ReviewSettings, RuleLevel};
 use crate::migration_folder::{Migration, TransactionMode};
 
@@ -94,7 +95,7 @@ fn lint(
         // them): Squawk does not know those names.
         .filter(|violation| {
             violation.code != Rule::UnusedIgnore
-                || !OWN_RULES.iter().any(|rule| violation.message.split_whitespace().any(|word| word == *rule))
+                || !violation.message.split_whitespace().any(OwnRule::is_own)
         })
         .map(|violation| {
             let offset = base + usize::from(violation.text_range.start());

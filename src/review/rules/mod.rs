@@ -13,7 +13,6 @@ pub use explicit_lock::RULE as EXPLICIT_LOCK;
 pub use non_transactional_statements::RULE as NON_TRANSACTIONAL_STATEMENTS;
 pub use previous_release_overlap::RULE as PREVIOUS_RELEASE_OVERLAP;
 pub use table_rewrite::RULE as TABLE_REWRITE;
-pub use truncate_table::RULE as TRUNCATE_TABLE;
 pub use unreviewable_statement::RULE as UNREVIEWABLE_STATEMENT;
 pub use whole_table_write::RULE as WHOLE_TABLE_WRITE;
 

@@ -6,7 +6,7 @@
 use super::super::{Finding, finding_at};
 use crate::migration_folder::{Migration, TransactionMode};
 
-pub const RULE: &str = "non-transactional-statements";
+pub const RULE: &str = crate::rule_names::OwnRule::NonTransactionalStatements.name();
 
 pub fn findings(migration: &Migration) -> Vec<Finding> {
     let reason = match migration.mode {

@@ -11,7 +11,7 @@ use squawk_syntax::{Parse, SourceFile};
 use super::super::{Finding, finding_at};
 use crate::migration_folder::Migration;
 
-pub const RULE: &str = "table-rewrite";
+pub const RULE: &str = crate::rule_names::OwnRule::TableRewrite.name();
 
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
     parse

@@ -8,7 +8,7 @@ use squawk_syntax::{Parse, SourceFile};
 use super::super::{Finding, finding_at};
 use crate::migration_folder::Migration;
 
-pub const RULE: &str = "truncate-table";
+pub const RULE: &str = crate::rule_names::OwnRule::TruncateTable.name();
 
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
     parse

@@ -13,7 +13,7 @@ use squawk_syntax::{Parse, SourceFile};
 use super::super::{Finding, finding_at};
 use crate::migration_folder::Migration;
 
-pub const RULE: &str = "unreviewable-statement";
+pub const RULE: &str = crate::rule_names::OwnRule::UnreviewableStatement.name();
 
 const HELP: &str = "write the change as plain statements in the migration; if it must stay, review it by hand and acknowledge it: `-- praxia-deploy: allow unreviewable-statement: <what it does and why it is safe>`";
 

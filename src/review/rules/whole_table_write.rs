@@ -9,7 +9,7 @@ use squawk_syntax::{Parse, SourceFile};
 use super::super::{Finding, finding_at};
 use crate::migration_folder::Migration;
 
-pub const RULE: &str = "whole-table-write";
+pub const RULE: &str = crate::rule_names::OwnRule::WholeTableWrite.name();
 
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
     parse
