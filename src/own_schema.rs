@@ -90,7 +90,7 @@ pub async fn last_logged(connection: &mut PgConnection, bookkeeping: &str) -> Re
     .fetch_optional(&mut *connection)
     .await
     .or_else(|err| match &err {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+        _ if crate::pg_error::has_code(&err, &[crate::pg_error::sqlstate::UNDEFINED_TABLE]) => Ok(None),
         _ => Err(err),
     })?;
     Ok(row.map(|(tag, applied_at, backup)| LastLogged {

@@ -18,6 +18,7 @@ pub mod sqlstate {
     pub const CRASH_SHUTDOWN: &str = "57P02";
     pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
 }
 
 /// What kind of failure an error is, for deciding what to do about it.
@@ -60,6 +61,16 @@ pub fn classify_sqlstate(code: &str) -> FailureClass {
 /// Whether the error is one of these SQLSTATEs.
 pub fn has_code(err: &sqlx::Error, codes: &[&str]) -> bool {
     err.as_database_error().and_then(|db| db.code()).is_some_and(|code| codes.contains(&code.as_ref()))
+}
+
+/// Whether the error is what a value or a name sent by a client causes, not the
+/// server's fault: class 22 (a data exception), 23 (a domain's check), 42883 (no
+/// operator for this type, as json = json) and 42P01 (a regclass naming nothing).
+pub fn is_bad_input(err: &sqlx::Error) -> bool {
+    use sqlstate::*;
+    err.as_database_error().and_then(|db| db.code()).is_some_and(|code| {
+        code.starts_with("22") || code.starts_with("23") || code == UNDEFINED_FUNCTION || code == UNDEFINED_TABLE
+    })
 }
 
 /// A database error as the user should read it: the server's message and SQLSTATE

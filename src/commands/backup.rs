@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Context;
 use crate::backup::{self, Taken, drill, sources};
 use crate::cli::{BackupAction, BackupArgs};
-use crate::dokku::forward::{Location, location};
+use crate::commands::forward::{Location, location};
 use crate::dokku::ssh::DokkuConnection;
 use crate::error::Result;
 use crate::migration_folder::read_environment_folder;

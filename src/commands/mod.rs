@@ -4,6 +4,7 @@ mod backup;
 mod config;
 mod db;
 mod drift;
+mod forward;
 mod generate;
 mod lint;
 mod migrations;
@@ -13,8 +14,8 @@ mod setup;
 mod studio;
 
 use crate::cli::{Cli, Command, ConfigCommand};
+use crate::commands::forward::{Location, location};
 use crate::config::{Environment, Project};
-use crate::dokku::forward::{Location, location};
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, Printer, Report};
 

@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::Command;
+use crate::commands::forward::container_arguments;
 use crate::config::{DokkuSettings, EnvironmentKind};
 use crate::confirmation::{Answer, ask_to_type};
-use crate::dokku::forward::container_arguments;
 use crate::dokku::invocation::run_arguments;
 use crate::dokku::remote::{app_exists, config_get, config_is_set, run_captured, run_streaming};
 use crate::dokku::ssh::DokkuConnection;

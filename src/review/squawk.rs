@@ -9,9 +9,9 @@ use squawk_syntax::{Parse, SourceFile};
 
 use super::rules::UNREVIEWABLE_STATEMENT;
 use super::{Finding, Verdict, finding_at};
-use crate::rule_names::OwnRule;
 use crate::config::{ReviewSettings, RuleLevel};
 use crate::migration_folder::{Migration, TransactionMode};
+use crate::rule_names::OwnRule;
 
 /// Squawk's rules that do not apply here, with why.
 const OFF: [Rule; 3] = [

@@ -13,14 +13,8 @@ pub enum QueryError {
 
 impl From<sqlx::Error> for QueryError {
     fn from(err: sqlx::Error) -> QueryError {
-        // Class 22, a data exception: a value from the request the column cannot take.
-        // Class 22 (a data exception) and 23 (a domain's check), 42883 (no operator
-        // for this type, as json = json) and 42P01 (a regclass naming nothing):
-        // what a request's value or column choice causes.
         if let Some(database) = err.as_database_error()
-            && database.code().is_some_and(|code| {
-                code.starts_with("22") || code.starts_with("23") || code == "42883" || code == "42P01"
-            })
+            && crate::pg_error::is_bad_input(&err)
         {
             return QueryError::Bad(format!("a value in the request does not fit: {}", database.message()));
         }
