@@ -56,7 +56,7 @@ pub fn is_rule(name: &str) -> bool {
     OwnRule::is_own(name) || squawk_linter::Rule::try_from(name).is_ok()
 }
 
-/// A rule's one name (Squawk's aliases folded: `prefer-timestamp-tz` is `prefer-timestamptz`).
+/// A rule's one name (Squawk's aliases folded: `prefer-timestamptz` and `prefer-timestamp-tz` are one).
 pub fn canonical(name: &str) -> String {
     squawk_linter::Rule::try_from(name).map_or_else(|_| name.to_owned(), |rule| rule.to_string())
 }
@@ -70,7 +70,8 @@ mod tests {
         assert!(OwnRule::ALL.iter().all(|rule| is_rule(rule.name())));
         assert!(OwnRule::ALL.iter().all(|rule| squawk_linter::Rule::try_from(rule.name()).is_err()));
         assert!(is_rule("ban-drop-column") && is_rule("prefer-timestamp-tz"));
-        assert_eq!(canonical("prefer-timestamp-tz"), "prefer-timestamptz");
+        assert_eq!(canonical("prefer-timestamptz"), canonical("prefer-timestamp-tz"));
+        assert_eq!(canonical("no-such-rule"), "no-such-rule");
         assert!(!is_rule("ban-drop-colum"));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Top-level modules, bottom up: a module may use its own layer's and lower ones'.
-const LAYERS: [(&str, &[&str]); 8] = [
+const LAYERS: [(&str, &[&str]); 9] = [
     (
         "leaves",
         &[
@@ -33,6 +33,7 @@ const LAYERS: [(&str, &[&str]); 8] = [
     ("review and transport", &["dokku", "review"]),
     ("the migration engine", &["migrations"]),
     ("steps of a release", &["backup", "drift", "seed"]),
+    ("the release", &["release"]),
     ("servers", &["setup", "studio"]),
     ("the interface", &["cli", "commands", "output"]),
 ];
@@ -41,7 +42,8 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every `.rs` file under `src/`, with its code before its first `#[cfg(test)]`.
+/// Every `.rs` file under `src/`, with its code before its first `#[cfg(test)]`,
+/// comment lines left out.
 fn sources() -> Vec<(PathBuf, String)> {
     fn walk(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -50,7 +52,14 @@ fn sources() -> Vec<(PathBuf, String)> {
                 walk(&path, found);
             } else if path.extension().is_some_and(|extension| extension == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+                let code: String = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| !line.trim_start().starts_with("//"))
+                    .map(|line| format!("{line}\n"))
+                    .collect();
                 found.push((path.strip_prefix(repo()).unwrap().to_path_buf(), code));
             }
         }

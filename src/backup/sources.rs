@@ -96,44 +96,65 @@ pub async fn with_pg_dump(
     take(env, folder, dir, app, stdout, finished).await
 }
 
-/// The backup before migrations, taken here with `pg_dump` into `dir`.
-pub struct PgDumpFirst<'a> {
-    pub env: &'a Environment,
-    pub folder: &'a MigrationFolder,
-    pub url: &'a DatabaseUrl,
-    pub dir: std::path::PathBuf,
-    /// The folder must be there already: the release phase's storage mount. Made
-    /// on demand, a missing mount would be a folder in the container, lost with it.
-    pub must_exist: bool,
-    /// What was taken, for the report.
-    pub taken: Option<Taken>,
+/// Where the backup before migrations comes from: decided by the command from
+/// the environment and its flags, taken by `before_migrating`.
+#[derive(Debug, Clone)]
+pub enum BackupSource {
+    /// None is taken (`--no-backup`, development, a drift replay).
+    Skip,
+    /// None can be: production's release phase with no `[backup] release_dir`,
+    /// which says so when something is pending.
+    Unavailable,
+    /// A verified `pg_dump` here into `dir`. `must_exist`: the folder is the
+    /// release phase's storage mount; made on demand, a missing mount would be a
+    /// folder in the container, lost with it.
+    PgDump { dir: std::path::PathBuf, must_exist: bool },
+    /// Taken by the laptop before it sent `migrate` here (`--after-backup`).
+    TakenBefore(super::BackupRecord),
 }
 
-impl crate::migrations::run::BeforeMigrating for PgDumpFirst<'_> {
-    async fn before_migrating(
-        &mut self,
-        pending: &[&crate::migration_folder::Migration],
-    ) -> Result<Option<super::BackupRecord>> {
-        if self.must_exist && !self.dir.is_dir() {
-            return Err(Error::usage(format!("the backup folder {} does not exist", self.dir.display()))
-                .note("nothing was migrated", "the backup comes first")
-                .help("[backup] release_dir must be a Dokku storage mount, or the dump is lost with the container: `dokku storage:mount <app> /var/lib/dokku/data/storage/<name>:<that folder>` (README, Backups)"));
+/// What `before_migrating` got: the record the migration log keeps, and the file
+/// when it was taken here.
+#[derive(Debug, Clone, Default)]
+pub struct BeforeMigrating {
+    pub record: Option<super::BackupRecord>,
+    pub taken_here: Option<Taken>,
+}
+
+/// The backup before `pending` migrations, from `source`.
+pub async fn before_migrating(
+    source: &BackupSource,
+    env: &Environment,
+    folder: &MigrationFolder,
+    url: &DatabaseUrl,
+    pending: usize,
+) -> Result<BeforeMigrating> {
+    let migrations = crate::text::plural(pending, "migration");
+    match source {
+        BackupSource::Skip => Ok(BeforeMigrating::default()),
+        BackupSource::Unavailable => {
+            tracing::warn!(
+                "no backup is taken before these {migrations}: [backup] release_dir is not set (README, Backups: a Dokku storage mount)",
+            );
+            Ok(BeforeMigrating::default())
         }
-        tracing::info!(
-            "{} pending: taking a verified backup into {} first",
-            crate::text::plural(pending.len(), "migration"),
-            self.dir.display()
-        );
-        let taken = with_pg_dump(self.env, self.folder, self.url, &self.dir, &super::app_name(self.env)).await?;
-        tracing::info!(
-            "backup {} ({} bytes, sha256 {}) verified",
-            taken.path.display(),
-            taken.record.bytes,
-            taken.record.sha256
-        );
-        let record = taken.record.clone();
-        self.taken = Some(taken);
-        Ok(Some(record))
+        BackupSource::TakenBefore(record) => Ok(BeforeMigrating { record: Some(record.clone()), taken_here: None }),
+        BackupSource::PgDump { dir, must_exist } => {
+            if *must_exist && !dir.is_dir() {
+                return Err(Error::usage(format!("the backup folder {} does not exist", dir.display()))
+                    .note("nothing was migrated", "the backup comes first")
+                    .help("[backup] release_dir must be a Dokku storage mount, or the dump is lost with the container: `dokku storage:mount <app> /var/lib/dokku/data/storage/<name>:<that folder>` (README, Backups)"));
+            }
+            tracing::info!("{migrations} pending: taking a verified backup into {} first", dir.display());
+            let taken = with_pg_dump(env, folder, url, dir, &super::app_name(env)).await?;
+            tracing::info!(
+                "backup {} ({} bytes, sha256 {}) verified",
+                taken.path.display(),
+                taken.record.bytes,
+                taken.record.sha256
+            );
+            Ok(BeforeMigrating { record: Some(taken.record.clone()), taken_here: Some(taken) })
+        }
     }
 }
 

@@ -8,17 +8,15 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Context;
-use crate::backup::sources::PgDumpFirst;
+use crate::backup::sources::BackupSource;
 use crate::cli::{ApplyArgs, WaitArgs};
-use crate::drift::release::DriftOnRelease;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migration_folder::{Layout, Migration, TransactionMode};
 use crate::migrations::apply::AppliedMigration;
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
-use crate::migrations::run::{
-    BeforeMigrating, DatabaseState, Migrator, NoBackup, NoCheck, Outcome, ReleaseCheck, Run, Settings, TakenBefore,
-};
+use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
+use crate::release::{Released, Steps};
 use crate::output::{MigrationProgress, Report};
 use crate::provenance::BackupRecord;
 use crate::review::{Reviewed, Verdict};
@@ -254,34 +252,29 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         return Ok(Report::new(&report, listing));
     }
     let env = &context.env;
-    let (report, human) = match backup {
+    let source = match backup {
         Backup::AsConfigured if env.backup.before_migrate => {
-            run_with_pg_dump_first(context, &migrator, args, env.backup.dir.clone(), false, &mut NoCheck).await?
+            BackupSource::PgDump { dir: env.backup.dir.clone(), must_exist: false }
         }
-        Backup::AsConfigured | Backup::Skip => run(context, &migrator, args, &mut NoBackup, &mut NoCheck).await?,
-        Backup::TakenBefore(record) => {
-            let (mut report, human) =
-                run(context, &migrator, args, &mut TakenBefore(Some(record.clone())), &mut NoCheck).await?;
-            report.backup = Some(record);
-            (report, human)
-        }
+        Backup::AsConfigured | Backup::Skip => BackupSource::Skip,
+        Backup::TakenBefore(record) => BackupSource::TakenBefore(record),
     };
+    let (report, human) = run(context, &migrator, args, Steps { drift: false, backup: source }).await?;
     Ok(Report::new(&report, human))
 }
 
-/// `release`: migrate, then the seed policy: development and test get their
+/// `release`: migrate (with the drift check, and the backup from `[backup]
+/// release_dir`), then the seed policy: development and test get their
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
-    // Drift is checked on the run's own connection, before anything is written.
-    let drift = &mut DriftOnRelease::new(&context.env);
-    let (mut report, mut human) = match &context.env.backup.release_dir {
-        Some(dir) => run_with_pg_dump_first(context, &migrator, args, dir.clone(), true, drift).await?,
-        None if context.env.kind == crate::config::EnvironmentKind::Production => {
-            run(context, &migrator, args, &mut WarnNoBackup, drift).await?
-        }
-        None => run(context, &migrator, args, &mut NoBackup, drift).await?,
+    let env = &context.env;
+    let backup = match &env.backup.release_dir {
+        Some(dir) => BackupSource::PgDump { dir: dir.clone(), must_exist: true },
+        None if env.kind == crate::config::EnvironmentKind::Production => BackupSource::Unavailable,
+        None => BackupSource::Skip,
     };
+    let (mut report, mut human) = run(context, &migrator, args, Steps { drift: true, backup }).await?;
     let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
     human.push('\n');
     human.push_str(&outcome.summary);
@@ -289,53 +282,12 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     Ok(Report::new(&report, human))
 }
 
-/// Production's release phase with no `[backup] release_dir`: it migrates, and says
-/// that no backup was taken first.
-struct WarnNoBackup;
-
-impl BeforeMigrating for WarnNoBackup {
-    async fn before_migrating(&mut self, pending: &[&Migration]) -> Result<Option<BackupRecord>> {
-        tracing::warn!(
-            "no backup is taken before these {}: [backup] release_dir is not set (README, Backups: a Dokku storage mount)",
-            plural(pending.len(), "migration")
-        );
-        Ok(None)
-    }
-}
-
-/// Runs the engine with a verified `pg_dump` into `dir` first, when something is
-/// pending (`must_exist`: the folder is a mount, never made here).
-async fn run_with_pg_dump_first(
-    context: &Context<'_>,
-    migrator: &Migrator<'_>,
-    args: &ApplyArgs,
-    dir: std::path::PathBuf,
-    must_exist: bool,
-    check: &mut impl ReleaseCheck,
-) -> Result<(MigrationReport, String)> {
-    let url = migrator.url().clone();
-    let mut first =
-        PgDumpFirst { env: &context.env, folder: migrator.folder(), url: &url, dir, must_exist, taken: None };
-    let (mut report, mut human) = run(context, migrator, args, &mut first, check).await?;
-    if let Some(taken) = first.taken {
-        human = format!(
-            "backup {} ({} bytes, sha256 {}) verified before migrating\n{human}",
-            taken.path.display(),
-            taken.record.bytes,
-            taken.record.sha256
-        );
-        report.backup = Some(taken.record);
-    }
-    Ok((report, human))
-}
-
-/// Runs the engine and renders its outcome.
+/// Runs the release algorithm and renders its outcome.
 async fn run(
     context: &Context<'_>,
     migrator: &Migrator<'_>,
     args: &ApplyArgs,
-    before: &mut impl BeforeMigrating,
-    check: &mut impl ReleaseCheck,
+    steps: Steps,
 ) -> Result<(MigrationReport, String)> {
     let env = &context.env;
     let settings = Settings {
@@ -345,7 +297,8 @@ async fn run(
         batch_size: args.batch_size.map(|size| size as usize),
     };
     let mut progress = MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), env.name));
-    let Run { state, outcome, took } = migrator.run_checked(settings, &mut progress, before, check).await?;
+    let Released { run: Run { state, outcome, took }, backup } =
+        crate::release::run(migrator, &steps, settings, &mut progress).await?;
     // The report shows the state as left, with anything late-merged that ran counted as applied.
     let order = match outcome {
         Outcome::Applied { .. } => OutOfOrder::Allow,
@@ -353,7 +306,7 @@ async fn run(
     };
     let plan = migrator.plan(&state, order);
     let mut names = 0;
-    let (ran, human) = match outcome {
+    let (ran, mut human) = match outcome {
         Outcome::Refused(refusal) => {
             let report = report(migrator, &state, &plan, Vec::new(), None);
             return Err(refusal.with_report(Report::new(&report, "")));
@@ -394,6 +347,19 @@ async fn run(
     };
     let mut report = report(migrator, &state, &plan, ran, None);
     report.names_written = names;
+    if let Some(taken) = &backup.taken_here {
+        human = format!(
+            "backup {} ({} bytes, sha256 {}) verified before migrating\n{human}",
+            taken.path.display(),
+            taken.record.bytes,
+            taken.record.sha256
+        );
+    }
+    // The laptop's backup is the run's, even when another runner applied what was pending.
+    report.backup = backup.record.or(match &steps.backup {
+        BackupSource::TakenBefore(record) => Some(record.clone()),
+        _ => None,
+    });
     Ok((report, human))
 }
 

@@ -23,7 +23,7 @@ pub use model::{Difference, Schema, SchemaObject};
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, Result};
 use crate::migration_folder::MigrationFolder;
-use crate::migrations::run::{Migrator, NoBackup, Outcome, Settings};
+use crate::migrations::run::{Migrator, Outcome, Settings};
 use crate::own_schema::LOG_SCHEMA;
 
 pub(crate) const CATALOG_SQL: &str = include_str!("catalog.sql");
@@ -158,11 +158,9 @@ pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: Databa
             "these migrations are applied in the database: do not edit them. A migration that needs a superuser, or a role or other object made outside the migrations, cannot be replayed as the --shadow-url role: leave --shadow-url out to replay on the embedded cluster (or a cluster made for the replay)",
         )
     };
-    let run = migrator
-        .run(settings, &mut crate::migrations::apply::NoProgress, &mut NoBackup)
-        .await
-        .map_err(replay_failed)?;
-    match run.outcome {
+    let outcome =
+        migrator.replay(settings, &mut crate::migrations::apply::NoProgress).await.map_err(replay_failed)?;
+    match outcome {
         Outcome::Refused(error) => Err(replay_failed(error)),
         _ => Ok(()),
     }

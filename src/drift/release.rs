@@ -21,7 +21,6 @@ use crate::config::{Environment, OnRelease};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migration_folder::Migration;
 use crate::migrations::plan::Plan;
-use crate::migrations::run::ReleaseCheck;
 use crate::text::plural;
 
 /// The release's drift check.
@@ -51,8 +50,10 @@ enum Moment {
     After,
 }
 
-impl ReleaseCheck for DriftOnRelease<'_> {
-    async fn before(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<()> {
+impl DriftOnRelease<'_> {
+    /// Before anything is written, on the release's connection: an error stops the
+    /// release with nothing written (`on_release = "refuse"`).
+    pub async fn before(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> Result<()> {
         let on_release = self.env.drift.on_release;
         if on_release == OnRelease::Off {
             return Ok(());
@@ -109,7 +110,8 @@ impl ReleaseCheck for DriftOnRelease<'_> {
         }
     }
 
-    async fn after(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) {
+    /// Once migrations were applied, on the new state: warns, never fails.
+    pub async fn after(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) {
         if self.env.drift.on_release == OnRelease::Off {
             return;
         }

@@ -1,9 +1,9 @@
-//! The release algorithm in one place: read the folder, connect, check the
-//! stamp, plan; when something is to be written, lock, read again, plan again,
-//! apply, stamp. Like sqlx's `Migrator::run`, with our checks; commands only
-//! render what it returns.
+//! The migration engine: a folder and a database, read, planned, locked and
+//! applied. The release algorithm (`crate::release`) calls these in order; the
+//! drift replay runs them on a scratch database. No step decides here when to
+//! review, back up, retry or reconnect.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -16,9 +16,8 @@ pub use super::state::DatabaseState;
 use super::state::Detail;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
-use crate::error::{Error, Result, capped_list};
+use crate::error::{Error, Result};
 use crate::migration_folder::Layout;
-use crate::migration_folder::Migration;
 use crate::migration_folder::{MigrationFolder, read_environment_folder};
 use crate::pg_error::sqlstate;
 use crate::provenance::BackupRecord;
@@ -26,10 +25,8 @@ use crate::provenance::Provenance;
 use crate::review::{self, LiveTables, Reviewed};
 use crate::stamp::{self, EnvironmentStamp, Overwrite, StampState};
 
-/// How many times a run reconnects after losing its connection mid-run.
-const RECONNECTS: u32 = 5;
 /// How long closing a connection may take.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
+pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How often the blockers of a running migration are looked up.
 const BLOCKER_POLL: Duration = Duration::from_millis(200);
 /// How long one look-up of them may take (it is slow under contention, when it matters).
@@ -42,8 +39,6 @@ pub struct Migrator<'e> {
     folder: MigrationFolder,
     bookkeeping: Bookkeeping,
     application_name: String,
-    /// Reviewed before running (not a replay, whose migrations are applied history).
-    review: bool,
 }
 
 /// How long to wait, and what may run.
@@ -58,59 +53,6 @@ pub struct Settings {
     pub batch_size: Option<usize>,
 }
 
-/// What runs once, when something is found pending, before the migration lock is
-/// taken: the backup before migrations (pg_dump's ACCESS SHARE locks would
-/// otherwise wait behind the DDL, or it behind them). Its record goes into the
-/// migration log with the migrations that follow; an error stops the run with
-/// nothing written.
-pub trait BeforeMigrating {
-    fn before_migrating(
-        &mut self,
-        pending: &[&Migration],
-    ) -> impl std::future::Future<Output = Result<Option<BackupRecord>>>;
-}
-
-/// No backup: the runs that do not take one.
-pub struct NoBackup;
-
-impl BeforeMigrating for NoBackup {
-    async fn before_migrating(&mut self, _pending: &[&Migration]) -> Result<Option<BackupRecord>> {
-        Ok(None)
-    }
-}
-
-/// A backup already taken (by the laptop, before it sent `migrate` to the container).
-pub struct TakenBefore(pub Option<BackupRecord>);
-
-impl BeforeMigrating for TakenBefore {
-    async fn before_migrating(&mut self, _pending: &[&Migration]) -> Result<Option<BackupRecord>> {
-        Ok(self.0.clone())
-    }
-}
-
-/// A check of the live database that goes with a release, on the run's own
-/// connection (no other is opened for it): `before` once, when the folder and
-/// the rows agree and before anything is written (an error stops the run with
-/// nothing written); `after` once migrations were applied, on the new state.
-pub trait ReleaseCheck {
-    fn before(
-        &mut self,
-        connection: &mut PgConnection,
-        plan: &Plan<'_>,
-    ) -> impl std::future::Future<Output = Result<()>>;
-    fn after(&mut self, connection: &mut PgConnection, plan: &Plan<'_>) -> impl std::future::Future<Output = ()>;
-}
-
-/// No check: every run but the release's.
-pub struct NoCheck;
-
-impl ReleaseCheck for NoCheck {
-    async fn before(&mut self, _connection: &mut PgConnection, _plan: &Plan<'_>) -> Result<()> {
-        Ok(())
-    }
-
-    async fn after(&mut self, _connection: &mut PgConnection, _plan: &Plan<'_>) {}
-}
 
 /// What a run did.
 #[derive(Debug)]
@@ -145,7 +87,6 @@ impl<'e> Migrator<'e> {
             folder,
             bookkeeping: Bookkeeping::new(&env.migrations),
             application_name,
-            review: true,
         })
     }
 
@@ -157,7 +98,7 @@ impl<'e> Migrator<'e> {
         folder: MigrationFolder,
         application_name: String,
     ) -> Migrator<'e> {
-        Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name, review: false }
+        Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name }
     }
 
     pub fn env(&self) -> &Environment {
@@ -189,215 +130,79 @@ impl<'e> Migrator<'e> {
         state
     }
 
-    /// Applies what is pending. With nothing pending it takes no lock and writes
-    /// nothing but the stamp of a database that may be claimed: the no-op
-    /// `release` Dokku re-runs on every `config:set` is one connection and a few reads.
-    ///
-    /// A connection lost mid-run (a restart, a failover) is not the migration's
-    /// doing: the run reconnects within `wait` and starts over from reading the
-    /// state, under a new lock; what was committed stays committed.
-    pub async fn run(
-        &self,
-        settings: Settings,
-        progress: &mut dyn Progress,
-        before: &mut impl BeforeMigrating,
-    ) -> Result<Run> {
-        self.run_checked(settings, progress, before, &mut NoCheck).await
+
+    /// Connects within `wait`, as this run's application name.
+    pub async fn connect(&self, wait: Duration) -> Result<PgConnection> {
+        database::connect(&self.url, wait, &self.application_name).await
     }
 
-    /// `run`, with `check` before anything is written and after migrations are applied.
-    pub async fn run_checked(
-        &self,
-        settings: Settings,
-        progress: &mut dyn Progress,
-        before: &mut impl BeforeMigrating,
-        check: &mut impl ReleaseCheck,
-    ) -> Result<Run> {
-        let mut carried =
-            Carried { started: Instant::now(), committed: Vec::new(), backup: None, reviewed: false, checked: false };
-        let mut outage = Outage::default();
-        loop {
-            let wait = outage.connect_wait(settings.wait, Instant::now());
-            let mut connection = match database::connect(&self.url, wait, &self.application_name).await {
-                Ok(connection) => connection,
-                Err(error) if outage.reconnects > 0 => {
-                    return Err(error.note("before", "the connection was lost while applying migrations"));
-                }
-                Err(error) => return Err(error),
-            };
-            let attempt_started = Instant::now();
-            let attempt = self
-                .run_on(&mut connection, settings, progress, &mut carried, outage.reconnects, &mut *before, &mut *check)
-                .await;
-            // Bounded: a server that stopped answering does not answer the goodbye either.
-            let _ = tokio::time::timeout(CLOSE_WAIT, connection.close()).await;
-            match attempt {
-                Err(Interrupted::ConnectionLost(error))
-                    if outage.lost(settings.wait, attempt_started, Instant::now()) =>
-                {
-                    tracing::warn!("{}; reconnecting (attempt {} of {RECONNECTS})", error.message, outage.reconnects);
-                }
-                Err(Interrupted::ConnectionLost(error) | Interrupted::Failed(error)) => {
-                    let done: Vec<&str> = carried.committed.iter().map(|migration| migration.tag.as_str()).collect();
-                    return Err(if done.is_empty() {
-                        error
-                    } else {
-                        error.note("committed before it", capped_list(&done))
-                    });
-                }
-                Ok(run) => return Ok(run),
-            }
-        }
-    }
-
-    // The run's parts are carried across reconnects; issue 24 folds them into one release function.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_on(
-        &self,
-        connection: &mut PgConnection,
-        settings: Settings,
-        progress: &mut dyn Progress,
-        carried: &mut Carried,
-        reconnects: u32,
-        before: &mut impl BeforeMigrating,
-        check: &mut impl ReleaseCheck,
-    ) -> std::result::Result<Run, Interrupted> {
-        let Carried { started, committed, backup, reviewed, checked } = carried;
-        *reviewed |= !self.review;
-        let started = *started;
-        // A drizzle 1.0 folder expects drizzle 1.0's table, and the query says when it
-        // is not. A journal folder may meet either (a database handed back from
-        // drizzle 1.0, with names to repair), so its rows are read with their shape.
+    /// The state as a run first reads it: quickly (a drizzle 1.0 folder expects
+    /// drizzle 1.0's table, and the query says when it is not; a journal folder may
+    /// meet either, so its rows are read with their shape), the stamp checked,
+    /// and read in full when the plan would be refused (the quick read guesses
+    /// the shape).
+    pub async fn first_look(&self, connection: &mut PgConnection, order: OutOfOrder) -> Result<DatabaseState> {
         let detail = match self.folder.layout {
             Layout::Folders => Detail::Quick(TableShape::Drizzle1),
             Layout::Journal => Detail::Quick(TableShape::Missing),
         };
-        let mut state = self.read_state(connection, detail).await?;
+        let state = self.read_state(connection, detail).await?;
         stamp::check(self.env, state.stamp.as_ref())?;
-        if self.plan(&state, settings.order).refusal().is_some() {
-            // Refusals are decided on the full read: the quick one guesses the shape.
-            state = self.read_state(connection, Detail::Full).await?;
+        if self.plan(&state, order).refusal().is_some() {
+            return self.read_state(connection, Detail::Full).await;
         }
-        let first_look = self.plan(&state, settings.order);
-        if let Some(refusal) = first_look.refusal() {
-            return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
-        }
-        if !*checked {
-            *checked = true;
-            check.before(connection, &first_look).await?;
-        }
-        if first_look.pending.is_empty() && first_look.names_missing().is_empty() && committed.is_empty() {
-            if state.stamp.is_none() {
-                if StampState::of(None, !state.rows.rows.is_empty()).claimed_by(self.env.kind) {
-                    state.stamp = self.stamp_now(connection).await?;
-                } else {
-                    tracing::warn!("{}", stamp::unclaimed_warning(self.env));
-                }
-            }
-            return Ok(Run { state, outcome: Outcome::UpToDate, took: started.elapsed() });
-        }
-        let nothing_was_pending = first_look.pending.is_empty();
-        // The review comes before the backup: a migration the gate refuses must not
-        // cost a dump (nor push a good backup out of the rotation).
-        if !*reviewed && !nothing_was_pending {
-            *reviewed = true;
-            if let Some(refusal) = self.review_gate(connection, &first_look, settings.batch_size).await? {
-                return Ok(Run { state, outcome: Outcome::Refused(refusal), took: started.elapsed() });
-            }
-        }
-        if backup.is_none() && !nothing_was_pending {
-            *backup = Some(before.before_migrating(&first_look.pending).await?);
-        }
-        let backup = backup.clone().flatten();
-
-        let mut lock = MigrationLock::acquire(
-            &self.url,
-            self.bookkeeping.lock_key(),
-            settings.lock_wait,
-            &format!("{} lock", self.application_name),
-        )
-        .await?;
-        // The gate's review is made again under the lock: while this run waited for
-        // it, another runner (or a hand) may have made tables live. Not after this run
-        // committed some: what it created earlier in the release would look live.
-        let review = Review { done: reviewed, again: self.review && self.env.review.gate && committed.is_empty() };
-        let outcome = self.apply_locked(connection, settings, &mut lock, progress, backup, review).await;
-        // The outcome matters more than the unlock: a failed release of the lock only warns.
-        match tokio::time::timeout(CLOSE_WAIT, lock.release()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!("{err}; the server drops the lock when the connection closes"),
-            Err(_) => tracing::warn!(
-                "the lock's connection did not answer the unlock; the server drops the lock when the connection closes"
-            ),
-        }
-        let (state, outcome) = match outcome {
-            Ok(done) => done,
-            Err(failure) => {
-                committed.extend(failure.committed);
-                return Err(if failure.connection_lost {
-                    Interrupted::ConnectionLost(failure.error)
-                } else {
-                    Interrupted::Failed(failure.error)
-                });
-            }
-        };
-        if matches!(outcome, Outcome::Applied { .. }) {
-            check.after(connection, &self.plan(&state, OutOfOrder::Allow)).await;
-        }
-        let outcome = match outcome {
-            Outcome::Applied { ran, names_written, .. } => {
-                committed.extend(ran);
-                Outcome::Applied { ran: std::mem::take(committed), names_written, reconnects }
-            }
-            Outcome::UpToDate if !committed.is_empty() => {
-                Outcome::Applied { ran: std::mem::take(committed), names_written: 0, reconnects }
-            }
-            Outcome::UpToDate if !nothing_was_pending => Outcome::AppliedByAnother,
-            Outcome::Refused(error) if !committed.is_empty() => {
-                let done: Vec<&str> = committed.iter().map(|migration| migration.tag.as_str()).collect();
-                Outcome::Refused(error.note("committed before it", capped_list(&done)))
-            }
-            other => other,
-        };
-        Ok(Run { state, outcome, took: started.elapsed() })
+        Ok(state)
     }
 
-    /// Under the lock: the state read again (another runner may have just
-    /// finished), checked again, then applied.
-    async fn apply_locked(
+    /// The whole state, the stamp checked: under the lock, and after applying.
+    pub async fn read_checked(&self, connection: &mut PgConnection) -> Result<DatabaseState> {
+        let state = self.read_state(connection, Detail::Full).await?;
+        stamp::check(self.env, state.stamp.as_ref())?;
+        Ok(state)
+    }
+
+    /// Stamps a database nothing is written to, when it may be claimed; else says
+    /// why not. `state.stamp` is the stamp in place after.
+    pub async fn claim_stamp(&self, connection: &mut PgConnection, state: &mut DatabaseState) -> Result<()> {
+        if state.stamp.is_some() {
+            return Ok(());
+        }
+        if StampState::of(None, !state.rows.rows.is_empty()).claimed_by(self.env.kind) {
+            state.stamp = self.stamp_now(connection).await?;
+        } else {
+            tracing::warn!("{}", stamp::unclaimed_warning(self.env));
+        }
+        Ok(())
+    }
+
+    /// The migration lock, waited for up to `lock_wait`.
+    pub async fn lock(&self, lock_wait: Duration) -> Result<MigrationLock> {
+        MigrationLock::acquire(
+            &self.url,
+            self.bookkeeping.lock_key(),
+            lock_wait,
+            &format!("{} lock", self.application_name),
+        )
+        .await
+    }
+
+    /// Applies `plan` (read under `lock`, from `state`), recording `backup` with
+    /// each migration, and reads the state it left. The lock's idle connection
+    /// watches who blocks the migration, so that a lock timeout names them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
         &self,
         connection: &mut PgConnection,
-        settings: Settings,
+        plan: &Plan<'_>,
+        state: &DatabaseState,
+        batch_size: Option<usize>,
         lock: &mut MigrationLock,
         progress: &mut dyn Progress,
         backup: Option<BackupRecord>,
-        review: Review<'_>,
     ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
         let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
-        let state = self.read_state(connection, Detail::Full).await.map_err(failed)?;
-        stamp::check(env, state.stamp.as_ref()).map_err(failed)?;
-        let locked_plan = self.plan(&state, settings.order);
-        if let Some(refusal) = locked_plan.refusal() {
-            return Ok((state, Outcome::Refused(refusal)));
-        }
-        let names_written = locked_plan.names_missing().len();
-        if locked_plan.pending.is_empty() && names_written == 0 {
-            return Ok((state, Outcome::UpToDate));
-        }
-        if let Some(refusal) = invalid_index_refusal(&locked_plan, &state.invalid_indexes) {
-            return Ok((state, Outcome::Refused(refusal)));
-        }
-        // Reviewed once per run, on what is pending before anything is written: after
-        // a reconnect, what was created earlier in the release may be committed.
-        if !*review.done || review.again {
-            *review.done = true;
-            if let Some(refusal) =
-                self.review_gate(connection, &locked_plan, settings.batch_size).await.map_err(failed)?
-            {
-                return Ok((state, Outcome::Refused(refusal)));
-            }
-        }
+        let names_written = plan.names_missing().len();
         let pid: i32 =
             sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.map_err(|err| {
                 failed(
@@ -415,16 +220,14 @@ impl<'e> Migrator<'e> {
             Limits { lock_timeout: env.database.lock_timeout, statement_timeout: env.database.statement_timeout };
         let applier = Applier {
             bookkeeping: &self.bookkeeping,
-            table: &locked_plan.table,
+            table: &plan.table,
             provenance: &provenance,
             limits: &limits,
             stamp: claim.then_some(env),
             lock: lock.guard(),
         };
-        let steps = locked_plan.steps(settings.batch_size);
-        progress.begin(locked_plan.pending.len());
-        // While it runs, the lock's idle connection watches who blocks it, so that a
-        // lock timeout can name them.
+        let steps = plan.steps(batch_size);
+        progress.begin(plan.pending.len());
         let mut blockers: Vec<Blocker> = Vec::new();
         let applied = {
             let applying = applier.apply(connection, &steps, progress);
@@ -450,6 +253,30 @@ impl<'e> Migrator<'e> {
         Ok((state, Outcome::Applied { ran, names_written, reconnects: 0 }))
     }
 
+    /// Applies everything pending into a database nothing else uses (the drift
+    /// replay's scratch database): no review, no backup, no reconnect.
+    pub async fn replay(&self, settings: Settings, progress: &mut dyn Progress) -> Result<Outcome> {
+        let mut connection = self.connect(settings.wait).await?;
+        let outcome = async {
+            let state = self.read_checked(&mut connection).await?;
+            let plan = self.plan(&state, settings.order);
+            if let Some(refusal) = plan.refusal() {
+                return Ok(Outcome::Refused(refusal));
+            }
+            if plan.pending.is_empty() {
+                return Ok(Outcome::UpToDate);
+            }
+            let mut lock = self.lock(settings.lock_wait).await?;
+            let applied = self.apply(&mut connection, &plan, &state, settings.batch_size, &mut lock, progress, None).await;
+            let _ = lock.release().await;
+            applied.map(|(_, outcome)| outcome).map_err(|failure| failure.error)
+        }
+        .await;
+        let _ = connection.close().await;
+        outcome
+    }
+
+
     /// The migration log's newest row for this bookkeeping table (`status`).
     pub async fn last_logged(&self, wait: Duration) -> Result<Option<crate::own_schema::LastLogged>> {
         let mut connection = database::connect(&self.url, wait, &self.application_name).await?;
@@ -459,24 +286,6 @@ impl<'e> Migrator<'e> {
         });
         let _ = connection.close().await;
         logged
-    }
-
-    /// The review of `plan`'s pending migrations: with the gate on, the refusal if
-    /// anything blocks; without it, a warning for each finding it would refuse.
-    async fn review_gate(
-        &self,
-        connection: &mut PgConnection,
-        plan: &Plan<'_>,
-        batch_size: Option<usize>,
-    ) -> Result<Option<Error>> {
-        let reviews = self.reviews_on(connection, plan, batch_size).await?;
-        if self.env.review.gate {
-            return Ok(review::gate_refusal(self.env, &reviews));
-        }
-        for finding in review::blocking(&reviews) {
-            tracing::warn!("review: {}", review::describe(finding));
-        }
-        Ok(None)
     }
 
     /// The review of each pending migration (in `plan.pending`'s order, run in
@@ -492,7 +301,7 @@ impl<'e> Migrator<'e> {
         reviews
     }
 
-    async fn reviews_on(
+    pub async fn reviews_on(
         &self,
         connection: &mut PgConnection,
         plan: &Plan<'_>,
@@ -532,72 +341,6 @@ impl<'e> Migrator<'e> {
     }
 }
 
-/// The run's review, as `apply_locked` sees it.
-struct Review<'a> {
-    done: &'a mut bool,
-    /// Judge again under the lock, whatever was judged before it.
-    again: bool,
-}
-
-/// What a run carries from one connection attempt to the next.
-struct Carried {
-    started: Instant,
-    /// Migrations committed by earlier attempts.
-    committed: Vec<AppliedMigration>,
-    /// The backup before migrating: taken at most once, however many times the run reconnects.
-    backup: Option<Option<BackupRecord>>,
-    /// Whether the review (and its gate) has run.
-    reviewed: bool,
-    /// Whether the release's check has run.
-    checked: bool,
-}
-
-/// How long reconnecting may take: one `wait` per outage, counted from its first
-/// loss; a loss after more than `wait` of work is a new outage. At most
-/// `RECONNECTS` in all. Pure: the caller passes the times.
-#[derive(Debug, Default)]
-struct Outage {
-    since: Option<Instant>,
-    reconnects: u32,
-}
-
-impl Outage {
-    /// The wait for the next connection.
-    fn connect_wait(&self, wait: Duration, now: Instant) -> Duration {
-        match self.since {
-            Some(since) => wait.saturating_sub(now - since).max(Duration::from_secs(1)),
-            None => wait,
-        }
-    }
-
-    /// The connection of an attempt that started at `attempt_started` was lost at
-    /// `now`: whether to reconnect.
-    fn lost(&mut self, wait: Duration, attempt_started: Instant, now: Instant) -> bool {
-        if now - attempt_started > wait {
-            self.since = None;
-        }
-        if self.reconnects >= RECONNECTS || self.since.is_some_and(|since| now - since >= wait) {
-            return false;
-        }
-        self.reconnects += 1;
-        self.since.get_or_insert(now);
-        true
-    }
-}
-
-/// Why a run attempt stopped.
-enum Interrupted {
-    /// Not the migration's doing: reconnect and try again.
-    ConnectionLost(Error),
-    Failed(Error),
-}
-
-impl From<Error> for Interrupted {
-    fn from(error: Error) -> Interrupted {
-        Interrupted::Failed(error)
-    }
-}
-
 /// A lock timeout that outlasted the retries names the sessions that held the lock.
 fn name_blockers(mut failure: StepFailure, blockers: &[Blocker]) -> StepFailure {
     let timed_out =
@@ -618,7 +361,7 @@ fn name_blockers(mut failure: StepFailure, blockers: &[Blocker]) -> StepFailure 
 /// A pending migration that would build an index left INVALID by an earlier,
 /// interrupted build: `IF NOT EXISTS` would keep the broken index and the
 /// migration would be recorded as applied. Refused with the fix.
-fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
+pub fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
     let unqualified = |index: &str| index.rsplit('.').next().unwrap_or(index).trim_matches('"').to_owned();
     let mut blocking = Vec::new();
     for migration in &plan.pending {
@@ -637,39 +380,4 @@ fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
                 drop_statements(&indexes)
             )),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_outage_shares_one_wait_and_a_later_one_gets_its_own() {
-        let wait = Duration::from_secs(60);
-        let t0 = Instant::now();
-        let at = |seconds: u64| t0 + Duration::from_secs(seconds);
-        let mut outage = Outage::default();
-        assert_eq!(outage.connect_wait(wait, at(0)), wait);
-        assert!(outage.lost(wait, at(0), at(5)));
-        assert_eq!(outage.connect_wait(wait, at(25)), Duration::from_secs(40), "counted from the first loss");
-        assert!(outage.lost(wait, at(30), at(40)));
-        assert!(!outage.lost(wait, at(50), at(70)), "the outage's wait ran out");
-
-        let mut outage = Outage::default();
-        assert!(outage.lost(wait, at(0), at(5)));
-        // Ten minutes of work, then a new failover: a whole wait again.
-        assert!(outage.lost(wait, at(10), at(610)));
-        assert_eq!(outage.connect_wait(wait, at(610)), wait);
-    }
-
-    #[test]
-    fn reconnects_are_bounded_in_all() {
-        let wait = Duration::from_secs(60);
-        let t0 = Instant::now();
-        let mut outage = Outage::default();
-        for i in 0..RECONNECTS {
-            assert!(outage.lost(wait, t0, t0 + Duration::from_secs(u64::from(i))), "reconnect {i}");
-        }
-        assert!(!outage.lost(wait, t0, t0 + Duration::from_secs(10)));
-    }
 }
