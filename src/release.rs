@@ -14,6 +14,7 @@ use crate::migrations::apply::{AppliedMigration, Progress};
 use crate::migrations::plan::{OutOfOrder, Plan};
 use crate::migrations::run::{CLOSE_WAIT, Migrator, Outcome, Run, Settings, invalid_index_refusal};
 use crate::review;
+use crate::seed::release_step::{self as seed, SeedOutcome};
 
 /// How many times a run reconnects after losing its connection mid-run.
 const RECONNECTS: u32 = 5;
@@ -32,6 +33,23 @@ pub struct Steps {
 pub struct Released {
     pub run: Run,
     pub backup: BeforeMigrating,
+}
+
+/// `release`: the migrations (`run`), then the fixtures the seed policy allows
+/// (none after a refusal). `node_env` is the process's NODE_ENV.
+pub async fn release(
+    migrator: &Migrator<'_>,
+    steps: &Steps,
+    settings: Settings,
+    progress: &mut dyn Progress,
+    node_env: Option<&str>,
+) -> Result<(Released, Option<SeedOutcome>)> {
+    let released = run(migrator, steps, settings, progress).await?;
+    if matches!(released.run.outcome, Outcome::Refused(_)) {
+        return Ok((released, None));
+    }
+    let seeded = seed::release_step(migrator.env(), node_env, migrator.url(), settings.wait).await?;
+    Ok((released, Some(seeded)))
 }
 
 /// Applies what is pending. With nothing pending it takes no lock and writes
@@ -116,7 +134,8 @@ async fn attempt(
     }
     // Before the lock: pg_dump's ACCESS SHARE locks would wait behind the DDL.
     if !nothing_pending && carried.backup.is_none() {
-        let backup = before_migrating(&steps.backup, env, migrator.folder(), migrator.url(), plan.pending.len()).await?;
+        let backup =
+            before_migrating(&steps.backup, env, migrator.folder(), migrator.url(), plan.pending.len()).await?;
         carried.backup = Some(backup);
     }
     let record = carried.backup.as_ref().and_then(|backup| backup.record.clone());

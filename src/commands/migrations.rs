@@ -16,9 +16,9 @@ use crate::migrations::apply::AppliedMigration;
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
-use crate::release::{Released, Steps};
 use crate::output::{MigrationProgress, Report};
 use crate::provenance::BackupRecord;
+use crate::release::{Released, Steps};
 use crate::review::{Reviewed, Verdict};
 use crate::stamp::{self, EnvironmentStamp};
 use crate::text::plural;
@@ -259,7 +259,11 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         Backup::AsConfigured | Backup::Skip => BackupSource::Skip,
         Backup::TakenBefore(record) => BackupSource::TakenBefore(record),
     };
-    let (report, human) = run(context, &migrator, args, Steps { drift: false, backup: source }).await?;
+    let steps = Steps { drift: false, backup: source };
+    let settings = settings(context, args);
+    let mut progress = progress(context, &migrator);
+    let released = crate::release::run(&migrator, &steps, settings, &mut progress).await?;
+    let (report, human) = render(&migrator, released, settings.order, &steps)?;
     Ok(Report::new(&report, human))
 }
 
@@ -274,35 +278,46 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
         None if env.kind == crate::config::EnvironmentKind::Production => BackupSource::Unavailable,
         None => BackupSource::Skip,
     };
-    let (mut report, mut human) = run(context, &migrator, args, Steps { drift: true, backup }).await?;
-    let outcome = super::seed::release_step(context, migrator.url(), context.wait(&args.wait)).await?;
-    human.push('\n');
-    human.push_str(&outcome.summary);
-    report.seed = Some(serde_json::to_value(&outcome).expect("seed outcomes serialise"));
+    let steps = Steps { drift: true, backup };
+    let settings = settings(context, args);
+    let mut progress = progress(context, &migrator);
+    let (released, seeded) =
+        crate::release::release(&migrator, &steps, settings, &mut progress, context.node_env.as_deref()).await?;
+    let (mut report, mut human) = render(&migrator, released, settings.order, &steps)?;
+    if let Some(seeded) = seeded {
+        human.push('\n');
+        human.push_str(&seeded.summary);
+        report.seed = Some(serde_json::to_value(&seeded).expect("seed outcomes serialise"));
+    }
     Ok(Report::new(&report, human))
 }
 
-/// Runs the release algorithm and renders its outcome.
-async fn run(
-    context: &Context<'_>,
-    migrator: &Migrator<'_>,
-    args: &ApplyArgs,
-    steps: Steps,
-) -> Result<(MigrationReport, String)> {
-    let env = &context.env;
-    let settings = Settings {
+fn settings(context: &Context<'_>, args: &ApplyArgs) -> Settings {
+    Settings {
         wait: context.wait(&args.wait),
         lock_wait: context.lock_wait(args),
         order: out_of_order(args.allow_out_of_order),
         batch_size: args.batch_size.map(|size| size as usize),
-    };
-    let mut progress = MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), env.name));
-    let Released { run: Run { state, outcome, took }, backup } =
-        crate::release::run(migrator, &steps, settings, &mut progress).await?;
+    }
+}
+
+fn progress(context: &Context<'_>, migrator: &Migrator<'_>) -> MigrationProgress {
+    MigrationProgress::new(context.printer, format!("{} ({})", migrator.url(), context.env.name))
+}
+
+/// What the release algorithm returned, as the report and the human text; a
+/// refusal as the error it is.
+fn render(
+    migrator: &Migrator<'_>,
+    released: Released,
+    order: OutOfOrder,
+    steps: &Steps,
+) -> Result<(MigrationReport, String)> {
+    let Released { run: Run { state, outcome, took }, backup } = released;
     // The report shows the state as left, with anything late-merged that ran counted as applied.
     let order = match outcome {
         Outcome::Applied { .. } => OutOfOrder::Allow,
-        _ => settings.order,
+        _ => order,
     };
     let plan = migrator.plan(&state, order);
     let mut names = 0;

@@ -1,56 +1,18 @@
 //! `seed`, `stamp`, and `release`'s fixture step: the seed policy applied.
 
-use serde::Serialize;
 use serde_json::json;
 use sqlx::Connection;
 
 use super::Context;
 use crate::cli::WaitArgs;
-use crate::config::DatabaseUrl;
 use crate::database;
 use crate::error::{Error, Result};
 use crate::output::Report;
 use crate::provenance::Provenance;
-use crate::seed::apply::{FixtureOutcome, apply_fixtures, refusal};
-use crate::seed::fixtures::SeedCounts;
+use crate::seed::apply::{apply_fixtures, refusal};
 use crate::seed::policy::{PolicyInputs, SeedVerdict, fixtures_allowed};
+use crate::seed::release_step::{SeedOutcome, summary};
 use crate::stamp::{self, Overwrite, Restamp};
-
-/// What happened to fixtures, for the report.
-#[derive(Debug, Serialize)]
-pub struct SeedOutcome {
-    #[serde(flatten)]
-    pub verdict: SeedVerdict,
-    pub written: SeedCounts,
-    pub summary: String,
-}
-
-/// After `release` migrated: development and test get their fixtures; anything
-/// else is skipped with one line (a release never fails over fixtures).
-pub async fn release_step(context: &Context<'_>, url: &DatabaseUrl, wait: std::time::Duration) -> Result<SeedOutcome> {
-    let env = &context.env;
-    let skipped = |verdict: SeedVerdict| {
-        let summary = format!("fixtures skipped by policy: {}", verdict.reasons());
-        SeedOutcome { verdict, written: SeedCounts::default(), summary }
-    };
-    let verdict = policy_before_connecting(context);
-    if let SeedVerdict::Refused { .. } = verdict {
-        return Ok(skipped(verdict));
-    }
-    let Some(fixtures) = &env.seed else {
-        let summary = format!("no fixtures declared ([seed] in {})", env.file.display());
-        return Ok(SeedOutcome { verdict, written: SeedCounts::default(), summary });
-    };
-    let mut connection = database::connect(url, wait, "praxia-deploy release (seed)").await?;
-    let outcome = apply_fixtures(&mut connection, env, fixtures, None, context.node_env.as_deref()).await;
-    let _ = connection.close().await;
-    Ok(match outcome? {
-        FixtureOutcome::Written { counts } => {
-            SeedOutcome { verdict: SeedVerdict::Allowed, written: counts, summary: summary(counts) }
-        }
-        FixtureOutcome::Refused { verdict } => skipped(verdict),
-    })
-}
 
 pub async fn seed(context: &Context<'_>, wait: &WaitArgs, scale: Option<usize>) -> Result<Report> {
     let env = &context.env;
@@ -107,12 +69,4 @@ pub async fn stamp_command(context: &Context<'_>, wait: &WaitArgs, force: bool) 
         Restamp::Write => format!("stamped the database as `{}` ({})", env.name, env.kind),
     };
     Ok(Report::new(&json!({ "database": url.redacted(), "stamp": now, "previous": current }), human))
-}
-
-fn summary(written: SeedCounts) -> String {
-    if written.total() == 0 {
-        "fixtures already present: nothing written".to_owned()
-    } else {
-        format!("seeded {written}")
-    }
 }

@@ -158,8 +158,7 @@ pub async fn replay(env: &Environment, applied: MigrationFolder, scratch: Databa
             "these migrations are applied in the database: do not edit them. A migration that needs a superuser, or a role or other object made outside the migrations, cannot be replayed as the --shadow-url role: leave --shadow-url out to replay on the embedded cluster (or a cluster made for the replay)",
         )
     };
-    let outcome =
-        migrator.replay(settings, &mut crate::migrations::apply::NoProgress).await.map_err(replay_failed)?;
+    let outcome = migrator.replay(settings, &mut crate::migrations::apply::NoProgress).await.map_err(replay_failed)?;
     match outcome {
         Outcome::Refused(error) => Err(replay_failed(error)),
         _ => Ok(()),

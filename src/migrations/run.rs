@@ -53,7 +53,6 @@ pub struct Settings {
     pub batch_size: Option<usize>,
 }
 
-
 /// What a run did.
 #[derive(Debug)]
 pub enum Outcome {
@@ -81,13 +80,7 @@ impl<'e> Migrator<'e> {
     pub fn open(env: &'e Environment, database_url: Option<&str>, application_name: String) -> Result<Migrator<'e>> {
         let folder = read_environment_folder(&env.migrations)?;
         let url = database::url_for(env, database_url)?;
-        Ok(Migrator {
-            env,
-            url,
-            folder,
-            bookkeeping: Bookkeeping::new(&env.migrations),
-            application_name,
-        })
+        Ok(Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name })
     }
 
     /// A migrator for `folder` (a part of the environment's) on `url`: the drift
@@ -129,7 +122,6 @@ impl<'e> Migrator<'e> {
         let _ = connection.close().await;
         state
     }
-
 
     /// Connects within `wait`, as this run's application name.
     pub async fn connect(&self, wait: Duration) -> Result<PgConnection> {
@@ -267,7 +259,8 @@ impl<'e> Migrator<'e> {
                 return Ok(Outcome::UpToDate);
             }
             let mut lock = self.lock(settings.lock_wait).await?;
-            let applied = self.apply(&mut connection, &plan, &state, settings.batch_size, &mut lock, progress, None).await;
+            let applied =
+                self.apply(&mut connection, &plan, &state, settings.batch_size, &mut lock, progress, None).await;
             let _ = lock.release().await;
             applied.map(|(_, outcome)| outcome).map_err(|failure| failure.error)
         }
@@ -275,7 +268,6 @@ impl<'e> Migrator<'e> {
         let _ = connection.close().await;
         outcome
     }
-
 
     /// The migration log's newest row for this bookkeeping table (`status`).
     pub async fn last_logged(&self, wait: Duration) -> Result<Option<crate::own_schema::LastLogged>> {

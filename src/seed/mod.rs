@@ -4,4 +4,5 @@
 pub mod apply;
 pub mod fixtures;
 pub mod policy;
+pub mod release_step;
 pub mod scale;
