@@ -51,6 +51,25 @@ impl ErrorKind {
             ErrorKind::Drift => 11,
         }
     }
+
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Internal,
+        ErrorKind::Usage,
+        ErrorKind::Policy,
+        ErrorKind::Integrity,
+        ErrorKind::Unavailable,
+        ErrorKind::MigrationFailed,
+        ErrorKind::Remote,
+        ErrorKind::Pending,
+        ErrorKind::BootstrapRejected,
+        ErrorKind::LintFailed,
+        ErrorKind::Drift,
+    ];
+
+    /// The kind a praxia-deploy process exited with (over SSH, say); None for a code it never uses.
+    pub fn from_exit_code(code: u64) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|kind| u64::from(kind.exit_code()) == code)
+    }
 }
 
 /// The exit code table, as shown in `--help` and the README.
@@ -178,6 +197,15 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_comes_back_from_its_exit_code() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_exit_code(u64::from(kind.exit_code())), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_exit_code(0), None);
+        assert_eq!(ErrorKind::from_exit_code(153), None);
+    }
 
     #[test]
     fn every_kind_has_the_documented_exit_code() {

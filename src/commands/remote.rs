@@ -121,9 +121,8 @@ async fn backup_first(
         // same exit code; anything else (a database restarting, say) is not
         // "nothing pending": no backup decision can be made.
         let message = document["error"]["message"].as_str().unwrap_or("no answer").to_owned();
-        let kind = match document["error"]["exit_code"].as_u64() {
-            Some(3) => ErrorKind::Policy,
-            Some(4) => ErrorKind::Integrity,
+        let kind = match document["error"]["exit_code"].as_u64().and_then(ErrorKind::from_exit_code) {
+            Some(kind @ (ErrorKind::Policy | ErrorKind::Integrity)) => kind,
             _ => ErrorKind::Remote,
         };
         let mut error = Error::new(kind, format!("`migrate --dry-run` in the container: {message}"));

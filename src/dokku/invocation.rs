@@ -26,10 +26,30 @@ pub fn check_argument(argument: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A Dokku command line whose every word of ours passed `check_argument`: built
+/// only by `DokkuCommand::new` and `run_arguments`, so nothing unchecked reaches
+/// the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DokkuCommand(Vec<String>);
+
+impl DokkuCommand {
+    /// `words`, each checked.
+    pub fn new(words: &[&str]) -> Result<DokkuCommand, String> {
+        for word in words {
+            check_argument(word)?;
+        }
+        Ok(DokkuCommand(words.iter().map(|word| (*word).to_owned()).collect()))
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.0
+    }
+}
+
 /// `--quiet run --no-tty --env=PRAXIA_ENV=<env> <app> praxia-deploy <args...>`:
 /// Dokku's flags before the app, and the environment passed as a variable so that
 /// nothing after the app is mistaken for Dokku's.
-pub fn run_arguments(environment: &str, app: &str, praxia_arguments: &[String]) -> Result<Vec<String>, String> {
+pub fn run_arguments(environment: &str, app: &str, praxia_arguments: &[String]) -> Result<DokkuCommand, String> {
     for argument in praxia_arguments.iter().map(String::as_str).chain([environment, app]) {
         check_argument(argument)?;
     }
@@ -45,7 +65,7 @@ pub fn run_arguments(environment: &str, app: &str, praxia_arguments: &[String]) 
         "praxia-deploy".to_owned(),
     ];
     arguments.extend(praxia_arguments.iter().cloned());
-    Ok(arguments)
+    Ok(DokkuCommand(arguments))
 }
 
 #[cfg(test)]
@@ -95,7 +115,7 @@ mod tests {
     fn the_run_command_puts_dokkus_flags_before_the_app() {
         let arguments = run_arguments("staging", "praxia-api", &["migrate".into(), "--local".into()]).unwrap();
         assert_eq!(
-            arguments,
+            arguments.words(),
             [
                 "--quiet",
                 "run",

@@ -4,7 +4,7 @@
 use openssh::{Session, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::invocation::check_argument;
+use super::invocation::DokkuCommand;
 use crate::error::{Error, ErrorKind, Result};
 
 /// What Dokku prints when `run` finds no deployed image.
@@ -46,8 +46,8 @@ pub struct RunExit {
 }
 
 /// Runs `arguments` through Dokku for `app`, copying the remote stdout and stderr
-/// to ours as they arrive. Every argument must already have passed `check_argument`.
-pub async fn run_streaming(session: &Session, app: &str, arguments: &[String]) -> Result<RunExit> {
+/// to ours as they arrive.
+pub async fn run_streaming(session: &Session, app: &str, arguments: &DokkuCommand) -> Result<RunExit> {
     let mut child = spawn_run(session, arguments).await?;
     let stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
@@ -62,8 +62,8 @@ pub async fn run_streaming(session: &Session, app: &str, arguments: &[String]) -
 }
 
 /// Starts `arguments` (a Dokku command line) with stdout and stderr piped, no stdin.
-async fn spawn_run<'s>(session: &'s Session, arguments: &[String]) -> Result<openssh::RemoteChild<'s>> {
-    let (program, rest) = arguments.split_first().expect("a Dokku command");
+async fn spawn_run<'s>(session: &'s Session, arguments: &DokkuCommand) -> Result<openssh::RemoteChild<'s>> {
+    let (program, rest) = arguments.words().split_first().expect("a Dokku command");
     session
         .command(program.as_str())
         .args(rest)
@@ -97,12 +97,10 @@ async fn copy_lines(from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpi
 }
 
 async fn dokku(session: &Session, arguments: &[&str]) -> Result<std::process::Output> {
-    for argument in arguments {
-        check_argument(argument)
-            .map_err(|reason| Error::usage(format!("cannot send {argument:?} to Dokku: {reason}")))?;
-    }
-    let (program, rest) = arguments.split_first().expect("a Dokku command");
-    session.command(*program).args(rest).output().await.map_err(|err| ssh_lost(program, &err))
+    let command = DokkuCommand::new(arguments)
+        .map_err(|reason| Error::usage(format!("cannot send {arguments:?} to Dokku: {reason}")))?;
+    let (program, rest) = command.words().split_first().expect("a Dokku command");
+    session.command(program).args(rest).output().await.map_err(|err| ssh_lost(program, &err))
 }
 
 fn unexpected(what: &str, output: &std::process::Output) -> Error {
@@ -147,10 +145,12 @@ pub async fn postgres_links(session: &Session, app: &str) -> Result<Vec<String>>
 /// `postgres:export <service>` started: its stdout is the dump (pg_dump's custom
 /// format, made inside the service's container, so the client matches the server).
 pub async fn postgres_export<'s>(session: &'s Session, service: &str) -> Result<openssh::RemoteChild<'s>> {
-    check_argument(service).map_err(|reason| Error::usage(format!("cannot send {service:?} to Dokku: {reason}")))?;
+    let command = DokkuCommand::new(&["postgres:export", service])
+        .map_err(|reason| Error::usage(format!("cannot send {service:?} to Dokku: {reason}")))?;
+    let (program, rest) = command.words().split_first().expect("a Dokku command");
     session
-        .command("postgres:export")
-        .arg(service)
+        .command(program)
+        .args(rest)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -177,7 +177,7 @@ pub async fn finish(mut child: openssh::RemoteChild<'_>, what: &str) -> Result<(
 
 /// Runs `arguments` through Dokku for `app` and returns the remote stdout (stderr
 /// copied to ours as it arrives), for a command whose answer we read.
-pub async fn run_captured(session: &Session, app: &str, arguments: &[String]) -> Result<(RunExit, Vec<u8>)> {
+pub async fn run_captured(session: &Session, app: &str, arguments: &DokkuCommand) -> Result<(RunExit, Vec<u8>)> {
     let mut child = spawn_run(session, arguments).await?;
     let mut stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
