@@ -97,6 +97,20 @@ pub struct StepFailure {
     pub connection_lost: bool,
 }
 
+/// Why one step stopped, as the user reads it.
+struct Stopped {
+    error: Error,
+    /// Not the migration's doing: worth a reconnect.
+    connection_lost: bool,
+}
+
+impl Stopped {
+    fn by(failure: Failure, migrations: &[&Migration], rollback: Rollback) -> Stopped {
+        let connection_lost = failure.class() == Some(FailureClass::ConnectionLost);
+        Stopped { error: failure.into_error(migrations, rollback), connection_lost }
+    }
+}
+
 impl Applier<'_> {
     /// Runs every step in order; stops at the first failure, after rolling back
     /// whatever of that step could be rolled back.
@@ -118,7 +132,7 @@ impl Applier<'_> {
             };
             match outcome {
                 Ok(more) => applied.extend(more),
-                Err((error, connection_lost)) => {
+                Err(Stopped { error, connection_lost }) => {
                     return Err(StepFailure { error, committed: applied, connection_lost });
                 }
             }
@@ -131,7 +145,7 @@ impl Applier<'_> {
         connection: &mut PgConnection,
         migrations: &[&Migration],
         progress: &mut dyn Progress,
-    ) -> std::result::Result<Vec<AppliedMigration>, (Error, bool)> {
+    ) -> std::result::Result<Vec<AppliedMigration>, Stopped> {
         let mut attempt = 0;
         loop {
             let outcome = self.batch(connection, migrations, progress).await;
@@ -144,10 +158,7 @@ impl Applier<'_> {
                     progress.retrying(attempt, &failure.summary(), delay);
                     tokio::time::sleep(delay).await;
                 }
-                Err(failure) => {
-                    let lost = failure.class() == Some(FailureClass::ConnectionLost);
-                    return Err((failure.into_error(migrations, Rollback::Batch), lost));
-                }
+                Err(failure) => return Err(Stopped::by(failure, migrations, Rollback::Batch)),
             }
         }
     }
@@ -233,7 +244,7 @@ impl Applier<'_> {
         connection: &mut PgConnection,
         migration: &Migration,
         progress: &mut dyn Progress,
-    ) -> std::result::Result<AppliedMigration, (Error, bool)> {
+    ) -> std::result::Result<AppliedMigration, Stopped> {
         let outcome = self.alone_statements(connection, migration, progress).await;
         settle(connection, migration, Rollback::Alone, outcome).await
     }
@@ -285,7 +296,7 @@ impl Applier<'_> {
         connection: &mut PgConnection,
         migration: &Migration,
         progress: &mut dyn Progress,
-    ) -> std::result::Result<AppliedMigration, (Error, bool)> {
+    ) -> std::result::Result<AppliedMigration, Stopped> {
         let outcome = self.as_written_chunks(connection, migration, progress).await;
         settle(connection, migration, Rollback::AsWritten, outcome).await
     }
@@ -457,12 +468,9 @@ async fn settle(
     migration: &Migration,
     rollback: Rollback,
     outcome: std::result::Result<AppliedMigration, Failure>,
-) -> std::result::Result<AppliedMigration, (Error, bool)> {
+) -> std::result::Result<AppliedMigration, Stopped> {
     reset(connection, outcome.as_ref().err()).await;
-    outcome.map_err(|failure| {
-        let lost = failure.class() == Some(FailureClass::ConnectionLost);
-        (failure.into_error(&[migration], rollback), lost)
-    })
+    outcome.map_err(|failure| Stopped::by(failure, &[migration], rollback))
 }
 
 /// Ends whatever transaction the session is in; a failure here only means there was none.
