@@ -7,6 +7,21 @@ use sqlx::postgres::PgConnection;
 /// praxia-deploy's own schema, beside drizzle's.
 pub const LOG_SCHEMA: &str = "praxia_deploy";
 
+/// A table of the tool's schema, qualified, as a literal (for `concat!`): how
+/// SQL elsewhere names it, so that the schema's names are spelled here only.
+#[macro_export]
+macro_rules! own_table {
+    (environment) => {
+        "praxia_deploy.environment"
+    };
+    (migration_log) => {
+        "praxia_deploy.migration_log"
+    };
+    (drift_expected) => {
+        "praxia_deploy.drift_expected"
+    };
+}
+
 /// praxia-deploy's own tables: the migration log and the environment stamp.
 /// Run through `ensure`, never alone: two sessions creating the schema at once
 /// collide on pg_namespace's unique index even with IF NOT EXISTS.

@@ -21,8 +21,10 @@ pub struct EnvironmentStamp {
 /// The query that reads the stamp: name, kind, when (seconds since 1970,
 /// formatted here: the server's time zone rules would cost a new backend more
 /// than the rest of the read), by whom.
-pub const SELECT_SQL: &str =
-    "SELECT name, kind, extract(epoch FROM stamped_at)::bigint, stamped_by FROM praxia_deploy.environment";
+pub const SELECT_SQL: &str = concat!(
+    "SELECT name, kind, extract(epoch FROM stamped_at)::bigint, stamped_by FROM ",
+    crate::own_table!(environment)
+);
 
 /// A row of `SELECT_SQL` as the stamp.
 pub fn from_row((name, kind, stamped_at, stamped_by): (String, String, i64, String)) -> Result<EnvironmentStamp> {
@@ -173,8 +175,9 @@ pub async fn write(
         }
     };
     let sql = format!(
-        "INSERT INTO praxia_deploy.environment (name, kind, stamped_by, tool_version) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (singleton) {on_conflict}"
+        "INSERT INTO {} (name, kind, stamped_by, tool_version) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (singleton) {on_conflict}",
+        crate::own_table!(environment)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&env.name)

@@ -201,3 +201,18 @@ fn the_setup_apis_error_codes_are_spelled_in_its_contract_only() {
     let found = offenders(&["src/setup/api.rs"], |code| codes.iter().any(|quoted| code.contains(quoted.as_str())));
     assert!(found.is_empty(), "use setup::api::ApiError, not its code as text: {found:?}");
 }
+
+#[test]
+fn only_own_schema_spells_the_tools_tables_in_sql() {
+    // A string naming one of our tables beside SQL; prose (an error saying which
+    // table could not be read) may name it.
+    const SQL: [&str; 9] = ["SELECT", "INSERT", "UPDATE", "DELETE", "FROM", "JOIN", "CREATE", "DROP", "to_regclass"];
+    let spells_sql = |code: &str| {
+        code.split('"')
+            .skip(1)
+            .step_by(2)
+            .any(|literal| literal.contains("praxia_deploy.") && SQL.iter().any(|keyword| literal.contains(keyword)))
+    };
+    let found = offenders(&["src/own_schema.rs"], spells_sql);
+    assert!(found.is_empty(), "name the tool's tables with own_table!(...) from own_schema.rs: {found:?}");
+}

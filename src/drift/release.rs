@@ -216,7 +216,8 @@ async fn kept(connection: &mut PgConnection, digest: &str) -> Result<Kept> {
     let read = |select: String| format!("BEGIN; {}; {select}; ROLLBACK", super::READ_SETTINGS);
     let with_record = read(format!(
         "SELECT {major}, k.verified_fingerprint, k.applied_digest IS NOT NULL, ({fingerprint}\n) \
-         FROM (SELECT 1) one LEFT JOIN praxia_deploy.drift_expected k ON k.applied_digest = '{digest}' AND k.postgres = {major}"
+         FROM (SELECT 1) one LEFT JOIN {expected} k ON k.applied_digest = '{digest}' AND k.postgres = {major}",
+        expected = crate::own_table!(drift_expected)
     ));
     let found = sqlx::raw_sql(sqlx::AssertSqlSafe(with_record)).fetch_all(&mut *connection).await;
     let (major, verified, recorded, fingerprint): (i32, Option<String>, bool, String) = match found {
@@ -242,9 +243,11 @@ async fn kept(connection: &mut PgConnection, digest: &str) -> Result<Kept> {
     };
     let major = u32::try_from(major).unwrap_or_default();
     let objects = if recorded && verified.as_deref() != Some(fingerprint.as_str()) {
-        let text: String = sqlx::query_scalar(
-            "SELECT objects::text FROM praxia_deploy.drift_expected WHERE applied_digest = $1 AND postgres = $2",
-        )
+        let text: String = sqlx::query_scalar(concat!(
+            "SELECT objects::text FROM ",
+            crate::own_table!(drift_expected),
+            " WHERE applied_digest = $1 AND postgres = $2"
+        ))
         .bind(digest)
         .bind(major as i32)
         .fetch_one(&mut *connection)
@@ -273,11 +276,13 @@ async fn keep(
     let text = serde_json::to_string(objects).expect("objects serialise");
     ensure_record(connection).await?;
     let mut transaction = connection.begin().await.map_err(failed)?;
-    sqlx::query(
-        "INSERT INTO praxia_deploy.drift_expected (applied_digest, postgres, objects, verified_fingerprint) \
-         VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (applied_digest, postgres) DO UPDATE \
-         SET objects = EXCLUDED.objects, verified_fingerprint = EXCLUDED.verified_fingerprint, recorded_at = now()",
-    )
+    sqlx::query(concat!(
+        "INSERT INTO ",
+        crate::own_table!(drift_expected),
+        " (applied_digest, postgres, objects, verified_fingerprint) \
+             VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (applied_digest, postgres) DO UPDATE \
+             SET objects = EXCLUDED.objects, verified_fingerprint = EXCLUDED.verified_fingerprint, recorded_at = now()"
+    ))
     .bind(digest)
     .bind(major as i32)
     .bind(text)

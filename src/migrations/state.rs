@@ -46,11 +46,12 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
     let catalog_sql = format!(
         "SELECT (SELECT coalesce(json_agg(attname::text), '[]') FROM pg_attribute \
                  WHERE attrelid = to_regclass({table}) AND attnum > 0 AND NOT attisdropped)::text, \
-                to_regclass('praxia_deploy.environment') IS NOT NULL, \
+                to_regclass('{environment}') IS NOT NULL, \
                 (SELECT coalesce(json_agg(i.indexrelid::regclass::text ORDER BY i.indexrelid::regclass::text), '[]') \
                  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema'))::text;\n",
         table = bookkeeping.table_literal(),
+        environment = crate::own_table!(environment),
     );
     let rows_sql = match detail {
         Detail::Full => bookkeeping.rows_sql(),

@@ -591,14 +591,20 @@ pub async fn migrations(pool: &PgPool, env: &crate::config::Environment) -> Resu
         .await
         .map_err(|error| QueryError::Database(error.to_string()))?;
     let logged: Vec<(String, String, String, String)> = if state.stamp.is_some()
-        || sqlx::query_scalar::<_, bool>("SELECT to_regclass('praxia_deploy.migration_log') IS NOT NULL")
-            .fetch_one(&mut *transaction)
-            .await?
+        || sqlx::query_scalar::<_, bool>(concat!(
+            "SELECT to_regclass('",
+            crate::own_table!(migration_log),
+            "') IS NOT NULL"
+        ))
+        .fetch_one(&mut *transaction)
+        .await?
     {
-        sqlx::query_as(
-            "SELECT tag, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), applied_by, (to_jsonb(l) -> 'acknowledgements')::text \
-             FROM praxia_deploy.migration_log l WHERE bookkeeping_table = $1 ORDER BY id",
-        )
+        sqlx::query_as(concat!(
+            "SELECT tag, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), applied_by, \
+                 (to_jsonb(l) -> 'acknowledgements')::text FROM ",
+            crate::own_table!(migration_log),
+            " l WHERE bookkeeping_table = $1 ORDER BY id"
+        ))
         .bind(bookkeeping.name())
         .fetch_all(&mut *transaction)
         .await
