@@ -4,7 +4,7 @@
 //! start, a bare connection). Prints a table and writes target/bench/praxia.json.
 //! Targets are checked here and reported, never asserted in a test.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

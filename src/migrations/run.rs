@@ -16,7 +16,7 @@ pub use super::state::DatabaseState;
 use super::state::Detail;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, capped_list};
 use crate::migration_folder::Layout;
 use crate::migration_folder::{MigrationFolder, read_environment_folder};
 use crate::pg_error::sqlstate;
@@ -261,8 +261,17 @@ impl<'e> Migrator<'e> {
             let mut lock = self.lock(settings.lock_wait).await?;
             let applied =
                 self.apply(&mut connection, &plan, &state, settings.batch_size, &mut lock, progress, None).await;
-            let _ = lock.release().await;
-            applied.map(|(_, outcome)| outcome).map_err(|failure| failure.error)
+            if let Err(err) = lock.release().await {
+                tracing::warn!("{err}; the server drops the lock when the connection closes");
+            }
+            applied.map(|(_, outcome)| outcome).map_err(|failure| {
+                let done: Vec<&str> = failure.committed.iter().map(|migration| migration.tag.as_str()).collect();
+                if done.is_empty() {
+                    failure.error
+                } else {
+                    failure.error.note("committed before it", capped_list(&done))
+                }
+            })
         }
         .await;
         let _ = connection.close().await;

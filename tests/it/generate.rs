@@ -3,10 +3,8 @@
 //! migration from the TypeScript schema; praxia-deploy then reviews it and says
 //! how it will run.
 
-mod support;
-
-use support::TestProject;
-use support::project::repo_root;
+use crate::support::TestProject;
+use crate::support::project::repo_root;
 
 const CONFIG: &str = "import { defineConfig } from \"drizzle-kit\";\n\
 export default defineConfig({ dialect: \"postgresql\", schema: \"./schema/index.ts\", out: \"./migrations\" });\n";

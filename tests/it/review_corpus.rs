@@ -6,13 +6,11 @@
 //! analysed), the production gate's decision without and with an
 //! acknowledgement, and a hand-written safe version that passes on the large table.
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::project::repo_root;
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::project::repo_root;
-use support::{TestDatabase, TestProject, test_postgres};
 
 const VERSIONS: [&str; 2] = ["drizzle-0.31", "drizzle-1.0"];
 

@@ -1,9 +1,7 @@
 //! The command line as a user meets it: help, environments, configuration errors,
 //! redaction, JSON output and colour.
 
-mod support;
-
-use support::TestProject;
+use crate::support::TestProject;
 
 const STAGING_WITH_DOKKU: &str = r#"kind = "staging"
 
@@ -142,7 +140,7 @@ fn a_database_password_is_never_printed() {
     for args in [&["config", "show"][..], &["--output", "json", "config", "show"], &["-vv", "config", "show"]] {
         let mut all = vec!["--env", "staging"];
         all.extend_from_slice(args);
-        let outcome = support::Outcome::of(project.command().env("STAGING_DATABASE_URL", url).args(&all));
+        let outcome = crate::support::Outcome::of(project.command().env("STAGING_DATABASE_URL", url).args(&all));
         outcome.expect_code(0).expect_stdout_contains("postgres:***@dokku-postgres-praxia:5432/praxia");
         assert!(!outcome.stdout.contains("0123456789abcdef") && !outcome.stderr.contains("0123456789abcdef"));
     }
@@ -192,12 +190,14 @@ fn json_output_is_one_document_on_success_and_on_failure() {
 fn the_project_is_found_from_a_subfolder_or_through_config_dir() {
     let project = TestProject::from_repo();
     std::fs::create_dir_all(project.path().join("src/deep")).unwrap();
-    let outcome =
-        support::Outcome::of(project.command().current_dir(project.path().join("src/deep")).args(["config", "show"]));
+    let outcome = crate::support::Outcome::of(
+        project.command().current_dir(project.path().join("src/deep")).args(["config", "show"]),
+    );
     outcome.expect_code(0).expect_stdout_contains(&format!("{}/migrations", project.path().display()));
 
     let elsewhere = tempfile::tempdir().unwrap();
-    let run_elsewhere = |extra: &mut std::process::Command| support::Outcome::of(extra.current_dir(elsewhere.path()));
+    let run_elsewhere =
+        |extra: &mut std::process::Command| crate::support::Outcome::of(extra.current_dir(elsewhere.path()));
     run_elsewhere(project.command().args(["config", "show"]))
         .expect_code(2)
         .expect_stderr_contains("no `environments/` folder");
@@ -219,7 +219,7 @@ fn errors_are_coloured_only_when_asked_or_on_a_terminal() {
     assert!(!piped.stderr.contains('\x1b'));
     let forced = project.run(&["--color", "always", "--env", "nope", "config", "show"]);
     assert!(forced.stderr.contains("\x1b[1;31merror\x1b[0m"), "{}", forced.stderr);
-    let never = support::Outcome::of(
+    let never = crate::support::Outcome::of(
         project.command().env("NO_COLOR", "1").args(["--color", "never", "--env", "nope", "config", "show"]),
     );
     assert!(!never.stderr.contains('\x1b'));

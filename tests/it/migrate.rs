@@ -2,13 +2,11 @@
 //! applied, what is refused (and that nothing was written then), the lock, the
 //! waits, and what the user reads.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::{TestDatabase, TestProject, test_postgres};
 
 const CREATE_A: &str = "CREATE TABLE a (id int PRIMARY KEY);";
 const CREATE_B: &str = "CREATE TABLE b (id int PRIMARY KEY);\n--> statement-breakpoint\nINSERT INTO b VALUES (1), (2);";
@@ -32,6 +30,18 @@ async fn tables(database: &TestDatabase) -> Vec<String> {
         .fetch_all(&mut connection)
         .await
         .unwrap()
+}
+
+/// Polls `sql` (one boolean) on `observer` until it is true, for at most 30 s:
+/// a test waits for what it needs to see, never for a guessed time.
+async fn until(observer: &mut PgConnection, sql: &str) {
+    for _ in 0..600 {
+        if sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut *observer).await.unwrap() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never true within 30 s: {sql}");
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -200,7 +210,7 @@ async fn a_file_the_journal_does_not_list_is_named_and_left_alone_as_drizzle_lea
     }
     assert!(tables(&database).await.contains(&"public.a".to_owned()), "the file never ran");
     // An environment may refuse such a folder.
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/test.toml", &format!("{environment}\n[migrations]\noutside_journal = \"refuse\"\n"));
     project
         .run_on(&database, &["status"])
@@ -329,7 +339,13 @@ async fn a_held_lock_is_waited_for_and_named_then_gives_up_with_exit_5() {
     // Released while a runner waits: it goes on.
     let waiting =
         project.on(&database).args(["migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Its lock connection is up: it is polling for the lock.
+    until(
+        &mut holder,
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name LIKE 'praxia-deploy migrate%lock' \
+         AND datname = current_database())",
+    )
+    .await;
     sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut holder).await.unwrap();
     let output = waiting.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -352,7 +368,11 @@ async fn a_lock_timeout_rolls_the_batch_back_and_retries_it() {
     let mut blocker = connect(&database).await;
     sqlx::raw_sql("BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE").execute(&mut blocker).await.unwrap();
     let runner = project.on(&database).args(["migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The ALTER waits for the table, times out (200 ms) and is rolled back: then the lock is let go.
+    let mut observer = connect(&database).await;
+    let waiting = "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'a'::regclass AND NOT granted)";
+    until(&mut observer, waiting).await;
+    until(&mut observer, &waiting.replace("SELECT EXISTS", "SELECT NOT EXISTS")).await;
     sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
     let output = runner.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -428,7 +448,14 @@ async fn a_second_runner_waiting_on_a_concurrent_index_build_does_not_deadlock()
         ("0001_idx", 2000, "SELECT pg_sleep(1);\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY f_x ON f (x);"),
     ]);
     let first = project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The first holds the lock, in its second migration's sleep, when the second starts.
+    let mut observer = connect(&database).await;
+    until(
+        &mut observer,
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' \
+         AND datname = current_database() AND pid <> pg_backend_pid())",
+    )
+    .await;
     let second = project.on(&database).arg("migrate").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     for runner in [first, second] {
         let output = runner.wait_with_output().unwrap();
@@ -464,20 +491,25 @@ async fn a_server_that_starts_late_is_waited_for() {
     let late = TestDatabase { name: "postgres".into(), url: cluster.url("postgres").unwrap() };
 
     let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
-    let runner = project
+    let mut runner = project
         .on(&late)
         .args(["migrate", "--wait", "60s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Started once the runner says it is waiting for it.
+    let mut stderr = std::io::BufReader::new(runner.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("database not reachable yet") {
+        let read = std::io::BufRead::read_line(&mut stderr, &mut said).unwrap();
+        assert!(read > 0, "the runner ended without waiting: {said}");
+    }
     cluster.start().unwrap();
-    let output = runner.wait_with_output().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    let status = runner.wait().unwrap();
     let _ = cluster.stop(StopMode::Immediate);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("database not reachable yet"), "{stderr}");
+    assert!(status.success(), "{said}");
 }
 
 #[tokio::test]

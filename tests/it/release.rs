@@ -3,14 +3,12 @@
 //! INVALID indexes left by a killed build, migrations that need a transaction of
 //! their own, very long histories. Each test asserts what a user sees.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::project::TEST_ENVIRONMENT;
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::project::TEST_ENVIRONMENT;
-use support::{TestDatabase, TestProject, test_postgres};
 
 async fn connect(database: &TestDatabase) -> PgConnection {
     PgConnection::connect(&database.url).await.expect("connect to the test database")

@@ -2,18 +2,16 @@
 //! migrated database, its security answers, concurrency, graceful shutdown, and
 //! the admin signing in through the real Better Auth.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::project::repo_root;
+use crate::support::{Outcome, TestDatabase, TestProject, test_postgres};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
-use support::project::repo_root;
-use support::{Outcome, TestDatabase, TestProject, test_postgres};
 
 const TOKEN: &str = "setup-token-5f1c9e";
 const PASSWORD: &str = "a long admin password";

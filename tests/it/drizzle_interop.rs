@@ -5,16 +5,14 @@
 //! back, in both folder layouts, with identical bookkeeping rows; drizzle-kit's
 //! generate, check and up keep working on the shipped folder and after `new`.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::drizzle::Drizzle;
+use crate::support::project::repo_root;
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::drizzle::Drizzle;
-use support::project::repo_root;
-use support::{TestDatabase, TestProject, test_postgres};
 
 /// A bookkeeping row, whichever drizzle shape the table has: id, hash,
 /// created_at, name, and whether applied_at is set (None when the column is absent).
@@ -383,7 +381,7 @@ async fn the_upgrade_path_journal_then_drizzle_kit_up_then_neither_tool_runs_any
     let database = test_postgres().fresh_database();
     let project = TestProject::from_repo();
     let folder = project.path().join("migrations");
-    project.file("environments/test.toml", support::project::TEST_ENVIRONMENT);
+    project.file("environments/test.toml", crate::support::project::TEST_ENVIRONMENT);
     // A custom migration made by praxia-deploy, filled in before it is applied.
     let created = project.run(&["--env", "test", "--output", "json", "new", "add_counter"]).expect_code(0).json();
     let file = PathBuf::from(created["result"]["file"].as_str().unwrap());

@@ -1,6 +1,6 @@
 //! A real OpenSSH sshd on a loopback port, with an authorized_keys line carrying
 //! Dokku's own forced-command prefix in front of a `dokku` stand-in
-//! (`tests/support/dokku-stub`). One per test; stopped and removed when the test
+//! (`tests/it/support/dokku-stub`). One per test; stopped and removed when the test
 //! process exits, however it exits.
 
 use std::os::unix::fs::PermissionsExt;
@@ -50,7 +50,7 @@ impl TestDokku {
         let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
 
         let stub = dir.join("dokku");
-        std::fs::copy(repo_root().join("tests/support/dokku-stub"), &stub).unwrap();
+        std::fs::copy(repo_root().join("tests/it/support/dokku-stub"), &stub).unwrap();
         std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(dir.join("sshcommand"), format!("{}\n", stub.display())).unwrap();
         std::fs::create_dir_all(dir.join("apps")).unwrap();

@@ -2,16 +2,14 @@
 //! rotated file; the failure paths, each leaving nothing behind; the restore
 //! drill; the real `pg_restore` reading what was written.
 
-mod support;
-
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::sshd::TestDokku;
+use crate::support::{Outcome, TestDatabase, TestProject, test_postgres};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
-use support::sshd::TestDokku;
-use support::{Outcome, TestDatabase, TestProject, test_postgres};
 
 const APP: &str = "praxia-api";
 const SERVICE: &str = "praxia-db";

@@ -1,12 +1,10 @@
 //! Procfile, app.json and Dockerfile, read as Dokku reads them: every command they
 //! name is a real praxia-deploy command, and the health check hits a real route.
 
-mod support;
-
+use crate::support::project::repo_root;
 use clap::Parser;
 use praxia_deploy::cli::{Cli, Command};
 use serde_json::Value;
-use support::project::repo_root;
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(repo_root().join(name)).unwrap_or_else(|err| panic!("{name}: {err}"))

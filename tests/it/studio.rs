@@ -2,13 +2,11 @@
 //! token, the Host check, read-only answers, keyset paging and redaction, as a
 //! browser (or an attacker's page) would meet them.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::{TestDatabase, TestProject, test_postgres};
 
 /// The studio running for the test database; killed when dropped.
 struct Running {
@@ -193,7 +191,7 @@ async fn the_api_reads_pages_by_key_redacts_secrets_and_cannot_write() {
 #[test]
 fn production_needs_yes() {
     let project = TestProject::from_repo();
-    let outcome = support::Outcome::of(
+    let outcome = crate::support::Outcome::of(
         project.command().args(["--env", "production", "studio"]).env("DATABASE_URL", "postgres://u@127.0.0.1:1/x"),
     );
     outcome.expect_code(3).expect_stderr_contains("was not confirmed").expect_stderr_contains("--yes");
@@ -328,7 +326,7 @@ async fn the_page_works_in_chromium_and_never_leaves_127_0_0_1() {
         std::path::Path::new(&chromium).is_file(),
         "the browser tests need chromium at {chromium}: `apt-get install chromium` (`bash scripts/test` does it as root), or set CHROMIUM"
     );
-    let browser_dir = support::project::repo_root().join("tests/browser");
+    let browser_dir = crate::support::project::repo_root().join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core/package.json").is_file(),
         "the browser tests need playwright-core: `npm ci --prefix tests/browser` (`bash scripts/test` does it)"
@@ -341,7 +339,7 @@ async fn the_page_works_in_chromium_and_never_leaves_127_0_0_1() {
         .fetch_one(&mut connection)
         .await
         .unwrap();
-    let shots = support::project::repo_root().join("target/studio-screenshots");
+    let shots = crate::support::project::repo_root().join("target/studio-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let output = std::process::Command::new("node")
         .arg(browser_dir.join("studio.mjs"))
@@ -362,7 +360,7 @@ async fn the_page_works_in_chromium_and_never_leaves_127_0_0_1() {
 #[tokio::test]
 async fn the_environment_can_redact_more_columns_and_a_bad_entry_is_refused() {
     let (database, project) = seeded().await;
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/test.toml", &format!("{environment}\n[studio]\nredact = [\"organization.slug\"]\n"));
     let studio = start(&project, &database);
     let host = format!("127.0.0.1:{}", studio.port);
@@ -445,7 +443,7 @@ async fn redacted_keys_never_page_references_never_carry_secrets_and_numbers_sta
     .execute(&mut connection)
     .await
     .unwrap();
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/test.toml", &format!("{environment}\n[studio]\nredact = [\"api_key.key\"]\n"));
     let studio = start(&project, &database);
     let host = format!("127.0.0.1:{}", studio.port);
@@ -484,7 +482,7 @@ async fn the_system_catalogs_cannot_be_read_and_redaction_follows_partitions_and
     .execute(&mut connection)
     .await
     .unwrap();
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file(
         "environments/test.toml",
         &format!("{environment}\n[studio]\nredact = [\"audit.payload\", \"log.payload\"]\n"),
@@ -604,7 +602,7 @@ async fn a_parent_shows_its_childrens_rows_redacted_and_a_redacted_key_looks_not
         .fetch_one(&mut connection)
         .await
         .unwrap();
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file(
         "environments/test.toml",
         &format!("{environment}\n[studio]\nredact = [\"leaf.secret\", \"pkred.code\"]\n"),

@@ -2,11 +2,9 @@
 //! hold exactly the tables, columns, constraints and indexes Better Auth and the
 //! app expect.
 
-mod support;
-
+use crate::support::project::repo_root;
+use crate::support::test_postgres;
 use sqlx::{Connection, PgConnection, Row};
-use support::project::repo_root;
-use support::test_postgres;
 
 /// Applies the folder the way drizzle's migrator does: journal order, each file's
 /// statements split on the breakpoint marker, one transaction.

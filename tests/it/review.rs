@@ -2,10 +2,8 @@
 //! the tables they touch (new in this release, small, large), acknowledgements
 //! and their reasons in the migration log, and the configuration that tunes it.
 
-mod support;
-
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::{TestDatabase, TestProject, test_postgres};
 
 /// A production environment run locally (as the release phase runs it in the
 /// container), with thresholds low enough that a few thousand rows are large.
@@ -728,7 +726,7 @@ async fn the_built_in_function_list_is_the_servers() {
     .unwrap()
     .into_iter()
     .collect();
-    let listed: std::collections::BTreeSet<String> = include_str!("../src/review/rules/builtin_functions.txt")
+    let listed: std::collections::BTreeSet<String> = include_str!("../../src/review/rules/builtin_functions.txt")
         .lines()
         .filter(|line| !line.starts_with('#'))
         .map(str::to_owned)
@@ -755,7 +753,7 @@ async fn the_built_in_operator_list_is_the_servers() {
     .unwrap()
     .into_iter()
     .collect();
-    let listed: std::collections::BTreeSet<String> = include_str!("../src/review/rules/builtin_operators.txt")
+    let listed: std::collections::BTreeSet<String> = include_str!("../../src/review/rules/builtin_operators.txt")
         .lines()
         .filter(|line| !line.starts_with("--"))
         .map(str::to_owned)

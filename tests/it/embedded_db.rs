@@ -1,12 +1,10 @@
 //! `db start | stop | status | url | psql`: the embedded development PostgreSQL,
 //! run for real, as the current user and as an unprivileged one.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use support::{Outcome, TestProject, test_postgres};
+use crate::support::{Outcome, TestProject, test_postgres};
 
 fn running_as_root() -> bool {
     // SAFETY: geteuid cannot fail.
@@ -96,7 +94,7 @@ fn db_start_twice_then_url_then_stop_as_an_unprivileged_user() {
     start_twice_url_stop(&project, &|args| {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(&binary).args(args).current_dir(project.path());
-        for variable in support::project::LEAKY_VARIABLES {
+        for variable in crate::support::project::LEAKY_VARIABLES {
             command.env_remove(variable);
         }
         Outcome::of(&mut command)

@@ -105,7 +105,7 @@ fn every_module_has_a_layer_and_only_uses_its_own_or_lower_ones() {
         .filter(|module| module != "main" && module != "lib")
         .collect();
     let unplaced: Vec<&String> = modules.iter().filter(|module| !layer_of.contains_key(module.as_str())).collect();
-    assert!(unplaced.is_empty(), "give these modules a layer in tests/tidy.rs and ARCHITECTURE.md: {unplaced:?}");
+    assert!(unplaced.is_empty(), "give these modules a layer in tests/it/tidy.rs and ARCHITECTURE.md: {unplaced:?}");
     let mut upward = Vec::new();
     for (from, targets) in imports() {
         for (to, files) in targets {

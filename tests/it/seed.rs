@@ -3,14 +3,12 @@
 //! the environment stamp, `release`'s fixture step, `--scale`, and sign-in through
 //! the real Better Auth.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use crate::support::project::repo_root;
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::project::repo_root;
-use support::{TestDatabase, TestProject, test_postgres};
 
 const PASSWORD: &str = "praxia-dev-password";
 
@@ -126,7 +124,7 @@ async fn a_staging_kind_refuses_fixtures_and_changes_nothing() {
 async fn node_env_production_refuses_fixtures_and_changes_nothing() {
     let (database, project) = migrated().await;
     let before = snapshot(&database).await;
-    support::Outcome::of(project.on(&database).env("NODE_ENV", "production").arg("seed"))
+    crate::support::Outcome::of(project.on(&database).env("NODE_ENV", "production").arg("seed"))
         .expect_code(3)
         .expect_stderr_contains("refused because: NODE_ENV is `production`");
     assert_eq!(snapshot(&database).await, before);
@@ -144,8 +142,12 @@ async fn a_production_stamp_refuses_fixtures_under_env_development() {
         .expect_stderr_contains("refused because: the database is stamped production");
     assert_eq!(snapshot(&database).await, before);
     // No flag or variable changes that.
-    support::Outcome::of(project.on(&database).env("NODE_ENV", "development").args(["--env", "development", "seed"]))
-        .expect_code(3);
+    crate::support::Outcome::of(project.on(&database).env("NODE_ENV", "development").args([
+        "--env",
+        "development",
+        "seed",
+    ]))
+    .expect_code(3);
     assert_eq!(snapshot(&database).await, before);
 }
 

@@ -1,9 +1,7 @@
 //! `lint`: the offline review of migrations, for a pull request's CI. Each test
 //! writes migrations as drizzle-kit writes them and asserts the findings a user sees.
 
-mod support;
-
-use support::{Outcome, TestProject, test_postgres};
+use crate::support::{Outcome, TestProject, test_postgres};
 
 const AUTH: &str =
     "CREATE TABLE \"profile\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"bio\" text,\n\t\"role\" text NOT NULL\n);";
@@ -163,7 +161,7 @@ fn a_baseline_leaves_history_out_and_says_how_much() {
     // Years of history with error-level findings, then the baseline at the newest tag.
     let project = project(&[("0000_profile", AUTH), ("0001_drop_bio", DROP_BIO)]);
     project.run(&["--env", "test", "lint"]).expect_code(10);
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/test.toml", &format!("{environment}\n[review]\nbaseline = \"0001\"\n"));
     project
         .run(&["--env", "test", "lint"])

@@ -5,10 +5,8 @@
 //! back; the release's check reading a recorded expected schema and writing
 //! nothing to the server but its own record.
 
-mod support;
-
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::{TestDatabase, TestProject, test_postgres};
 
 /// A schema with one of everything drift compares: an enum, a function and a
 /// trigger using it, row-level security with a policy, a check, a foreign key,
@@ -53,12 +51,12 @@ async fn execute(database: &TestDatabase, sql: &str) {
 }
 
 /// `drift` on `database`, replaying on the test server itself.
-fn drift(project: &TestProject, database: &TestDatabase) -> support::Outcome {
+fn drift(project: &TestProject, database: &TestDatabase) -> crate::support::Outcome {
     project.run_on(database, &["--output", "json", "drift", "--shadow-url", &test_postgres().shadow_url()])
 }
 
 /// The (kind, name, attribute) of every difference reported.
-fn reported(outcome: &support::Outcome) -> Vec<(String, String, Option<String>)> {
+fn reported(outcome: &crate::support::Outcome) -> Vec<(String, String, Option<String>)> {
     let document = outcome.json();
     document["result"]["differences"]
         .as_array()
@@ -171,7 +169,12 @@ async fn each_kind_of_hand_made_change_is_reported_exactly_and_alone() {
 }
 
 /// Applies every fix `outcome` offered and checks that drift then finds nothing.
-async fn fixes_bring_it_back(project: &TestProject, database: &TestDatabase, outcome: &support::Outcome, change: &str) {
+async fn fixes_bring_it_back(
+    project: &TestProject,
+    database: &TestDatabase,
+    outcome: &crate::support::Outcome,
+    change: &str,
+) {
     let fixes: Vec<String> = outcome.json()["result"]["differences"]
         .as_array()
         .unwrap()
@@ -221,7 +224,7 @@ async fn the_human_listing_says_each_difference_and_its_fix() {
 
 /// The environment file with `[drift] on_release = <mode>`.
 fn on_release(project: &TestProject, mode: &str) {
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/test.toml", &format!("{environment}\n[drift]\non_release = \"{mode}\"\n"));
 }
 
@@ -307,7 +310,7 @@ async fn a_no_op_release_checks_drift_on_its_one_connection() {
     url.set_username(&role).unwrap();
     url.set_password(None).unwrap();
     let as_role = |project: &TestProject| {
-        support::Outcome::of(
+        crate::support::Outcome::of(
             project.command().env("PRAXIA_ENV", "test").env("DATABASE_URL", url.as_str()).arg("release"),
         )
     };
@@ -631,7 +634,7 @@ async fn another_environments_database_is_refused_before_drift_writes_anything()
     let database = test_postgres().fresh_database();
     let project = project();
     project.run_on(&database, &["migrate"]).expect_code(0);
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/other.toml", &format!("{environment}\n[drift]\non_release = \"warn\"\n"));
     project
         .run_on(&database, &["--env", "other", "drift", "--record", "--shadow-url", &test_postgres().shadow_url()])
@@ -652,7 +655,7 @@ async fn another_environments_database_is_refused_before_drift_writes_anything()
 async fn with_the_bookkeeping_table_in_public_public_is_still_compared() {
     let database = test_postgres().fresh_database();
     let project = project();
-    let environment = support::project::TEST_ENVIRONMENT;
+    let environment = crate::support::project::TEST_ENVIRONMENT;
     project.file("environments/test.toml", &format!("{environment}\n[migrations]\nschema = \"public\"\n"));
     project.run_on(&database, &["migrate"]).expect_code(0);
     drift(&project, &database).expect_code(0);
@@ -919,4 +922,22 @@ async fn ci_can_check_that_the_recorded_schema_is_the_folders() {
         ("0001_more", 1_700_000_001_000, "CREATE TABLE \"more\" (\"id\" int);"),
     ]);
     project.run(&["--env", "test", "drift", "--record", "--check"]).expect_code(4);
+}
+
+#[tokio::test]
+async fn a_replay_that_fails_says_which_migrations_it_had_committed() {
+    // A hand-made table the replay's scratch database lacks: the third migration
+    // fails there, after the first two (one of them alone, outside a transaction) committed.
+    let database = test_postgres().fresh_database();
+    execute(&database, "CREATE TABLE handmade (id int);").await;
+    let project = TestProject::with_migrations(&[
+        ("0000_a", 1_700_000_000_000, "CREATE TABLE a (id int);"),
+        ("0001_idx", 1_700_000_001_000, "CREATE INDEX CONCURRENTLY a_id ON a (id);"),
+        ("0002_hand", 1_700_000_002_000, "ALTER TABLE handmade ADD COLUMN x int;"),
+    ]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project
+        .run_on(&database, &["drift", "--shadow-url", &test_postgres().shadow_url()])
+        .expect_code(6)
+        .expect_stderr_contains("committed before it: 0000_a, 0001_idx");
 }

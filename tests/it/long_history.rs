@@ -2,10 +2,8 @@
 //! transaction. In a binary of its own: it exhausts the lock table of its test
 //! server on purpose, which other tests on that server would feel.
 
-mod support;
-
+use crate::support::{TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::{TestDatabase, TestProject, test_postgres};
 
 async fn scalar(database: &TestDatabase, sql: &str) -> i64 {
     let mut connection = PgConnection::connect(&database.url).await.expect("connect to the test database");

@@ -2,13 +2,11 @@
 //! migration engine in a one-off container, exit codes passed back, arguments
 //! intact, and each SSH or Dokku failure explained.
 
-mod support;
-
 use std::process::Stdio;
 
+use crate::support::sshd::TestDokku;
+use crate::support::{Outcome, TestDatabase, TestProject, test_postgres};
 use sqlx::{Connection, PgConnection};
-use support::sshd::TestDokku;
-use support::{Outcome, TestDatabase, TestProject, test_postgres};
 
 const APP: &str = "praxia-api";
 

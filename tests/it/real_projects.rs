@@ -4,15 +4,13 @@
 //! in every order, and a database praxia-deploy migrated shows no drift, the same
 //! answer twenty times in a row.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use sqlx::Connection;
 
-use support::drizzle::Drizzle;
-use support::project::repo_root;
-use support::{TestDatabase, TestProject, test_postgres};
+use crate::support::drizzle::Drizzle;
+use crate::support::project::repo_root;
+use crate::support::{TestDatabase, TestProject, test_postgres};
 
 /// One project of the corpus: its package, version and migration folder.
 struct Corpus {
@@ -59,7 +57,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// A project folder holding a copy of the corpus folder, as it is.
 fn project_with(folder: &Path) -> TestProject {
     let test = TestProject::empty();
-    test.file("environments/test.toml", support::project::TEST_ENVIRONMENT);
+    test.file("environments/test.toml", crate::support::project::TEST_ENVIRONMENT);
     copy_dir(folder, &test.path().join("migrations"));
     test
 }
@@ -336,7 +334,7 @@ fn lint_with_the_baseline_at_the_newest_tag_passes_and_says_what_it_left_out() {
         let test = project_with(&project.folder);
         test.file(
             "environments/test.toml",
-            &format!("{}\n[review]\nbaseline = \"{newest}\"\n", support::project::TEST_ENVIRONMENT),
+            &format!("{}\n[review]\nbaseline = \"{newest}\"\n", crate::support::project::TEST_ENVIRONMENT),
         );
         test.run(&["--env", "test", "lint"])
             .expect_code(0)

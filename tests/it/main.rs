@@ -1,0 +1,28 @@
+//! The integration tests, one binary: one PostgreSQL cluster for the whole run
+//! (`support::test_postgres`), a fresh database per test, and a module per area.
+//! Each drives the real binary, a real PostgreSQL, sshd, node and Chromium.
+
+mod support;
+
+mod backup;
+mod bootstrap;
+mod cli;
+mod deploy_files;
+mod dokku_ssh;
+mod drift;
+mod drizzle_interop;
+mod embedded_db;
+mod generate;
+mod lint;
+mod long_history;
+mod migrate;
+mod real_projects;
+mod release;
+mod review;
+mod review_corpus;
+mod schema;
+mod seed;
+mod setup_server;
+mod sql_splitter;
+mod studio;
+mod tidy;
