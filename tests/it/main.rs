@@ -23,6 +23,7 @@ mod review_corpus;
 mod schema;
 mod seed;
 mod setup_server;
+mod snapshots;
 mod sql_splitter;
 mod studio;
 mod tidy;
