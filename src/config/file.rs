@@ -314,6 +314,8 @@ fn located_error(file: &Path, text: &str, span: Option<std::ops::Range<usize>>, 
 
 /// Where a byte offset falls: 1-based line and column, the line's text, and the
 /// dotted key being defined there (`database.wait`), when the line defines one.
+/// The key is read off the lines, not a parse tree, on purpose: most of these
+/// errors are syntax errors, which leave toml no tree to walk.
 #[derive(Debug, PartialEq, Eq)]
 struct Location {
     line: usize,
