@@ -220,7 +220,9 @@ mod tests {
             (ErrorKind::Pending, 8),
             (ErrorKind::BootstrapRejected, 9),
             (ErrorKind::LintFailed, 10),
+            (ErrorKind::Drift, 11),
         ];
+        assert_eq!(table.len(), ErrorKind::ALL.len(), "every kind is in the table");
         for (kind, code) in table {
             assert_eq!(kind.exit_code(), code, "{kind:?}");
             assert!(

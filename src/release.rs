@@ -55,10 +55,11 @@ pub async fn release(
 /// Applies what is pending. With nothing pending it takes no lock and writes
 /// nothing but the stamp of a database that may be claimed.
 ///
-/// A connection lost mid-run (a restart, a failover) is not the migration's
-/// doing: the run reconnects within `settings.wait` and starts over from reading
-/// the state, under a new lock; what was committed stays committed, and what was
-/// done once (the drift check, the review, the backup) is not done again.
+/// A connection lost while applying (a restart, a failover) is not the
+/// migration's doing: the run reconnects within `settings.wait` and starts over
+/// from reading the state, under a new lock; what was committed stays committed,
+/// and what was done once (the drift check, the review, the backup) is not done
+/// again. A loss in any other step is the run's failure.
 pub async fn run(
     migrator: &Migrator<'_>,
     steps: &Steps,

@@ -113,6 +113,28 @@ pub enum BackupSource {
     TakenBefore(super::BackupRecord),
 }
 
+impl BackupSource {
+    /// The release phase's: a verified dump into `[backup] release_dir`, which
+    /// must be a storage mount; production without one migrates and says none
+    /// could be taken; other environments take none.
+    pub fn for_release(env: &Environment) -> BackupSource {
+        match &env.backup.release_dir {
+            Some(dir) => BackupSource::PgDump { dir: dir.clone(), must_exist: true },
+            None if env.kind == crate::config::EnvironmentKind::Production => BackupSource::Unavailable,
+            None => BackupSource::Skip,
+        }
+    }
+
+    /// `migrate`'s, as configured: `[backup] before_migrate` into `[backup] dir`.
+    pub fn for_migrate(env: &Environment) -> BackupSource {
+        if env.backup.before_migrate {
+            BackupSource::PgDump { dir: env.backup.dir.clone(), must_exist: false }
+        } else {
+            BackupSource::Skip
+        }
+    }
+}
+
 /// What `before_migrating` got: the record the migration log keeps, and the file
 /// when it was taken here.
 #[derive(Debug, Clone, Default)]

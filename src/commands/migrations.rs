@@ -251,12 +251,9 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         }
         return Ok(Report::new(&report, listing));
     }
-    let env = &context.env;
     let source = match backup {
-        Backup::AsConfigured if env.backup.before_migrate => {
-            BackupSource::PgDump { dir: env.backup.dir.clone(), must_exist: false }
-        }
-        Backup::AsConfigured | Backup::Skip => BackupSource::Skip,
+        Backup::AsConfigured => BackupSource::for_migrate(&context.env),
+        Backup::Skip => BackupSource::Skip,
         Backup::TakenBefore(record) => BackupSource::TakenBefore(record),
     };
     let steps = Steps { drift: false, backup: source };
@@ -272,13 +269,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
     let migrator = open(context)?;
-    let env = &context.env;
-    let backup = match &env.backup.release_dir {
-        Some(dir) => BackupSource::PgDump { dir: dir.clone(), must_exist: true },
-        None if env.kind == crate::config::EnvironmentKind::Production => BackupSource::Unavailable,
-        None => BackupSource::Skip,
-    };
-    let steps = Steps { drift: true, backup };
+    let steps = Steps { drift: true, backup: BackupSource::for_release(&context.env) };
     let settings = settings(context, args);
     let mut progress = progress(context, &migrator);
     let (released, seeded) =

@@ -311,6 +311,9 @@ fn squawk_excused(
             _ => None,
         })
         .collect();
+    // What the migration made before each statement, applied as the statements pass.
+    let mut names = names::Names::default();
+    let mut passed = 0;
     facts
         .iter()
         .filter(|fact| fact.creates.is_none())
@@ -319,8 +322,10 @@ fn squawk_excused(
             if !created.contains(&table.name) {
                 return None;
             }
-            let mut names = names::Names::default();
-            names.apply(facts, &migration.tag, fact.start);
+            while passed < facts.len() && facts[passed].end <= fact.start {
+                names.apply(&facts[passed..=passed], &migration.tag, usize::MAX);
+                passed += 1;
+            }
             if names.created_by(table).is_some() {
                 return None;
             }
