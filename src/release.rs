@@ -1,6 +1,7 @@
 //! The release algorithm `release` and `migrate` run. `attempt` is the whole of
 //! it, top to bottom, each step a call into the module that owns it; `run`
-//! around it is the one place that decides when to reconnect. Like sqlx's
+//! around it decides when to reconnect, and `contention_retry` when a rolled-back
+//! transaction runs again: retries are decided here and nowhere else. Like sqlx's
 //! `Migrator::run`, with our steps; commands only render what it returns.
 
 use std::time::{Duration, Instant};
@@ -18,6 +19,15 @@ use crate::seed::release_step::{self as seed, SeedOutcome};
 
 /// How many times a run reconnects after losing its connection mid-run.
 const RECONNECTS: u32 = 5;
+/// How many times a transaction a lock timeout or a deadlock rolled back runs again.
+const CONTENTION_RETRIES: u32 = 3;
+
+/// The pause before retry `attempt` of a transaction contention rolled back
+/// (whole: nothing of it stayed), on the same connection and under the same
+/// lock: a growing, jittered wait, since what held the lock is usually brief.
+fn contention_retry(attempt: u32) -> Option<std::time::Duration> {
+    (attempt <= CONTENTION_RETRIES).then(|| crate::backoff::backoff(attempt + 3, crate::backoff::jitter()))
+}
 
 /// What runs with the migrations.
 #[derive(Debug, Clone)]
@@ -166,7 +176,7 @@ async fn attempt(
             }
         }
         migrator
-            .apply(connection, &plan, &state, settings.batch_size, &mut lock, progress, record)
+            .apply(connection, &plan, &state, settings.batch_size, &mut lock, progress, record, contention_retry)
             .await
             .map_err(StepFailed)
     }
@@ -340,6 +350,16 @@ mod tests {
         // Ten minutes of work, then a new failover: a whole wait again.
         assert!(outage.lost(wait, at(10), at(610)));
         assert_eq!(outage.connect_wait(wait, at(610)), wait);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_runs_again_three_times_after_a_growing_pause() {
+        let pauses: Vec<Option<Duration>> = (1..=4).map(contention_retry).collect();
+        assert!(pauses[..3].iter().all(Option::is_some) && pauses[3].is_none(), "{pauses:?}");
+        // Jittered between half and all of 0.8 s, 1.6 s, 3.2 s.
+        for (pause, full) in pauses.iter().flatten().zip([800, 1600, 3200]) {
+            assert!((full / 2..=full).contains(&u64::try_from(pause.as_millis()).unwrap()), "{pause:?} for {full} ms");
+        }
     }
 
     #[test]

@@ -12,7 +12,6 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 use super::bookkeeping::Bookkeeping;
 use super::lock::LockGuard;
 use super::plan::{Step, TableWork};
-use crate::backoff::{backoff, jitter};
 use crate::config::{Environment, PgTimeout};
 use crate::error::{Error, ErrorKind, Result, capped_list};
 use crate::migration_folder::Migration;
@@ -20,9 +19,6 @@ use crate::migration_folder::sql::{TransactionControl, transaction_control};
 use crate::pg_error::{FailureClass, classify, sqlstate};
 use crate::provenance::Provenance;
 use crate::stamp::{self, Overwrite};
-
-/// How many times a batch is retried after a lock timeout or deadlock.
-const BATCH_RETRIES: u32 = 3;
 
 /// Beyond the server's own statement_timeout, how long the client waits for an answer.
 const CLIENT_MARGIN: Duration = Duration::from_secs(10);
@@ -86,6 +82,17 @@ pub struct Applier<'a> {
     /// The migration lock, checked before every commit: if its session died, another
     /// runner may be migrating too, so nothing more is committed.
     pub lock: LockGuard,
+    /// Whether, and after how long, to run a transaction again that a lock timeout
+    /// or a deadlock rolled back (its `attempt`th retry): the caller decides.
+    pub retry_after: RetryAfter,
+}
+
+/// The pause before retry `attempt` of a transaction contention rolled back; None: give up.
+pub type RetryAfter = fn(attempt: u32) -> Option<Duration>;
+
+/// Never retry (a scratch database nothing else uses).
+pub fn no_retry(_attempt: u32) -> Option<Duration> {
+    None
 }
 
 /// A step that failed: the user's error, what had been committed before it, and
@@ -152,9 +159,11 @@ impl Applier<'_> {
             reset(connection, outcome.as_ref().err()).await;
             match outcome {
                 Ok(applied) => return Ok(applied),
-                Err(failure) if failure.class() == Some(FailureClass::Contention) && attempt < BATCH_RETRIES => {
+                Err(failure)
+                    if failure.class() == Some(FailureClass::Contention)
+                        && let Some(delay) = (self.retry_after)(attempt + 1) =>
+                {
                     attempt += 1;
-                    let delay = backoff(attempt + 3, jitter());
                     progress.retrying(attempt, &failure.summary(), delay);
                     tokio::time::sleep(delay).await;
                 }

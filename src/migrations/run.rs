@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::apply::{AppliedMigration, Applier, Limits, Progress, StepFailure, drop_statements};
+use super::apply::{AppliedMigration, Applier, Limits, Progress, RetryAfter, StepFailure, drop_statements, no_retry};
 use super::bookkeeping::Bookkeeping;
 use super::lock::{Blocker, MigrationLock};
 use super::plan::{OutOfOrder, Plan, TableShape, plan};
@@ -191,6 +191,7 @@ impl<'e> Migrator<'e> {
         lock: &mut MigrationLock,
         progress: &mut dyn Progress,
         backup: Option<BackupRecord>,
+        retry_after: RetryAfter,
     ) -> std::result::Result<(DatabaseState, Outcome), StepFailure> {
         let env = self.env;
         let failed = |error: Error| StepFailure { error, committed: Vec::new(), connection_lost: false };
@@ -217,6 +218,7 @@ impl<'e> Migrator<'e> {
             limits: &limits,
             stamp: claim.then_some(env),
             lock: lock.guard(),
+            retry_after,
         };
         let steps = plan.steps(batch_size);
         progress.begin(plan.pending.len());
@@ -259,8 +261,9 @@ impl<'e> Migrator<'e> {
                 return Ok(Outcome::UpToDate);
             }
             let mut lock = self.lock(settings.lock_wait).await?;
-            let applied =
-                self.apply(&mut connection, &plan, &state, settings.batch_size, &mut lock, progress, None).await;
+            let applied = self
+                .apply(&mut connection, &plan, &state, settings.batch_size, &mut lock, progress, None, no_retry)
+                .await;
             if let Err(err) = lock.release().await {
                 tracing::warn!("{err}; the server drops the lock when the connection closes");
             }
