@@ -91,9 +91,14 @@ pub async fn take(
             .find(|migration| &migration.hash == hash)
             .map_or_else(|| "unknown".to_owned(), |migration| migration.tag.clone())
     });
-    let name = naming::unused(&naming::file_name(app, taken_at, newest_tag.as_deref()), |name| dir.join(name).exists());
+    let name = match keep_under_free_name(&partial, dir, &naming::file_name(app, taken_at, newest_tag.as_deref())) {
+        Ok(name) => name,
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(Error::io("rename", &partial, err));
+        }
+    };
     let path = dir.join(&name);
-    tokio::fs::rename(&partial, &path).await.map_err(|err| Error::io("rename", &partial, err))?;
     let checksum = dir.join(format!("{name}{}", naming::CHECKSUM));
     write_private(&checksum, format!("{}  {name}\n", written.sha256).as_bytes())
         .map_err(|err| Error::io("write", &checksum, err))?;
@@ -112,6 +117,28 @@ pub async fn take(
         tables: verified.catalog.tables.len(),
         removed,
     })
+}
+
+/// Gives `partial` its final name in `dir`: `wanted`, or the next free one. A
+/// link fails rather than replace a file, so two runs finishing in the same
+/// second never take the same name (a rename would overwrite the other's dump).
+fn keep_under_free_name(partial: &Path, dir: &Path, wanted: &str) -> std::io::Result<String> {
+    for _ in 0..100 {
+        let name = naming::unused(wanted, |name| dir.join(name).exists());
+        match std::fs::hard_link(partial, dir.join(&name)) {
+            Ok(()) => {
+                // The dump is kept either way; a partial name left behind is swept later.
+                if let Err(err) = std::fs::remove_file(partial) {
+                    tracing::warn!("could not remove {}: {err}", partial.display());
+                }
+                return Ok(name);
+            }
+            // Another run took it between the look and the link: the next one.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("no free name for {wanted}")))
 }
 
 /// Writes `bytes` to a new file readable by its owner only.
@@ -187,4 +214,22 @@ pub fn restore_commands(
         file.display()
     ));
     commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_final_name_another_run_holds_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("app-x.dump.partial");
+        std::fs::write(&partial, "ours").unwrap();
+        std::fs::write(dir.path().join("app-1.dump"), "theirs").unwrap();
+        let name = keep_under_free_name(&partial, dir.path(), "app-1.dump").unwrap();
+        assert_ne!(name, "app-1.dump");
+        assert_eq!(std::fs::read_to_string(dir.path().join("app-1.dump")).unwrap(), "theirs");
+        assert_eq!(std::fs::read_to_string(dir.path().join(&name)).unwrap(), "ours");
+        assert!(!partial.exists());
+    }
 }

@@ -171,9 +171,10 @@ fn a_server_that_never_answers_costs_at_most_the_wait() {
 #[test]
 fn a_huge_answer_is_not_read_whole() {
     let server = Scripted::start(vec![Script::HugeBody(100 * 1024 * 1024)]);
-    // This child's own peak (wait4), not the test process's other children's.
+    // Its own peak, from its /proc status (VmHWM belongs to the program it
+    // runs; a child's rusage would count the test process it was spawned from),
+    // sampled until it exits: a high-water mark only grows.
     let project = TestProject::from_repo();
-    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which reports its rusage
     let mut child = project
         .command()
         .env("PRAXIA_ENV", "test")
@@ -184,16 +185,31 @@ fn a_huge_answer_is_not_read_whole() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    assert_eq!(libc::WEXITSTATUS(status), 9, "{stderr}");
-    assert!(stderr.contains("HTTP 500 http_500"), "{stderr}");
-    let peak_mb = usage.ru_maxrss / 1024;
-    assert!(peak_mb < 60, "bootstrap held {peak_mb} MB for a 100 MB answer");
+    let status_file = format!("/proc/{}/status", child.id());
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut text);
+        text
+    });
+    let mut peak_kb: u64 = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file).unwrap_or_default();
+        let kb = hwm
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.split_whitespace().next().and_then(|kb| kb.parse::<u64>().ok()));
+        peak_kb = peak_kb.max(kb.unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let said = reader.join().unwrap();
+    assert_eq!(status.code(), Some(9), "{said}");
+    assert!(said.contains("HTTP 500 http_500"), "{said}");
+    assert!(peak_kb > 0, "the child's memory was never read");
+    assert!(peak_kb < 60 * 1024, "bootstrap held {} MB for a 100 MB answer", peak_kb / 1024);
 }
 
 #[test]
