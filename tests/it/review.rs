@@ -714,23 +714,29 @@ async fn code_the_review_cannot_see_is_never_harmless() {
     drop(database);
 }
 
-#[tokio::test]
-async fn the_built_in_function_list_is_the_servers() {
+/// The names `sql` lists on the test server.
+async fn server_names(sql: &str) -> std::collections::BTreeSet<String> {
     let database = test_postgres().fresh_database();
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
-    let server: std::collections::BTreeSet<String> = sqlx::query_scalar(
-        "SELECT DISTINCT proname::text FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace",
-    )
-    .fetch_all(&mut connection)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    let listed: std::collections::BTreeSet<String> = include_str!("../../src/review/rules/builtin_functions.txt")
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// The names a list file of the review holds, its header's `comment` lines left out.
+fn listed(text: &str, comment: &str) -> std::collections::BTreeSet<String> {
+    text.lines().filter(|line| !line.starts_with(comment)).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn the_built_in_function_list_is_the_servers() {
+    let server =
+        server_names("SELECT DISTINCT proname::text FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace")
+            .await;
+    let listed = listed(include_str!("../../src/review/rules/builtin_functions.txt"), "#");
     let missing: Vec<&String> = server.difference(&listed).collect();
     let extra: Vec<&String> = listed.difference(&server).collect();
     // Minor releases add only pg_upgrade's internal functions.
@@ -743,21 +749,10 @@ async fn the_built_in_function_list_is_the_servers() {
 
 #[tokio::test]
 async fn the_built_in_operator_list_is_the_servers() {
-    let database = test_postgres().fresh_database();
-    let mut connection = PgConnection::connect(&database.url).await.unwrap();
-    let server: std::collections::BTreeSet<String> = sqlx::query_scalar(
-        "SELECT DISTINCT oprname::text FROM pg_operator WHERE oprnamespace = 'pg_catalog'::regnamespace",
-    )
-    .fetch_all(&mut connection)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    let listed: std::collections::BTreeSet<String> = include_str!("../../src/review/rules/builtin_operators.txt")
-        .lines()
-        .filter(|line| !line.starts_with("--"))
-        .map(str::to_owned)
-        .collect();
+    let server =
+        server_names("SELECT DISTINCT oprname::text FROM pg_operator WHERE oprnamespace = 'pg_catalog'::regnamespace")
+            .await;
+    let listed = listed(include_str!("../../src/review/rules/builtin_operators.txt"), "--");
     assert_eq!(server, listed, "regenerate src/review/rules/builtin_operators.txt with the query in its header");
 }
 

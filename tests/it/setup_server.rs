@@ -515,17 +515,24 @@ async fn slow_headers_and_idle_connections_are_closed_while_healthz_keeps_answer
     assert_eq!(health.status().as_u16(), 200);
 }
 
-#[tokio::test]
-async fn an_oversized_request_head_is_refused() {
-    let database = migrated().await;
-    let server = Server::start(&database, Some(TOKEN));
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let huge = "a".repeat(64 * 1024);
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Huge: {huge}\r\n\r\n");
+/// What the server answers `request`, sent in one write on a connection of its
+/// own, read until it closes (at most 10 s).
+fn raw_answer(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let _ = stream.write_all(request.as_bytes());
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused() {
+    let database = migrated().await;
+    let server = Server::start(&database, Some(TOKEN));
+    let huge = "a".repeat(64 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Huge: {huge}\r\n\r\n");
+    let answer = raw_answer(server.port, &request);
     assert!(answer.starts_with("HTTP/1.1 431"), "a 64 KiB header was accepted: {:?}", &answer[..answer.len().min(80)]);
 }
 
@@ -535,13 +542,9 @@ async fn a_head_between_32_and_64_kib_is_refused_too() {
     let database = migrated().await;
     let server = Server::start(&database, Some(TOKEN));
     for size in [33 * 1024, 48 * 1024] {
-        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
         let big = "a".repeat(size);
         let request = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
-        let _ = stream.write_all(request.as_bytes());
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
+        let answer = raw_answer(server.port, &request);
         assert!(
             answer.starts_with("HTTP/1.1 431"),
             "a {size}-byte header was served: {:?}",
@@ -549,14 +552,11 @@ async fn a_head_between_32_and_64_kib_is_refused_too() {
         );
     }
     // Just under the limit is served.
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     let request = format!(
         "GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(30 * 1024)
     );
-    let _ = stream.write_all(request.as_bytes());
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
+    let answer = raw_answer(server.port, &request);
     assert!(answer.starts_with("HTTP/1.1 200"), "{:?}", &answer[..answer.len().min(80)]);
 }
 
@@ -569,11 +569,7 @@ async fn a_head_padded_past_32_kib_is_refused() {
     let padded = format!("GET /healthz HTTP/1.1\r\nHost: praxia\r\nX-Pad: {}a\r\n\r\n", " ".repeat(40 * 1024));
     let tabbed = format!("GET /healthz HTTP/1.1\nHost: praxia\nX-Pad: a{}\n\n", "\t".repeat(40 * 1024));
     for (what, request) in [("space-padded", padded), ("tab-padded", tabbed)] {
-        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-        let _ = stream.write_all(request.as_bytes());
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
+        let answer = raw_answer(server.port, &request);
         assert!(
             answer.starts_with("HTTP/1.1 431"),
             "a {what} head of {} bytes was served: {:?}",
@@ -595,11 +591,7 @@ async fn a_head_of_32_kib_is_served_and_one_byte_more_is_not() {
         for _ in 0..5 {
             let request = head(size);
             assert_eq!(request.len(), size);
-            let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-            let _ = stream.write_all(request.as_bytes());
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
+            let answer = raw_answer(server.port, &request);
             assert!(answer.starts_with(status), "a {size}-byte head: {:?}", &answer[..answer.len().min(60)]);
         }
     }
@@ -616,21 +608,13 @@ async fn every_head_of_a_keep_alive_connection_is_held_to_the_limit() {
         "POST /api/setup/first-run HTTP/1.1\r\nHost: praxia\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let _ = stream.write_all(format!("{first}{padded}").as_bytes());
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
+    let answer = raw_answer(server.port, &format!("{first}{padded}"));
     let statuses: Vec<&str> = answer.match_indices("HTTP/1.1 ").map(|(at, _)| &answer[at..at + 12]).collect();
     assert_eq!(statuses, ["HTTP/1.1 401", "HTTP/1.1 431"], "the second head was served: {answer}");
     // After a body it cannot count through, the connection serves no more.
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     let chunked = "POST /api/setup/first-run HTTP/1.1\r\nHost: praxia\r\nContent-Type: application/json\r\n\
                    Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-    let _ = stream.write_all(format!("{chunked}{padded}").as_bytes());
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
+    let answer = raw_answer(server.port, &format!("{chunked}{padded}"));
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
     assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
 }

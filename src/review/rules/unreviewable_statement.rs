@@ -122,8 +122,8 @@ const SQL_CONSTRUCTS: [&str; 11] = [
 ];
 
 fn is_builtin(name: &str) -> bool {
-    SQL_CONSTRUCTS.contains(&name)
-        || BUILTIN_FUNCTIONS.lines().filter(|line| !line.starts_with('#')).any(|builtin| builtin == name)
+    // A header line is a sentence: it never equals a name.
+    SQL_CONSTRUCTS.contains(&name) || BUILTIN_FUNCTIONS.lines().any(|builtin| builtin == name)
 }
 
 /// Built-in operators, by name: any other calls a function the review cannot
@@ -132,8 +132,8 @@ fn is_builtin(name: &str) -> bool {
 const BUILTIN_OPERATORS: &str = include_str!("builtin_operators.txt");
 
 fn is_builtin_operator(name: &str) -> bool {
-    // Its header is SQL comments: an operator may start with `#`, never with `--`.
-    BUILTIN_OPERATORS.lines().filter(|line| !line.starts_with("--")).any(|builtin| builtin == name)
+    // A header line is a sentence: it never equals a name.
+    BUILTIN_OPERATORS.lines().any(|builtin| builtin == name)
 }
 
 /// The operators `node` uses that are not built in: `a === b`, and
