@@ -13,7 +13,7 @@ use crate::drift::release::DriftOnRelease;
 use crate::error::{Error, Result, capped_list};
 use crate::migrations::apply::{AppliedMigration, Progress};
 use crate::migrations::plan::{OutOfOrder, Plan};
-use crate::migrations::run::{CLOSE_WAIT, Migrator, Outcome, Run, Settings, invalid_index_refusal};
+use crate::migrations::run::{CLOSE_WAIT, Connected, Migrator, Outcome, Run, Settings, invalid_index_refusal};
 use crate::review;
 use crate::seed::release_step::{self as seed, SeedOutcome};
 
@@ -49,12 +49,13 @@ pub struct Released {
 /// (none after a refusal). `node_env` is the process's NODE_ENV.
 pub async fn release(
     migrator: &Migrator<'_>,
+    connected: Connected,
     steps: &Steps,
     settings: Settings,
     progress: &mut dyn Progress,
     node_env: Option<&str>,
 ) -> Result<(Released, Option<SeedOutcome>)> {
-    let released = run(migrator, steps, settings, progress).await?;
+    let released = run(migrator, connected, steps, settings, progress).await?;
     if matches!(released.run.outcome, Outcome::Refused(_)) {
         return Ok((released, None));
     }
@@ -72,6 +73,7 @@ pub async fn release(
 /// again. A loss in any other step is the run's failure.
 pub async fn run(
     migrator: &Migrator<'_>,
+    connected: Connected,
     steps: &Steps,
     settings: Settings,
     progress: &mut dyn Progress,
@@ -79,17 +81,21 @@ pub async fn run(
     let mut carried = Carried::default();
     let started = Instant::now();
     let mut outage = Outage::default();
+    let mut first = Some(connected);
     loop {
-        let wait = outage.connect_wait(settings.wait, Instant::now());
-        let mut connection = match migrator.connect(wait).await {
-            Ok(connection) => connection,
-            Err(error) if outage.reconnects > 0 => {
-                return Err(error.note("before", "the connection was lost while applying migrations"));
+        let (mut connection, read) = match first.take() {
+            Some(Connected { connection, quick }) => (connection, quick),
+            None => {
+                let wait = outage.connect_wait(settings.wait, Instant::now());
+                let connection = migrator
+                    .connect(wait)
+                    .await
+                    .map_err(|error| error.note("before", "the connection was lost while applying migrations"))?;
+                (connection, None)
             }
-            Err(error) => return Err(error),
         };
         let attempt_started = Instant::now();
-        let attempt = attempt(migrator, &mut connection, steps, settings, progress, &mut carried).await;
+        let attempt = attempt(migrator, &mut connection, read, steps, settings, progress, &mut carried).await;
         // Bounded: a server that stopped answering does not answer the goodbye either.
         let _ = tokio::time::timeout(CLOSE_WAIT, sqlx::Connection::close(connection)).await;
         match attempt {
@@ -108,19 +114,20 @@ pub async fn run(
     }
 }
 
-/// One connection's try at the release, in order: read, check, plan; drift; the
-/// review gate; the backup; the lock; read, plan and judge again under it; apply;
-/// drift again.
+/// One connection's try at the release, in order: read (unless the connection
+/// brought its first read), check, plan; drift; the review gate; the backup; the
+/// lock; read, plan and judge again under it; apply; drift again.
 async fn attempt(
     migrator: &Migrator<'_>,
     connection: &mut PgConnection,
+    read: Option<crate::migrations::run::DatabaseState>,
     steps: &Steps,
     settings: Settings,
     progress: &mut dyn Progress,
     carried: &mut Carried,
 ) -> std::result::Result<(crate::migrations::run::DatabaseState, Outcome), Interrupted> {
     let env = migrator.env();
-    let mut state = migrator.first_look(connection, settings.order).await?;
+    let mut state = migrator.first_look(connection, read, settings.order).await?;
     let plan = migrator.plan(&state, settings.order);
     if let Some(refusal) = plan.refusal() {
         return Ok((state, Outcome::Refused(refusal)));

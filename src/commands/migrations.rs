@@ -92,8 +92,20 @@ struct StatementEntry {
 
 /// The engine's view of the environment, opened the way every migration command opens it.
 fn open<'e>(context: &'e Context<'e>) -> Result<Migrator<'e>> {
-    let application_name = format!("praxia-deploy {} ({})", context.cli.command.name(), context.env.name);
-    Migrator::open(&context.env, context.cli.global.database_url.as_deref(), application_name)
+    Migrator::open(&context.env, context.cli.global.database_url.as_deref(), application_name(context))
+}
+
+/// `open`, with the run's first connection and read made while the folder is read.
+async fn open_connected<'e>(
+    context: &'e Context<'e>,
+    wait: Duration,
+) -> Result<(Migrator<'e>, crate::migrations::run::Connected)> {
+    Migrator::open_connected(&context.env, context.cli.global.database_url.as_deref(), application_name(context), wait)
+        .await
+}
+
+fn application_name(context: &Context<'_>) -> String {
+    format!("praxia-deploy {} ({})", context.cli.command.name(), context.env.name)
 }
 
 /// The JSON `result` every migration command shares.
@@ -227,8 +239,8 @@ pub enum Backup {
 }
 
 pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, backup: Backup) -> Result<Report> {
-    let migrator = open(context)?;
     if dry_run {
+        let migrator = open(context)?;
         let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
         let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
@@ -258,8 +270,9 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
     };
     let steps = Steps { drift: false, backup: source };
     let settings = settings(context, args);
+    let (migrator, connected) = open_connected(context, settings.wait).await?;
     let mut progress = progress(context, &migrator);
-    let released = crate::release::run(&migrator, &steps, settings, &mut progress).await?;
+    let released = crate::release::run(&migrator, connected, &steps, settings, &mut progress).await?;
     let (report, human) = render(&migrator, released, settings.order, &steps)?;
     Ok(Report::new(&report, human))
 }
@@ -268,12 +281,13 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 /// release_dir`), then the seed policy: development and test get their
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
-    let migrator = open(context)?;
     let steps = Steps { drift: true, backup: BackupSource::for_release(&context.env) };
     let settings = settings(context, args);
+    let (migrator, connected) = open_connected(context, settings.wait).await?;
     let mut progress = progress(context, &migrator);
     let (released, seeded) =
-        crate::release::release(&migrator, &steps, settings, &mut progress, context.node_env.as_deref()).await?;
+        crate::release::release(&migrator, connected, &steps, settings, &mut progress, context.node_env.as_deref())
+            .await?;
     let (mut report, mut human) = render(&migrator, released, settings.order, &steps)?;
     if let Some(seeded) = seeded {
         human.push('\n');

@@ -2,7 +2,7 @@
 //! each `<tag>.sql` beside it, each snapshot at `meta/<NNNN>_snapshot.json`.
 //! This module owns the journal format: the typed reader and the writer `new` uses.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -133,6 +133,7 @@ pub(super) fn parse(
     let journal_path = dir.join(JOURNAL_PATH);
     let entries = Journal::entries(dir, journal_text)?;
     let mut seen_tags = HashSet::new();
+    let mut tag_of_when: HashMap<i64, String> = HashMap::with_capacity(entries.len());
     let mut migrations: Vec<Migration> = Vec::with_capacity(entries.len());
     for entry in entries {
         let file = dir.join(format!("{}.sql", entry.tag));
@@ -144,10 +145,10 @@ pub(super) fn parse(
         // drizzle runs the journal in its order and identifies an applied migration
         // by `when` alone: a `when` older than the entry before it is history real
         // projects have (merged branches), two entries sharing one is ambiguous.
-        if let Some(previous) = migrations.iter().find(|migration| migration.when == entry.when) {
+        if let Some(previous) = tag_of_when.insert(entry.when, entry.tag.clone()) {
             return Err(Error::integrity(format!(
-                "migrations `{}` and `{}` have the same `when` {}",
-                previous.tag, entry.tag, entry.when
+                "migrations `{previous}` and `{}` have the same `when` {}",
+                entry.tag, entry.when
             ))
             .note("journal", journal_path.display())
             .help("drizzle identifies an applied migration by its `when`: give the one never applied anywhere a `when` of its own"));

@@ -55,26 +55,11 @@ impl Bookkeeping {
         format!("'{}'", self.table.replace('\'', "''"))
     }
 
-    /// The rows whatever the shape: `name` is NULL where the column is missing, and
-    /// the last column says whether it exists.
+    /// The rows whatever the shape: the table's own columns (`*`), so the result
+    /// says the shape (drizzle 1.0's has `name`) without the catalog or a look at
+    /// each row as a whole, which a new backend pays for.
     pub fn rows_sql(&self) -> String {
-        format!(
-            "SELECT id, hash, created_at, to_jsonb(t) ->> 'name', to_jsonb(t) ? 'name' FROM {} AS t ORDER BY created_at, id",
-            self.table
-        )
-    }
-
-    /// The rows of a table expected in `shape`, read without looking at the row as
-    /// a whole (cheaper for a new backend); asking a 0.x table for `name` fails
-    /// with 42703, which says its shape.
-    /// `Missing`: the shape is not known, and the row as a whole says it (`rows_sql`).
-    pub fn rows_sql_for(&self, shape: TableShape) -> String {
-        let name = match shape {
-            TableShape::Drizzle1 => "\"name\"::text, true",
-            TableShape::Drizzle0 => "NULL::text, false",
-            TableShape::Missing => return self.rows_sql(),
-        };
-        format!("SELECT id, hash, created_at, {name} FROM {} ORDER BY created_at, id", self.table)
+        format!("SELECT * FROM {} ORDER BY created_at, id", self.table)
     }
 
     /// Whether any migration was applied, safe inside a transaction (a missing

@@ -11,13 +11,12 @@ use sqlx::postgres::PgConnection;
 use super::apply::{AppliedMigration, Applier, Limits, Progress, RetryAfter, StepFailure, drop_statements, no_retry};
 use super::bookkeeping::Bookkeeping;
 use super::lock::{Blocker, MigrationLock};
-use super::plan::{OutOfOrder, Plan, TableShape, plan};
+use super::plan::{OutOfOrder, Plan, plan};
 pub use super::state::DatabaseState;
 use super::state::Detail;
 use crate::config::{DatabaseUrl, Environment};
 use crate::database;
 use crate::error::{Error, Result, capped_list};
-use crate::migration_folder::Layout;
 use crate::migration_folder::{MigrationFolder, read_environment_folder};
 use crate::pg_error::sqlstate;
 use crate::provenance::BackupRecord;
@@ -66,6 +65,27 @@ pub enum Outcome {
     Applied { ran: Vec<AppliedMigration>, names_written: usize, reconnects: u32 },
 }
 
+/// A run's first connection, and its quick read of the state when that
+/// succeeded (a failed one is read again by the run, which knows what a lost
+/// connection means).
+pub struct Connected {
+    pub connection: PgConnection,
+    pub quick: Option<DatabaseState>,
+}
+
+impl Connected {
+    async fn open(
+        url: &DatabaseUrl,
+        wait: Duration,
+        application_name: &str,
+        bookkeeping: &Bookkeeping,
+    ) -> Result<Self> {
+        let mut connection = database::connect(url, wait, application_name).await?;
+        let quick = super::state::read(&mut connection, bookkeeping, Detail::Quick).await.ok();
+        Ok(Connected { connection, quick })
+    }
+}
+
 /// The outcome and the database as it was left.
 #[derive(Debug)]
 pub struct Run {
@@ -81,6 +101,39 @@ impl<'e> Migrator<'e> {
         let folder = read_environment_folder(&env.migrations)?;
         let url = database::url_for(env, database_url)?;
         Ok(Migrator { env, url, folder, bookkeeping: Bookkeeping::new(&env.migrations), application_name })
+    }
+
+    /// `open`, and the run's first connection within `wait` with its quick read
+    /// of the state. With a URL to connect to, the folder is read on a blocking
+    /// thread while the server starts the connection's backend and answers the
+    /// read: the two largest costs of a no-op release overlap. The folder still
+    /// decides first: a folder that cannot be read is the error, whatever the
+    /// database answered, and the embedded database is started only after the
+    /// folder was read.
+    pub async fn open_connected(
+        env: &'e Environment,
+        database_url: Option<&str>,
+        application_name: String,
+        wait: Duration,
+    ) -> Result<(Migrator<'e>, Connected)> {
+        let crate::config::DatabaseTarget::Url { url, .. } = env.database_target(database_url)? else {
+            let migrator = Migrator::open(env, database_url, application_name)?;
+            let connected =
+                Connected::open(&migrator.url, wait, &migrator.application_name, &migrator.bookkeeping).await?;
+            return Ok((migrator, connected));
+        };
+        let bookkeeping = Bookkeeping::new(&env.migrations);
+        let settings = env.migrations.clone();
+        let mut reading = tokio::task::spawn_blocking(move || read_environment_folder(&settings));
+        let (folder, connected) = {
+            let mut connecting = std::pin::pin!(Connected::open(&url, wait, &application_name, &bookkeeping));
+            tokio::select! {
+                read = &mut reading => (joined(read)?, connecting.await),
+                connected = &mut connecting => (joined(reading.await)?, connected),
+            }
+        };
+        let connected = connected?;
+        Ok((Migrator { env, url, folder, bookkeeping, application_name }, connected))
     }
 
     /// A migrator for `folder` (a part of the environment's) on `url`: the drift
@@ -128,17 +181,20 @@ impl<'e> Migrator<'e> {
         database::connect(&self.url, wait, &self.application_name).await
     }
 
-    /// The state as a run first reads it: quickly (a drizzle 1.0 folder expects
-    /// drizzle 1.0's table, and the query says when it is not; a journal folder may
-    /// meet either, so its rows are read with their shape), the stamp checked,
-    /// and read in full when the plan would be refused (the quick read guesses
-    /// the shape).
-    pub async fn first_look(&self, connection: &mut PgConnection, order: OutOfOrder) -> Result<DatabaseState> {
-        let detail = match self.folder.layout {
-            Layout::Folders => Detail::Quick(TableShape::Drizzle1),
-            Layout::Journal => Detail::Quick(TableShape::Missing),
+    /// The state as a run first reads it: quickly (without the catalog), the
+    /// stamp checked, and read in full when the plan would be refused (a refusal
+    /// names the INVALID indexes and an empty table's shape, which the quick read
+    /// leaves out).
+    pub async fn first_look(
+        &self,
+        connection: &mut PgConnection,
+        read: Option<DatabaseState>,
+        order: OutOfOrder,
+    ) -> Result<DatabaseState> {
+        let state = match read {
+            Some(state) => state,
+            None => self.read_state(connection, Detail::Quick).await?,
         };
-        let state = self.read_state(connection, detail).await?;
         stamp::check(self.env, state.stamp.as_ref())?;
         if self.plan(&state, order).refusal().is_some() {
             return self.read_state(connection, Detail::Full).await;
@@ -384,4 +440,9 @@ pub fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
                 drop_statements(&indexes)
             )),
     )
+}
+
+/// The folder read on a blocking thread, or why it never finished.
+fn joined(read: std::result::Result<Result<MigrationFolder>, tokio::task::JoinError>) -> Result<MigrationFolder> {
+    read.map_err(|err| Error::internal(format!("reading the migration folder stopped: {err}")))?
 }

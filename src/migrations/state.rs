@@ -25,11 +25,12 @@ pub struct DatabaseState {
 /// How much to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
-    /// The stamp and the rows of a table expected in this shape (the folder's
-    /// layout says which): enough to see that nothing is to be written. Skips the
-    /// catalog, whose scans cost a new backend more than everything else together
-    /// (pg_index alone ~3 ms). A refusal is never decided on it (see `run.rs`).
-    Quick(TableShape),
+    /// The stamp and the rows (their columns say the table's shape; an empty
+    /// table's is left to the full read): enough to see that nothing is to be
+    /// written. Skips the catalog, whose scans cost a new backend more than
+    /// everything else together (pg_index alone ~3 ms). A refusal is never decided
+    /// on it (see `run.rs`).
+    Quick,
     /// Also the table's columns from the catalog (its shape even when empty) and
     /// the INVALID indexes: under the lock, and for `status` and `plan`.
     Full,
@@ -53,14 +54,11 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
         table = bookkeeping.table_literal(),
         environment = crate::own_table!(environment),
     );
-    let rows_sql = match detail {
-        Detail::Full => bookkeeping.rows_sql(),
-        Detail::Quick(expected) => bookkeeping.rows_sql_for(expected),
-    };
     let sql = format!(
-        "{catalog}{stamp};\n{rows_sql};",
+        "{catalog}{stamp};\n{rows};",
         catalog = if detail == Detail::Full { catalog_sql.as_str() } else { "" },
         stamp = stamp::SELECT_SQL,
+        rows = bookkeeping.rows_sql(),
     );
     // Without the catalog statement, the stamp is statement 0.
     let mut statement = if detail == Detail::Full { 0 } else { 1 };
@@ -84,13 +82,7 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
         }
     };
     drop(stream);
-    // A 0.x table asked for drizzle 1.0's `name` (the rows statement, the third,
-    // and only when it asks for `name`): read it again as what it is.
-    let wrong_shape = detail == Detail::Quick(TableShape::Drizzle1)
-        && statement == 2
-        && stopped.as_ref().is_some_and(|err| has_code(err, &[sqlstate::UNDEFINED_COLUMN]));
     if let Some(err) = &stopped
-        && !wrong_shape
         && !has_code(err, &[sqlstate::UNDEFINED_TABLE, sqlstate::INVALID_SCHEMA_NAME])
     {
         return Err(unreadable(stopped.expect("an error")));
@@ -117,21 +109,13 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
             Ok(DatabaseState { stamp, rows: AppliedRows { shape, rows }, invalid_indexes })
         }
         (Detail::Full, None) => Err(unreadable(stopped.unwrap_or(sqlx::Error::RowNotFound))),
-        (Detail::Quick(expected), _) => {
-            let retry_as = if wrong_shape { TableShape::Drizzle0 } else { expected };
+        (Detail::Quick, _) => {
+            // The message stopped before the rows when there is no stamp table (a
+            // database only drizzle migrated): read them now.
             let rows = if rows_read {
                 Some(rows)
             } else {
-                match read_rows(connection, &bookkeeping.rows_sql_for(retry_as)).await {
-                    // The message stopped before the rows (no stamp table: a database
-                    // only drizzle migrated), and the table is 0.x's under a 1.0 folder.
-                    Err(err) if retry_as == TableShape::Drizzle1 && has_code(&err, &[sqlstate::UNDEFINED_COLUMN]) => {
-                        read_rows(connection, &bookkeeping.rows_sql_for(TableShape::Drizzle0))
-                            .await
-                            .map_err(unreadable)?
-                    }
-                    read => read.map_err(unreadable)?,
-                }
+                read_rows(connection, &bookkeeping.rows_sql()).await.map_err(unreadable)?
             };
             let rows = match rows {
                 None => AppliedRows::none(),
@@ -169,9 +153,14 @@ fn row_tuple4(row: &sqlx::postgres::PgRow) -> std::result::Result<(String, Strin
     Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
 }
 
-/// A row, and whether its table has drizzle 1.0's `name` column.
+/// A row of `SELECT *`, and whether its table has drizzle 1.0's `name` column.
 fn applied_row(row: &sqlx::postgres::PgRow) -> std::result::Result<(AppliedRow, bool), sqlx::Error> {
-    let row_of =
-        AppliedRow { id: row.try_get(0)?, hash: row.try_get(1)?, created_at: row.try_get(2)?, name: row.try_get(3)? };
-    Ok((row_of, row.try_get(4)?))
+    let has_name = row.try_column("name").is_ok();
+    let row_of = AppliedRow {
+        id: row.try_get("id")?,
+        hash: row.try_get("hash")?,
+        created_at: row.try_get("created_at")?,
+        name: if has_name { row.try_get("name")? } else { None },
+    };
+    Ok((row_of, has_name))
 }

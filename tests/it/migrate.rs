@@ -187,10 +187,14 @@ async fn a_malformed_folder_is_refused_before_connecting() {
     project
         .file("migrations/meta/_journal.json", "{\"dialect\": \"postgresql\",\n\"entries\": [\n  {\"idx\": 0, }\n]}");
     let unreachable = TestDatabase { name: "none".into(), url: "postgres://nobody@127.0.0.1:1/none".into() };
-    project
-        .run_on(&unreachable, &["migrate"])
-        .expect_code(4)
-        .expect_stderr_contains("migrations/meta/_journal.json:3:14 is malformed");
+    // The folder is read while the connection is made: its error wins however
+    // soon the refused connection gives up.
+    for command in [&["migrate"][..], &["release"], &["migrate", "--wait", "0s"], &["release", "--wait", "0s"]] {
+        project
+            .run_on(&unreachable, command)
+            .expect_code(4)
+            .expect_stderr_contains("migrations/meta/_journal.json:3:14 is malformed");
+    }
 }
 
 #[tokio::test]
