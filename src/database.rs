@@ -25,7 +25,11 @@ pub fn url_for(env: &Environment, flag: Option<&str>) -> Result<DatabaseUrl> {
         DatabaseTarget::Embedded => {
             let started = LocalDatabase::for_project(&env.root)?.start(env)?;
             if !started.already_running {
-                tracing::info!(url = %started.url, "no database URL given: started the embedded development PostgreSQL");
+                tracing::info!(
+                    url = %started.url,
+                    "no database URL given: started the embedded development PostgreSQL \
+                     (it keeps running for the next command; `praxia-deploy db stop` stops it)"
+                );
             }
             DatabaseUrl::parse(&started.url, "the embedded database")
         }

@@ -60,17 +60,31 @@ pub async fn read(connection: &mut PgConnection) -> Result<Option<EnvironmentSta
 pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> {
     let Some(stamp) = stamp else { return Ok(()) };
     if stamp.name != env.name {
+        let help = if may_become(stamp.kind, env.kind) {
+            format!(
+                "check the database URL: it points at {}'s database. If the database really moved, re-stamp it with \
+                 `praxia-deploy stamp --force --env {}`",
+                stamp.name, env.name
+            )
+        } else {
+            format!(
+                "check the database URL: it points at {}'s database, and a {} database never becomes a {} one. \
+                 Point {} at a {} database{}",
+                stamp.name,
+                stamp.kind,
+                env.kind,
+                env.database.url_env,
+                env.kind,
+                if env.kind.uses_embedded_database() { " (unset it to use the embedded one)" } else { "" }
+            )
+        };
         return Err(Error::new(
             ErrorKind::Policy,
             format!("this database belongs to the `{}` environment, not `{}`", stamp.name, env.name),
         )
         .note("stamped", describe(stamp))
         .note("requested", format!("{} ({})", env.name, env.kind))
-        .help(format!(
-            "check the database URL: it points at {}'s database. If the database really moved, re-stamp it with \
-             `praxia-deploy stamp --force --env {}` (a staging or production stamp never becomes development or test)",
-            stamp.name, env.name
-        )));
+        .help(help));
     }
     if stamp.kind != env.kind {
         return Err(Error::new(
@@ -82,9 +96,24 @@ pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> 
         )
         .note("stamped", describe(stamp))
         .note("file", env.file.display())
-        .help("restore the environment's kind, or re-stamp with `praxia-deploy stamp --force` if the change is deliberate"));
+        .help(if may_become(stamp.kind, env.kind) {
+            format!(
+                "restore the environment's kind, or re-stamp with `praxia-deploy stamp --force --env {}` if the change is deliberate",
+                env.name
+            )
+        } else {
+            format!("restore the environment's kind in {}: a {} database never becomes a {} one", env.file.display(), stamp.kind, env.kind)
+        }));
     }
     Ok(())
+}
+
+/// Whether `stamp --force` may turn a database stamped `from` into one of kind
+/// `to`: a staging or production stamp never becomes development or test (the
+/// stamp keeps fixtures away from real data). Pure; the one owner of that rule.
+pub fn may_become(from: EnvironmentKind, to: EnvironmentKind) -> bool {
+    let production_like = |kind: EnvironmentKind| !kind.uses_embedded_database();
+    !(production_like(from) && !production_like(to))
 }
 
 /// What the database says about itself: the one owner of "fresh" and "unclaimed".
@@ -144,8 +173,7 @@ pub fn restamp(env: &Environment, stamp: Option<&EnvironmentStamp>, force: bool)
     if stamp.name == env.name && stamp.kind == env.kind {
         return Ok(Restamp::AlreadyStamped);
     }
-    let production_like = |kind: EnvironmentKind| !kind.uses_embedded_database();
-    if production_like(stamp.kind) && !production_like(env.kind) {
+    if !may_become(stamp.kind, env.kind) {
         return Err(Error::new(
             ErrorKind::Policy,
             format!("a {} database cannot become a {} one", stamp.kind, env.kind),

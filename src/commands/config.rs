@@ -25,6 +25,16 @@ fn show(context: &Context) -> Result<Report> {
         DatabaseTarget::Url { url, source } => {
             (format!("{url} (from {source})"), json!({ "url": url, "source": source }))
         }
+        // With [dokku], the database commands run in the app's container over SSH,
+        // with the app's own DATABASE_URL: nothing is missing for them here.
+        DatabaseTarget::Missing if env.dokku.is_some() => (
+            format!(
+                "the Dokku app's own (migrate, status, plan, seed and drift run there over SSH); \
+                 ${} is not set here, which only commands run with --local, `studio` and `stamp` need",
+                env.database.url_env
+            ),
+            json!({ "url": null, "over_ssh": true, "local_variable": env.database.url_env }),
+        ),
         DatabaseTarget::Missing => (
             format!("not set: ${} is empty (commands that need the database exit 2)", env.database.url_env),
             json!({ "url": null, "missing": env.database.url_env }),

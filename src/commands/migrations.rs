@@ -188,7 +188,10 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
     let mut json_report = report(&migrator, &state, &plan, Vec::new(), None);
     json_report.last_migration = last.clone();
     let mut table = status_table(&migrator, &state, &plan);
-    table.push_str(&last_backup_line(last.as_ref()));
+    let backs_up = [BackupSource::for_migrate(&context.env), BackupSource::for_release(&context.env)]
+        .iter()
+        .any(|source| !matches!(source, BackupSource::Skip));
+    table.push_str(&last_backup_line(last.as_ref(), backs_up));
     let report = Report::new(&json_report, table);
     if let Some(refusal) = plan.refusal() {
         return Err(refusal.with_report(report));
@@ -397,7 +400,12 @@ pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) 
         Some((path, _)) if existing.migrations.is_empty() => {
             human.push_str(&format!("\nsnapshot {} (an empty schema)", path.display()))
         }
-        Some((path, _)) => human.push_str(&format!("\nsnapshot {} (the previous schema, carried forward)", path.display())),
+        Some((path, _)) => human.push_str(&format!(
+            "\nsnapshot {} (the previous schema, carried forward)\n\
+             write only SQL that leaves the schema as the TypeScript schema says (data, grants, functions drizzle does not model): \
+             for a schema change, edit the TypeScript schema and run `praxia-deploy generate NAME`, so that the snapshot follows",
+            path.display()
+        )),
         None => human.push_str(
             "\nno snapshot written: the folder has none, so `drizzle-kit generate` and `drizzle-kit up` cannot work on it until drizzle-kit's snapshots are added",
         ),
@@ -472,8 +480,9 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     text
 }
 
-/// `status`'s line on the backup taken before the last migration.
-fn last_backup_line(last: Option<&crate::own_schema::LastLogged>) -> String {
+/// `status`'s line on the backup taken before the last migration; "none
+/// recorded" only where this environment takes one (`backs_up`).
+fn last_backup_line(last: Option<&crate::own_schema::LastLogged>, backs_up: bool) -> String {
     match last {
         None => String::new(),
         Some(last) => match &last.backup {
@@ -481,7 +490,10 @@ fn last_backup_line(last: Option<&crate::own_schema::LastLogged>) -> String {
                 "last backup  {} ({} bytes, sha256 {}), taken {}, before {} (applied {})\n",
                 backup.file, backup.bytes, backup.sha256, backup.taken_at, last.tag, last.applied_at
             ),
-            None => format!("last backup  none recorded before {} (applied {})\n", last.tag, last.applied_at),
+            None if backs_up => {
+                format!("last backup  none recorded before {} (applied {})\n", last.tag, last.applied_at)
+            }
+            None => String::new(),
         },
     }
 }

@@ -214,23 +214,19 @@ pub fn runs_release_phase(procfile: &str) -> bool {
 fn praxia_env_check(value: Result<Option<String>>, env: &crate::config::Environment, app: &str) -> Check {
     let fix = format!("`dokku config:set {app} PRAXIA_ENV={}`", env.name);
     match value {
-        Ok(Some(value)) if value == env.name => {
-            Check { name: "praxia_env", ok: true, detail: format!("PRAXIA_ENV is {value}") }
-        }
-        Ok(Some(value)) => {
-            Check { name: "praxia_env", ok: false, detail: format!("PRAXIA_ENV is {value}, not {}: {fix}", env.name) }
-        }
-        Ok(None) if env.name == IMAGE_DEFAULT_ENV => Check {
-            name: "praxia_env",
-            ok: true,
-            detail: format!("PRAXIA_ENV unset; the image's default ({IMAGE_DEFAULT_ENV}) applies"),
-        },
-        Ok(None) => Check {
-            name: "praxia_env",
-            ok: false,
-            detail: format!("PRAXIA_ENV is not set, so the release would act as {IMAGE_DEFAULT_ENV}: {fix}"),
-        },
-        Err(err) => Check { name: "praxia_env", ok: false, detail: err.message },
+        Ok(Some(value)) if value == env.name => Check::new("praxia_env", true, format!("PRAXIA_ENV is {value}")),
+        Ok(Some(value)) => Check::new("praxia_env", false, format!("PRAXIA_ENV is {value}, not {}: {fix}", env.name)),
+        Ok(None) if env.name == IMAGE_DEFAULT_ENV => Check::new(
+            "praxia_env",
+            true,
+            format!("PRAXIA_ENV unset; the image's default ({IMAGE_DEFAULT_ENV}) applies"),
+        ),
+        Ok(None) => Check::new(
+            "praxia_env",
+            false,
+            format!("PRAXIA_ENV is not set, so the release would act as {IMAGE_DEFAULT_ENV}: {fix}"),
+        ),
+        Err(err) => Check::new("praxia_env", false, err.message),
     }
 }
 
@@ -240,11 +236,34 @@ const IMAGE_DEFAULT_ENV: &str = "production";
 #[derive(Debug, Serialize)]
 struct Check {
     name: &'static str,
+    status: CheckStatus,
+    /// `status == ok`, kept for scripts that read it.
     ok: bool,
     detail: String,
 }
 
-/// SSH, the app, its PRAXIA_ENV and DATABASE_URL (never shown), the Procfile's release line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum CheckStatus {
+    Ok,
+    Fail,
+    /// Not run: a check it depends on failed.
+    Skipped,
+}
+
+impl Check {
+    fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
+        let status = if ok { CheckStatus::Ok } else { CheckStatus::Fail };
+        Check { name, status, ok, detail: detail.into() }
+    }
+
+    fn skipped(name: &'static str, because: &str) -> Check {
+        Check { name, status: CheckStatus::Skipped, ok: false, detail: format!("not checked: {because}") }
+    }
+}
+
+/// SSH, the app, its PRAXIA_ENV and DATABASE_URL (never shown), the Procfile's
+/// release line; a check that depends on one that failed is shown as skipped.
 pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     let env = &context.env;
     let Some(dokku) = &env.dokku else {
@@ -254,15 +273,21 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     let mut checks = Vec::new();
     let procfile = env.root.join("Procfile");
     let release_line = std::fs::read_to_string(&procfile).is_ok_and(|text| runs_release_phase(&text));
+    let on_the_app = |checks: &mut Vec<Check>, because: &str| {
+        checks.push(Check::skipped("praxia_env", because));
+        checks.push(Check::skipped("database_url", because));
+    };
     match DokkuConnection::open(dokku, env.kind).await {
         Err(err) => {
-            checks.push(Check { name: "ssh", ok: false, detail: err.to_string().replace('\n', "; ") });
+            checks.push(Check::new("ssh", false, err.to_string().replace('\n', "; ")));
+            checks.push(Check::skipped("app", "SSH failed"));
+            on_the_app(&mut checks, "SSH failed");
         }
         Ok(connection) => {
-            checks.push(Check { name: "ssh", ok: true, detail: format!("{} answers", connection.destination) });
+            checks.push(Check::new("ssh", true, format!("{} answers", connection.destination)));
             match app_exists(&connection.session, &dokku.app).await {
                 Ok(true) => {
-                    checks.push(Check { name: "app", ok: true, detail: format!("{} exists", dokku.app) });
+                    checks.push(Check::new("app", true, format!("{} exists", dokku.app)));
                     checks.push(praxia_env_check(
                         config_get(&connection.session, &dokku.app, "PRAXIA_ENV").await,
                         env,
@@ -270,50 +295,61 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
                     ));
                     let database = config_is_set(&connection.session, &dokku.app, "DATABASE_URL").await;
                     checks.push(match database {
-                        Ok(true) => Check {
-                            name: "database_url",
-                            ok: true,
-                            detail: "DATABASE_URL is set (value not shown)".into(),
-                        },
-                        Ok(false) => Check {
-                            name: "database_url",
-                            ok: false,
-                            detail: format!("DATABASE_URL is not set: `dokku postgres:link <service> {}`", dokku.app),
-                        },
-                        Err(err) => Check { name: "database_url", ok: false, detail: err.message },
+                        Ok(true) => Check::new("database_url", true, "DATABASE_URL is set (value not shown)"),
+                        Ok(false) => Check::new(
+                            "database_url",
+                            false,
+                            format!("DATABASE_URL is not set: `dokku postgres:link <service> {}`", dokku.app),
+                        ),
+                        Err(err) => Check::new("database_url", false, err.message),
                     });
                 }
-                Ok(false) => checks.push(Check {
-                    name: "app",
-                    ok: false,
-                    detail: format!("{} does not exist: `dokku apps:create {}`", dokku.app, dokku.app),
-                }),
-                Err(err) => checks.push(Check { name: "app", ok: false, detail: err.message }),
+                Ok(false) => {
+                    checks.push(Check::new(
+                        "app",
+                        false,
+                        format!("{} does not exist: `dokku apps:create {}`", dokku.app, dokku.app),
+                    ));
+                    on_the_app(&mut checks, "the app does not exist");
+                }
+                Err(err) => {
+                    checks.push(Check::new("app", false, err.message));
+                    on_the_app(&mut checks, "the app check failed");
+                }
             }
             let _ = connection.session.close().await;
         }
     }
-    checks.push(Check {
-        name: "procfile",
-        ok: release_line,
-        detail: if release_line {
+    checks.push(Check::new(
+        "procfile",
+        release_line,
+        if release_line {
             format!("{} runs `praxia-deploy release` in the release phase", procfile.display())
         } else {
             format!("{} has no `release: praxia-deploy release` line", procfile.display())
         },
-    });
+    ));
 
     let human: String = checks
         .iter()
-        .map(|check| format!("{}  {:<13} {}\n", if check.ok { "ok  " } else { "FAIL" }, check.name, check.detail))
+        .map(|check| {
+            let status = match check.status {
+                CheckStatus::Ok => "ok  ",
+                CheckStatus::Fail => "FAIL",
+                CheckStatus::Skipped => "SKIP",
+            };
+            format!("{status}  {:<13} {}\n", check.name, check.detail)
+        })
         .collect();
-    let failed = checks.iter().filter(|check| !check.ok).count();
+    let count = |status: CheckStatus| checks.iter().filter(|check| check.status == status).count();
+    let (failed, skipped) = (count(CheckStatus::Fail), count(CheckStatus::Skipped));
     let report = Report::new(&json!({ "app": dokku.app, "checks": checks }), human);
     if failed == 0 {
         return Ok(report);
     }
-    Err(Error::new(ErrorKind::Remote, format!("{failed} of {} checks failed for {}", checks.len(), env.name))
-        .help("fix each FAIL line above, then run `praxia-deploy doctor` again")
+    let skipped = if skipped > 0 { format!(", {skipped} not run") } else { String::new() };
+    Err(Error::new(ErrorKind::Remote, format!("{failed} of {} checks failed for {}{skipped}", checks.len(), env.name))
+        .help("fix each FAIL line above, then run `praxia-deploy doctor` again (the SKIP lines run once what they depend on passes)")
         .with_report(report))
 }
 

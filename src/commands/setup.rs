@@ -142,7 +142,17 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
             } else {
                 ""
             };
-            Ok(report(format!("already initialised: the platform admin exists{why}; nothing to do")))
+            let mut human = format!("already initialised: the platform admin exists{why}; nothing to do");
+            if let Some(fixture) = fixture_admin(env) {
+                human.push_str(&format!(
+                    "\nin {}, `release` writes the fixtures of {}, and they include the platform admin {fixture}: \
+                     a database with the fixtures is initialised already. To try the first run, use one without them \
+                     (README: \"Trying the first run locally\")",
+                    env.name,
+                    env.file.display()
+                ));
+            }
+            Ok(report(human))
         }
         BootstrapOutcome::Rejected { status, code, message, fields } => {
             let mut error = Error::new(ErrorKind::BootstrapRejected, format!("the setup endpoint refused: {message}"))
@@ -188,6 +198,17 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
                 .with_report(report(String::new())))
         }
     }
+}
+
+/// The platform admin among the environment's fixtures, where it has fixtures
+/// (development and test): why its database says it is initialised. Pure.
+fn fixture_admin(env: &crate::config::Environment) -> Option<&str> {
+    if !env.kind.accepts_fixtures() {
+        return None;
+    }
+    let users = &env.seed.as_ref()?.users;
+    let admin = users.iter().find(|user| user.role == crate::roles::Role::PlatformAdmin)?;
+    Some(admin.email.get_ref().as_str())
 }
 
 /// From stdin (`--password-stdin`, one trailing newline dropped) or the variable; never a flag.

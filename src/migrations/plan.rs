@@ -154,7 +154,8 @@ impl Plan<'_> {
         let (message, help) = match first {
             Problem::EditedAfterApplied { tag, .. } => (
                 format!("migration {tag} was edited after it was applied"),
-                "never edit an applied migration; restore the file and add a new one with `praxia-deploy new NAME`"
+                "never edit an applied migration: restore the file (from version control), then make the change in the \
+                 TypeScript schema and run `praxia-deploy generate NAME` for a new one"
                     .to_owned(),
             ),
             Problem::MissingFromFolder { .. } => (

@@ -1,9 +1,12 @@
-// drizzle-kit 0.31 config (the journal layout: meta/_journal.json, NNNN_tag.sql,
-// meta/NNNN_snapshot.json), used by the interop tests and scripts/snapshots:
+// drizzle-kit 0.31 config for the interop tests and scripts/snapshots, which
+// run drizzle-kit on scratch copies of a migrations folder (the journal layout:
+// meta/_journal.json, NNNN_tag.sql, meta/NNNN_snapshot.json):
 //   cd tests/interop && DRIZZLE_OUT=<migrations folder> npx drizzle-kit generate
+// Writing a new migration into ../../migrations is the authoring loop's job:
+// that is generate.config.ts, which `praxia-deploy generate NAME` uses.
 // Environment:
-//   DRIZZLE_OUT     the migrations folder (required: point it at a COPY, never at
-//                   ../../migrations, whose applied migrations must never change)
+//   DRIZZLE_OUT     the migrations folder (required; the tests give a copy, so that
+//                   no test run adds a migration to the repository's folder)
 //   DRIZZLE_SCHEMA  schema file(s), comma-separated; default ../../schema/index.ts
 //   DATABASE_URL    only for the commands that connect (migrate, push, pull, check against a db)
 // Relative paths are relative to the current directory.

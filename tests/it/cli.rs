@@ -49,6 +49,24 @@ fn an_unknown_environment_exits_2_and_lists_the_ones_found() {
 }
 
 #[test]
+fn config_show_of_an_environment_behind_dokku_says_the_database_is_the_apps() {
+    let project = TestProject::from_repo();
+    let outcome = project.run(&["--env", "staging", "config", "show"]);
+    outcome.expect_code(0).expect_stdout_contains(
+        "database:    the Dokku app's own (migrate, status, plan, seed and drift run there over SSH)",
+    );
+    assert!(!outcome.stdout.contains("exit 2"), "staging's database commands do not exit 2:\n{}", outcome.stdout);
+    let document = project.run(&["--env", "staging", "--output", "json", "config", "show"]).expect_code(0).json();
+    assert_eq!(document["result"]["database"]["target"]["over_ssh"], true);
+    // Without [dokku], a missing URL is what it was.
+    project.file("environments/qa.toml", "kind = \"staging\"\n");
+    project
+        .run(&["--env", "qa", "config", "show"])
+        .expect_code(0)
+        .expect_stdout_contains("(commands that need the database exit 2)");
+}
+
+#[test]
 fn praxia_env_selects_the_environment_and_the_flag_overrides_it() {
     let project = TestProject::from_repo();
     let outcome = project.command().env("PRAXIA_ENV", "staging").args(["config", "show"]).output().unwrap();

@@ -203,6 +203,42 @@ fn doctor_checks_ssh_app_database_url_and_procfile_without_showing_the_url() {
     assert_eq!(failed, ["praxia_env", "database_url", "procfile"]);
 }
 
+#[test]
+fn doctor_shows_the_checks_it_could_not_run_when_ssh_fails() {
+    let dokku = TestDokku::start();
+    let project = TestProject::from_repo();
+    let closed = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let section = dokku.section(APP).replace(&format!("port = {}\n", dokku.port), &format!("port = {closed}\n"));
+    project.file("environments/remote.toml", &format!("kind = \"staging\"\n\n{section}"));
+    project.file("Procfile", "release: praxia-deploy release\nweb: praxia-deploy serve\n");
+    project
+        .run(&["--env", "remote", "doctor"])
+        .expect_code(7)
+        .expect_stdout_contains("FAIL  ssh")
+        .expect_stdout_contains("SKIP  app           not checked: SSH failed")
+        .expect_stdout_contains("SKIP  praxia_env    not checked: SSH failed")
+        .expect_stdout_contains("SKIP  database_url  not checked: SSH failed")
+        .expect_stdout_contains("ok    procfile")
+        .expect_stderr_contains("1 of 5 checks failed for remote, 3 not run");
+    let document = project.run(&["--env", "remote", "--output", "json", "doctor"]).expect_code(7).json();
+    let statuses: Vec<(&str, &str)> = document["result"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| (check["name"].as_str().unwrap(), check["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("ssh", "fail"),
+            ("app", "skipped"),
+            ("praxia_env", "skipped"),
+            ("database_url", "skipped"),
+            ("procfile", "ok")
+        ]
+    );
+}
+
 /// Adds a migration after the shipped ones, as `drizzle-kit generate` would.
 fn append_migration(project: &TestProject, tag: &str, sql: &str) {
     let journal_path = project.path().join("migrations/meta/_journal.json");

@@ -219,7 +219,10 @@ async fn the_human_listing_says_each_difference_and_its_fix() {
         .expect_code(11)
         .expect_stdout_contains("index public.hand_made: in the database, not made by the migrations")
         .expect_stdout_contains("  fix: DROP INDEX public.hand_made;")
-        .expect_stderr_contains("the database differs from its migrations in 1 place");
+        .expect_stderr_contains("the database differs from its migrations in 1 place")
+        // The team's way to keep a change: the TypeScript schema, then drizzle-kit
+        // generate (a hand-written `new` migration would leave the snapshot behind).
+        .expect_stderr_contains("make it in the TypeScript schema and run `praxia-deploy generate NAME`");
 }
 
 /// The environment file with `[drift] on_release = <mode>`.

@@ -408,7 +408,14 @@ async fn the_upgrade_path_journal_then_drizzle_kit_up_then_neither_tool_runs_any
 fn after_praxia_deploy_new_drizzle_kit_generate_check_and_up_keep_working() {
     let project = TestProject::from_repo();
     let folder = project.path().join("migrations");
-    project.run(&["new", "coach_notes"]).expect_code(0).expect_stdout_contains("0002_coach_notes.sql");
+    project
+        .run(&["new", "coach_notes"])
+        .expect_code(0)
+        .expect_stdout_contains("0002_coach_notes.sql")
+        .expect_stdout_contains("(the previous schema, carried forward)")
+        .expect_stdout_contains(
+            "for a schema change, edit the TypeScript schema and run `praxia-deploy generate NAME`",
+        );
     let (_, text) = Drizzle::V0.kit(&folder, &["generate"]);
     assert!(text.contains("No schema changes, nothing to migrate"), "0.31 after `new`:\n{text}");
     let (_, text) = Drizzle::V0.kit(&folder, &["check"]);

@@ -117,7 +117,9 @@ async fn an_edited_applied_migration_is_refused_and_nothing_is_written() {
         .expect_stderr_contains("0000_a.sql")
         .expect_stderr_contains(&format!("applied hash: {}", sha256_hex(CREATE_A)))
         .expect_stderr_contains(&format!("current hash: {}", sha256_hex("CREATE TABLE a (id bigint PRIMARY KEY);")))
-        .expect_stderr_contains("add a new one");
+        .expect_stderr_contains(
+            "make the change in the TypeScript schema and run `praxia-deploy generate NAME` for a new one",
+        );
     assert!(!tables(&database).await.contains(&"public.c".to_owned()), "the pending migration ran anyway");
     assert_eq!(drizzle_rows(&database).await.len(), 1);
 

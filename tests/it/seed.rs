@@ -155,14 +155,38 @@ async fn a_production_stamp_refuses_fixtures_under_env_development() {
 async fn a_stamp_mismatch_refuses_seed_and_migrate_naming_both_environments() {
     let (database, project) = migrated().await; // stamped `test`
     let before = snapshot(&database).await;
-    for command in ["seed", "migrate", "release"] {
+    for command in ["migrate", "release"] {
         project
             .run_on(&database, &["--env", "development", command])
             .expect_code(3)
             .expect_stderr_contains("this database belongs to the `test` environment, not `development`")
-            .expect_stderr_contains("stamp --force");
+            .expect_stderr_contains("`praxia-deploy stamp --force --env development`");
     }
     assert_eq!(snapshot(&database).await, before);
+    // The command the help suggests is one that works.
+    project.run_on(&database, &["--env", "development", "stamp", "--force"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn a_staging_database_reached_as_development_is_never_told_to_restamp() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    project.file("environments/staging.toml", "kind = \"staging\"\n");
+    project.run_on(&database, &["--env", "staging", "migrate"]).expect_code(0);
+    for command in ["migrate", "release"] {
+        let outcome = project.run_on(&database, &["--env", "development", command]);
+        outcome
+            .expect_code(3)
+            .expect_stderr_contains("this database belongs to the `staging` environment, not `development`")
+            .expect_stderr_contains("a staging database never becomes a development one")
+            .expect_stderr_contains("Point DATABASE_URL at a development database (unset it to use the embedded one)");
+        assert!(!outcome.stderr.contains("stamp --force"), "suggests a command that is refused:\n{}", outcome.stderr);
+    }
+    // Nor when the file's kind changed under the same name.
+    project.file("environments/staging.toml", "kind = \"development\"\n");
+    let outcome = project.run_on(&database, &["--env", "staging", "migrate"]);
+    outcome.expect_code(3).expect_stderr_contains("a staging database never becomes a development one");
+    assert!(!outcome.stderr.contains("stamp --force"), "suggests a command that is refused:\n{}", outcome.stderr);
 }
 
 #[tokio::test]

@@ -364,6 +364,26 @@ async fn bootstrap_creates_then_accepts_then_refuses_under_require_fresh() {
 }
 
 #[tokio::test]
+async fn bootstrap_where_the_fixtures_made_the_admin_says_so_and_the_server_says_nothing_more() {
+    let database = migrated().await;
+    TestProject::from_repo().run_on(&database, &["seed"]).expect_code(0);
+    let server = Server::start(&database, Some(TOKEN));
+    bootstrap(&server.url(""), TOKEN, &[])
+        .expect_code(0)
+        .expect_stdout_contains("already initialised: the platform admin exists; nothing to do")
+        .expect_stdout_contains("they include the platform admin admin@praxia.test")
+        .expect_stdout_contains("Trying the first run locally");
+    // The server's answers are what they were: the fixtures are the client's knowledge.
+    assert_eq!(
+        http().get(server.url("/api/setup/status")).send().await.unwrap().json::<Value>().await.unwrap(),
+        json!({ "needsSetup": false })
+    );
+    let (status, body, _) = post(&server, Some(TOKEN), admin("someone@praxia.example")).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("already_initialized")));
+    assert!(!body.to_string().contains("praxia.test"), "the answer names a fixture: {body}");
+}
+
+#[tokio::test]
 async fn bootstrap_reports_invalid_input_with_the_servers_reasons() {
     let database = migrated().await;
     let server = Server::start(&database, Some(TOKEN));
