@@ -145,9 +145,9 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
             let mut human = format!("already initialised: the platform admin exists{why}; nothing to do");
             if let Some(fixture) = fixture_admin(env) {
                 human.push_str(&format!(
-                    "\nin {}, `release` writes the fixtures of {}, and they include the platform admin {fixture}: \
-                     a database with the fixtures is initialised already. To try the first run, use one without them \
-                     (README: \"Trying the first run locally\")",
+                    "\nin {}, the fixtures (`release` and `seed` write them from {}) include the platform admin \
+                     {fixture}: if this database has them, that admin is why. To try the first run, use a database \
+                     without fixtures (README: \"Trying the first run locally\")",
                     env.name,
                     env.file.display()
                 ));

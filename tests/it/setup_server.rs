@@ -371,7 +371,9 @@ async fn bootstrap_where_the_fixtures_made_the_admin_says_so_and_the_server_says
     bootstrap(&server.url(""), TOKEN, &[])
         .expect_code(0)
         .expect_stdout_contains("already initialised: the platform admin exists; nothing to do")
-        .expect_stdout_contains("they include the platform admin admin@praxia.test")
+        .expect_stdout_contains(
+            "include the platform admin admin@praxia.test: if this database has them, that admin is why",
+        )
         .expect_stdout_contains("Trying the first run locally");
     // The server's answers are what they were: the fixtures are the client's knowledge.
     assert_eq!(
