@@ -72,14 +72,16 @@ impl ErrorKind {
     }
 }
 
-/// The exit code table, as shown in `--help` and the README.
+/// The exit code table, as shown in `--help` and the README; its lines fit 80 columns.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  done (including \"nothing to do\")
   1  unexpected internal error
   2  usage or configuration error
-  3  refused by policy (seeding staging/production, production without confirmation, stamp mismatch)
-  4  migration integrity (edited applied file, missing or out-of-order migration, malformed journal)
+  3  refused by policy (seeding staging/production, production without
+     confirmation, stamp mismatch)
+  4  migration integrity (edited applied file, missing or out-of-order
+     migration, malformed journal)
   5  database unreachable after waiting, or migration lock not acquired in time
   6  a migration failed; its transaction was rolled back
   7  SSH or Dokku failure (unreachable host, auth, host key, app missing)
@@ -230,6 +232,8 @@ mod tests {
                 "exit code {code} is missing from the help text"
             );
         }
+        // clap would wrap a longer line at the terminal's width, back at its first column.
+        assert!(EXIT_CODES_HELP.lines().all(|line| line.len() <= 80), "a line of the table is over 80 columns");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::text::plural;
 
 pub async fn run(context: &Context<'_>, args: &BackupArgs) -> Result<Report> {
     match &args.action {
-        Some(BackupAction::Verify { file }) => verify(context, file).await,
+        Some(BackupAction::Verify { file, .. }) => verify(context, file).await,
         None => take(context, args).await,
     }
 }

@@ -13,8 +13,8 @@ use crate::output::Report;
 
 pub fn run(context: &Context, command: &ConfigCommand) -> Result<Report> {
     match command {
-        ConfigCommand::Show => show(context),
-        ConfigCommand::Check => check(&context.project),
+        ConfigCommand::Show { .. } => show(context),
+        ConfigCommand::Check { .. } => check(&context.project),
     }
 }
 

@@ -14,7 +14,7 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
     let env = &context.env;
     let local = LocalDatabase::for_project(&context.project.root)?;
     match command {
-        DbCommand::Start => {
+        DbCommand::Start { .. } => {
             // Checked before anything is created: staging and production have no embedded database.
             database_name(env)?;
             let started = local.start(env)?;
@@ -30,7 +30,7 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
                 format!("development PostgreSQL for `{}`: {}\nurl: {}\n", env.name, what.join(", "), started.url);
             Ok(Report::new(&started, human))
         }
-        DbCommand::Stop => {
+        DbCommand::Stop { .. } => {
             let was_running = local.stop()?;
             let human = if was_running {
                 "stopped the development PostgreSQL (the data is kept)"
@@ -39,7 +39,7 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
             };
             Ok(Report::new(&json!({ "was_running": was_running }), human))
         }
-        DbCommand::Status => {
+        DbCommand::Status { .. } => {
             let status = local.status()?;
             let state = match (status.initialised, status.running) {
                 (false, _) => "not created yet (`praxia-deploy db start` creates it)".to_owned(),
@@ -56,8 +56,8 @@ pub fn run(context: &Context, command: &DbCommand) -> Result<Report> {
             }
             Ok(Report::new(&status, human))
         }
-        DbCommand::Psql { args } => psql(context, args),
-        DbCommand::Url => {
+        DbCommand::Psql { args, .. } => psql(context, args),
+        DbCommand::Url { .. } => {
             let url = local.url(env)?;
             if !local.is_running()? {
                 tracing::warn!("the development PostgreSQL is not running; start it with `praxia-deploy db start`");

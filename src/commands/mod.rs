@@ -13,7 +13,7 @@ mod seed;
 mod setup;
 mod studio;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigArgs, ConfigCommand};
 use crate::commands::forward::{Location, location};
 use crate::config::{Environment, Project};
 use crate::error::{Error, Result};
@@ -56,7 +56,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     }
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     // Checks every file, so it must not stop at a broken or missing default one.
-    if let Command::Config(ConfigCommand::Check) = &cli.command {
+    if let Command::Config(ConfigArgs { command: ConfigCommand::Check { .. }, .. }) = &cli.command {
         return config::check(&project);
     }
     let env = project.load(&cli.global.env)?;
@@ -81,10 +81,10 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         return remote::run(&context, dokku).await;
     }
     match &cli.command {
-        Command::Doctor => remote::doctor(&context).await,
-        Command::Release(args) => migrations::release(&context, args).await,
-        Command::Serve { bind } => setup::serve_command(&context, *bind).await,
-        Command::Bootstrap { url, email, name, password_stdin, wait, require_fresh } => {
+        Command::Doctor { .. } => remote::doctor(&context).await,
+        Command::Release { apply, .. } => migrations::release(&context, apply).await,
+        Command::Serve { bind, .. } => setup::serve_command(&context, *bind).await,
+        Command::Bootstrap { url, email, name, password_stdin, wait, require_fresh, .. } => {
             let args = setup::BootstrapArgs {
                 url: url.as_deref(),
                 email,
@@ -96,7 +96,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
             setup::bootstrap_command(&context, &args).await
         }
         Command::Seed { wait, scale, .. } => seed::seed(&context, wait, *scale).await,
-        Command::Stamp { wait, force } => seed::stamp_command(&context, wait, *force).await,
+        Command::Stamp { wait, force, .. } => seed::stamp_command(&context, wait, *force).await,
         Command::Migrate { apply, dry_run, no_backup, after_backup, .. } => {
             let backup = match (after_backup, *no_backup) {
                 (Some(record), _) => migrations::Backup::TakenBefore(record.clone()),
@@ -109,12 +109,12 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Plan { wait, allow_out_of_order, .. } => {
             migrations::plan_command(&context, wait, *allow_out_of_order).await
         }
-        Command::New { name, layout } => migrations::new_migration(&context, name, layout.map(Into::into)),
-        Command::Generate { name, custom } => generate::run(&context, name, *custom),
-        Command::Db(command) => db::run(&context, command),
-        Command::Config(command) => config::run(&context, command),
+        Command::New { name, layout, .. } => migrations::new_migration(&context, name, layout.map(Into::into)),
+        Command::Generate { name, custom, .. } => generate::run(&context, name, *custom),
+        Command::Db(db) => db::run(&context, &db.command),
+        Command::Config(config) => config::run(&context, &config.command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),
-        Command::Lint { tags, changed } => {
+        Command::Lint { tags, changed, .. } => {
             let scope = match (changed.as_deref(), tags.is_empty()) {
                 (Some(""), _) => lint::Scope::Changed(None),
                 (Some(base), _) => lint::Scope::Changed(Some(base)),
@@ -124,7 +124,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
             lint::run(&context, scope)
         }
         Command::Backup(args) => backup::run(&context, args).await,
-        Command::Studio { bind, open, yes } => studio::run(&context, *bind, *open, *yes).await,
+        Command::Studio { bind, open, yes, .. } => studio::run(&context, *bind, *open, *yes).await,
         Command::Drift { wait, print_catalog: true, .. } => drift::print_catalog(&context, wait).await,
         Command::Drift { shadow_url, wait, .. } => drift::run(&context, shadow_url.as_deref(), wait).await,
     }

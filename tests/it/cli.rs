@@ -1,7 +1,10 @@
 //! The command line as a user meets it: help, environments, configuration errors,
 //! redaction, JSON output and colour.
 
-use crate::support::TestProject;
+use clap::{CommandFactory, Parser};
+use praxia_deploy::cli::Cli;
+
+use crate::support::{Outcome, TestProject};
 
 const STAGING_WITH_DOKKU: &str = r#"kind = "staging"
 
@@ -241,4 +244,180 @@ fn errors_are_coloured_only_when_asked_or_on_a_terminal() {
         project.command().env("NO_COLOR", "1").args(["--color", "never", "--env", "nope", "config", "show"]),
     );
     assert!(!never.stderr.contains('\x1b'));
+}
+
+/// Every command and command group, as typed after `praxia-deploy` (the top level first).
+fn every_command() -> Vec<Vec<String>> {
+    fn walk(command: &clap::Command, path: &[String], found: &mut Vec<Vec<String>>) {
+        for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+            let mut path = path.to_vec();
+            path.push(sub.get_name().to_owned());
+            found.push(path.clone());
+            walk(sub, &path, found);
+        }
+    }
+    let mut found = vec![Vec::new()];
+    walk(&Cli::command(), &[], &mut found);
+    found
+}
+
+/// The command line a user types for `path`.
+fn shown(path: &[String]) -> String {
+    std::iter::once("praxia-deploy").chain(path.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+}
+
+/// `praxia-deploy <path> --help` as printed to a pipe, `COLUMNS` wide (unset: clap's own choice).
+fn help(project: &TestProject, path: &[String], columns: Option<&str>) -> String {
+    let mut command = project.command();
+    command.args(path).arg("--help").env_remove("COLUMNS");
+    if let Some(columns) = columns {
+        command.env("COLUMNS", columns);
+    }
+    let outcome = Outcome::of(&mut command);
+    outcome.expect_code(0);
+    outcome.stdout
+}
+
+/// A help's section: the lines under `heading:` up to the next heading.
+fn section<'h>(help: &'h str, heading: &str) -> Option<&'h str> {
+    let start = help.find(&format!("\n{heading}:\n"))? + heading.len() + 3;
+    let rest = &help[start..];
+    let mut end = 0;
+    for line in rest.split_inclusive('\n') {
+        if !line.trim().is_empty() && !line.starts_with(' ') {
+            break;
+        }
+        end += line.len();
+    }
+    Some(rest[..end].trim_end())
+}
+
+/// An example's praxia-deploy command line, split as a shell would: from `praxia-deploy`
+/// to a pipe, a redirection or the end of a `$(...)`.
+fn example_words(line: &str) -> Vec<String> {
+    let start = line.find("praxia-deploy").expect("an example runs praxia-deploy");
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line[start..].chars() {
+        match (quote, c) {
+            (None, '|' | '>' | ')') => break,
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (Some(open), c) if c == open => quote = None,
+            (None, ' ') => words.extend(word.take()),
+            (_, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// The examples are printed as written, never re-wrapped at the terminal's width: each
+/// command on a line of its own (two spaces in), what it does on the lines under it (six
+/// spaces in), and each is a command line praxia-deploy accepts.
+#[test]
+fn every_example_is_a_whole_valid_command_line_at_any_width() {
+    let project = TestProject::empty();
+    for path in every_command() {
+        let shown = shown(&path);
+        let as_written = help(&project, &path, None);
+        let examples = section(&as_written, "Examples").unwrap_or_else(|| panic!("`{shown}` has no examples"));
+        for columns in ["30", "60", "80", "200"] {
+            let narrow_or_wide = help(&project, &path, Some(columns));
+            assert_eq!(section(&narrow_or_wide, "Examples"), Some(examples), "`{shown} --help` at COLUMNS={columns}");
+        }
+        for line in examples.lines() {
+            if line.starts_with("      ") {
+                continue;
+            }
+            assert!(line.starts_with("  ") && !line.starts_with("   "), "`{shown}`: mis-indented example {line:?}");
+            let words = example_words(line);
+            if let Err(err) = Cli::try_parse_from(&words) {
+                panic!("`{shown}`: the example {line:?} is not a valid command line:\n{err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_help_lists_the_commands_own_options_first_and_the_global_ones_under_their_own_heading() {
+    let project = TestProject::empty();
+    for path in every_command() {
+        let shown = format!("{} --help", shown(&path));
+        for columns in [None, Some("60")] {
+            let help = help(&project, &path, columns);
+            let own = section(&help, "Options").unwrap_or_else(|| panic!("`{shown}` has no options:\n{help}"));
+            let global =
+                section(&help, "Global options").unwrap_or_else(|| panic!("`{shown}` has no global options:\n{help}"));
+            assert!(help.find("\nOptions:") < help.find("\nGlobal options:"), "{shown}:\n{help}");
+            for flag in ["--output", "--verbose", "--quiet", "--no-progress", "--color"] {
+                assert!(global.contains(flag) && !own.contains(flag), "{shown}: {flag}\n{help}");
+            }
+            for flag in ["--env", "--config-dir", "--database-url"] {
+                assert!(!own.contains(flag), "{shown}: {flag} among the command's own options\n{help}");
+            }
+            assert!(own.contains("--help"), "{shown}:\n{help}");
+        }
+    }
+    // What a command does not use, its help does not offer.
+    for (path, absent) in [
+        (&["doctor"][..], &["--database-url"][..]),
+        (&["new"], &["--database-url"]),
+        (&["completions"], &["--database-url", "--env", "--config-dir"]),
+        (&["config", "check"], &["--database-url", "--env"]),
+    ] {
+        let path: Vec<String> = path.iter().map(|word| word.to_string()).collect();
+        let help = help(&project, &path, None);
+        for flag in absent {
+            assert!(!help.contains(flag), "`{} --help` offers {flag}:\n{help}", shown(&path));
+        }
+    }
+}
+
+#[test]
+fn a_global_flag_a_command_does_not_use_is_refused_before_or_after_it() {
+    let project = TestProject::from_repo();
+    let url = "postgres://u@127.0.0.1:1/x";
+    for (before, command) in [
+        (&["--database-url", url][..], &["doctor"][..]),
+        (&["--database-url", url], &["new", "add_notes"]),
+        (&["--database-url", url], &["completions", "bash"]),
+        (&["--env", "staging"], &["completions", "bash"]),
+        (&["--config-dir", "environments"], &["completions", "bash"]),
+        (&["--env", "staging"], &["config", "check"]),
+    ] {
+        for args in [[before, command].concat(), [command, before].concat()] {
+            project.run(&args).expect_code(2).expect_stderr_contains(&format!("unexpected argument '{}'", before[0]));
+            let mut json = vec!["--output", "json"];
+            json.extend(&args);
+            let document = project.run(&json).expect_code(2).json();
+            assert_eq!(document["error"]["kind"], "usage", "{args:?}");
+        }
+    }
+    let written = std::fs::read_dir(project.path().join("migrations")).unwrap();
+    assert!(!written.flatten().any(|entry| entry.file_name().to_string_lossy().contains("add_notes")), "`new` ran");
+    // The variables are not flags: they stay harmless where they mean nothing.
+    let outcome = Outcome::of(project.command().env("PRAXIA_ENV", "staging").args(["completions", "bash"]));
+    outcome.expect_code(0).expect_stdout_contains("complete -F");
+}
+
+#[test]
+fn database_url_still_works_before_and_after_the_commands_that_use_it() {
+    let project = TestProject::from_repo();
+    let url = "mysql://u:hunter2@h/d";
+    for args in [
+        &["--database-url", url, "config", "show"][..],
+        &["config", "show", "--database-url", url],
+        &["config", "--database-url", url, "show"],
+        &["--database-url", url, "db", "psql"],
+        &["db", "psql", "--database-url", url],
+        &["--database-url", url, "status", "--local"],
+        &["status", "--database-url", url],
+    ] {
+        // The URL was taken: it is the one refused for its scheme.
+        project.run(args).expect_code(2).expect_stderr_contains("scheme `mysql`");
+    }
 }

@@ -1,5 +1,5 @@
 //! The main commands' human output, checked whole: what a user reads on a
-//! release, a status, a plan that the gate refuses and a lint. Times, ports,
+//! release, a status, a plan that the gate refuses, a lint and the help. Times, ports,
 //! database names and temp folders are filtered; everything else is as printed.
 //! A change shows as a diff (`cargo insta review`, or the `.snap.new` file).
 
@@ -71,4 +71,16 @@ fn lint_of_a_branch_with_findings() {
         ),
     ]);
     check("lint", &project.run(&["--env", "test", "lint", "0001_index"]));
+}
+
+/// `--help` as read on an 80-column terminal: the command's own options, then the
+/// global ones under their own heading, then the examples, one command a line.
+#[test]
+fn help_of_the_top_level_release_and_db() {
+    let project = TestProject::empty();
+    for (name, args) in
+        [("help_top", &["--help"][..]), ("help_release", &["release", "--help"]), ("help_db", &["db", "--help"])]
+    {
+        check(name, &Outcome::of(project.command().env("COLUMNS", "80").args(args)));
+    }
 }
