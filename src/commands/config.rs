@@ -30,7 +30,7 @@ fn show(context: &Context) -> Result<Report> {
         DatabaseTarget::Missing if env.dokku.is_some() => (
             format!(
                 "the Dokku app's own (migrate, status, plan, seed and drift run there over SSH); \
-                 ${} is not set here, which only commands run with --local, `studio` and `stamp` need",
+                 ${} is not set here, which only `studio`, `stamp`, `db psql` and commands run with --local need",
                 env.database.url_env
             ),
             json!({ "url": null, "over_ssh": true, "local_variable": env.database.url_env }),
