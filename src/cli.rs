@@ -385,7 +385,7 @@ pub enum Command {
     #[command(help_template = help_with_examples(STUDIO_EXAMPLES))]
     Studio {
         /// The address to listen on (loopback by default: the page is for this machine).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4983")]
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4993")]
         bind: std::net::SocketAddr,
         /// Open the page in the system's browser.
         #[arg(long)]
@@ -536,7 +536,7 @@ const SERVE_EXAMPLES: Examples = &[
 ];
 
 const STUDIO_EXAMPLES: Examples = &[
-    ("praxia-deploy studio", "The development database, on http://127.0.0.1:4983"),
+    ("praxia-deploy studio", "The development database, on http://127.0.0.1:4993"),
     ("praxia-deploy studio --open --bind 127.0.0.1:5055", ""),
     ("praxia-deploy studio --env staging --yes", "Needs DATABASE_URL (or --database-url)"),
 ];

@@ -36,10 +36,10 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         .disable_statement_logging()
         // Read-only twice over: the session's default, and each read's own transaction.
         .options([("default_transaction_read_only", "on"), ("statement_timeout", STATEMENT_TIMEOUT)]);
-    let mut connection =
+    // The database is up before the URL is printed.
+    let connection =
         crate::database::connect(&url, context.wait(&crate::cli::WaitArgs { wait: None }), "praxia-deploy studio")
             .await?;
-    let stamp = crate::stamp::read(&mut connection).await.ok().flatten();
     let _ = sqlx::Connection::close(connection).await;
     let pool =
         PgPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(options);
@@ -54,7 +54,6 @@ pub async fn run(context: &Context<'_>, bind: std::net::SocketAddr, open: bool, 
         "environment": env.name,
         "kind": env.kind,
         "database": url.redacted(),
-        "stamp": stamp,
     });
     let redaction = crate::studio::queries::Redaction { extra: env.studio.redact.clone() };
     let studio = Arc::new(Studio {

@@ -15,7 +15,7 @@ pub enum Decision {
     NoToken,
 }
 
-/// `host`: the Host header; `bound`: what the server listens on (`127.0.0.1:4983`);
+/// `host`: the Host header; `bound`: what the server listens on (`127.0.0.1:4993`);
 /// `presented`: the request's bearer token; `needs_token`: whether it asks for data
 /// (the page and its script and style hold none).
 pub fn decide(host: Option<&str>, bound: &str, token: &str, presented: Option<&str>, needs_token: bool) -> Decision {
@@ -43,10 +43,10 @@ mod tests {
 
     #[test]
     fn only_the_bound_host_with_the_token_gets_data() {
-        let bound = "127.0.0.1:4983";
+        let bound = "127.0.0.1:4993";
         assert_eq!(decide(Some(bound), bound, "t0k", Some("t0k"), true), Decision::Allow);
-        assert_eq!(decide(Some("localhost:4983"), bound, "t0k", Some("t0k"), true), Decision::Allow);
-        assert_eq!(decide(Some("evil.example:4983"), bound, "t0k", Some("t0k"), true), Decision::WrongHost);
+        assert_eq!(decide(Some("localhost:4993"), bound, "t0k", Some("t0k"), true), Decision::Allow);
+        assert_eq!(decide(Some("evil.example:4993"), bound, "t0k", Some("t0k"), true), Decision::WrongHost);
         assert_eq!(decide(None, bound, "t0k", Some("t0k"), false), Decision::WrongHost);
         assert_eq!(decide(Some(bound), bound, "t0k", Some("nope"), true), Decision::NoToken);
         assert_eq!(decide(Some(bound), bound, "t0k", None, true), Decision::NoToken);

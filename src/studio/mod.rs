@@ -9,12 +9,11 @@ pub mod queries;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 use sqlx::PgPool;
 
 /// What every request needs.
@@ -23,6 +22,7 @@ pub struct Studio {
     pub token: String,
     /// The address the server listens on, as a Host header names it.
     pub bound: String,
+    /// The environment, its kind and the redacted database URL.
     pub overview: serde_json::Value,
     /// For the migrations view: the folder and the bookkeeping table.
     pub env: crate::config::Environment,
@@ -51,7 +51,6 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .route("/api/drift", get(drift))
         .route("/api/tables/{schema}/{table}", get(table))
         .route("/api/tables/{schema}/{table}/rows", get(rows))
-        .route("/api/tables/{schema}/{table}/referenced-by", get(referenced_by))
         .route("/api/tables/{schema}/{table}/export", get(export))
         .layer(middleware::from_fn_with_state(studio.clone(), admit))
         .with_state(studio)
@@ -99,8 +98,16 @@ async fn style() -> Response {
     asset("text/css; charset=utf-8", include_str!("assets/studio.css"))
 }
 
+/// The environment, and the database's stamp as it is now (a release may stamp it
+/// while the studio runs).
 async fn overview(State(studio): State<Arc<Studio>>) -> Response {
-    axum::Json(studio.overview.clone()).into_response()
+    let stamp = match queries::stamp(&studio.pool).await {
+        Ok(stamp) => stamp,
+        Err(error) => return answer(Err(error)),
+    };
+    let mut overview = studio.overview.clone();
+    overview["stamp"] = stamp;
+    axum::Json(overview).into_response()
 }
 
 async fn migrations(State(studio): State<Arc<Studio>>) -> Response {
@@ -164,19 +171,6 @@ async fn rows(
     RawQuery(raw): RawQuery,
 ) -> Response {
     answer(queries::rows(&studio.pool, &studio.redaction, &schema, &table, &rows_request(raw.as_deref(), 500)).await)
-}
-
-#[derive(Deserialize)]
-struct KeyQuery {
-    key: String,
-}
-
-async fn referenced_by(
-    State(studio): State<Arc<Studio>>,
-    Path((schema, table)): Path<(String, String)>,
-    Query(query): Query<KeyQuery>,
-) -> Response {
-    answer(queries::referenced_by(&studio.pool, &studio.redaction, &schema, &table, &query.key).await)
 }
 
 /// The current view (filters and order, up to 10,000 rows) as CSV or JSON, redacted.

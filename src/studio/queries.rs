@@ -1,7 +1,10 @@
 //! The studio's reads: each in a READ ONLY transaction, names quoted by
 //! PostgreSQL itself, secret columns redacted before anything leaves.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
+use sqlx::postgres::types::Oid;
 use sqlx::{PgPool, Row};
 
 pub enum QueryError {
@@ -85,27 +88,77 @@ async fn read_only(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Pos
 
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'";
 
+/// How long reading one table's size (and counting its rows) may take, and how
+/// long the list may spend counting: a count reads the whole table, and a table a
+/// migration holds locked cannot be read at all. What does not fit is not known
+/// (`null`), and the list still answers.
+const TABLE_READ: Duration = Duration::from_millis(250);
+const COUNTING: Duration = Duration::from_secs(2);
+
+/// Every table with its size and rows, each counting its partitions and children
+/// (its rows include theirs): PostgreSQL's estimate when every one of them was
+/// analysed, else an exact count.
 pub async fn tables(pool: &PgPool) -> Result<Value, QueryError> {
     let mut transaction = read_only(pool).await?;
+    // The catalog alone: no table is locked, so none can keep the list waiting.
     let sql = format!(
-        "SELECT n.nspname::text, c.relname::text, c.reltuples::float8, pg_total_relation_size(c.oid)::bigint \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} ORDER BY 1, 2"
+        "WITH RECURSIVE tree(top, oid) AS ( \
+             SELECT c.oid, c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} \
+             UNION SELECT tree.top, i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid) \
+         SELECT n.nspname::text, c.relname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+                quote_literal(array_agg(d.oid)), \
+                CASE WHEN bool_or(d.reltuples < 0 AND d.relkind <> 'p') THEN -1 \
+                     ELSE sum(CASE WHEN d.relkind = 'p' THEN 0 ELSE d.reltuples END) END::float8 \
+         FROM tree JOIN pg_class c ON c.oid = tree.top JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_class d ON d.oid = tree.oid GROUP BY 1, 2, 3 ORDER BY 1, 2"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *transaction).await?;
-    let tables: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            let estimate: f64 = row.get(2);
-            json!({
-                "schema": row.get::<String, _>(0),
-                "name": row.get::<String, _>(1),
-                "estimated_rows": if estimate < 0.0 { Value::Null } else { json!(estimate.round()) },
-                "bytes": row.get::<i64, _>(3),
-            })
-        })
-        .collect();
+    let listed: Vec<(String, String, String, String, f64)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *transaction).await?;
+    let counting_ends = Instant::now() + COUNTING;
+    let mut tables = Vec::new();
+    for (schema, name, ident, tree, estimate) in listed {
+        let count = estimate < 0.0 && Instant::now() < counting_ends;
+        let (bytes, size, counted) = measure(&mut transaction, &ident, &tree, count).await?;
+        let (rows, exact) =
+            if estimate >= 0.0 { (Some(estimate.round() as i64), false) } else { (counted, counted.is_some()) };
+        tables.push(json!({
+            "schema": schema, "name": name, "bytes": bytes, "size": size, "rows": rows, "rows_exact": exact,
+        }));
+    }
     Ok(json!({ "tables": tables }))
+}
+
+/// The size in bytes and as people read it of the tables `tree` (a table and its
+/// partitions and children, an `oid[]` literal), and, with `count`, the rows of
+/// `table`: None when that took longer than `TABLE_READ` or failed. One round
+/// trip, in a savepoint, so the transaction goes on.
+async fn measure(
+    transaction: &mut sqlx::PgConnection,
+    table: &str,
+    tree: &str,
+    count: bool,
+) -> Result<(Option<i64>, Option<String>, Option<i64>), QueryError> {
+    let count = if count { format!("(SELECT count(*) FROM {table})") } else { "NULL::bigint".to_owned() };
+    // Both quoted by PostgreSQL (quote_ident, quote_literal); a simple query, as it is several.
+    let sql = format!(
+        "SAVEPOINT measure; SET LOCAL statement_timeout = {}; \
+         SELECT bytes, pg_size_pretty(bytes), {count} \
+         FROM (SELECT sum(pg_total_relation_size(o))::bigint AS bytes FROM unnest({tree}::oid[]) o) s; \
+         RELEASE SAVEPOINT measure",
+        TABLE_READ.as_millis(),
+    );
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *transaction).await {
+        Ok(rows) => {
+            let row = rows.first().ok_or_else(|| QueryError::Database("the size query gave no row".to_owned()))?;
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        }
+        Err(sqlx::Error::Database(_)) => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT measure").execute(&mut *transaction).await?;
+            Ok((None, None, None))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The table's oid, or NotFound: the only way names from a URL reach SQL, so
@@ -155,12 +208,14 @@ pub async fn table(pool: &PgPool, redaction: &Redaction, schema: &str, table: &s
     .bind(sqlx::postgres::types::Oid(oid))
     .fetch_all(&mut *transaction)
     .await?;
+    let referenced_by = referenced_by(&mut transaction, redaction, oid, &lineage).await?;
     Ok(json!({
         "schema": schema,
         "name": table,
         "foreign_keys": foreign_keys.iter().map(|(column, schema, table, references)| json!({
             "column": column, "schema": schema, "table": table, "references": references,
         })).collect::<Vec<_>>(),
+        "referenced_by": referenced_by,
         "columns": columns.iter().map(|row| json!({
             "name": row.get::<String, _>(0),
             "type": row.get::<String, _>(1),
@@ -492,86 +547,43 @@ fn redact(redaction: &Redaction, lineage: &[String], rows: &mut [Value]) {
     }
 }
 
-/// The rows of other tables whose single-column foreign keys point at the row
-/// of `table` whose primary key is `key`.
-pub async fn referenced_by(
-    pool: &PgPool,
+/// The single-column foreign keys of other tables (or this one) that point at the
+/// table at `oid`: `column` of `schema.table` holds the value of `references`. A
+/// key through a redacted column is left out: the link would carry its value.
+async fn referenced_by(
+    transaction: &mut sqlx::PgConnection,
     redaction: &Redaction,
-    schema: &str,
-    table: &str,
-    key: &str,
-) -> Result<Value, QueryError> {
-    let mut transaction = read_only(pool).await?;
-    let oid = table_oid(&mut transaction, schema, table).await?;
-    let own_lineage = lineage(&mut transaction, oid).await?;
-    let links: Vec<(String, String, String, String, String, sqlx::postgres::types::Oid)> = sqlx::query_as(
-        "SELECT con.conname::text, n.nspname::text, c.relname::text, a.attname::text, ra.attname::text, c.oid \
-         FROM pg_constraint con \
+    oid: u32,
+    own_lineage: &[String],
+) -> Result<Vec<Value>, QueryError> {
+    // conparentid = 0: a partition's copy of its parent's key is the parent's key.
+    let links: Vec<(String, String, String, String, Oid)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text, a.attname::text, ra.attname::text, c.oid FROM pg_constraint con \
          JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1] \
          JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1] \
-         WHERE con.contype = 'f' AND con.confrelid = $1 AND array_length(con.conkey, 1) = 1 ORDER BY 2, 3, 1",
+         WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conparentid = 0 \
+           AND array_length(con.conkey, 1) = 1 ORDER BY 1, 2, 3",
     )
-    .bind(sqlx::postgres::types::Oid(oid))
+    .bind(Oid(oid))
     .fetch_all(&mut *transaction)
     .await?;
-    // The key names the row: a redacted key would be confirmed by what comes back.
-    let key_column = single_key(&mut transaction, oid).await?.map(|(name, _)| name);
-    if key_column.is_some_and(|key| redaction.hides_in(&own_lineage, &key)) {
-        return Err(bad("the table's key is redacted: its rows cannot be looked up by it".to_owned()));
-    }
     let mut found = Vec::new();
-    for (constraint, other_schema, other_table, column, referenced, other_oid) in links {
-        let other_lineage = lineage(&mut transaction, other_oid.0).await?;
-        // The link's value is the referenced column's: never a redacted one.
-        if redaction.hides_in(&own_lineage, &referenced) || redaction.hides_in(&other_lineage, &column) {
+    for (schema, table, column, references, other) in links {
+        let other_lineage = lineage(&mut *transaction, other.0).await?;
+        if redaction.hides_in(own_lineage, &references) || redaction.hides_in(&other_lineage, &column) {
             continue;
         }
-        let value = referenced_value(&mut transaction, schema, table, &referenced, key).await?;
-        let Some(value) = value else { continue };
-        let ident: String = sqlx::query_scalar("SELECT quote_ident($1) || '.' || quote_ident($2)")
-            .bind(&other_schema)
-            .bind(&other_table)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let column_ident: String =
-            sqlx::query_scalar("SELECT quote_ident($1)").bind(&column).fetch_one(&mut *transaction).await?;
-        let sql = format!(
-            "SELECT {}::text FROM {ident} r WHERE r.{column_ident}::text = $1 LIMIT 20",
-            ROW_JSON.replace("to_jsonb(t.*)", "to_jsonb(r.*)")
-        );
-        let texts: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&value).fetch_all(&mut *transaction).await?;
-        let mut rows: Vec<Value> = texts.iter().filter_map(|text| serde_json::from_str(text).ok()).collect();
-        redact(redaction, &other_lineage, &mut rows);
-        found.push(json!({ "constraint": constraint, "schema": other_schema, "table": other_table, "column": column, "value": value, "rows": rows }));
+        found.push(json!({ "schema": schema, "table": table, "column": column, "references": references }));
     }
-    Ok(json!({ "referenced_by": found }))
+    Ok(found)
 }
 
-/// The value of `column` in the row whose primary key is `key`, as text.
-async fn referenced_value(
-    transaction: &mut sqlx::PgConnection,
-    schema: &str,
-    table: &str,
-    column: &str,
-    key: &str,
-) -> Result<Option<String>, QueryError> {
-    let oid = table_oid(&mut *transaction, schema, table).await?;
-    let Some((_, pk)) = single_key(&mut *transaction, oid).await? else { return Ok(None) };
-    let (ident, column_ident): (String, String) =
-        sqlx::query_as("SELECT quote_ident($1) || '.' || quote_ident($2), quote_ident($3)")
-            .bind(schema)
-            .bind(table)
-            .bind(column)
-            .fetch_one(&mut *transaction)
-            .await?;
-    let sql = format!("SELECT t.{column_ident}::text FROM {ident} t WHERE t.{pk}::text = $1");
-    Ok(sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql))
-        .bind(key)
-        .fetch_optional(&mut *transaction)
-        .await?
-        .flatten())
+/// The environment stamp (`null`: never stamped).
+pub async fn stamp(pool: &PgPool) -> Result<Value, QueryError> {
+    let mut transaction = read_only(pool).await?;
+    let stamp = crate::stamp::read(&mut transaction).await.map_err(|error| QueryError::Database(error.to_string()))?;
+    Ok(json!(stamp))
 }
 
 /// The migrations: applied (when, by whom, with what acknowledgements, from

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 
 use crate::support::{TestDatabase, TestProject, test_postgres};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 /// The studio running for the test database; killed when dropped.
@@ -26,17 +27,31 @@ impl Drop for Running {
 
 fn start(project: &TestProject, database: &TestDatabase) -> Running {
     let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    start_with(project, database, &["--bind", &format!("127.0.0.1:{port}")])
+}
+
+/// `studio` with `args`, once it has printed its URL.
+fn start_with(project: &TestProject, database: &TestDatabase, args: &[&str]) -> Running {
+    let mut stderr = tempfile::tempfile().unwrap();
     let mut child = project
         .on(database)
-        .args(["studio", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("studio")
+        .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr.try_clone().unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    if line.is_empty() {
+        let mut said = String::new();
+        std::io::Seek::rewind(&mut stderr).unwrap();
+        stderr.read_to_string(&mut said).unwrap();
+        panic!("the studio printed no URL: {said}");
+    }
     let url = line.split_whitespace().last().expect("the printed URL").to_owned();
     let token = url.split("token=").nth(1).expect("a token in the URL").to_owned();
+    let port = url.split(['/', ':']).nth(4).and_then(|port| port.parse().ok()).expect("a port in the URL");
     Running { child, url, port, token }
 }
 
@@ -225,11 +240,22 @@ async fn filters_sorting_links_referenced_by_and_export() {
     assert_eq!(organization["rows"].as_array().unwrap().len(), 1);
     assert_eq!(organization["rows"][0]["id"], organization_id.as_str());
 
-    // "Referenced by": the profiles and memberships pointing at that organization.
-    let referenced = get(&format!("/api/tables/public/organization/referenced-by?key={organization_id}"));
-    let from: Vec<&str> =
-        referenced["referenced_by"].as_array().unwrap().iter().map(|link| link["table"].as_str().unwrap()).collect();
-    assert!(from.contains(&"profile") && from.contains(&"organization_user"), "{from:?}");
+    // "Referenced by": the profiles and memberships pointing at organizations, each
+    // a link to its table filtered to the rows pointing at one.
+    let detail = get("/api/tables/public/organization");
+    let from: Vec<(&str, &str, &str)> = detail["referenced_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|link| {
+            (link["table"].as_str().unwrap(), link["column"].as_str().unwrap(), link["references"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(from, [("organization_user", "organization_id", "id"), ("profile", "organization_id", "id")]);
+    let members =
+        get(&format!("/api/tables/public/organization_user/rows?filter=organization_id:eq:{organization_id}"));
+    let members = members["rows"].as_array().unwrap();
+    assert!(!members.is_empty() && members.iter().all(|row| row["organization_id"] == organization_id.as_str()));
 
     // Sorted by a column, paged by (column, key): every row once, in order.
     let mut seen: Vec<String> = Vec::new();
@@ -286,6 +312,116 @@ async fn filters_sorting_links_referenced_by_and_export() {
 }
 
 #[tokio::test]
+async fn the_table_list_shows_each_tables_size_and_its_rows_counted_when_never_analysed() {
+    let (database, project) = seeded().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    // autovacuum off: no ANALYZE but the test's own.
+    sqlx::raw_sql(
+        "CREATE TABLE never_analysed (id int PRIMARY KEY) WITH (autovacuum_enabled = off); \
+         INSERT INTO never_analysed SELECT generate_series(1, 1234); \
+         CREATE TABLE analysed (id int PRIMARY KEY) WITH (autovacuum_enabled = off); \
+         INSERT INTO analysed SELECT generate_series(1, 40); ANALYZE analysed; \
+         CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id); \
+         CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100) WITH (autovacuum_enabled = off); \
+         INSERT INTO parted SELECT generate_series(1, 30);",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let (status, _, body) = request(studio.port, "GET", "/api/tables", &host, Some(&studio.token));
+    assert_eq!(status, 200, "{body}");
+    let tables: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let tables = tables["tables"].as_array().unwrap();
+    let listed = |name: &str| tables.iter().find(|table| table["name"] == name).expect(name).clone();
+    let mut size = async |tables: &[&str]| -> (i64, String) {
+        sqlx::query_as(
+            "SELECT sum(pg_total_relation_size(t))::bigint, pg_size_pretty(sum(pg_total_relation_size(t))) \
+             FROM unnest($1::text[]::regclass[]) t",
+        )
+        .bind(tables)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap()
+    };
+
+    let never = listed("never_analysed");
+    assert_eq!((&never["rows"], &never["rows_exact"]), (&json!(1234), &json!(true)), "counted: {never}");
+    let (bytes, pretty) = size(&["never_analysed"]).await;
+    assert_eq!((never["bytes"].as_i64(), never["size"].as_str()), (Some(bytes), Some(pretty.as_str())));
+    let analysed = listed("analysed");
+    assert_eq!((&analysed["rows"], &analysed["rows_exact"]), (&json!(40), &json!(false)), "an estimate: {analysed}");
+    // A partitioned table holds its partitions' rows, and their bytes.
+    let parted = listed("parted");
+    assert_eq!((&parted["rows"], &parted["rows_exact"]), (&json!(30), &json!(true)), "{parted}");
+    assert_eq!(parted["bytes"].as_i64(), Some(size(&["parted", "parted_low"]).await.0));
+    for table in tables {
+        assert!(table["rows"].is_i64() && table["bytes"].is_i64() && table["size"].is_string(), "{table}");
+    }
+}
+
+#[tokio::test]
+async fn a_table_a_migration_holds_locked_is_not_known_yet_and_the_list_still_answers() {
+    let (database, project) = seeded().await;
+    let mut migration = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE busy (id int) WITH (autovacuum_enabled = off); INSERT INTO busy VALUES (1)")
+        .execute(&mut migration)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN; ALTER TABLE busy ADD COLUMN note text").execute(&mut migration).await.unwrap();
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let started = std::time::Instant::now();
+    let (status, _, body) = request(studio.port, "GET", "/api/tables", &host, Some(&studio.token));
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    // Well within the studio's 5 s statement timeout, which would otherwise decide.
+    assert!(took < std::time::Duration::from_secs(4), "the list waited {took:?} for the lock");
+    let tables: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let tables = tables["tables"].as_array().unwrap();
+    let busy = tables.iter().find(|table| table["name"] == "busy").unwrap();
+    assert_eq!((&busy["rows"], &busy["bytes"], &busy["size"]), (&json!(null), &json!(null), &json!(null)), "{busy}");
+    let user = tables.iter().find(|table| table["name"] == "user").unwrap();
+    assert!(user["rows"].is_i64() && user["bytes"].is_i64(), "{user}");
+}
+
+#[tokio::test]
+async fn the_overview_shows_the_stamp_the_database_has_now() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::from_repo();
+    let studio = start(&project, &database);
+    let host = format!("127.0.0.1:{}", studio.port);
+    let overview = || {
+        let (status, _, body) = request(studio.port, "GET", "/api/overview", &host, Some(&studio.token));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let before = overview();
+    assert_eq!((&before["environment"], &before["stamp"]), (&json!("test"), &json!(null)), "{before}");
+    project.run_on(&database, &["--env", "test", "release"]).expect_code(0);
+    let stamp = overview()["stamp"].clone();
+    assert_eq!((&stamp["name"], &stamp["kind"]), (&json!("test"), &json!("test")), "{stamp}");
+    assert!(stamp["stamped_at"].as_str().unwrap().ends_with(" UTC"), "{stamp}");
+    assert!(stamp["stamped_by"].as_str().unwrap().contains('@'), "{stamp}");
+}
+
+/// drizzle-kit studio listens on 127.0.0.1:4983 by default.
+#[tokio::test]
+async fn the_studio_runs_beside_drizzle_kit_studio_by_default() {
+    let (database, project) = seeded().await;
+    // Taken by this test, standing in for drizzle-kit studio, or by something else already.
+    let drizzle = std::net::TcpListener::bind("127.0.0.1:4983");
+    if let Err(err) = &drizzle {
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    }
+    let studio = start_with(&project, &database, &[]);
+    assert!(studio.url.starts_with("http://127.0.0.1:4993/#token="), "{}", studio.url);
+    let (status, _, body) = request(studio.port, "GET", "/", "127.0.0.1:4993", None);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn the_migrations_view_shows_applied_and_pending_with_their_review() {
     let (database, project) = seeded().await;
     let journal_path = project.path().join("migrations/meta/_journal.json");
@@ -339,22 +475,54 @@ async fn the_page_works_in_chromium_and_never_leaves_127_0_0_1() {
         .fetch_one(&mut connection)
         .await
         .unwrap();
+    // organization analysed (an estimate), session never (nothing wrote it: counted),
+    // verification held locked by a migration (not known) while the page runs.
+    sqlx::raw_sql("ANALYZE organization").execute(&mut connection).await.unwrap();
+    let organizations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM organization").fetch_one(&mut connection).await.unwrap();
+    let (user, organization): (String, String) = sqlx::query_as(
+        "SELECT p.user_id, o.name FROM profile p JOIN organization o ON o.id = p.organization_id ORDER BY 1 LIMIT 1",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    let stamped_by: String = sqlx::query_scalar("SELECT stamped_by FROM praxia_deploy.environment")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let mut migration = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; ALTER TABLE verification ADD COLUMN note text").execute(&mut migration).await.unwrap();
+    let expected = json!({
+        "stamped_by": stamped_by, "organizations": organizations, "user": user, "organization": organization,
+    });
     let shots = crate::support::project::repo_root().join("target/studio-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let output = std::process::Command::new("node")
+    let mut stderr = tempfile::tempfile().unwrap();
+    let mut node = std::process::Command::new("node")
         .arg(browser_dir.join("studio.mjs"))
         .arg(&studio.url)
         .arg(&shots)
         .arg(&hash)
+        .arg(expected.to_string())
         .env("CHROMIUM", &chromium)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "the browser run failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // Once the page has read the table list, the migration ends (the drift check
+    // would wait on its lock), and the script goes on.
+    let mut stdout = BufReader::new(node.stdout.take().unwrap());
+    let mut said = String::new();
+    while stdout.read_line(&mut said).unwrap() > 0 && !said.ends_with("listed\n") {}
+    sqlx::raw_sql("ROLLBACK").execute(&mut migration).await.unwrap();
+    let _ = node.stdin.take().unwrap().write_all(b"go\n");
+    stdout.read_to_string(&mut said).unwrap();
+    let status = node.wait().unwrap();
+    let mut complaints = String::new();
+    std::io::Seek::rewind(&mut stderr).unwrap();
+    stderr.read_to_string(&mut complaints).unwrap();
+    assert!(status.success(), "the browser run failed:\n{said}\n{complaints}");
 }
 
 #[tokio::test]
@@ -454,8 +622,10 @@ async fn redacted_keys_never_page_references_never_carry_secrets_and_numbers_sta
     assert!(!body.contains("sk_live"), "a redacted key left in the page or its cursor: {body}");
     assert_eq!(fetch("/api/tables/public/api_key/rows?sort=key").0, 400);
 
-    let (_, _, body) = fetch("/api/tables/public/session/referenced-by?key=sess1");
-    assert!(!body.contains("SESSIONTOKEN_TOPSECRET_1"), "{body}");
+    // A "referenced by" link through the redacted token would carry its value.
+    let (_, _, body) = fetch("/api/tables/public/session");
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(detail["referenced_by"].as_array().unwrap().iter().all(|link| link["table"] != "session_audit"), "{body}");
 
     let (_, _, body) = fetch("/api/tables/public/money/rows?limit=1");
     let page: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -622,7 +792,7 @@ async fn a_parent_shows_its_childrens_rows_redacted_and_a_redacted_key_looks_not
     let (status, _, body) = request(
         studio.port,
         "GET",
-        "/api/tables/public/pkred/referenced-by?key=SECRETCODE1",
+        "/api/tables/public/pkred/rows?filter=code:eq:SECRETCODE1",
         &host,
         Some(&studio.token),
     );

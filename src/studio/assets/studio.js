@@ -58,7 +58,7 @@ function grid(headings, rows) {
   return table;
 }
 
-const view = { schema: null, name: null, columns: [], keys: {}, filters: [], sort: null, order: "asc" };
+const view = { schema: null, name: null, columns: [], keys: {}, referencedBy: [], filters: [], sort: null, order: "asc" };
 
 function rowsQuery(after) {
   const query = new URLSearchParams();
@@ -80,6 +80,7 @@ async function showTable(schema, name, filters) {
   view.columns = detail.columns.map((c) => c.name);
   view.keys = {};
   detail.foreign_keys.forEach((fk) => { view.keys[fk.column] = fk; });
+  view.referencedBy = detail.referenced_by;
   section.appendChild(element("h3", "Columns"));
   section.appendChild(grid(["column", "type", "not null", "default"],
     detail.columns.map((c) => [c.name + (c.redacted ? " (redacted)" : ""), c.type, c.not_null ? "yes" : "", c.default || ""])));
@@ -117,9 +118,6 @@ async function showTable(schema, name, filters) {
   const rows = element("div");
   rows.id = "rows";
   section.appendChild(rows);
-  const referenced = element("div");
-  referenced.id = "referenced";
-  section.appendChild(referenced);
   await showRows(rows, null);
 }
 
@@ -135,6 +133,7 @@ async function showRows(container, after) {
       showRows(container, null).catch(report);
     });
   });
+  if (view.referencedBy.length > 0) head.appendChild(element("th", "referenced by", "referenced-by"));
   page.rows.forEach((values) => {
     const row = table.appendChild(element("tr"));
     view.columns.forEach((column) => {
@@ -154,12 +153,9 @@ async function showRows(container, after) {
         cell.textContent = text;
       }
     });
-    if (page.key && values[page.key] !== undefined) {
-      row.addEventListener("dblclick", () => showReferencedBy(String(values[page.key])).catch(report));
-    }
+    if (view.referencedBy.length > 0) row.appendChild(referencedByCell(values));
   });
   container.replaceChildren(table);
-  if (page.key) container.appendChild(element("p", "double-click a row for what references it", "hint"));
   if (page.next !== null) {
     const more = element("button", "next page");
     more.addEventListener("click", () => showRows(container, page.next).catch(report));
@@ -167,19 +163,25 @@ async function showRows(container, after) {
   }
 }
 
-async function showReferencedBy(key) {
-  const answer = await get(tablePath(view.schema, view.name) + "/referenced-by?key=" + encodeURIComponent(key));
-  const container = document.getElementById("referenced");
-  container.replaceChildren(element("h3", "Referenced by " + key));
-  if (answer.referenced_by.length === 0) container.appendChild(element("p", "nothing references this row"));
-  answer.referenced_by.forEach((link) => {
-    container.appendChild(element("h4", link.schema + "." + link.table + "." + link.column + " (" + link.rows.length + ")"));
-    const columns = link.rows.length > 0 ? Object.keys(link.rows[0]) : [];
-    container.appendChild(grid(columns, link.rows.map((row) => columns.map((c) => {
-      const value = row[c];
-      return value === null ? "" : typeof value === "object" ? JSON.stringify(value) : value;
-    }))));
+// A link to each table whose foreign key points at this row, opening it filtered
+// to the rows that do: named by its table, and its column when one table has two.
+function referencedByCell(values) {
+  const cell = element("td");
+  view.referencedBy.forEach((link) => {
+    const value = values[link.references];
+    if (value === null || value === undefined) return;
+    const twice = view.referencedBy.filter((other) => other.schema === link.schema && other.table === link.table).length > 1;
+    const name = (link.schema === view.schema ? "" : link.schema + ".") + link.table + (twice ? "." + link.column : "");
+    const anchor = cell.appendChild(element("a", name, "referenced"));
+    anchor.href = "#";
+    anchor.title = link.schema + "." + link.table + "." + link.column + " = " + value;
+    anchor.addEventListener("click", (event) => {
+      event.preventDefault();
+      showTable(link.schema, link.table, [link.column + ":eq:" + value]).catch(report);
+    });
+    cell.appendChild(document.createTextNode(" "));
   });
+  return cell;
 }
 
 async function showMigrations() {
@@ -228,6 +230,13 @@ function report(error) {
   document.getElementById("overview").textContent = String(error);
 }
 
+// Counted rows as they are, an estimate marked as one, and never a guess dressed as either.
+function rowsText(table) {
+  if (table.rows === null) return "rows not known yet";
+  const rows = table.rows.toLocaleString("en-US") + (table.rows === 1 ? " row" : " rows");
+  return table.rows_exact ? rows : "~" + rows + " (estimate)";
+}
+
 async function start() {
   document.getElementById("migrations-link").addEventListener("click", (event) => {
     event.preventDefault();
@@ -236,6 +245,10 @@ async function start() {
   const overview = await get("/api/overview");
   document.getElementById("overview").textContent =
     overview.environment + " (" + overview.kind + ") - " + overview.database;
+  const stamp = overview.stamp;
+  document.getElementById("stamp").textContent = stamp === null
+    ? "stamp: not stamped"
+    : "stamp: " + stamp.name + " (" + stamp.kind + "), " + stamp.stamped_at + " by " + stamp.stamped_by;
   const list = document.getElementById("tables");
   const { tables } = await get("/api/tables");
   tables.forEach((t) => {
@@ -243,7 +256,9 @@ async function start() {
     const link = item.appendChild(element("a", t.schema + "." + t.name));
     link.href = "#";
     link.addEventListener("click", (event) => { event.preventDefault(); showTable(t.schema, t.name).catch(report); });
-    item.appendChild(element("small", " ~" + (t.estimated_rows === null ? "?" : t.estimated_rows) + " rows"));
+    const about = item.appendChild(element("small", rowsText(t) + " · " + (t.size === null ? "size not known yet" : t.size)));
+    about.title = t.rows === null ? "never analysed, and counting took too long (or the table is locked)"
+      : t.rows_exact ? "counted: PostgreSQL has not analysed this table yet" : "PostgreSQL's estimate from its last ANALYZE";
   });
 }
 
