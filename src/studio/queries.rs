@@ -14,6 +14,15 @@ pub enum QueryError {
     Database(String),
 }
 
+impl QueryError {
+    fn message(&self) -> &str {
+        match self {
+            QueryError::NotFound => "no such table",
+            QueryError::Bad(message) | QueryError::Database(message) => message,
+        }
+    }
+}
+
 impl From<sqlx::Error> for QueryError {
     fn from(err: sqlx::Error) -> QueryError {
         if let Some(database) = err.as_database_error()
@@ -109,16 +118,18 @@ pub async fn tables(pool: &PgPool) -> Result<Value, QueryError> {
          SELECT n.nspname::text, c.relname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
                 quote_literal(array_agg(d.oid)), \
                 CASE WHEN bool_or(d.reltuples < 0 AND d.relkind <> 'p') THEN -1 \
-                     ELSE sum(CASE WHEN d.relkind = 'p' THEN 0 ELSE d.reltuples END) END::float8 \
+                     ELSE sum(CASE WHEN d.relkind = 'p' THEN 0 ELSE d.reltuples END) END::float8, \
+                has_table_privilege(c.oid, 'SELECT') \
          FROM tree JOIN pg_class c ON c.oid = tree.top JOIN pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_class d ON d.oid = tree.oid GROUP BY 1, 2, 3 ORDER BY 1, 2"
+         JOIN pg_class d ON d.oid = tree.oid GROUP BY 1, 2, 3, c.oid ORDER BY 1, 2"
     );
-    let listed: Vec<(String, String, String, String, f64)> =
+    let listed: Vec<(String, String, String, String, f64, bool)> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *transaction).await?;
     let counting_ends = Instant::now() + COUNTING;
     let mut tables = Vec::new();
-    for (schema, name, ident, tree, estimate) in listed {
-        let count = estimate < 0.0 && Instant::now() < counting_ends;
+    for (schema, name, ident, tree, estimate, readable) in listed {
+        // A table this role may not read has a size all the same.
+        let count = estimate < 0.0 && readable && Instant::now() < counting_ends;
         let (bytes, size, counted) = measure(&mut transaction, &ident, &tree, count).await?;
         let (rows, exact) =
             if estimate >= 0.0 { (Some(estimate.round() as i64), false) } else { (counted, counted.is_some()) };
@@ -579,10 +590,10 @@ async fn referenced_by(
     Ok(found)
 }
 
-/// The environment stamp (`null`: never stamped).
-pub async fn stamp(pool: &PgPool) -> Result<Value, QueryError> {
-    let mut transaction = read_only(pool).await?;
-    let stamp = crate::stamp::read(&mut transaction).await.map_err(|error| QueryError::Database(error.to_string()))?;
+/// The environment stamp (`null`: never stamped), or why it could not be read.
+pub async fn stamp(pool: &PgPool) -> Result<Value, String> {
+    let mut transaction = read_only(pool).await.map_err(|error| error.message().to_owned())?;
+    let stamp = crate::stamp::read(&mut transaction).await.map_err(|error| error.to_string())?;
     Ok(json!(stamp))
 }
 

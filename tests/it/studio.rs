@@ -406,6 +406,34 @@ async fn the_overview_shows_the_stamp_the_database_has_now() {
     assert!(stamp["stamped_by"].as_str().unwrap().contains('@'), "{stamp}");
 }
 
+#[tokio::test]
+async fn a_role_that_may_read_only_the_apps_tables_still_browses_and_is_told_what_it_cannot_see() {
+    let (database, project) = seeded().await;
+    let role = format!("browser_{}", database.name);
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let grant = format!("CREATE ROLE {role} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(grant)).execute(&mut connection).await.unwrap();
+    let mut url = url::Url::parse(&database.url).unwrap();
+    url.set_username(&role).unwrap();
+    let port = praxia_deploy::pgserver::free_loopback_port().unwrap();
+    let bind = format!("127.0.0.1:{port}");
+    let studio = start_with(&project, &database, &["--bind", &bind, "--database-url", url.as_str()]);
+    let get = |path: &str| {
+        let (status, _, body) = request(studio.port, "GET", path, &bind, Some(&studio.token));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let overview = get("/api/overview");
+    let unreadable = overview["stamp_unreadable"].as_str().unwrap_or_default();
+    assert!(unreadable.contains("permission denied for schema praxia_deploy"), "{overview}");
+    let tables = get("/api/tables");
+    let tables = tables["tables"].as_array().unwrap();
+    let stamp = tables.iter().find(|table| table["name"] == "environment").unwrap();
+    assert!(stamp["rows"].is_null() && stamp["bytes"].is_i64(), "not counted, but measured: {stamp}");
+    let user = tables.iter().find(|table| table["name"] == "user").unwrap();
+    assert!(user["rows"].is_i64() && user["bytes"].is_i64(), "{user}");
+}
+
 /// drizzle-kit studio listens on 127.0.0.1:4983 by default.
 #[tokio::test]
 async fn the_studio_runs_beside_drizzle_kit_studio_by_default() {

@@ -230,6 +230,13 @@ function report(error) {
   document.getElementById("overview").textContent = String(error);
 }
 
+function stampText(overview) {
+  const stamp = overview.stamp;
+  if (overview.stamp_unreadable) return "stamp: could not be read (" + overview.stamp_unreadable + ")";
+  if (stamp === null) return "stamp: not stamped";
+  return "stamp: " + stamp.name + " (" + stamp.kind + "), " + stamp.stamped_at + " by " + stamp.stamped_by;
+}
+
 // Counted rows as they are, an estimate marked as one, and never a guess dressed as either.
 function rowsText(table) {
   if (table.rows === null) return "rows not known yet";
@@ -245,10 +252,7 @@ async function start() {
   const overview = await get("/api/overview");
   document.getElementById("overview").textContent =
     overview.environment + " (" + overview.kind + ") - " + overview.database;
-  const stamp = overview.stamp;
-  document.getElementById("stamp").textContent = stamp === null
-    ? "stamp: not stamped"
-    : "stamp: " + stamp.name + " (" + stamp.kind + "), " + stamp.stamped_at + " by " + stamp.stamped_by;
+  document.getElementById("stamp").textContent = stampText(overview);
   const list = document.getElementById("tables");
   const { tables } = await get("/api/tables");
   tables.forEach((t) => {
@@ -257,7 +261,7 @@ async function start() {
     link.href = "#";
     link.addEventListener("click", (event) => { event.preventDefault(); showTable(t.schema, t.name).catch(report); });
     const about = item.appendChild(element("small", rowsText(t) + " · " + (t.size === null ? "size not known yet" : t.size)));
-    about.title = t.rows === null ? "never analysed, and counting took too long (or the table is locked)"
+    about.title = t.rows === null ? "never analysed, and not counted: too long, locked, or not readable by this role"
       : t.rows_exact ? "counted: PostgreSQL has not analysed this table yet" : "PostgreSQL's estimate from its last ANALYZE";
   });
 }
