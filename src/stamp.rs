@@ -113,7 +113,7 @@ pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> 
 /// stamp keeps fixtures away from real data). Pure; the one owner of that rule.
 pub fn may_become(from: EnvironmentKind, to: EnvironmentKind) -> bool {
     let production_like = |kind: EnvironmentKind| !kind.uses_embedded_database();
-    !(production_like(from) && !production_like(to))
+    !production_like(from) || production_like(to)
 }
 
 /// What the database says about itself: the one owner of "fresh" and "unclaimed".
