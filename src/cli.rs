@@ -276,7 +276,7 @@ const TOP_EXAMPLES: Examples = &[
     ("praxia-deploy generate add_coach_notes", "The next migration from the schema, reviewed"),
     ("praxia-deploy migrate --env staging", "Apply them on staging, in a one-off container over SSH"),
     (
-        "praxia-deploy bootstrap --env staging --email admin@praxia.example --name Admin",
+        "praxia-deploy bootstrap --env staging --url https://api.praxia.example --email admin@praxia.example --name Admin",
         "Staging's first admin (password from PRAXIA_ADMIN_PASSWORD)",
     ),
 ];
@@ -411,7 +411,7 @@ pub enum Command {
         /// Read the admin's password from stdin [default: the PRAXIA_ADMIN_PASSWORD variable].
         #[arg(long)]
         password_stdin: bool,
-        /// Retry while the app is unreachable or answers 502/503/504, up to this long.
+        /// Retry while the app is unreachable, answers 502/503/504, or asks to wait (429 or 503 with Retry-After), up to this long.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
         wait: HumanDuration,
         /// Exit 3 when the platform already has its admin (instead of 0).
@@ -543,11 +543,11 @@ const STUDIO_EXAMPLES: Examples = &[
 
 const BOOTSTRAP_EXAMPLES: Examples = &[
     (
-        "praxia-deploy bootstrap --env staging --email admin@praxia.example --name Admin",
+        "praxia-deploy bootstrap --env staging --url https://api.praxia.example --email admin@praxia.example --name Admin",
         "The password and token from PRAXIA_ADMIN_PASSWORD and PRAXIA_SETUP_TOKEN",
     ),
     (
-        "echo \"$ADMIN_PASSWORD\" | praxia-deploy bootstrap --env staging --email admin@praxia.example --name Admin --password-stdin --wait 2min",
+        "echo \"$ADMIN_PASSWORD\" | praxia-deploy bootstrap --env staging --url https://api.praxia.example --email admin@praxia.example --name Admin --password-stdin --wait 2min",
         "The password from stdin; retry for up to 2 minutes while the app starts",
     ),
     (

@@ -29,7 +29,7 @@ pub enum ErrorKind {
     Pending,
     /// The setup endpoint rejected the bootstrap request.
     BootstrapRejected,
-    /// `lint` found an error-level problem in a migration.
+    /// `lint` or `generate` found an error-level problem in a migration.
     LintFailed,
     /// `drift` found the database different from what its migrations make.
     Drift,
@@ -87,7 +87,7 @@ Exit codes:
   7  SSH or Dokku failure (unreachable host, auth, host key, app missing)
   8  `status --exit-code` and pending migrations exist
   9  bootstrap rejected (bad setup token, invalid input)
- 10  `lint` found an error-level problem in a migration
+ 10  `lint` or `generate` found an error-level problem in a migration
  11  `drift` found the database different from what its applied migrations make";
 
 /// One labelled fact about a failure, printed as `  label: value`.

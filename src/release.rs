@@ -84,7 +84,7 @@ pub async fn run(
     let mut first = Some(connected);
     loop {
         let (mut connection, read) = match first.take() {
-            Some(Connected { connection, quick }) => (connection, quick),
+            Some(Connected { connection, quick }) => (connection, Some(quick)),
             None => {
                 let wait = outage.connect_wait(settings.wait, Instant::now());
                 let connection = migrator
@@ -120,7 +120,7 @@ pub async fn run(
 async fn attempt(
     migrator: &Migrator<'_>,
     connection: &mut PgConnection,
-    read: Option<crate::migrations::run::DatabaseState>,
+    read: Option<Result<crate::migrations::run::DatabaseState>>,
     steps: &Steps,
     settings: Settings,
     progress: &mut dyn Progress,

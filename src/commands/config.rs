@@ -30,10 +30,11 @@ fn show(context: &Context) -> Result<Report> {
         DatabaseTarget::Missing if env.dokku.is_some() => (
             format!(
                 "the Dokku app's own (migrate, status, plan, seed and drift run there over SSH); \
-                 ${} is not set here, which only `studio`, `stamp`, `db psql` and commands run with --local need",
+                 ${} is not set here, which only the commands that run here need (--local, release, serve, \
+                 studio, stamp, db psql)",
                 env.database.url_env
             ),
-            json!({ "url": null, "over_ssh": true, "local_variable": env.database.url_env }),
+            json!({ "url": null, "missing": env.database.url_env, "over_ssh": true }),
         ),
         DatabaseTarget::Missing => (
             format!("not set: ${} is empty (commands that need the database exit 2)", env.database.url_env),

@@ -204,6 +204,6 @@ async fn compare(
         let _ = writeln!(human, "no fixes are offered while the folder and the database's history disagree (above)");
     }
     Err(Error::new(ErrorKind::Drift, format!("the database differs from its migrations in {}", plural(count, "place")))
-        .help("to keep the change, make it in the TypeScript schema and run `praxia-deploy generate NAME` (drizzle-kit generate: the migration and its snapshot), review the SQL and apply it; or put the database back with the fixes shown (none is offered where it would destroy data: decide that in a migration); never change production by hand")
+        .help("to keep the change, make it in the TypeScript schema and run `praxia-deploy generate NAME` (drizzle-kit generate: the migration and its snapshot); the database has it already, so make the generated statements allow for that (IF NOT EXISTS) before applying. Or put the database back with the fixes shown (none is offered where it would destroy data: decide that in a migration); never change production by hand")
         .with_report(Report::new(&report, human)))
 }

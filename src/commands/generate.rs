@@ -74,10 +74,12 @@ pub fn run(context: &Context<'_>, name: &str, custom: bool) -> Result<Report> {
     }
     let findings: Vec<&crate::review::Finding> = reviews.iter().flat_map(|review| &review.findings).collect();
     let errors = findings.iter().filter(|finding| finding.blocks()).count();
-    human.push_str(&format!(
-        "-- review: {} ({errors} at error level); apply it with `praxia-deploy migrate`\n",
-        plural(findings.len(), "finding")
-    ));
+    let next = if errors > 0 {
+        "not applied anywhere: edit it, or acknowledge the finding (see below)"
+    } else {
+        "apply it with `praxia-deploy migrate`"
+    };
+    human.push_str(&format!("-- review: {} ({errors} at error level); {next}\n", plural(findings.len(), "finding")));
     let report = Report::new(
         &json!({
             "generated": new.iter().map(|migration| json!({

@@ -279,7 +279,9 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     };
     match DokkuConnection::open(dokku, env.kind).await {
         Err(err) => {
-            checks.push(Check::new("ssh", false, err.to_string().replace('\n', "; ")));
+            let text = err.to_string();
+            let detail: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+            checks.push(Check::new("ssh", false, detail.join("; ")));
             checks.push(Check::skipped("app", "SSH failed"));
             on_the_app(&mut checks, "SSH failed");
         }
@@ -349,7 +351,10 @@ pub async fn doctor(context: &Context<'_>) -> Result<Report> {
     }
     let skipped = if skipped > 0 { format!(", {skipped} not run") } else { String::new() };
     Err(Error::new(ErrorKind::Remote, format!("{failed} of {} checks failed for {}{skipped}", checks.len(), env.name))
-        .help("fix each FAIL line above, then run `praxia-deploy doctor` again (the SKIP lines run once what they depend on passes)")
+        .help(format!(
+            "fix each FAIL line above, then run `praxia-deploy doctor --env {}` again (the SKIP lines run once what they depend on passes)",
+            env.name
+        ))
         .with_report(report))
 }
 

@@ -106,10 +106,16 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
     crate::setup::client::check_base_url(&base_url)
         .map_err(|reason| Error::usage(format!("refusing the setup URL: {reason}")))?;
     let token_env = token::token_variable(env);
+    // Where the server's token comes from: the Dokku app's settings, or the
+    // environment of a `serve` started by hand.
+    let on_dokku = env.dokku.is_some();
     let token = token::configured(env).ok_or_else(|| {
-        Error::usage(format!("no setup token: ${token_env} is not set")).help(format!(
-            "set {token_env} to the token the server was deployed with (`dokku config:get <app> {token_env}`)"
-        ))
+        let from = if on_dokku {
+            format!("the token the server was deployed with (`dokku config:get <app> {token_env}`)")
+        } else {
+            "the token `praxia-deploy serve` was started with".to_owned()
+        };
+        Error::usage(format!("no setup token: ${token_env} is not set")).help(format!("set {token_env} to {from}"))
     })?;
     let password = read_password(args.password_stdin)?;
     let request = BootstrapRequest {
@@ -146,8 +152,8 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
             if let Some(fixture) = fixture_admin(env) {
                 human.push_str(&format!(
                     "\nin {}, the fixtures (`release` and `seed` write them from {}) include the platform admin \
-                     {fixture}: if this database has them, that admin is why. To try the first run, use a database \
-                     without fixtures (README: \"Trying the first run locally\")",
+                     {fixture}: if this database has them, that admin is why (else an earlier bootstrap made it). \
+                     To try the first run, use a database without fixtures (README: \"Trying the first run locally\")",
                     env.name,
                     env.file.display()
                 ));
@@ -164,7 +170,10 @@ pub async fn bootstrap_command(context: &Context<'_>, args: &BootstrapArgs<'_>) 
             }
             let help = match ApiError::from_code(code) {
                 Some(ApiError::InvalidToken) => format!("check {token_env}: it must be the token the server runs with"),
-                Some(ApiError::SetupDisabled) => format!("set {token_env} on the app (`dokku config:set`) and redeploy"),
+                Some(ApiError::SetupDisabled) if on_dokku => {
+                    format!("set {token_env} on the app (`dokku config:set`) and redeploy")
+                }
+                Some(ApiError::SetupDisabled) => format!("restart `praxia-deploy serve` with {token_env} set"),
                 Some(ApiError::TooManyAttempts) => {
                     "wait a minute: too many wrong tokens came from this address".to_owned()
                 }

@@ -575,7 +575,7 @@ mod tests {
         assert!(text.contains("file: migrations/0000_a.sql"), "{text}");
         assert!(text.contains("applied hash: 0ld"), "{text}");
         assert!(text.contains(&format!("current hash: {}", folder.migrations[0].hash)), "{text}");
-        assert!(text.contains("add a new one"), "{text}");
+        assert!(text.contains("run `praxia-deploy generate NAME` for a new one"), "{text}");
     }
 
     #[test]

@@ -65,12 +65,10 @@ pub enum Outcome {
     Applied { ran: Vec<AppliedMigration>, names_written: usize, reconnects: u32 },
 }
 
-/// A run's first connection, and its quick read of the state when that
-/// succeeded (a failed one is read again by the run, which knows what a lost
-/// connection means).
+/// A run's first connection, and what its quick read of the state returned.
 pub struct Connected {
     pub connection: PgConnection,
-    pub quick: Option<DatabaseState>,
+    pub quick: Result<DatabaseState>,
 }
 
 impl Connected {
@@ -81,7 +79,7 @@ impl Connected {
         bookkeeping: &Bookkeeping,
     ) -> Result<Self> {
         let mut connection = database::connect(url, wait, application_name).await?;
-        let quick = super::state::read(&mut connection, bookkeeping, Detail::Quick).await.ok();
+        let quick = super::state::read(&mut connection, bookkeeping, Detail::Quick).await;
         Ok(Connected { connection, quick })
     }
 }
@@ -95,8 +93,8 @@ pub struct Run {
 }
 
 impl<'e> Migrator<'e> {
-    /// Reads the folder first, so that a broken folder is refused before anything
-    /// connects (or starts the embedded database), then resolves the database.
+    /// Reads the folder first, so that a broken folder is refused before the
+    /// database is resolved (or the embedded one started).
     pub fn open(env: &'e Environment, database_url: Option<&str>, application_name: String) -> Result<Migrator<'e>> {
         let folder = read_environment_folder(&env.migrations)?;
         let url = database::url_for(env, database_url)?;
@@ -116,7 +114,9 @@ impl<'e> Migrator<'e> {
         application_name: String,
         wait: Duration,
     ) -> Result<(Migrator<'e>, Connected)> {
-        let crate::config::DatabaseTarget::Url { url, .. } = env.database_target(database_url)? else {
+        // Anything but a URL to connect to (the embedded database, none, or one
+        // that is not usable) goes the sequential way, where the folder speaks first.
+        let Ok(crate::config::DatabaseTarget::Url { url, .. }) = env.database_target(database_url) else {
             let migrator = Migrator::open(env, database_url, application_name)?;
             let connected =
                 Connected::open(&migrator.url, wait, &migrator.application_name, &migrator.bookkeeping).await?;
@@ -188,11 +188,11 @@ impl<'e> Migrator<'e> {
     pub async fn first_look(
         &self,
         connection: &mut PgConnection,
-        read: Option<DatabaseState>,
+        read: Option<Result<DatabaseState>>,
         order: OutOfOrder,
     ) -> Result<DatabaseState> {
         let state = match read {
-            Some(state) => state,
+            Some(read) => read?,
             None => self.read_state(connection, Detail::Quick).await?,
         };
         stamp::check(self.env, state.stamp.as_ref())?;

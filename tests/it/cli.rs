@@ -184,7 +184,7 @@ fn staging_without_a_database_url_exits_2_naming_the_variable() {
     project
         .run(&["--env", "staging", "config", "show"])
         .expect_code(0)
-        .expect_stdout_contains("$STAGING_DATABASE_URL is not set here, which only `studio`, `stamp`, `db psql` and commands run with --local need");
+        .expect_stdout_contains("$STAGING_DATABASE_URL is not set here, which only the commands that run here need");
 }
 
 #[test]

@@ -62,6 +62,7 @@ fn generate_writes_the_next_migration_with_drizzle_kit_then_reviews_it() {
         .expect_stdout_contains("created ")
         .expect_stdout_contains("error[ban-drop-column]")
         .expect_stdout_contains("-- 0003_drop_body (")
+        .expect_stdout_contains("(2 at error level); not applied anywhere: edit it, or acknowledge the finding")
         .expect_stderr_contains("the new migration has 2 findings at error level");
 }
 

@@ -803,3 +803,99 @@ async fn a_lock_connection_that_stops_answering_is_replaced_within_the_wait() {
     assert!(stderr.contains("did not answer the request for the migration lock; reconnecting"), "{stderr}");
     assert_eq!(drizzle_rows(&database).await.len(), 1);
 }
+
+/// A URL that cannot be used is the database's problem: the folder's is named first,
+/// by every command that reads both.
+#[tokio::test]
+async fn a_malformed_folder_wins_over_an_unusable_database_url() {
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    project
+        .file("migrations/meta/_journal.json", "{\"dialect\": \"postgresql\",\n\"entries\": [\n  {\"idx\": 0, }\n]}");
+    let unusable = TestDatabase { name: "none".into(), url: "mysql://nobody@127.0.0.1:1/none".into() };
+    for command in [&["status"][..], &["migrate", "--dry-run"], &["migrate"], &["release"]] {
+        let outcome = project.run_on(&unusable, command);
+        assert_eq!(
+            outcome.code, 4,
+            "{command:?}: the folder's error must win, as for status\n--- stderr\n{}",
+            outcome.stderr
+        );
+        outcome.expect_stderr_contains("migrations/meta/_journal.json:3:14 is malformed");
+    }
+}
+
+/// A proxy to `database` that passes the startup and authentication, then answers
+/// the first connection's first simple query with the FATAL a server sends when it
+/// is shut down under a session (57P01) and closes; later connections pass through.
+fn proxy_killing_the_first_query(database: &TestDatabase) -> TestDatabase {
+    use std::io::{Read, Write};
+    let target = url::Url::parse(&database.url).unwrap();
+    let upstream = format!("{}:{}", target.host_str().unwrap(), target.port().unwrap());
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (number, client) in listener.incoming().enumerate() {
+            let Ok(mut client) = client else { return };
+            let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+            let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+            });
+            if number > 0 {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client, &mut server);
+                });
+                continue;
+            }
+            std::thread::spawn(move || {
+                // The startup message has no type byte; every later one has.
+                let mut length = [0u8; 4];
+                client.read_exact(&mut length).unwrap();
+                let mut startup = vec![0u8; u32::from_be_bytes(length) as usize - 4];
+                client.read_exact(&mut startup).unwrap();
+                server.write_all(&length).unwrap();
+                server.write_all(&startup).unwrap();
+                loop {
+                    let mut head = [0u8; 5];
+                    if client.read_exact(&mut head).is_err() {
+                        return;
+                    }
+                    let mut body = vec![0u8; u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize - 4];
+                    client.read_exact(&mut body).unwrap();
+                    if head[0] == b'Q' {
+                        let fields =
+                            b"SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0";
+                        let mut answer = vec![b'E'];
+                        answer.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+                        answer.extend_from_slice(fields);
+                        let _ = client.write_all(&answer);
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        let _ = server.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    server.write_all(&head).unwrap();
+                    server.write_all(&body).unwrap();
+                }
+            });
+        }
+    });
+    let mut through = target.clone();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(port)).unwrap();
+    through.query_pairs_mut().append_pair("sslmode", "disable");
+    TestDatabase { name: database.name.clone(), url: through.to_string() }
+}
+
+/// The first read, made while the folder is read, keeps the server's own reason
+/// when the server ends the connection (57P01: a restart or a failover).
+#[tokio::test]
+async fn a_connection_the_server_ends_during_the_first_read_is_reported_with_the_servers_reason() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_a", 1000, CREATE_A)]);
+    for command in ["migrate", "release"] {
+        // A proxy of its own: each ends the first connection it passes on.
+        let killed = proxy_killing_the_first_query(&database);
+        let outcome = project.run_on(&killed, &[command]);
+        outcome.expect_code(5).expect_stderr_contains("could not read the migration state");
+        outcome.expect_stderr_contains("terminating connection due to administrator command");
+    }
+}
