@@ -764,7 +764,7 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// The environment's settings with every default filled in (database passwords redacted).
+    /// The environment's main settings (database passwords redacted); `--output json` has every setting, defaults filled in.
     #[command(help_template = help_with_examples(&[("praxia-deploy config show --env production --output json", "")]))]
     Show {
         #[command(flatten)]

@@ -438,7 +438,7 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     };
     let _ = writeln!(text, "stamp        {stamp}");
     let width = migrator.folder().migrations.iter().map(|migration| migration.tag.len()).max().unwrap_or(9).max(9);
-    let _ = writeln!(text, "\n  {:<8}  {:<width$}  {:<19}  mode", "state", "migration", "when (UTC)");
+    let _ = writeln!(text, "\n  {:<8}  {:<width$}  {:<19}  mode", "state", "migration", "generated (UTC)");
     for (migration, _) in &plan.applied {
         let _ = writeln!(text, "  {:<8}  {:<width$}  {:<19}", "applied", migration.tag, when(migration.when));
     }

@@ -2,7 +2,8 @@
 // the Praxia backend does, with users that praxia-deploy wrote. Email verification
 // is required, as a backend with `requireEmailVerification: true` requires it:
 //   node better-auth-sign-in.mjs <database url> <email> <password> [<email> <password> ...]
-// Prints one JSON line per attempt: {"email", "ok", "userId"?, "error"?}.
+// Prints one JSON line per attempt: {"email", "ok", "userId"?, "error"?}; exits 1
+// when any attempt was refused.
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { drizzle } from "drizzle-orm/node-postgres";
@@ -63,13 +64,18 @@ const auth = betterAuth({
   logger: { disabled: true },
   telemetry: { enabled: false },
 });
+let refused = 0;
 for (let i = 0; i < pairs.length; i += 2) {
   const [email, password] = [pairs[i], pairs[i + 1]];
   try {
     const result = await auth.api.signInEmail({ body: { email, password } });
-    console.log(JSON.stringify({ email, ok: Boolean(result?.token), userId: result?.user?.id }));
+    const ok = Boolean(result?.token);
+    if (!ok) refused += 1;
+    console.log(JSON.stringify({ email, ok, userId: result?.user?.id }));
   } catch (error) {
+    refused += 1;
     console.log(JSON.stringify({ email, ok: false, error: String(error?.body?.code ?? error?.message ?? error) }));
   }
 }
 await pool.end();
+process.exitCode = refused > 0 ? 1 : 0;
