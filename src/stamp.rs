@@ -63,7 +63,7 @@ pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> 
         let help = if may_become(stamp.kind, env.kind) {
             format!(
                 "check the database URL: it points at {}'s database. If the database really moved, re-stamp it with \
-                 `praxia-deploy stamp --force --env {}`",
+                 `praxia-deploy stamp --force --env {}` (with the same --database-url, if this command was given one)",
                 stamp.name, env.name
             )
         } else {
@@ -98,7 +98,8 @@ pub fn check(env: &Environment, stamp: Option<&EnvironmentStamp>) -> Result<()> 
         .note("file", env.file.display())
         .help(if may_become(stamp.kind, env.kind) {
             format!(
-                "restore the environment's kind, or re-stamp with `praxia-deploy stamp --force --env {}` if the change is deliberate",
+                "restore the environment's kind, or re-stamp with `praxia-deploy stamp --force --env {}` (with the same \
+                 --database-url, if this command was given one) if the change is deliberate",
                 env.name
             )
         } else {

@@ -168,6 +168,24 @@ async fn a_stamp_mismatch_refuses_seed_and_migrate_naming_both_environments() {
 }
 
 #[tokio::test]
+async fn a_stamp_mismatch_reached_by_database_url_suggests_a_stamp_of_that_database() {
+    let (database, project) = migrated().await; // stamped `test`
+    let outcome = crate::support::Outcome::of(project.command().args([
+        "--env",
+        "development",
+        "--database-url",
+        &database.url,
+        "migrate",
+    ]));
+    outcome.expect_code(3).expect_stderr_contains("this database belongs to the `test` environment, not `development`");
+    // The suggested stamp must reach the database that was refused, not $DATABASE_URL or the embedded one.
+    outcome.expect_stderr_contains(
+        "`praxia-deploy stamp --force --env development` (with the same --database-url, if this command was given one)",
+    );
+    assert!(!outcome.stderr.contains(&database.url), "the help repeats the URL:\n{}", outcome.stderr);
+}
+
+#[tokio::test]
 async fn a_staging_database_reached_as_development_is_never_told_to_restamp() {
     let database = test_postgres().fresh_database();
     let project = TestProject::from_repo();
