@@ -1,6 +1,11 @@
-# The image Dokku builds and runs: the Procfile's `release:` line applies the
-# migrations in a throwaway container of it, the `web:` line serves the setup
-# endpoint. No ENTRYPOINT: Dokku would pass the Procfile line to it as arguments
+# Two images from one file:
+#   docker build --target tool -t praxia-deploy:0.1.0 .
+#     the tool alone (the binary, bash, pg_dump): what the backend's own image
+#     copies the binary from, and what its setup companion app builds on (README:
+#     "Deploying with the backend");
+#   docker build .   (what Dokku builds when this repository is pushed to an app
+#     of its own): the tool with this repository's migrations and environments.
+# No ENTRYPOINT in either: Dokku would pass the Procfile line to it as arguments
 # instead of running it through /bin/bash -c.
 
 FROM rust:1.95-slim-bookworm AS build
@@ -10,7 +15,7 @@ COPY src ./src
 COPY benches ./benches
 RUN cargo build --release --locked --bin praxia-deploy
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim AS tool
 # The major version of the app's Postgres service (dokku-postgres' image; 17 by
 # default today): the release phase's backup runs this pg_dump against it, and
 # pg_dump must be the server's version or newer. Build with
@@ -31,6 +36,8 @@ RUN apt-get update \
     && apt-get purge -y curl gnupg && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/praxia-deploy /usr/local/bin/praxia-deploy
+
+FROM tool
 WORKDIR /app
 COPY migrations ./migrations
 COPY environments ./environments

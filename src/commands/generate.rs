@@ -100,7 +100,8 @@ pub fn run(context: &Context<'_>, name: &str, custom: bool) -> Result<Report> {
     Ok(report)
 }
 
-/// `[migrations] drizzle_config`, else the first drizzle.config.* in the project root.
+/// `[migrations] drizzle_config`, else the first drizzle.config.* found beside
+/// the migrations folder or in a folder between it and the project root.
 fn drizzle_config(context: &Context<'_>) -> Result<PathBuf> {
     if let Some(config) = &context.env.migrations.drizzle_config {
         if config.is_file() {
@@ -110,14 +111,28 @@ fn drizzle_config(context: &Context<'_>) -> Result<PathBuf> {
             .note("set in", context.env.file.display())
             .help("point [migrations] drizzle_config at the project's drizzle.config.ts"));
     }
-    CONFIG_NAMES.iter().map(|name| context.env.root.join(name)).find(|path| path.is_file()).ok_or_else(|| {
-        Error::usage(format!("no drizzle config in {}", context.env.root.display()))
+    let folders = config_folders(&context.env.root, &context.env.migrations.dir);
+    let candidates = folders.iter().flat_map(|folder| CONFIG_NAMES.iter().map(move |name| folder.join(name)));
+    candidates.into_iter().find(|path| path.is_file()).ok_or_else(|| {
+        let shown: Vec<String> = folders.iter().map(|folder| folder.display().to_string()).collect();
+        Error::usage(format!("no drizzle config in {}", shown.join(" or ")))
             .note("looked for", CONFIG_NAMES.join(", "))
             .help(format!(
                 "set [migrations] drizzle_config = \"path/to/drizzle.config.ts\" in {}, or use `praxia-deploy generate --custom NAME` for a hand-written migration",
                 context.env.file.display()
             ))
     })
+}
+
+/// Where a drizzle config is looked for, nearest the migrations folder first: the
+/// folders from the migrations folder's parent up to the project root (a backend
+/// under `backend/` keeps `backend/drizzle.config.ts` beside `backend/drizzle/`),
+/// or the root alone when the folder is outside it. Pure.
+fn config_folders(root: &Path, migrations_dir: &Path) -> Vec<PathBuf> {
+    let Some(parent) = migrations_dir.parent().filter(|parent| parent.starts_with(root)) else {
+        return vec![root.to_path_buf()];
+    };
+    parent.ancestors().take_while(|folder| folder.starts_with(root)).map(Path::to_path_buf).collect()
 }
 
 /// The drizzle-kit the project installs: node_modules/.bin/drizzle-kit in the
@@ -204,4 +219,24 @@ fn run_kit(kit: &Path, config: &Path, name: &str) -> Result<String> {
             .help("its output is above; nothing was reviewed"));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_is_looked_for_beside_the_migrations_folder_then_up_to_the_root() {
+        let root = Path::new("/repo");
+        assert_eq!(config_folders(root, Path::new("/repo/migrations")), [PathBuf::from("/repo")]);
+        assert_eq!(
+            config_folders(root, Path::new("/repo/backend/drizzle")),
+            [PathBuf::from("/repo/backend"), PathBuf::from("/repo")]
+        );
+        assert_eq!(
+            config_folders(root, Path::new("/repo/apps/api/db/migrations")),
+            ["/repo/apps/api/db", "/repo/apps/api", "/repo/apps", "/repo"].map(PathBuf::from)
+        );
+        assert_eq!(config_folders(root, Path::new("/elsewhere/drizzle")), [PathBuf::from("/repo")]);
+    }
 }

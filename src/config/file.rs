@@ -77,7 +77,8 @@ pub struct MigrationSettings {
     /// What to do about a `.sql` file the journal does not list.
     pub outside_journal: OutsideJournal,
     /// The drizzle-kit config `generate` runs with; relative to the project root.
-    /// None: the first of drizzle.config.{ts,mts,js,mjs,cjs,json} there.
+    /// None: the first of drizzle.config.{ts,mts,js,mjs,cjs,json} beside the
+    /// migrations folder, or in a folder above it up to the root.
     pub drizzle_config: Option<PathBuf>,
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod backend_repo;
 mod backup;
 mod bootstrap;
 mod cli;
