@@ -132,7 +132,7 @@ fn the_embedded_database_of_the_backends_checkout_lives_at_its_root() {
 }
 
 #[test]
-fn the_backends_procfile_keeps_its_web_line_and_releases_with_praxia_deploy() {
+fn the_backends_files_keep_its_web_line_and_carry_the_binary_from_the_tool_image() {
     let procfile = std::fs::read_to_string(repo_root().join("docs/backend-repo/Procfile")).unwrap();
     assert!(procfile.lines().any(|line| line == "release: praxia-deploy release"), "{procfile}");
     let web = procfile.lines().find_map(|line| line.strip_prefix("web:")).expect("a web line");
@@ -142,6 +142,26 @@ fn the_backends_procfile_keeps_its_web_line_and_releases_with_praxia_deploy() {
     let companion = std::fs::read_to_string(repo_root().join("docs/backend-repo/deploy/setup/Procfile")).unwrap();
     assert!(!companion.lines().any(|line| line.starts_with("release:")), "{companion}");
     assert_eq!(companion.trim(), "web: praxia-deploy serve");
+
+    // Both Dockerfiles take the binary from the tool image of this version, and
+    // neither has an ENTRYPOINT (Dokku would pass the Procfile line to it).
+    let tool = format!("praxia-deploy:{}", env!("CARGO_PKG_VERSION"));
+    for file in ["Dockerfile", "deploy/setup/Dockerfile"] {
+        let text = std::fs::read_to_string(repo_root().join("docs/backend-repo").join(file)).unwrap();
+        let instructions: Vec<&str> = text.lines().filter(|line| !line.starts_with('#')).collect();
+        assert!(instructions.iter().any(|line| line.starts_with(&format!("FROM {tool}"))), "{file} is not on {tool}");
+        assert!(!instructions.iter().any(|line| line.starts_with("ENTRYPOINT")), "{file}");
+    }
+    let backend = std::fs::read_to_string(repo_root().join("docs/backend-repo/Dockerfile")).unwrap();
+    assert!(
+        backend.contains("COPY --from=praxia-deploy /usr/local/bin/praxia-deploy /usr/local/bin/praxia-deploy"),
+        "the backend's image must carry the binary on PATH"
+    );
+    let ours = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    assert!(
+        ours.contains("AS tool\n") && ours.contains(&format!("-t {tool} .")),
+        "the tool stage the backend copies from"
+    );
 }
 
 /// The README's setup companion, as Dokku runs it from deploy/setup/: an image
@@ -217,4 +237,23 @@ fn status_line(port: u16, path: &str) -> Option<String> {
     let mut line = String::new();
     std::io::BufReader::new(stream).read_line(&mut line).ok()?;
     Some(line.trim_end().to_owned())
+}
+
+/// The README shows docs/backend-repo's files as they are (the ones these tests
+/// run), and its recipe for deploying this repository never names the backend's app.
+#[test]
+fn the_readme_shows_the_tested_files_and_never_deploys_this_repository_to_the_backend() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for file in ["Dockerfile", "Procfile"] {
+        let text = std::fs::read_to_string(repo_root().join("docs/backend-repo").join(file)).unwrap();
+        let indented: String =
+            text.lines().map(|line| if line.is_empty() { "\n".to_owned() } else { format!("   {line}\n") }).collect();
+        assert!(readme.contains(&indented), "README.md does not show docs/backend-repo/{file} as it is");
+    }
+    let own = readme.split("### This repository as an app of its own").nth(1).expect("the section");
+    let own = own.split("\n## ").next().unwrap();
+    assert!(!own.contains("praxia-coaching-app-backend"), "the standalone recipe names the backend's app:\n{own}");
+    let app: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("app.json")).unwrap()).unwrap();
+    assert!(!app["name"].as_str().unwrap().contains("backend"), "app.json calls this repository the backend");
 }
