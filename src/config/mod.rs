@@ -128,8 +128,21 @@ impl Project {
                 return Ok(Project { root: folder.to_path_buf(), environments_dir: candidate });
             }
         }
-        Err(Error::usage(format!("no `{ENVIRONMENTS_DIR}/` folder in {} or any folder above it", start.display()))
-            .help("run praxia-deploy inside the project checkout, or pass --config-dir (PRAXIA_CONFIG_DIR)"))
+        let error =
+            Error::usage(format!("no `{ENVIRONMENTS_DIR}/` folder in {} or any folder above it", start.display()));
+        match environments_below(start).as_slice() {
+            [] => {
+                Err(error
+                    .help("run praxia-deploy inside the project checkout, or pass --config-dir (PRAXIA_CONFIG_DIR)"))
+            }
+            found => {
+                let shown: Vec<String> = found.iter().map(|dir| dir.display().to_string()).collect();
+                Err(error.note("found below", shown.join(", ")).help(format!(
+                    "run praxia-deploy in the folder that holds it (or below), or pass --config-dir {}",
+                    shown[0]
+                )))
+            }
+        }
     }
 
     /// The names of the environments found (file stems of `*.toml`), sorted.
@@ -167,6 +180,41 @@ impl Project {
     }
 }
 
+/// `environments/` folders holding `*.toml` files up to three levels below
+/// `start` (relative to it, sorted), for the error that found none above it: a
+/// backend that keeps them in `backend/environments/` is run from the root.
+fn environments_below(start: &Path) -> Vec<PathBuf> {
+    const SKIPPED: [&str; 4] = ["node_modules", ".git", "target", ".praxia"];
+    let mut found = Vec::new();
+    if start.parent().is_none() {
+        return found;
+    }
+    let mut folders = vec![(start.to_path_buf(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if !path.is_dir() || SKIPPED.iter().any(|skipped| name == *skipped) {
+                continue;
+            }
+            if name == ENVIRONMENTS_DIR && holds_toml(&path) {
+                found.push(path.strip_prefix(start).unwrap_or(&path).to_path_buf());
+            } else if depth < 2 {
+                folders.push((path, depth + 1));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn holds_toml(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|entry| entry.path().extension().is_some_and(|ext| ext == "toml")))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +237,20 @@ mod tests {
         std::fs::create_dir_all(&deep).unwrap();
         let project = Project::locate(None, &deep).unwrap();
         assert_eq!(project.root, dir.path());
+    }
+
+    #[test]
+    fn with_none_above_it_names_the_environments_folders_below() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["backend/environments", "docs/example/environments", "node_modules/x/environments"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("staging.toml"), "kind = \"staging\"\n").unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("empty/environments")).unwrap();
+        let text = Project::locate(None, dir.path()).unwrap_err().to_string();
+        assert!(text.contains("found below: backend/environments, docs/example/environments"), "{text}");
+        assert!(text.contains("pass --config-dir backend/environments"), "{text}");
+        assert!(!text.contains("node_modules") && !text.contains("empty"), "{text}");
     }
 
     #[test]

@@ -257,3 +257,22 @@ fn the_readme_shows_the_tested_files_and_never_deploys_this_repository_to_the_ba
         serde_json::from_str(&std::fs::read_to_string(repo_root().join("app.json")).unwrap()).unwrap();
     assert!(!app["name"].as_str().unwrap().contains("backend"), "app.json calls this repository the backend");
 }
+
+/// A backend that keeps environments/ under backend/: run from the root, the
+/// error names the folder and the flag; from backend/, the folder paths are
+/// relative to backend/.
+#[test]
+fn environments_kept_under_backend_are_named_from_the_root() {
+    let project = backend_repository();
+    std::fs::rename(project.path().join("environments"), project.path().join("backend/environments")).unwrap();
+    let development = project.path().join("backend/environments/development.toml");
+    let text = std::fs::read_to_string(&development).unwrap().replace("dir = \"backend/drizzle\"", "dir = \"drizzle\"");
+    std::fs::write(&development, text).unwrap();
+    run_in(&project, ".", None, &["--env", "development", "lint"])
+        .expect_code(2)
+        .expect_stderr_contains("found below: backend/environments")
+        .expect_stderr_contains("pass --config-dir backend/environments");
+    run_in(&project, ".", None, &["--env", "development", "--config-dir", "backend/environments", "lint"])
+        .expect_code(0);
+    run_in(&project, "backend/src", None, &["--env", "development", "lint"]).expect_code(0);
+}
