@@ -355,11 +355,16 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
-    /// Check the Dokku side of an environment: SSH, the app, its PRAXIA_ENV and DATABASE_URL, the Procfile.
+    /// Check the Dokku side of an environment: SSH, the app, its PRAXIA_ENV and DATABASE_URL, and its image
+    /// (praxia-deploy on PATH, the Procfile's release line, the migration folder).
     #[command(help_template = help_with_examples(DOCTOR_EXAMPLES))]
     Doctor {
         #[command(flatten)]
         environment: EnvironmentArgs,
+        /// Print what this image holds (the Procfile's release line, the environment's migration folder) as one
+        /// JSON document, check nothing, connect to nothing (what the laptop's doctor asks the container for).
+        #[arg(long, hide = true)]
+        probe: bool,
     },
     /// Record which environment the database belongs to (the first migrate or release does it too).
     #[command(help_template = help_with_examples(STAMP_EXAMPLES))]

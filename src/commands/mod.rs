@@ -3,6 +3,7 @@
 mod backup;
 mod config;
 mod db;
+mod doctor;
 mod drift;
 mod forward;
 mod generate;
@@ -54,6 +55,10 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         return Err(Error::usage(format!("--output {format} is lint's format, not {}'s", cli.command.name()))
             .help("other commands print `--output human` (the default) or `--output json`"));
     }
+    // In the container: it reports a missing environments/ rather than stopping at it.
+    if let Command::Doctor { probe: true, .. } = &cli.command {
+        return doctor::probe::run(cli);
+    }
     let project = Project::locate(cli.global.config_dir.as_deref(), &cwd)?;
     // Checks every file, so it must not stop at a broken or missing default one.
     if let Command::Config(ConfigArgs { command: ConfigCommand::Check { .. }, .. }) = &cli.command {
@@ -81,7 +86,7 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         return remote::run(&context, dokku).await;
     }
     match &cli.command {
-        Command::Doctor { .. } => remote::doctor(&context).await,
+        Command::Doctor { .. } => doctor::run(&context).await,
         Command::Release { apply, .. } => migrations::release(&context, apply).await,
         Command::Serve { bind, .. } => setup::serve_command(&context, *bind).await,
         Command::Bootstrap { url, email, name, password_stdin, wait, require_fresh, .. } => {

@@ -193,3 +193,39 @@ pub async fn run_captured(session: &Session, app: &str, arguments: &DokkuCommand
     let ours = status.code() == Some(0);
     Ok((RunExit { code: status.code(), never_deployed: seen[0] && !ours, app_missing: seen[1] && !ours }, captured))
 }
+
+/// Runs `arguments` through Dokku for `app` and returns what it wrote on stdout
+/// and on stderr, copying neither: for a command whose failure we explain
+/// ourselves (doctor's probe, where "command not found", exit 127, is an answer;
+/// call it only once Dokku is known to be there).
+pub async fn run_collected(
+    session: &Session,
+    app: &str,
+    arguments: &DokkuCommand,
+) -> Result<(RunExit, Vec<u8>, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut child = spawn_run(session, arguments).await?;
+    let mut stdout = child.stdout().take().expect("piped stdout");
+    let mut stderr = child.stderr().take().expect("piped stderr");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (read_out, read_err) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+    for read in [read_out, read_err] {
+        read.map_err(|err| Error::new(ErrorKind::Remote, "the remote command's output broke off").note("reason", err))?;
+    }
+    // openssh turns exit 127 into an error; here it is an answer (the caller
+    // knows the host has `dokku`: the container has no such command).
+    let code = match child.wait().await {
+        Ok(status) => status.code(),
+        Err(openssh::Error::Remote(inner)) if inner.kind() == std::io::ErrorKind::NotFound => Some(127),
+        Err(err) => return Err(ssh_lost("waiting for the remote command", &err)),
+    };
+    let said = String::from_utf8_lossy(&err).into_owned();
+    let ours = code == Some(0);
+    let missing = format!("App {app} does not exist");
+    let exit = RunExit {
+        code,
+        never_deployed: said.contains(NEVER_DEPLOYED) && !ours,
+        app_missing: said.contains(&missing) && !ours,
+    };
+    Ok((exit, out, said))
+}

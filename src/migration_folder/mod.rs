@@ -233,7 +233,7 @@ impl Migration {
 }
 
 /// Which of drizzle-kit's two folder layouts a migration folder uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// drizzle-kit 0.x: `meta/_journal.json` and `<tag>.sql` files.

@@ -189,7 +189,9 @@ fn doctor_checks_ssh_app_database_url_and_procfile_without_showing_the_url() {
         .expect_stdout_contains("ok    praxia_env    PRAXIA_ENV is remote")
         .expect_stdout_contains("ok    app")
         .expect_stdout_contains("ok    database_url  DATABASE_URL is set (value not shown)")
-        .expect_stdout_contains("ok    procfile");
+        .expect_stdout_contains("ok    image         praxia-deploy")
+        .expect_stdout_contains("ok    procfile")
+        .expect_stdout_contains("ok    migrations    migrations in the image: 2 migrations");
     assert!(!outcome.stdout.contains(&database.url) && !outcome.stderr.contains(&database.url));
 
     std::fs::remove_file(dokku.dir.join("apps").join(APP).join("config/DATABASE_URL")).unwrap();
@@ -218,8 +220,10 @@ fn doctor_shows_the_checks_it_could_not_run_when_ssh_fails() {
         .expect_stdout_contains("SKIP  app           not checked: SSH failed")
         .expect_stdout_contains("SKIP  praxia_env    not checked: SSH failed")
         .expect_stdout_contains("SKIP  database_url  not checked: SSH failed")
-        .expect_stdout_contains("ok    procfile")
-        .expect_stderr_contains("1 of 5 checks failed for remote, 3 not run");
+        .expect_stdout_contains("SKIP  image         not checked: SSH failed")
+        .expect_stdout_contains("SKIP  procfile      not checked: SSH failed")
+        .expect_stdout_contains("SKIP  migrations    not checked: SSH failed")
+        .expect_stderr_contains("1 of 7 checks failed for remote, 6 not run");
     let document = project.run(&["--env", "remote", "--output", "json", "doctor"]).expect_code(7).json();
     let statuses: Vec<(&str, &str)> = document["result"]["checks"]
         .as_array()
@@ -234,7 +238,9 @@ fn doctor_shows_the_checks_it_could_not_run_when_ssh_fails() {
             ("app", "skipped"),
             ("praxia_env", "skipped"),
             ("database_url", "skipped"),
-            ("procfile", "ok")
+            ("image", "skipped"),
+            ("procfile", "skipped"),
+            ("migrations", "skipped")
         ]
     );
 }

@@ -9,6 +9,7 @@ mod backup;
 mod bootstrap;
 mod cli;
 mod deploy_files;
+mod doctor;
 mod dokku_ssh;
 mod drift;
 mod drizzle_interop;

@@ -146,6 +146,18 @@ impl TestDokku {
         command
     }
 
+    /// Gives the app's image this PATH (instead of the test's, with praxia-deploy first).
+    pub fn set_image_path(&self, app: &str, path: &str) {
+        std::fs::write(self.dir.join("apps").join(app).join("path"), path).unwrap();
+    }
+
+    /// Gives the app's image this ENTRYPOINT script: `dokku run` passes it the command.
+    pub fn set_image_entrypoint(&self, app: &str, script: &str) {
+        let file = self.dir.join("apps").join(app).join("entrypoint");
+        std::fs::write(&file, script).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// Makes `dokku run` answer as for an app that was never deployed.
     pub fn mark_undeployed(&self, app: &str) {
         std::fs::write(self.dir.join("apps").join(app).join("undeployed"), "").unwrap();
