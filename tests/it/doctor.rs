@@ -319,3 +319,25 @@ fn an_image_with_an_older_praxia_deploy_or_none_deployed_fails_clearly() {
         )
     );
 }
+
+#[test]
+fn an_image_without_environments_is_read_from_its_working_directory() {
+    let dokku = TestDokku::start();
+    let laptop = backend_checkout(&dokku, Some("backend/drizzle"), &MIGRATIONS, Some(PROCFILE));
+    let image = backend_checkout(&dokku, Some("backend/drizzle"), &MIGRATIONS, Some(PROCFILE));
+    std::fs::remove_dir_all(image.path().join("environments")).unwrap();
+    deploy(&dokku, &image);
+
+    let root = image.path().display();
+    let outcome = laptop.run(&["--env", "staging", "doctor"]);
+    outcome
+        .expect_code(7)
+        .expect_stdout_contains(&format!("no environments/ found, so the project root is its working directory {root}"))
+        .expect_stdout_contains(&format!("ok    procfile      {root}/Procfile in the image runs"))
+        .expect_stdout_contains(
+            "FAIL  migrations    the image's environment staging could not be read (no `environments/` folder in",
+        )
+        .expect_stdout_contains(
+            "copy environments/ into the image (its drizzle folder is backend/drizzle: name it in [migrations] dir)",
+        );
+}

@@ -254,13 +254,16 @@ fn migrations_check(facts: &ImageFacts, checkout: &Checkout) -> Check {
     };
     let Some(folder) = &environment.migrations else {
         let error = environment.error.as_deref().unwrap_or("not read");
+        let found = match facts.drizzle_folders.first() {
+            Some(found) => format!(" (its drizzle folder is {found}: name it in [migrations] dir)"),
+            None => String::new(),
+        };
         return Check::new(
             "migrations",
             false,
             format!(
-                "the image's environment {} could not be read: {error}; {}",
-                environment.name,
-                elsewhere(format!("ship environments/{}.toml in the image", environment.name))
+                "the image's environment {} could not be read ({error}): copy environments/ into the image{found}",
+                environment.name
             ),
         );
     };

@@ -111,7 +111,8 @@ fn gather(cli: &Cli, cwd: &Path) -> ImageFacts {
     let root = located.as_ref().map_or_else(|_| cwd.to_path_buf(), |project| project.root.clone());
     let procfile = procfile_facts(&root.join("Procfile"));
     let environment = match &located {
-        Err(err) => EnvironmentFacts { name, file: None, error: Some(describe(err)), migrations: None },
+        // Its help (run it in the checkout, or pass --config-dir) is for a laptop.
+        Err(err) => EnvironmentFacts { name, file: None, error: Some(err.message.clone()), migrations: None },
         Ok(project) => match project.load(&name) {
             Err(err) => {
                 let file = project.environments_dir.join(format!("{name}.toml"));
