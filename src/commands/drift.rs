@@ -137,6 +137,9 @@ pub async fn remote(
     let captured = run_captured(&connection.session, &dokku.app, &arguments).await;
     let _ = connection.session.close().await;
     let (exit, stdout) = captured?;
+    if let Some(error) = super::remote::dokku_refusal(exit, dokku, &connection.destination) {
+        return Err(error);
+    }
     let document: serde_json::Value = serde_json::from_slice(&stdout).map_err(|_| {
         Error::new(ErrorKind::Remote, "`drift --print-catalog` in the container did not answer with its JSON document")
             .note("exit code", exit.code.map_or("none".to_owned(), |code| code.to_string()))

@@ -181,10 +181,25 @@ fn confirm_production(app: &str, command: &Command) -> Result<()> {
     }
 }
 
-/// What Dokku itself refused a `run` for, before anything of ours ran.
-fn dokku_refusal(exit: crate::dokku::remote::RunExit, dokku: &DokkuSettings, destination: &str) -> Option<Error> {
+/// What Dokku itself refused a `run` for, or the container could not start,
+/// before anything of ours ran.
+pub(crate) fn dokku_refusal(
+    exit: crate::dokku::remote::RunExit,
+    dokku: &DokkuSettings,
+    destination: &str,
+) -> Option<Error> {
     if exit.app_missing {
         return Some(missing_app(dokku, destination));
+    }
+    if exit.binary_missing {
+        return Some(
+            Error::new(ErrorKind::Remote, format!("the image of {} has no praxia-deploy on its PATH", dokku.app))
+                .note("the container said", "above")
+                .help(format!(
+                    "{}, deploy, then check with `praxia-deploy doctor`",
+                    crate::commands::doctor::checks::BINARY_FIX
+                )),
+        );
     }
     exit.never_deployed.then(|| {
         Error::new(ErrorKind::Remote, format!("the app {} has never been deployed", dokku.app))

@@ -43,6 +43,35 @@ pub struct RunExit {
     pub never_deployed: bool,
     /// Dokku said the app does not exist (its own check, so no `apps:exists` first).
     pub app_missing: bool,
+    /// The container could not start praxia-deploy: the image lacks it on its PATH.
+    pub binary_missing: bool,
+}
+
+/// Whether a line of a `run`'s stderr says the image has no praxia-deploy to
+/// run: a shell's or Docker's "not found", or the official Node images'
+/// entrypoint, which runs a command it cannot find as a script (`node
+/// praxia-deploy ...`: "Cannot find module '/app/praxia-deploy'"). Pure.
+pub fn says_binary_missing(line: &str) -> bool {
+    line.contains("praxia-deploy: not found")
+        || line.contains("praxia-deploy: command not found")
+        || line.contains("Cannot find module") && line.contains("/praxia-deploy'")
+        || line.contains("executable file not found") && line.contains("praxia-deploy")
+}
+
+/// What waiting for a `run` gave: openssh turns exit 127 into an error, which is
+/// the container's answer when it said it has no praxia-deploy, and otherwise
+/// the host's own "no such command".
+fn run_exit_code(
+    waited: std::result::Result<std::process::ExitStatus, openssh::Error>,
+    binary_missing: bool,
+) -> Result<Option<i32>> {
+    match waited {
+        Ok(status) => Ok(status.code()),
+        Err(openssh::Error::Remote(inner)) if inner.kind() == std::io::ErrorKind::NotFound && binary_missing => {
+            Ok(Some(127))
+        }
+        Err(err) => Err(ssh_lost("waiting for the remote command", &err)),
+    }
 }
 
 /// Runs `arguments` through Dokku for `app`, copying the remote stdout and stderr
@@ -53,12 +82,33 @@ pub async fn run_streaming(session: &Session, app: &str, arguments: &DokkuComman
     let stderr = child.stderr().take().expect("piped stderr");
     // Dokku's own words, on stderr before anything of ours runs.
     let missing = format!("App {app} does not exist");
-    let watched = [NEVER_DEPLOYED, missing.as_str()];
+    let watch = watched(&missing);
     let (_, seen) =
-        tokio::join!(copy_lines(stdout, tokio::io::stdout(), &[]), copy_lines(stderr, tokio::io::stderr(), &watched),);
-    let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
-    let ours = status.code() == Some(0);
-    Ok(RunExit { code: status.code(), never_deployed: seen[0] && !ours, app_missing: seen[1] && !ours })
+        tokio::join!(copy_lines(stdout, tokio::io::stdout(), &[]), copy_lines(stderr, tokio::io::stderr(), &watch));
+    Ok(run_exit(run_exit_code(child.wait().await, seen[2])?, &seen))
+}
+
+/// Whether a line of stderr is one a watcher looks for.
+type LineWatch<'a> = Box<dyn Fn(&str) -> bool + 'a>;
+
+/// What `run`'s stderr is watched for: Dokku's "never deployed", its "App X does
+/// not exist", and the container's "no praxia-deploy" (in `RunExit`'s order).
+fn watched(missing: &str) -> [LineWatch<'_>; 3] {
+    [
+        Box::new(|line| line.contains(NEVER_DEPLOYED)),
+        Box::new(move |line| line.contains(missing)),
+        Box::new(says_binary_missing),
+    ]
+}
+
+fn run_exit(code: Option<i32>, seen: &[bool]) -> RunExit {
+    let failed = code != Some(0);
+    RunExit {
+        code,
+        never_deployed: seen[0] && failed,
+        app_missing: seen[1] && failed,
+        binary_missing: seen[2] && failed,
+    }
 }
 
 /// Starts `arguments` (a Dokku command line) with stdout and stderr piped, no stdin.
@@ -75,8 +125,12 @@ async fn spawn_run<'s>(session: &'s Session, arguments: &DokkuCommand) -> Result
         .map_err(|err| ssh_lost("starting the remote command", &err))
 }
 
-/// Copies line by line, flushing each, and reports which of `watch` appeared.
-async fn copy_lines(from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, watch: &[&str]) -> Vec<bool> {
+/// Copies line by line, flushing each, and reports which of `watch` matched a line.
+async fn copy_lines(
+    from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    watch: &[LineWatch<'_>],
+) -> Vec<bool> {
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
     let mut seen = vec![false; watch.len()];
@@ -87,7 +141,7 @@ async fn copy_lines(from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpi
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
                 for (seen, watch) in seen.iter_mut().zip(watch) {
-                    *seen |= text.contains(watch);
+                    *seen |= watch(&text);
                 }
                 let _ = to.write_all(&line).await;
                 let _ = to.flush().await;
@@ -111,7 +165,8 @@ fn unexpected(what: &str, output: &std::process::Output) -> Error {
 fn ssh_lost(what: &str, err: &openssh::Error) -> Error {
     let text = match err {
         openssh::Error::Remote(inner) if inner.kind() == std::io::ErrorKind::NotFound => {
-            "the host has no `dokku` command (is this a Dokku host, and the user `dokku`?)".to_owned()
+            "a command was not found (exit 127): the host's `dokku` (is this a Dokku host, and the user `dokku`?)"
+                .to_owned()
         }
         other => other.to_string(),
     };
@@ -182,16 +237,14 @@ pub async fn run_captured(session: &Session, app: &str, arguments: &DokkuCommand
     let mut stdout = child.stdout().take().expect("piped stdout");
     let stderr = child.stderr().take().expect("piped stderr");
     let missing = format!("App {app} does not exist");
-    let watched = [NEVER_DEPLOYED, missing.as_str()];
+    let watch = watched(&missing);
     let mut captured = Vec::new();
     let (read, seen) = tokio::join!(
         tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut captured),
-        copy_lines(stderr, tokio::io::stderr(), &watched)
+        copy_lines(stderr, tokio::io::stderr(), &watch)
     );
     read.map_err(|err| Error::new(ErrorKind::Remote, "the remote command's output broke off").note("reason", err))?;
-    let status = child.wait().await.map_err(|err| ssh_lost("waiting for the remote command", &err))?;
-    let ours = status.code() == Some(0);
-    Ok((RunExit { code: status.code(), never_deployed: seen[0] && !ours, app_missing: seen[1] && !ours }, captured))
+    Ok((run_exit(run_exit_code(child.wait().await, seen[2])?, &seen), captured))
 }
 
 /// Runs `arguments` through Dokku for `app` and returns what it wrote on stdout
@@ -212,20 +265,35 @@ pub async fn run_collected(
     for read in [read_out, read_err] {
         read.map_err(|err| Error::new(ErrorKind::Remote, "the remote command's output broke off").note("reason", err))?;
     }
-    // openssh turns exit 127 into an error; here it is an answer (the caller
-    // knows the host has `dokku`: the container has no such command).
-    let code = match child.wait().await {
-        Ok(status) => status.code(),
-        Err(openssh::Error::Remote(inner)) if inner.kind() == std::io::ErrorKind::NotFound => Some(127),
-        Err(err) => return Err(ssh_lost("waiting for the remote command", &err)),
-    };
     let said = String::from_utf8_lossy(&err).into_owned();
-    let ours = code == Some(0);
     let missing = format!("App {app} does not exist");
-    let exit = RunExit {
-        code,
-        never_deployed: said.contains(NEVER_DEPLOYED) && !ours,
-        app_missing: said.contains(&missing) && !ours,
-    };
-    Ok((exit, out, said))
+    let seen: Vec<bool> = watched(&missing).iter().map(|watch| said.lines().any(watch)).collect();
+    // The caller knows the host has `dokku`: exit 127 is the container's "no such command".
+    let code = run_exit_code(child.wait().await, true)?;
+    Ok((run_exit(code, &seen), out, said))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_binary_missing;
+
+    #[test]
+    fn the_containers_ways_of_saying_it_has_no_praxia_deploy() {
+        for line in [
+            "bash: line 1: exec: praxia-deploy: not found",
+            "/bin/sh: 1: praxia-deploy: not found",
+            "bash: praxia-deploy: command not found",
+            "Error: Cannot find module '/app/praxia-deploy'",
+            "docker: Error response from daemon: exec: \"praxia-deploy\": executable file not found in $PATH",
+        ] {
+            assert!(says_binary_missing(line), "{line}");
+        }
+        for line in [
+            "error: the migration folder backend/drizzle was not found",
+            "help: run `praxia-deploy status`: the table was not found",
+            "praxia-deploy: exit 6",
+        ] {
+            assert!(!says_binary_missing(line), "{line}");
+        }
+    }
 }

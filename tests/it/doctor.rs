@@ -248,7 +248,7 @@ fn an_image_without_praxia_deploy_on_its_path_fails_with_the_fix() {
     deploy(&dokku, &image);
     // Node and the system's tools, not praxia-deploy.
     dokku.set_image_path(APP, "/usr/local/bin:/usr/bin:/bin");
-    let fix = "copy the binary into the image (README: 'The binary in your image')";
+    let fix = "copy the binary into the image (README: \"Deploying to Dokku\", step 3, \"The binary in the backend's image\")";
 
     // No ENTRYPOINT: the container's shell says "not found", exit 127.
     let outcome = laptop.run(&["--env", "staging", "doctor"]);
@@ -340,4 +340,29 @@ fn an_image_without_environments_is_read_from_its_working_directory() {
         .expect_stdout_contains(
             "copy environments/ into the image (its drizzle folder is backend/drizzle: name it in [migrations] dir)",
         );
+}
+
+/// Not only doctor: `migrate`, `status` and `drift` over SSH on an image without
+/// the binary say so and how to fix it, rather than "the host has no dokku".
+#[test]
+fn remote_commands_on_an_image_without_praxia_deploy_say_so() {
+    let dokku = TestDokku::start();
+    let laptop = backend_checkout(&dokku, Some("backend/drizzle"), &MIGRATIONS, Some(PROCFILE));
+    let image = backend_checkout(&dokku, Some("backend/drizzle"), &MIGRATIONS, Some(PROCFILE));
+    deploy(&dokku, &image);
+    dokku.set_image_path(APP, "/usr/local/bin:/usr/bin:/bin");
+    let said = format!("the image of {APP} has no praxia-deploy on its PATH");
+    let fix = "copy the binary into the image (README: \"Deploying to Dokku\", step 3";
+    for args in [&["status"][..], &["drift"], &["migrate", "--no-backup"]] {
+        let mut command = vec!["--env", "staging"];
+        command.extend_from_slice(args);
+        laptop.run(&command).expect_code(7).expect_stderr_contains(&said).expect_stderr_contains(fix);
+    }
+    // The Node image's entrypoint: exit 1 and node's "Cannot find module".
+    dokku.set_image_entrypoint(APP, NODE_ENTRYPOINT);
+    laptop
+        .run(&["--env", "staging", "status"])
+        .expect_code(7)
+        .expect_stderr_contains("Cannot find module")
+        .expect_stderr_contains(&said);
 }

@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::text::plural;
 
 /// Where the README shows how an image gets the binary.
-const BINARY_FIX: &str = "copy the binary into the image (README: 'The binary in your image')";
+pub const BINARY_FIX: &str =
+    "copy the binary into the image (README: \"Deploying to Dokku\", step 3, \"The binary in the backend's image\")";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -142,7 +143,7 @@ pub fn read_answer(exit: RunExit, stdout: &[u8], stderr: &str) -> ProbeAnswer {
     }
     let last = lines.last().map_or_else(|| "nothing".to_owned(), |line| shorten(line));
     // 127: a shell's, or docker's own, "command not found".
-    if exit.code == Some(127) || lines.iter().any(|line| line.contains("executable file not found")) {
+    if exit.code == Some(127) || exit.binary_missing {
         return ProbeAnswer::NotOnPath(last);
     }
     ProbeAnswer::Failed { code: exit.code, said: last }
@@ -415,7 +416,7 @@ mod tests {
         image_checks(&answer, &checkout(local), "api").into_iter().find(|check| check.name == name).unwrap()
     }
 
-    const EXIT: RunExit = RunExit { code: Some(0), never_deployed: false, app_missing: false };
+    const EXIT: RunExit = RunExit { code: Some(0), never_deployed: false, app_missing: false, binary_missing: false };
 
     #[test]
     fn the_probes_answer_is_read_from_its_document_else_from_how_the_container_ended() {
@@ -439,7 +440,7 @@ mod tests {
             read_answer(RunExit { code: Some(1), ..EXIT }, b"", node),
             ProbeAnswer::NotOnPath(said) if said.ends_with("Cannot find module '/app/praxia-deploy'")
         ));
-        let undeployed = RunExit { code: Some(1), never_deployed: true, app_missing: false };
+        let undeployed = RunExit { code: Some(1), never_deployed: true, app_missing: false, binary_missing: false };
         assert_eq!(read_answer(undeployed, b"", " !     Invalid image stage detected"), ProbeAnswer::NeverDeployed);
         assert_eq!(
             read_answer(RunExit { code: Some(139), ..EXIT }, b"", "Segmentation fault\n"),
