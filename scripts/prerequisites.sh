@@ -37,6 +37,11 @@ install_prerequisites() {
   command -v ssh >/dev/null || apt_install openssh-client
   command -v ssh-keygen >/dev/null || apt_install openssh-client
 
+  # mmdebstrap: the runtime tests (tests/it/runtime.rs) build a minimal Debian
+  # bookworm root with it (minbase, once, cached in the target dir) and run the
+  # binary there with chroot, which needs root.
+  command -v mmdebstrap >/dev/null || apt_install mmdebstrap
+
   # The real clients the interop tests run, pinned by their lockfiles: drizzle-orm
   # 0.45 + drizzle-kit 0.31, pg and better-auth in tests/interop; drizzle-orm +
   # drizzle-kit 1.0 in tests/interop/drizzle-1.

@@ -22,6 +22,7 @@ mod real_projects;
 mod release;
 mod review;
 mod review_corpus;
+mod runtime;
 mod schema;
 mod seed;
 mod setup_server;

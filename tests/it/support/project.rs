@@ -51,7 +51,12 @@ pub struct TestProject {
 impl TestProject {
     /// An empty project: just an `environments/` folder.
     pub fn empty() -> TestProject {
-        let dir = tempfile::Builder::new().prefix("praxia-project-").tempdir().expect("temp dir");
+        TestProject::empty_in(&std::env::temp_dir())
+    }
+
+    /// An empty project in a new folder under `parent` (e.g. a root the binary is chrooted into).
+    pub fn empty_in(parent: &Path) -> TestProject {
+        let dir = tempfile::Builder::new().prefix("praxia-project-").tempdir_in(parent).expect("temp dir");
         // The server account (`postgres` when the tests run as root) must reach `.praxia/`.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         std::fs::create_dir(dir.path().join("environments")).expect("mkdir environments");
@@ -76,7 +81,12 @@ impl TestProject {
 
     /// A project with a `test` environment (short waits) and these migrations.
     pub fn with_migrations(migrations: &[(&str, i64, &str)]) -> TestProject {
-        let project = TestProject::empty();
+        TestProject::with_migrations_in(&std::env::temp_dir(), migrations)
+    }
+
+    /// `with_migrations`, in a new folder under `parent`.
+    pub fn with_migrations_in(parent: &Path, migrations: &[(&str, i64, &str)]) -> TestProject {
+        let project = TestProject::empty_in(parent);
         project.file("environments/test.toml", TEST_ENVIRONMENT);
         project.set_migrations(migrations);
         project
