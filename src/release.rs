@@ -152,8 +152,10 @@ async fn attempt(
     }
     // Before the lock: pg_dump's ACCESS SHARE locks would wait behind the DDL.
     if !nothing_pending && carried.backup.is_none() {
+        let server_major = connection.server_version_num().map(|number| number / 10_000);
         let backup =
-            before_migrating(&steps.backup, env, migrator.folder(), migrator.url(), plan.pending.len()).await?;
+            before_migrating(&steps.backup, env, migrator.folder(), migrator.url(), plan.pending.len(), server_major)
+                .await?;
         carried.backup = Some(backup);
     }
     let record = carried.backup.as_ref().and_then(|backup| backup.record.clone());

@@ -143,13 +143,15 @@ pub struct BeforeMigrating {
     pub taken_here: Option<Taken>,
 }
 
-/// The backup before `pending` migrations, from `source`.
+/// The backup before `pending` migrations, from `source`, of a server of
+/// `server_major` (named in the help when pg_dump is missing).
 pub async fn before_migrating(
     source: &BackupSource,
     env: &Environment,
     folder: &MigrationFolder,
     url: &DatabaseUrl,
     pending: usize,
+    server_major: Option<u32>,
 ) -> Result<BeforeMigrating> {
     let migrations = crate::text::plural(pending, "migration");
     match source {
@@ -168,6 +170,11 @@ pub async fn before_migrating(
                     .help("[backup] release_dir must be a Dokku storage mount, or the dump is lost with the container: `dokku storage:mount <app> /var/lib/dokku/data/storage/<name>:<that folder>` (README, Backups)"));
             }
             tracing::info!("{migrations} pending: taking a verified backup into {} first", dir.display());
+            // The client programs first: missing, the error names the server's client package.
+            for name in ["pg_dump", "pg_restore"] {
+                tools::program_for_server(name, server_major)
+                    .map_err(|error| error.note("nothing was migrated", "the backup comes first"))?;
+            }
             let taken = with_pg_dump(env, folder, url, dir, &super::app_name(env)).await?;
             tracing::info!(
                 "backup {} ({} bytes, sha256 {}) verified",

@@ -46,6 +46,21 @@ pub fn program(name: &str) -> Result<PathBuf> {
     })
 }
 
+/// `program(name)` for a dump of (or a restore into) a server of `server_major`:
+/// missing, the help names the client package of that major version.
+pub fn program_for_server(name: &str, server_major: Option<u32>) -> Result<PathBuf> {
+    program(name).map_err(|error| match server_major {
+        Some(major) => error.help(server_install_help(name, major)),
+        None => error,
+    })
+}
+
+fn server_install_help(name: &str, major: u32) -> String {
+    format!(
+        "the server is PostgreSQL {major}: install its client programs, that major version or newer (Debian/Ubuntu: `apt-get install postgresql-client-{major}`, from apt.postgresql.org when the distribution lacks that version; in an image, in its Dockerfile's runtime stage), or set PG_BIN to the folder that holds {name}"
+    )
+}
+
 fn install_help(name: &str) -> String {
     format!(
         "install PostgreSQL's client programs, the server's major version or newer (Debian/Ubuntu: `apt-get install postgresql-client`, or `postgresql-client-17` from apt.postgresql.org; macOS: `brew install libpq` and put its bin on PATH), or set PG_BIN to the folder that holds {name}"

@@ -175,6 +175,11 @@ async fn migrated(database: &TestDatabase) -> (i64, i64) {
     (tables, recorded)
 }
 
+/// The server's major version (15 for the harness's PostgreSQL 15).
+async fn server_major(database: &TestDatabase) -> i64 {
+    scalar(database, "SELECT current_setting('server_version_num')::bigint / 10000").await
+}
+
 #[tokio::test]
 async fn in_a_debian_minbase_root_the_binary_alone_shows_its_version_and_releases_the_migrations() {
     let root = debian_root_with_binary();
@@ -205,6 +210,39 @@ async fn in_a_debian_minbase_root_the_binary_alone_shows_its_version_and_release
     )
     .expect_code(0);
     assert_eq!(migrated(&database).await, (2, 2));
+}
+
+#[tokio::test]
+async fn a_production_release_in_a_root_without_pg_dump_says_to_install_the_servers_postgresql_client() {
+    let root = debian_root_with_binary();
+    assert!(
+        !root.join("usr/bin/pg_dump").exists() && !root.join("usr/lib/postgresql").exists(),
+        "the minbase root has no PostgreSQL client"
+    );
+    let database = test_postgres().fresh_database();
+    let major = server_major(&database).await;
+    let project = TestProject::with_migrations_in(&root.join("tmp"), &MIGRATIONS);
+    // The release phase's backup into a storage mount, as the README has it.
+    project.file(
+        "environments/production.toml",
+        "kind = \"production\"\n\n[database]\nwait = \"5s\"\nlock_wait = \"20s\"\n\n[backup]\nrelease_dir = \"backups\"\n",
+    );
+    std::fs::create_dir(project.path().join("backups")).unwrap();
+    let config_dir = in_root(root, &project.path().join("environments"));
+    let outcome = run_in_root(
+        root,
+        BINARY_IN_ROOT,
+        &["release", "--config-dir", &config_dir],
+        &[("DATABASE_URL", &database.url), ("PRAXIA_ENV", "production")],
+    );
+    outcome
+        .expect_code(2)
+        .expect_stderr_contains("pg_dump is not installed")
+        .expect_stderr_contains(&format!("PostgreSQL {major}"))
+        .expect_stderr_contains(&format!("postgresql-client-{major}"))
+        .expect_stderr_contains("nothing was migrated");
+    assert_eq!(migrated(&database).await, (0, 0), "nothing was migrated");
+    assert_eq!(std::fs::read_dir(project.path().join("backups")).unwrap().count(), 0, "no file left behind");
 }
 
 /// A root that holds the binary, its program loader and the libraries it links
