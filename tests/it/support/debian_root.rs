@@ -64,22 +64,30 @@ fn build_or_reuse() -> Result<PathBuf, String> {
              fix: {PREREQUISITES}, or `apt-get install mmdebstrap`"
         )
     })?;
-    // A killed build's leftovers: plain files (mmdebstrap mounts /proc and /sys in
-    // its own temp folder, never here), removed under the lock.
-    let tarball = cache.join(format!("{RECIPE}.tar"));
+    // A killed build's leftovers, removed under the lock; never through a mount
+    // (mmdebstrap mounts /proc, /sys and /dev/pts in the root while it builds).
     let partial = cache.join(format!("{RECIPE}.partial"));
-    let _ = std::fs::remove_file(&tarball);
-    let _ = std::fs::remove_dir_all(&partial);
+    let mounted = mounts_under(&partial);
+    if !mounted.is_empty() {
+        return Err(format!(
+            "a killed build of the Debian root left mounts in {}: {}\nfix: `umount -R {}`, then run the tests again",
+            partial.display(),
+            mounted.join(", "),
+            partial.display()
+        ));
+    }
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).map_err(|err| format!("remove {}: {err}", partial.display()))?;
+    }
 
     let started = Instant::now();
     let built = Command::new(&mmdebstrap)
         .args(["--variant=minbase", "--mode=root", "--quiet", SUITE])
-        .arg(&tarball)
+        .arg(&partial)
         .arg(MIRROR)
         .output()
         .map_err(|err| format!("run {}: {err}", mmdebstrap.display()))?;
     if !built.status.success() {
-        let _ = std::fs::remove_file(&tarball);
         return Err(format!(
             "mmdebstrap could not build the Debian {SUITE} root ({}):\n{}\n\
              fix: it downloads the packages from {MIRROR}, which must be reachable; it runs as root",
@@ -87,22 +95,21 @@ fn build_or_reuse() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&built.stderr).trim()
         ));
     }
-    std::fs::create_dir(&partial).map_err(|err| format!("create {}: {err}", partial.display()))?;
-    let unpacked = Command::new("tar")
-        .arg("-xf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&partial)
-        .output()
-        .map_err(|err| format!("run tar: {err}"))?;
-    let _ = std::fs::remove_file(&tarball);
-    if !unpacked.status.success() {
-        return Err(format!("tar could not unpack the Debian root: {}", String::from_utf8_lossy(&unpacked.stderr)));
-    }
     std::fs::rename(&partial, &root)
         .map_err(|err| format!("rename {} to {}: {err}", partial.display(), root.display()))?;
     eprintln!("built the Debian {SUITE} minbase root in {:.1?}: {}", started.elapsed(), root.display());
     Ok(root)
+}
+
+/// The mount points at or under `dir` (from /proc/self/mountinfo).
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|mount_point| Path::new(mount_point).starts_with(dir))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn which(program: &str) -> Option<PathBuf> {
