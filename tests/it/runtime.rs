@@ -24,6 +24,8 @@ const ALLOWED_LIBRARIES: [&str; 4] = ["libc.so.6", "libm.so.6", LOADER, "libgcc_
 const LOADER: &str = "ld-linux-x86-64.so.2";
 #[cfg(target_arch = "aarch64")]
 const LOADER: &str = "ld-linux-aarch64.so.1";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("name this architecture's glibc program loader (ld-linux-*.so.*) in LOADER");
 
 /// The oldest glibc the README says the binary runs on: 2.34 (RHEL 9, Amazon
 /// Linux 2023; Ubuntu 22.04 has 2.35, Debian 12 and node:20-bookworm-slim 2.36).

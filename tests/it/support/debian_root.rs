@@ -33,7 +33,7 @@ pub fn require_root() {
     );
 }
 
-/// The cached root, built on first use (a minute or so; then reused in
+/// The cached root, built on first use (about 15 s on 2 cores; then reused in
 /// milliseconds). Panics with the fix when it cannot be built.
 pub fn debian_root() -> &'static Path {
     require_root();
