@@ -51,6 +51,12 @@ pub struct DatabaseSettings {
     pub lock_timeout: PgTimeout,
     /// `SET statement_timeout` inside migrations.
     pub statement_timeout: PgTimeout,
+    /// `lock_timeout` for a statement that does not block the app's reads and
+    /// writes while it waits (`CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`,
+    /// ...): an index build waits for every older transaction of the database.
+    pub concurrent_lock_timeout: PgTimeout,
+    /// `statement_timeout` for those statements: a build on a large table is long.
+    pub concurrent_statement_timeout: PgTimeout,
 }
 
 impl Default for DatabaseSettings {
@@ -61,6 +67,8 @@ impl Default for DatabaseSettings {
             lock_wait: HumanDuration::from_secs(60),
             lock_timeout: PgTimeout::from_secs(5),
             statement_timeout: PgTimeout::from_secs(600),
+            concurrent_lock_timeout: PgTimeout::from_secs(30 * 60),
+            concurrent_statement_timeout: PgTimeout::from_secs(4 * 60 * 60),
         }
     }
 }

@@ -149,6 +149,8 @@ pub struct NumberedStatement<'m> {
     /// 1-based line of the statement's first character in the file.
     pub line: usize,
     pub text: &'m str,
+    /// What the lexer made of it (its unquoted words).
+    pub statement: &'m SqlStatement,
 }
 
 /// Where in a migration file a database error points.
@@ -198,15 +200,16 @@ impl Migration {
                 chunk
                     .statements
                     .iter()
-                    .map(move |statement| (chunk_index, chunk, statement.start, statement.text(chunk_text)))
+                    .map(move |statement| (chunk_index, chunk, statement, statement.text(chunk_text)))
             })
             .enumerate()
-            .map(|(index, (chunk_index, chunk, start_in_chunk, text))| NumberedStatement {
+            .map(|(index, (chunk_index, chunk, statement, text))| NumberedStatement {
                 number: index + 1,
                 chunk_index,
-                start_in_chunk,
-                line: self.lines.line_column(&self.text, chunk.offset + start_in_chunk).0,
+                start_in_chunk: statement.start,
+                line: self.lines.line_column(&self.text, chunk.offset + statement.start).0,
                 text,
+                statement,
             })
     }
 

@@ -41,6 +41,40 @@ pub fn non_transactional_reason(words: &[String]) -> Option<&'static str> {
     }
 }
 
+/// A statement that does not block the app's reads and writes while it waits
+/// or works (it takes at most SHARE UPDATE EXCLUSIVE on its table): named, it
+/// gets the environment's `concurrent_*` limits instead of the `lock_timeout`
+/// that protects the app from a queue behind an ACCESS EXCLUSIVE lock. An index
+/// build waits for every older transaction of the database; cutting that wait
+/// at 5 s fails the build on any busy database. Pure.
+pub fn waits_without_blocking(words: &[String]) -> Option<&'static str> {
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let has = |word: &str| words.iter().any(|candidate| candidate == word);
+    match (w(0), w(1)) {
+        ("CREATE", "INDEX") | ("CREATE", "UNIQUE") if has("CONCURRENTLY") => Some("CREATE INDEX CONCURRENTLY"),
+        ("DROP", "INDEX") if w(2) == "CONCURRENTLY" => Some("DROP INDEX CONCURRENTLY"),
+        ("REINDEX", _) if has("CONCURRENTLY") => Some("REINDEX CONCURRENTLY"),
+        ("ALTER", "TABLE") if has("DETACH") && has("CONCURRENTLY") => Some("DETACH PARTITION CONCURRENTLY"),
+        ("ALTER", "TABLE") if validates_only(words) => Some("VALIDATE CONSTRAINT"),
+        _ => None,
+    }
+}
+
+/// `ALTER TABLE [IF EXISTS] [ONLY] t VALIDATE CONSTRAINT c` and nothing else:
+/// another action in the same statement may take a stronger lock.
+fn validates_only(words: &[String]) -> bool {
+    const ACTIONS: [&str; 18] = [
+        "ADD", "DROP", "ALTER", "SET", "RESET", "RENAME", "OWNER", "ENABLE", "DISABLE", "INHERIT", "NO", "CLUSTER",
+        "REPLICA", "OF", "NOT", "ATTACH", "DETACH", "FORCE",
+    ];
+    let Some(at) = words.iter().position(|word| word == "VALIDATE") else {
+        return false;
+    };
+    words.get(at + 1).is_some_and(|word| word == "CONSTRAINT")
+        && words.len() <= at + 3
+        && !words[2..at].iter().any(|word| ACTIONS.contains(&word.as_str()))
+}
+
 /// Why a statement needs a transaction of its own: it may run in one, but not
 /// batched with other migrations.
 pub fn own_transaction_reason(words: &[String]) -> Option<&'static str> {
@@ -827,6 +861,34 @@ mod tests {
         assert!(split_statements("\n  -- just a comment\n/* and another */\n").is_empty());
         assert!(split_statements(";;").is_empty());
         assert_eq!(words_of("SELECT 1 -- no semicolon at the end"), [["SELECT"]]);
+    }
+
+    #[test]
+    fn statements_that_wait_without_blocking_the_app_are_named() {
+        let named = |sql: &str| waits_without_blocking(&split_statements(sql)[0].words);
+        assert_eq!(named("CREATE INDEX CONCURRENTLY t_x ON t (x)"), Some("CREATE INDEX CONCURRENTLY"));
+        assert_eq!(
+            named("create unique index concurrently if not exists k on t (x)"),
+            Some("CREATE INDEX CONCURRENTLY")
+        );
+        assert_eq!(named("DROP INDEX CONCURRENTLY IF EXISTS t_x"), Some("DROP INDEX CONCURRENTLY"));
+        assert_eq!(named("REINDEX INDEX CONCURRENTLY t_x"), Some("REINDEX CONCURRENTLY"));
+        assert_eq!(named("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY"), Some("DETACH PARTITION CONCURRENTLY"));
+        assert_eq!(
+            named("ALTER TABLE \"session\" VALIDATE CONSTRAINT \"session_user_id_fk\""),
+            Some("VALIDATE CONSTRAINT")
+        );
+        assert_eq!(named("ALTER TABLE IF EXISTS ONLY public.t VALIDATE CONSTRAINT c"), Some("VALIDATE CONSTRAINT"));
+        for blocking in [
+            "CREATE INDEX t_x ON t (x)",
+            "DROP INDEX t_x",
+            "REINDEX INDEX t_x",
+            "ALTER TABLE t VALIDATE CONSTRAINT c, ALTER COLUMN x SET NOT NULL",
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID",
+            "ALTER TABLE t DROP CONSTRAINT c",
+        ] {
+            assert_eq!(named(blocking), None, "{blocking}");
+        }
     }
 
     #[test]

@@ -15,8 +15,10 @@ use super::plan::{Step, TableWork};
 use crate::config::{Environment, PgTimeout};
 use crate::error::{Error, ErrorKind, Result, capped_list};
 use crate::migration_folder::Migration;
-use crate::migration_folder::sql::{TransactionControl, transaction_control};
-use crate::pg_error::{FailureClass, classify, sqlstate};
+use crate::migration_folder::sql::{
+    self, SqlStatement, TransactionControl, transaction_control, waits_without_blocking,
+};
+use crate::pg_error::{FailureClass, classify, has_code, sqlstate};
 use crate::provenance::Provenance;
 use crate::stamp::{self, Overwrite};
 
@@ -26,8 +28,41 @@ const CLIENT_MARGIN: Duration = Duration::from_secs(10);
 /// The session settings a migration runs under.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// For statements that may block the app: a short lock wait, so that the
+    /// app's queries never queue long behind a migration's lock request.
+    pub blocking: Timeouts,
+    /// For statements that wait without blocking it (`sql::waits_without_blocking`):
+    /// an index build must outwait every older transaction of the database.
+    pub concurrent: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
     pub lock_timeout: PgTimeout,
     pub statement_timeout: PgTimeout,
+}
+
+impl Limits {
+    pub fn of(database: &crate::config::DatabaseSettings) -> Limits {
+        Limits {
+            blocking: Timeouts { lock_timeout: database.lock_timeout, statement_timeout: database.statement_timeout },
+            concurrent: Timeouts {
+                lock_timeout: database.concurrent_lock_timeout,
+                statement_timeout: database.concurrent_statement_timeout,
+            },
+        }
+    }
+
+    /// The concurrent limits when every one of `statements` waits without
+    /// blocking the app (there is at least one), else the blocking ones.
+    fn for_statements<'s>(&self, mut statements: impl Iterator<Item = &'s SqlStatement>) -> Timeouts {
+        let mut any = false;
+        let concurrent = statements.all(|statement| {
+            any = true;
+            waits_without_blocking(&statement.words).is_some()
+        });
+        if concurrent && any { self.concurrent } else { self.blocking }
+    }
 }
 
 /// Told about each migration as it runs (a progress bar, log lines).
@@ -182,7 +217,10 @@ impl Applier<'_> {
         progress: &mut dyn Progress,
     ) -> std::result::Result<Vec<AppliedMigration>, Failure> {
         // Session-level, set before BEGIN and reset after: nothing precedes the migration's own SQL.
-        let limits = self.limits_sql(connection, "SET");
+        let timeouts = self.limits.for_statements(
+            migrations.iter().flat_map(|migration| migration.chunks.iter().flat_map(|chunk| &chunk.statements)),
+        );
+        let limits = self.limits_sql(connection, "SET", timeouts);
         sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *connection).await.map_err(Failure::setup)?;
         let mut transaction = connection.begin().await.map_err(Failure::setup)?;
         let mut table_ready = false;
@@ -196,7 +234,7 @@ impl Applier<'_> {
                 if text.trim().is_empty() {
                     continue;
                 }
-                let bound = self.client_bound(chunk.statements.len());
+                let bound = client_bound(chunk.statements.len(), timeouts);
                 let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *transaction);
                 match tokio::time::timeout(bound, sent).await {
                     Ok(Ok(_)) => {}
@@ -236,15 +274,6 @@ impl Applier<'_> {
         Ok(ran.into_iter().map(|(migration, took)| AppliedMigration::of(migration, took)).collect())
     }
 
-    /// How long the client waits for `statements` statements sent together: each
-    /// may take `statement_timeout` on the server, then a margin. A server that
-    /// waits on the client, or never answers, is given up on.
-    fn client_bound(&self, statements: usize) -> Duration {
-        let per_statement =
-            Duration::from_millis(u64::try_from(self.limits.statement_timeout.millis()).unwrap_or(u64::MAX));
-        per_statement.saturating_mul(u32::try_from(statements.max(1)).unwrap_or(u32::MAX)) + CLIENT_MARGIN
-    }
-
     /// A migration PostgreSQL refuses inside a transaction: each statement on its
     /// own, then a check that every index it builds is valid, then its
     /// bookkeeping. A failure leaves the earlier statements applied.
@@ -266,23 +295,48 @@ impl Applier<'_> {
     ) -> std::result::Result<AppliedMigration, Failure> {
         progress.started(migration);
         let started = Instant::now();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET")))
-            .execute(&mut *connection)
-            .await
-            .map_err(Failure::setup)?;
         for statement in migration.statements() {
-            let invalid_before = invalid_indexes(connection).await;
-            let bound = self.client_bound(1);
-            let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.text)).execute(&mut *connection);
-            let err = match tokio::time::timeout(bound, sent).await {
-                Ok(Ok(_)) => continue,
-                Ok(Err(err)) => err,
-                Err(_) => return Err(Failure::no_answer(migration, statement.chunk_index, bound)),
-            };
-            let left_behind: Vec<String> =
-                invalid_indexes(connection).await.into_iter().filter(|index| !invalid_before.contains(index)).collect();
-            return Err(Failure::statement(migration, statement.chunk_index, statement.start_in_chunk, err)
-                .leaving(left_behind));
+            let timeouts = self.limits.for_statements(std::iter::once(statement.statement));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET", timeouts)))
+                .execute(&mut *connection)
+                .await
+                .map_err(Failure::setup)?;
+            let mut attempt = 0;
+            loop {
+                let invalid_before = invalid_indexes(connection).await;
+                let bound = client_bound(1, timeouts);
+                let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.text)).execute(&mut *connection);
+                let err = match tokio::time::timeout(bound, sent).await {
+                    Ok(Ok(_)) => break,
+                    Ok(Err(err)) => err,
+                    Err(_) => return Err(Failure::no_answer(migration, statement.chunk_index, bound)),
+                };
+                let left_behind: Vec<String> = invalid_indexes(connection)
+                    .await
+                    .into_iter()
+                    .filter(|index| !invalid_before.contains(index))
+                    .collect();
+                // What this statement's own build left is dropped: the next build starts clean.
+                let built = sql::built_index_name(statement.text);
+                let (own, others): (Vec<String>, Vec<String>) =
+                    left_behind.into_iter().partition(|index| built.as_deref() == Some(unqualified(index).as_str()));
+                let dropped = drop_own_invalid(connection, &own).await;
+                let kept: Vec<String> =
+                    own.into_iter().filter(|index| !dropped.contains(index)).chain(others).collect();
+                // A deadlocked build whose index is gone again runs again, within its limit.
+                if classify(&err) == FailureClass::Contention
+                    && has_code(&err, &[sqlstate::DEADLOCK_DETECTED])
+                    && kept.is_empty()
+                    && attempt < OWN_BUILD_RETRIES
+                {
+                    attempt += 1;
+                    progress.retrying(attempt, &crate::pg_error::describe(&err), Duration::ZERO);
+                    continue;
+                }
+                return Err(Failure::statement(migration, statement.chunk_index, statement.start_in_chunk, err)
+                    .leaving(kept)
+                    .dropping(dropped));
+            }
         }
         // `CREATE INDEX CONCURRENTLY IF NOT EXISTS` succeeds on an INVALID index left
         // by a killed build: recording the migration would hide it forever.
@@ -319,7 +373,8 @@ impl Applier<'_> {
         progress.started(migration);
         let started = Instant::now();
         let invalid_before = invalid_indexes(connection).await;
-        let limits = self.limits_sql(connection, "SET");
+        let timeouts = self.limits.blocking;
+        let limits = self.limits_sql(connection, "SET", timeouts);
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{limits} BEGIN")))
             .execute(&mut *connection)
             .await
@@ -355,7 +410,7 @@ impl Applier<'_> {
                 failure.committed = committed_before;
                 return Err(failure);
             }
-            let bound = self.client_bound(chunk.statements.len());
+            let bound = client_bound(chunk.statements.len(), timeouts);
             let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection);
             let err = match tokio::time::timeout(bound, sent).await {
                 Ok(Ok(_)) => continue,
@@ -446,11 +501,11 @@ impl Applier<'_> {
         }
     }
 
-    fn limits_sql(&self, connection: &PgConnection, set: &str) -> String {
+    fn limits_sql(&self, connection: &PgConnection, set: &str, timeouts: Timeouts) -> String {
         let mut sql = format!(
             "{set} lock_timeout = '{}ms'; {set} statement_timeout = '{}ms';",
-            self.limits.lock_timeout.millis(),
-            self.limits.statement_timeout.millis()
+            timeouts.lock_timeout.millis(),
+            timeouts.statement_timeout.millis()
         );
         // A runner killed mid-statement (a deploy aborted, a laptop closed) should not
         // leave its transaction running and holding locks until the statement ends.
@@ -459,6 +514,14 @@ impl Applier<'_> {
         }
         sql
     }
+}
+
+/// How long the client waits for `statements` statements sent together: each
+/// may take `statement_timeout` on the server, then a margin. A server that
+/// waits on the client, or never answers, is given up on.
+fn client_bound(statements: usize, timeouts: Timeouts) -> Duration {
+    let per_statement = Duration::from_millis(u64::try_from(timeouts.statement_timeout.millis()).unwrap_or(u64::MAX));
+    per_statement.saturating_mul(u32::try_from(statements.max(1)).unwrap_or(u32::MAX)) + CLIENT_MARGIN
 }
 
 /// Back to the session's defaults after a step; not on a connection that stopped
@@ -541,6 +604,31 @@ async fn invalid_indexes_named(connection: &mut PgConnection, names: &[String]) 
     .await
 }
 
+/// How often a concurrent build that deadlocked runs again after its INVALID index was dropped.
+const OWN_BUILD_RETRIES: u32 = 2;
+
+/// An index's name as `pg_class.relname` has it, from its `regclass` text.
+pub(super) fn unqualified(index: &str) -> String {
+    index.rsplit('.').next().unwrap_or(index).trim_matches('"').to_owned()
+}
+
+/// Drops the INVALID indexes a failed concurrent build of this run created
+/// (absent before the statement, named by it): the ones it could drop.
+async fn drop_own_invalid(connection: &mut PgConnection, indexes: &[String]) -> Vec<String> {
+    let mut dropped = Vec::new();
+    for index in indexes {
+        let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {index}");
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *connection).await {
+            Ok(_) => dropped.push(index.clone()),
+            Err(err) => tracing::warn!(
+                "could not drop the INVALID index {index} this build left: {}",
+                crate::pg_error::describe(&err)
+            ),
+        }
+    }
+    dropped
+}
+
 /// The statements that remove INVALID indexes.
 pub fn drop_statements(indexes: &[String]) -> String {
     indexes.iter().map(|index| format!("DROP INDEX CONCURRENTLY IF EXISTS {index};")).collect::<Vec<_>>().join(" ")
@@ -565,6 +653,8 @@ struct Failure {
     cause: Cause,
     /// INVALID indexes the failed statement left behind.
     left_behind: Vec<String>,
+    /// INVALID indexes this statement's failed build left and that were dropped.
+    dropped: Vec<String>,
     /// What a migration that commits itself had committed when it failed.
     committed: Committed,
 }
@@ -591,7 +681,7 @@ enum Cause {
 
 impl Failure {
     fn new(at: Option<(Migration, Option<usize>, usize)>, during: &'static str, cause: Cause) -> Failure {
-        Failure { at, during, cause, left_behind: Vec::new(), committed: Committed::Nothing }
+        Failure { at, during, cause, left_behind: Vec::new(), dropped: Vec::new(), committed: Committed::Nothing }
     }
 
     fn setup(err: sqlx::Error) -> Failure {
@@ -616,6 +706,12 @@ impl Failure {
 
     fn lock_lost() -> Failure {
         Failure::new(None, "committing", Cause::LockLost)
+    }
+
+    /// INVALID indexes its own failed build left, dropped again.
+    fn dropping(mut self, indexes: Vec<String>) -> Failure {
+        self.dropped = indexes;
+        self
     }
 
     fn leaving(mut self, indexes: Vec<String>) -> Failure {
@@ -753,6 +849,9 @@ impl Failure {
         if rollback == Rollback::Batch && !rolled_back.is_empty() {
             error = error.note("also rolled back", capped_list(&rolled_back));
         }
+        for index in &self.dropped {
+            error = error.note("dropped", format!("the INVALID index {index} its failed build left"));
+        }
         for index in &self.left_behind {
             error = error.note("left behind", format!("the INVALID index {index}"));
         }
@@ -761,6 +860,13 @@ impl Failure {
                 "a failed concurrent build leaves an INVALID index; remove it before running again: {}",
                 drop_statements(&self.left_behind)
             ));
+        }
+        if !self.dropped.is_empty() {
+            return error.help(
+                "the INVALID index its build left was dropped, so the next run builds it anew: fix what the error \
+                 says (for a unique index, the duplicate rows) and run again; the statements before it ran and \
+                 will run again",
+            );
         }
         if self.database_error().is_some_and(|db| db.code() == sqlstate::OUT_OF_MEMORY) && batch.len() > 1 {
             return error.help(format!(

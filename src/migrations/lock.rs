@@ -176,6 +176,28 @@ impl MigrationLock {
         .collect()
     }
 
+    /// What `pid`'s index build is doing, when it builds one
+    /// (`pg_stat_progress_create_index`): its phase, and how far it got.
+    pub async fn index_build_of(&mut self, pid: i32) -> Option<String> {
+        let row = sqlx::query_as::<_, (String, String, i64, i64, i64, i64)>(
+            "SELECT p.command, p.phase, p.lockers_total, p.lockers_done, p.blocks_total, p.blocks_done \
+             FROM pg_stat_progress_create_index p WHERE p.pid = $1",
+        )
+        .bind(pid)
+        .fetch_optional(&mut self.connection)
+        .await
+        .ok()??;
+        let (command, phase, lockers_total, lockers_done, blocks_total, blocks_done) = row;
+        let mut text = format!("{command}: {phase}");
+        if lockers_total > 0 {
+            text.push_str(&format!(", {lockers_done} of {lockers_total} sessions done"));
+        }
+        if blocks_total > 0 {
+            text.push_str(&format!(", {}% of the table's blocks", blocks_done * 100 / blocks_total));
+        }
+        Some(text)
+    }
+
     /// Unlocks and closes the lock's connection.
     pub async fn release(mut self) -> Result<()> {
         sqlx::query("SELECT pg_advisory_unlock($1)")

@@ -3,12 +3,14 @@
 //! drift replay runs them on a scratch database. No step decides here when to
 //! review, back up, retry or reconnect.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::apply::{AppliedMigration, Applier, Limits, Progress, RetryAfter, StepFailure, drop_statements, no_retry};
+use super::apply::{
+    AppliedMigration, Applier, Limits, Progress, RetryAfter, StepFailure, drop_statements, no_retry, unqualified,
+};
 use super::bookkeeping::Bookkeeping;
 use super::lock::{Blocker, MigrationLock};
 use super::plan::{OutOfOrder, Plan, plan};
@@ -265,8 +267,7 @@ impl<'e> Migrator<'e> {
             tracing::warn!("{}", stamp::unclaimed_warning(env));
         }
         let provenance = Provenance::here(&env.name).with_backup(backup);
-        let limits =
-            Limits { lock_timeout: env.database.lock_timeout, statement_timeout: env.database.statement_timeout };
+        let limits = Limits::of(&env.database);
         let applier = Applier {
             bookkeeping: &self.bookkeeping,
             table: &plan.table,
@@ -279,6 +280,7 @@ impl<'e> Migrator<'e> {
         let steps = plan.steps(batch_size);
         progress.begin(plan.pending.len());
         let mut blockers: Vec<Blocker> = Vec::new();
+        let mut wait = WaitReport::default();
         let applied = {
             let applying = applier.apply(connection, &steps, progress);
             tokio::pin!(applying);
@@ -290,9 +292,15 @@ impl<'e> Migrator<'e> {
                         // Bounded: while it runs the migration is not polled, and a
                         // lock connection that stopped answering must not stall it.
                         let now = tokio::time::timeout(BLOCKER_ASK, lock.blockers_of(pid)).await.unwrap_or_default();
-                        if !now.is_empty() {
-                            blockers = now;
+                        if now.is_empty() {
+                            wait = WaitReport::default();
+                            continue;
                         }
+                        if wait.due(Instant::now()) {
+                            let build = tokio::time::timeout(BLOCKER_ASK, lock.index_build_of(pid)).await.ok().flatten();
+                            tracing::info!("{}", wait.describe(&now, build.as_deref()));
+                        }
+                        blockers = now;
                     }
                 }
             }
@@ -402,6 +410,40 @@ impl<'e> Migrator<'e> {
 }
 
 /// A lock timeout that outlasted the retries names the sessions that held the lock.
+/// When a migration that waits on other sessions says so: after it has waited
+/// `WAIT_FIRST_REPORT`, then every `WAIT_REPORT_EVERY` (a concurrent index build
+/// may rightly wait many minutes for older transactions).
+#[derive(Debug, Default)]
+struct WaitReport {
+    since: Option<Instant>,
+    reported: Option<Instant>,
+}
+
+const WAIT_FIRST_REPORT: Duration = Duration::from_secs(2);
+const WAIT_REPORT_EVERY: Duration = Duration::from_secs(15);
+
+impl WaitReport {
+    /// Whether to report now, the migration being blocked at `now`.
+    fn due(&mut self, now: Instant) -> bool {
+        let since = *self.since.get_or_insert(now);
+        let due = match self.reported {
+            None => now.duration_since(since) >= WAIT_FIRST_REPORT,
+            Some(reported) => now.duration_since(reported) >= WAIT_REPORT_EVERY,
+        };
+        if due {
+            self.reported = Some(now);
+        }
+        due
+    }
+
+    fn describe(&self, blockers: &[Blocker], build: Option<&str>) -> String {
+        let waited = self.since.map_or(0, |since| since.elapsed().as_secs());
+        let build = build.map(|build| format!(" ({build})")).unwrap_or_default();
+        let who: Vec<String> = blockers.iter().map(ToString::to_string).collect();
+        format!("the migration has waited {waited} s{build} for: {}", who.join("; "))
+    }
+}
+
 fn name_blockers(mut failure: StepFailure, blockers: &[Blocker]) -> StepFailure {
     let timed_out =
         failure.error.notes.iter().any(|note| note.label == "sqlstate" && note.value == sqlstate::LOCK_NOT_AVAILABLE);
@@ -422,7 +464,6 @@ fn name_blockers(mut failure: StepFailure, blockers: &[Blocker]) -> StepFailure 
 /// interrupted build: `IF NOT EXISTS` would keep the broken index and the
 /// migration would be recorded as applied. Refused with the fix.
 pub fn invalid_index_refusal(plan: &Plan, invalid: &[String]) -> Option<Error> {
-    let unqualified = |index: &str| index.rsplit('.').next().unwrap_or(index).trim_matches('"').to_owned();
     let mut blocking = Vec::new();
     for migration in &plan.pending {
         let built = migration.built_indexes();

@@ -8,6 +8,7 @@ mod backend_repo;
 mod backup;
 mod bootstrap;
 mod cli;
+mod concurrent_builds;
 mod deploy_files;
 mod doctor;
 mod dokku_ssh;

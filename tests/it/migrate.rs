@@ -12,7 +12,7 @@ const CREATE_A: &str = "CREATE TABLE a (id int PRIMARY KEY);";
 const CREATE_B: &str = "CREATE TABLE b (id int PRIMARY KEY);\n--> statement-breakpoint\nINSERT INTO b VALUES (1), (2);";
 const CREATE_C: &str = "CREATE TABLE c (id int);";
 
-async fn connect(database: &TestDatabase) -> PgConnection {
+pub(crate) async fn connect(database: &TestDatabase) -> PgConnection {
     PgConnection::connect(&database.url).await.expect("connect to the test database")
 }
 
@@ -34,7 +34,7 @@ async fn tables(database: &TestDatabase) -> Vec<String> {
 
 /// Polls `sql` (one boolean) on `observer` until it is true, for at most 30 s:
 /// a test waits for what it needs to see, never for a guessed time.
-async fn until(observer: &mut PgConnection, sql: &str) {
+pub(crate) async fn until(observer: &mut PgConnection, sql: &str) {
     for _ in 0..600 {
         if sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut *observer).await.unwrap() {
             return;

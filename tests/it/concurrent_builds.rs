@@ -1,0 +1,122 @@
+//! Statements that wait without blocking the app (`CREATE INDEX CONCURRENTLY`,
+//! `VALIDATE CONSTRAINT`...) get their own, longer limits: the app-protecting
+//! `lock_timeout` no longer cuts an index build that waits for older
+//! transactions, the wait is reported, and an INVALID index a failed build of
+//! this run left is dropped again.
+
+use std::process::Stdio;
+
+use crate::migrate::{connect, until};
+use crate::support::{TestProject, test_postgres};
+
+const TABLE: (&str, i64, &str) = (
+    "0000_t",
+    1000,
+    "CREATE TABLE t (id int PRIMARY KEY, x int);\nINSERT INTO t SELECT g, g % 7 FROM generate_series(1, 100) g;",
+);
+
+/// lock_timeout and statement_timeout 1 s: what protects the app from a queue
+/// behind ACCESS EXCLUSIVE, and from a long rewrite; neither applies to a build.
+const ENVIRONMENT: &str =
+    "kind = \"test\"\n[database]\nwait = \"5s\"\nlock_timeout = \"1s\"\nstatement_timeout = \"1s\"\n";
+
+#[tokio::test]
+async fn an_index_build_outwaits_an_open_write_transaction_that_lock_timeout_would_have_cut() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLE]);
+    project.file("environments/test.toml", ENVIRONMENT);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[TABLE, ("0001_t_x", 2000, "CREATE INDEX CONCURRENTLY t_x_idx ON t (x);")]);
+
+    // The app: a write transaction left open on the table.
+    let mut app = connect(&database).await;
+    sqlx::raw_sql("BEGIN; INSERT INTO t VALUES (1000, 1)").execute(&mut app).await.unwrap();
+    let mut runner =
+        project.on(&database).args(["migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The build waits for the app's transaction well past lock_timeout (1 s) and
+    // past the first progress report (2 s); the old runner gave up at 1 s.
+    let mut observer = connect(&database).await;
+    let waited = "SELECT EXISTS (SELECT FROM pg_stat_progress_create_index p JOIN pg_stat_activity a USING (pid) \
+                  WHERE a.query LIKE 'CREATE INDEX CONCURRENTLY%' AND now() - a.query_start > interval '3 seconds')";
+    let gave_up = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' \
+                   AND state = 'active' AND pid <> pg_backend_pid())";
+    let mut outwaited = false;
+    for _ in 0..200 {
+        if sqlx::query_scalar::<_, bool>(waited).fetch_one(&mut observer).await.unwrap() {
+            outwaited = true;
+            break;
+        }
+        if runner.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sqlx::raw_sql("COMMIT").execute(&mut app).await.unwrap();
+    let output = runner.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && outwaited, "the build gave up:\n{stdout}\n{stderr}");
+    let said = format!("{stdout}{stderr}");
+    assert!(said.contains("the migration has waited"), "no progress while it waited:\n{said}");
+    assert!(said.contains("CREATE INDEX CONCURRENTLY: waiting for writers before build"), "{said}");
+    assert!(said.contains("idle in transaction"), "the blocking session is not described:\n{said}");
+    until(&mut observer, gave_up).await;
+    let valid: bool = sqlx::query_scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_x_idx'::regclass")
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+    assert!(valid);
+}
+
+#[tokio::test]
+async fn a_failed_unique_build_drops_its_invalid_index_so_the_next_run_builds_it() {
+    let database = test_postgres().fresh_database();
+    let duplicates = ("0000_u", 1000, "CREATE TABLE u (x int);\nINSERT INTO u VALUES (1), (1), (2);");
+    let unique = ("0001_u_x", 2000, "CREATE UNIQUE INDEX CONCURRENTLY u_x_key ON u (x);");
+    let project = TestProject::with_migrations(&[duplicates, unique]);
+    project.file("environments/test.toml", ENVIRONMENT);
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(6)
+        .expect_stderr_contains("could not create unique index \"u_x_key\"")
+        .expect_stderr_contains("dropped: the INVALID index u_x_key its failed build left")
+        .expect_stderr_contains("the next run builds it anew");
+    let mut connection = connect(&database).await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname = 'u_x_key'")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the INVALID index is still there");
+
+    sqlx::raw_sql("DELETE FROM u WHERE ctid = (SELECT max(ctid) FROM u WHERE x = 1)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let valid: bool = sqlx::query_scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'u_x_key'::regclass")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert!(valid);
+}
+
+/// An INVALID index this run did not build is still refused, as before.
+#[tokio::test]
+async fn an_invalid_index_an_earlier_run_left_is_still_refused() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLE]);
+    project.file("environments/test.toml", ENVIRONMENT);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let mut connection = connect(&database).await;
+    // An INVALID index, as a killed build leaves it.
+    sqlx::raw_sql(
+        "CREATE INDEX t_x_idx ON t (x); UPDATE pg_index SET indisvalid = false WHERE indexrelid = 't_x_idx'::regclass",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    project.set_migrations(&[TABLE, ("0001_t_x", 2000, "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_x_idx ON t (x);")]);
+    project
+        .run_on(&database, &["migrate"])
+        .expect_code(4)
+        .expect_stderr_contains("would build an index that exists and is INVALID");
+}
