@@ -36,7 +36,7 @@ pub struct Limits {
     pub concurrent: Timeouts,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub lock_timeout: PgTimeout,
     pub statement_timeout: PgTimeout,
@@ -410,9 +410,35 @@ impl Applier<'_> {
                 failure.committed = committed_before;
                 return Err(failure);
             }
-            let bound = client_bound(chunk.statements.len(), timeouts);
+            // A chunk of statements that wait without blocking the app, sent once
+            // its own COMMIT ended the transaction (drizzle's way of running
+            // `CREATE INDEX CONCURRENTLY`), waits under the concurrent limits;
+            // inside the transaction it would hold the earlier statements' locks.
+            let chunk_timeouts =
+                if chunk.statements.iter().any(|statement| waits_without_blocking(&statement.words).is_some())
+                    && !in_transaction_block(connection).await.map_err(Failure::setup)?
+                {
+                    self.limits.for_statements(chunk.statements.iter())
+                } else {
+                    timeouts
+                };
+            let own_limits = chunk_timeouts != timeouts;
+            if own_limits {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET", chunk_timeouts)))
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(Failure::setup)?;
+            }
+            let bound = client_bound(chunk.statements.len(), chunk_timeouts);
             let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection);
-            let err = match tokio::time::timeout(bound, sent).await {
+            let sent = tokio::time::timeout(bound, sent).await;
+            if own_limits && matches!(sent, Ok(Ok(_))) {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET", timeouts)))
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(Failure::setup)?;
+            }
+            let err = match sent {
                 Ok(Ok(_)) => continue,
                 Ok(Err(err)) => err,
                 Err(_) => {

@@ -22,11 +22,36 @@ const ENVIRONMENT: &str =
 
 #[tokio::test]
 async fn an_index_build_outwaits_an_open_write_transaction_that_lock_timeout_would_have_cut() {
+    outwaits_the_app("CREATE INDEX CONCURRENTLY t_x_idx ON t (x);").await;
+}
+
+/// The form drizzle's migrator can run too (it runs every migration in one
+/// transaction, which CONCURRENTLY refuses): the migration's own COMMIT ends
+/// that transaction, the build runs outside it, BEGIN opens the next one.
+const DRIZZLE_FORM: &str =
+    "COMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY t_x_idx ON t (x);\n--> statement-breakpoint\nBEGIN;";
+
+#[tokio::test]
+async fn the_build_drizzles_migrator_can_run_also_outwaits_the_app() {
+    outwaits_the_app(DRIZZLE_FORM).await;
+}
+
+#[test]
+fn drizzles_migrator_applies_the_build_in_its_commit_begin_form() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLE, ("0001_t_x", 2000, DRIZZLE_FORM)]);
+    crate::support::drizzle::Drizzle::V0.migrate(&database, &project.path().join("migrations"));
+    project.run_on(&database, &["status"]).expect_code(0).expect_stdout_contains("0001_t_x");
+}
+
+/// Runs the migration `sql` (after TABLE) while the app holds a write
+/// transaction on the table, past lock_timeout; then the app commits.
+async fn outwaits_the_app(sql: &str) {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[TABLE]);
     project.file("environments/test.toml", ENVIRONMENT);
     project.run_on(&database, &["migrate"]).expect_code(0);
-    project.set_migrations(&[TABLE, ("0001_t_x", 2000, "CREATE INDEX CONCURRENTLY t_x_idx ON t (x);")]);
+    project.set_migrations(&[TABLE, ("0001_t_x", 2000, sql)]);
 
     // The app: a write transaction left open on the table.
     let mut app = connect(&database).await;
@@ -37,9 +62,10 @@ async fn an_index_build_outwaits_an_open_write_transaction_that_lock_timeout_wou
     // past the first progress report (2 s); the old runner gave up at 1 s.
     let mut observer = connect(&database).await;
     let waited = "SELECT EXISTS (SELECT FROM pg_stat_progress_create_index p JOIN pg_stat_activity a USING (pid) \
-                  WHERE a.query LIKE 'CREATE INDEX CONCURRENTLY%' AND now() - a.query_start > interval '3 seconds')";
-    let gave_up = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' \
-                   AND state = 'active' AND pid <> pg_backend_pid())";
+                  WHERE a.datname = current_database() AND a.query LIKE '%CREATE INDEX CONCURRENTLY%' \
+                  AND now() - a.query_start > interval '3 seconds')";
+    let gave_up = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX CONCURRENTLY%' \
+                   AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid())";
     let mut outwaited = false;
     for _ in 0..200 {
         if sqlx::query_scalar::<_, bool>(waited).fetch_one(&mut observer).await.unwrap() {
