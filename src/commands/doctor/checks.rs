@@ -46,11 +46,22 @@ impl Check {
 /// The checks made in the image, in order: the probe ran, then what it found.
 pub const IMAGE_CHECKS: [&str; 3] = ["image", "procfile", "migrations"];
 
-/// Whether a Procfile's `release:` line runs `praxia-deploy release`. Pure.
+/// Whether a Procfile's `release:` line runs `praxia-deploy release` (by name or
+/// by path) with its options and nothing else. Pure.
+///
+/// Nothing else: with the Node images' ENTRYPOINT, Dokku splits the line into
+/// words and hands them to the entrypoint, no shell, so `&& node migrate.js`
+/// reaches praxia-deploy as stray arguments and fails the deploy; without one
+/// it runs under `bash -c`, where `|| true` would hide a failed migration.
 pub fn runs_release_phase(procfile: &str) -> bool {
     procfile.lines().filter(|line| !line.trim_start().starts_with('#')).any(|line| {
         line.split_once(':').is_some_and(|(kind, command)| {
-            kind.trim() == "release" && command.split_whitespace().take(2).eq(["praxia-deploy", "release"])
+            let mut words = command.split_whitespace();
+            let program = words.next().unwrap_or_default();
+            kind.trim() == "release"
+                && (program == "praxia-deploy" || program.ends_with("/praxia-deploy"))
+                && words.next() == Some("release")
+                && !command.contains(['&', '|', ';', '<', '>', '`', '$', '(', ')'])
         })
     })
 }
@@ -232,6 +243,13 @@ fn procfile_check(facts: &ImageFacts) -> Check {
         Some(line) if runs_release_phase(line) => {
             Check::new("procfile", true, format!("{path} in the image runs `{line}` in the release phase"))
         }
+        Some(line) if line.contains("praxia-deploy") => Check::new(
+            "procfile",
+            false,
+            format!(
+                "{path} in the image has `{line}`: make it {fix} alone (its options only): Dokku runs the line without a shell when the image has an ENTRYPOINT, and with one a chained command can hide a failed migration"
+            ),
+        ),
         Some(line) => Check::new("procfile", false, format!("{path} in the image has `{line}`: make it {fix}")),
     }
 }
@@ -374,6 +392,30 @@ mod tests {
         assert!(!runs_release_phase("web: praxia-deploy serve\n"));
         assert!(!runs_release_phase("# release: praxia-deploy release\n"));
         assert!(!runs_release_phase("release: node backend/dist/scripts/migrate.js\n"));
+    }
+
+    /// With the Node images' ENTRYPOINT, Dokku splits the release line into words
+    /// and hands them to the entrypoint, no shell: `praxia-deploy release && node
+    /// migrate.js` gives praxia-deploy three stray arguments and the deploy fails.
+    /// Without an ENTRYPOINT it runs under `bash -c`, where `|| true` hides a
+    /// failed migration. Either way the line is not one doctor may call ok.
+    #[test]
+    fn a_release_line_that_chains_another_command_is_not_ok() {
+        for line in [
+            "release: praxia-deploy release && node backend/dist/scripts/migrate.js",
+            "release: praxia-deploy release || true",
+            "release: praxia-deploy release; node migrate.js",
+            "release: praxia-deploy release | tee /tmp/log",
+            "release: praxia-deploy release > /dev/null",
+            "release: praxia-deploy release --wait 30s&",
+            "release: praxia-deploy release $(echo --env production)",
+            "release: praxia-deploy release `true`",
+        ] {
+            assert!(!runs_release_phase(line), "{line}");
+        }
+        assert!(runs_release_phase("release: praxia-deploy release --wait 30s"));
+        assert!(runs_release_phase("release:praxia-deploy release\r\n"));
+        assert!(runs_release_phase("release: /usr/local/bin/praxia-deploy release"));
     }
 
     fn fact(tag: &str, hash: &str) -> MigrationFact {
