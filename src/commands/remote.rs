@@ -196,8 +196,9 @@ pub(crate) fn dokku_refusal(
             Error::new(ErrorKind::Remote, format!("the image of {} has no praxia-deploy on its PATH", dokku.app))
                 .note("the container said", "above")
                 .help(format!(
-                    "{}, deploy, then check with `praxia-deploy doctor`",
-                    crate::commands::doctor::checks::BINARY_FIX
+                    "{}, deploy, then check with `praxia-deploy doctor`; {}",
+                    crate::commands::doctor::checks::BINARY_FIX,
+                    crate::commands::doctor::checks::CANNOT_START_NOTE
                 )),
         );
     }

@@ -56,6 +56,9 @@ pub fn says_binary_missing(line: &str) -> bool {
         || line.contains("praxia-deploy: command not found")
         || line.contains("Cannot find module") && line.contains("/praxia-deploy'")
         || line.contains("executable file not found") && line.contains("praxia-deploy")
+        // tini (`ENTRYPOINT ["tini", "--"]`, docker run --init), exit 127; dumb-init, exit 2.
+        || line.contains("exec praxia-deploy failed: No such file or directory")
+        || line.contains("[dumb-init] praxia-deploy: No such file or directory")
 }
 
 /// What waiting for a `run` gave: openssh turns exit 127 into an error, which is
@@ -285,6 +288,8 @@ mod tests {
             "bash: praxia-deploy: command not found",
             "Error: Cannot find module '/app/praxia-deploy'",
             "docker: Error response from daemon: exec: \"praxia-deploy\": executable file not found in $PATH",
+            "[FATAL tini (7)] exec praxia-deploy failed: No such file or directory",
+            "[dumb-init] praxia-deploy: No such file or directory",
         ] {
             assert!(says_binary_missing(line), "{line}");
         }
@@ -292,6 +297,7 @@ mod tests {
             "error: the migration folder backend/drizzle was not found",
             "help: run `praxia-deploy status`: the table was not found",
             "praxia-deploy: exit 6",
+            "error: cannot read /srv/praxia-deploy/environments/staging.toml: No such file or directory (os error 2)",
         ] {
             assert!(!says_binary_missing(line), "{line}");
         }

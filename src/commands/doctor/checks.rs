@@ -14,6 +14,10 @@ use crate::text::plural;
 pub const BINARY_FIX: &str =
     "copy the binary into the image (README: \"Deploying to Dokku\", step 3, \"The binary in the backend's image\")";
 
+/// A shell's "not found" is also what it says for a binary on the PATH whose
+/// loader the image lacks (glibc's binary in an Alpine, musl, image).
+pub const CANNOT_START_NOTE: &str = "if the image does have it, it cannot start it: a shell says \"not found\" too for a binary whose loader is missing, as in an Alpine (musl) image; use a Debian-based image (README: \"What the binary needs at run time\")";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     pub name: &'static str,
@@ -189,7 +193,9 @@ pub fn image_checks(answer: &ProbeAnswer, checkout: &Checkout, app: &str) -> Vec
     let facts = match answer {
         ProbeAnswer::Facts(facts) => facts,
         ProbeAnswer::NotOnPath(said) => {
-            return failed(format!("praxia-deploy is not on the image's PATH ({said}): {BINARY_FIX}"));
+            let cannot_start =
+                if said.contains(": not found") { format!("; {CANNOT_START_NOTE}") } else { String::new() };
+            return failed(format!("praxia-deploy is not on the image's PATH ({said}): {BINARY_FIX}{cannot_start}"));
         }
         ProbeAnswer::Older(said) => {
             return failed(format!(
@@ -499,6 +505,12 @@ mod tests {
             [("image", CheckStatus::Fail), ("procfile", CheckStatus::Skipped), ("migrations", CheckStatus::Skipped)]
         );
         assert!(checks[0].detail.contains(BINARY_FIX), "{}", checks[0].detail);
+        assert!(!checks[0].detail.contains("Alpine"), "{}", checks[0].detail);
+        // An Alpine Node image whose Dockerfile copied glibc's binary: its entrypoint's
+        // `command -v` finds it, then busybox's sh cannot exec it and says "not found".
+        let alpine = "/usr/local/bin/docker-entrypoint.sh: exec: line 11: praxia-deploy: not found";
+        let alpine = check(ProbeAnswer::NotOnPath(alpine.to_owned()), vec![], "image");
+        assert!(alpine.detail.contains(BINARY_FIX) && alpine.detail.contains(CANNOT_START_NOTE), "{}", alpine.detail);
         let older = check(ProbeAnswer::Older("unexpected argument '--probe' found".to_owned()), vec![], "image");
         assert!(older.detail.starts_with("the image's praxia-deploy is older than this one"), "{}", older.detail);
         assert!(older.detail.contains("redeploy"), "{}", older.detail);
