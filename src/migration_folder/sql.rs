@@ -46,33 +46,54 @@ pub fn non_transactional_reason(words: &[String]) -> Option<&'static str> {
 /// gets the environment's `concurrent_*` limits instead of the `lock_timeout`
 /// that protects the app from a queue behind an ACCESS EXCLUSIVE lock. An index
 /// build waits for every older transaction of the database; cutting that wait
-/// at 5 s fails the build on any busy database. Pure.
+/// at 5 s fails the build on any busy database. Only what the words prove is
+/// named: a doubt keeps the short `lock_timeout`. `DETACH PARTITION
+/// CONCURRENTLY` is not one: its second transaction asks for ACCESS EXCLUSIVE
+/// on the partition, and every query of the partition queues behind it. Pure.
 pub fn waits_without_blocking(words: &[String]) -> Option<&'static str> {
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    let has = |word: &str| words.iter().any(|candidate| candidate == word);
     match (w(0), w(1)) {
-        ("CREATE", "INDEX") | ("CREATE", "UNIQUE") if has("CONCURRENTLY") => Some("CREATE INDEX CONCURRENTLY"),
+        // `CREATE [UNIQUE] INDEX CONCURRENTLY`: the keyword has no other place.
+        ("CREATE", "INDEX") if w(2) == "CONCURRENTLY" => Some("CREATE INDEX CONCURRENTLY"),
+        ("CREATE", "UNIQUE") if w(2) == "INDEX" && w(3) == "CONCURRENTLY" => Some("CREATE INDEX CONCURRENTLY"),
         ("DROP", "INDEX") if w(2) == "CONCURRENTLY" => Some("DROP INDEX CONCURRENTLY"),
-        ("REINDEX", _) if has("CONCURRENTLY") => Some("REINDEX CONCURRENTLY"),
-        ("ALTER", "TABLE") if has("DETACH") && has("CONCURRENTLY") => Some("DETACH PARTITION CONCURRENTLY"),
+        ("REINDEX", _) if reindexes_concurrently(words) => Some("REINDEX CONCURRENTLY"),
         ("ALTER", "TABLE") if validates_only(words) => Some("VALIDATE CONSTRAINT"),
         _ => None,
     }
 }
 
+/// `REINDEX [(...)] TARGET CONCURRENTLY name`, or the option `CONCURRENTLY
+/// TRUE|ON`: a bare `(CONCURRENTLY ...)` may be followed by a `0` or a `'false'`
+/// the words do not show (then the table is locked SHARE).
+fn reindexes_concurrently(words: &[String]) -> bool {
+    let target = words[1..]
+        .iter()
+        .position(|word| matches!(word.as_str(), "INDEX" | "TABLE" | "SCHEMA" | "DATABASE" | "SYSTEM"))
+        .map(|position| position + 1);
+    let after = |i: usize| words.get(i + 1).map(String::as_str);
+    target.is_some_and(|target| after(target) == Some("CONCURRENTLY"))
+        || words[1..target.unwrap_or(words.len())]
+            .iter()
+            .enumerate()
+            .any(|(i, word)| word == "CONCURRENTLY" && matches!(after(i + 1), Some("TRUE" | "ON")))
+}
+
 /// `ALTER TABLE [IF EXISTS] [ONLY] t VALIDATE CONSTRAINT c` and nothing else:
-/// another action in the same statement may take a stronger lock.
+/// another action in the same statement may take a stronger lock. A quoted
+/// name is not a word, so no action word may follow `CONSTRAINT` either
+/// (`VALIDATE CONSTRAINT "c", DROP "y"`).
 fn validates_only(words: &[String]) -> bool {
-    const ACTIONS: [&str; 18] = [
+    const ACTIONS: [&str; 19] = [
         "ADD", "DROP", "ALTER", "SET", "RESET", "RENAME", "OWNER", "ENABLE", "DISABLE", "INHERIT", "NO", "CLUSTER",
-        "REPLICA", "OF", "NOT", "ATTACH", "DETACH", "FORCE",
+        "REPLICA", "OF", "NOT", "ATTACH", "DETACH", "FORCE", "VALIDATE",
     ];
     let Some(at) = words.iter().position(|word| word == "VALIDATE") else {
         return false;
     };
     words.get(at + 1).is_some_and(|word| word == "CONSTRAINT")
         && words.len() <= at + 3
-        && !words[2..at].iter().any(|word| ACTIONS.contains(&word.as_str()))
+        && !words[2..at].iter().chain(&words[at + 2..]).any(|word| ACTIONS.contains(&word.as_str()))
 }
 
 /// Why a statement needs a transaction of its own: it may run in one, but not
@@ -873,7 +894,6 @@ mod tests {
         );
         assert_eq!(named("DROP INDEX CONCURRENTLY IF EXISTS t_x"), Some("DROP INDEX CONCURRENTLY"));
         assert_eq!(named("REINDEX INDEX CONCURRENTLY t_x"), Some("REINDEX CONCURRENTLY"));
-        assert_eq!(named("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY"), Some("DETACH PARTITION CONCURRENTLY"));
         assert_eq!(
             named("ALTER TABLE \"session\" VALIDATE CONSTRAINT \"session_user_id_fk\""),
             Some("VALIDATE CONSTRAINT")
@@ -886,9 +906,27 @@ mod tests {
             "ALTER TABLE t VALIDATE CONSTRAINT c, ALTER COLUMN x SET NOT NULL",
             "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID",
             "ALTER TABLE t DROP CONSTRAINT c",
+            // Quoted names are not words: the action after a quoted constraint takes ACCESS EXCLUSIVE.
+            "ALTER TABLE \"t\" VALIDATE CONSTRAINT \"c\", DROP \"y\"",
+            "ALTER TABLE \"t\" VALIDATE CONSTRAINT \"c\", ADD \"z\" \"int4\"",
+            "ALTER TABLE ONLY \"t\" VALIDATE CONSTRAINT \"c\", INHERIT \"r\"",
+            // CONCURRENTLY off (SHARE on the table), or a value the words do not show (`0`, `'false'`).
+            "REINDEX (CONCURRENTLY false) TABLE t",
+            "REINDEX (CONCURRENTLY 0) TABLE t",
+            "REINDEX (CONCURRENTLY 'off', VERBOSE) INDEX t_x",
+            // Not CONCURRENTLY's place: a function of that name in the index's expression.
+            "CREATE INDEX t_x ON t (concurrently(x))",
+            // Its second transaction takes ACCESS EXCLUSIVE on the partition, queued behind
+            // every reader of it; FINALIZE the same.
+            "ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY",
+            "ALTER TABLE p DETACH PARTITION p1 FINALIZE",
         ] {
             assert_eq!(named(blocking), None, "{blocking}");
         }
+        assert_eq!(named("REINDEX TABLE CONCURRENTLY t"), Some("REINDEX CONCURRENTLY"));
+        assert_eq!(named("REINDEX (VERBOSE) INDEX CONCURRENTLY public.t_x"), Some("REINDEX CONCURRENTLY"));
+        assert_eq!(named("REINDEX (CONCURRENTLY true) TABLE t"), Some("REINDEX CONCURRENTLY"));
+        assert_eq!(named("REINDEX (CONCURRENTLY ON, VERBOSE) TABLE t"), Some("REINDEX CONCURRENTLY"));
     }
 
     #[test]
