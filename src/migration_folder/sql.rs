@@ -142,6 +142,31 @@ pub fn built_index_name(statement: &str) -> Option<String> {
     })
 }
 
+/// The table a `CREATE [UNIQUE] INDEX CONCURRENTLY` builds on, as written
+/// (`s."T"`, for `to_regclass`), past `ON [ONLY]`; `None` when the statement
+/// does not read plainly so (a comment between its words, a long name list).
+pub fn built_index_table(statement: &str) -> Option<String> {
+    built_index_name(statement)?;
+    let tokens = name_tokens(statement, 12);
+    let on = tokens.iter().position(|token| token.eq_ignore_ascii_case("ON"))?;
+    let mut table = tokens.get(on + 1)?;
+    if table.eq_ignore_ascii_case("ONLY") {
+        table = tokens.get(on + 2)?;
+    }
+    let mut quoted = false;
+    let end = table
+        .char_indices()
+        .find(|&(_, c)| {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            !quoted && c == '('
+        })
+        .map_or(table.len(), |(i, _)| i);
+    let table = &table[..end];
+    (!table.is_empty() && !table.contains("/*") && !table.contains("--")).then(|| table.to_owned())
+}
+
 /// `c` of `a.b.c`, where a quoted part may hold dots.
 fn last_name_part(name: &str) -> &str {
     let mut quoted = false;
@@ -1103,6 +1128,19 @@ mod tests {
         ];
         for (sql, expected) in cases {
             assert_eq!(built_index_name(sql).as_deref(), expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_table_an_index_build_is_on() {
+        for (sql, expected) in [
+            ("CREATE INDEX CONCURRENTLY t_x ON t (x)", Some("t")),
+            ("create unique index concurrently if not exists k on only public.\"T\"(x)", Some("public.\"T\"")),
+            ("CREATE INDEX CONCURRENTLY \"i on\" ON \"s\".\"a (b\" USING btree (x)", Some("\"s\".\"a (b\"")),
+            ("CREATE INDEX t_x ON t (x)", None),
+            ("CREATE INDEX CONCURRENTLY ON t (x)", None),
+        ] {
+            assert_eq!(built_index_table(sql).as_deref(), expected, "{sql}");
         }
     }
 

@@ -311,15 +311,14 @@ impl Applier<'_> {
                     Ok(Err(err)) => err,
                     Err(_) => return Err(Failure::no_answer(migration, statement.chunk_index, bound)),
                 };
-                let left_behind: Vec<String> = invalid_indexes(connection)
+                let left_behind: Vec<String> = invalid_indexes_left(connection)
                     .await
                     .into_iter()
                     .filter(|index| !invalid_before.contains(index))
                     .collect();
                 // What this statement's own build left is dropped: the next build starts clean.
-                let built = sql::built_index_name(statement.text);
-                let (own, others): (Vec<String>, Vec<String>) =
-                    left_behind.into_iter().partition(|index| built.as_deref() == Some(unqualified(index).as_str()));
+                let own = own_builds(connection, statement.text, &left_behind).await;
+                let others: Vec<String> = left_behind.into_iter().filter(|index| !own.contains(index)).collect();
                 let dropped = drop_own_invalid(connection, &own).await;
                 let kept: Vec<String> =
                     own.into_iter().filter(|index| !dropped.contains(index)).chain(others).collect();
@@ -614,6 +613,42 @@ async fn invalid_indexes(connection: &mut PgConnection) -> Vec<String> {
         .fetch_all(connection)
         .await
         .unwrap_or_default()
+}
+
+/// The INVALID indexes now, but for the ones another session is building (an
+/// index is INVALID until its concurrent build ends): not left by this run.
+async fn invalid_indexes_left(connection: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i WHERE NOT i.indisvalid AND NOT EXISTS \
+         (SELECT FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid \
+          AND p.pid <> pg_backend_pid())",
+    )
+    .fetch_all(connection)
+    .await
+    .unwrap_or_default()
+}
+
+/// Of the INVALID indexes a failed statement left, the one its own build
+/// created: named by the statement and on the statement's table (as this
+/// session resolves it). A same-named index of another schema or table is
+/// someone else's; when that cannot be told, none is.
+async fn own_builds(connection: &mut PgConnection, statement: &str, left_behind: &[String]) -> Vec<String> {
+    let (Some(name), Some(table)) = (sql::built_index_name(statement), sql::built_index_table(statement)) else {
+        return Vec::new();
+    };
+    let named: Vec<String> = left_behind.iter().filter(|index| unqualified(index) == name).cloned().collect();
+    if named.is_empty() {
+        return Vec::new();
+    }
+    sqlx::query_scalar::<_, String>(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i \
+         WHERE i.indexrelid::regclass::text = ANY($1) AND i.indrelid = to_regclass($2)",
+    )
+    .bind(&named)
+    .bind(&table)
+    .fetch_all(connection)
+    .await
+    .unwrap_or_default()
 }
 
 /// The INVALID ones among indexes of these names.

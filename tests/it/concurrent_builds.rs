@@ -114,3 +114,71 @@ async fn an_invalid_index_an_earlier_run_left_is_still_refused() {
         .expect_code(4)
         .expect_stderr_contains("would build an index that exists and is INVALID");
 }
+
+/// Only an index this run's build created is dropped: a same-named index another
+/// session builds meanwhile in another schema (INVALID while it builds, absent
+/// before the statement) is not this run's, though its name is the statement's.
+#[tokio::test]
+async fn a_failed_build_never_drops_a_same_named_index_another_session_builds() {
+    let database = test_postgres().fresh_database();
+    let tables = (
+        "0000_u",
+        1000,
+        "CREATE TABLE u (x int);\nINSERT INTO u VALUES (1), (1), (2);\n--> statement-breakpoint\n\
+         CREATE SCHEMA other;\nCREATE TABLE other.u (x int);",
+    );
+    let project = TestProject::with_migrations(&[tables]);
+    project.file("environments/test.toml", ENVIRONMENT);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project.set_migrations(&[tables, ("0001_u_x", 2000, "CREATE UNIQUE INDEX CONCURRENTLY u_x_key ON u (x);")]);
+
+    // The app writes to u: the run's build waits for it, its INVALID index made.
+    let mut app = connect(&database).await;
+    sqlx::raw_sql("BEGIN; INSERT INTO u VALUES (3)").execute(&mut app).await.unwrap();
+    let mut runner =
+        project.on(&database).args(["migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut observer = connect(&database).await;
+    until(
+        &mut observer,
+        "SELECT EXISTS (SELECT FROM pg_stat_progress_create_index WHERE index_relid = to_regclass('public.u_x_key'))",
+    )
+    .await;
+    // Someone else builds other.u_x_key, held up by a writer of other.u.
+    let mut writer = connect(&database).await;
+    sqlx::raw_sql("BEGIN; INSERT INTO other.u VALUES (1)").execute(&mut writer).await.unwrap();
+    let mut dba = connect(&database).await;
+    let theirs = tokio::spawn(async move {
+        sqlx::raw_sql("CREATE INDEX CONCURRENTLY u_x_key ON other.u (x)").execute(&mut dba).await.map(|_| ())
+    });
+    until(
+        &mut observer,
+        "SELECT EXISTS (SELECT FROM pg_stat_progress_create_index WHERE index_relid = to_regclass('other.u_x_key'))",
+    )
+    .await;
+    // The run's build goes on and fails on the duplicates.
+    sqlx::raw_sql("COMMIT").execute(&mut app).await.unwrap();
+    // Wait until the runner has finished, or is dropping the other index.
+    let dropping_theirs = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'DROP INDEX CONCURRENTLY%other.u_x_key%' \
+                           AND pid <> pg_backend_pid())";
+    for _ in 0..600 {
+        if runner.try_wait().unwrap().is_some()
+            || sqlx::query_scalar::<_, bool>(dropping_theirs).fetch_one(&mut observer).await.unwrap()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sqlx::raw_sql("COMMIT").execute(&mut writer).await.unwrap();
+    theirs.await.unwrap().expect("the other session's build");
+    let output = runner.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(6), "{said}");
+    assert!(said.contains("dropped: the INVALID index u_x_key its failed build left"), "{said}");
+    assert!(!said.contains("other.u_x_key"), "the other session's index was taken for this run's:\n{said}");
+    let valid: Option<bool> =
+        sqlx::query_scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('other.u_x_key')")
+            .fetch_optional(&mut observer)
+            .await
+            .unwrap();
+    assert_eq!(valid, Some(true), "the other session's index was dropped:\n{said}");
+}
