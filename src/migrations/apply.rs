@@ -295,12 +295,17 @@ impl Applier<'_> {
     ) -> std::result::Result<AppliedMigration, Failure> {
         progress.started(migration);
         let started = Instant::now();
+        // A limit the migration sets itself (`SET statement_timeout = '8h'` before a
+        // long build) holds for its later statements, as it did when the limits were
+        // set once before them: each statement's own limits do not overwrite it.
+        let mut authored = Authored::default();
         for statement in migration.statements() {
             let timeouts = self.limits.for_statements(std::iter::once(statement.statement));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET", timeouts)))
-                .execute(&mut *connection)
-                .await
-                .map_err(Failure::setup)?;
+            let limits = authored.keep(self.limits_sql(connection, "SET", timeouts));
+            if !limits.trim().is_empty() {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *connection).await.map_err(Failure::setup)?;
+            }
+            authored.note(&statement.statement.words);
             let mut attempt = 0;
             loop {
                 let invalid_before = invalid_indexes(connection).await;
@@ -538,6 +543,37 @@ impl Applier<'_> {
             sql.push_str(&format!(" {set} client_connection_check_interval = '1s';"));
         }
         sql
+    }
+}
+
+/// The session limits a migration that runs statement by statement set itself
+/// (`SET [SESSION] lock_timeout ...`, `RESET ...`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Authored {
+    lock_timeout: bool,
+    statement_timeout: bool,
+}
+
+impl Authored {
+    fn note(&mut self, words: &[String]) {
+        let first = words.first().map(String::as_str);
+        if !matches!(first, Some("SET" | "RESET")) || words.get(1).is_some_and(|word| word == "LOCAL") {
+            return;
+        }
+        let names = |name: &str| words.iter().any(|word| word == name || word == "ALL");
+        self.lock_timeout |= names("LOCK_TIMEOUT");
+        self.statement_timeout |= names("STATEMENT_TIMEOUT");
+    }
+
+    /// `limits` (`SET a = ...; SET b = ...;`) without the settings the migration set itself.
+    fn keep(self, limits: String) -> String {
+        limits
+            .split_inclusive(';')
+            .filter(|set| {
+                !(self.lock_timeout && set.contains(" lock_timeout ")
+                    || self.statement_timeout && set.contains(" statement_timeout "))
+            })
+            .collect()
     }
 }
 

@@ -182,3 +182,19 @@ async fn a_failed_build_never_drops_a_same_named_index_another_session_builds() 
             .unwrap();
     assert_eq!(valid, Some(true), "the other session's index was dropped:\n{said}");
 }
+
+/// A limit a statement-by-statement migration sets itself holds for its later
+/// statements, as when the runner's limits were set once before them: the
+/// per-statement limits of a build do not overwrite it.
+#[tokio::test]
+async fn a_limit_the_migration_sets_itself_holds_for_its_later_statements() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLE]);
+    project.file("environments/test.toml", ENVIRONMENT);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    // statement_timeout is 1 s in the environment; the migration asks for 10 s.
+    let own = "SET statement_timeout = '10s';\n--> statement-breakpoint\nSELECT pg_sleep(2);\n\
+               --> statement-breakpoint\nCREATE INDEX CONCURRENTLY t_x_idx ON t (x);";
+    project.set_migrations(&[TABLE, ("0001_t_x", 2000, own)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+}
