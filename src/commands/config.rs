@@ -54,8 +54,14 @@ fn show(context: &Context) -> Result<Report> {
     let _ = writeln!(human, "database:    {database_text}");
     let _ = writeln!(
         human,
-        "waits:       database {}, migration lock {}; lock_timeout {}, statement_timeout {}",
-        env.database.wait, env.database.lock_wait, env.database.lock_timeout, env.database.statement_timeout
+        "waits:       database {}, migration lock {}; lock_timeout {}, statement_timeout {}; \
+         concurrent_lock_timeout {}, concurrent_statement_timeout {}",
+        env.database.wait,
+        env.database.lock_wait,
+        env.database.lock_timeout,
+        env.database.statement_timeout,
+        env.database.concurrent_lock_timeout,
+        env.database.concurrent_statement_timeout
     );
     let _ = writeln!(
         human,

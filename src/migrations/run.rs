@@ -291,7 +291,10 @@ impl<'e> Migrator<'e> {
                     () = tokio::time::sleep(BLOCKER_POLL) => {
                         // Bounded: while it runs the migration is not polled, and a
                         // lock connection that stopped answering must not stall it.
-                        let now = tokio::time::timeout(BLOCKER_ASK, lock.blockers_of(pid)).await.unwrap_or_default();
+                        // Unanswered is not "no longer waiting": the wait's start is kept.
+                        let Ok(now) = tokio::time::timeout(BLOCKER_ASK, lock.blockers_of(pid)).await else {
+                            continue;
+                        };
                         if now.is_empty() {
                             wait = WaitReport::default();
                             continue;

@@ -59,6 +59,10 @@ fn config_show_of_an_environment_behind_dokku_says_the_database_is_the_apps() {
         "database:    the Dokku app's own (migrate, status, plan, seed and drift run there over SSH)",
     );
     assert!(!outcome.stdout.contains("exit 2"), "staging's database commands do not exit 2:\n{}", outcome.stdout);
+    // The limits of statements that wait without blocking the app are shown with the others.
+    outcome
+        .expect_stdout_contains("concurrent_lock_timeout 30m")
+        .expect_stdout_contains("concurrent_statement_timeout 4h");
     let document = project.run(&["--env", "staging", "--output", "json", "config", "show"]).expect_code(0).json();
     assert_eq!(document["result"]["database"]["target"]["over_ssh"], true);
     // Without [dokku], a missing URL is what it was.
