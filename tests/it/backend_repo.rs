@@ -4,10 +4,9 @@
 //! with `backend/drizzle.config.ts` beside it, drizzle-kit installed in
 //! `backend/`. The README's commands run from the root and from `backend/`.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::support::project::repo_root;
+use crate::support::project::{copy_tree, link_drizzle_kit, repo_root};
 use crate::support::{Outcome, TestProject, test_postgres};
 
 const DRIZZLE_CONFIG: &str = "import { defineConfig } from \"drizzle-kit\";\n\
@@ -27,25 +26,8 @@ fn backend_repository() -> TestProject {
     project.file("backend/drizzle.config.ts", DRIZZLE_CONFIG);
     copy_tree(&repo_root().join("schema"), &project.path().join("backend/src/db/schema"));
     copy_tree(&repo_root().join("migrations"), &project.path().join("backend/drizzle"));
-    let installed = repo_root().join("tests/interop/node_modules");
-    assert!(
-        installed.join(".bin/drizzle-kit").is_file(),
-        "drizzle-kit is not installed in tests/interop: run `bash scripts/test` (it runs `npm ci` there)"
-    );
-    std::os::unix::fs::symlink(&installed, project.path().join("backend/node_modules")).unwrap();
+    link_drizzle_kit(&project.path().join("backend"));
     project
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_tree(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap_or_else(|err| panic!("{}: {err}", from.display()));
-    }
 }
 
 /// The binary run in `folder` of the checkout, on `url` when one is given.

@@ -1,7 +1,7 @@
 //! Procfile, app.json and Dockerfile, read as Dokku reads them: every command they
 //! name is a real praxia-deploy command, and the health check hits a real route.
 
-use crate::support::project::repo_root;
+use crate::support::project::{copy_tree, repo_root};
 use clap::Parser;
 use praxia_deploy::cli::{Cli, Command};
 use serde_json::Value;
@@ -126,18 +126,5 @@ fn the_dockerfile_build_stage_copies_everything_cargo_needs() {
             dir.path().join(&path).is_file(),
             "the Dockerfile's build stage does not copy {path}, which Cargo.toml needs"
         );
-    }
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_tree(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(from, to).unwrap();
     }
 }

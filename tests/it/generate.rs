@@ -4,7 +4,7 @@
 //! how it will run.
 
 use crate::support::TestProject;
-use crate::support::project::repo_root;
+use crate::support::project::{link_drizzle_kit, repo_root};
 
 const CONFIG: &str = "import { defineConfig } from \"drizzle-kit\";\n\
 export default defineConfig({ dialect: \"postgresql\", schema: \"./schema/index.ts\", out: \"./migrations\" });\n";
@@ -17,12 +17,7 @@ fn project() -> TestProject {
         project.file(&format!("schema/{file}"), &text);
     }
     project.file("drizzle.config.ts", CONFIG);
-    let installed = repo_root().join("tests/interop/node_modules");
-    assert!(
-        installed.join(".bin/drizzle-kit").is_file(),
-        "drizzle-kit is not installed in tests/interop: run `bash scripts/test` (it runs `npm ci` there)"
-    );
-    std::os::unix::fs::symlink(&installed, project.path().join("node_modules")).unwrap();
+    link_drizzle_kit(project.path());
     project
 }
 

@@ -220,3 +220,27 @@ impl Outcome {
             .unwrap_or_else(|err| panic!("stdout is not one JSON document ({err}):\n{}", self.stdout))
     }
 }
+
+/// Copies the file or folder `from` to `to`, folders created as needed.
+pub fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap_or_else(|err| panic!("{}: {err}", from.display()));
+    }
+}
+
+/// tests/interop's drizzle-kit, linked in as `dir`'s node_modules (as a project installs it).
+pub fn link_drizzle_kit(dir: &Path) {
+    let installed = repo_root().join("tests/interop/node_modules");
+    assert!(
+        installed.join(".bin/drizzle-kit").is_file(),
+        "drizzle-kit is not installed in tests/interop: run `bash scripts/test` (it runs `npm ci` there)"
+    );
+    std::os::unix::fs::symlink(&installed, dir.join("node_modules")).unwrap();
+}
