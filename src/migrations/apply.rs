@@ -301,10 +301,7 @@ impl Applier<'_> {
         let mut authored = Authored::default();
         for statement in migration.statements() {
             let timeouts = self.limits.for_statements(std::iter::once(statement.statement));
-            let limits = authored.keep(self.limits_sql(connection, "SET", timeouts));
-            if !limits.trim().is_empty() {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *connection).await.map_err(Failure::setup)?;
-            }
+            self.set_limits(connection, authored, timeouts).await?;
             authored.note(&statement.statement.words);
             let mut attempt = 0;
             loop {
@@ -378,6 +375,8 @@ impl Applier<'_> {
         let started = Instant::now();
         let invalid_before = invalid_indexes(connection).await;
         let timeouts = self.limits.blocking;
+        // What the migration sets itself holds, as in the statement-by-statement path.
+        let mut authored = Authored::default();
         let limits = self.limits_sql(connection, "SET", timeouts);
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{limits} BEGIN")))
             .execute(&mut *connection)
@@ -428,19 +427,16 @@ impl Applier<'_> {
                 };
             let own_limits = chunk_timeouts != timeouts;
             if own_limits {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET", chunk_timeouts)))
-                    .execute(&mut *connection)
-                    .await
-                    .map_err(Failure::setup)?;
+                self.set_limits(connection, authored, chunk_timeouts).await?;
             }
             let bound = client_bound(chunk.statements.len(), chunk_timeouts);
             let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).execute(&mut *connection);
             let sent = tokio::time::timeout(bound, sent).await;
+            for statement in &chunk.statements {
+                authored.note(&statement.words);
+            }
             if own_limits && matches!(sent, Ok(Ok(_))) {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(self.limits_sql(connection, "SET", timeouts)))
-                    .execute(&mut *connection)
-                    .await
-                    .map_err(Failure::setup)?;
+                self.set_limits(connection, authored, timeouts).await?;
             }
             let err = match sent {
                 Ok(Ok(_)) => continue,
@@ -529,6 +525,20 @@ impl Applier<'_> {
             Ok(false) => Err(Failure::lock_lost()),
             Err(err) => Err(Failure::bookkeeping(migration, err)),
         }
+    }
+
+    /// Sets `timeouts` for the session, but for the limits the migration set itself.
+    async fn set_limits(
+        &self,
+        connection: &mut PgConnection,
+        authored: Authored,
+        timeouts: Timeouts,
+    ) -> std::result::Result<(), Failure> {
+        let limits = authored.keep(self.limits_sql(connection, "SET", timeouts));
+        if !limits.trim().is_empty() {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(limits)).execute(&mut *connection).await.map_err(Failure::setup)?;
+        }
+        Ok(())
     }
 
     fn limits_sql(&self, connection: &PgConnection, set: &str, timeouts: Timeouts) -> String {

@@ -199,3 +199,19 @@ async fn a_limit_the_migration_sets_itself_holds_for_its_later_statements() {
     project.set_migrations(&[TABLE, ("0001_t_x", 2000, own)]);
     project.run_on(&database, &["migrate"]).expect_code(0);
 }
+
+/// The same in the form drizzle's migrator runs: the limits restored after the
+/// build keep what the migration set itself.
+#[tokio::test]
+async fn a_limit_the_migration_sets_itself_holds_after_its_own_commit_and_build() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLE]);
+    project.file("environments/test.toml", ENVIRONMENT);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    // statement_timeout is 1 s in the environment; the migration asks for 10 s.
+    let own = format!(
+        "SET statement_timeout = '10s';\n--> statement-breakpoint\n{DRIZZLE_FORM}\n--> statement-breakpoint\nSELECT pg_sleep(2);"
+    );
+    project.set_migrations(&[TABLE, ("0001_t_x", 2000, own.as_str())]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+}
