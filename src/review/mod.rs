@@ -7,6 +7,7 @@ mod acknowledgements;
 mod gate;
 mod judge;
 mod live_tables;
+mod lock_safe;
 mod names;
 mod rules;
 mod squawk;
@@ -21,6 +22,7 @@ pub use acknowledgements::{LogEntry, log_entries};
 pub use gate::{blocking, describe, gate_refusal};
 pub use judge::{LiveTable, LiveTables, judge};
 pub use live_tables::read as read_live_tables;
+pub use lock_safe::{LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe};
 pub(crate) use names::Names;
 pub use target::{Part, Relation, Target};
 

@@ -1,0 +1,974 @@
+//! Rewrites one pending drizzle-kit migration into lock-safe equivalents, statement
+//! by statement, on drizzle-kit's own output shapes only: whatever is not
+//! recognised exactly is left as written and reported. Pure.
+//!
+//! drizzle-orm 0.x's migrator runs every pending migration in one transaction,
+//! where `CONCURRENTLY` is refused; the form both it and praxia-deploy run is the
+//! migration ending that transaction itself: `COMMIT;`, the concurrent statement,
+//! `BEGIN;`, each its own breakpoint chunk. The same boundary, once at the end,
+//! gives the `VALIDATE CONSTRAINT`s a transaction after the migration's other work.
+
+use std::ops::Range;
+
+use sha2::{Digest, Sha256};
+
+use crate::migration_folder::BREAKPOINT;
+use crate::migration_folder::sql::{Lexer, SqlStatement, non_transactional_reason, own_transaction_reason};
+use crate::migration_folder::sql::{identifiers, transaction_control, waits_without_blocking};
+
+/// A table as a statement names it: the schema when written, the name as
+/// `pg_class` has it (bare names folded to lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TableName {
+    /// Unqualified names are taken as `public`'s: drizzle-kit writes either
+    /// `"t"` or `"public"."t"` for the same table.
+    fn is(&self, other: &TableName) -> bool {
+        let schema = |table: &TableName| table.schema.clone().unwrap_or_else(|| "public".to_owned());
+        self.name == other.name && schema(self) == schema(other)
+    }
+}
+
+/// The migration rewritten, and what became of each of its statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockSafe {
+    pub sql: String,
+    pub statements: Vec<StatementOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementOutcome {
+    /// Byte offset of the statement in the original text.
+    pub offset: usize,
+    /// The statement as written.
+    pub statement: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Rewritten(Recipe),
+    LeftAlone(LeftAlone),
+}
+
+/// A rewrite the engine applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipe {
+    /// `CREATE INDEX` -> `CREATE INDEX CONCURRENTLY` between `COMMIT` and `BEGIN`.
+    ConcurrentIndex,
+    /// `ADD CONSTRAINT ... FOREIGN KEY|CHECK` -> `NOT VALID`, validated at the end.
+    NotValidConstraint,
+    /// `SET NOT NULL` -> a `NOT VALID` check, validated at the end, then `SET
+    /// NOT NULL` (PostgreSQL 12+ trusts the valid check and skips its scan) and
+    /// the check dropped.
+    NotNullThroughCheck,
+    /// `ADD CONSTRAINT ... UNIQUE(...)` -> a concurrent unique index, then the
+    /// constraint `USING INDEX`.
+    UniqueThroughConcurrentIndex,
+    /// `DROP INDEX` -> `DROP INDEX CONCURRENTLY` between `COMMIT` and `BEGIN`.
+    ConcurrentDropIndex,
+}
+
+impl Recipe {
+    /// The review's rule whose finding the recipe answers.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Recipe::ConcurrentIndex => "require-concurrent-index-creation",
+            Recipe::NotValidConstraint => "constraint-missing-not-valid",
+            Recipe::NotNullThroughCheck => "adding-not-nullable-field",
+            Recipe::UniqueThroughConcurrentIndex => "disallowed-unique-constraint",
+            Recipe::ConcurrentDropIndex => "require-concurrent-index-deletion",
+        }
+    }
+}
+
+/// Why a statement is left as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeftAlone {
+    /// The migration has its own `COMMIT`/`BEGIN` (as a rewritten one has).
+    ControlsTransaction,
+    /// The migration already runs outside drizzle's transaction.
+    RunsOutsideTransaction(&'static str),
+    InDoBlock,
+    /// The table is created by this migration or earlier in the release: empty,
+    /// so its lock harms no one.
+    NewTable(String),
+    /// A later statement of the migration that the engine does not read names
+    /// the table: the validation cannot be moved past it.
+    TableUsedLater(String),
+    TypeChange,
+    DefaultCallsFunction,
+    PrimaryKey,
+    /// It starts like a statement a recipe rewrites but is not exactly its shape.
+    Unrecognised,
+    /// Nothing the engine knows how to make lock-safer.
+    NoRecipe,
+}
+
+impl LeftAlone {
+    pub fn reason(&self) -> String {
+        match self {
+            LeftAlone::ControlsTransaction => "the migration controls its transaction itself (COMMIT/BEGIN)".to_owned(),
+            LeftAlone::RunsOutsideTransaction(what) => {
+                format!("the migration already runs outside a transaction ({what})")
+            }
+            LeftAlone::InDoBlock => "inside a DO block".to_owned(),
+            LeftAlone::NewTable(table) => format!("{table} is new in this release: empty, its lock blocks no one"),
+            LeftAlone::TableUsedLater(table) => format!(
+                "a later statement uses {table}: its validation cannot be moved past it to the end of the migration"
+            ),
+            LeftAlone::TypeChange => "a column type change may rewrite the table; no lock-safe equivalent".to_owned(),
+            LeftAlone::DefaultCallsFunction => {
+                "a default that calls a function may be volatile and rewrite the table".to_owned()
+            }
+            LeftAlone::PrimaryKey => {
+                "a primary key sets its columns NOT NULL, a scan under ACCESS EXCLUSIVE the engine cannot prove away"
+                    .to_owned()
+            }
+            LeftAlone::Unrecognised => "not exactly a shape the engine rewrites".to_owned(),
+            LeftAlone::NoRecipe => "no lock-safe rewrite applies".to_owned(),
+        }
+    }
+
+    /// The expand/contract advice, where a rewrite cannot help.
+    pub fn advice(&self) -> Option<&'static str> {
+        match self {
+            LeftAlone::TypeChange => Some(
+                "expand and contract: add a column of the new type, write both, backfill in batches, switch reads, then drop the old one",
+            ),
+            LeftAlone::DefaultCallsFunction => {
+                Some("add the column without a default, backfill in batches, then SET DEFAULT for new rows")
+            }
+            LeftAlone::PrimaryKey => Some(
+                "make the columns NOT NULL first (lock-safe through a check), build a unique index CONCURRENTLY, then ADD PRIMARY KEY USING INDEX",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Rewrites `sql`, one migration's text. `created_earlier` are the tables the
+/// release creates before this migration; those it creates itself are read here.
+pub fn rewrite(sql: &str, created_earlier: &[TableName]) -> LockSafe {
+    let statements = located_statements(sql);
+    if let Some(reason) = migration_left_alone(&statements) {
+        let statements = statements.iter().map(|s| outcome(sql, s, Outcome::LeftAlone(reason.clone()))).collect();
+        return LockSafe { sql: sql.to_owned(), statements };
+    }
+    let mut new_tables = created_earlier.to_vec();
+    new_tables.extend(statements.iter().filter_map(|s| created_table(&sql[s.range.clone()])));
+    let mut plan = Plan::default();
+    let outcomes = statements
+        .iter()
+        .enumerate()
+        .map(|(index, s)| outcome(sql, s, plan.statement(sql, s, &statements[index + 1..], &new_tables)))
+        .collect();
+    LockSafe { sql: plan.apply(sql), statements: outcomes }
+}
+
+/// A statement with its byte range in the whole file and its place in its chunk.
+struct Located {
+    range: Range<usize>,
+    words: Vec<String>,
+    first_in_chunk: bool,
+    last_in_chunk: bool,
+}
+
+fn located_statements(sql: &str) -> Vec<Located> {
+    let mut found = Vec::new();
+    let mut lexer = Lexer::default();
+    let mut offset = 0;
+    for piece in sql.split(BREAKPOINT) {
+        let statements: Vec<SqlStatement> = lexer.split(piece);
+        let count = statements.len();
+        for (index, statement) in statements.into_iter().enumerate() {
+            found.push(Located {
+                range: offset + statement.start..offset + statement.end,
+                words: statement.words,
+                first_in_chunk: index == 0,
+                last_in_chunk: index + 1 == count,
+            });
+        }
+        offset += piece.len() + BREAKPOINT.len();
+    }
+    found
+}
+
+fn outcome(sql: &str, statement: &Located, outcome: Outcome) -> StatementOutcome {
+    StatementOutcome { offset: statement.range.start, statement: sql[statement.range.clone()].to_owned(), outcome }
+}
+
+/// A migration that already chose how it runs keeps that choice whole.
+fn migration_left_alone(statements: &[Located]) -> Option<LeftAlone> {
+    if statements.iter().any(|s| transaction_control(&s.words).is_some()) {
+        return Some(LeftAlone::ControlsTransaction);
+    }
+    statements
+        .iter()
+        .find_map(|s| {
+            non_transactional_reason(&s.words).or_else(|| own_transaction_reason(&s.words)).or_else(|| {
+                // VALIDATE CONSTRAINT and the like run in drizzle's transaction; only
+                // the statements that cannot are a choice made.
+                waits_without_blocking(&s.words).filter(|what| what.contains("CONCURRENTLY"))
+            })
+        })
+        .map(LeftAlone::RunsOutsideTransaction)
+}
+
+/// The edits of one migration: replacements in place, in file order, and the
+/// statements that run after the closing `COMMIT`/`BEGIN`.
+#[derive(Default)]
+struct Plan {
+    replacements: Vec<(Range<usize>, String)>,
+    at_end: Vec<String>,
+    after_validation: Vec<String>,
+}
+
+impl Plan {
+    fn statement(&mut self, sql: &str, statement: &Located, later: &[Located], new_tables: &[TableName]) -> Outcome {
+        let text = &sql[statement.range.clone()];
+        let Some(shape) = Shape::read(text, &statement.words) else {
+            return Outcome::LeftAlone(left_alone_reason(text, &statement.words));
+        };
+        if let Some(table) = shape.table()
+            && new_tables.iter().any(|new| new.is(&table.name))
+        {
+            return Outcome::LeftAlone(LeftAlone::NewTable(table.written.clone()));
+        }
+        if let Shape::AddConstraint { table, .. } | Shape::SetNotNull { table, .. } = &shape
+            && later.iter().any(|next| uses_table_unrecognised(sql, next, &table.name))
+        {
+            return Outcome::LeftAlone(LeftAlone::TableUsedLater(table.written.clone()));
+        }
+        let body = text.strip_suffix(';').unwrap_or(text);
+        let recipe = match &shape {
+            Shape::CreateIndex { after_index, .. } | Shape::DropIndex { after_index } => {
+                let concurrent = format!("{} CONCURRENTLY{};", &body[..*after_index], &body[*after_index..]);
+                self.replace_concurrently(statement, &concurrent, None);
+                if matches!(shape, Shape::DropIndex { .. }) {
+                    Recipe::ConcurrentDropIndex
+                } else {
+                    Recipe::ConcurrentIndex
+                }
+            }
+            Shape::AddConstraint { table, constraint } => {
+                self.replacements.push((statement.range.clone(), format!("{body} NOT VALID;")));
+                self.at_end.push(validate(table, constraint));
+                Recipe::NotValidConstraint
+            }
+            Shape::SetNotNull { table, column } => {
+                let check = check_name(&table.name.name, &column.name);
+                self.replacements.push((
+                    statement.range.clone(),
+                    format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {check} CHECK ({} IS NOT NULL) NOT VALID;",
+                        table.written, column.written
+                    ),
+                ));
+                self.at_end.push(validate(table, &check));
+                self.after_validation.push(text_with_semicolon(text));
+                self.after_validation.push(format!("ALTER TABLE {} DROP CONSTRAINT {check};", table.written));
+                Recipe::NotNullThroughCheck
+            }
+            Shape::AddUnique { table, constraint, columns } => {
+                let index = format!("CREATE UNIQUE INDEX CONCURRENTLY {constraint} ON {} ({columns});", table.written);
+                let attach = format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {constraint} UNIQUE USING INDEX {constraint};",
+                    table.written
+                );
+                self.replace_concurrently(statement, &index, Some(attach));
+                Recipe::UniqueThroughConcurrentIndex
+            }
+        };
+        Outcome::Rewritten(recipe)
+    }
+
+    /// `statement` replaced by its own chunks: `COMMIT;`, `concurrent`, `BEGIN;`
+    /// (and `then`), each chunk holding one statement.
+    fn replace_concurrently(&mut self, statement: &Located, concurrent: &str, then: Option<String>) {
+        let mut chunks = vec!["COMMIT;".to_owned(), concurrent.to_owned(), "BEGIN;".to_owned()];
+        chunks.extend(then);
+        let mut text = chunks.join(&format!("\n{BREAKPOINT}\n"));
+        if !statement.first_in_chunk {
+            text = format!("{BREAKPOINT}\n{text}");
+        }
+        if !statement.last_in_chunk {
+            text.push_str(&format!("\n{BREAKPOINT}"));
+        }
+        self.replacements.push((statement.range.clone(), text));
+    }
+
+    fn apply(self, sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len() * 2);
+        let mut copied = 0;
+        for (range, text) in &self.replacements {
+            out.push_str(&sql[copied..range.start]);
+            out.push_str(text);
+            copied = range.end;
+        }
+        let rest = &sql[copied..];
+        let body = rest.trim_end();
+        out.push_str(body);
+        if !self.at_end.is_empty() {
+            let mut tail = vec!["COMMIT;".to_owned(), "BEGIN;".to_owned()];
+            tail.extend(self.at_end);
+            tail.extend(self.after_validation);
+            if !out.trim_end().ends_with(';') {
+                out.push('\n');
+            }
+            for chunk in tail {
+                out.push_str(&format!("{BREAKPOINT}\n{chunk}"));
+                out.push('\n');
+            }
+            out.pop();
+        }
+        out.push_str(&rest[body.len()..]);
+        out
+    }
+}
+
+/// Whether `statement` names `table` and is not a shape the engine reads: then
+/// moving a validation past it could change what it meets (a dropped column, a
+/// renamed table).
+fn uses_table_unrecognised(sql: &str, statement: &Located, table: &TableName) -> bool {
+    let text = &sql[statement.range.clone()];
+    identifiers(text).contains(&table.name) && Shape::read(text, &statement.words).is_none()
+}
+
+fn text_with_semicolon(text: &str) -> String {
+    if text.ends_with(';') { text.to_owned() } else { format!("{text};") }
+}
+
+fn validate(table: &WrittenTable, constraint: &str) -> String {
+    format!("ALTER TABLE {} VALIDATE CONSTRAINT {constraint};", table.written)
+}
+
+/// The temporary check's name, quoted: `<table>_<column>_not_null_check`.
+/// PostgreSQL 18 names a NOT NULL constraint `<table>_<column>_not_null`, so that
+/// name is avoided. Over 63 bytes (PostgreSQL would truncate it, and two
+/// columns could meet), the name is cut and ends in a hash of the full one.
+fn check_name(table: &str, column: &str) -> String {
+    let full = format!("{table}_{column}_not_null_check");
+    let name = if full.len() <= 63 {
+        full
+    } else {
+        let hash = hex::encode(Sha256::digest(full.as_bytes()));
+        let mut cut = 63 - 1 - 8;
+        while !full.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}_{}", &full[..cut], &hash[..8])
+    };
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn left_alone_reason(text: &str, words: &[String]) -> LeftAlone {
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let has = |word: &str| words.iter().any(|candidate| candidate == word);
+    match (w(0), w(1)) {
+        ("DO", _) => LeftAlone::InDoBlock,
+        ("ALTER", "TABLE") if has("TYPE") && has("ALTER") && has("COLUMN") => LeftAlone::TypeChange,
+        ("ALTER", "TABLE") if has("PRIMARY") => LeftAlone::PrimaryKey,
+        ("ALTER", "TABLE") if has("ADD") && has("DEFAULT") && text.contains("()") => LeftAlone::DefaultCallsFunction,
+        ("CREATE", "INDEX" | "UNIQUE") | ("DROP", "INDEX") => LeftAlone::Unrecognised,
+        ("ALTER", "TABLE") if has("NOT") && has("NULL") && has("SET") => LeftAlone::Unrecognised,
+        ("ALTER", "TABLE") if has("CONSTRAINT") && has("ADD") && !has("VALID") => LeftAlone::Unrecognised,
+        _ => LeftAlone::NoRecipe,
+    }
+}
+
+/// The table `CREATE [UNLOGGED] TABLE [IF NOT EXISTS] name` creates.
+fn created_table(text: &str) -> Option<TableName> {
+    let tokens = tokens(text).0;
+    let mut at = Cursor { tokens: &tokens, at: 0 };
+    at.keyword("CREATE")?;
+    at.optional_keyword("UNLOGGED");
+    at.keyword("TABLE")?;
+    at.if_exists(&["IF", "NOT", "EXISTS"]);
+    Some(at.table(text)?.name)
+}
+
+/// A table as written (`"public"."t"`), and its name.
+#[derive(Debug)]
+struct WrittenTable {
+    written: String,
+    name: TableName,
+}
+
+#[derive(Debug)]
+struct WrittenName {
+    written: String,
+    name: String,
+}
+
+/// The statement shapes the recipes rewrite, read exactly.
+#[derive(Debug)]
+enum Shape {
+    /// `after_index`: the byte offset just past the INDEX keyword.
+    CreateIndex {
+        after_index: usize,
+        table: WrittenTable,
+    },
+    DropIndex {
+        after_index: usize,
+    },
+    AddConstraint {
+        table: WrittenTable,
+        constraint: String,
+    },
+    SetNotNull {
+        table: WrittenTable,
+        column: WrittenName,
+    },
+    AddUnique {
+        table: WrittenTable,
+        constraint: String,
+        columns: String,
+    },
+}
+
+impl Shape {
+    fn read(text: &str, words: &[String]) -> Option<Shape> {
+        let (tokens, complete) = tokens(text);
+        if !complete {
+            return None;
+        }
+        let mut at = Cursor { tokens: &tokens, at: 0 };
+        match (words.first()?.as_str(), words.get(1).map(String::as_str)) {
+            ("CREATE", _) => create_index(&mut at, text),
+            ("DROP", Some("INDEX")) => drop_index(&mut at),
+            ("ALTER", Some("TABLE")) => alter_table(&mut at, text),
+            _ => None,
+        }
+    }
+
+    fn table(&self) -> Option<&WrittenTable> {
+        match self {
+            Shape::CreateIndex { table, .. }
+            | Shape::AddConstraint { table, .. }
+            | Shape::SetNotNull { table, .. }
+            | Shape::AddUnique { table, .. } => Some(table),
+            Shape::DropIndex { .. } => None,
+        }
+    }
+}
+
+fn create_index(at: &mut Cursor, text: &str) -> Option<Shape> {
+    at.keyword("CREATE")?;
+    at.optional_keyword("UNIQUE");
+    let after_index = at.keyword("INDEX")?;
+    at.if_exists(&["IF", "NOT", "EXISTS"]);
+    at.name(text)?;
+    at.keyword("ON")?;
+    let table = at.table(text)?;
+    at.rest_without_top_level_comma()?;
+    Some(Shape::CreateIndex { after_index, table })
+}
+
+fn drop_index(at: &mut Cursor) -> Option<Shape> {
+    at.keyword("DROP")?;
+    let after_index = at.keyword("INDEX")?;
+    at.if_exists(&["IF", "EXISTS"]);
+    at.next_name()?;
+    if at.punct('.').is_some() {
+        at.next_name()?;
+    }
+    at.optional_keyword("RESTRICT");
+    at.end()?;
+    Some(Shape::DropIndex { after_index })
+}
+
+fn alter_table(at: &mut Cursor, text: &str) -> Option<Shape> {
+    at.keyword("ALTER")?;
+    at.keyword("TABLE")?;
+    let table = at.table(text)?;
+    if at.optional_keyword("ALTER") {
+        at.keyword("COLUMN")?;
+        let column = at.name(text)?;
+        at.keyword("SET")?;
+        at.keyword("NOT")?;
+        at.keyword("NULL")?;
+        at.end()?;
+        return Some(Shape::SetNotNull { table, column });
+    }
+    at.keyword("ADD")?;
+    at.keyword("CONSTRAINT")?;
+    let constraint = at.name(text)?.written;
+    if at.optional_keyword("UNIQUE") {
+        let open = at.punct('(')?;
+        let close = loop {
+            at.name(text)?;
+            if let Some(end) = at.punct(')') {
+                break end;
+            }
+            at.punct(',')?;
+        };
+        at.end()?;
+        let columns = text[open..close - 1].to_owned();
+        return Some(Shape::AddUnique { table, constraint, columns });
+    }
+    if !(at.optional_keyword("CHECK") || at.optional_keyword("FOREIGN")) {
+        return None;
+    }
+    let rest = at.rest_without_top_level_comma()?;
+    // Already NOT VALID.
+    if rest.iter().any(|token| token.kind == Kind::Word("VALID".to_owned())) {
+        return None;
+    }
+    Some(Shape::AddConstraint { table, constraint })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// A bare word, upper-cased.
+    Word(String),
+    /// A double-quoted identifier, unescaped.
+    Quoted(String),
+    Punct(char),
+    /// A string or a number.
+    Literal,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    kind: Kind,
+    range: Range<usize>,
+}
+
+/// The statement's tokens, and whether the whole statement was read: a comment,
+/// a dollar quote or a backslash stops the reading (the engine does not guess).
+fn tokens(text: &str) -> (Vec<Token>, bool) {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let kind = match bytes[i] {
+            b if b.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => return (found, false),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => return (found, false),
+            b'$' | b'\\' => return (found, false),
+            b'"' | b'\'' => {
+                let quote = bytes[i];
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return (found, false),
+                        Some(&b) if b == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
+                        Some(&b) if b == quote => break,
+                        Some(b'\\') => return (found, false),
+                        Some(_) => i += 1,
+                    }
+                }
+                i += 1;
+                if quote == b'"' { Kind::Quoted(text[start + 1..i - 1].replace("\"\"", "\"")) } else { Kind::Literal }
+            }
+            b if b.is_ascii_alphabetic() || b == b'_' => {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$') {
+                    i += 1;
+                }
+                if bytes.get(i) == Some(&b'\'') || bytes.get(i) == Some(&b'&') {
+                    return (found, false); // E'...', U&"..."
+                }
+                Kind::Word(text[start..i].to_ascii_uppercase())
+            }
+            b if b.is_ascii_digit() => {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+                    i += 1;
+                }
+                Kind::Literal
+            }
+            b if b.is_ascii() => {
+                i += 1;
+                Kind::Punct(b as char)
+            }
+            _ => return (found, false),
+        };
+        found.push(Token { kind, range: start..i });
+    }
+    (found, true)
+}
+
+struct Cursor<'t> {
+    tokens: &'t [Token],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    /// The keyword's end offset, when it is next.
+    fn keyword(&mut self, word: &str) -> Option<usize> {
+        let token = self.peek()?;
+        let end = token.range.end;
+        (token.kind == Kind::Word(word.to_owned())).then(|| self.at += 1)?;
+        Some(end)
+    }
+
+    fn optional_keyword(&mut self, word: &str) -> bool {
+        self.keyword(word).is_some()
+    }
+
+    fn if_exists(&mut self, words: &[&str]) {
+        let start = self.at;
+        if !words.iter().all(|word| self.keyword(word).is_some()) {
+            self.at = start;
+        }
+    }
+
+    fn punct(&mut self, c: char) -> Option<usize> {
+        let token = self.peek()?;
+        let end = token.range.end;
+        (token.kind == Kind::Punct(c)).then(|| self.at += 1)?;
+        Some(end)
+    }
+
+    /// An identifier: its name as `pg_class` has it and its token.
+    fn next_name(&mut self) -> Option<(String, Range<usize>)> {
+        let token = self.peek()?.clone();
+        let name = match token.kind {
+            Kind::Quoted(name) => name,
+            Kind::Word(word) if !RESERVED.contains(&word.as_str()) => word.to_ascii_lowercase(),
+            _ => return None,
+        };
+        self.at += 1;
+        Some((name, token.range))
+    }
+
+    fn name(&mut self, text: &str) -> Option<WrittenName> {
+        let (name, range) = self.next_name()?;
+        Some(WrittenName { written: text[range].to_owned(), name })
+    }
+
+    /// `name` or `schema.name`; `ONLY` (a partitioned parent alone) is not read.
+    fn table(&mut self, text: &str) -> Option<WrittenTable> {
+        let (first, range) = self.next_name()?;
+        let (schema, name, end) = if self.punct('.').is_some() {
+            let (second, second_range) = self.next_name()?;
+            (Some(first), second, second_range.end)
+        } else {
+            (None, first, range.end)
+        };
+        Some(WrittenTable { written: text[range.start..end].to_owned(), name: TableName { schema, name } })
+    }
+
+    /// The statement's end: an optional `;`, then nothing.
+    fn end(&mut self) -> Option<()> {
+        self.punct(';');
+        (self.at == self.tokens.len()).then_some(())
+    }
+
+    /// The remaining tokens up to the end, refusing a second action (a comma
+    /// outside parentheses) and unbalanced parentheses.
+    fn rest_without_top_level_comma(&mut self) -> Option<&[Token]> {
+        let rest = &self.tokens[self.at..];
+        let mut depth = 0i32;
+        for (index, token) in rest.iter().enumerate() {
+            match token.kind {
+                Kind::Punct('(') => depth += 1,
+                Kind::Punct(')') => depth -= 1,
+                Kind::Punct(',') if depth == 0 => return None,
+                Kind::Punct(';') if index + 1 != rest.len() || depth != 0 => return None,
+                _ => {}
+            }
+            if depth < 0 {
+                return None;
+            }
+        }
+        self.at = self.tokens.len();
+        (depth == 0).then_some(rest)
+    }
+}
+
+/// Words that end a name where a name is expected: never taken as one.
+const RESERVED: &[&str] = &["ON", "ONLY", "IF", "CONCURRENTLY", "USING", "ADD", "ALTER", "SET", "CASCADE"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration_folder::sql::split_statements;
+
+    const BP: &str = "--> statement-breakpoint";
+
+    fn existing() -> Vec<TableName> {
+        Vec::new()
+    }
+
+    /// The rewritten migration's statements, chunk by chunk, as the crate's lexer reads them.
+    fn chunks(sql: &str) -> Vec<Vec<String>> {
+        sql.split(BP)
+            .map(|chunk| split_statements(chunk).iter().map(|s| s.text(chunk).trim().to_owned()).collect())
+            .filter(|statements: &Vec<String>| !statements.is_empty())
+            .collect()
+    }
+
+    fn one_per_chunk(sql: &str) -> Vec<String> {
+        chunks(sql)
+            .into_iter()
+            .map(|chunk| {
+                assert_eq!(chunk.len(), 1, "one statement per chunk: {chunk:?}");
+                chunk.into_iter().next().unwrap()
+            })
+            .collect()
+    }
+
+    fn recipes(fixed: &LockSafe) -> Vec<Outcome> {
+        fixed.statements.iter().map(|s| s.outcome.clone()).collect()
+    }
+
+    fn assert_idempotent(fixed: &LockSafe) {
+        let again = rewrite(&fixed.sql, &existing());
+        assert_eq!(again.sql, fixed.sql);
+        assert!(again.statements.iter().all(|s| s.outcome == Outcome::LeftAlone(LeftAlone::ControlsTransaction)));
+    }
+
+    #[test]
+    fn an_index_on_an_existing_table_is_built_concurrently_between_commit_and_begin() {
+        for (written, concurrent) in [
+            // drizzle-kit 0.31
+            (
+                r#"CREATE INDEX "profile_organization_id_idx" ON "profile" USING btree ("organization_id");"#,
+                r#"CREATE INDEX CONCURRENTLY "profile_organization_id_idx" ON "profile" USING btree ("organization_id");"#,
+            ),
+            // drizzle-kit 1.0, schema-qualified, unique, IF NOT EXISTS
+            (
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "t_x_key" ON "public"."t" ("x") WHERE "x" > 0;"#,
+                r#"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "t_x_key" ON "public"."t" ("x") WHERE "x" > 0;"#,
+            ),
+        ] {
+            let fixed = rewrite(written, &existing());
+            assert_eq!(one_per_chunk(&fixed.sql), ["COMMIT;", concurrent, "BEGIN;"]);
+            assert_eq!(recipes(&fixed), [Outcome::Rewritten(Recipe::ConcurrentIndex)]);
+            assert_idempotent(&fixed);
+        }
+    }
+
+    #[test]
+    fn every_other_byte_of_the_file_is_kept() {
+        let sql = "-- a note\nCREATE TABLE \"a\" (\"x\" int);--> statement-breakpoint\nCREATE INDEX \"b_y_idx\" ON \"b\" USING btree (\"y\");--> statement-breakpoint\n/* kept */ SELECT 1;\n";
+        let fixed = rewrite(sql, &existing());
+        assert_eq!(
+            fixed.sql,
+            "-- a note\nCREATE TABLE \"a\" (\"x\" int);--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY \"b_y_idx\" ON \"b\" USING btree (\"y\");\n--> statement-breakpoint\nBEGIN;--> statement-breakpoint\n/* kept */ SELECT 1;\n"
+        );
+    }
+
+    #[test]
+    fn a_foreign_key_or_check_is_added_not_valid_and_validated_after_everything_else() {
+        let sql = concat!(
+            r#"ALTER TABLE "profile" ADD CONSTRAINT "profile_user_id_user_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."user"("id") ON DELETE cascade ON UPDATE no action;"#,
+            "--> statement-breakpoint\n",
+            r#"ALTER TABLE "public"."t" ADD CONSTRAINT "t_role_check" CHECK ("t"."role" IN ('a', 'b'));"#,
+            "--> statement-breakpoint\n",
+            r#"ALTER TABLE "w" ADD COLUMN "y" integer;"#,
+            "\n",
+        );
+        let fixed = rewrite(sql, &existing());
+        assert_eq!(
+            one_per_chunk(&fixed.sql),
+            [
+                r#"ALTER TABLE "profile" ADD CONSTRAINT "profile_user_id_user_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."user"("id") ON DELETE cascade ON UPDATE no action NOT VALID;"#,
+                r#"ALTER TABLE "public"."t" ADD CONSTRAINT "t_role_check" CHECK ("t"."role" IN ('a', 'b')) NOT VALID;"#,
+                r#"ALTER TABLE "w" ADD COLUMN "y" integer;"#,
+                "COMMIT;",
+                "BEGIN;",
+                r#"ALTER TABLE "profile" VALIDATE CONSTRAINT "profile_user_id_user_id_fk";"#,
+                r#"ALTER TABLE "public"."t" VALIDATE CONSTRAINT "t_role_check";"#,
+            ]
+        );
+        assert!(fixed.sql.ends_with("VALIDATE CONSTRAINT \"t_role_check\";\n"), "the trailing newline stays last");
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::Rewritten(Recipe::NotValidConstraint),
+                Outcome::Rewritten(Recipe::NotValidConstraint),
+                Outcome::LeftAlone(LeftAlone::NoRecipe)
+            ]
+        );
+        assert_idempotent(&fixed);
+    }
+
+    #[test]
+    fn set_not_null_goes_through_a_validated_check() {
+        let fixed = rewrite(r#"ALTER TABLE "public"."t" ALTER COLUMN "x" SET NOT NULL;"#, &existing());
+        assert_eq!(
+            one_per_chunk(&fixed.sql),
+            [
+                r#"ALTER TABLE "public"."t" ADD CONSTRAINT "t_x_not_null_check" CHECK ("x" IS NOT NULL) NOT VALID;"#,
+                "COMMIT;",
+                "BEGIN;",
+                r#"ALTER TABLE "public"."t" VALIDATE CONSTRAINT "t_x_not_null_check";"#,
+                r#"ALTER TABLE "public"."t" ALTER COLUMN "x" SET NOT NULL;"#,
+                r#"ALTER TABLE "public"."t" DROP CONSTRAINT "t_x_not_null_check";"#,
+            ]
+        );
+        assert_eq!(recipes(&fixed), [Outcome::Rewritten(Recipe::NotNullThroughCheck)]);
+        assert_idempotent(&fixed);
+    }
+
+    #[test]
+    fn a_long_check_name_fits_63_bytes_and_stays_distinct() {
+        let table = "a".repeat(40);
+        let first = check_name(&table, &format!("{}_one", "c".repeat(30)));
+        let second = check_name(&table, &format!("{}_two", "c".repeat(30)));
+        assert_eq!(first.len(), 63 + 2, "{first}");
+        assert_ne!(first, second);
+        assert_eq!(check_name("t", "x"), "\"t_x_not_null_check\"");
+    }
+
+    #[test]
+    fn a_unique_constraint_is_built_as_a_concurrent_index_first() {
+        let fixed = rewrite(r#"ALTER TABLE "public"."t" ADD CONSTRAINT "t_a_b_unique" UNIQUE("a","b");"#, &existing());
+        assert_eq!(
+            one_per_chunk(&fixed.sql),
+            [
+                "COMMIT;",
+                r#"CREATE UNIQUE INDEX CONCURRENTLY "t_a_b_unique" ON "public"."t" ("a","b");"#,
+                "BEGIN;",
+                r#"ALTER TABLE "public"."t" ADD CONSTRAINT "t_a_b_unique" UNIQUE USING INDEX "t_a_b_unique";"#,
+            ]
+        );
+        assert_eq!(recipes(&fixed), [Outcome::Rewritten(Recipe::UniqueThroughConcurrentIndex)]);
+        assert_idempotent(&fixed);
+    }
+
+    #[test]
+    fn an_index_is_dropped_concurrently() {
+        for (written, concurrent) in [
+            (r#"DROP INDEX "t_x_idx";"#, r#"DROP INDEX CONCURRENTLY "t_x_idx";"#),
+            (r#"DROP INDEX IF EXISTS "public"."t_x_idx";"#, r#"DROP INDEX CONCURRENTLY IF EXISTS "public"."t_x_idx";"#),
+        ] {
+            let fixed = rewrite(written, &existing());
+            assert_eq!(one_per_chunk(&fixed.sql), ["COMMIT;", concurrent, "BEGIN;"]);
+            assert_eq!(recipes(&fixed), [Outcome::Rewritten(Recipe::ConcurrentDropIndex)]);
+            assert_idempotent(&fixed);
+        }
+    }
+
+    #[test]
+    fn a_statement_sharing_its_chunk_still_gets_chunks_of_its_own() {
+        let fixed = rewrite("SELECT 1; CREATE INDEX i ON t (x); SELECT 2;", &existing());
+        assert_eq!(
+            one_per_chunk(&fixed.sql),
+            ["SELECT 1;", "COMMIT;", "CREATE INDEX CONCURRENTLY i ON t (x);", "BEGIN;", "SELECT 2;"]
+        );
+    }
+
+    #[test]
+    fn statements_on_tables_new_in_the_release_are_left_alone() {
+        let sql = concat!(
+            "CREATE TABLE \"t\" (\"x\" integer);\n--> statement-breakpoint\n",
+            "CREATE INDEX \"t_x_idx\" ON \"public\".\"t\" USING btree (\"x\");--> statement-breakpoint\n",
+            "ALTER TABLE \"u\" ALTER COLUMN \"y\" SET NOT NULL;",
+        );
+        let earlier = [TableName { schema: None, name: "u".to_owned() }];
+        let fixed = rewrite(sql, &earlier);
+        assert_eq!(fixed.sql, sql);
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::LeftAlone(LeftAlone::NoRecipe),
+                Outcome::LeftAlone(LeftAlone::NewTable("\"public\".\"t\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::NewTable("\"u\"".to_owned())),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_engine_does_not_rewrite_is_left_as_written_with_its_reason() {
+        for (sql, reason) in [
+            (r#"ALTER TABLE "t" ALTER COLUMN "x" SET DATA TYPE bigint;"#, LeftAlone::TypeChange),
+            (r#"ALTER TABLE "t" ADD COLUMN "id" uuid DEFAULT gen_random_uuid();"#, LeftAlone::DefaultCallsFunction),
+            (r#"ALTER TABLE "t" ADD CONSTRAINT "t_pkey" PRIMARY KEY("id");"#, LeftAlone::PrimaryKey),
+            (
+                r#"DO $$ BEGIN ALTER TABLE "a" ADD CONSTRAINT "a_fk" FOREIGN KEY ("b") REFERENCES "b"("id"); EXCEPTION WHEN duplicate_object THEN null; END $$;"#,
+                LeftAlone::InDoBlock,
+            ),
+            // Shapes read exactly or not at all.
+            ("CREATE INDEX /* why */ i ON t (x);", LeftAlone::Unrecognised),
+            ("CREATE INDEX ON t (x);", LeftAlone::Unrecognised),
+            ("CREATE INDEX i ON ONLY t (x);", LeftAlone::Unrecognised),
+            ("DROP INDEX a, b;", LeftAlone::Unrecognised),
+            ("DROP INDEX a CASCADE;", LeftAlone::Unrecognised),
+            (
+                r#"ALTER TABLE "t" ALTER COLUMN "x" SET NOT NULL, ALTER COLUMN "y" SET NOT NULL;"#,
+                LeftAlone::Unrecognised,
+            ),
+            (
+                r#"ALTER TABLE "t" ADD CONSTRAINT "c" FOREIGN KEY ("x") REFERENCES "u"("id"), ADD COLUMN "z" int;"#,
+                LeftAlone::Unrecognised,
+            ),
+            (r#"ALTER TABLE "t" ADD CONSTRAINT "c" UNIQUE NULLS NOT DISTINCT("x");"#, LeftAlone::Unrecognised),
+            (r#"ALTER TABLE "t" ADD CONSTRAINT "c" CHECK ("x" > 0) NOT VALID;"#, LeftAlone::NoRecipe),
+            (r#"ALTER TABLE "t" VALIDATE CONSTRAINT "c";"#, LeftAlone::NoRecipe),
+            // The migration already chose how it runs.
+            (
+                "CREATE INDEX CONCURRENTLY i ON t (x);\n--> statement-breakpoint\nCREATE INDEX j ON t (y);",
+                LeftAlone::RunsOutsideTransaction("CREATE INDEX CONCURRENTLY"),
+            ),
+            ("COMMIT;\n--> statement-breakpoint\nCREATE INDEX j ON t (y);", LeftAlone::ControlsTransaction),
+        ] {
+            let fixed = rewrite(sql, &existing());
+            assert_eq!(fixed.sql, sql);
+            assert_eq!(fixed.statements.last().unwrap().outcome, Outcome::LeftAlone(reason.clone()), "{sql}");
+            let _ = (reason.reason(), reason.advice());
+        }
+    }
+
+    #[test]
+    fn a_validation_is_not_moved_past_a_later_statement_on_its_table() {
+        let sql = concat!(
+            "ALTER TABLE \"t\" ALTER COLUMN \"x\" SET NOT NULL;--> statement-breakpoint\n",
+            "ALTER TABLE \"t\" ADD CONSTRAINT \"t_u_fk\" FOREIGN KEY (\"u\") REFERENCES \"u\"(\"id\");--> statement-breakpoint\n",
+            "ALTER TABLE \"t\" DROP COLUMN \"x\";--> statement-breakpoint\n",
+            "ALTER TABLE \"v\" ADD CONSTRAINT \"v_c\" CHECK (\"y\" > 0);--> statement-breakpoint\n",
+            "CREATE INDEX \"v_y_idx\" ON \"v\" (\"y\");",
+        );
+        let fixed = rewrite(sql, &existing());
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::LeftAlone(LeftAlone::TableUsedLater("\"t\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::TableUsedLater("\"t\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::NoRecipe),
+                Outcome::Rewritten(Recipe::NotValidConstraint),
+                Outcome::Rewritten(Recipe::ConcurrentIndex),
+            ]
+        );
+    }
+
+    #[test]
+    fn type_changes_and_volatile_defaults_carry_expand_contract_advice() {
+        assert!(LeftAlone::TypeChange.advice().unwrap().starts_with("expand and contract"));
+        assert!(LeftAlone::DefaultCallsFunction.advice().is_some());
+        assert_eq!(LeftAlone::Unrecognised.advice(), None);
+    }
+
+    #[test]
+    fn a_real_drizzle_migration_is_rewritten_whole_and_only_once() {
+        let sql = concat!(
+            "ALTER TABLE \"profile\" ADD COLUMN \"nick\" text;--> statement-breakpoint\n",
+            "ALTER TABLE \"profile\" ALTER COLUMN \"nick\" SET NOT NULL;--> statement-breakpoint\n",
+            "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_nick_unique\" UNIQUE(\"nick\");--> statement-breakpoint\n",
+            "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_org_fk\" FOREIGN KEY (\"org\") REFERENCES \"public\".\"organization\"(\"id\") ON DELETE no action ON UPDATE no action;--> statement-breakpoint\n",
+            "CREATE INDEX \"profile_nick_idx\" ON \"profile\" USING btree (\"nick\");--> statement-breakpoint\n",
+            "DROP INDEX \"profile_old_idx\";",
+        );
+        let fixed = rewrite(sql, &existing());
+        let statements = one_per_chunk(&fixed.sql);
+        assert_eq!(statements.len(), 19, "{statements:#?}");
+        assert_eq!(statements.iter().filter(|s| *s == "COMMIT;").count(), 4);
+        assert_eq!(statements.iter().filter(|s| *s == "BEGIN;").count(), 4);
+        assert!(statements.last().unwrap().contains("DROP CONSTRAINT \"profile_nick_not_null_check\""));
+        assert_idempotent(&fixed);
+    }
+}
