@@ -17,6 +17,7 @@ mod drizzle_interop;
 mod embedded_db;
 mod generate;
 mod lint;
+mod lock_safe;
 mod long_history;
 mod migrate;
 mod real_projects;

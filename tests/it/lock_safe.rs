@@ -1,0 +1,91 @@
+//! The lock-safe rewrite (`review::rewrite_lock_safe`, under issue 26's `lint
+//! --fix`) leaves the schema the original migration leaves: each is applied to
+//! a fresh database, by praxia-deploy and by drizzle's migrator, and the
+//! databases' `pg_dump --schema-only` compared.
+
+use praxia_deploy::review::{Outcome, Recipe, rewrite_lock_safe};
+
+use crate::support::drizzle::Drizzle;
+use crate::support::{TestDatabase, TestProject, test_postgres};
+
+/// Existing tables, with rows that satisfy what the next migration adds.
+const TABLES: (&str, i64, &str) = (
+    "0000_tables",
+    1000,
+    concat!(
+        "CREATE TABLE \"organization\" (\"id\" integer PRIMARY KEY);--> statement-breakpoint\n",
+        "CREATE TABLE \"profile\" (\"id\" integer PRIMARY KEY, \"organization_id\" integer, \"nick\" text, \"age\" integer);--> statement-breakpoint\n",
+        "CREATE INDEX \"profile_old_idx\" ON \"profile\" USING btree (\"age\");--> statement-breakpoint\n",
+        "INSERT INTO \"organization\" VALUES (1);--> statement-breakpoint\n",
+        "INSERT INTO \"profile\" SELECT g, 1, 'n' || g, g FROM generate_series(1, 50) g;",
+    ),
+);
+
+/// drizzle-kit 0.31's output for one change of every recipe.
+const CHANGE: &str = concat!(
+    "ALTER TABLE \"profile\" ALTER COLUMN \"nick\" SET NOT NULL;--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_nick_unique\" UNIQUE(\"nick\");--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_organization_id_organization_id_fk\" FOREIGN KEY (\"organization_id\") REFERENCES \"public\".\"organization\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n",
+    "ALTER TABLE \"public\".\"profile\" ADD CONSTRAINT \"profile_age_check\" CHECK (\"profile\".\"age\" > 0);--> statement-breakpoint\n",
+    "CREATE INDEX \"profile_nick_idx\" ON \"profile\" USING btree (\"nick\");--> statement-breakpoint\n",
+    "DROP INDEX \"profile_old_idx\";",
+);
+
+#[test]
+fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
+    let fixed = rewrite_lock_safe(CHANGE, &[]);
+    let recipes: Vec<Outcome> = fixed.statements.iter().map(|s| s.outcome.clone()).collect();
+    assert_eq!(
+        recipes,
+        [
+            Outcome::Rewritten(Recipe::NotNullThroughCheck),
+            Outcome::Rewritten(Recipe::UniqueThroughConcurrentIndex),
+            Outcome::Rewritten(Recipe::NotValidConstraint),
+            Outcome::Rewritten(Recipe::NotValidConstraint),
+            Outcome::Rewritten(Recipe::ConcurrentIndex),
+            Outcome::Rewritten(Recipe::ConcurrentDropIndex),
+        ]
+    );
+
+    let expected = schema(&migrated_by_praxia_deploy(CHANGE));
+    assert!(expected.contains("profile_nick_unique"), "the change was applied:\n{expected}");
+    assert_eq!(schema(&migrated_by_praxia_deploy(&fixed.sql)), expected);
+    assert_eq!(schema(&migrated_by_drizzle(&fixed.sql)), expected);
+}
+
+fn migrated_by_praxia_deploy(change: &str) -> TestDatabase {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLES, ("0001_change", 2000, change)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    database
+}
+
+fn migrated_by_drizzle(change: &str) -> TestDatabase {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[TABLES, ("0001_change", 2000, change)]);
+    Drizzle::V0.migrate(&database, &project.path().join("migrations"));
+    database
+}
+
+/// The schema outside the bookkeeping's, in pg_dump's words (without its random
+/// `\restrict` key).
+fn schema(database: &TestDatabase) -> String {
+    let output = std::process::Command::new(test_postgres().cluster.binaries.program("pg_dump"))
+        .args([
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--exclude-schema=praxia_deploy",
+            "--exclude-schema=drizzle",
+        ])
+        .arg(&database.url)
+        .output()
+        .expect("pg_dump runs");
+    assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
