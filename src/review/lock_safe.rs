@@ -274,8 +274,10 @@ impl Plan {
                 self.after_validation.push(format!("ALTER TABLE {} DROP CONSTRAINT {check};", table.written));
                 Recipe::NotNullThroughCheck
             }
-            Shape::AddUnique { table, constraint, columns } => {
-                let index = format!("CREATE UNIQUE INDEX CONCURRENTLY {constraint} ON {} ({columns});", table.written);
+            Shape::AddUnique { table, constraint, columns, nulls_not_distinct } => {
+                let nulls = if *nulls_not_distinct { " NULLS NOT DISTINCT" } else { "" };
+                let index =
+                    format!("CREATE UNIQUE INDEX CONCURRENTLY {constraint} ON {} ({columns}){nulls};", table.written);
                 let attach = format!(
                     "ALTER TABLE {} ADD CONSTRAINT {constraint} UNIQUE USING INDEX {constraint};",
                     table.written
@@ -428,6 +430,7 @@ enum Shape {
         table: WrittenTable,
         constraint: String,
         columns: String,
+        nulls_not_distinct: bool,
     },
 }
 
@@ -499,6 +502,11 @@ fn alter_table(at: &mut Cursor, text: &str) -> Option<Shape> {
     at.keyword("CONSTRAINT")?;
     let constraint = at.name(text)?.written;
     if at.optional_keyword("UNIQUE") {
+        let nulls_not_distinct = at.optional_keyword("NULLS");
+        if nulls_not_distinct {
+            at.keyword("NOT")?;
+            at.keyword("DISTINCT")?;
+        }
         let open = at.punct('(')?;
         let close = loop {
             at.name(text)?;
@@ -509,7 +517,7 @@ fn alter_table(at: &mut Cursor, text: &str) -> Option<Shape> {
         };
         at.end()?;
         let columns = text[open..close - 1].to_owned();
-        return Some(Shape::AddUnique { table, constraint, columns });
+        return Some(Shape::AddUnique { table, constraint, columns, nulls_not_distinct });
     }
     if !(at.optional_keyword("CHECK") || at.optional_keyword("FOREIGN")) {
         return None;
@@ -842,6 +850,21 @@ mod tests {
     }
 
     #[test]
+    fn a_nulls_not_distinct_unique_constraint_keeps_its_nulls_clause_on_the_index() {
+        let fixed =
+            rewrite(r#"ALTER TABLE "e" ADD CONSTRAINT "e_ext_idx" UNIQUE NULLS NOT DISTINCT("a","b");"#, &existing());
+        assert_eq!(
+            one_per_chunk(&fixed.sql),
+            [
+                "COMMIT;",
+                r#"CREATE UNIQUE INDEX CONCURRENTLY "e_ext_idx" ON "e" ("a","b") NULLS NOT DISTINCT;"#,
+                "BEGIN;",
+                r#"ALTER TABLE "e" ADD CONSTRAINT "e_ext_idx" UNIQUE USING INDEX "e_ext_idx";"#,
+            ]
+        );
+    }
+
+    #[test]
     fn an_index_is_dropped_concurrently() {
         for (written, concurrent) in [
             (r#"DROP INDEX "t_x_idx";"#, r#"DROP INDEX CONCURRENTLY "t_x_idx";"#),
@@ -884,6 +907,32 @@ mod tests {
     }
 
     #[test]
+    fn drizzle_kit_1_0_output_in_a_schema_of_its_own() {
+        let sql = concat!(
+            "CREATE TABLE \"app\".\"t\" (\n\t\"id\" integer PRIMARY KEY\n);\n--> statement-breakpoint\n",
+            "CREATE INDEX \"t_id_idx\" ON \"app\".\"t\" (\"id\");--> statement-breakpoint\n",
+            "CREATE INDEX \"u_t_id_idx\" ON \"app\".\"u\" (\"t_id\" DESC NULLS LAST) WITH (fillfactor=70);--> statement-breakpoint\n",
+            "CREATE INDEX \"public_t_idx\" ON \"t\" (\"x\");--> statement-breakpoint\n",
+            "ALTER TABLE \"app\".\"u\" ADD CONSTRAINT \"u_t_id_t_id_fkey\" FOREIGN KEY (\"t_id\") REFERENCES \"app\".\"t\"(\"id\");",
+        );
+        let fixed = rewrite(sql, &existing());
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::LeftAlone(LeftAlone::NoRecipe),
+                Outcome::LeftAlone(LeftAlone::NewTable("\"app\".\"t\"".to_owned())),
+                Outcome::Rewritten(Recipe::ConcurrentIndex),
+                Outcome::Rewritten(Recipe::ConcurrentIndex),
+                Outcome::Rewritten(Recipe::NotValidConstraint),
+            ]
+        );
+        let statements = one_per_chunk(&fixed.sql);
+        assert!(statements.contains(&r#"CREATE INDEX CONCURRENTLY "u_t_id_idx" ON "app"."u" ("t_id" DESC NULLS LAST) WITH (fillfactor=70);"#.to_owned()));
+        assert_eq!(statements.last().unwrap(), r#"ALTER TABLE "app"."u" VALIDATE CONSTRAINT "u_t_id_t_id_fkey";"#);
+        assert_idempotent(&fixed);
+    }
+
+    #[test]
     fn what_the_engine_does_not_rewrite_is_left_as_written_with_its_reason() {
         for (sql, reason) in [
             (r#"ALTER TABLE "t" ALTER COLUMN "x" SET DATA TYPE bigint;"#, LeftAlone::TypeChange),
@@ -907,7 +956,7 @@ mod tests {
                 r#"ALTER TABLE "t" ADD CONSTRAINT "c" FOREIGN KEY ("x") REFERENCES "u"("id"), ADD COLUMN "z" int;"#,
                 LeftAlone::Unrecognised,
             ),
-            (r#"ALTER TABLE "t" ADD CONSTRAINT "c" UNIQUE NULLS NOT DISTINCT("x");"#, LeftAlone::Unrecognised),
+            (r#"ALTER TABLE "t" ADD CONSTRAINT "c" UNIQUE NULLS DISTINCT("x");"#, LeftAlone::Unrecognised),
             (r#"ALTER TABLE "t" ADD CONSTRAINT "c" CHECK ("x" > 0) NOT VALID;"#, LeftAlone::NoRecipe),
             (r#"ALTER TABLE "t" VALIDATE CONSTRAINT "c";"#, LeftAlone::NoRecipe),
             // The migration already chose how it runs.

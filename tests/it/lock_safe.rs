@@ -25,6 +25,7 @@ const TABLES: (&str, i64, &str) = (
 const CHANGE: &str = concat!(
     "ALTER TABLE \"profile\" ALTER COLUMN \"nick\" SET NOT NULL;--> statement-breakpoint\n",
     "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_nick_unique\" UNIQUE(\"nick\");--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_org_age_unique\" UNIQUE NULLS NOT DISTINCT(\"organization_id\",\"age\");--> statement-breakpoint\n",
     "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_organization_id_organization_id_fk\" FOREIGN KEY (\"organization_id\") REFERENCES \"public\".\"organization\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n",
     "ALTER TABLE \"public\".\"profile\" ADD CONSTRAINT \"profile_age_check\" CHECK (\"profile\".\"age\" > 0);--> statement-breakpoint\n",
     "CREATE INDEX \"profile_nick_idx\" ON \"profile\" USING btree (\"nick\");--> statement-breakpoint\n",
@@ -40,6 +41,7 @@ fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
         [
             Outcome::Rewritten(Recipe::NotNullThroughCheck),
             Outcome::Rewritten(Recipe::UniqueThroughConcurrentIndex),
+            Outcome::Rewritten(Recipe::UniqueThroughConcurrentIndex),
             Outcome::Rewritten(Recipe::NotValidConstraint),
             Outcome::Rewritten(Recipe::NotValidConstraint),
             Outcome::Rewritten(Recipe::ConcurrentIndex),
@@ -49,6 +51,7 @@ fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
 
     let expected = schema(&migrated_by_praxia_deploy(CHANGE));
     assert!(expected.contains("profile_nick_unique"), "the change was applied:\n{expected}");
+    assert!(expected.contains("UNIQUE NULLS NOT DISTINCT"), "{expected}");
     assert_eq!(schema(&migrated_by_praxia_deploy(&fixed.sql)), expected);
     assert_eq!(schema(&migrated_by_drizzle(&fixed.sql)), expected);
 }

@@ -341,3 +341,61 @@ fn lint_with_the_baseline_at_the_newest_tag_passes_and_says_what_it_left_out() {
             .expect_stdout_contains(&format!("{} migrations up to the baseline {newest} not reviewed", entries.len()));
     }
 }
+
+/// The lock-safe rewrite (issue 26) on every corpus migration: applied twice it
+/// changes nothing the second time, what it leaves alone is kept as written, and
+/// each statement it writes is alone in its chunk, as the lexer reads it.
+#[test]
+fn the_lock_safe_rewrite_of_every_corpus_migration_is_stable_and_keeps_what_it_leaves() {
+    use praxia_deploy::migration_folder::BREAKPOINT;
+    use praxia_deploy::migration_folder::sql::split_statements;
+    use praxia_deploy::review::{Outcome, rewrite_lock_safe};
+
+    let mut outcomes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for project in corpus() {
+        for file in sql_files(&project.folder) {
+            let sql = std::fs::read_to_string(&file).unwrap();
+            let fixed = rewrite_lock_safe(&sql, &[]);
+            assert_eq!(rewrite_lock_safe(&fixed.sql, &[]).sql, fixed.sql, "{}: applied twice", file.display());
+            for statement in &fixed.statements {
+                let kind = format!("{:?}", statement.outcome);
+                *outcomes.entry(kind.split('(').take(2).collect::<Vec<_>>().join("(")).or_default() += 1;
+                if format!("{:?}", statement.outcome).contains("Unrecognised")
+                    || format!("{:?}", statement.outcome).contains("UsedLater")
+                {
+                    eprintln!("{:?} {}", statement.outcome, statement.statement);
+                }
+                if matches!(statement.outcome, Outcome::LeftAlone(_)) {
+                    assert!(fixed.sql.contains(&statement.statement), "{}: {}", file.display(), statement.statement);
+                }
+            }
+            for chunk in fixed.sql.split(BREAKPOINT) {
+                let statements = split_statements(chunk);
+                let written = |text: &str| ["COMMIT;", "BEGIN;"].contains(&text) || text.contains(" CONCURRENTLY ");
+                if statements.iter().any(|s| written(s.text(chunk).trim())) && !sql.contains(chunk) {
+                    assert_eq!(statements.len(), 1, "{}: {chunk}", file.display());
+                }
+            }
+        }
+    }
+    eprintln!("{} across the corpus: {outcomes:#?}", project_names());
+    assert!(outcomes.keys().any(|outcome| outcome.starts_with("Rewritten")), "{outcomes:?}");
+}
+
+fn project_names() -> String {
+    corpus().iter().map(|project| project.package.clone()).collect::<Vec<_>>().join(", ")
+}
+
+fn sql_files(folder: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sql_files(&path));
+        } else if path.extension().is_some_and(|extension| extension == "sql") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
