@@ -371,14 +371,17 @@ fn check_name(table: &str, column: &str) -> String {
 fn left_alone_reason(text: &str, words: &[String]) -> LeftAlone {
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     let has = |word: &str| words.iter().any(|candidate| candidate == word);
+    let pair = |first: &str, second: &str| words.windows(2).any(|pair| pair[0] == first && pair[1] == second);
     match (w(0), w(1)) {
         ("DO", _) => LeftAlone::InDoBlock,
-        ("ALTER", "TABLE") if has("TYPE") && has("ALTER") && has("COLUMN") => LeftAlone::TypeChange,
-        ("ALTER", "TABLE") if has("PRIMARY") => LeftAlone::PrimaryKey,
-        ("ALTER", "TABLE") if has("ADD") && has("DEFAULT") && text.contains("()") => LeftAlone::DefaultCallsFunction,
+        ("ALTER", "TABLE") if pair("DATA", "TYPE") => LeftAlone::TypeChange,
+        ("ALTER", "TABLE") if pair("PRIMARY", "KEY") => LeftAlone::PrimaryKey,
+        ("ALTER", "TABLE") if pair("ADD", "COLUMN") && has("DEFAULT") && text.contains("()") => {
+            LeftAlone::DefaultCallsFunction
+        }
         ("CREATE", "INDEX" | "UNIQUE") | ("DROP", "INDEX") => LeftAlone::Unrecognised,
-        ("ALTER", "TABLE") if has("NOT") && has("NULL") && has("SET") => LeftAlone::Unrecognised,
-        ("ALTER", "TABLE") if has("CONSTRAINT") && has("ADD") && !has("VALID") => LeftAlone::Unrecognised,
+        ("ALTER", "TABLE") if pair("NOT", "NULL") && has("SET") => LeftAlone::Unrecognised,
+        ("ALTER", "TABLE") if pair("ADD", "CONSTRAINT") && !has("VALID") => LeftAlone::Unrecognised,
         _ => LeftAlone::NoRecipe,
     }
 }
@@ -938,6 +941,7 @@ mod tests {
             (r#"ALTER TABLE "t" ALTER COLUMN "x" SET DATA TYPE bigint;"#, LeftAlone::TypeChange),
             (r#"ALTER TABLE "t" ADD COLUMN "id" uuid DEFAULT gen_random_uuid();"#, LeftAlone::DefaultCallsFunction),
             (r#"ALTER TABLE "t" ADD CONSTRAINT "t_pkey" PRIMARY KEY("id");"#, LeftAlone::PrimaryKey),
+            (r#"ALTER TABLE "t" ALTER COLUMN "x" SET DEFAULT now();"#, LeftAlone::NoRecipe),
             (
                 r#"DO $$ BEGIN ALTER TABLE "a" ADD CONSTRAINT "a_fk" FOREIGN KEY ("b") REFERENCES "b"("id"); EXCEPTION WHEN duplicate_object THEN null; END $$;"#,
                 LeftAlone::InDoBlock,
