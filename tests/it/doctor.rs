@@ -168,6 +168,22 @@ fn an_image_still_releasing_with_the_old_script_fails_naming_the_line() {
     assert_eq!(check(&document, "procfile"), ("fail".to_owned(), expected));
 }
 
+/// A secret written into the release line (a password variable, a URL) is masked where doctor names the line.
+#[test]
+fn a_secret_in_the_images_release_line_is_never_shown() {
+    let dokku = TestDokku::start();
+    let laptop = backend_checkout(&dokku, Some("backend/drizzle"), &MIGRATIONS, Some(PROCFILE));
+    let old = "release: PGPASSWORD=hunter2-secret node backend/dist/scripts/migrate.js postgres://u:pw-secret@db/app
+";
+    let image = backend_checkout(&dokku, Some("backend/drizzle"), &MIGRATIONS, Some(old));
+    deploy(&dokku, &image);
+    for args in [&["--env", "staging", "doctor"][..], &["--env", "staging", "--output", "json", "doctor"]] {
+        let outcome = laptop.run(args);
+        outcome.expect_code(7).expect_stdout_contains("release: PGPASSWORD=*** node backend/dist/scripts/migrate.js");
+        assert!(!format!("{}{}", outcome.stdout, outcome.stderr).contains("-secret"), "{outcome:?}");
+    }
+}
+
 #[test]
 fn an_environment_naming_a_folder_the_image_lacks_fails_with_the_folder_it_has() {
     let dokku = TestDokku::start();

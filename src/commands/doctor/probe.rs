@@ -156,8 +156,27 @@ fn procfile_facts(path: &Path) -> ProcfileFacts {
     ProcfileFacts {
         path: path.display().to_string(),
         found: text.is_some(),
-        release: text.as_deref().and_then(release_line),
+        release: text.as_deref().and_then(release_line).map(|line| without_secrets(&line)),
     }
+}
+
+/// The line as doctor may show it: a URL's password and the value of every
+/// `NAME=value` word (`PGPASSWORD=...`, `DATABASE_URL=...`) masked. Pure.
+pub fn without_secrets(line: &str) -> String {
+    let is_name = |name: &str| {
+        !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let assignments_masked = line
+        .split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((name, _)) if is_name(name) => format!("{name}={}", crate::redact::REDACTED),
+            _ => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::redact::redact_in(&assignments_masked)
 }
 
 /// The first uncommented `release:` line of a Procfile, trimmed. Pure.
@@ -240,6 +259,19 @@ fn subfolders(dir: &Path, budget: &mut usize) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_release_lines_secrets_are_never_shown() {
+        assert_eq!(
+            without_secrets("release: PGPASSWORD=hunter2 DATABASE_URL=postgres://u:pw@db/app node migrate.js"),
+            "release: PGPASSWORD=*** DATABASE_URL=*** node migrate.js"
+        );
+        assert_eq!(
+            without_secrets("release: praxia-deploy release --database-url postgres://u:pw@db/app"),
+            "release: praxia-deploy release --database-url postgres://u:***@db/app"
+        );
+        assert_eq!(without_secrets("release: praxia-deploy release"), "release: praxia-deploy release");
+    }
 
     #[test]
     fn the_release_line_is_the_first_uncommented_one() {
