@@ -463,6 +463,10 @@ pub enum Command {
         /// [default: its upstream, else main, else origin/main].
         #[arg(long, value_name = "BASE", num_args = 0..=1, default_missing_value = "")]
         changed: Option<String>,
+        /// Show the lock-safe rewrite of the migrations named (or --changed) as a diff: indexes built
+        /// CONCURRENTLY, constraints added NOT VALID and validated apart; nothing is written.
+        #[arg(long)]
+        fix: bool,
         #[command(flatten)]
         environment: EnvironmentArgs,
     },

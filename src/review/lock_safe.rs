@@ -84,6 +84,19 @@ impl Recipe {
             Recipe::ConcurrentDropIndex => "require-concurrent-index-deletion",
         }
     }
+
+    /// What the rewrite does, for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Recipe::ConcurrentIndex => "built CONCURRENTLY, between the migration's own COMMIT and BEGIN",
+            Recipe::NotValidConstraint => "added NOT VALID, validated at the end in a transaction of its own",
+            Recipe::NotNullThroughCheck => {
+                "a NOT VALID check validated at the end, then SET NOT NULL without a scan, then the check dropped"
+            }
+            Recipe::UniqueThroughConcurrentIndex => "a unique index built CONCURRENTLY, then the constraint USING it",
+            Recipe::ConcurrentDropIndex => "dropped CONCURRENTLY, between the migration's own COMMIT and BEGIN",
+        }
+    }
 }
 
 /// Why a statement is left as written.
@@ -168,6 +181,11 @@ pub fn rewrite(sql: &str, created_earlier: &[TableName]) -> LockSafe {
         .map(|(index, s)| outcome(sql, s, plan.statement(sql, s, &statements[index + 1..], &new_tables)))
         .collect();
     LockSafe { sql: plan.apply(sql), statements: outcomes }
+}
+
+/// The tables `sql` creates (`CREATE TABLE`), for the migrations after it.
+pub fn tables_created(sql: &str) -> Vec<TableName> {
+    located_statements(sql).iter().filter_map(|statement| created_table(&sql[statement.range.clone()])).collect()
 }
 
 /// A statement with its byte range in the whole file and its place in its chunk.

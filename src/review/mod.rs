@@ -22,7 +22,9 @@ pub use acknowledgements::{LogEntry, log_entries};
 pub use gate::{blocking, describe, gate_refusal};
 pub use judge::{LiveTable, LiveTables, judge};
 pub use live_tables::read as read_live_tables;
-pub use lock_safe::{LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe};
+pub use lock_safe::{
+    LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe, tables_created,
+};
 pub(crate) use names::Names;
 pub use target::{Part, Relation, Target};
 

@@ -383,3 +383,53 @@ fn a_new_table_of_the_same_bare_name_excuses_nothing_on_the_live_one() {
 fn project_one(sql: &str) -> TestProject {
     project(&[("0000_profile", AUTH), ("0001_events", sql)])
 }
+
+/// `lint --fix`: the lock-safe rewrite of a migration that has not shipped, as
+/// a diff `git apply` takes from the project root; nothing written. The folder
+/// it makes is applied by praxia-deploy and by drizzle's own migrator.
+#[test]
+fn lint_fix_shows_the_lock_safe_rewrite_as_a_diff_and_writes_nothing() {
+    let init = "CREATE TABLE \"org\" (\n\t\"id\" text PRIMARY KEY NOT NULL\n);\n--> statement-breakpoint\n\
+                CREATE TABLE \"coach\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"org_id\" text NOT NULL\n);\n";
+    let links = "CREATE INDEX \"coach_org_idx\" ON \"coach\" USING btree (\"org_id\");--> statement-breakpoint\n\
+                 ALTER TABLE \"coach\" ADD CONSTRAINT \"coach_org_id_org_id_fk\" FOREIGN KEY (\"org_id\") \
+                 REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;";
+    let project = TestProject::with_migrations(&[("0000_init", 1000, init), ("0001_links", 2000, links)]);
+
+    project
+        .run(&["--env", "test", "lint", "--fix"])
+        .expect_code(2)
+        .expect_stderr_contains("lint --fix rewrites only migrations that have not shipped");
+    let outcome = project.run(&["--env", "test", "lint", "--fix", "0001"]);
+    outcome
+        .expect_code(0)
+        .expect_stdout_contains("-- 0001_links (2 statements rewritten)")
+        .expect_stdout_contains("line 1: built CONCURRENTLY, between the migration's own COMMIT and BEGIN (require-concurrent-index-creation)")
+        .expect_stdout_contains("--- a/migrations/0001_links.sql")
+        .expect_stdout_contains("+CREATE INDEX CONCURRENTLY \"coach_org_idx\" ON \"coach\" USING btree (\"org_id\");")
+        .expect_stdout_contains("+ALTER TABLE \"coach\" VALIDATE CONSTRAINT \"coach_org_id_org_id_fk\";")
+        .expect_stdout_contains("nothing written");
+    let file = project.path().join("migrations/0001_links.sql");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), links, "lint --fix wrote the file");
+    let document = project.run(&["--env", "test", "--output", "json", "lint", "--fix", "0001"]).expect_code(0).json();
+    assert_eq!(document["result"]["rewritten"], 2);
+    assert_eq!(document["result"]["written"], false);
+    assert_eq!(document["result"]["migrations"][0]["statements"][1]["rule"], "constraint-missing-not-valid");
+
+    // The diff applies as it is shown, and the folder it makes migrates, here and under drizzle.
+    let diff = project.path().join("fix.diff");
+    std::fs::write(&diff, &outcome.stdout).unwrap();
+    let applied =
+        std::process::Command::new("git").arg("apply").arg(&diff).current_dir(project.path()).output().unwrap();
+    assert!(applied.status.success(), "git apply: {}", String::from_utf8_lossy(&applied.stderr));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("CREATE INDEX CONCURRENTLY"));
+    let database = test_postgres().fresh_database();
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let drizzle = test_postgres().fresh_database();
+    crate::support::drizzle::Drizzle::V0.migrate(&drizzle, &project.path().join("migrations"));
+    // A second --fix finds nothing left to rewrite.
+    project
+        .run(&["--env", "test", "lint", "--fix", "0001"])
+        .expect_code(0)
+        .expect_stdout_contains("(0 statements rewritten)");
+}

@@ -1,9 +1,13 @@
 //! `lint [TAG...] [--changed [BASE]]`: the review of migrations, offline,
-//! rendered for a person, for GitHub Actions or as Markdown.
+//! rendered for a person, for GitHub Actions or as Markdown; `--fix` shows
+//! their lock-safe rewrite (`fix.rs`).
 
 mod changed;
+mod fix;
 mod render;
 mod select;
+
+pub use fix::fix;
 
 use std::path::PathBuf;
 
