@@ -467,6 +467,10 @@ pub enum Command {
         /// CONCURRENTLY, constraints added NOT VALID and validated apart; nothing is written.
         #[arg(long)]
         fix: bool,
+        /// With --fix: replay the folder before and after the rewrite in scratch databases of the
+        /// embedded cluster and write the rewritten files only if both make the same schema.
+        #[arg(long, requires = "fix")]
+        write: bool,
         #[command(flatten)]
         environment: EnvironmentArgs,
     },

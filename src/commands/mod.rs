@@ -119,14 +119,14 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         Command::Db(db) => db::run(&context, &db.command),
         Command::Config(config) => config::run(&context, &config.command),
         Command::Completions { .. } => unreachable!("answered before the project is read"),
-        Command::Lint { tags, changed, fix, .. } => {
+        Command::Lint { tags, changed, fix, write, .. } => {
             let scope = match (changed.as_deref(), tags.is_empty()) {
                 (Some(""), _) => lint::Scope::Changed(None),
                 (Some(base), _) => lint::Scope::Changed(Some(base)),
                 (None, false) => lint::Scope::Named(tags),
                 (None, true) => lint::Scope::All,
             };
-            if *fix { lint::fix(&context, scope) } else { lint::run(&context, scope) }
+            if *fix { lint::fix(&context, scope, *write).await } else { lint::run(&context, scope) }
         }
         Command::Backup(args) => backup::run(&context, args).await,
         Command::Studio { bind, open, yes, .. } => studio::run(&context, *bind, *open, *yes).await,

@@ -384,16 +384,38 @@ fn project_one(sql: &str) -> TestProject {
     project(&[("0000_profile", AUTH), ("0001_events", sql)])
 }
 
+const FIX_INIT: &str = "CREATE TABLE \"org\" (\n\t\"id\" text PRIMARY KEY NOT NULL\n);\n--> statement-breakpoint\n\
+CREATE TABLE \"coach\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"org_id\" text NOT NULL\n);\n";
+const FIX_LINKS: &str = "CREATE INDEX \"coach_org_idx\" ON \"coach\" USING btree (\"org_id\");--> statement-breakpoint\n\
+ALTER TABLE \"coach\" ADD CONSTRAINT \"coach_org_id_org_id_fk\" FOREIGN KEY (\"org_id\") \
+REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;";
+
+/// `lint --fix --write`: the folder before and after the rewrite replayed in
+/// scratch databases of the embedded cluster; the same schema, so the file is written.
+#[test]
+fn lint_fix_write_replays_both_folders_and_writes_the_rewrite() {
+    let project = TestProject::with_migrations(&[("0000_init", 1000, FIX_INIT), ("0001_links", 2000, FIX_LINKS)]);
+    project
+        .run(&["--env", "test", "lint", "--fix", "0001", "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("replayed in scratch databases, make the same schema (")
+        .expect_stdout_contains("wrote 1 file");
+    let file = std::fs::read_to_string(project.path().join("migrations/0001_links.sql")).unwrap();
+    assert!(file.contains("CREATE INDEX CONCURRENTLY") && file.contains("VALIDATE CONSTRAINT"), "{file}");
+    assert!(!project.path().join("migrations/0001_links.sql.praxia-fix").exists());
+    project
+        .run(&["--env", "test", "lint", "--fix", "0001", "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("(0 statements rewritten)")
+        .expect_stdout_contains("nothing written");
+}
+
 /// `lint --fix`: the lock-safe rewrite of a migration that has not shipped, as
 /// a diff `git apply` takes from the project root; nothing written. The folder
 /// it makes is applied by praxia-deploy and by drizzle's own migrator.
 #[test]
 fn lint_fix_shows_the_lock_safe_rewrite_as_a_diff_and_writes_nothing() {
-    let init = "CREATE TABLE \"org\" (\n\t\"id\" text PRIMARY KEY NOT NULL\n);\n--> statement-breakpoint\n\
-                CREATE TABLE \"coach\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"org_id\" text NOT NULL\n);\n";
-    let links = "CREATE INDEX \"coach_org_idx\" ON \"coach\" USING btree (\"org_id\");--> statement-breakpoint\n\
-                 ALTER TABLE \"coach\" ADD CONSTRAINT \"coach_org_id_org_id_fk\" FOREIGN KEY (\"org_id\") \
-                 REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;";
+    let (init, links) = (FIX_INIT, FIX_LINKS);
     let project = TestProject::with_migrations(&[("0000_init", 1000, init), ("0001_links", 2000, links)]);
 
     project

@@ -1,6 +1,7 @@
-//! `lint --fix TAG... | --changed`: the lock-safe rewrite of migrations that have
-//! not shipped (`review::rewrite_lock_safe`), shown as a unified diff with what
-//! became of each statement. Nothing is written.
+//! `lint --fix TAG... | --changed [--write]`: the lock-safe rewrite of migrations
+//! that have not shipped (`review::rewrite_lock_safe`), shown as a unified diff
+//! with what became of each statement. `--write` writes it only once the folder
+//! before and after, replayed in scratch databases, make the same schema.
 
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::output::Report;
 use crate::review::{LockSafe, Outcome, TableName, rewrite_lock_safe, tables_created};
 use crate::text::plural;
 
-pub fn fix(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
+pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result<Report> {
     let folder = read_folder(&context.env.migrations.dir)?;
     let selected: Vec<&Migration> = match scope {
         Scope::All => {
@@ -27,8 +28,12 @@ pub fn fix(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
     let mut human = String::new();
     let mut documents = Vec::new();
     let mut rewritten_total = 0;
+    let mut files: Vec<(std::path::PathBuf, String)> = Vec::new();
     for migration in &selected {
         let fixed = rewrite_lock_safe(&migration.text, &created);
+        if fixed.sql != migration.text {
+            files.push((migration.file.clone(), fixed.sql.clone()));
+        }
         created.extend(tables_created(&migration.text));
         let rewritten = fixed.statements.iter().filter(|s| matches!(s.outcome, Outcome::Rewritten(_))).count();
         rewritten_total += rewritten;
@@ -45,12 +50,80 @@ pub fn fix(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
             "diff": diff,
         }));
     }
+    let rewritten =
+        format!("{} rewritten in {}", plural(rewritten_total, "statement"), plural(selected.len(), "migration"));
+    if !write || files.is_empty() {
+        human.push_str(&format!(
+            "{rewritten}; nothing written: `--write` writes it once a replay shows the same schema"
+        ));
+        return Ok(Report::new(
+            &json!({ "migrations": documents, "rewritten": rewritten_total, "written": false }),
+            human,
+        ));
+    }
+    let objects = prove_same_schema(context, &folder.dir, &files).await?;
+    for (file, text) in &files {
+        write_whole(file, text)?;
+    }
     human.push_str(&format!(
-        "{} rewritten in {}; nothing written: review the diff, apply it to the files, then `praxia-deploy lint` and a migrate on a scratch database",
-        plural(rewritten_total, "statement"),
-        plural(selected.len(), "migration")
+        "{rewritten}; the folder before and after, replayed in scratch databases, make the same schema ({} objects): wrote {}",
+        objects,
+        plural(files.len(), "file")
     ));
-    Ok(Report::new(&json!({ "migrations": documents, "rewritten": rewritten_total, "written": false }), human))
+    Ok(Report::new(&json!({ "migrations": documents, "rewritten": rewritten_total, "written": true }), human))
+}
+
+/// Replays the folder as it is and with `files` rewritten, each into a scratch
+/// database of the embedded cluster: the number of objects both make, or what differs.
+async fn prove_same_schema(
+    context: &Context<'_>,
+    dir: &std::path::Path,
+    files: &[(std::path::PathBuf, String)],
+) -> Result<usize> {
+    use crate::drift::scratch::LiveServer;
+    let copy = tempfile::tempdir().map_err(|err| Error::internal(format!("no temporary folder: {err}")))?;
+    copy_folder(dir, copy.path())?;
+    for (file, text) in files {
+        let relative = file.strip_prefix(dir).unwrap_or(file);
+        std::fs::write(copy.path().join(relative), text).map_err(|err| Error::io("write", copy.path(), err))?;
+    }
+    let wait = std::time::Duration::from_secs(30);
+    let env = &context.env;
+    let (before, _) = crate::drift::expected(env, read_folder(dir)?, None, None, LiveServer::NotRead, wait).await?;
+    let (after, _) =
+        crate::drift::expected(env, read_folder(copy.path())?, None, None, LiveServer::NotRead, wait).await?;
+    let differences = crate::drift::model::differences(&before, &after);
+    if differences.is_empty() {
+        return Ok(before.objects.len());
+    }
+    let mut error = Error::integrity("the rewritten folder would not make the same schema: nothing written");
+    for difference in &differences {
+        error = error.note("differs", difference.describe());
+    }
+    Err(error.help(
+        "apply the diff by hand where you agree with it, or leave the migration as it is; please report the statement",
+    ))
+}
+
+/// Writes `text` to `file` whole: a temporary file beside it, renamed over it.
+fn write_whole(file: &std::path::Path, text: &str) -> Result<()> {
+    let temporary = file.with_extension("sql.praxia-fix");
+    std::fs::write(&temporary, text).map_err(|err| Error::io("write", &temporary, err))?;
+    std::fs::rename(&temporary, file).map_err(|err| Error::io("write", file, err))
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|err| Error::io("write", to, err))?;
+    for entry in std::fs::read_dir(from).map_err(|err| Error::io("read", from, err))? {
+        let entry = entry.map_err(|err| Error::io("read", from, err))?;
+        let (path, target) = (entry.path(), to.join(entry.file_name()));
+        if path.is_dir() {
+            copy_folder(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).map_err(|err| Error::io("write", &target, err))?;
+        }
+    }
+    Ok(())
 }
 
 /// One line per statement the engine rewrote or left alone for a reason worth saying.
