@@ -455,3 +455,26 @@ fn lint_fix_shows_the_lock_safe_rewrite_as_a_diff_and_writes_nothing() {
         .expect_code(0)
         .expect_stdout_contains("(0 statements rewritten)");
 }
+
+/// A migration recorded as applied in the environment's database is never rewritten.
+#[test]
+fn lint_fix_refuses_a_migration_the_environments_database_has_applied() {
+    let database = test_postgres().fresh_database();
+    let project = TestProject::with_migrations(&[("0000_init", 1000, FIX_INIT), ("0001_links", 2000, FIX_LINKS)]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    project
+        .run_on(&database, &["lint", "--fix", "0001"])
+        .expect_code(3)
+        .expect_stderr_contains("0001_links recorded as applied in postgres://")
+        .expect_stderr_contains("an applied migration is never edited");
+    // Unreachable, it says so and still shows the rewrite.
+    let mut command = project.command();
+    command
+        .env("PRAXIA_ENV", "test")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["lint", "--fix", "0001"]);
+    Outcome::of(&mut command)
+        .expect_code(0)
+        .expect_stderr_contains("could not check which migrations")
+        .expect_stdout_contains("(2 statements rewritten)");
+}

@@ -23,6 +23,17 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
         Scope::Named(tags) => select::named(&folder, tags)?,
         Scope::Changed(base) => changed::changed(&folder, base)?.migrations,
     };
+    if let Some((database, applied)) = applied_in_database(context, &folder).await {
+        let shipped: Vec<&str> =
+            selected.iter().map(|m| m.tag.as_str()).filter(|tag| applied.iter().any(|a| a == tag)).collect();
+        if !shipped.is_empty() {
+            return Err(Error::new(
+                crate::error::ErrorKind::Policy,
+                format!("{} recorded as applied in {database}: an applied migration is never edited", shipped.join(", ")),
+            )
+            .help("name only the migrations this branch adds (or use --changed); an applied one is changed by a new migration"));
+        }
+    }
     // Tables the earlier selected migrations create are new to the later ones too.
     let mut created: Vec<TableName> = Vec::new();
     let mut human = String::new();
@@ -167,4 +178,37 @@ fn unified_diff(root: &std::path::Path, migration: &Migration, fixed: &LockSafe)
         .context_radius(3)
         .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string()
+}
+
+/// The tags of the folder recorded as applied in the environment's database,
+/// when its URL is set and it answers within a few seconds (else it is said
+/// that it could not be checked): the database shown redacted, and the tags.
+async fn applied_in_database(
+    context: &Context<'_>,
+    folder: &crate::migration_folder::MigrationFolder,
+) -> Option<(String, Vec<String>)> {
+    use crate::config::DatabaseTarget;
+    use crate::migrations::{bookkeeping::Bookkeeping, plan, state};
+    let DatabaseTarget::Url { url, .. } = context.env.database_target(None).ok()? else {
+        return None;
+    };
+    let read = async {
+        let mut connection =
+            crate::database::connect(&url, std::time::Duration::from_secs(3), "praxia-deploy lint --fix").await?;
+        let state =
+            state::read(&mut connection, &Bookkeeping::new(&context.env.migrations), state::Detail::Quick).await;
+        use sqlx::Connection;
+        let _ = connection.close().await;
+        state
+    };
+    match read.await {
+        Ok(state) => {
+            let planned = plan::plan(folder, &state.rows, plan::OutOfOrder::Allow);
+            Some((url.to_string(), planned.applied.iter().map(|(migration, _)| migration.tag.clone()).collect()))
+        }
+        Err(error) => {
+            tracing::warn!("could not check which migrations {url} has applied: {}", error.message);
+            None
+        }
+    }
 }
