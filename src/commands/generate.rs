@@ -93,9 +93,23 @@ pub fn run(context: &Context<'_>, name: &str, custom: bool) -> Result<Report> {
         human,
     );
     if errors > 0 {
-        return Err(Error::new(ErrorKind::LintFailed, format!("the new migration has {} at error level", plural(errors, "finding")))
-            .help("edit the migration the safe way the findings describe (it is not applied anywhere yet), or acknowledge a finding you accept, with why, on the line before its statement: `-- praxia-deploy: allow RULE: <reason>`")
-            .with_report(report));
+        let tags: Vec<&str> = new.iter().map(|migration| migration.tag.as_str()).collect();
+        let fixable = findings.iter().any(|finding| crate::review::Recipe::answers(&finding.rule));
+        let help = if fixable {
+            format!(
+                "`praxia-deploy lint --fix {} --write` rewrites what it can the lock-safe way (it is not applied anywhere yet); \
+                 edit the rest the safe way the findings describe, or acknowledge a finding you accept, with why, on the line before its statement: `-- praxia-deploy: allow RULE: <reason>`",
+                tags.join(" ")
+            )
+        } else {
+            "edit the migration the safe way the findings describe (it is not applied anywhere yet), or acknowledge a finding you accept, with why, on the line before its statement: `-- praxia-deploy: allow RULE: <reason>`".to_owned()
+        };
+        return Err(Error::new(
+            ErrorKind::LintFailed,
+            format!("the new migration has {} at error level", plural(errors, "finding")),
+        )
+        .help(help)
+        .with_report(report));
     }
     Ok(report)
 }

@@ -85,6 +85,19 @@ impl Recipe {
         }
     }
 
+    /// Whether a finding of `rule` is one a recipe answers.
+    pub fn answers(rule: &str) -> bool {
+        [
+            Recipe::ConcurrentIndex,
+            Recipe::NotValidConstraint,
+            Recipe::NotNullThroughCheck,
+            Recipe::UniqueThroughConcurrentIndex,
+            Recipe::ConcurrentDropIndex,
+        ]
+        .iter()
+        .any(|recipe| recipe.rule() == rule)
+    }
+
     /// What the rewrite does, for a person.
     pub fn describe(self) -> &'static str {
         match self {

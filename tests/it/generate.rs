@@ -3,8 +3,8 @@
 //! migration from the TypeScript schema; praxia-deploy then reviews it and says
 //! how it will run.
 
-use crate::support::TestProject;
 use crate::support::project::{link_drizzle_kit, repo_root};
+use crate::support::{TestProject, test_postgres};
 
 const CONFIG: &str = "import { defineConfig } from \"drizzle-kit\";\n\
 export default defineConfig({ dialect: \"postgresql\", schema: \"./schema/index.ts\", out: \"./migrations\" });\n";
@@ -85,4 +85,47 @@ fn without_drizzle_kit_or_a_config_it_says_what_to_install_or_set() {
         .run(&["--env", "test", "generate", "Bad-Name"])
         .expect_code(2)
         .expect_stderr_contains("is not a migration name");
+}
+
+/// The authoring loop with the rewrite: drizzle-kit generates an index on an
+/// existing table, `lint --fix --write` makes it lock-safe, and drizzle's own
+/// tools still agree: generate finds no schema change, check passes, drizzle's
+/// migrator applies the folder, and so does praxia-deploy.
+#[test]
+fn a_generated_index_fixed_by_lint_keeps_drizzle_kit_and_both_migrators_content() {
+    let project = project();
+    let path = project.path().join("schema/praxia.ts");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "(table) => [unique(\"organization_slug_unique\").on(table.slug)],",
+        "(table) => [unique(\"organization_slug_unique\").on(table.slug), index(\"organization_name_idx\").on(table.name)],",
+    );
+    std::fs::write(&path, text).unwrap();
+    project
+        .run(&["--env", "test", "generate", "organization_name_index"])
+        .expect_code(10)
+        .expect_stderr_contains("`praxia-deploy lint --fix 0002_organization_name_index --write` rewrites what it can");
+    let file = project.path().join("migrations/0002_organization_name_index.sql");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("CREATE INDEX \"organization_name_idx\""));
+
+    project
+        .run(&["--env", "test", "lint", "--fix", "0002", "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("wrote 1 file");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("CREATE INDEX CONCURRENTLY \"organization_name_idx\""));
+
+    project
+        .run(&["--env", "test", "generate", "after_fix"])
+        .expect_code(0)
+        .expect_stdout_contains("no schema changes: drizzle-kit generated nothing");
+    let check = std::process::Command::new(project.path().join("node_modules/.bin/drizzle-kit"))
+        .args(["check", "--config", "drizzle.config.ts"])
+        .current_dir(project.path())
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(check.status.success() && said.contains("Everything's fine"), "drizzle-kit check: {said}");
+    let drizzle = test_postgres().fresh_database();
+    crate::support::drizzle::Drizzle::V0.migrate(&drizzle, &project.path().join("migrations"));
+    let database = test_postgres().fresh_database();
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0002_organization_name_index");
 }
