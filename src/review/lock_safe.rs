@@ -275,6 +275,11 @@ impl Plan {
         {
             return Outcome::LeftAlone(LeftAlone::TableUsedLater(table.written.clone()));
         }
+        if let Shape::AddConstraint { references: Some(referenced), .. } = &shape
+            && later.iter().any(|next| uses_table_unrecognised(sql, next, &referenced.name))
+        {
+            return Outcome::LeftAlone(LeftAlone::TableUsedLater(referenced.written.clone()));
+        }
         let body = text.strip_suffix(';').unwrap_or(text);
         let recipe = match &shape {
             Shape::CreateIndex { after_index, .. } | Shape::DropIndex { after_index } => {
@@ -286,7 +291,7 @@ impl Plan {
                     Recipe::ConcurrentIndex
                 }
             }
-            Shape::AddConstraint { table, constraint } => {
+            Shape::AddConstraint { table, constraint, .. } => {
                 self.replacements.push((statement.range.clone(), format!("{body} NOT VALID;")));
                 self.at_end.push(validate(table, constraint));
                 Recipe::NotValidConstraint
@@ -455,6 +460,8 @@ enum Shape {
     AddConstraint {
         table: WrittenTable,
         constraint: String,
+        /// A foreign key's referenced table: dropping it (or its key) drops the constraint.
+        references: Option<WrittenTable>,
     },
     SetNotNull {
         table: WrittenTable,
@@ -561,7 +568,11 @@ fn alter_table(at: &mut Cursor, text: &str) -> Option<Shape> {
     if rest.iter().any(|token| token.kind == Kind::Word("VALID".to_owned())) {
         return None;
     }
-    Some(Shape::AddConstraint { table, constraint })
+    let references = rest.iter().position(|token| token.kind == Kind::Word("REFERENCES".to_owned())).and_then(|at| {
+        let mut cursor = Cursor { tokens: &rest[at + 1..], at: 0 };
+        cursor.table(text)
+    });
+    Some(Shape::AddConstraint { table, constraint, references })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1026,6 +1037,26 @@ mod tests {
                 Outcome::LeftAlone(LeftAlone::NoRecipe),
                 Outcome::Rewritten(Recipe::NotValidConstraint),
                 Outcome::Rewritten(Recipe::ConcurrentIndex),
+            ]
+        );
+    }
+
+    /// Dropping the referenced table (CASCADE) drops the foreign key: its
+    /// validation moved to the end would not find it.
+    #[test]
+    fn a_foreign_key_validation_is_not_moved_past_a_later_statement_on_the_referenced_table() {
+        let sql = concat!(
+            "ALTER TABLE \"child\" ADD CONSTRAINT \"child_pid_parent_id_fk\" FOREIGN KEY (\"pid\") ",
+            "REFERENCES \"public\".\"parent\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n",
+            "DROP TABLE \"parent\" CASCADE;",
+        );
+        let fixed = rewrite(sql, &existing());
+        assert_eq!(fixed.sql, sql);
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::LeftAlone(LeftAlone::TableUsedLater("\"public\".\"parent\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::NoRecipe),
             ]
         );
     }
