@@ -456,6 +456,30 @@ fn lint_fix_shows_the_lock_safe_rewrite_as_a_diff_and_writes_nothing() {
         .expect_stdout_contains("(0 statements rewritten)");
 }
 
+/// A rewrite PostgreSQL refuses (a NOT VALID foreign key on a partitioned table,
+/// which the engine cannot see from the migration alone): the replay of the
+/// rewritten folder fails, that is said as the rewrite's failure, the file named
+/// in the project (not the scratch copy), and nothing is written.
+#[test]
+fn lint_fix_write_says_a_rewrite_that_does_not_replay_and_writes_nothing() {
+    let init = "CREATE TABLE \"org\" (\"id\" integer PRIMARY KEY NOT NULL);\n--> statement-breakpoint\n\
+CREATE TABLE \"event\" (\"id\" integer NOT NULL, \"org_id\" integer, \"at\" date NOT NULL) PARTITION BY RANGE (\"at\");\n";
+    let fk = "ALTER TABLE \"event\" ADD CONSTRAINT \"event_org_id_org_id_fk\" FOREIGN KEY (\"org_id\") \
+REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;\n";
+    let project = TestProject::with_migrations(&[("0000_init", 1000, init), ("0001_fk", 2000, fk)]);
+    let outcome = project.run(&["--env", "test", "lint", "--fix", "0001", "--write"]);
+    outcome
+        .expect_code(4)
+        .expect_stderr_contains("the rewritten folder does not replay where the folder as it is does: nothing written")
+        .expect_stderr_contains("cannot add NOT VALID foreign key on partitioned table")
+        .expect_stderr_contains(&format!(
+            "in the rewrite of: {}",
+            project.path().join("migrations/0001_fk.sql").display()
+        ));
+    assert!(!outcome.stderr.contains("do not edit them"), "{}", outcome.stderr);
+    assert_eq!(std::fs::read_to_string(project.path().join("migrations/0001_fk.sql")).unwrap(), fk);
+}
+
 /// A migration recorded as applied in the environment's database is never rewritten.
 #[test]
 fn lint_fix_refuses_a_migration_the_environments_database_has_applied() {

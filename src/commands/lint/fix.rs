@@ -101,8 +101,9 @@ async fn prove_same_schema(
     let wait = std::time::Duration::from_secs(30);
     let env = &context.env;
     let (before, _) = crate::drift::expected(env, read_folder(dir)?, None, None, LiveServer::NotRead, wait).await?;
-    let (after, _) =
-        crate::drift::expected(env, read_folder(copy.path())?, None, None, LiveServer::NotRead, wait).await?;
+    let (after, _) = crate::drift::expected(env, read_folder(copy.path())?, None, None, LiveServer::NotRead, wait)
+        .await
+        .map_err(|error| rewritten_did_not_replay(error, copy.path(), dir))?;
     let differences = crate::drift::model::differences(&before, &after);
     if differences.is_empty() {
         return Ok(before.objects.len());
@@ -114,6 +115,27 @@ async fn prove_same_schema(
     Err(error.help(
         "apply the diff by hand where you agree with it, or leave the migration as it is; please report the statement",
     ))
+}
+
+/// The folder as it is replayed and the rewritten one did not: the replay's
+/// failure said as the rewrite's, its file named in the folder, not the copy.
+fn rewritten_did_not_replay(error: Error, copy: &std::path::Path, dir: &std::path::Path) -> Error {
+    if error.kind != crate::error::ErrorKind::MigrationFailed {
+        return error;
+    }
+    let (copy, dir) = (copy.display().to_string(), dir.display().to_string());
+    let mut wrapped = Error::integrity(format!(
+        "the rewritten folder does not replay where the folder as it is does: nothing written ({})",
+        error.message.replace(&copy, &dir)
+    ));
+    for note in error.notes.into_iter().filter(|note| note.label != "while") {
+        // Its line and statement are the rewrite's, not the file's as it is.
+        let label = if note.label == "file" { "in the rewrite of".to_owned() } else { note.label };
+        wrapped = wrapped.note(label, note.value.replace(&copy, &dir));
+    }
+    wrapped.help(
+        "leave the migration as it is, or apply the diff by hand where you agree with it; please report the statement",
+    )
 }
 
 /// Writes `text` to `file` whole: a temporary file beside it, renamed over it.
