@@ -454,6 +454,11 @@ fn lint_fix_shows_the_lock_safe_rewrite_as_a_diff_and_writes_nothing() {
         .run(&["--env", "test", "lint", "--fix", "0001"])
         .expect_code(0)
         .expect_stdout_contains("(0 statements rewritten)");
+    // The rewrite passes the review: its closing `BEGIN;` is committed by the
+    // migrator, not an uncommitted transaction (CI's `lint --changed` failed at error level).
+    let reviewed = project.run(&["--env", "test", "lint", "0001"]);
+    reviewed.expect_code(0);
+    assert!(!reviewed.stdout.contains("ban-uncommitted-transaction"), "{}", reviewed.stdout);
 }
 
 /// A rewrite PostgreSQL refuses (a NOT VALID foreign key on a partitioned table,
