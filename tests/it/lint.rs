@@ -506,4 +506,13 @@ fn lint_fix_refuses_a_migration_the_environments_database_has_applied() {
         .expect_code(0)
         .expect_stderr_contains("could not check which migrations")
         .expect_stdout_contains("(2 statements rewritten)");
+    // A production environment without its URL here: said, not silently skipped.
+    project.file("environments/production.toml", "kind = \"production\"\n");
+    project
+        .run(&["--env", "production", "lint", "--fix", "0001"])
+        .expect_code(0)
+        .expect_stderr_contains(
+            "could not check which migrations the production database has applied: DATABASE_URL is not set here",
+        )
+        .expect_stdout_contains("(2 statements rewritten)");
 }

@@ -211,8 +211,18 @@ async fn applied_in_database(
 ) -> Option<(String, Vec<String>)> {
     use crate::config::DatabaseTarget;
     use crate::migrations::{bookkeeping::Bookkeeping, plan, state};
-    let DatabaseTarget::Url { url, .. } = context.env.database_target(None).ok()? else {
-        return None;
+    let url = match context.env.database_target(None) {
+        Ok(DatabaseTarget::Url { url, .. }) => url,
+        // A development or test environment's embedded database is this checkout's own.
+        Ok(DatabaseTarget::Embedded) => return None,
+        Ok(DatabaseTarget::Missing) | Err(_) => {
+            tracing::warn!(
+                "could not check which migrations the {} database has applied: {} is not set here",
+                context.env.name,
+                context.env.database.url_env
+            );
+            return None;
+        }
     };
     let read = async {
         let mut connection =
