@@ -482,6 +482,10 @@ REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;\n";
             project.path().join("migrations/0001_fk.sql").display()
         ));
     assert!(!outcome.stderr.contains("do not edit them"), "{}", outcome.stderr);
+    // The rewrite tried is still shown, to apply by hand where one agrees with it.
+    outcome
+        .expect_stdout_contains("+ALTER TABLE \"event\" VALIDATE CONSTRAINT \"event_org_id_org_id_fk\";")
+        .expect_stdout_contains("1 statement rewritten in 1 migration; nothing written");
     assert_eq!(std::fs::read_to_string(project.path().join("migrations/0001_fk.sql")).unwrap(), fk);
 }
 

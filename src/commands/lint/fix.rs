@@ -72,7 +72,12 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
             human,
         ));
     }
-    let objects = prove_same_schema(context, &folder.dir, &files).await?;
+    // Refused, the rewrite is still shown: what was tried, and the diff to apply by hand.
+    let objects = prove_same_schema(context, &folder.dir, &files).await.map_err(|mut error| {
+        let document = json!({ "migrations": documents, "rewritten": rewritten_total, "written": false });
+        error.report = Some(Box::new(Report::new(&document, format!("{human}{rewritten}; nothing written"))));
+        error
+    })?;
     for (file, text) in &files {
         write_whole(file, text)?;
     }
