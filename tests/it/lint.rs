@@ -407,7 +407,7 @@ fn lint_fix_write_replays_both_folders_and_writes_the_rewrite() {
         .run(&["--env", "test", "lint", "--fix", "0001", "--write"])
         .expect_code(0)
         .expect_stdout_contains("(0 statements rewritten)")
-        .expect_stdout_contains("nothing written");
+        .expect_stdout_contains("; nothing to write");
 }
 
 /// `lint --fix`: the lock-safe rewrite of a migration that has not shipped, as

@@ -64,9 +64,12 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
     let rewritten =
         format!("{} rewritten in {}", plural(rewritten_total, "statement"), plural(selected.len(), "migration"));
     if !write || files.is_empty() {
-        human.push_str(&format!(
-            "{rewritten}; nothing written: `--write` writes it once a replay shows the same schema"
-        ));
+        let then = if files.is_empty() {
+            "nothing to write"
+        } else {
+            "nothing written: `--write` writes it once a replay shows the same schema"
+        };
+        human.push_str(&format!("{rewritten}; {then}"));
         return Ok(Report::new(
             &json!({ "migrations": documents, "rewritten": rewritten_total, "written": false }),
             human,
