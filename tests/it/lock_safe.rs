@@ -49,11 +49,11 @@ fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
         ]
     );
 
-    let expected = schema(&migrated_by_praxia_deploy(CHANGE));
+    let expected = migrated_by_praxia_deploy(CHANGE).schema_dump();
     assert!(expected.contains("profile_nick_unique"), "the change was applied:\n{expected}");
     assert!(expected.contains("UNIQUE NULLS NOT DISTINCT"), "{expected}");
-    assert_eq!(schema(&migrated_by_praxia_deploy(&fixed.sql)), expected);
-    assert_eq!(schema(&migrated_by_drizzle(&fixed.sql)), expected);
+    assert_eq!(migrated_by_praxia_deploy(&fixed.sql).schema_dump(), expected);
+    assert_eq!(migrated_by_drizzle(&fixed.sql).schema_dump(), expected);
 }
 
 fn migrated_by_praxia_deploy(change: &str) -> TestDatabase {
@@ -68,27 +68,4 @@ fn migrated_by_drizzle(change: &str) -> TestDatabase {
     let project = TestProject::with_migrations(&[TABLES, ("0001_change", 2000, change)]);
     Drizzle::V0.migrate(&database, &project.path().join("migrations"));
     database
-}
-
-/// The schema outside the bookkeeping's, in pg_dump's words (without its random
-/// `\restrict` key).
-fn schema(database: &TestDatabase) -> String {
-    let output = std::process::Command::new(test_postgres().cluster.binaries.program("pg_dump"))
-        .args([
-            "--schema-only",
-            "--no-owner",
-            "--no-privileges",
-            "--exclude-schema=praxia_deploy",
-            "--exclude-schema=drizzle",
-        ])
-        .arg(&database.url)
-        .output()
-        .expect("pg_dump runs");
-    assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict "))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -133,24 +133,7 @@ struct EndState {
 }
 
 async fn end_state(database: &TestDatabase) -> EndState {
-    let output = std::process::Command::new(test_postgres().cluster.binaries.program("pg_dump"))
-        .args([
-            "--schema-only",
-            "--no-owner",
-            "--no-privileges",
-            "--exclude-schema=praxia_deploy",
-            "--exclude-schema=drizzle",
-        ])
-        .arg(&database.url)
-        .output()
-        .expect("pg_dump runs");
-    assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
-    let schema = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict "))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let schema = database.schema_dump();
     let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
     let rows_per_table = sqlx::query_as(
         "SELECT format('%I.%I', table_schema, table_name), \

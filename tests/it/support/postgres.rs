@@ -91,3 +91,28 @@ fn spawn_watchdog(cluster: &Cluster, dir: &std::path::Path) -> std::io::Result<C
     args.extend(stop.get_args());
     super::watchdog::on_exit(r#"dir="$1"; shift; "$@" >/dev/null 2>&1; rm -rf "$dir""#, &args)
 }
+
+impl TestDatabase {
+    /// The schema outside the bookkeeping's, in pg_dump's words (without its
+    /// random `\restrict` key): two databases' end states compared.
+    pub fn schema_dump(&self) -> String {
+        let output = std::process::Command::new(test_postgres().cluster.binaries.program("pg_dump"))
+            .args([
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                "--exclude-schema=praxia_deploy",
+                "--exclude-schema=drizzle",
+            ])
+            .arg(&self.url)
+            .output()
+            .expect("pg_dump runs");
+        assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
