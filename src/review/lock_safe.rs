@@ -126,6 +126,12 @@ pub enum LeftAlone {
     /// A later statement of the migration that the engine does not read names
     /// the table: the validation cannot be moved past it.
     TableUsedLater(String),
+    /// PostgreSQL builds no index on a partitioned table CONCURRENTLY.
+    PartitionedIndex(String),
+    /// PostgreSQL drops no index of a partitioned table CONCURRENTLY.
+    PartitionedIndexDrop(String),
+    /// PostgreSQL adds no foreign key NOT VALID to a partitioned table.
+    PartitionedForeignKey(String),
     TypeChange,
     DefaultCallsFunction,
     PrimaryKey,
@@ -147,6 +153,15 @@ impl LeftAlone {
             LeftAlone::TableUsedLater(table) => format!(
                 "a later statement uses {table}: its validation cannot be moved past it to the end of the migration"
             ),
+            LeftAlone::PartitionedIndex(table) => {
+                format!("{table} is partitioned: PostgreSQL builds no index on a partitioned table CONCURRENTLY")
+            }
+            LeftAlone::PartitionedIndexDrop(index) => {
+                format!("{index} is a partitioned table's index: PostgreSQL drops none CONCURRENTLY")
+            }
+            LeftAlone::PartitionedForeignKey(table) => {
+                format!("{table} is partitioned: PostgreSQL adds no foreign key NOT VALID to a partitioned table")
+            }
             LeftAlone::TypeChange => "a column type change may rewrite the table; no lock-safe equivalent".to_owned(),
             LeftAlone::DefaultCallsFunction => {
                 "a default that calls a function may be volatile and rewrite the table".to_owned()
@@ -160,6 +175,18 @@ impl LeftAlone {
         }
     }
 
+    /// Whether a person reading the rewrite should be told: a statement a recipe
+    /// would rewrite but could not, rather than one no recipe is about.
+    pub fn worth_saying(&self) -> bool {
+        !matches!(
+            self,
+            LeftAlone::NoRecipe
+                | LeftAlone::NewTable(_)
+                | LeftAlone::ControlsTransaction
+                | LeftAlone::RunsOutsideTransaction(_)
+        )
+    }
+
     /// The expand/contract advice, where a rewrite cannot help.
     pub fn advice(&self) -> Option<&'static str> {
         match self {
@@ -169,6 +196,9 @@ impl LeftAlone {
             LeftAlone::DefaultCallsFunction => {
                 Some("add the column without a default, backfill in batches, then SET DEFAULT for new rows")
             }
+            LeftAlone::PartitionedIndex(_) => Some(
+                "create the index ON ONLY the partitioned table, build each partition's index CONCURRENTLY, then ALTER INDEX ... ATTACH PARTITION each",
+            ),
             LeftAlone::PrimaryKey => Some(
                 "make the columns NOT NULL first (lock-safe through a check), build a unique index CONCURRENTLY, then ADD PRIMARY KEY USING INDEX",
             ),
@@ -177,27 +207,78 @@ impl LeftAlone {
     }
 }
 
-/// Rewrites `sql`, one migration's text. `created_earlier` are the tables the
-/// release creates before this migration; those it creates itself are read here.
-pub fn rewrite(sql: &str, created_earlier: &[TableName]) -> LockSafe {
+/// What the migrations before this one made that changes a recipe: the tables
+/// this release creates (empty when the migration runs, so their locks harm no
+/// one) and, from any earlier migration, the partitioned tables and their
+/// indexes, which PostgreSQL neither indexes nor drops an index of CONCURRENTLY,
+/// nor gives a `NOT VALID` foreign key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Earlier {
+    pub new_tables: Vec<TableName>,
+    pub partitioned: Vec<TableName>,
+    /// Indexes of partitioned tables, by name.
+    pub partitioned_indexes: Vec<TableName>,
+}
+
+impl Earlier {
+    /// Reads a migration that has shipped (or runs before the selected ones in
+    /// another release): only what it partitions.
+    pub fn shipped(&mut self, sql: &str) {
+        for statement in located_statements(sql) {
+            self.read_partitioning(&sql[statement.range.clone()], &statement.words);
+        }
+    }
+
+    /// Reads a migration of this release: its tables are new to the later ones.
+    pub fn in_release(&mut self, sql: &str) {
+        self.shipped(sql);
+        self.new_tables.extend(tables_created(sql));
+    }
+
+    fn read_partitioning(&mut self, text: &str, words: &[String]) {
+        if let Some(table) = created_table(text)
+            && words.windows(2).any(|pair| pair[0] == "PARTITION" && pair[1] == "BY")
+            && !words.windows(2).any(|pair| pair[0] == "PARTITION" && pair[1] == "OF")
+        {
+            self.partitioned.push(table);
+        }
+        if let Some((index, table)) = created_index(text)
+            && self.is_partitioned(&table)
+        {
+            self.partitioned_indexes.push(index);
+        }
+    }
+
+    fn is_partitioned(&self, table: &TableName) -> bool {
+        self.partitioned.iter().any(|partitioned| partitioned.is(table))
+    }
+
+    fn is_partitioned_index(&self, index: &TableName) -> bool {
+        self.partitioned_indexes.iter().any(|partitioned| partitioned.is(index))
+    }
+}
+
+/// Rewrites `sql`, one migration's text, after the migrations `earlier` read;
+/// the tables it creates itself are read here.
+pub fn rewrite(sql: &str, earlier: &Earlier) -> LockSafe {
     let statements = located_statements(sql);
     if let Some(reason) = migration_left_alone(&statements) {
         let statements = statements.iter().map(|s| outcome(sql, s, Outcome::LeftAlone(reason.clone()))).collect();
         return LockSafe { sql: sql.to_owned(), statements };
     }
-    let mut new_tables = created_earlier.to_vec();
-    new_tables.extend(statements.iter().filter_map(|s| created_table(&sql[s.range.clone()])));
     let mut plan = Plan::default();
-    let outcomes = statements
-        .iter()
-        .enumerate()
-        .map(|(index, s)| outcome(sql, s, plan.statement(sql, s, &statements[index + 1..], &new_tables)))
-        .collect();
+    let mut known = earlier.clone();
+    known.new_tables.extend(statements.iter().filter_map(|s| created_table(&sql[s.range.clone()])));
+    let mut outcomes = Vec::new();
+    for (index, s) in statements.iter().enumerate() {
+        outcomes.push(outcome(sql, s, plan.statement(sql, s, &statements[index + 1..], &known)));
+        known.read_partitioning(&sql[s.range.clone()], &s.words);
+    }
     LockSafe { sql: plan.apply(sql), statements: outcomes }
 }
 
 /// The tables `sql` creates (`CREATE TABLE`), for the migrations after it.
-pub fn tables_created(sql: &str) -> Vec<TableName> {
+fn tables_created(sql: &str) -> Vec<TableName> {
     located_statements(sql).iter().filter_map(|statement| created_table(&sql[statement.range.clone()])).collect()
 }
 
@@ -260,15 +341,18 @@ struct Plan {
 }
 
 impl Plan {
-    fn statement(&mut self, sql: &str, statement: &Located, later: &[Located], new_tables: &[TableName]) -> Outcome {
+    fn statement(&mut self, sql: &str, statement: &Located, later: &[Located], known: &Earlier) -> Outcome {
         let text = &sql[statement.range.clone()];
         let Some(shape) = Shape::read(text, &statement.words) else {
             return Outcome::LeftAlone(left_alone_reason(text, &statement.words));
         };
         if let Some(table) = shape.table()
-            && new_tables.iter().any(|new| new.is(&table.name))
+            && known.new_tables.iter().any(|new| new.is(&table.name))
         {
             return Outcome::LeftAlone(LeftAlone::NewTable(table.written.clone()));
+        }
+        if let Some(reason) = partitioned_reason(&shape, known) {
+            return Outcome::LeftAlone(reason);
         }
         if let Shape::AddConstraint { table, .. } | Shape::SetNotNull { table, .. } = &shape
             && later.iter().any(|next| uses_table_unrecognised(sql, next, &table.name))
@@ -282,7 +366,7 @@ impl Plan {
         }
         let body = text.strip_suffix(';').unwrap_or(text);
         let recipe = match &shape {
-            Shape::CreateIndex { after_index, .. } | Shape::DropIndex { after_index } => {
+            Shape::CreateIndex { after_index, .. } | Shape::DropIndex { after_index, .. } => {
                 let concurrent = format!("{} CONCURRENTLY{};", &body[..*after_index], &body[*after_index..]);
                 self.replace_concurrently(statement, &concurrent, None);
                 if matches!(shape, Shape::DropIndex { .. }) {
@@ -366,6 +450,24 @@ impl Plan {
         }
         out.push_str(&rest[body.len()..]);
         out
+    }
+}
+
+/// What PostgreSQL does not do on a partitioned table: build or drop an index
+/// CONCURRENTLY, add a foreign key NOT VALID.
+fn partitioned_reason(shape: &Shape, known: &Earlier) -> Option<LeftAlone> {
+    let on_partitioned = |table: &WrittenTable| known.is_partitioned(&table.name).then(|| table.written.clone());
+    match shape {
+        Shape::CreateIndex { table, .. } | Shape::AddUnique { table, .. } => {
+            on_partitioned(table).map(LeftAlone::PartitionedIndex)
+        }
+        Shape::AddConstraint { table, references: Some(_), .. } => {
+            on_partitioned(table).map(LeftAlone::PartitionedForeignKey)
+        }
+        Shape::DropIndex { index, .. } if known.is_partitioned_index(index) => {
+            Some(LeftAlone::PartitionedIndexDrop(index.name.clone()))
+        }
+        _ => None,
     }
 }
 
@@ -456,6 +558,7 @@ enum Shape {
     },
     DropIndex {
         after_index: usize,
+        index: TableName,
     },
     AddConstraint {
         table: WrittenTable,
@@ -517,13 +620,32 @@ fn drop_index(at: &mut Cursor) -> Option<Shape> {
     at.keyword("DROP")?;
     let after_index = at.keyword("INDEX")?;
     at.if_exists(&["IF", "EXISTS"]);
-    at.next_name()?;
-    if at.punct('.').is_some() {
-        at.next_name()?;
-    }
+    let (first, _) = at.next_name()?;
+    let index = if at.punct('.').is_some() {
+        TableName { schema: Some(first), name: at.next_name()?.0 }
+    } else {
+        TableName { schema: None, name: first }
+    };
     at.optional_keyword("RESTRICT");
     at.end()?;
-    Some(Shape::DropIndex { after_index })
+    Some(Shape::DropIndex { after_index, index })
+}
+
+/// The index `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON [ONLY] table`
+/// creates (in its table's schema), and the table.
+fn created_index(text: &str) -> Option<(TableName, TableName)> {
+    let tokens = tokens(text).0;
+    let mut at = Cursor { tokens: &tokens, at: 0 };
+    at.keyword("CREATE")?;
+    at.optional_keyword("UNIQUE");
+    at.keyword("INDEX")?;
+    at.optional_keyword("CONCURRENTLY");
+    at.if_exists(&["IF", "NOT", "EXISTS"]);
+    let (name, _) = at.next_name()?;
+    at.keyword("ON")?;
+    at.optional_keyword("ONLY");
+    let table = at.table(text)?.name;
+    Some((TableName { schema: table.schema.clone(), name }, table))
 }
 
 fn alter_table(at: &mut Cursor, text: &str) -> Option<Shape> {
@@ -752,8 +874,8 @@ mod tests {
 
     const BP: &str = "--> statement-breakpoint";
 
-    fn existing() -> Vec<TableName> {
-        Vec::new()
+    fn existing() -> Earlier {
+        Earlier::default()
     }
 
     /// The rewritten migration's statements, chunk by chunk, as the crate's lexer reads them.
@@ -938,7 +1060,8 @@ mod tests {
             "CREATE INDEX \"t_x_idx\" ON \"public\".\"t\" USING btree (\"x\");--> statement-breakpoint\n",
             "ALTER TABLE \"u\" ALTER COLUMN \"y\" SET NOT NULL;",
         );
-        let earlier = [TableName { schema: None, name: "u".to_owned() }];
+        let mut earlier = Earlier::default();
+        earlier.in_release("CREATE TABLE u (id int, y int);");
         let fixed = rewrite(sql, &earlier);
         assert_eq!(fixed.sql, sql);
         assert_eq!(
@@ -949,6 +1072,43 @@ mod tests {
                 Outcome::LeftAlone(LeftAlone::NewTable("\"u\"".to_owned())),
             ]
         );
+    }
+
+    #[test]
+    fn a_partitioned_tables_indexes_and_foreign_keys_are_left_as_written_with_why() {
+        let mut earlier = Earlier::default();
+        earlier.shipped(concat!(
+            "CREATE TABLE \"event\" (\"id\" integer, \"org\" integer, \"at\" date) PARTITION BY RANGE (\"at\");--> statement-breakpoint\n",
+            "CREATE TABLE \"event_2026\" PARTITION OF \"event\" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');--> statement-breakpoint\n",
+            "CREATE INDEX \"event_at_idx\" ON \"event\" USING btree (\"at\");--> statement-breakpoint\n",
+            "CREATE INDEX \"event_2026_org_idx\" ON \"event_2026\" (\"org\");",
+        ));
+        let sql = concat!(
+            "CREATE INDEX \"event_org_idx\" ON \"public\".\"event\" USING btree (\"org\");--> statement-breakpoint\n",
+            "ALTER TABLE \"event\" ADD CONSTRAINT \"event_org_fk\" FOREIGN KEY (\"org\") REFERENCES \"organization\"(\"id\");--> statement-breakpoint\n",
+            "ALTER TABLE \"event\" ADD CONSTRAINT \"event_id_at_unique\" UNIQUE(\"id\",\"at\");--> statement-breakpoint\n",
+            "DROP INDEX \"event_at_idx\";--> statement-breakpoint\n",
+            "ALTER TABLE \"event\" ADD CONSTRAINT \"event_org_check\" CHECK (\"event\".\"org\" > 0);--> statement-breakpoint\n",
+            "CREATE INDEX \"event_2026_at_idx\" ON \"event_2026\" (\"at\");--> statement-breakpoint\n",
+            "DROP INDEX \"event_2026_org_idx\";",
+        );
+        let fixed = rewrite(sql, &earlier);
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::LeftAlone(LeftAlone::PartitionedIndex("\"public\".\"event\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::PartitionedForeignKey("\"event\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::PartitionedIndex("\"event\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::PartitionedIndexDrop("event_at_idx".to_owned())),
+                // A check is added NOT VALID to a partitioned table, and each partition is a table.
+                Outcome::Rewritten(Recipe::NotValidConstraint),
+                Outcome::Rewritten(Recipe::ConcurrentIndex),
+                Outcome::Rewritten(Recipe::ConcurrentDropIndex),
+            ]
+        );
+        assert!(fixed.sql.starts_with("CREATE INDEX \"event_org_idx\" ON"), "{}", fixed.sql);
+        // The same index on a table the history does not partition is rewritten.
+        assert_eq!(recipes(&rewrite(sql, &existing()))[0], Outcome::Rewritten(Recipe::ConcurrentIndex));
     }
 
     #[test]

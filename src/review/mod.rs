@@ -23,7 +23,7 @@ pub use gate::{blocking, describe, gate_refusal};
 pub use judge::{LiveTable, LiveTables, judge};
 pub use live_tables::read as read_live_tables;
 pub use lock_safe::{
-    LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe, tables_created,
+    Earlier, LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe,
 };
 pub(crate) use names::Names;
 pub use target::{Part, Relation, Target};

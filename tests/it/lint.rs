@@ -467,8 +467,10 @@ fn lint_fix_shows_the_lock_safe_rewrite_as_a_diff_and_writes_nothing() {
 /// in the project (not the scratch copy), and nothing is written.
 #[test]
 fn lint_fix_write_says_a_rewrite_that_does_not_replay_and_writes_nothing() {
+    // The table is partitioned where the engine does not read (a DO block): it rewrites
+    // the foreign key, which PostgreSQL refuses to add NOT VALID to a partitioned table.
     let init = "CREATE TABLE \"org\" (\"id\" integer PRIMARY KEY NOT NULL);\n--> statement-breakpoint\n\
-CREATE TABLE \"event\" (\"id\" integer NOT NULL, \"org_id\" integer, \"at\" date NOT NULL) PARTITION BY RANGE (\"at\");\n";
+DO $$ BEGIN CREATE TABLE \"event\" (\"id\" integer NOT NULL, \"org_id\" integer, \"at\" date NOT NULL) PARTITION BY RANGE (\"at\"); END $$;\n";
     let fk = "ALTER TABLE \"event\" ADD CONSTRAINT \"event_org_id_org_id_fk\" FOREIGN KEY (\"org_id\") \
 REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;\n";
     let project = TestProject::with_migrations(&[("0000_init", 1000, init), ("0001_fk", 2000, fk)]);
@@ -487,6 +489,33 @@ REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;\n";
         .expect_stdout_contains("+ALTER TABLE \"event\" VALIDATE CONSTRAINT \"event_org_id_org_id_fk\";")
         .expect_stdout_contains("1 statement rewritten in 1 migration; nothing written");
     assert_eq!(std::fs::read_to_string(project.path().join("migrations/0001_fk.sql")).unwrap(), fk);
+}
+
+/// What PostgreSQL does not do CONCURRENTLY or NOT VALID on a partitioned table
+/// (an earlier migration's `PARTITION BY`) is left as written, and said; the rest
+/// of the migration is rewritten and written.
+#[test]
+fn lint_fix_leaves_a_partitioned_tables_index_and_foreign_key_as_written() {
+    let init = "CREATE TABLE \"org\" (\"id\" integer PRIMARY KEY NOT NULL);\n--> statement-breakpoint\n\
+CREATE TABLE \"event\" (\"id\" integer NOT NULL, \"org_id\" integer, \"at\" date NOT NULL) PARTITION BY RANGE (\"at\");\n--> statement-breakpoint\n\
+CREATE TABLE \"event_2026\" PARTITION OF \"event\" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');\n";
+    let change = "ALTER TABLE \"event\" ADD CONSTRAINT \"event_org_id_org_id_fk\" FOREIGN KEY (\"org_id\") \
+REFERENCES \"public\".\"org\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n\
+CREATE INDEX \"event_org_idx\" ON \"event\" USING btree (\"org_id\");--> statement-breakpoint\n\
+CREATE INDEX \"event_2026_at_idx\" ON \"event_2026\" USING btree (\"at\");\n";
+    let project = TestProject::with_migrations(&[("0000_init", 1000, init), ("0001_change", 2000, change)]);
+    project
+        .run(&["--env", "test", "lint", "--fix", "0001", "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("line 1: left as written: \"event\" is partitioned: PostgreSQL adds no foreign key NOT VALID to a partitioned table")
+        .expect_stdout_contains("line 2: left as written: \"event\" is partitioned: PostgreSQL builds no index on a partitioned table CONCURRENTLY; create the index ON ONLY")
+        .expect_stdout_contains("1 statement rewritten in 1 migration; the folder before and after")
+        .expect_stdout_contains("wrote 1 file");
+    let file = std::fs::read_to_string(project.path().join("migrations/0001_change.sql")).unwrap();
+    assert!(file.contains("CREATE INDEX CONCURRENTLY \"event_2026_at_idx\""), "{file}");
+    assert!(file.contains("CREATE INDEX \"event_org_idx\"") && !file.contains("NOT VALID"), "{file}");
+    let database = test_postgres().fresh_database();
+    project.run_on(&database, &["migrate"]).expect_code(0);
 }
 
 /// A migration recorded as applied in the environment's database is never rewritten.

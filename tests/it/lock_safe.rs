@@ -3,7 +3,7 @@
 //! a fresh database, by praxia-deploy and by drizzle's migrator, and the
 //! databases' `pg_dump --schema-only` compared.
 
-use praxia_deploy::review::{Outcome, Recipe, rewrite_lock_safe};
+use praxia_deploy::review::{Earlier, Outcome, Recipe, rewrite_lock_safe};
 
 use crate::support::drizzle::Drizzle;
 use crate::support::{TestDatabase, TestProject, test_postgres};
@@ -34,7 +34,7 @@ const CHANGE: &str = concat!(
 
 #[test]
 fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
-    let fixed = rewrite_lock_safe(CHANGE, &[]);
+    let fixed = rewrite_lock_safe(CHANGE, &Earlier::default());
     let recipes: Vec<Outcome> = fixed.statements.iter().map(|s| s.outcome.clone()).collect();
     assert_eq!(
         recipes,

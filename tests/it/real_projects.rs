@@ -332,14 +332,19 @@ fn lint_with_the_baseline_at_the_newest_tag_passes_and_says_what_it_left_out() {
 fn the_lock_safe_rewrite_of_every_corpus_migration_is_stable_and_keeps_what_it_leaves() {
     use praxia_deploy::migration_folder::BREAKPOINT;
     use praxia_deploy::migration_folder::sql::split_statements;
-    use praxia_deploy::review::{Outcome, rewrite_lock_safe};
+    use praxia_deploy::review::{Earlier, Outcome, rewrite_lock_safe};
 
     let mut outcomes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for project in corpus() {
         for file in sql_files(&project.folder) {
             let sql = std::fs::read_to_string(&file).unwrap();
-            let fixed = rewrite_lock_safe(&sql, &[]);
-            assert_eq!(rewrite_lock_safe(&fixed.sql, &[]).sql, fixed.sql, "{}: applied twice", file.display());
+            let fixed = rewrite_lock_safe(&sql, &Earlier::default());
+            assert_eq!(
+                rewrite_lock_safe(&fixed.sql, &Earlier::default()).sql,
+                fixed.sql,
+                "{}: applied twice",
+                file.display()
+            );
             for statement in &fixed.statements {
                 let kind = format!("{:?}", statement.outcome);
                 *outcomes.entry(kind.split('(').take(2).collect::<Vec<_>>().join("(")).or_default() += 1;

@@ -10,7 +10,7 @@ use crate::commands::Context;
 use crate::error::{Error, Result};
 use crate::migration_folder::{Migration, read_folder};
 use crate::output::Report;
-use crate::review::{LockSafe, Outcome, TableName, rewrite_lock_safe, tables_created};
+use crate::review::{Earlier, LockSafe, Outcome, rewrite_lock_safe};
 use crate::text::plural;
 
 pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result<Report> {
@@ -34,18 +34,23 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
             .help("name only the migrations this branch adds (or use --changed); an applied one is changed by a new migration"));
         }
     }
-    // Tables the earlier selected migrations create are new to the later ones too.
-    let mut created: Vec<TableName> = Vec::new();
+    // Tables the earlier selected migrations create are new to the later ones;
+    // what any earlier migration partitions is read too.
+    let mut earlier = Earlier::default();
     let mut human = String::new();
     let mut documents = Vec::new();
     let mut rewritten_total = 0;
     let mut files: Vec<(std::path::PathBuf, String)> = Vec::new();
-    for migration in &selected {
-        let fixed = rewrite_lock_safe(&migration.text, &created);
+    for migration in &folder.migrations {
+        if !selected.iter().any(|chosen| std::ptr::eq(*chosen, migration)) {
+            earlier.shipped(&migration.text);
+            continue;
+        }
+        let fixed = rewrite_lock_safe(&migration.text, &earlier);
         if fixed.sql != migration.text {
             files.push((migration.file.clone(), fixed.sql.clone()));
         }
-        created.extend(tables_created(&migration.text));
+        earlier.in_release(&migration.text);
         let rewritten = fixed.statements.iter().filter(|s| matches!(s.outcome, Outcome::Rewritten(_))).count();
         rewritten_total += rewritten;
         let diff = unified_diff(&context.env.root, migration, &fixed);
@@ -176,11 +181,11 @@ fn statement_lines(migration: &Migration, fixed: &LockSafe) -> String {
             Outcome::Rewritten(recipe) => {
                 lines.push_str(&format!("   line {line}: {} ({})\n", recipe.describe(), recipe.rule()));
             }
-            Outcome::LeftAlone(reason) => {
-                if let Some(advice) = reason.advice() {
-                    lines.push_str(&format!("   line {line}: left as written: {}; {advice}\n", reason.reason()));
-                }
+            Outcome::LeftAlone(reason) if reason.worth_saying() => {
+                let advice = reason.advice().map(|advice| format!("; {advice}")).unwrap_or_default();
+                lines.push_str(&format!("   line {line}: left as written: {}{advice}\n", reason.reason()));
             }
+            Outcome::LeftAlone(_) => {}
         }
     }
     lines
