@@ -464,11 +464,13 @@ pub enum Command {
         #[arg(long, value_name = "BASE", num_args = 0..=1, default_missing_value = "")]
         changed: Option<String>,
         /// Show the lock-safe rewrite of the migrations named (or --changed) as a diff: indexes built
-        /// CONCURRENTLY, constraints added NOT VALID and validated apart; nothing is written.
+        /// CONCURRENTLY, constraints added NOT VALID and validated apart; at a terminal it asks
+        /// whether to write it, elsewhere nothing is written.
         #[arg(long)]
         fix: bool,
         /// With --fix: replay the folder before and after the rewrite in scratch databases of the
-        /// embedded cluster and write the rewritten files only if both make the same schema.
+        /// embedded cluster and write the rewritten files (all or none) only if both make the same
+        /// schema, without asking.
         #[arg(long, requires = "fix")]
         write: bool,
         #[command(flatten)]

@@ -518,6 +518,77 @@ CREATE INDEX \"event_2026_at_idx\" ON \"event_2026\" USING btree (\"at\");\n";
     project.run_on(&database, &["migrate"]).expect_code(0);
 }
 
+/// At a terminal `lint --fix` shows the rewrite and asks; `yes` writes it as
+/// `--write` would, anything else writes nothing. Without a terminal it never asks.
+#[test]
+fn lint_fix_at_a_terminal_asks_before_writing() {
+    let at_terminal = |project: &TestProject, answer: &str| {
+        // util-linux `script` gives the command a pseudo-terminal for stdin and stdout.
+        let command = format!("{} --env test lint --fix 0001", env!("CARGO_BIN_EXE_praxia-deploy"));
+        let mut script = std::process::Command::new("script");
+        script.args(["-qec", &command, "/dev/null"]).current_dir(project.path());
+        script.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = script.spawn().expect("util-linux `script` runs (Debian's bsdutils)");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&output.stdout).replace('\r', "")
+    };
+    let file =
+        |project: &TestProject| std::fs::read_to_string(project.path().join("migrations/0001_links.sql")).unwrap();
+
+    let project = TestProject::with_migrations(&[("0000_init", 1000, FIX_INIT), ("0001_links", 2000, FIX_LINKS)]);
+    let refused = at_terminal(&project, "no\n");
+    assert!(refused.contains("+CREATE INDEX CONCURRENTLY"), "the diff is shown before the question:\n{refused}");
+    assert!(
+        refused.contains("write the rewrite of 1 file once a replay shows the same schema? type yes to write:"),
+        "{refused}"
+    );
+    assert!(refused.contains("nothing written"), "{refused}");
+    assert_eq!(file(&project), FIX_LINKS);
+
+    let written = at_terminal(&project, "yes\n");
+    assert!(written.contains("make the same schema") && written.contains("wrote 1 file"), "{written}");
+    assert_eq!(written.matches("+CREATE INDEX CONCURRENTLY").count(), 1, "the diff is shown once:\n{written}");
+    assert!(file(&project).contains("CREATE INDEX CONCURRENTLY"));
+
+    // Without a terminal: no question, nothing written.
+    let project = TestProject::with_migrations(&[("0000_init", 1000, FIX_INIT), ("0001_links", 2000, FIX_LINKS)]);
+    let piped = project.run(&["--env", "test", "lint", "--fix", "0001"]);
+    piped.expect_code(0);
+    assert!(!piped.stdout.contains("type yes") && !piped.stderr.contains("type yes"));
+    assert_eq!(file(&project), FIX_LINKS);
+}
+
+/// Two migrations rewritten are written both or not at all.
+#[test]
+fn lint_fix_write_writes_every_file_or_none() {
+    let more = "CREATE INDEX \"coach_org2_idx\" ON \"coach\" USING btree (\"org_id\");\n";
+    let project = TestProject::with_migrations(&[
+        ("0000_init", 1000, FIX_INIT),
+        ("0001_links", 2000, FIX_LINKS),
+        ("0002_more", 3000, more),
+    ]);
+    // The second file's temporary cannot be written: a folder stands in its place.
+    std::fs::create_dir(project.path().join("migrations/0002_more.sql.praxia-fix")).unwrap();
+    project
+        .run(&["--env", "test", "lint", "--fix", "0001", "0002", "--write"])
+        .expect_code(1)
+        .expect_stderr_contains("0002_more.sql.praxia-fix")
+        .expect_stderr_contains("nothing was written: no migration changed");
+    let read = |name: &str| std::fs::read_to_string(project.path().join("migrations").join(name)).unwrap();
+    assert_eq!(read("0001_links.sql"), FIX_LINKS);
+    assert_eq!(read("0002_more.sql"), more);
+    assert!(!project.path().join("migrations/0001_links.sql.praxia-fix").exists());
+
+    std::fs::remove_dir(project.path().join("migrations/0002_more.sql.praxia-fix")).unwrap();
+    project
+        .run(&["--env", "test", "lint", "--fix", "0001", "0002", "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("wrote 2 files");
+    assert!(read("0001_links.sql").contains("CONCURRENTLY") && read("0002_more.sql").contains("CONCURRENTLY"));
+}
+
 /// A migration recorded as applied in the environment's database is never rewritten.
 #[test]
 fn lint_fix_refuses_a_migration_the_environments_database_has_applied() {

@@ -68,6 +68,7 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
     }
     let rewritten =
         format!("{} rewritten in {}", plural(rewritten_total, "statement"), plural(selected.len(), "migration"));
+    let write = write || (!files.is_empty() && asked_to_write(context, &mut human, files.len())?);
     if !write || files.is_empty() {
         let then = if files.is_empty() {
             "nothing to write"
@@ -86,15 +87,36 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
         error.report = Some(Box::new(Report::new(&document, format!("{human}{rewritten}; nothing written"))));
         error
     })?;
-    for (file, text) in &files {
-        write_whole(file, text)?;
-    }
+    let originals: Vec<(std::path::PathBuf, String)> =
+        selected.iter().map(|migration| (migration.file.clone(), migration.text.clone())).collect();
+    write_all_or_none(&files, &originals)?;
     human.push_str(&format!(
         "{rewritten}; the folder before and after, replayed in scratch databases, make the same schema ({} objects): wrote {}",
         objects,
         plural(files.len(), "file")
     ));
     Ok(Report::new(&json!({ "migrations": documents, "rewritten": rewritten_total, "written": true }), human))
+}
+
+/// At a terminal, without `--write`: the rewrite is shown now and the question
+/// asked. Whether it was answered `yes`; what was shown is no longer in `human`.
+fn asked_to_write(context: &Context<'_>, human: &mut String, files: usize) -> Result<bool> {
+    use std::io::{IsTerminal, Write};
+    if context.printer.format != crate::output::OutputFormat::Human || !std::io::stdout().is_terminal() {
+        return Ok(false);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(human.as_bytes());
+    let _ = out.flush();
+    human.clear();
+    let prompt = format!(
+        "write the rewrite of {} once a replay shows the same schema? type yes to write: ",
+        plural(files, "file")
+    );
+    Ok(matches!(crate::confirmation::ask_to_type(&prompt, "yes")?, crate::confirmation::Answer::Confirmed))
 }
 
 /// Replays the folder as it is and with `files` rewritten, each into a scratch
@@ -151,11 +173,38 @@ fn rewritten_did_not_replay(error: Error, copy: &std::path::Path, dir: &std::pat
     )
 }
 
-/// Writes `text` to `file` whole: a temporary file beside it, renamed over it.
-fn write_whole(file: &std::path::Path, text: &str) -> Result<()> {
-    let temporary = file.with_extension("sql.praxia-fix");
-    std::fs::write(&temporary, text).map_err(|err| Error::io("write", &temporary, err))?;
-    std::fs::rename(&temporary, file).map_err(|err| Error::io("write", file, err))
+/// Writes every file or none: each rewrite goes to a temporary file beside its
+/// migration first, and only once all are written are they renamed over the
+/// migrations; a rename that fails puts back the ones already renamed.
+fn write_all_or_none(files: &[(std::path::PathBuf, String)], originals: &[(std::path::PathBuf, String)]) -> Result<()> {
+    let temporary = |file: &std::path::Path| file.with_extension("sql.praxia-fix");
+    let mut written = Vec::new();
+    for (file, text) in files {
+        let path = temporary(file);
+        if let Err(err) = std::fs::write(&path, text) {
+            for path in written {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(Error::io("write", &path, err).help("nothing was written: no migration changed"));
+        }
+        written.push(path);
+    }
+    for (done, (file, _)) in files.iter().enumerate() {
+        if let Err(err) = std::fs::rename(temporary(file), file) {
+            for (file, _) in &files[done..] {
+                let _ = std::fs::remove_file(temporary(file));
+            }
+            for (file, original) in
+                originals.iter().filter(|(original, _)| files[..done].iter().any(|(f, _)| f == original))
+            {
+                let _ = std::fs::write(file, original);
+            }
+            return Err(
+                Error::io("write", file, err).help("the migrations already rewritten were put back as they were")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn copy_folder(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
