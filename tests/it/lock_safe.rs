@@ -56,6 +56,35 @@ fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
     assert_eq!(migrated_by_drizzle(&fixed.sql).schema_dump(), expected);
 }
 
+/// drizzle 1.0's layout, fixed by `lint --fix --write` as a user runs it: the
+/// folder written is applied by drizzle-orm 1.0's migrator and by praxia-deploy,
+/// and both leave the schema the original change leaves.
+#[test]
+fn a_drizzle_1_folder_fixed_by_lint_is_applied_by_drizzle_1s_migrator() {
+    let expected = migrated_by_praxia_deploy(CHANGE).schema_dump();
+    let project = TestProject::with_migrations(&[]);
+    project.set_folders(&[("20250101000000_tables", TABLES.2), ("20250102000000_change", CHANGE)]);
+    project
+        .run(&["--env", "test", "lint", "--fix", "20250102000000_change", "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("7 statements rewritten in 1 migration")
+        .expect_stdout_contains("--- a/migrations/20250102000000_change/migration.sql")
+        .expect_stdout_contains("wrote 1 file");
+    let fixed = std::fs::read_to_string(project.path().join("migrations/20250102000000_change/migration.sql")).unwrap();
+    assert_eq!(fixed, rewrite_lock_safe(CHANGE, &Earlier::default()).sql);
+
+    let by_drizzle = test_postgres().fresh_database();
+    Drizzle::V1.migrate(&by_drizzle, &project.path().join("migrations"));
+    assert_eq!(by_drizzle.schema_dump(), expected);
+    let by_praxia = test_postgres().fresh_database();
+    project.run_on(&by_praxia, &["migrate"]).expect_code(0);
+    assert_eq!(by_praxia.schema_dump(), expected);
+    // Each sees the other's run as complete.
+    project.run_on(&by_drizzle, &["status", "--exit-code"]).expect_code(0);
+    Drizzle::V1.migrate(&by_praxia, &project.path().join("migrations"));
+    assert_eq!(by_praxia.schema_dump(), expected);
+}
+
 fn migrated_by_praxia_deploy(change: &str) -> TestDatabase {
     let database = test_postgres().fresh_database();
     let project = TestProject::with_migrations(&[TABLES, ("0001_change", 2000, change)]);
