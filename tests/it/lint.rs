@@ -589,6 +589,37 @@ fn lint_fix_write_writes_every_file_or_none() {
     assert!(read("0001_links.sql").contains("CONCURRENTLY") && read("0002_more.sql").contains("CONCURRENTLY"));
 }
 
+/// `lint --fix` in CI: a notice per statement on the pull request's diff
+/// (`--output github`), or the diff in a Markdown comment; nothing written.
+#[test]
+fn lint_fix_speaks_github_and_markdown() {
+    let project = TestProject::with_migrations(&[("0000_init", 1000, FIX_INIT), ("0001_links", 2000, FIX_LINKS)]);
+    git(&project, &["init", "-q"]);
+    let github = project.run(&["--env", "test", "--output", "github", "lint", "--fix", "0001"]);
+    github.expect_code(0);
+    let notices: Vec<&str> = github.stdout.lines().filter(|line| line.starts_with("::notice ")).collect();
+    assert_eq!(notices.len(), 2, "{}", github.stdout);
+    assert!(
+        notices[0].starts_with("::notice file=migrations/0001_links.sql,line=1,title=praxia-deploy lint --fix::lock-safe rewrite: built CONCURRENTLY"),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        notices[1].contains("line=2,")
+            && notices[1].contains("`praxia-deploy lint --fix 0001_links --write` writes it")
+    );
+    assert!(!github.stdout.contains("+++ b/"), "no diff among workflow commands:\n{}", github.stdout);
+
+    let markdown = project.run(&["--env", "test", "--output", "markdown", "lint", "--fix", "0001"]);
+    markdown
+        .expect_code(0)
+        .expect_stdout_contains("### praxia-deploy lint --fix")
+        .expect_stdout_contains("#### `0001_links` (2 statements rewritten)")
+        .expect_stdout_contains("```diff\n--- a/migrations/0001_links.sql")
+        .expect_stdout_contains("+CREATE INDEX CONCURRENTLY \"coach_org_idx\"");
+    assert_eq!(std::fs::read_to_string(project.path().join("migrations/0001_links.sql")).unwrap(), FIX_LINKS);
+}
+
 /// A migration recorded as applied in the environment's database is never rewritten.
 #[test]
 fn lint_fix_refuses_a_migration_the_environments_database_has_applied() {

@@ -9,7 +9,7 @@ use super::{Scope, changed, select};
 use crate::commands::Context;
 use crate::error::{Error, Result};
 use crate::migration_folder::{Migration, read_folder};
-use crate::output::Report;
+use crate::output::{OutputFormat, Report};
 use crate::review::{Earlier, LockSafe, Outcome, rewrite_lock_safe};
 use crate::text::plural;
 
@@ -37,7 +37,12 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
     // Tables the earlier selected migrations create are new to the later ones;
     // what any earlier migration partitions is read too.
     let mut earlier = Earlier::default();
-    let mut human = String::new();
+    let top = super::repository_root(&folder.dir);
+    let mut human = if context.printer.format == OutputFormat::Markdown {
+        "### praxia-deploy lint --fix\n\n".to_owned()
+    } else {
+        String::new()
+    };
     let mut documents = Vec::new();
     let mut rewritten_total = 0;
     let mut files: Vec<(std::path::PathBuf, String)> = Vec::new();
@@ -54,10 +59,14 @@ pub async fn fix(context: &Context<'_>, scope: Scope<'_>, write: bool) -> Result
         let rewritten = fixed.statements.iter().filter(|s| matches!(s.outcome, Outcome::Rewritten(_))).count();
         rewritten_total += rewritten;
         let diff = unified_diff(&context.env.root, migration, &fixed);
-        human.push_str(&format!("-- {} ({} rewritten)\n", migration.tag, plural(rewritten, "statement")));
-        human.push_str(&statement_lines(migration, &fixed));
-        human.push_str(&diff);
-        human.push('\n');
+        human.push_str(&match context.printer.format {
+            OutputFormat::Github => annotations(top.as_deref(), migration, &fixed),
+            OutputFormat::Markdown => markdown(migration, &fixed, rewritten, &diff),
+            OutputFormat::Human | OutputFormat::Json => {
+                let heading = format!("-- {} ({} rewritten)\n", migration.tag, plural(rewritten, "statement"));
+                format!("{heading}{}{diff}\n", statement_lines(migration, &fixed))
+            }
+        });
         documents.push(json!({
             "tag": migration.tag,
             "file": migration.file,
@@ -238,6 +247,54 @@ fn statement_lines(migration: &Migration, fixed: &LockSafe) -> String {
         }
     }
     lines
+}
+
+/// A notice per statement rewritten or worth a word, on its line of the pull request's diff.
+fn annotations(top: Option<&std::path::Path>, migration: &Migration, fixed: &LockSafe) -> String {
+    use super::render::{escape_data, escape_property};
+    let file = top.and_then(|top| migration.file.strip_prefix(top).ok()).unwrap_or(&migration.file);
+    let mut text = String::new();
+    for statement in &fixed.statements {
+        let message = match &statement.outcome {
+            Outcome::Rewritten(recipe) => format!(
+                "lock-safe rewrite: {} ({}); `praxia-deploy lint --fix {} --write` writes it",
+                recipe.describe(),
+                recipe.rule(),
+                migration.tag
+            ),
+            Outcome::LeftAlone(reason) if reason.worth_saying() => {
+                let advice = reason.advice().map(|advice| format!("; {advice}")).unwrap_or_default();
+                format!("left as written: {}{advice}", reason.reason())
+            }
+            Outcome::LeftAlone(_) => continue,
+        };
+        text.push_str(&format!(
+            "::notice file={},line={},title={}::{}\n",
+            escape_property(&file.display().to_string()),
+            migration.lines.line_column(&migration.text, statement.offset).0,
+            escape_property("praxia-deploy lint --fix"),
+            escape_data(&message)
+        ));
+    }
+    text
+}
+
+/// A migration's part of the pull-request comment: what became of each
+/// statement, then the diff in a fence no line of it can close.
+fn markdown(migration: &Migration, fixed: &LockSafe, rewritten: usize, diff: &str) -> String {
+    let mut text = format!("#### `{}` ({} rewritten)\n\n", migration.tag, plural(rewritten, "statement"));
+    for line in statement_lines(migration, fixed).lines() {
+        text.push_str(&format!("- {}\n", super::render::cell(line.trim_start())));
+    }
+    if !diff.is_empty() {
+        let mut fence = "```".to_owned();
+        while diff.contains(&fence) {
+            fence.push('`');
+        }
+        text.push_str(&format!("\n{fence}diff\n{diff}{fence}\n"));
+    }
+    text.push('\n');
+    text
 }
 
 fn statement_json(migration: &Migration, statement: &crate::review::StatementOutcome) -> serde_json::Value {

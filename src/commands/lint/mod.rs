@@ -122,7 +122,7 @@ pub fn run(context: &Context<'_>, scope: Scope<'_>) -> Result<Report> {
 }
 
 /// The git repository's root, which GitHub resolves annotation paths against.
-fn repository_root(dir: &std::path::Path) -> Option<PathBuf> {
+pub(super) fn repository_root(dir: &std::path::Path) -> Option<PathBuf> {
     let output =
         std::process::Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--show-toplevel"]).output().ok()?;
     output.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))

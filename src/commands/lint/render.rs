@@ -141,7 +141,7 @@ pub fn markdown(summary: &Summary<'_>, top: Option<&Path>) -> String {
 
 /// A table cell: no pipe ends it, no newline breaks the row, no HTML, link or
 /// image is made of what a migration says.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.replace("\r\n", "\n").chars() {
         match c {
@@ -167,12 +167,12 @@ fn code(text: &str) -> String {
 }
 
 /// A workflow command's message: `%`, CR and LF escaped as GitHub reads them.
-fn escape_data(text: &str) -> String {
+pub(super) fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// A workflow command's property value: also `:` and `,`.
-fn escape_property(text: &str) -> String {
+pub(super) fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
