@@ -52,6 +52,9 @@ pub struct Migration {
     /// A statement praxia-deploy cannot run (it controls the transaction, or
     /// talks to the client): refused while the migration is pending.
     pub unrunnable: Option<Unrunnable>,
+    /// Where its `-- praxia-deploy: contract` line is (a byte offset): the
+    /// statements after it are its contract part.
+    pub contract_directive: Option<usize>,
 }
 
 /// The text between two breakpoints.
@@ -124,6 +127,9 @@ const NO_TRANSACTION_DIRECTIVE: &str = "no-transaction";
 /// `-- praxia-deploy: allow RULE[, RULE...]: reason`: a review finding accepted
 /// on purpose, for the statement after it.
 const ALLOW_DIRECTIVE: &str = "allow";
+/// `-- praxia-deploy: contract`: the statements after it are the migration's
+/// contract part, applied once the previous release has retired.
+const CONTRACT_DIRECTIVE: &str = "contract";
 
 /// A review finding the migration's author accepted, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -510,7 +516,8 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         (None, None, Some(reason)) => TransactionMode::OwnTransaction(reason),
         (None, None, None) => TransactionMode::Transactional,
     };
-    let (directed, acknowledgements) = directives(&text, &chunks, &lines, &at)?;
+    let Directives { mode: directed, acknowledgements, contract: contract_directive } =
+        directives(&text, &chunks, &lines, &at)?;
     let mode = match directed {
         None => detected,
         Some(TransactionMode::OwnTransaction(_)) if controls.is_some() => {
@@ -533,7 +540,21 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         }
         Some(mode) => mode,
     };
-    Ok(Migration { tag, name, when, hash, file, snapshot, text, chunks, mode, acknowledgements, lines, unrunnable })
+    Ok(Migration {
+        tag,
+        name,
+        when,
+        hash,
+        file,
+        snapshot,
+        text,
+        chunks,
+        mode,
+        acknowledgements,
+        lines,
+        unrunnable,
+        contract_directive,
+    })
 }
 
 /// What praxia-deploy cannot run in a migration, said when it is pending.
@@ -544,16 +565,20 @@ pub struct Unrunnable {
     pub help: &'static str,
 }
 
-/// The mode the `-- praxia-deploy: ...` lines ask for, if the file has one, and
-/// the review findings they acknowledge.
-fn directives(
-    text: &str,
-    chunks: &[Chunk],
-    lines: &LineIndex,
-    at: &dyn Fn(usize) -> String,
-) -> Result<(Option<TransactionMode>, Vec<Acknowledgement>)> {
+/// What the `-- praxia-deploy: ...` lines of a file say.
+struct Directives {
+    /// The mode they ask for, if the file has one.
+    mode: Option<TransactionMode>,
+    /// The review findings they acknowledge.
+    acknowledgements: Vec<Acknowledgement>,
+    /// Where the contract part starts.
+    contract: Option<usize>,
+}
+
+fn directives(text: &str, chunks: &[Chunk], lines: &LineIndex, at: &dyn Fn(usize) -> String) -> Result<Directives> {
     let mut found = None;
     let mut acknowledgements = Vec::new();
+    let mut contract = None;
     for (start, end) in line_comments_on_their_own_line(text, chunks) {
         let comment = &text[start..end];
         let Some(value) = comment.strip_prefix(DIRECTIVE) else {
@@ -561,6 +586,14 @@ fn directives(
         };
         let value = value.trim();
         let mode = match value {
+            CONTRACT_DIRECTIVE => {
+                if contract.is_some() {
+                    return Err(Error::integrity(format!("{}: a second `-- praxia-deploy: contract` line", at(start)))
+                        .help("keep one: every statement after it is the contract part"));
+                }
+                contract = Some(start);
+                continue;
+            }
             OWN_TRANSACTION_DIRECTIVE => TransactionMode::OwnTransaction("-- praxia-deploy: own-transaction"),
             NO_TRANSACTION_DIRECTIVE => TransactionMode::NonTransactional("-- praxia-deploy: no-transaction"),
             other if other.split_whitespace().next() == Some(ALLOW_DIRECTIVE) => {
@@ -576,7 +609,7 @@ fn directives(
             }
             other => {
                 return Err(Error::integrity(format!("{}: unknown praxia-deploy directive `{other}`", at(start))).help(
-                    "the directives are `-- praxia-deploy: own-transaction` (run in a transaction of its own), `-- praxia-deploy: no-transaction` (statement by statement, outside any transaction) and `-- praxia-deploy: allow RULE: reason` (accept a review finding on the next statement)",
+                    "the directives are `-- praxia-deploy: own-transaction` (run in a transaction of its own), `-- praxia-deploy: no-transaction` (statement by statement, outside any transaction), `-- praxia-deploy: allow RULE: reason` (accept a review finding on the next statement) and `-- praxia-deploy: contract` (the statements after it wait until the previous release has retired)",
                 ));
             }
         };
@@ -586,7 +619,7 @@ fn directives(
         }
         found = Some(mode);
     }
-    Ok((found, acknowledgements))
+    Ok(Directives { mode: found, acknowledgements, contract })
 }
 
 /// The `--` comments that have a line to themselves, as byte ranges of the file:

@@ -4,6 +4,7 @@
 //! with a database, which findings are harmless there. Pure but for `live_tables`.
 
 mod acknowledgements;
+pub mod expand_contract;
 mod gate;
 mod judge;
 mod live_tables;

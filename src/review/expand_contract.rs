@@ -1,0 +1,269 @@
+//! Expand and contract: which statements of a pending migration wait until the
+//! previous release has retired. Dokku's release phase runs while the old
+//! containers serve, and they keep serving for `DOKKU_WAIT_TO_RETIRE` after the
+//! switch: a table or column dropped in the release phase breaks their queries.
+//! Held back, the drop runs once no session of the old release remains. Pure.
+//!
+//! Held back: every statement after a `-- praxia-deploy: contract` line (the
+//! author's choice), and a `DROP TABLE` or `ALTER TABLE ... DROP COLUMN` (only
+//! drops, no `CASCADE`) that no later statement left in the expand part names.
+//! A rename or a move is never held back: the new release needs the new name
+//! and the old one the old name, so only a new column written twice helps.
+
+use std::ops::Range;
+
+use squawk_syntax::SourceFile;
+
+use super::target::{Part, StatementFacts, facts};
+use crate::migration_folder::sql::identifiers;
+use crate::migration_folder::{Migration, TransactionMode};
+
+/// A migration's statements, parted into what runs in the release phase (the
+/// expand part) and what waits (the contract part).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpandContract {
+    /// The statements held back, in file order.
+    pub held_back: Vec<Statement>,
+    /// The drops and renames the old release would notice that stay in the
+    /// expand part, and why.
+    pub kept: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// Byte range in the file, its `;` included.
+    pub range: Range<usize>,
+    pub why: Why,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// After the migration's `-- praxia-deploy: contract` line.
+    AfterDirective,
+    /// It drops what the old release may still use: `table t`, `column t.c`.
+    Drops(String),
+    /// Kept: a rename or a move.
+    Renames,
+    /// Kept: a `CASCADE` reaches what depends on it, which later statements may need gone.
+    Cascades(String),
+    /// Kept: a later statement of the expand part names the table.
+    UsedLater { what: String, table: String },
+    /// Kept: the migration controls its transaction, or runs outside one.
+    ChoosesItsTransaction(String),
+}
+
+impl Why {
+    pub fn describe(&self) -> String {
+        match self {
+            Why::AfterDirective => "after the migration's `-- praxia-deploy: contract` line".to_owned(),
+            Why::Drops(what) => format!("drops {what}, which the previous release may still use"),
+            Why::Renames => {
+                "a rename: the old release needs the old name and the new one the new name; add the new column, write both, then drop the old one in a later migration".to_owned()
+            }
+            Why::Cascades(what) => {
+                format!("drops {what} with CASCADE, which reaches what depends on it: not held back")
+            }
+            Why::UsedLater { what, table } => {
+                format!("drops {what}, but a later statement names {table}: not held back; move the drop to the end of the migration, or put `-- praxia-deploy: contract` before it")
+            }
+            Why::ChoosesItsTransaction(mode) => format!("the migration {mode}: nothing is held back"),
+        }
+    }
+}
+
+impl ExpandContract {
+    pub fn is_empty(&self) -> bool {
+        self.held_back.is_empty()
+    }
+
+    /// The file with the contract part blanked: what runs in the release phase.
+    /// Every other byte, and so every line and column, stays where it was.
+    pub fn expand_sql(&self, text: &str) -> String {
+        blank(text, self.held_back.iter().map(|statement| statement.range.clone()))
+    }
+
+    /// The file with everything but the contract part blanked (its comments and
+    /// breakpoints kept): what runs once the previous release has retired.
+    pub fn contract_sql(&self, text: &str, statements: &[Range<usize>]) -> String {
+        let held = |range: &Range<usize>| self.held_back.iter().any(|statement| &statement.range == range);
+        blank(text, statements.iter().filter(|range| !held(range)).cloned())
+    }
+}
+
+/// The statements of `migration` as byte ranges, their `;` included, in file order.
+pub fn statement_ranges(migration: &Migration) -> Vec<Range<usize>> {
+    facts(&SourceFile::parse(&migration.text).tree())
+        .iter()
+        .map(|statement| with_semicolon(&migration.text, statement.start..statement.end))
+        .collect()
+}
+
+/// What of `migration` waits for the previous release to retire.
+pub fn split(migration: &Migration) -> ExpandContract {
+    let all = facts(&SourceFile::parse(&migration.text).tree());
+    let text = &migration.text;
+    let mut split = ExpandContract::default();
+    let statements: Vec<(Range<usize>, &StatementFacts)> =
+        all.iter().map(|statement| (with_semicolon(text, statement.start..statement.end), statement)).collect();
+    let mode = match &migration.mode {
+        TransactionMode::Transactional | TransactionMode::OwnTransaction(_) => None,
+        TransactionMode::NonTransactional(_) => Some("runs outside a transaction"),
+        TransactionMode::AsWritten { .. } => Some("controls its transaction itself"),
+    };
+    // From the last statement back: whether a drop is held back depends on what stays after it.
+    let mut kept_after: Vec<&Range<usize>> = Vec::new();
+    for (range, statement) in statements.iter().rev() {
+        if migration.contract_directive.is_some_and(|directive| range.start > directive) && mode.is_none() {
+            split.held_back.push(Statement { range: range.clone(), why: Why::AfterDirective });
+            continue;
+        }
+        let renames =
+            statement.renames.is_some() || identifiers(&text[range.clone()]).iter().any(|word| word == "rename");
+        let Some((what, table)) = drops(statement).filter(|_| !renames) else {
+            if renames {
+                split.kept.push(Statement { range: range.clone(), why: Why::Renames });
+            }
+            kept_after.push(range);
+            continue;
+        };
+        let why = if let Some(mode) = mode {
+            Some(Why::ChoosesItsTransaction(mode.to_owned()))
+        } else if cascades(&text[range.clone()]) {
+            Some(Why::Cascades(what.clone()))
+        } else {
+            kept_after
+                .iter()
+                .any(|later| identifiers(&text[(*later).clone()]).contains(&table))
+                .then(|| Why::UsedLater { what: what.clone(), table: table.clone() })
+        };
+        match why {
+            Some(why) => {
+                split.kept.push(Statement { range: range.clone(), why });
+                kept_after.push(range);
+            }
+            None => split.held_back.push(Statement { range: range.clone(), why: Why::Drops(what) }),
+        }
+    }
+    split.held_back.reverse();
+    split.kept.reverse();
+    split
+}
+
+/// What a statement that only drops drops (`table t` or `column t.c`), and the
+/// table's name as a later statement would name it.
+fn drops(statement: &StatementFacts) -> Option<(String, String)> {
+    if !statement.makes.is_empty() || statement.renames.is_some() {
+        return None;
+    }
+    if let [table] = statement.drops.as_slice() {
+        return Some((format!("table {table}"), table.name.clone()));
+    }
+    let columns: Vec<&Part> = statement.removes.iter().filter(|part| matches!(part, Part::Column(..))).collect();
+    if columns.is_empty() || columns.len() != statement.removes.len() {
+        return None;
+    }
+    let Part::Column(table, _) = columns[0] else { return None };
+    if columns.iter().any(|part| !matches!(part, Part::Column(other, _) if other == table)) {
+        return None;
+    }
+    let names: Vec<String> =
+        columns.iter().map(|part| part.to_string().trim_start_matches("column ").to_owned()).collect();
+    Some((format!("column {}", names.join(", ")), table.name.clone()))
+}
+
+fn cascades(text: &str) -> bool {
+    identifiers(text).iter().any(|word| word == "cascade")
+}
+
+/// `range` and the `;` right after it, if there is one.
+fn with_semicolon(text: &str, range: Range<usize>) -> Range<usize> {
+    let rest = &text[range.end..];
+    let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    if rest[spaces..].starts_with(';') { range.start..range.end + spaces + 1 } else { range }
+}
+
+/// `text` with every byte of `ranges` but line ends turned into spaces.
+fn blank(text: &str, ranges: impl Iterator<Item = Range<usize>>) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for range in ranges {
+        for byte in &mut bytes[range] {
+            if *byte != b'\n' && *byte != b'\r' {
+                *byte = b' ';
+            }
+        }
+    }
+    // Whole statements are blanked, each starting and ending on a character boundary;
+    // a multi-byte character inside one becomes spaces throughout.
+    String::from_utf8(bytes).expect("statements end on character boundaries")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration_folder::tests::folder;
+
+    fn split_of(sql: &str) -> (Migration, ExpandContract) {
+        let migration = folder(&[("0001_x", 1, sql)]).unwrap().migrations.remove(0);
+        let split = split(&migration);
+        (migration, split)
+    }
+
+    fn held(sql: &str) -> Vec<String> {
+        let (migration, split) = split_of(sql);
+        split.held_back.iter().map(|statement| migration.text[statement.range.clone()].to_owned()).collect()
+    }
+
+    #[test]
+    fn a_drop_no_later_statement_names_is_held_back_and_the_rest_expands() {
+        let sql = "DROP TABLE \"files_to_agents\";--> statement-breakpoint\nALTER TABLE \"files\" ADD COLUMN \"hash\" varchar(64);--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"legacy\";";
+        let (migration, split) = split_of(sql);
+        assert_eq!(held(sql), ["DROP TABLE \"files_to_agents\";", "ALTER TABLE \"note\" DROP COLUMN \"legacy\";"]);
+        assert_eq!(split.held_back[0].why, Why::Drops("table files_to_agents".to_owned()));
+        assert_eq!(split.held_back[1].why, Why::Drops("column note.legacy".to_owned()));
+        let expand = split.expand_sql(&migration.text);
+        assert_eq!(expand.len(), sql.len());
+        assert!(!expand.contains("DROP") && expand.contains("ADD COLUMN \"hash\""), "{expand}");
+        let contract = split.contract_sql(&migration.text, &statement_ranges(&migration));
+        assert!(
+            contract.contains("DROP TABLE") && contract.contains("DROP COLUMN") && !contract.contains("ADD COLUMN")
+        );
+        assert_eq!(contract.matches("--> statement-breakpoint").count(), 2, "breakpoints kept: {contract}");
+    }
+
+    #[test]
+    fn a_drop_a_later_statement_needs_renames_and_cascades_stay_in_the_expand_part() {
+        let sql = "ALTER TABLE \"users\" DROP COLUMN IF EXISTS \"phone_number\";--> statement-breakpoint\nALTER TABLE \"users\" ADD CONSTRAINT \"users_phone_unique\" UNIQUE(\"phone\");--> statement-breakpoint\nALTER TABLE \"a\" RENAME COLUMN \"x\" TO \"y\";--> statement-breakpoint\nDROP TABLE \"market\" CASCADE;";
+        let (_, split) = split_of(sql);
+        assert!(split.held_back.is_empty(), "{split:?}");
+        let why: Vec<&Why> = split.kept.iter().map(|statement| &statement.why).collect();
+        assert_eq!(
+            why,
+            [
+                &Why::UsedLater { what: "column users.phone_number".to_owned(), table: "users".to_owned() },
+                &Why::Renames,
+                &Why::Cascades("table market".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn everything_after_the_contract_line_is_held_back() {
+        let sql = "ALTER TABLE \"profile\" ADD COLUMN \"about\" text;--> statement-breakpoint\n-- praxia-deploy: contract\nUPDATE \"profile\" SET \"about\" = \"bio\";--> statement-breakpoint\nALTER TABLE \"profile\" DROP COLUMN \"bio\";";
+        assert_eq!(
+            held(sql),
+            ["UPDATE \"profile\" SET \"about\" = \"bio\";", "ALTER TABLE \"profile\" DROP COLUMN \"bio\";"]
+        );
+        // A second line is refused.
+        let twice = format!("-- praxia-deploy: contract\n{sql}");
+        let error = folder(&[("0001_x", 1, &twice)]).unwrap_err();
+        assert!(error.message.contains("a second `-- praxia-deploy: contract` line"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_migration_that_chooses_its_transaction_holds_nothing_back() {
+        let sql = "-- praxia-deploy: no-transaction\nDROP TABLE \"old\";\nCREATE INDEX CONCURRENTLY i ON t (x);";
+        let (_, split) = split_of(sql);
+        assert!(split.held_back.is_empty());
+        assert_eq!(split.kept[0].why, Why::ChoosesItsTransaction("runs outside a transaction".to_owned()));
+    }
+}
