@@ -21,7 +21,7 @@ use squawk_syntax::SourceFile;
 
 pub use acknowledgements::{LogEntry, log_entries};
 pub use gate::{blocking, describe, gate_refusal};
-pub use judge::{LiveTable, LiveTables, judge};
+pub use judge::{LiveTable, LiveTables, SIZE_BOUND_RULES, judge};
 pub use live_tables::read as read_live_tables;
 pub use lock_safe::{
     Earlier, LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe,
