@@ -7,8 +7,11 @@
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -18,6 +21,8 @@ use support::test_postgres;
 
 const NO_OP_RUNS: usize = 30;
 const SLOW_RUNS: usize = 5;
+/// Runs of each migration in the writer-stall scenario (each on a freshly filled table).
+const STALL_RUNS: usize = 3;
 
 /// One measured scenario.
 struct Measurement {
@@ -49,10 +54,10 @@ impl Measurement {
         *self.sorted().last().unwrap()
     }
 
-    /// Targets are upper bounds, except for throughput (`req/s`), which is a floor.
+    /// Targets are upper bounds, except for throughput (`req/s`) and shares (`%`), which are floors.
     fn meets(&self) -> Option<bool> {
         let (target, _) = self.target?;
-        Some(if self.unit == "req/s" { self.median() >= target } else { self.median() <= target })
+        Some(if matches!(self.unit, "req/s" | "%") { self.median() >= target } else { self.median() <= target })
     }
 
     fn json(&self) -> Value {
@@ -73,6 +78,15 @@ fn main() {
     let mut results: Vec<Measurement> = Vec::new();
     let mut ratios: Vec<(String, f64)> = Vec::new();
     eprintln!("praxia-deploy benchmarks: binary {}", binary().display());
+    // PRAXIA_BENCH_ONLY=lock-safe runs only issue 26's two scenarios; unset, everything runs.
+    let only = std::env::var("PRAXIA_BENCH_ONLY").ok().filter(|only| !only.is_empty());
+    if only.is_some() {
+        assert_eq!(only.as_deref(), Some("lock-safe"), "PRAXIA_BENCH_ONLY knows one value: lock-safe");
+        results.extend(writer_stall_measurements(&mut ratios));
+        results.extend(corpus_fix_measurements(&mut ratios));
+        report(&results, &ratios);
+        return;
+    }
 
     let floor_true = timed("process start floor: /bin/true", NO_OP_RUNS, || run(&mut Command::new("/bin/true")));
     let database = test_postgres().fresh_database();
@@ -189,6 +203,8 @@ fn main() {
     results.push(seed);
 
     results.extend(backup_measurements(&mut ratios));
+    results.extend(writer_stall_measurements(&mut ratios));
+    results.extend(corpus_fix_measurements(&mut ratios));
 
     // Drift: the replay into a scratch database on the same server dominates.
     let shipped = TestProject::from_repo();
@@ -299,6 +315,424 @@ fn backup_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
     ratios.push(("backup / pg_dump -Fc".to_owned(), backup.median() / pg_dump.median()));
     ratios.push(("backup verify / pg_restore".to_owned(), drill.median() / pg_restore.median()));
     vec![backup, pg_dump, drill, pg_restore]
+}
+
+/// The tables the lock-safe scenario's migration changes, as drizzle-kit makes
+/// them (the same as tests/it/lock_safe.rs's); the rows are the app's, filled later.
+const STALL_TABLES: &str = concat!(
+    "CREATE TABLE \"organization\" (\"id\" integer PRIMARY KEY);--> statement-breakpoint\n",
+    "CREATE TABLE \"profile\" (\"id\" integer PRIMARY KEY, \"organization_id\" integer, \"nick\" text, \"age\" integer);--> statement-breakpoint\n",
+    "CREATE INDEX \"profile_old_idx\" ON \"profile\" USING btree (\"age\");--> statement-breakpoint\n",
+    "INSERT INTO \"organization\" VALUES (1);",
+);
+
+/// drizzle-kit 0.31's output for one change of every lock-safe recipe
+/// (tests/it/lock_safe.rs's CHANGE).
+const STALL_CHANGE: &str = concat!(
+    "ALTER TABLE \"profile\" ALTER COLUMN \"nick\" SET NOT NULL;--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_nick_unique\" UNIQUE(\"nick\");--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_org_age_unique\" UNIQUE NULLS NOT DISTINCT(\"organization_id\",\"age\");--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_organization_id_organization_id_fk\" FOREIGN KEY (\"organization_id\") REFERENCES \"public\".\"organization\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n",
+    "ALTER TABLE \"public\".\"profile\" ADD CONSTRAINT \"profile_age_check\" CHECK (\"profile\".\"age\" > 0);--> statement-breakpoint\n",
+    "CREATE INDEX \"profile_nick_idx\" ON \"profile\" USING btree (\"nick\");--> statement-breakpoint\n",
+    "DROP INDEX \"profile_old_idx\";",
+);
+
+/// Production's limits (lock_timeout 5 s, the concurrent ones), the review gate
+/// off (it would refuse the original migration on a 1,000,000-row table), no backup.
+const STALL_ENVIRONMENT: &str =
+    "kind = \"production\"\n[database]\nwait = \"10s\"\n[review]\ngate = false\n[backup]\nbefore_migrate = false\n";
+
+/// Issue 26: the longest stall of a writer committing continuously into a
+/// 1,000,000-row table while `migrate` applies drizzle-kit's migration, as
+/// written and as `lint --fix --write` rewrote it; each run on a freshly filled
+/// database, the two alternating.
+fn writer_stall_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
+    eprintln!("  lock-safe: writer stall on a 1,000,000-row table ...");
+    let tables = TestProject::with_migrations(&[("0000_tables", 1_700_000_000_000, STALL_TABLES)]);
+    let migrations =
+        [("0000_tables", 1_700_000_000_000, STALL_TABLES), ("0001_change", 1_700_000_001_000, STALL_CHANGE)];
+    let original = TestProject::with_migrations(&migrations);
+    let fixed = TestProject::with_migrations(&migrations);
+    for project in [&tables, &original, &fixed] {
+        project.file("environments/bench.toml", STALL_ENVIRONMENT);
+    }
+    // As a user would: the rewrite written once the replay shows the same schema (embedded cluster).
+    assert_success(
+        fixed.command().args(["--env", "test", "lint", "--fix", "0001_change", "--write"]).output().unwrap(),
+        "lint --fix 0001_change --write",
+    );
+    let _ = fixed.command().args(["--env", "test", "db", "stop"]).output();
+    let rewritten = std::fs::read_to_string(fixed.path().join("migrations/0001_change.sql")).unwrap();
+    assert!(rewritten.contains("CONCURRENTLY"), "lint --fix --write rewrote nothing:\n{rewritten}");
+
+    let mut stalls = [Vec::new(), Vec::new()];
+    let mut durations = [Vec::new(), Vec::new()];
+    let mut idle = Vec::new();
+    for round in 0..STALL_RUNS {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let project = if which == 0 { &original } else { &fixed };
+            let database = filled_profile_database(&tables);
+            let writer = Writer::start(&database.url);
+            std::thread::sleep(Duration::from_millis(1000));
+            let from = Instant::now();
+            durations[which].push(run(project.on(&database).args(["--env", "bench", "migrate"])));
+            let to = Instant::now();
+            std::thread::sleep(Duration::from_millis(500));
+            let commits = writer.stop();
+            let stall = longest_gap(&commits, from, to);
+            idle.push(longest_gap(&commits, commits[0] + Duration::from_millis(200), from));
+            eprintln!(
+                "    run {round}, {}: migrate {:.0} ms, longest writer stall {stall:.1} ms",
+                ["original", "fixed"][which],
+                durations[which].last().unwrap()
+            );
+            stalls[which].push(stall);
+            drop_database(&database);
+        }
+    }
+    let [original_stall, fixed_stall] = stalls;
+    let [original_time, fixed_time] = durations;
+    let measurement = |name: &str, samples: Vec<f64>, target: Option<(f64, &'static str)>| Measurement {
+        name: name.to_owned(),
+        unit: "ms",
+        samples,
+        target,
+        note: "a writer doing single-row INSERT transactions on profile (1,000,000 rows) throughout".to_owned(),
+    };
+    let results = vec![
+        measurement("writer's longest stall: drizzle-kit's migration as written", original_stall, None),
+        measurement(
+            "writer's longest stall: the same after lint --fix --write",
+            fixed_stall,
+            Some((100.0, "< 100 ms")),
+        ),
+        measurement("writer's longest stall with no migration running (floor)", idle, None),
+        measurement("migrate time: drizzle-kit's migration as written", original_time, None),
+        measurement("migrate time: the same after lint --fix --write", fixed_time, None),
+    ];
+    ratios.push((
+        "writer stall: fixed / original (same runs, %)".to_owned(),
+        100.0 * results[1].median() / results[0].median(),
+    ));
+    ratios.push(("migrate time: fixed / original (same runs)".to_owned(), results[4].median() / results[3].median()));
+    results
+}
+
+/// A fresh database with the tables migrated (production's bookkeeping) and
+/// 1,000,000 rows in profile, vacuumed and analysed as an old table would be.
+fn filled_profile_database(tables: &TestProject) -> support::TestDatabase {
+    let database = test_postgres().fresh_database();
+    assert_success(tables.on(&database).args(["--env", "bench", "migrate"]).output().unwrap(), "migrate the tables");
+    let fill = "INSERT INTO profile SELECT g, 1, 'n' || g, g FROM generate_series(1, 1000000) g";
+    assert_success(
+        Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &database.url, "-c", fill])
+            .args(["-c", "VACUUM ANALYZE profile", "-c", "VACUUM ANALYZE organization"])
+            .output()
+            .unwrap(),
+        "fill profile",
+    );
+    database
+}
+
+fn drop_database(database: &support::TestDatabase) {
+    let server = test_postgres().cluster.url("postgres").unwrap();
+    let drop = format!("DROP DATABASE \"{}\" WITH (FORCE)", database.name);
+    assert_success(Command::new("psql").args(["-X", "-q", &server, "-c", &drop]).output().unwrap(), "drop database");
+}
+
+/// A client of the app committing continuously: single-row INSERTs into profile
+/// (each its own transaction, rows every constraint of the migration accepts),
+/// the time of each commit kept.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Instant>>,
+}
+
+impl Writer {
+    fn start(url: &str) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (url, stopped) = (url.to_owned(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+                let mut commits = Vec::new();
+                let mut id: i32 = 1_000_000;
+                while !stopped.load(Ordering::Relaxed) {
+                    id += 1;
+                    sqlx::query("INSERT INTO profile VALUES ($1, 1, $2, $1)")
+                        .bind(id)
+                        .bind(format!("n{id}"))
+                        .execute(&mut connection)
+                        .await
+                        .unwrap_or_else(|err| panic!("the writer's INSERT failed: {err}"));
+                    commits.push(Instant::now());
+                }
+                commits
+            })
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stops it: the time of every commit, in order.
+    fn stop(self) -> Vec<Instant> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the writer ran to the end")
+    }
+}
+
+/// The longest gap between consecutive commits around `[from, to]` (from the
+/// last commit before `from` to the first after `to`), in milliseconds.
+fn longest_gap(commits: &[Instant], from: Instant, to: Instant) -> f64 {
+    let first = commits.iter().rposition(|commit| *commit <= from).unwrap_or(0);
+    let last = commits.iter().position(|commit| *commit >= to).expect("the writer committed after the window");
+    commits[first..=last].windows(2).map(|pair| (pair[1] - pair[0]).as_secs_f64() * 1000.0).fold(0.0, f64::max)
+}
+
+/// Issue 26: how many of the review's lock-duration findings on the corpus
+/// (tests/corpus: public projects' drizzle folders, unedited) `lint --fix`'s
+/// rewrite resolves. Each migration is taken as the pending one on top of the
+/// earlier ones (what `lint --fix TAG` does with one tag: their tables exist);
+/// the findings are `lint --output json`'s on a copy of the folder before and
+/// after every file was rewritten. The rules counted are the review's own list
+/// of rules about lock time (`review::SIZE_BOUND_RULES`), the findings those
+/// nothing makes safe (verdict danger), as `lint` fails on them.
+fn corpus_fix_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
+    use praxia_deploy::review::{Outcome, SIZE_BOUND_RULES, rewrite_lock_safe, tables_created};
+    eprintln!("  lock-safe: lint --fix on the corpus ...");
+    /// What the rewrite did to one file: the tables it creates, and where each
+    /// statement left as written stands in the rewritten text (lines, why, the statement).
+    struct Rewritten {
+        created: Vec<String>,
+        left_alone: Vec<(usize, usize, String, String)>,
+    }
+    let counted = |finding: &&Value| {
+        SIZE_BOUND_RULES.contains(&finding["rule"].as_str().unwrap_or("")) && finding["verdict"] == "danger"
+    };
+    let (mut migrations, mut tally) = (0usize, CorpusTally::default());
+    let mut examples: BTreeMap<String, String> = BTreeMap::new();
+    let mut replays = Vec::new();
+    for (package, folder) in corpus_folders() {
+        let original = corpus_project(&folder);
+        let fixed = corpus_project(&folder);
+        let mut rewritten: BTreeMap<PathBuf, Rewritten> = BTreeMap::new();
+        for file in sql_files(&fixed.path().join("migrations")) {
+            let sql = std::fs::read_to_string(&file).unwrap();
+            let rewrite = rewrite_lock_safe(&sql, &[]);
+            let mut left_alone = Vec::new();
+            let mut cursor = 0;
+            for statement in &rewrite.statements {
+                if let Outcome::LeftAlone(why) = &statement.outcome
+                    && let Some(at) = rewrite.sql[cursor..].find(&statement.statement)
+                {
+                    let start = cursor + at;
+                    cursor = start + statement.statement.len();
+                    let line = |offset: usize| rewrite.sql[..offset].matches('\n').count() + 1;
+                    let why = format!("{why:?}").split('(').next().unwrap().to_owned();
+                    left_alone.push((line(start), line(cursor), why, statement.statement.clone()));
+                }
+            }
+            std::fs::write(&file, &rewrite.sql).unwrap();
+            let created = tables_created(&sql).into_iter().map(|table| table.name).collect();
+            rewritten.insert(file.strip_prefix(fixed.path()).unwrap().to_owned(), Rewritten { created, left_alone });
+        }
+        let relative = |project: &TestProject, finding: &Value| {
+            let file = PathBuf::from(finding["file"].as_str().unwrap());
+            file.strip_prefix(project.path()).map_or(file.clone(), Path::to_path_buf)
+        };
+        // On a table its own migration creates (`CREATE TABLE IF NOT EXISTS`, which offline
+        // the review cannot take for new: the table may be there already).
+        let on_created = |file: &PathBuf, finding: &Value| {
+            let created = rewritten.get(file).map_or(&[][..], |r| &r.created[..]);
+            finding["targets"].as_array().and_then(|targets| targets.first()).is_some_and(|target| {
+                target["kind"] == "table" && created.iter().any(|name| target["name"] == name.as_str())
+            })
+        };
+        let (count, findings) = lint_findings(&original);
+        migrations += count;
+        for finding in findings.iter().filter(counted) {
+            tally.add(true, finding["rule"].as_str().unwrap(), on_created(&relative(&original, finding), finding));
+        }
+        for finding in lint_findings(&fixed).1.iter().filter(counted) {
+            let rule = finding["rule"].as_str().unwrap();
+            let file = relative(&fixed, finding);
+            let new_here = on_created(&file, finding);
+            tally.add(false, rule, new_here);
+            let line = finding["line"].as_u64().unwrap() as usize;
+            let (why, statement) = rewritten
+                .get(&file)
+                .and_then(|r| r.left_alone.iter().find(|(from, to, _, _)| (*from..=*to).contains(&line)))
+                .map_or(("in a statement the rewrite wrote", ""), |(_, _, why, statement)| (why, statement));
+            let on = if new_here { "table created in the same migration" } else { "table there before" };
+            let reason = format!("{rule}, left alone: {why} ({on})");
+            *tally.reasons.entry(reason.clone()).or_default() += 1;
+            let first_line = statement.trim().lines().next().unwrap_or("").chars().take(140).collect::<String>();
+            examples.entry(reason).or_insert_with(|| format!("{}: {first_line}", file.display()));
+        }
+        // The rewritten folder, applied from scratch, makes the schema the original makes.
+        let schemas: Vec<String> = [&original, &fixed]
+            .iter()
+            .map(|project| {
+                let database = test_postgres().fresh_database();
+                assert_success(project.on(&database).arg("migrate").output().unwrap(), &format!("migrate {package}"));
+                let schema = database.schema_dump();
+                drop_database(&database);
+                schema
+            })
+            .collect();
+        replays.push(format!("{package}: {}", if schemas[0] == schemas[1] { "same schema" } else { "SCHEMA DIFFERS" }));
+    }
+    eprintln!("    by rule before: {}", top(&tally.rules_before));
+    eprintln!("    by rule after:  {}", top(&tally.rules_after));
+    eprintln!("    what remains:");
+    for (reason, count) in top_list(&tally.reasons) {
+        eprintln!("      {count:>4} {reason}\n           e.g. {}", examples[reason]);
+    }
+    eprintln!("    rewritten folders replayed: {}", replays.join("; "));
+    let count = |name: String, value: usize, note: String| Measurement {
+        name,
+        unit: "n",
+        samples: vec![value as f64],
+        target: None,
+        note,
+    };
+    let share = |before: usize, after: usize| 100.0 * before.saturating_sub(after) as f64 / before.max(1) as f64;
+    let existing = (tally.before - tally.before_on_created, tally.after - tally.after_on_created);
+    ratios.push(("corpus: share resolved on tables there before (%)".to_owned(), share(existing.0, existing.1)));
+    ratios.push((
+        "corpus: share resolved, rules a recipe answers (%)".to_owned(),
+        share(tally.before_answerable, tally.after_answerable),
+    ));
+    vec![
+        count(
+            "corpus: lock-duration findings, before --fix".to_owned(),
+            tally.before,
+            format!("{migrations} migrations; {}", top(&tally.rules_before)),
+        ),
+        count("corpus: lock-duration findings, after --fix".to_owned(), tally.after, top(&tally.reasons)),
+        count(
+            "corpus: of them before, on a table its migration creates".to_owned(),
+            tally.before_on_created,
+            "CREATE TABLE IF NOT EXISTS: offline the review cannot take the table for new".to_owned(),
+        ),
+        count(
+            "corpus: of them after, on a table its migration creates".to_owned(),
+            tally.after_on_created,
+            String::new(),
+        ),
+        Measurement {
+            name: "corpus: share of them --fix resolves".to_owned(),
+            unit: "%",
+            samples: vec![share(tally.before, tally.after)],
+            target: Some((80.0, ">= 80%")),
+            note: replays.join("; "),
+        },
+    ]
+}
+
+/// The corpus's findings counted before and after the rewrite.
+#[derive(Default)]
+struct CorpusTally {
+    before: usize,
+    after: usize,
+    before_on_created: usize,
+    after_on_created: usize,
+    before_answerable: usize,
+    after_answerable: usize,
+    rules_before: BTreeMap<String, usize>,
+    rules_after: BTreeMap<String, usize>,
+    /// What remains: rule, the engine's reason for leaving it, on what table.
+    reasons: BTreeMap<String, usize>,
+}
+
+impl CorpusTally {
+    fn add(&mut self, before: bool, rule: &str, on_created: bool) {
+        let answerable = praxia_deploy::review::Recipe::answers(rule);
+        let (total, created, answered, rules) = if before {
+            (&mut self.before, &mut self.before_on_created, &mut self.before_answerable, &mut self.rules_before)
+        } else {
+            (&mut self.after, &mut self.after_on_created, &mut self.after_answerable, &mut self.rules_after)
+        };
+        *total += 1;
+        *created += usize::from(on_created);
+        *answered += usize::from(answerable);
+        *rules.entry(rule.to_owned()).or_default() += 1;
+    }
+}
+
+/// Counts, largest first.
+fn top_list(counts: &BTreeMap<String, usize>) -> Vec<(&String, usize)> {
+    let mut sorted: Vec<(&String, usize)> = counts.iter().map(|(name, count)| (name, *count)).collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    sorted
+}
+
+fn top(counts: &BTreeMap<String, usize>) -> String {
+    top_list(counts).iter().map(|(name, count)| format!("{count} {name}")).collect::<Vec<_>>().join("; ")
+}
+
+/// The corpus's migration folders as tests/corpus/sources.tsv lists them
+/// (package@version, folder); a folder missing says how to fetch it.
+fn corpus_folders() -> Vec<(String, PathBuf)> {
+    let sources = std::fs::read_to_string(repo_root().join("tests/corpus/sources.tsv")).expect("sources.tsv");
+    sources
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let columns: Vec<&str> = line.split('\t').collect();
+            let (name, version, inside) = (columns[0], columns[1], columns[3]);
+            let folder = repo_root()
+                .join("tests/corpus/.packages")
+                .join(format!("{}@{version}", name.replace('/', "+")))
+                .join(inside);
+            assert!(
+                folder.is_dir(),
+                "{} is missing: run `bash -c 'source scripts/prerequisites.sh && fetch_corpus'` (scripts/test does)",
+                folder.display()
+            );
+            (format!("{name}@{version}"), folder)
+        })
+        .collect()
+}
+
+/// A project with a `test` environment and a copy of `folder` as its migrations.
+fn corpus_project(folder: &Path) -> TestProject {
+    let project = TestProject::empty();
+    project.file("environments/test.toml", support::project::TEST_ENVIRONMENT);
+    support::project::copy_tree(folder, &project.path().join("migrations"));
+    project
+}
+
+/// `lint --output json` on the whole folder, offline: (migrations reviewed, findings).
+fn lint_findings(project: &TestProject) -> (usize, Vec<Value>) {
+    let output = project.command().args(["--env", "test", "--output", "json", "lint"]).output().unwrap();
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "lint --output json: {err}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let report = if document.get("findings").is_some() { &document } else { &document["result"] };
+    (report["migrations"].as_u64().unwrap() as usize, report["findings"].as_array().unwrap().clone())
+}
+
+fn sql_files(folder: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sql_files(&path));
+        } else if path.extension().is_some_and(|extension| extension == "sql") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Runs `body` (which returns its own measured duration in ms) `runs` times after one warm-up.
