@@ -502,7 +502,7 @@ fn longest_gap(commits: &[Instant], from: Instant, to: Instant) -> f64 {
 /// of rules about lock time (`review::SIZE_BOUND_RULES`), the findings those
 /// nothing makes safe (verdict danger), as `lint` fails on them.
 fn corpus_fix_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
-    use praxia_deploy::review::{Outcome, SIZE_BOUND_RULES, rewrite_lock_safe, tables_created};
+    use praxia_deploy::review::{Earlier, Outcome, SIZE_BOUND_RULES, rewrite_lock_safe, tables_created};
     eprintln!("  lock-safe: lint --fix on the corpus ...");
     /// What the rewrite did to one file: the tables it creates, and where each
     /// statement left as written stands in the rewritten text (lines, why, the statement).
@@ -520,9 +520,12 @@ fn corpus_fix_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> 
         let original = corpus_project(&folder);
         let fixed = corpus_project(&folder);
         let mut rewritten: BTreeMap<PathBuf, Rewritten> = BTreeMap::new();
+        // What the earlier migrations partition, as `lint --fix` reads it.
+        let mut earlier = Earlier::default();
         for file in sql_files(&fixed.path().join("migrations")) {
             let sql = std::fs::read_to_string(&file).unwrap();
-            let rewrite = rewrite_lock_safe(&sql, &[]);
+            let rewrite = rewrite_lock_safe(&sql, &earlier);
+            earlier.shipped(&sql);
             let mut left_alone = Vec::new();
             let mut cursor = 0;
             for statement in &rewrite.statements {

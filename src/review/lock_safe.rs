@@ -278,7 +278,7 @@ pub fn rewrite(sql: &str, earlier: &Earlier) -> LockSafe {
 }
 
 /// The tables `sql` creates (`CREATE TABLE`), for the migrations after it.
-fn tables_created(sql: &str) -> Vec<TableName> {
+pub fn tables_created(sql: &str) -> Vec<TableName> {
     located_statements(sql).iter().filter_map(|statement| created_table(&sql[statement.range.clone()])).collect()
 }
 

@@ -25,6 +25,7 @@ pub use judge::{LiveTable, LiveTables, SIZE_BOUND_RULES, judge};
 pub use live_tables::read as read_live_tables;
 pub use lock_safe::{
     Earlier, LeftAlone, LockSafe, Outcome, Recipe, StatementOutcome, TableName, rewrite as rewrite_lock_safe,
+    tables_created,
 };
 pub(crate) use names::Names;
 pub use target::{Part, Relation, Target};
