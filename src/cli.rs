@@ -291,6 +291,17 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// The post-deploy step: once the previous release has retired, apply the contract parts `release` held back.
+    #[command(help_template = help_with_examples(CONTRACT_EXAMPLES))]
+    Contract {
+        #[command(flatten)]
+        apply: ApplyArgs,
+        /// Do not wait for the previous release to retire (it has: you checked).
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Apply pending migrations (--dry-run prints the SQL instead).
     #[command(help_template = help_with_examples(MIGRATE_EXAMPLES))]
     Migrate {
@@ -517,6 +528,11 @@ pub enum Command {
 const RELEASE_EXAMPLES: Examples = &[
     ("praxia-deploy release", "What the Procfile's release line runs (DATABASE_URL from Dokku)"),
     ("praxia-deploy release --env development", "The embedded development database: migrations, then fixtures"),
+];
+
+const CONTRACT_EXAMPLES: Examples = &[
+    ("praxia-deploy contract", "What app.json's scripts.dokku.postdeploy runs"),
+    ("praxia-deploy contract --no-wait", "The previous release is gone already: apply now"),
 ];
 
 const MIGRATE_EXAMPLES: Examples = &[
@@ -811,6 +827,7 @@ impl Command {
         match self {
             Command::Release { .. } => "release",
             Command::Migrate { .. } => "migrate",
+            Command::Contract { .. } => "contract",
             Command::Status { .. } => "status",
             Command::Plan { .. } => "plan",
             Command::New { .. } => "new",
@@ -905,6 +922,7 @@ mod tests {
         };
         let opening_a_database = [
             "release",
+            "contract",
             "migrate",
             "status",
             "plan",

@@ -171,7 +171,14 @@ impl crate::migrations::apply::Progress for MigrationProgress {
     fn finished(&mut self, migration: &crate::migration_folder::Migration, took: std::time::Duration) {
         match &self.bar {
             Some(bar) => bar.inc(1),
-            None => self.printer.progress_line(&format!("  ran {} ({} ms)", migration.tag, took.as_millis())),
+            None => {
+                let part = match migration.part {
+                    crate::migration_folder::Part::Whole => "",
+                    crate::migration_folder::Part::Expand => " expand part",
+                    crate::migration_folder::Part::Contract => " contract part",
+                };
+                self.printer.progress_line(&format!("  ran {}{part} ({} ms)", migration.tag, took.as_millis()))
+            }
         }
     }
 

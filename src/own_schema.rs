@@ -1,5 +1,5 @@
-//! praxia-deploy's own schema beside drizzle's: `praxia_deploy.migration_log`
-//! and `praxia_deploy.environment`, their DDL in one place, and who is writing
+//! praxia-deploy's own schema beside drizzle's: `praxia_deploy.migration_log`,
+//! `praxia_deploy.environment` and `praxia_deploy.contract_pending`, their DDL in one place, and who is writing
 //! (the provenance recorded with every migration and stamp).
 
 use sqlx::postgres::PgConnection;
@@ -19,6 +19,9 @@ macro_rules! own_table {
     };
     (drift_expected) => {
         "praxia_deploy.drift_expected"
+    };
+    (contract_pending) => {
+        "praxia_deploy.contract_pending"
     };
 }
 
@@ -49,7 +52,8 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
     stamped_at timestamptz NOT NULL DEFAULT now(),
     stamped_by text NOT NULL,
     tool_version text NOT NULL
-);";
+);
+";
 
 /// The release's record of drift's expected schemas, made only where drift is
 /// checked on release (`ensure_drift_record`): by the digest of the applied set
@@ -65,6 +69,19 @@ const DRIFT_RECORD_SQL: &str = "CREATE TABLE IF NOT EXISTS praxia_deploy.drift_e
     PRIMARY KEY (applied_digest, postgres)
 );
 DROP TABLE IF EXISTS praxia_deploy.expected_schema;";
+
+/// A migration whose expand part ran and whose contract part waits for the
+/// previous release to retire: drizzle's row is written only once all of it ran.
+/// Made by the first run that holds a contract part back.
+const CONTRACT_SQL: &str = "CREATE TABLE IF NOT EXISTS praxia_deploy.contract_pending (
+    bookkeeping_table text NOT NULL,
+    tag text NOT NULL,
+    hash text NOT NULL,
+    expanded_at timestamptz NOT NULL DEFAULT now(),
+    expanded_by text NOT NULL,
+    revision text,
+    PRIMARY KEY (bookkeeping_table, tag)
+);";
 
 /// Serialises the creation of the schema across sessions and processes.
 const CREATE_LOCK_KEY: i64 = 0x7072_6178_6961_5344; // "praxiaSD"
@@ -113,4 +130,80 @@ pub async fn last_logged(connection: &mut PgConnection, bookkeeping: &str) -> Re
         applied_at,
         backup: backup.and_then(|json| serde_json::from_str(&json).ok()),
     }))
+}
+
+/// A migration whose expand part ran, its contract part held back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PendingContract {
+    pub tag: String,
+    /// The file's hash when its expand part ran: the contract part runs only from the same file.
+    pub hash: String,
+    pub expanded_at: String,
+    /// The git revision of the release that expanded it (Dokku's `GIT_REV`), if known.
+    pub revision: Option<String>,
+}
+
+/// The contract parts held back for one bookkeeping table, oldest first; none
+/// when the table does not exist (nothing was ever held back).
+pub async fn pending_contracts(
+    connection: &mut PgConnection,
+    bookkeeping: &str,
+) -> Result<Vec<PendingContract>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT tag, hash, to_char(expanded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revision \
+         FROM praxia_deploy.contract_pending WHERE bookkeeping_table = $1 ORDER BY expanded_at, tag",
+    )
+    .bind(bookkeeping)
+    .fetch_all(&mut *connection)
+    .await
+    .or_else(|err| match &err {
+        _ if crate::pg_error::has_code(
+            &err,
+            &[crate::pg_error::sqlstate::UNDEFINED_TABLE, crate::pg_error::sqlstate::INVALID_SCHEMA_NAME],
+        ) =>
+        {
+            Ok(Vec::new())
+        }
+        _ => Err(err),
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(tag, hash, expanded_at, revision)| PendingContract { tag, hash, expanded_at, revision })
+        .collect())
+}
+
+/// Records, in the caller's transaction, that `tag`'s expand part ran.
+pub async fn hold_contract(
+    connection: &mut PgConnection,
+    bookkeeping: &str,
+    tag: &str,
+    hash: &str,
+    expanded_by: &str,
+    revision: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    ensure(&mut *connection).await?;
+    sqlx::raw_sql(CONTRACT_SQL).execute(&mut *connection).await?;
+    sqlx::query(
+        "INSERT INTO praxia_deploy.contract_pending (bookkeeping_table, tag, hash, expanded_by, revision) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(bookkeeping)
+    .bind(tag)
+    .bind(hash)
+    .bind(expanded_by)
+    .bind(revision)
+    .execute(connection)
+    .await
+    .map(|_| ())
+}
+
+/// Removes, in the caller's transaction, `tag`'s held-back row once its contract
+/// part ran; false when there was none (another run did it first).
+pub async fn contract_done(connection: &mut PgConnection, bookkeeping: &str, tag: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM praxia_deploy.contract_pending WHERE bookkeeping_table = $1 AND tag = $2")
+        .bind(bookkeeping)
+        .bind(tag)
+        .execute(connection)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -12,6 +12,7 @@ use crate::backup::sources::{BackupSource, BeforeMigrating, before_migrating};
 use crate::drift::release::DriftOnRelease;
 use crate::error::{Error, Result, capped_list};
 use crate::migrations::apply::{AppliedMigration, Progress};
+use crate::migrations::contract::{ContractMode, Waiting, arrange};
 use crate::migrations::plan::{OutOfOrder, Plan};
 use crate::migrations::run::{CLOSE_WAIT, Connected, Migrator, Outcome, Run, Settings, invalid_index_refusal};
 use crate::review;
@@ -36,13 +37,18 @@ pub struct Steps {
     pub drift: bool,
     /// Where the backup before migrating comes from.
     pub backup: BackupSource,
+    /// What becomes of contract parts: held back (`release` where the previous
+    /// release serves meanwhile), run at once, or run alone (`contract`).
+    pub contract: ContractMode,
 }
 
-/// What a run did, and the backup taken before it.
+/// What a run did, the backup taken before it, and what it left for later.
 #[derive(Debug)]
 pub struct Released {
     pub run: Run,
     pub backup: BeforeMigrating,
+    /// Migrations, or their contract parts, the run left for a later one.
+    pub waiting: Vec<Waiting>,
 }
 
 /// `release`: the migrations (`run`), then the fixtures the seed policy allows
@@ -107,8 +113,9 @@ pub async fn run(
             }
             Ok((state, outcome)) => {
                 let outcome = carried.finish(outcome, outage.reconnects);
-                let backup = carried.backup.unwrap_or_default();
-                return Ok(Released { run: Run { state, outcome, took: started.elapsed() }, backup });
+                let backup = carried.backup.take().unwrap_or_default();
+                let waiting = std::mem::take(&mut carried.waiting);
+                return Ok(Released { run: Run { state, outcome, took: started.elapsed() }, backup, waiting });
             }
         }
     }
@@ -128,14 +135,25 @@ async fn attempt(
 ) -> std::result::Result<(crate::migrations::run::DatabaseState, Outcome), Interrupted> {
     let env = migrator.env();
     let mut state = migrator.first_look(connection, read, settings.order).await?;
-    let plan = migrator.plan(&state, settings.order);
+    let mut plan = migrator.plan(&state, settings.order);
     if let Some(refusal) = plan.refusal() {
         return Ok((state, Outcome::Refused(refusal)));
     }
-    // Drift, on this connection, before anything is written.
+    // Drift, on this connection, before anything is written; not while an expand
+    // part is applied, which is in the live schema but not in drizzle's rows.
     if steps.drift && !carried.drift_checked {
         carried.drift_checked = true;
-        DriftOnRelease::new(env).before(connection, &plan).await?;
+        if state.contracts.is_empty() {
+            DriftOnRelease::new(env).before(connection, &plan).await?;
+        } else {
+            tracing::info!(
+                "drift: not checked while a contract part is held back (its expand part is in the live schema, not yet in drizzle's rows)"
+            );
+        }
+    }
+    match arrange(&mut plan, &state.contracts, &steps.contract) {
+        Ok(waiting) => carried.waiting = waiting,
+        Err(refusal) => return Ok((state, Outcome::Refused(refusal))),
     }
     let nothing_pending = plan.pending.is_empty();
     if nothing_pending && plan.names_missing().is_empty() && carried.committed.is_empty() {
@@ -166,11 +184,16 @@ async fn attempt(
     // gate judges again; not after this run committed some, which would look live).
     let judge_again = env.review.gate && carried.committed.is_empty();
     let reviewed = &mut carried.reviewed;
+    let waiting = &mut carried.waiting;
     let locked = async {
         let state = migrator.read_checked(connection).await.map_err(StepFailed::from)?;
-        let plan = migrator.plan(&state, settings.order);
+        let mut plan = migrator.plan(&state, settings.order);
         if let Some(refusal) = plan.refusal() {
             return Ok((state, Outcome::Refused(refusal)));
+        }
+        match arrange(&mut plan, &state.contracts, &steps.contract) {
+            Ok(later) => *waiting = later,
+            Err(refusal) => return Ok((state, Outcome::Refused(refusal))),
         }
         if plan.pending.is_empty() && plan.names_missing().is_empty() {
             return Ok((state, Outcome::UpToDate));
@@ -209,7 +232,7 @@ async fn attempt(
             });
         }
     };
-    if steps.drift && matches!(outcome, Outcome::Applied { .. }) {
+    if steps.drift && matches!(outcome, Outcome::Applied { .. }) && state.contracts.is_empty() {
         DriftOnRelease::new(env).after(connection, &migrator.plan(&state, OutOfOrder::Allow)).await;
     }
     Ok((state, if nothing_pending { outcome } else { carried.pending_was(outcome) }))
@@ -244,6 +267,8 @@ struct Carried {
     backup: Option<BeforeMigrating>,
     reviewed: bool,
     drift_checked: bool,
+    /// What the last plan left for a later run.
+    waiting: Vec<Waiting>,
 }
 
 impl Carried {

@@ -13,6 +13,7 @@ use crate::cli::{ApplyArgs, WaitArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migration_folder::{Layout, Migration, TransactionMode};
 use crate::migrations::apply::AppliedMigration;
+use crate::migrations::contract::{ContractMode, Waiting};
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
@@ -47,6 +48,9 @@ struct MigrationReport {
     problems: Vec<serde_json::Value>,
     /// What this command ran (migrate and release).
     ran: Vec<AppliedMigration>,
+    /// Migrations whose expand part ran and whose contract part is held back
+    /// until the previous release has retired (drizzle's row waits with it).
+    held_back: Vec<crate::own_schema::PendingContract>,
     /// The database's environment stamp, if it has one.
     stamp: Option<EnvironmentStamp>,
     /// What `release` did about fixtures.
@@ -142,6 +146,7 @@ fn report(
             .collect(),
         problems: plan.problems.iter().map(problem_json).collect(),
         ran,
+        held_back: state.contracts.clone(),
         stamp: state.stamp.clone(),
         seed: None,
         review: statements.map(|reviews| review_json(migrator.env(), reviews)),
@@ -220,14 +225,42 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let migrator = open(context)?;
     let state = migrator.inspect(context.wait(wait)).await?;
     let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
-    let reviews = migrator.review(&plan, None, context.wait(wait)).await?;
+    let mut reviews = migrator.review(&plan, None, context.wait(wait)).await?;
+    let held = held_back_by_release(&context.env, &plan, &mut reviews);
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
+    listing.push_str(&held);
     listing.push_str(&gate_summary(&context.env, &reviews));
     let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), Some(&reviews)), listing);
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
         None => Ok(report),
     }
+}
+
+/// What `release` would hold back (where it holds contract parts back and this
+/// is not a first deploy): its findings about clients breaking excused, and a
+/// line per statement held back.
+fn held_back_by_release(env: &crate::config::Environment, plan: &Plan, reviews: &mut [Reviewed]) -> String {
+    use crate::review::expand_contract::{excuse_held_back, split};
+    let mut lines = String::new();
+    if !env.contract.hold_back || plan.applied.is_empty() {
+        return lines;
+    }
+    for migration in &plan.pending {
+        for review in reviews.iter_mut().filter(|review| review.tag == migration.tag) {
+            excuse_held_back(migration, &mut review.findings);
+        }
+        for statement in split(migration).held_back {
+            let line = migration.lines.line_column(&migration.text, statement.range.start).0;
+            let _ = writeln!(
+                lines,
+                "release holds back {}:{line} until the previous release has retired ({}); `praxia-deploy contract` applies it",
+                migration.tag,
+                statement.why.describe()
+            );
+        }
+    }
+    lines
 }
 
 /// What `migrate` does about the backup before it.
@@ -271,7 +304,7 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         Backup::Skip => BackupSource::Skip,
         Backup::TakenBefore(record) => BackupSource::TakenBefore(record),
     };
-    let steps = Steps { drift: false, backup: source };
+    let steps = Steps { drift: false, backup: source, contract: ContractMode::AtOnce };
     let settings = settings(context, args);
     let (migrator, connected) = open_connected(context, settings.wait).await?;
     let mut progress = progress(context, &migrator);
@@ -284,7 +317,11 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
 /// release_dir`), then the seed policy: development and test get their
 /// fixtures (idempotently), staging and production are skipped with one line.
 pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> {
-    let steps = Steps { drift: true, backup: BackupSource::for_release(&context.env) };
+    let steps = Steps {
+        drift: true,
+        backup: BackupSource::for_release(&context.env),
+        contract: ContractMode::for_release(&context.env.contract),
+    };
     let settings = settings(context, args);
     let (migrator, connected) = open_connected(context, settings.wait).await?;
     let mut progress = progress(context, &migrator);
@@ -298,6 +335,47 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
         report.seed = Some(serde_json::to_value(&seeded).expect("seed outcomes serialise"));
     }
     Ok(Report::new(&report, human))
+}
+
+/// `contract`, the post-deploy step: once the previous release has retired, the
+/// contract parts `release` held back, each with drizzle's row for its file.
+pub async fn contract(context: &Context<'_>, args: &ApplyArgs, no_wait: bool) -> Result<Report> {
+    let settings = settings(context, args);
+    let migrator = open(context)?;
+    let state = migrator.inspect(settings.wait).await?;
+    stamp::check(&context.env, state.stamp.as_ref())?;
+    if state.contracts.is_empty() {
+        let plan = migrator.plan(&state, settings.order);
+        let report = report(&migrator, &state, &plan, Vec::new(), None);
+        return Ok(Report::new(&report, "nothing held back: no contract part waits"));
+    }
+    let revision = crate::provenance::revision();
+    let retired = if no_wait {
+        crate::migrations::retire::Retired::NotWaited
+    } else {
+        let bound = context.env.contract.retire_wait(std::env::var("DOKKU_WAIT_TO_RETIRE").ok().as_deref());
+        let mut connection = migrator.connect(settings.wait).await?;
+        let retired =
+            crate::migrations::retire::wait(&mut connection, &context.env.contract, revision.as_deref(), bound).await;
+        let _ = sqlx::Connection::close(connection).await;
+        retired?
+    };
+    let steps =
+        Steps { drift: false, backup: BackupSource::for_release(&context.env), contract: ContractMode::ContractOnly };
+    let (migrator, connected) = open_connected(context, settings.wait).await?;
+    let mut progress = progress(context, &migrator);
+    let released = crate::release::run(&migrator, connected, &steps, settings, &mut progress).await?;
+    let (report, human) = render(&migrator, released, settings.order, &steps)?;
+    let waited = match retired {
+        crate::migrations::retire::Retired::SessionsGone(took) => {
+            format!("the previous release's sessions were gone after {} s\n", took.as_secs())
+        }
+        crate::migrations::retire::Retired::BoundWaited(took) => {
+            format!("waited {} s for the previous release to retire\n", took.as_secs())
+        }
+        crate::migrations::retire::Retired::NotWaited => "not waited for the previous release (--no-wait)\n".to_owned(),
+    };
+    Ok(Report::new(&report, format!("{waited}{human}")))
 }
 
 fn settings(context: &Context<'_>, args: &ApplyArgs) -> Settings {
@@ -321,7 +399,7 @@ fn render(
     order: OutOfOrder,
     steps: &Steps,
 ) -> Result<(MigrationReport, String)> {
-    let Released { run: Run { state, outcome, took }, backup } = released;
+    let Released { run: Run { state, outcome, took }, backup, waiting } = released;
     // The report shows the state as left, with anything late-merged that ran counted as applied.
     let order = match outcome {
         Outcome::Applied { .. } => OutOfOrder::Allow,
@@ -368,6 +446,7 @@ fn render(
             (ran, human)
         }
     };
+    human.push_str(&held_back_lines(&state.contracts, &waiting));
     let mut report = report(migrator, &state, &plan, ran, None);
     report.names_written = names;
     if let Some(taken) = &backup.taken_here {
@@ -384,6 +463,23 @@ fn render(
         _ => None,
     });
     Ok((report, human))
+}
+
+/// A line per migration whose contract part is held back, and per migration a
+/// run left for later.
+fn held_back_lines(contracts: &[crate::own_schema::PendingContract], waiting: &[Waiting]) -> String {
+    let mut lines = String::new();
+    for contract in contracts {
+        let _ = write!(
+            lines,
+            "\n{}: expanded, contract pending since {}: `praxia-deploy contract` (the post-deploy step) applies it once the previous release has retired; drizzle's row waits with it",
+            contract.tag, contract.expanded_at
+        );
+    }
+    for later in waiting.iter().filter(|later| !contracts.iter().any(|contract| contract.tag == later.tag)) {
+        let _ = write!(lines, "\n{}: {}", later.tag, later.why);
+    }
+    lines
 }
 
 pub fn new_migration(context: &Context<'_>, name: &str, layout: Option<Layout>) -> Result<Report> {
@@ -443,10 +539,11 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
         let _ = writeln!(text, "  {:<8}  {:<width$}  {:<19}", "applied", migration.tag, when(migration.when));
     }
     for migration in &plan.pending {
+        let expanded = state.contracts.iter().any(|contract| contract.tag == migration.tag);
         let _ = writeln!(
             text,
             "  {:<8}  {:<width$}  {:<19}  {}",
-            "pending",
+            if expanded { "expanded" } else { "pending" },
             migration.tag,
             when(migration.when),
             migration.mode
@@ -454,6 +551,10 @@ fn status_table(migrator: &Migrator, state: &DatabaseState, plan: &Plan) -> Stri
     }
     let _ = writeln!(text, "\n{} applied, {} pending", plan.applied.len(), plan.pending.len());
     let mut text: String = text.lines().map(|line| format!("{}\n", line.trim_end())).collect();
+    let held = held_back_lines(&state.contracts, &[]);
+    if !held.is_empty() {
+        let _ = writeln!(text, "{}", held.trim_start());
+    }
     for problem in &plan.problems {
         let _ = writeln!(text, "problem: {}", problem.describe());
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
 use super::backup::{BackupFile, BackupSettings};
+use super::contract::{ContractFile, ContractSettings};
 use super::drift::{DriftFile, DriftSettings};
 use super::duration::PgTimeout;
 use super::review::{ReviewFile, ReviewSettings};
@@ -36,6 +37,8 @@ struct EnvironmentFile {
     drift: DriftFile,
     #[serde(default)]
     studio: StudioFile,
+    #[serde(default)]
+    contract: ContractFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -290,6 +293,7 @@ pub fn parse_environment(name: &str, file: &Path, text: &str, root: &Path) -> Re
         review: ReviewSettings::resolve(parsed.review, parsed.kind),
         backup: BackupSettings::resolve(parsed.backup, parsed.kind, root),
         drift: DriftSettings::resolve(parsed.drift, parsed.kind, root),
+        contract: ContractSettings::resolve(parsed.contract, parsed.kind),
         studio,
     })
 }

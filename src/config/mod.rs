@@ -2,6 +2,7 @@
 //! project folder they live in.
 
 mod backup;
+mod contract;
 pub(crate) mod database_url;
 mod drift;
 mod duration;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use backup::BackupSettings;
+pub use contract::ContractSettings;
 pub use database_url::{DatabaseTarget, DatabaseUrl, UrlSource, missing_url_error, resolve as resolve_database};
 pub use drift::{DriftSettings, OnRelease};
 pub use duration::{HumanDuration, PgTimeout};
@@ -88,6 +90,8 @@ pub struct Environment {
     pub backup: BackupSettings,
     /// What `release` does about drift.
     pub drift: DriftSettings,
+    /// What `release` does with contract parts, and how the post-deploy step waits.
+    pub contract: ContractSettings,
     /// What the studio hides.
     pub studio: StudioSettings,
 }

@@ -55,6 +55,65 @@ pub struct Migration {
     /// Where its `-- praxia-deploy: contract` line is (a byte offset): the
     /// statements after it are its contract part.
     pub contract_directive: Option<usize>,
+    /// Which part of the file this runs: the folder reads whole migrations; a
+    /// release that holds a contract part back runs the two parts apart.
+    pub part: Part,
+    /// Its expand and contract parts, once asked for (`review::expand_contract::parts`).
+    pub parts: std::sync::OnceLock<Box<Parts>>,
+}
+
+/// Which part of its file a migration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    #[default]
+    Whole,
+    /// All but the contract part: runs in the release phase, and its row goes to
+    /// praxia-deploy's `contract_pending`, not drizzle's table.
+    Expand,
+    /// The statements held back: run once the previous release has retired,
+    /// with drizzle's row for the whole file.
+    Contract,
+}
+
+/// A migration's two parts, each the whole file with the other part blanked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pub expand: Migration,
+    pub contract: Migration,
+    /// Whether any statement is held back (else the contract part is blank, and
+    /// only drizzle's row waits with it).
+    pub holds_back: bool,
+}
+
+impl Migration {
+    /// This migration running only `text`: the file with the other part blanked
+    /// (the same length, every line where it was), split as drizzle splits it.
+    pub fn part_of(&self, part: Part, text: String) -> Migration {
+        debug_assert_eq!(text.len(), self.text.len());
+        let chunks = chunks_of(&text);
+        Migration {
+            text,
+            chunks,
+            part,
+            parts: std::sync::OnceLock::new(),
+            unrunnable: self.unrunnable.clone(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The pieces between breakpoints, lexed.
+fn chunks_of(text: &str) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut offset = 0;
+    let mut lexer = Lexer::default();
+    for piece in text.split(BREAKPOINT) {
+        let (statements, comments) = lexer.split_with_comments(piece);
+        chunks.push(Chunk { offset, len: piece.len(), statements, comments });
+        offset += piece.len() + BREAKPOINT.len();
+    }
+    chunks
 }
 
 /// The text between two breakpoints.
@@ -455,14 +514,7 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
             .help("save the file as UTF-8 without a BOM: PostgreSQL reads the mark as part of the first statement"));
     }
     let hash = hex::encode(Sha256::digest(text.as_bytes()));
-    let mut chunks = Vec::new();
-    let mut offset = 0;
-    let mut lexer = Lexer::default();
-    for piece in text.split(BREAKPOINT) {
-        let (statements, comments) = lexer.split_with_comments(piece);
-        chunks.push(Chunk { offset, len: piece.len(), statements, comments });
-        offset += piece.len() + BREAKPOINT.len();
-    }
+    let chunks = chunks_of(&text);
     let lines = LineIndex::new(&text);
     let at = |offset: usize| {
         let (line, column) = lines.line_column(&text, offset);
@@ -554,6 +606,8 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         lines,
         unrunnable,
         contract_directive,
+        part: Part::Whole,
+        parts: std::sync::OnceLock::new(),
     })
 }
 

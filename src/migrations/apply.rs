@@ -95,11 +95,18 @@ pub struct AppliedMigration {
     pub tag: String,
     pub when: i64,
     pub duration_ms: u128,
+    /// `whole`, or the `expand` or `contract` part of the file.
+    pub part: crate::migration_folder::Part,
 }
 
 impl AppliedMigration {
     fn of(migration: &Migration, took: Duration) -> AppliedMigration {
-        AppliedMigration { tag: migration.tag.clone(), when: migration.when, duration_ms: took.as_millis() }
+        AppliedMigration {
+            tag: migration.tag.clone(),
+            when: migration.when,
+            duration_ms: took.as_millis(),
+            part: migration.part,
+        }
     }
 }
 

@@ -131,6 +131,32 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         duration: Duration,
         provenance: &Provenance,
     ) -> std::result::Result<(), sqlx::Error> {
+        use crate::migration_folder::Part;
+        match migration.part {
+            // The file is not all applied: drizzle's migrator must still see it pending.
+            Part::Expand => {
+                let revision = provenance.revision.as_deref();
+                let (tag, hash) = (&migration.tag, &migration.hash);
+                return crate::own_schema::hold_contract(
+                    connection,
+                    &self.qualified_name,
+                    tag,
+                    hash,
+                    &provenance.applied_by,
+                    revision,
+                )
+                .await;
+            }
+            Part::Contract => {
+                if !crate::own_schema::contract_done(&mut *connection, &self.qualified_name, &migration.tag).await? {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "the contract part of {} was applied by another run meanwhile",
+                        migration.tag
+                    )));
+                }
+            }
+            Part::Whole => {}
+        }
         let drizzle_row = match shape {
             TableShape::Drizzle1 => {
                 format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $11)", self.table)

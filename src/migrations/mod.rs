@@ -3,9 +3,11 @@
 
 pub mod apply;
 pub mod bookkeeping;
+pub mod contract;
 pub mod lock;
 pub mod new;
 pub mod plan;
+pub mod retire;
 pub mod run;
 pub mod snapshot;
 pub mod state;

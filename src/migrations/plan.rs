@@ -136,6 +136,10 @@ pub struct Plan<'f> {
     pub applied: Vec<(&'f Migration, AppliedRow)>,
     /// What would run, in folder order.
     pub pending: Vec<&'f Migration>,
+    /// The contract parts this run holds back (`migrations::contract`): reviewed
+    /// now with their expand parts, so that the gate decides on the whole file
+    /// before any of it runs.
+    pub held_back: Vec<&'f Migration>,
     pub problems: Vec<Problem>,
     pub table: TableWork,
 }
@@ -292,6 +296,7 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
         found_shape: applied_rows.shape,
         applied: applied.into_iter().map(|(index, row)| (&folder.migrations[index], row)).collect(),
         pending,
+        held_back: Vec::new(),
         problems,
         table: TableWork {
             write_shape: shape,

@@ -198,7 +198,9 @@ impl<'e> Migrator<'e> {
             None => self.read_state(connection, Detail::Quick).await?,
         };
         stamp::check(self.env, state.stamp.as_ref())?;
-        if self.plan(&state, order).refusal().is_some() {
+        // Anything pending: its contract part may be held back, which the full read says.
+        let plan = self.plan(&state, order);
+        if plan.refusal().is_some() || !plan.pending.is_empty() {
             return self.read_state(connection, Detail::Full).await;
         }
         Ok(state)
@@ -383,6 +385,7 @@ impl<'e> Migrator<'e> {
             .iter()
             .flat_map(|step| Reviewed::of_transaction(step.migrations(), &self.env.review))
             .collect();
+        reviews.extend(plan.held_back.iter().map(|contract| Reviewed::of(contract, &self.env.review)));
         let live = review::read_live_tables(connection, &LiveTables::wanted(&reviews), self.bookkeeping.quoted())
             .await
             .map_err(|err| {

@@ -20,6 +20,8 @@ pub struct DatabaseState {
     /// Every INVALID index of the database (a failed or killed concurrent build);
     /// read in full only.
     pub invalid_indexes: Vec<String>,
+    /// The migrations whose contract part is held back; read in full only.
+    pub contracts: Vec<crate::own_schema::PendingContract>,
 }
 
 /// How much to read.
@@ -106,7 +108,9 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
                 rows = read_rows(connection, &bookkeeping.rows_sql()).await.map_err(unreadable)?.unwrap_or_default();
             }
             let rows = rows.into_iter().map(|(row, _)| row).collect();
-            Ok(DatabaseState { stamp, rows: AppliedRows { shape, rows }, invalid_indexes })
+            let contracts =
+                crate::own_schema::pending_contracts(connection, bookkeeping.name()).await.map_err(unreadable)?;
+            Ok(DatabaseState { stamp, rows: AppliedRows { shape, rows }, invalid_indexes, contracts })
         }
         (Detail::Full, None) => Err(unreadable(stopped.unwrap_or(sqlx::Error::RowNotFound))),
         (Detail::Quick, _) => {
@@ -128,7 +132,7 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
                     AppliedRows { shape, rows: rows.into_iter().map(|(row, _)| row).collect() }
                 }
             };
-            Ok(DatabaseState { stamp, rows, invalid_indexes: Vec::new() })
+            Ok(DatabaseState { stamp, rows, invalid_indexes: Vec::new(), contracts: Vec::new() })
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct Provenance {
     pub environment: String,
     /// The verified backup taken just before these migrations.
     pub backup: Option<BackupRecord>,
+    /// The git revision being released: Dokku's `GIT_REV`, set in the app's
+    /// containers (and so in its release phase and post-deploy step).
+    pub revision: Option<String>,
 }
 
 impl Provenance {
@@ -23,6 +26,7 @@ impl Provenance {
             tool_version: env!("CARGO_PKG_VERSION"),
             environment: environment.to_owned(),
             backup: None,
+            revision: revision(),
         }
     }
 
@@ -30,6 +34,13 @@ impl Provenance {
         self.backup = backup;
         self
     }
+}
+
+/// Dokku's `GIT_REV` (or `PRAXIA_REVISION`, for other hosts), if set.
+pub fn revision() -> Option<String> {
+    ["PRAXIA_REVISION", "GIT_REV"].iter().find_map(|name| {
+        std::env::var(name).ok().map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
+    })
 }
 
 fn current_user() -> String {

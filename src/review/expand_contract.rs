@@ -16,7 +16,7 @@ use squawk_syntax::SourceFile;
 
 use super::target::{Part, StatementFacts, facts};
 use crate::migration_folder::sql::identifiers;
-use crate::migration_folder::{Migration, TransactionMode};
+use crate::migration_folder::{Migration, Part as FilePart, Parts, TransactionMode};
 
 /// A migration's statements, parted into what runs in the release phase (the
 /// expand part) and what waits (the contract part).
@@ -90,6 +90,44 @@ impl ExpandContract {
     }
 }
 
+/// The findings about clients of the dropped object breaking: none is left once
+/// the previous release has retired.
+const CLIENTS_BREAK: [&str; 3] = ["previous-release-overlap", "ban-drop-column", "ban-drop-table"];
+
+/// A finding of those rules on a statement of a contract part is harmless.
+pub fn excuse(finding: &mut super::Finding) {
+    if finding.verdict == super::Verdict::Danger && CLIENTS_BREAK.contains(&finding.rule.as_str()) {
+        finding.verdict = super::Verdict::Harmless {
+            reason: "held back until the previous release has retired: no client of it is left".to_owned(),
+        };
+    }
+}
+
+/// Offline, for an environment whose `release` holds contract parts back: the
+/// findings on the statements `release` would hold back, excused.
+pub fn excuse_held_back(migration: &Migration, findings: &mut [super::Finding]) {
+    let split = split(migration);
+    for finding in findings.iter_mut().filter(|finding| finding.tag == migration.tag) {
+        if split.held_back.iter().any(|statement| statement.range.contains(&finding.offset)) {
+            excuse(finding);
+        }
+    }
+}
+
+/// `migration`'s expand and contract parts, split once and kept with it.
+pub fn parts(migration: &Migration) -> &Parts {
+    migration.parts.get_or_init(|| {
+        let split = split(migration);
+        let expand = split.expand_sql(&migration.text);
+        let contract = split.contract_sql(&migration.text, &statement_ranges(migration));
+        Box::new(Parts {
+            expand: migration.part_of(FilePart::Expand, expand),
+            contract: migration.part_of(FilePart::Contract, contract),
+            holds_back: !split.is_empty(),
+        })
+    })
+}
+
 /// The statements of `migration` as byte ranges, their `;` included, in file order.
 pub fn statement_ranges(migration: &Migration) -> Vec<Range<usize>> {
     facts(&SourceFile::parse(&migration.text).tree())
@@ -119,7 +157,7 @@ pub fn split(migration: &Migration) -> ExpandContract {
         }
         let renames =
             statement.renames.is_some() || identifiers(&text[range.clone()]).iter().any(|word| word == "rename");
-        let Some((what, table)) = drops(statement).filter(|_| !renames) else {
+        let Some((what, table, dropped)) = drops(statement).filter(|_| !renames) else {
             if renames {
                 split.kept.push(Statement { range: range.clone(), why: Why::Renames });
             }
@@ -133,7 +171,7 @@ pub fn split(migration: &Migration) -> ExpandContract {
         } else {
             kept_after
                 .iter()
-                .any(|later| identifiers(&text[(*later).clone()]).contains(&table))
+                .any(|later| needs(&identifiers(&text[(*later).clone()]), &dropped))
                 .then(|| Why::UsedLater { what: what.clone(), table: table.clone() })
         };
         match why {
@@ -149,26 +187,51 @@ pub fn split(migration: &Migration) -> ExpandContract {
     split
 }
 
-/// What a statement that only drops drops (`table t` or `column t.c`), and the
-/// table's name as a later statement would name it.
-fn drops(statement: &StatementFacts) -> Option<(String, String)> {
+/// What a statement held back takes away: a table, or columns of one.
+enum Dropped {
+    Table(String),
+    Columns { table: String, columns: Vec<String> },
+}
+
+/// Whether a later statement (its identifiers) may need what `dropped` takes
+/// away to be gone: one that names a dropped table or column, or that reads or
+/// writes rows of the table (a positional `INSERT` counts its columns).
+fn needs(words: &[String], dropped: &Dropped) -> bool {
+    const ROWS: [&str; 6] = ["insert", "update", "delete", "select", "copy", "merge"];
+    match dropped {
+        Dropped::Table(table) => words.contains(table),
+        Dropped::Columns { table, columns } => {
+            columns.iter().any(|column| words.contains(column))
+                || (words.contains(table) && words.iter().any(|word| ROWS.contains(&word.as_str())))
+        }
+    }
+}
+
+/// What a statement that only drops drops (`table t` or `column t.c`), the
+/// table's name, and what a later statement must not need.
+fn drops(statement: &StatementFacts) -> Option<(String, String, Dropped)> {
     if !statement.makes.is_empty() || statement.renames.is_some() {
         return None;
     }
     if let [table] = statement.drops.as_slice() {
-        return Some((format!("table {table}"), table.name.clone()));
+        return Some((format!("table {table}"), table.name.clone(), Dropped::Table(table.name.clone())));
     }
-    let columns: Vec<&Part> = statement.removes.iter().filter(|part| matches!(part, Part::Column(..))).collect();
-    if columns.is_empty() || columns.len() != statement.removes.len() {
+    let columns: Vec<(&super::Relation, &String)> = statement
+        .removes
+        .iter()
+        .filter_map(|part| match part {
+            Part::Column(table, column) => Some((table, column)),
+            _ => None,
+        })
+        .collect();
+    let (table, _) = *columns.first()?;
+    if columns.len() != statement.removes.len() || columns.iter().any(|(other, _)| *other != table) {
         return None;
     }
-    let Part::Column(table, _) = columns[0] else { return None };
-    if columns.iter().any(|part| !matches!(part, Part::Column(other, _) if other == table)) {
-        return None;
-    }
-    let names: Vec<String> =
-        columns.iter().map(|part| part.to_string().trim_start_matches("column ").to_owned()).collect();
-    Some((format!("column {}", names.join(", ")), table.name.clone()))
+    let names: Vec<String> = columns.iter().map(|(_, column)| format!("{table}.{column}")).collect();
+    let dropped =
+        Dropped::Columns { table: table.name.clone(), columns: columns.iter().map(|(_, c)| (*c).clone()).collect() };
+    Some((format!("column {}", names.join(", ")), table.name.clone(), dropped))
 }
 
 fn cascades(text: &str) -> bool {
@@ -232,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_drop_a_later_statement_needs_renames_and_cascades_stay_in_the_expand_part() {
-        let sql = "ALTER TABLE \"users\" DROP COLUMN IF EXISTS \"phone_number\";--> statement-breakpoint\nALTER TABLE \"users\" ADD CONSTRAINT \"users_phone_unique\" UNIQUE(\"phone\");--> statement-breakpoint\nALTER TABLE \"a\" RENAME COLUMN \"x\" TO \"y\";--> statement-breakpoint\nDROP TABLE \"market\" CASCADE;";
+        let sql = "ALTER TABLE \"users\" DROP COLUMN IF EXISTS \"phone_number\";--> statement-breakpoint\nUPDATE \"users\" SET \"phone\" = '1';--> statement-breakpoint\nALTER TABLE \"a\" RENAME COLUMN \"x\" TO \"y\";--> statement-breakpoint\nDROP TABLE \"market\" CASCADE;";
         let (_, split) = split_of(sql);
         assert!(split.held_back.is_empty(), "{split:?}");
         let why: Vec<&Why> = split.kept.iter().map(|statement| &statement.why).collect();
@@ -244,6 +307,18 @@ mod tests {
                 &Why::Cascades("table market".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_later_statement_on_the_table_that_does_not_need_the_column_gone_lets_the_drop_wait() {
+        // drizzle-kit's own order: the drop, then the new column; and a later index.
+        let sql = "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"title\" text;--> statement-breakpoint\nCREATE INDEX \"note_title_idx\" ON \"note\" (\"title\");";
+        assert_eq!(held(sql), ["ALTER TABLE \"note\" DROP COLUMN \"legacy\";"]);
+        // A later statement naming the column, or writing rows of the table, keeps it.
+        for later in ["ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;", "INSERT INTO \"note\" VALUES (1, 'x');"] {
+            let sql = format!("ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\n{later}");
+            assert!(held(&sql).is_empty(), "{later}");
+        }
     }
 
     #[test]

@@ -243,6 +243,11 @@ impl Reviewed {
                 finding.verdict = Verdict::Harmless { reason };
             }
         }
+        if migration.part == crate::migration_folder::Part::Contract {
+            for finding in &mut findings {
+                expand_contract::excuse(finding);
+            }
+        }
         acknowledgements::apply(migration, &mut findings);
         findings.retain_mut(|finding| match level_of(&finding.rule, settings) {
             Some(level) => {

@@ -15,6 +15,7 @@ mod dokku_ssh;
 mod drift;
 mod drizzle_interop;
 mod embedded_db;
+mod expand_contract;
 mod generate;
 mod lint;
 mod lock_safe;

@@ -7,7 +7,8 @@ use sqlx::{Connection, PgConnection};
 
 /// A production environment run locally (as the release phase runs it in the
 /// container), with thresholds low enough that a few thousand rows are large.
-const PRODUCTION: &str = "kind = \"production\"\n\n[database]\nwait = \"5s\"\nlock_wait = \"20s\"\n\n[review]\nsmall_table_rows = 1000\nsmall_table_size = \"64kB\"\n";
+/// The gate on whole migrations: `release` holding a drop back is tests/it/expand_contract.rs's.
+const PRODUCTION: &str = "kind = \"production\"\n\n[database]\nwait = \"5s\"\nlock_wait = \"20s\"\n\n[contract]\nhold_back = false\n\n[review]\nsmall_table_rows = 1000\nsmall_table_size = \"64kB\"\n";
 
 const NOTE: &str =
     "CREATE TABLE \"note\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"body\" text NOT NULL,\n\t\"legacy\" text\n);\n";
@@ -254,7 +255,7 @@ fn rule_levels_come_from_the_environment_and_unknown_rules_are_refused() {
     project
         .run(&["--env", "production", "lint"])
         .expect_code(2)
-        .expect_stderr_contains("production.toml:12:18: key `review.rules.ban-drop-colum`")
+        .expect_stderr_contains("production.toml:15:18: key `review.rules.ban-drop-colum`")
         .expect_stderr_contains("unknown review rule `ban-drop-colum`");
     project.file("environments/production.toml", &format!("{PRODUCTION}gate = \"yes\"\n"));
     project.run(&["--env", "production", "lint"]).expect_code(2).expect_stderr_contains("key `review.gate`");

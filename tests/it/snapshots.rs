@@ -29,7 +29,7 @@ fn check(name: &str, outcome: &Outcome) {
 
 const NOTE: &str =
     "CREATE TABLE \"note\" (\n\t\"id\" text PRIMARY KEY NOT NULL,\n\t\"body\" text NOT NULL,\n\t\"legacy\" text\n);\n";
-const PRODUCTION: &str = "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[review]\nsmall_table_rows = 10\n";
+const PRODUCTION: &str = "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[contract]\nhold_back = false\n\n[review]\nsmall_table_rows = 10\n";
 
 #[test]
 fn release_then_status_of_the_shipped_schema() {
@@ -58,6 +58,10 @@ async fn a_plan_the_gate_refuses() {
     ]);
     check("plan_refused", &project.run_on(&database, &["--env", "production", "plan"]));
     check("release_refused", &project.run_on(&database, &["--env", "production", "release"]));
+    // Where `release` holds contract parts back (production's default), the drop waits.
+    project.file("environments/production.toml", &PRODUCTION.replace("hold_back = false", "hold_back = true"));
+    check("plan_held_back", &project.run_on(&database, &["--env", "production", "plan"]));
+    check("release_held_back", &project.run_on(&database, &["--env", "production", "release"]));
 }
 
 #[test]

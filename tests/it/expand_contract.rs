@@ -1,0 +1,287 @@
+//! Issue 27's expand and contract: `release` holds a migration's contract part
+//! (a drop the previous release would notice) back, and the post-deploy step
+//! `contract` applies it, with drizzle's row for the file, once the previous
+//! release has retired; a skipped step is finished by the next release or by
+//! `migrate`, never run twice, and drizzle's migrator agrees at every moment.
+
+use sqlx::{Connection, PgConnection};
+
+use crate::support::drizzle::Drizzle;
+use crate::support::project::TEST_ENVIRONMENT;
+use crate::support::{TestDatabase, TestProject, test_postgres};
+
+const BASE: (&str, i64, &str) = (
+    "0000_base",
+    1000,
+    "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
+);
+/// drizzle-kit's order: the drop first, then what the new release needs.
+const CHANGE: (&str, i64, &str) = (
+    "0001_drop_legacy",
+    2000,
+    "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"title\" text;",
+);
+
+fn project(extra: &str) -> TestProject {
+    let project = TestProject::with_migrations(&[BASE, CHANGE]);
+    project.file("environments/test.toml", &format!("{TEST_ENVIRONMENT}\n[contract]\nhold_back = true\n{extra}"));
+    project
+}
+
+/// A database the previous release (`rev0`) migrated: the base applied, the change pending.
+fn deployed(project: &TestProject) -> TestDatabase {
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE]);
+    at_revision(project, &database, "rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE, CHANGE]);
+    database
+}
+
+/// `args` run at git revision `revision`, as Dokku's containers have `GIT_REV`.
+fn at_revision(
+    project: &TestProject,
+    database: &TestDatabase,
+    revision: &str,
+    args: &[&str],
+) -> crate::support::project::Outcome {
+    let mut command = project.on(database);
+    command.env("GIT_REV", revision).args(args);
+    crate::support::project::Outcome::of(&mut command)
+}
+
+async fn columns(database: &TestDatabase) -> Vec<String> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 'note'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+}
+
+async fn drizzle_rows(database: &TestDatabase) -> Vec<String> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_scalar("SELECT hash FROM drizzle.__drizzle_migrations ORDER BY created_at")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn release_holds_the_drop_back_and_the_post_deploy_step_applies_it_once() {
+    let project = project("");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy expand part")
+        .expect_stdout_contains("0001_drop_legacy: expanded, contract pending since");
+    assert_eq!(
+        columns(&database).await,
+        ["id", "body", "legacy", "title"],
+        "expanded: the new column, the old one kept"
+    );
+    assert_eq!(drizzle_rows(&database).await, [sha256(BASE.2)], "drizzle's row waits for the whole file");
+    at_revision(&project, &database, "rev1", &["status", "--exit-code"])
+        .expect_code(8)
+        .expect_stdout_contains("0001_drop_legacy: expanded, contract pending");
+    // The same release again (a config:set): still held back.
+    at_revision(&project, &database, "rev1", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("expanded, contract pending");
+    assert!(columns(&database).await.contains(&"legacy".to_owned()));
+
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+    assert_eq!(columns(&database).await, ["id", "body", "title"]);
+    assert_eq!(drizzle_rows(&database).await, [sha256(BASE.2), sha256(CHANGE.2)]);
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"])
+        .expect_code(0)
+        .expect_stdout_contains("nothing held back");
+    // drizzle's migrator finds nothing to run, and praxia-deploy nothing pending.
+    Drizzle::V0.migrate(&database, &project.path().join("migrations"));
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn a_skipped_post_deploy_step_is_finished_by_the_next_release_or_by_migrate() {
+    let project = project("");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    // The next deploy: the code that serves now (rev1) no longer uses the column.
+    at_revision(&project, &database, "rev2", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+    assert_eq!(columns(&database).await, ["id", "body", "title"]);
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_drop_legacy contract part");
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"])
+        .expect_code(0)
+        .expect_stdout_contains("nothing held back");
+}
+
+#[tokio::test]
+async fn a_file_edited_after_its_expand_part_ran_is_refused() {
+    let project = project("");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    project.file("migrations/0001_drop_legacy.sql", &format!("{}\n-- edited", CHANGE.2));
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"])
+        .expect_code(4)
+        .expect_stderr_contains("migration 0001_drop_legacy was edited after its expand part ran");
+    assert!(columns(&database).await.contains(&"legacy".to_owned()));
+}
+
+/// A stand-in for the previous release: one connection named as its
+/// containers name theirs, reading the column the migration drops, as fast as
+/// it can until told to stop; the errors it met.
+struct OldRelease {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<(u64, u64, Vec<String>)>,
+}
+
+impl OldRelease {
+    async fn start(database: &TestDatabase, application_name: &str) -> OldRelease {
+        let options: sqlx::postgres::PgConnectOptions = database.url.parse().unwrap();
+        let mut connection = PgConnection::connect_with(&options.application_name(application_name)).await.unwrap();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let (mut queries, mut errors, mut messages) = (0u64, 0u64, Vec::new());
+            while !*stopped.borrow_and_update() {
+                queries += 1;
+                if let Err(err) = sqlx::query("SELECT \"legacy\" FROM \"note\" WHERE \"id\" = 1")
+                    .fetch_optional(&mut connection)
+                    .await
+                {
+                    errors += 1;
+                    messages.push(err.to_string());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let _ = connection.close().await;
+            (queries, errors, messages)
+        });
+        OldRelease { stop, task }
+    }
+
+    /// Retires it: (queries, errors, messages).
+    async fn retire(self) -> (u64, u64, Vec<String>) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap()
+    }
+}
+
+/// The deploy as Dokku runs it, under traffic: the old release (`app@rev1`)
+/// queries the dropped column throughout; `release` of rev2 expands, the
+/// post-deploy step waits until the old release's session is gone and then
+/// drops it: no query of the old release fails. The same change applied the
+/// way the backend's `migrate.js` does it (drizzle's migrator, the whole file
+/// in the release phase) breaks the old release's queries.
+#[tokio::test]
+async fn under_traffic_the_old_release_sees_no_error_and_the_column_goes_after_it_retired() {
+    let database = test_postgres().fresh_database();
+    let project = project("app_sessions = \"app@\"\nretire_wait = \"60s\"\n");
+    project.set_migrations(&[BASE]);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let old = OldRelease::start(&database, "app@rev1").await;
+
+    project.set_migrations(&[BASE, CHANGE]);
+    at_revision(&project, &database, "rev2", &["release"]).expect_code(0).expect_stdout_contains("expand part");
+    let mut post_deploy = project.on(&database);
+    post_deploy.env("GIT_REV", "rev2").arg("contract");
+    post_deploy.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = post_deploy.spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the post-deploy step waits while the old release is connected");
+    assert!(columns(&database).await.contains(&"legacy".to_owned()));
+
+    let (queries, errors, messages) = old.retire().await;
+    assert!(queries > 50, "the old release queried throughout ({queries})");
+    assert_eq!(errors, 0, "the old release's queries failed: {messages:?}");
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "contract: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("the previous release's sessions were gone after"), "{stdout}");
+    assert!(stdout.contains("ran 0001_drop_legacy contract part"), "{stdout}");
+    assert_eq!(columns(&database).await, ["id", "body", "title"]);
+
+    // The backend's way: drizzle's migrator runs the whole file in the release phase.
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let old = OldRelease::start(&database, "app@rev1").await;
+    project.set_migrations(&[BASE, CHANGE]);
+    Drizzle::V0.migrate(&database, &project.path().join("migrations"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, errors, messages) = old.retire().await;
+    assert!(errors > 0, "the old release kept working after the column was dropped under it");
+    assert!(messages[0].contains("column \"legacy\" does not exist"), "{messages:?}");
+}
+
+/// The old release outstays the bound: nothing is applied, it is said, and the
+/// contract part stays held back for the next release.
+#[tokio::test]
+async fn an_old_release_that_outstays_the_bound_leaves_the_contract_part_held_back() {
+    let project = project("app_sessions = \"app@\"\nretire_wait = \"2s\"\n");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let old = OldRelease::start(&database, "app@rev0").await;
+    at_revision(&project, &database, "rev1", &["contract"])
+        .expect_code(5)
+        .expect_stderr_contains("the previous release still has sessions after 2 s: app@rev0 (1)")
+        .expect_stderr_contains("the contract part stays held back");
+    // This release's own sessions do not count.
+    let own = OldRelease::start(&database, "app@rev1").await;
+    old.retire().await;
+    at_revision(&project, &database, "rev1", &["contract"]).expect_code(0).expect_stdout_contains("contract part");
+    own.retire().await;
+}
+
+/// In production (where `release` holds contract parts back by default) the
+/// gate and `lint` excuse what is held back, the drop's clients being gone
+/// when it runs; with `hold_back = false` both still refuse it, as before.
+#[tokio::test]
+async fn the_gate_and_lint_excuse_the_drop_release_holds_back() {
+    let production = "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[backup]\nbefore_migrate = false\n";
+    let project = TestProject::with_migrations(&[BASE, CHANGE]);
+    project.file("environments/production.toml", production);
+    let lint = project.run(&["--env", "production", "--output", "json", "lint", "0001"]);
+    lint.expect_code(0);
+    let findings = lint.json()["result"]["findings"].as_array().unwrap().clone();
+    let drops: Vec<&serde_json::Value> =
+        findings.iter().filter(|f| f["rule"] == "ban-drop-column" || f["rule"] == "previous-release-overlap").collect();
+    assert_eq!(drops.len(), 2, "{findings:?}");
+    assert!(
+        drops.iter().all(|f| f["verdict"] == "harmless"
+            && f["reason"].as_str().unwrap().contains("held back until the previous release has retired")),
+        "{drops:?}"
+    );
+
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE]);
+    let mut command = project.on(&database);
+    command.env("PRAXIA_ENV", "production").env("GIT_REV", "rev0").arg("release");
+    crate::support::project::Outcome::of(&mut command).expect_code(0);
+    project.set_migrations(&[BASE, CHANGE]);
+    let mut command = project.on(&database);
+    command.env("PRAXIA_ENV", "production").env("GIT_REV", "rev1").arg("release");
+    crate::support::project::Outcome::of(&mut command)
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy expand part");
+
+    project.file("environments/production.toml", &format!("{production}\n[contract]\nhold_back = false\n"));
+    project
+        .run(&["--env", "production", "lint", "0001"])
+        .expect_code(10)
+        .expect_stdout_contains("previous-release-overlap");
+}
