@@ -85,17 +85,19 @@ impl Recipe {
         }
     }
 
-    /// Whether a finding of `rule` is one a recipe answers.
+    /// Whether a finding of `rule` is one a recipe answers: a foreign key added
+    /// NOT VALID and validated apart answers Squawk's `adding-foreign-key-constraint` too.
     pub fn answers(rule: &str) -> bool {
-        [
-            Recipe::ConcurrentIndex,
-            Recipe::NotValidConstraint,
-            Recipe::NotNullThroughCheck,
-            Recipe::UniqueThroughConcurrentIndex,
-            Recipe::ConcurrentDropIndex,
-        ]
-        .iter()
-        .any(|recipe| recipe.rule() == rule)
+        rule == "adding-foreign-key-constraint"
+            || [
+                Recipe::ConcurrentIndex,
+                Recipe::NotValidConstraint,
+                Recipe::NotNullThroughCheck,
+                Recipe::UniqueThroughConcurrentIndex,
+                Recipe::ConcurrentDropIndex,
+            ]
+            .iter()
+            .any(|recipe| recipe.rule() == rule)
     }
 
     /// What the rewrite does, for a person.
@@ -229,10 +231,12 @@ impl Earlier {
         }
     }
 
-    /// Reads a migration of this release: its tables are new to the later ones.
+    /// Reads a migration of this release: the tables it surely creates are new to the later ones.
     pub fn in_release(&mut self, sql: &str) {
         self.shipped(sql);
-        self.new_tables.extend(tables_created(sql));
+        self.new_tables.extend(
+            located_statements(sql).iter().filter_map(|statement| created_for_sure(&sql[statement.range.clone()])),
+        );
     }
 
     fn read_partitioning(&mut self, text: &str, words: &[String]) {
@@ -268,7 +272,7 @@ pub fn rewrite(sql: &str, earlier: &Earlier) -> LockSafe {
     }
     let mut plan = Plan::default();
     let mut known = earlier.clone();
-    known.new_tables.extend(statements.iter().filter_map(|s| created_table(&sql[s.range.clone()])));
+    known.new_tables.extend(statements.iter().filter_map(|s| created_for_sure(&sql[s.range.clone()])));
     let mut outcomes = Vec::new();
     for (index, s) in statements.iter().enumerate() {
         outcomes.push(outcome(sql, s, plan.statement(sql, s, &statements[index + 1..], &known)));
@@ -277,7 +281,7 @@ pub fn rewrite(sql: &str, earlier: &Earlier) -> LockSafe {
     LockSafe { sql: plan.apply(sql), statements: outcomes }
 }
 
-/// The tables `sql` creates (`CREATE TABLE`), for the migrations after it.
+/// The tables `sql` creates (`CREATE TABLE`, `IF NOT EXISTS` or not).
 pub fn tables_created(sql: &str) -> Vec<TableName> {
     located_statements(sql).iter().filter_map(|statement| created_table(&sql[statement.range.clone()])).collect()
 }
@@ -343,7 +347,7 @@ struct Plan {
 impl Plan {
     fn statement(&mut self, sql: &str, statement: &Located, later: &[Located], known: &Earlier) -> Outcome {
         let text = &sql[statement.range.clone()];
-        let Some(shape) = Shape::read(text, &statement.words) else {
+        let Some((shape, guarded)) = read_shape(text, &statement.words) else {
             return Outcome::LeftAlone(left_alone_reason(text, &statement.words));
         };
         if let Some(table) = shape.table()
@@ -376,7 +380,12 @@ impl Plan {
                 }
             }
             Shape::AddConstraint { table, constraint, .. } => {
-                self.replacements.push((statement.range.clone(), format!("{body} NOT VALID;")));
+                let not_valid = match guarded {
+                    // drizzle-kit's guard: NOT VALID inside it, before the guarded statement's `;`.
+                    Some(end) => format!("{} NOT VALID{}", &text[..end], &text[end..]),
+                    None => format!("{body} NOT VALID;"),
+                };
+                self.replacements.push((statement.range.clone(), not_valid));
                 self.at_end.push(validate(table, constraint));
                 Recipe::NotValidConstraint
             }
@@ -476,7 +485,51 @@ fn partitioned_reason(shape: &Shape, known: &Earlier) -> Option<LeftAlone> {
 /// renamed table).
 fn uses_table_unrecognised(sql: &str, statement: &Located, table: &TableName) -> bool {
     let text = &sql[statement.range.clone()];
-    identifiers(text).contains(&table.name) && Shape::read(text, &statement.words).is_none()
+    identifiers(text).contains(&table.name) && read_shape(text, &statement.words).is_none()
+}
+
+/// The statement's shape, read exactly; or, for drizzle-kit 0.2x's guard
+/// (`DO $$ BEGIN <ADD CONSTRAINT>; EXCEPTION WHEN duplicate_object THEN null; END $$;`),
+/// the guarded constraint's, with where its `;` is in `text`.
+fn read_shape(text: &str, words: &[String]) -> Option<(Shape, Option<usize>)> {
+    if let Some(shape) = Shape::read(text, words) {
+        return Some((shape, None));
+    }
+    let inner = guarded(text)?;
+    let words = ["ALTER".to_owned(), "TABLE".to_owned()];
+    match Shape::read(&text[inner.clone()], &words)? {
+        Shape::AddConstraint { table, constraint, references } => {
+            // Offsets and written names are the inner text's: shifted to the statement's.
+            Some((Shape::AddConstraint { table, constraint, references }, Some(inner.end)))
+        }
+        _ => None,
+    }
+}
+
+/// The guarded statement of drizzle-kit's duplicate_object guard, without its
+/// `;`, as a range of `text`: exactly that shape, or nothing.
+fn guarded(text: &str) -> Option<Range<usize>> {
+    let mut at = 0;
+    let word = |expected: &str, at: &mut usize| -> Option<()> {
+        let rest = &text[*at..];
+        let skipped = rest.len() - rest.trim_start().len();
+        let rest = &rest[skipped..];
+        let matches = rest.get(..expected.len()).is_some_and(|head| head.eq_ignore_ascii_case(expected));
+        matches.then(|| *at += skipped + expected.len())
+    };
+    for expected in ["DO", "$$", "BEGIN"] {
+        word(expected, &mut at)?;
+    }
+    let start = at + (text[at..].len() - text[at..].trim_start().len());
+    let end = start + text[start..].find(';')?;
+    let mut after = end + 1;
+    for expected in ["EXCEPTION", "WHEN", "duplicate_object", "THEN", "null", ";", "END", "$$"] {
+        word(expected, &mut after)?;
+    }
+    let tail = text[after..].trim();
+    let inner = &text[start..end];
+    (matches!(tail, "" | ";") && !inner.contains("$$") && !inner.contains("--") && !inner.contains("/*"))
+        .then_some(start..end)
 }
 
 fn text_with_semicolon(text: &str) -> String {
@@ -512,7 +565,7 @@ fn left_alone_reason(text: &str, words: &[String]) -> LeftAlone {
     let pair = |first: &str, second: &str| words.windows(2).any(|pair| pair[0] == first && pair[1] == second);
     match (w(0), w(1)) {
         ("DO", _) => LeftAlone::InDoBlock,
-        ("ALTER", "TABLE") if pair("DATA", "TYPE") => LeftAlone::TypeChange,
+        ("ALTER", "TABLE") if pair("DATA", "TYPE") || (pair("ALTER", "COLUMN") && has("TYPE")) => LeftAlone::TypeChange,
         ("ALTER", "TABLE") if pair("PRIMARY", "KEY") => LeftAlone::PrimaryKey,
         ("ALTER", "TABLE") if pair("ADD", "COLUMN") && has("DEFAULT") && text.contains("()") => {
             LeftAlone::DefaultCallsFunction
@@ -526,13 +579,26 @@ fn left_alone_reason(text: &str, words: &[String]) -> LeftAlone {
 
 /// The table `CREATE [UNLOGGED] TABLE [IF NOT EXISTS] name` creates.
 fn created_table(text: &str) -> Option<TableName> {
+    created(text).map(|(table, _)| table)
+}
+
+/// The table a statement creates for sure: not `IF NOT EXISTS`, which may find
+/// the live table there (as the review takes it), so its lock may matter.
+fn created_for_sure(text: &str) -> Option<TableName> {
+    created(text).filter(|(_, for_sure)| *for_sure).map(|(table, _)| table)
+}
+
+/// `CREATE [UNLOGGED] TABLE [IF NOT EXISTS] name`: the name, and whether it is made for sure.
+fn created(text: &str) -> Option<(TableName, bool)> {
     let tokens = tokens(text).0;
     let mut at = Cursor { tokens: &tokens, at: 0 };
     at.keyword("CREATE")?;
     at.optional_keyword("UNLOGGED");
     at.keyword("TABLE")?;
+    let before = at.at;
     at.if_exists(&["IF", "NOT", "EXISTS"]);
-    Some(at.table(text)?.name)
+    let for_sure = at.at == before;
+    Some((at.table(text)?.name, for_sure))
 }
 
 /// A table as written (`"public"."t"`), and its name.
@@ -1075,6 +1141,58 @@ mod tests {
     }
 
     #[test]
+    fn drizzle_kits_duplicate_object_guard_gets_not_valid_inside_it() {
+        let guard = |constraint: &str| {
+            format!(
+                "DO $$ BEGIN\n ALTER TABLE \"s\" ADD CONSTRAINT {constraint};\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;\n"
+            )
+        };
+        let sql = [
+            guard("\"s_a_fk\" FOREIGN KEY (\"a\") REFERENCES \"public\".\"a\"(\"id\") ON DELETE cascade ON UPDATE no action"),
+            guard("\"s_b_fk\" FOREIGN KEY (\"b\") REFERENCES \"public\".\"b\"(\"id\") ON DELETE cascade ON UPDATE no action"),
+        ]
+        .join("--> statement-breakpoint\n");
+        let fixed = rewrite(&sql, &existing());
+        assert_eq!(
+            recipes(&fixed),
+            [Outcome::Rewritten(Recipe::NotValidConstraint), Outcome::Rewritten(Recipe::NotValidConstraint)]
+        );
+        assert!(
+            fixed.sql.contains("ON UPDATE no action NOT VALID;\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;"),
+            "{}",
+            fixed.sql
+        );
+        assert!(fixed.sql.ends_with("COMMIT;\n--> statement-breakpoint\nBEGIN;\n--> statement-breakpoint\nALTER TABLE \"s\" VALIDATE CONSTRAINT \"s_a_fk\";\n--> statement-breakpoint\nALTER TABLE \"s\" VALIDATE CONSTRAINT \"s_b_fk\";\n"), "{}", fixed.sql);
+        assert_idempotent(&fixed);
+        // Anything else in a DO block stays as written.
+        let other = "DO $$ BEGIN\n ALTER TABLE \"s\" ADD CONSTRAINT \"c\" CHECK (a > 0);\nEXCEPTION\n WHEN others THEN null;\nEND $$;";
+        assert_eq!(recipes(&rewrite(other, &existing())), [Outcome::LeftAlone(LeftAlone::InDoBlock)]);
+    }
+
+    #[test]
+    fn a_table_created_if_not_exists_may_be_live_and_its_index_is_built_concurrently() {
+        let sql = concat!(
+            "CREATE TABLE IF NOT EXISTS \"t\" (\"id\" integer PRIMARY KEY, \"x\" integer);--> statement-breakpoint\n",
+            "CREATE INDEX IF NOT EXISTS \"t_x_idx\" ON \"t\" USING btree (\"x\");--> statement-breakpoint\n",
+            "CREATE TABLE \"u\" (\"id\" integer PRIMARY KEY, \"x\" integer);--> statement-breakpoint\n",
+            "CREATE INDEX \"u_x_idx\" ON \"u\" USING btree (\"x\");--> statement-breakpoint\n",
+            "ALTER TABLE \"t\" ALTER COLUMN \"x\" TYPE bigint USING \"x\"::bigint;",
+        );
+        let fixed = rewrite(sql, &existing());
+        assert_eq!(
+            recipes(&fixed),
+            [
+                Outcome::LeftAlone(LeftAlone::NoRecipe),
+                Outcome::Rewritten(Recipe::ConcurrentIndex),
+                Outcome::LeftAlone(LeftAlone::NoRecipe),
+                Outcome::LeftAlone(LeftAlone::NewTable("\"u\"".to_owned())),
+                Outcome::LeftAlone(LeftAlone::TypeChange),
+            ]
+        );
+        assert!(Recipe::answers("adding-foreign-key-constraint"));
+    }
+
+    #[test]
     fn a_partitioned_tables_indexes_and_foreign_keys_are_left_as_written_with_why() {
         let mut earlier = Earlier::default();
         earlier.shipped(concat!(
@@ -1145,7 +1263,7 @@ mod tests {
             (r#"ALTER TABLE "t" ADD CONSTRAINT "t_pkey" PRIMARY KEY("id");"#, LeftAlone::PrimaryKey),
             (r#"ALTER TABLE "t" ALTER COLUMN "x" SET DEFAULT now();"#, LeftAlone::NoRecipe),
             (
-                r#"DO $$ BEGIN ALTER TABLE "a" ADD CONSTRAINT "a_fk" FOREIGN KEY ("b") REFERENCES "b"("id"); EXCEPTION WHEN duplicate_object THEN null; END $$;"#,
+                r#"DO $$ BEGIN ALTER TABLE "a" ADD CONSTRAINT "a_fk" FOREIGN KEY ("b") REFERENCES "b"("id"); EXCEPTION WHEN others THEN null; END $$;"#,
                 LeftAlone::InDoBlock,
             ),
             // Shapes read exactly or not at all.

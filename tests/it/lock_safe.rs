@@ -28,6 +28,7 @@ const CHANGE: &str = concat!(
     "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_org_age_unique\" UNIQUE NULLS NOT DISTINCT(\"organization_id\",\"age\");--> statement-breakpoint\n",
     "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_organization_id_organization_id_fk\" FOREIGN KEY (\"organization_id\") REFERENCES \"public\".\"organization\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n",
     "ALTER TABLE \"public\".\"profile\" ADD CONSTRAINT \"profile_age_check\" CHECK (\"profile\".\"age\" > 0);--> statement-breakpoint\n",
+    "DO $$ BEGIN\n ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_age_max\" CHECK (\"profile\".\"age\" < 1000);\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;\n--> statement-breakpoint\n",
     "CREATE INDEX \"profile_nick_idx\" ON \"profile\" USING btree (\"nick\");--> statement-breakpoint\n",
     "DROP INDEX \"profile_old_idx\";",
 );
@@ -42,6 +43,7 @@ fn the_rewritten_migration_leaves_the_schema_the_original_leaves() {
             Outcome::Rewritten(Recipe::NotNullThroughCheck),
             Outcome::Rewritten(Recipe::UniqueThroughConcurrentIndex),
             Outcome::Rewritten(Recipe::UniqueThroughConcurrentIndex),
+            Outcome::Rewritten(Recipe::NotValidConstraint),
             Outcome::Rewritten(Recipe::NotValidConstraint),
             Outcome::Rewritten(Recipe::NotValidConstraint),
             Outcome::Rewritten(Recipe::ConcurrentIndex),
@@ -67,7 +69,7 @@ fn a_drizzle_1_folder_fixed_by_lint_is_applied_by_drizzle_1s_migrator() {
     project
         .run(&["--env", "test", "lint", "--fix", "20250102000000_change", "--write"])
         .expect_code(0)
-        .expect_stdout_contains("7 statements rewritten in 1 migration")
+        .expect_stdout_contains("8 statements rewritten in 1 migration")
         .expect_stdout_contains("--- a/migrations/20250102000000_change/migration.sql")
         .expect_stdout_contains("wrote 1 file");
     let fixed = std::fs::read_to_string(project.path().join("migrations/20250102000000_change/migration.sql")).unwrap();
