@@ -300,6 +300,11 @@ pub enum Command {
         #[arg(long)]
         no_wait: bool,
         #[command(flatten)]
+        remote: RemoteArgs,
+        /// Confirm it on a production environment without the prompt.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
         database: DatabaseArgs,
     },
     /// Apply pending migrations (--dry-run prints the SQL instead).
@@ -814,6 +819,7 @@ impl Command {
     pub fn remote_args(&self) -> Option<&RemoteArgs> {
         match self {
             Command::Migrate { remote, .. }
+            | Command::Contract { remote, .. }
             | Command::Status { remote, .. }
             | Command::Plan { remote, .. }
             | Command::Seed { remote, .. }

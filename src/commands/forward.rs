@@ -40,6 +40,10 @@ pub fn container_arguments(command: &Command, global: &GlobalArgs) -> Vec<String
             value(&mut arguments, "--after-backup", after_backup.as_ref());
             apply_arguments(&mut arguments, apply);
         }
+        Command::Contract { apply, no_wait, .. } => {
+            flag(&mut arguments, "--no-wait", *no_wait);
+            apply_arguments(&mut arguments, apply);
+        }
         Command::Status { wait, exit_code, .. } => {
             flag(&mut arguments, "--exit-code", *exit_code);
             wait_arguments(&mut arguments, wait);
@@ -152,7 +156,7 @@ mod tests {
         // Not forwarded on purpose (see container_arguments), or where it runs.
         let local_only = ["env", "config_dir", "database_url", "color", "yes", "local", "remote", "help", "version"];
         let mut checked = 0;
-        for name in ["migrate", "status", "plan", "seed"] {
+        for name in ["migrate", "contract", "status", "plan", "seed"] {
             let subcommand = definition.find_subcommand(name).expect("a remote command");
             let arguments = subcommand.get_arguments().chain(definition.get_arguments());
             for argument in arguments.filter(|argument| !local_only.contains(&argument.get_id().as_str())) {

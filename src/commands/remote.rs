@@ -1,4 +1,4 @@
-//! Commands run on the Dokku host: `migrate`, `status`, `plan`, `seed` in a
+//! Commands run on the Dokku host: `migrate`, `contract`, `status`, `plan`, `seed` in a
 //! one-off container (`doctor`'s checklist is `doctor/`).
 
 use super::Context;
@@ -157,11 +157,14 @@ async fn backup_first(
 }
 
 fn is_mutating(command: &Command) -> bool {
-    matches!(command, Command::Migrate { dry_run: false, .. } | Command::Seed { .. })
+    matches!(command, Command::Migrate { dry_run: false, .. } | Command::Seed { .. } | Command::Contract { .. })
 }
 
 fn confirmed(command: &Command) -> bool {
-    matches!(command, Command::Migrate { yes: true, .. } | Command::Seed { yes: true, .. })
+    matches!(
+        command,
+        Command::Migrate { yes: true, .. } | Command::Seed { yes: true, .. } | Command::Contract { yes: true, .. }
+    )
 }
 
 /// `--yes`, or the app's name typed at a terminal; without either, exit 3.

@@ -664,9 +664,11 @@ pub async fn migrations(pool: &PgPool, env: &crate::config::Environment) -> Resu
         .iter()
         .map(|migration| {
             let review = crate::review::Reviewed::of(migration, &env.review);
+            let expanded = state.contracts.iter().find(|contract| contract.tag == migration.tag);
             json!({
                 "tag": migration.tag,
                 "mode": migration.mode.to_string(),
+                "expanded": expanded,
                 "statements": sql_of(migration),
                 "findings": review.findings,
             })

@@ -479,6 +479,17 @@ async fn the_migrations_view_shows_applied_and_pending_with_their_review() {
     let rules: Vec<&str> =
         pending["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
     assert!(rules.contains(&"ban-drop-column") && rules.contains(&"previous-release-overlap"), "{rules:?}");
+    assert!(pending["expanded"].is_null());
+
+    // A release that holds the drop back: the view says the migration is expanded.
+    let test_env = std::fs::read_to_string(project.path().join("environments/test.toml")).unwrap();
+    project.file("environments/test.toml", &format!("{test_env}\n[contract]\nhold_back = true\n"));
+    project.run_on(&database, &["release"]).expect_code(0).expect_stdout_contains("expand part");
+    let (status, _, body) = request(studio.port, "GET", "/api/migrations", &host, Some(&studio.token));
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["pending"][0]["tag"], "0002_drop_slug");
+    assert!(view["pending"][0]["expanded"]["expanded_at"].is_string(), "{}", view["pending"][0]);
 }
 
 /// The page in a real browser: Debian's chromium, driven by playwright-core

@@ -27,7 +27,7 @@ pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding
                 statement.syntax().text_range().start().into(),
                 RULE,
                 format!("{what} while the previous release still serves: its containers keep running for DOKKU_WAIT_TO_RETIRE (60 s by default) after the release phase, and their queries fail"),
-                Some("expand and contract: stop using it in one release (deploy), then drop or rename it in the next; for a rename, add the new column, write both, backfill, switch reads, then drop the old one".to_owned()),
+                Some("expand and contract: with `[contract] hold_back` (staging and production) `release` holds a drop no later statement needs back until the previous release has retired, and `praxia-deploy contract` applies it; `-- praxia-deploy: contract` on the line before a statement holds it and what follows back. A rename cannot wait: add the new column, write both, backfill, switch reads, then drop the old one in a later migration".to_owned()),
             ))
         })
         .collect()

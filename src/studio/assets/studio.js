@@ -214,6 +214,8 @@ async function showMigrations() {
   section.appendChild(element("h3", "Pending (" + view.pending.length + ")"));
   view.pending.forEach((migration) => {
     section.appendChild(element("h4", migration.tag + " - " + migration.mode));
+    if (migration.expanded) section.appendChild(element("p",
+      "expanded, contract pending since " + migration.expanded.expanded_at + ": praxia-deploy contract applies the rest once the previous release has retired"));
     migration.findings.forEach((f) => section.appendChild(
       element("p", f.level + "[" + f.rule + "] line " + f.line + ": " + f.message + (f.verdict !== "danger" ? " (" + f.verdict + ")" : ""), f.level === "error" ? "invalid" : "")));
     section.appendChild(statements(migration));
