@@ -285,3 +285,185 @@ async fn the_gate_and_lint_excuse_the_drop_release_holds_back() {
         .expect_code(10)
         .expect_stdout_contains("previous-release-overlap");
 }
+
+// ---- Adversarial tests (attack on issue 27): each fails on 63b04ef. ----
+
+async fn scalar(database: &TestDatabase, sql: &str) -> Option<String> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_optional(&mut connection)
+        .await
+        .unwrap()
+        .flatten()
+}
+
+/// drizzle-kit's output when an enum column and its enum go: the column drop is
+/// held back, but the `DROP TYPE` after it, left in the expand part, needs it gone.
+#[tokio::test]
+async fn attack_a_drop_type_after_a_held_drop_column_breaks_the_release() {
+    const BASE_ENUM: (&str, i64, &str) = (
+        "0000_base",
+        1000,
+        "CREATE TYPE \"public\".\"mood_kind\" AS ENUM('happy', 'sad');--> statement-breakpoint\nCREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"mood\" \"mood_kind\");",
+    );
+    const DROP_ENUM: (&str, i64, &str) = (
+        "0001_drop_mood",
+        2000,
+        "ALTER TABLE \"note\" DROP COLUMN \"mood\";--> statement-breakpoint\nDROP TYPE \"public\".\"mood_kind\";",
+    );
+    let project = project("");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE_ENUM]);
+    at_revision(&project, &database, "rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE_ENUM, DROP_ENUM]);
+    // Fails today: exit 6, "cannot drop type mood_kind because other objects depend on it".
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+}
+
+/// A contract part that fails (a view still reads the column): the error says
+/// "editing it is safe", but an edited file is refused; nothing lets the team
+/// finish it, and every later release runs it first and fails.
+#[tokio::test]
+async fn attack_a_failing_contract_part_says_editing_is_safe_and_cannot_be_fixed() {
+    const BASE_VIEW: (&str, i64, &str) = (
+        "0000_base",
+        1000,
+        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);--> statement-breakpoint\nCREATE VIEW \"note_v\" AS SELECT \"id\", \"legacy\" FROM \"note\";",
+    );
+    let project = project("");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE_VIEW]);
+    at_revision(&project, &database, "rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE_VIEW, CHANGE]);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0).expect_stdout_contains("expand part");
+    let failed = at_revision(&project, &database, "rev1", &["contract", "--no-wait"]);
+    failed.expect_code(6);
+    // The help of a failed contract part must not invite an edit the next run refuses...
+    project.file(
+        "migrations/0001_drop_legacy.sql",
+        &format!("DROP VIEW \"note_v\";--> statement-breakpoint\n{}", CHANGE.2),
+    );
+    let edited = at_revision(&project, &database, "rev1", &["contract", "--no-wait"]);
+    edited.expect_code(4).expect_stderr_contains("was edited after its expand part ran");
+    assert!(
+        !failed.stderr.contains("editing it is safe"),
+        "the failed contract part's help invites the edit that is then refused:\n{}",
+        failed.stderr
+    );
+}
+
+/// `-- praxia-deploy: contract` in a no-transaction migration is silently
+/// ignored: what the author held back runs in the release phase.
+#[tokio::test]
+async fn attack_the_contract_line_of_a_no_transaction_migration_is_silently_ignored() {
+    const BASE_INDEX: (&str, i64, &str) = (
+        "0000_base",
+        1000,
+        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);--> statement-breakpoint\nCREATE INDEX \"note_legacy_idx\" ON \"note\" (\"legacy\");",
+    );
+    const SWAP: (&str, i64, &str) = (
+        "0001_swap_index",
+        2000,
+        "-- praxia-deploy: no-transaction\nCREATE INDEX CONCURRENTLY \"note_body_idx\" ON \"note\" (\"body\");--> statement-breakpoint\n-- praxia-deploy: contract\nDROP INDEX CONCURRENTLY \"note_legacy_idx\";",
+    );
+    let project = project("");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE_INDEX]);
+    at_revision(&project, &database, "rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE_INDEX, SWAP]);
+    let released = at_revision(&project, &database, "rev1", &["release"]);
+    let kept = scalar(&database, "SELECT to_regclass('note_legacy_idx')::text").await;
+    // Either refused, or the index the author held back is still there.
+    assert!(
+        released.code != 0 || kept.is_some(),
+        "release exited 0 and dropped the index the author put after `-- praxia-deploy: contract`"
+    );
+}
+
+/// drizzle's migrator (the backend's migrate.js, or a developer) runs a
+/// drop-only migration whose expand part ran: the file is applied, but
+/// contract_pending keeps the row forever and status says "contract pending".
+#[tokio::test]
+async fn attack_drizzles_migrator_leaves_a_stale_contract_pending_row() {
+    const DROP_ONLY: (&str, i64, &str) = ("0001_drop_legacy", 2000, "ALTER TABLE \"note\" DROP COLUMN \"legacy\";");
+    let project = project("");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE]);
+    at_revision(&project, &database, "rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE, DROP_ONLY]);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0).expect_stdout_contains("expand part");
+    Drizzle::V0.migrate(&database, &project.path().join("migrations"));
+    assert_eq!(drizzle_rows(&database).await.len(), 2, "drizzle's migrator applied the whole file");
+    let status = at_revision(&project, &database, "rev1", &["status"]);
+    status.expect_code(0);
+    assert!(!status.stdout.contains("contract pending"), "status after drizzle applied it:\n{}", status.stdout);
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"])
+        .expect_code(0)
+        .expect_stdout_contains("nothing held back");
+}
+
+/// The post-deploy step refused because the old release (rev0) is still
+/// connected, and said the next release applies the contract part "once they
+/// are gone"; the next release (rev2) applies it at once, while rev0 still
+/// queries the column.
+#[tokio::test]
+async fn attack_the_next_release_drops_under_an_old_release_still_connected() {
+    let project = project("app_sessions = \"app@\"\nretire_wait = \"2s\"\n");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let old = OldRelease::start(&database, "app@rev0").await;
+    at_revision(&project, &database, "rev1", &["contract"]).expect_code(5).expect_stderr_contains("once they are gone");
+    at_revision(&project, &database, "rev2", &["release"]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, errors, messages) = old.retire().await;
+    assert_eq!(errors, 0, "the old release (still connected) broke: {messages:?}");
+}
+
+/// `migrate --dry-run` while a migration is expanded lists (and judges) the
+/// whole file, statements already run included; `migrate` runs the contract part.
+#[tokio::test]
+async fn attack_migrate_dry_run_lists_the_expand_part_that_already_ran() {
+    let project = project("");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let dry = project.run_on(&database, &["migrate", "--dry-run"]);
+    assert!(!dry.stdout.contains("ADD COLUMN \"title\""), "the dry run lists what already ran:\n{}", dry.stdout);
+}
+
+/// A drop held back takes the other actions of its ALTER TABLE with it: the
+/// new default the new release relies on waits for the contract step.
+#[tokio::test]
+async fn attack_other_actions_of_a_held_alter_table_are_held_back_too() {
+    const MULTI: (&str, i64, &str) = (
+        "0001_drop_legacy",
+        2000,
+        "ALTER TABLE \"note\" ADD COLUMN \"title\" text;--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"legacy\", ALTER COLUMN \"body\" SET DEFAULT 'empty';",
+    );
+    let project = project("");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE]);
+    at_revision(&project, &database, "rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE, MULTI]);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let default = scalar(
+        &database,
+        "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE a.attrelid = 'note'::regclass AND a.attname = 'body'",
+    )
+    .await;
+    assert!(default.is_some(), "the new release's default waits with the drop");
+}
+
+/// PostgreSQL keeps 63 bytes of application_name: with a 24-byte prefix and
+/// Dokku's 40-hex GIT_REV, the new release's own sessions look like another
+/// release's, and the post-deploy step waits the bound and fails every deploy.
+#[tokio::test]
+async fn attack_a_long_application_name_is_truncated_and_counts_as_the_old_release() {
+    let prefix = "acme-backend-production@";
+    let revision = "0123456789abcdef0123456789abcdef01234567";
+    let project = project(&format!("app_sessions = \"{prefix}\"\nretire_wait = \"2s\"\n"));
+    let database = deployed(&project);
+    at_revision(&project, &database, revision, &["release"]).expect_code(0);
+    let own = OldRelease::start(&database, &format!("{prefix}{revision}")).await;
+    at_revision(&project, &database, revision, &["contract"]).expect_code(0);
+    own.retire().await;
+}
