@@ -80,6 +80,8 @@ const CONTRACT_SQL: &str = "CREATE TABLE IF NOT EXISTS praxia_deploy.contract_pe
     expanded_at timestamptz NOT NULL DEFAULT now(),
     expanded_by text NOT NULL,
     revision text,
+    -- When the release that expanded it went live: its post-deploy step ran.
+    went_live_at timestamptz,
     PRIMARY KEY (bookkeeping_table, tag)
 );";
 
@@ -141,6 +143,8 @@ pub struct PendingContract {
     pub expanded_at: String,
     /// The git revision of the release that expanded it (Dokku's `GIT_REV`), if known.
     pub revision: Option<String>,
+    /// Whether that release went live: its post-deploy step ran (after Dokku's switch).
+    pub went_live: bool,
 }
 
 /// The contract parts held back for one bookkeeping table, oldest first; none
@@ -149,8 +153,9 @@ pub async fn pending_contracts(
     connection: &mut PgConnection,
     bookkeeping: &str,
 ) -> Result<Vec<PendingContract>, sqlx::Error> {
-    let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT tag, hash, to_char(expanded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revision \
+    let rows: Vec<(String, String, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT tag, hash, to_char(expanded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revision, \
+                went_live_at IS NOT NULL \
          FROM praxia_deploy.contract_pending WHERE bookkeeping_table = $1 ORDER BY expanded_at, tag",
     )
     .bind(bookkeeping)
@@ -168,7 +173,13 @@ pub async fn pending_contracts(
     })?;
     Ok(rows
         .into_iter()
-        .map(|(tag, hash, expanded_at, revision)| PendingContract { tag, hash, expanded_at, revision })
+        .map(|(tag, hash, expanded_at, revision, went_live)| PendingContract {
+            tag,
+            hash,
+            expanded_at,
+            revision,
+            went_live,
+        })
         .collect())
 }
 
@@ -206,4 +217,18 @@ pub async fn contract_done(connection: &mut PgConnection, bookkeeping: &str, tag
         .execute(connection)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records that the release of `revision` went live (its post-deploy step
+/// runs): what it held back may be finished by the next release.
+pub async fn went_live(connection: &mut PgConnection, bookkeeping: &str, revision: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE praxia_deploy.contract_pending SET went_live_at = now() \
+         WHERE bookkeeping_table = $1 AND revision = $2 AND went_live_at IS NULL",
+    )
+    .bind(bookkeeping)
+    .bind(revision)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected())
 }

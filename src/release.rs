@@ -151,7 +151,8 @@ async fn attempt(
             );
         }
     }
-    match arrange(&mut plan, &state.contracts, &steps.contract) {
+    let connected = app_revisions(migrator, connection, &state, &steps.contract).await?;
+    match arrange(&mut plan, &state.contracts, &steps.contract, connected.as_deref()) {
         Ok(waiting) => carried.waiting = waiting,
         Err(refusal) => return Ok((state, Outcome::Refused(refusal))),
     }
@@ -185,13 +186,15 @@ async fn attempt(
     let judge_again = env.review.gate && carried.committed.is_empty();
     let reviewed = &mut carried.reviewed;
     let waiting = &mut carried.waiting;
+    let contract_mode = &steps.contract;
     let locked = async {
         let state = migrator.read_checked(connection).await.map_err(StepFailed::from)?;
         let mut plan = migrator.plan(&state, settings.order);
         if let Some(refusal) = plan.refusal() {
             return Ok((state, Outcome::Refused(refusal)));
         }
-        match arrange(&mut plan, &state.contracts, &steps.contract) {
+        let connected = app_revisions(migrator, connection, &state, contract_mode).await.map_err(StepFailed::from)?;
+        match arrange(&mut plan, &state.contracts, contract_mode, connected.as_deref()) {
             Ok(later) => *waiting = later,
             Err(refusal) => return Ok((state, Outcome::Refused(refusal))),
         }
@@ -236,6 +239,23 @@ async fn attempt(
         DriftOnRelease::new(env).after(connection, &migrator.plan(&state, OutOfOrder::Allow)).await;
     }
     Ok((state, if nothing_pending { outcome } else { carried.pending_was(outcome) }))
+}
+
+/// The revisions the app's sessions carry (`[contract] app_sessions`), read
+/// only when `release` may finish a contract part an earlier release held back.
+async fn app_revisions(
+    migrator: &Migrator<'_>,
+    connection: &mut PgConnection,
+    state: &crate::migrations::run::DatabaseState,
+    mode: &ContractMode,
+) -> Result<Option<Vec<String>>> {
+    let prefix = migrator.env().contract.app_sessions.as_deref();
+    match (prefix, mode) {
+        (Some(prefix), ContractMode::HoldBack { .. }) if !state.contracts.is_empty() => {
+            crate::migrations::retire::revisions_connected(connection, prefix).await.map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The review gate on `plan`'s pending migrations: the refusal if the

@@ -13,7 +13,7 @@ use crate::cli::{ApplyArgs, WaitArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migration_folder::{Layout, Migration, TransactionMode};
 use crate::migrations::apply::AppliedMigration;
-use crate::migrations::contract::{ContractMode, Waiting};
+use crate::migrations::contract::{ContractMode, Waiting, arrange};
 use crate::migrations::new;
 use crate::migrations::plan::{NameBackfill, OutOfOrder, Plan, TableShape};
 use crate::migrations::run::{DatabaseState, Migrator, Outcome, Run, Settings};
@@ -224,11 +224,12 @@ pub async fn status(context: &Context<'_>, wait: &WaitArgs, exit_code: bool) -> 
 pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_order: bool) -> Result<Report> {
     let migrator = open(context)?;
     let state = migrator.inspect(context.wait(wait)).await?;
-    let plan = migrator.plan(&state, out_of_order(allow_out_of_order));
-    let mut reviews = migrator.review(&plan, None, context.wait(wait)).await?;
-    let held = held_back_by_release(&context.env, &plan, &mut reviews);
+    let mut plan = migrator.plan(&state, out_of_order(allow_out_of_order));
+    // What `release` would run: the parts, where it holds contract parts back.
+    let waiting = arrange(&mut plan, &state.contracts, &ContractMode::for_release(&context.env.contract), None)?;
+    let reviews = migrator.review(&plan, None, context.wait(wait)).await?;
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
-    listing.push_str(&held);
+    listing.push_str(&held_back_by_release(&plan, &waiting));
     listing.push_str(&gate_summary(&context.env, &reviews));
     let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), Some(&reviews)), listing);
     match plan.refusal() {
@@ -237,28 +238,23 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     }
 }
 
-/// What `release` would hold back (where it holds contract parts back and this
-/// is not a first deploy): its findings about clients breaking excused, and a
-/// line per statement held back.
-fn held_back_by_release(env: &crate::config::Environment, plan: &Plan, reviews: &mut [Reviewed]) -> String {
-    use crate::review::expand_contract::{excuse_held_back, split};
+/// What `release` would leave for later: each statement of a contract part it
+/// holds back, and each migration it leaves waiting.
+fn held_back_by_release(plan: &Plan, waiting: &[Waiting]) -> String {
     let mut lines = String::new();
-    if !env.contract.hold_back || plan.applied.is_empty() {
-        return lines;
-    }
-    for migration in &plan.pending {
-        for review in reviews.iter_mut().filter(|review| review.tag == migration.tag) {
-            excuse_held_back(migration, &mut review.findings);
-        }
-        for statement in split(migration).held_back {
-            let line = migration.lines.line_column(&migration.text, statement.range.start).0;
+    for contract in &plan.held_back {
+        for statement in contract.statements() {
             let _ = writeln!(
                 lines,
-                "release holds back {}:{line} until the previous release has retired ({}); `praxia-deploy contract` applies it",
-                migration.tag,
-                statement.why.describe()
+                "release holds back {} line {} until the previous release has retired (`praxia-deploy contract` applies it): {}",
+                contract.tag,
+                statement.line,
+                statement.text.trim().lines().next().unwrap_or("")
             );
         }
+    }
+    for later in waiting {
+        let _ = writeln!(lines, "{}: {}", later.tag, later.why);
     }
     lines
 }
@@ -279,7 +275,9 @@ pub async fn migrate(context: &Context<'_>, args: &ApplyArgs, dry_run: bool, bac
         let migrator = open(context)?;
         let state = migrator.inspect(context.wait(&args.wait)).await?;
         stamp::check(&context.env, state.stamp.as_ref())?;
-        let plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
+        let mut plan = migrator.plan(&state, out_of_order(args.allow_out_of_order));
+        // What `migrate` runs: an expanded migration's contract part, not its whole file.
+        arrange(&mut plan, &state.contracts, &ContractMode::AtOnce, None)?;
         let reviews =
             migrator.review(&plan, args.batch_size.map(|size| size as usize), context.wait(&args.wait)).await?;
         let report = report(&migrator, &state, &plan, Vec::new(), Some(&reviews));
@@ -350,16 +348,25 @@ pub async fn contract(context: &Context<'_>, args: &ApplyArgs, no_wait: bool) ->
         return Ok(Report::new(&report, "nothing held back: no contract part waits"));
     }
     let revision = crate::provenance::revision();
+    let mut connection = migrator.connect(settings.wait).await?;
+    // This release is live (the post-deploy step runs after Dokku's switch): what
+    // it held back, the next release may finish even if this step cannot.
+    if let Some(revision) = &revision {
+        crate::own_schema::went_live(&mut connection, migrator.bookkeeping().name(), revision).await.map_err(
+            |err| {
+                Error::unavailable("could not record that this release went live")
+                    .note("reason", crate::pg_error::describe(&err))
+            },
+        )?;
+    }
     let retired = if no_wait {
-        crate::migrations::retire::Retired::NotWaited
+        Ok(crate::migrations::retire::Retired::NotWaited)
     } else {
         let bound = context.env.contract.retire_wait(std::env::var("DOKKU_WAIT_TO_RETIRE").ok().as_deref());
-        let mut connection = migrator.connect(settings.wait).await?;
-        let retired =
-            crate::migrations::retire::wait(&mut connection, &context.env.contract, revision.as_deref(), bound).await;
-        let _ = sqlx::Connection::close(connection).await;
-        retired?
+        crate::migrations::retire::wait(&mut connection, &context.env.contract, revision.as_deref(), bound).await
     };
+    let _ = sqlx::Connection::close(connection).await;
+    let retired = retired?;
     let steps =
         Steps { drift: false, backup: BackupSource::for_release(&context.env), contract: ContractMode::ContractOnly };
     let (migrator, connected) = open_connected(context, settings.wait).await?;

@@ -592,6 +592,15 @@ fn parse_migration(source: MigrationSource, bytes: Vec<u8>) -> Result<Migration>
         }
         Some(mode) => mode,
     };
+    if let Some(directive) = contract_directive
+        && matches!(mode, TransactionMode::NonTransactional(_) | TransactionMode::AsWritten { .. })
+    {
+        return Err(Error::integrity(format!(
+            "{}: `-- praxia-deploy: contract` in a migration that runs outside drizzle's transaction ({mode})",
+            at(directive)
+        ))
+        .help("the contract part is held back only from a migration that runs in a transaction: move what should wait into a migration of its own, or remove the line"));
+    }
     Ok(Migration {
         tag,
         name,

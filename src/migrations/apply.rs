@@ -989,6 +989,20 @@ impl Failure {
                 batch.len()
             ));
         }
+        match migration.part {
+            crate::migration_folder::Part::Contract => {
+                return error.note("part", "its contract part, held back by a release").help(
+                    "its expand part ran, so the file must not change: add a new migration that makes the contract part runnable (a view or a constraint that needs what it drops, dropped first), and release it: the release runs the new migration before this contract part",
+                );
+            }
+            crate::migration_folder::Part::Expand => {
+                error = error.note(
+                    "part",
+                    "its expand part (its contract part is held back until the previous release retires)",
+                );
+            }
+            crate::migration_folder::Part::Whole => {}
+        }
         error.help(match rollback {
             Rollback::Batch | Rollback::AsWritten if !committed_before_failing => {
                 "fix the migration (it was not recorded as applied, so editing it is safe) and run again"

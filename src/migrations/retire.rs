@@ -25,23 +25,47 @@ pub enum Retired {
     NotWaited,
 }
 
-/// The sessions of other releases: `application_name` starting with `prefix`
-/// and not followed by `revision`, by name, with how many each.
-async fn other_releases(
-    connection: &mut PgConnection,
-    prefix: &str,
-    revision: &str,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
+/// The app's sessions of this database (`application_name` starting with
+/// `prefix`), by name, with how many each.
+async fn app_sessions(connection: &mut PgConnection, prefix: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT application_name, count(*) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid() \
-           AND starts_with(application_name, $1) AND application_name <> $1 || $2 \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND starts_with(application_name, $1) \
          GROUP BY 1 ORDER BY 1",
     )
     .bind(prefix)
-    .bind(revision)
     .fetch_all(connection)
     .await
+}
+
+/// The longest `application_name` the server keeps (NAMEDATALEN - 1 bytes).
+const APPLICATION_NAME_BYTES: usize = 63;
+
+/// This release's sessions' name as the server shows it: cut at 63 bytes, on a
+/// character boundary.
+pub fn own_application_name(prefix: &str, revision: &str) -> String {
+    let mut name = format!("{prefix}{revision}");
+    let mut end = name.len().min(APPLICATION_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    name
+}
+
+/// The revisions the app's sessions of this database carry after `prefix` (as
+/// the server keeps them: cut at 63 bytes).
+pub async fn revisions_connected(connection: &mut PgConnection, prefix: &str) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT substr(application_name, length($1) + 1) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND starts_with(application_name, $1)",
+    )
+    .bind(prefix)
+    .fetch_all(connection)
+    .await
+    .map_err(|err| {
+        Error::unavailable("could not read the database's sessions").note("reason", crate::pg_error::describe(&err))
+    })
 }
 
 /// Waits until the previous release has retired, at most `bound`.
@@ -62,25 +86,39 @@ pub async fn wait(
         tokio::time::sleep(bound).await;
         return Ok(Retired::BoundWaited(bound));
     };
+    let own = own_application_name(prefix, revision);
     let mut reported = started;
+    // No session of this release seen yet: the absence of the old one's proves
+    // nothing (the app may not name its connections as configured).
+    let mut own_seen = false;
     loop {
-        let others = other_releases(connection, prefix, revision).await.map_err(|err| {
+        let sessions = app_sessions(connection, prefix).await.map_err(|err| {
             Error::unavailable("could not read the database's sessions").note("reason", crate::pg_error::describe(&err))
         })?;
-        if others.is_empty() {
+        own_seen |= sessions.iter().any(|(name, _)| *name == own);
+        let others: Vec<&(String, i64)> = sessions.iter().filter(|(name, _)| *name != own).collect();
+        if others.is_empty() && own_seen {
             return Ok(Retired::SessionsGone(started.elapsed()));
         }
         let sessions = others.iter().map(|(name, count)| format!("{name} ({count})")).collect::<Vec<_>>().join(", ");
         if started.elapsed() >= bound {
+            if others.is_empty() {
+                tracing::info!(
+                    "no session named {own} seen in {} s: its absence of the previous release's proves nothing, so the whole bound was waited",
+                    bound.as_secs()
+                );
+                return Ok(Retired::BoundWaited(bound));
+            }
             return Err(Error::unavailable(format!(
                 "the previous release still has sessions after {} s: {sessions}",
                 bound.as_secs()
             ))
-            .help("nothing was applied: the contract part stays held back, and the next release or `praxia-deploy contract` applies it once they are gone"));
+            .help("nothing was applied: the contract part stays held back; `praxia-deploy contract` applies it once they are gone, and the next release only once they are"));
         }
         if reported.elapsed() >= REPORT_EVERY {
             reported = Instant::now();
-            tracing::info!("waiting for the previous release to retire: {sessions}");
+            let waiting_for = if others.is_empty() { format!("a session named {own}") } else { sessions };
+            tracing::info!("waiting for the previous release to retire: {waiting_for}");
         }
         tokio::time::sleep(POLL).await;
     }

@@ -107,9 +107,11 @@ pub async fn read(connection: &mut PgConnection, bookkeeping: &Bookkeeping, deta
             if !rows_read && shape != TableShape::Missing && !has_stamp_table {
                 rows = read_rows(connection, &bookkeeping.rows_sql()).await.map_err(unreadable)?.unwrap_or_default();
             }
-            let rows = rows.into_iter().map(|(row, _)| row).collect();
-            let contracts =
+            let rows: Vec<AppliedRow> = rows.into_iter().map(|(row, _)| row).collect();
+            let mut contracts =
                 crate::own_schema::pending_contracts(connection, bookkeeping.name()).await.map_err(unreadable)?;
+            // drizzle's migrator ran the whole file meanwhile: nothing of it is held back any more.
+            contracts.retain(|contract| !rows.iter().any(|row| row.hash == contract.hash));
             Ok(DatabaseState { stamp, rows: AppliedRows { shape, rows }, invalid_indexes, contracts })
         }
         (Detail::Full, None) => Err(unreadable(stopped.unwrap_or(sqlx::Error::RowNotFound))),

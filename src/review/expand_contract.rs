@@ -94,9 +94,11 @@ impl ExpandContract {
 /// the previous release has retired.
 const CLIENTS_BREAK: [&str; 3] = ["previous-release-overlap", "ban-drop-column", "ban-drop-table"];
 
-/// A finding of those rules on a statement of a contract part is harmless.
+/// A finding of those rules on a statement of a contract part is harmless; not
+/// a rename's, which the new release would meet under the old name.
 pub fn excuse(finding: &mut super::Finding) {
-    if finding.verdict == super::Verdict::Danger && CLIENTS_BREAK.contains(&finding.rule.as_str()) {
+    let renames = finding.message.contains("renamed") || finding.message.contains("moved");
+    if finding.verdict == super::Verdict::Danger && CLIENTS_BREAK.contains(&finding.rule.as_str()) && !renames {
         finding.verdict = super::Verdict::Harmless {
             reason: "held back until the previous release has retired: no client of it is left".to_owned(),
         };
@@ -157,7 +159,8 @@ pub fn split(migration: &Migration) -> ExpandContract {
         }
         let renames =
             statement.renames.is_some() || identifiers(&text[range.clone()]).iter().any(|word| word == "rename");
-        let Some((what, table, dropped)) = drops(statement).filter(|_| !renames) else {
+        let alone = statement.drops.len() == 1 || only_drops_columns(&text[range.clone()]);
+        let Some((what, table, dropped)) = drops(statement).filter(|_| !renames && alone) else {
             if renames {
                 split.kept.push(Statement { range: range.clone(), why: Why::Renames });
             }
@@ -194,17 +197,38 @@ enum Dropped {
 }
 
 /// Whether a later statement (its identifiers) may need what `dropped` takes
-/// away to be gone: one that names a dropped table or column, or that reads or
-/// writes rows of the table (a positional `INSERT` counts its columns).
+/// away to be gone: one that names a dropped table or column, or an object
+/// named after it (an index `t_c_idx` made anew), that reads or writes rows of
+/// the table (a positional `INSERT` counts its columns), or that drops what a
+/// column can depend on (a type, a sequence, a function).
 fn needs(words: &[String], dropped: &Dropped) -> bool {
     const ROWS: [&str; 6] = ["insert", "update", "delete", "select", "copy", "merge"];
+    const DEPENDED_ON: [&str; 7] = ["type", "domain", "sequence", "function", "schema", "extension", "collation"];
+    if words.first().is_some_and(|word| word == "drop")
+        && words.get(1).is_some_and(|kind| DEPENDED_ON.contains(&kind.as_str()))
+    {
+        return true;
+    }
+    let named_after = |stem: &str| words.iter().any(|word| word.starts_with(&format!("{stem}_")));
     match dropped {
-        Dropped::Table(table) => words.contains(table),
+        Dropped::Table(table) => words.contains(table) || named_after(table),
         Dropped::Columns { table, columns } => {
-            columns.iter().any(|column| words.contains(column))
+            columns.iter().any(|column| words.contains(column) || named_after(&format!("{table}_{column}")))
                 || (words.contains(table) && words.iter().any(|word| ROWS.contains(&word.as_str())))
         }
     }
+}
+
+/// Whether every action of an `ALTER TABLE` drops a column (so holding it back
+/// holds nothing the new release needs).
+fn only_drops_columns(text: &str) -> bool {
+    use squawk_syntax::ast;
+    let parsed = SourceFile::parse(text);
+    let Some(ast::Stmt::AlterTable(alter)) = parsed.tree().stmts().next() else {
+        return false;
+    };
+    let mut actions = alter.actions().peekable();
+    actions.peek().is_some() && actions.all(|action| matches!(action, ast::AlterTableAction::DropColumn(_)))
 }
 
 /// What a statement that only drops drops (`table t` or `column t.c`), the

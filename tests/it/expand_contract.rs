@@ -109,25 +109,56 @@ async fn release_holds_the_drop_back_and_the_post_deploy_step_applies_it_once() 
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
 }
 
+/// A post-deploy step that never ran: the next release finishes the contract
+/// part once the app's sessions show the release that expanded it went live
+/// (and none older); without them, it stays held back and says so, and `migrate`
+/// finishes it.
 #[tokio::test]
 async fn a_skipped_post_deploy_step_is_finished_by_the_next_release_or_by_migrate() {
-    let project = project("");
+    let project = project("app_sessions = \"app@\"\n");
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
-    // The next deploy: the code that serves now (rev1) no longer uses the column.
+    // rev1 serves: its sessions say so.
+    let serving = OldRelease::start(&database, "app@rev1").await;
     at_revision(&project, &database, "rev2", &["release"])
         .expect_code(0)
         .expect_stdout_contains("ran 0001_drop_legacy contract part");
     assert_eq!(columns(&database).await, ["id", "body", "title"]);
     assert_eq!(drizzle_rows(&database).await.len(), 2);
+    serving.retire().await;
 
+    let project = project_without_sessions();
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    // Nothing says rev1 went live (its deploy may have failed, rev0 still serving).
+    at_revision(&project, &database, "rev2", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("0001_drop_legacy: expanded, contract pending");
+    assert!(columns(&database).await.contains(&"legacy".to_owned()));
     project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("ran 0001_drop_legacy contract part");
     assert_eq!(drizzle_rows(&database).await.len(), 2);
     at_revision(&project, &database, "rev1", &["contract", "--no-wait"])
         .expect_code(0)
         .expect_stdout_contains("nothing held back");
+}
+
+/// A post-deploy step that ran (and so recorded its release live) but could not
+/// finish: the next release finishes it.
+#[tokio::test]
+async fn a_post_deploy_step_that_ran_lets_the_next_release_finish() {
+    let project = project("app_sessions = \"app@\"\nretire_wait = \"1s\"\n");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let old = OldRelease::start(&database, "app@rev0").await;
+    at_revision(&project, &database, "rev1", &["contract"]).expect_code(5);
+    old.retire().await;
+    at_revision(&project, &database, "rev2", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+}
+
+fn project_without_sessions() -> TestProject {
+    project("")
 }
 
 #[tokio::test]
@@ -174,6 +205,19 @@ impl OldRelease {
         OldRelease { stop, task }
     }
 
+    /// A session of a release that does not read the column: connected, idle.
+    async fn start_idle(database: &TestDatabase, application_name: &str) -> OldRelease {
+        let options: sqlx::postgres::PgConnectOptions = database.url.parse().unwrap();
+        let connection = PgConnection::connect_with(&options.application_name(application_name)).await.unwrap();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            let _ = connection.close().await;
+            (0, 0, Vec::new())
+        });
+        OldRelease { stop, task }
+    }
+
     /// Retires it: (queries, errors, messages).
     async fn retire(self) -> (u64, u64, Vec<String>) {
         self.stop.send(true).unwrap();
@@ -197,6 +241,8 @@ async fn under_traffic_the_old_release_sees_no_error_and_the_column_goes_after_i
 
     project.set_migrations(&[BASE, CHANGE]);
     at_revision(&project, &database, "rev2", &["release"]).expect_code(0).expect_stdout_contains("expand part");
+    // The new release serves beside it (it never reads the column).
+    let new = OldRelease::start_idle(&database, "app@rev2").await;
     let mut post_deploy = project.on(&database);
     post_deploy.env("GIT_REV", "rev2").arg("contract");
     post_deploy.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
@@ -214,6 +260,7 @@ async fn under_traffic_the_old_release_sees_no_error_and_the_column_goes_after_i
     assert!(stdout.contains("the previous release's sessions were gone after"), "{stdout}");
     assert!(stdout.contains("ran 0001_drop_legacy contract part"), "{stdout}");
     assert_eq!(columns(&database).await, ["id", "body", "title"]);
+    new.retire().await;
 
     // The backend's way: drizzle's migrator runs the whole file in the release phase.
     let database = test_postgres().fresh_database();
@@ -300,7 +347,7 @@ async fn scalar(database: &TestDatabase, sql: &str) -> Option<String> {
 /// drizzle-kit's output when an enum column and its enum go: the column drop is
 /// held back, but the `DROP TYPE` after it, left in the expand part, needs it gone.
 #[tokio::test]
-async fn attack_a_drop_type_after_a_held_drop_column_breaks_the_release() {
+async fn a_drop_a_later_statement_depends_on_is_not_held_back() {
     const BASE_ENUM: (&str, i64, &str) = (
         "0000_base",
         1000,
@@ -324,7 +371,7 @@ async fn attack_a_drop_type_after_a_held_drop_column_breaks_the_release() {
 /// "editing it is safe", but an edited file is refused; nothing lets the team
 /// finish it, and every later release runs it first and fails.
 #[tokio::test]
-async fn attack_a_failing_contract_part_says_editing_is_safe_and_cannot_be_fixed() {
+async fn a_failing_contract_part_says_how_to_fix_it_and_a_new_migration_does() {
     const BASE_VIEW: (&str, i64, &str) = (
         "0000_base",
         1000,
@@ -345,17 +392,28 @@ async fn attack_a_failing_contract_part_says_editing_is_safe_and_cannot_be_fixed
     );
     let edited = at_revision(&project, &database, "rev1", &["contract", "--no-wait"]);
     edited.expect_code(4).expect_stderr_contains("was edited after its expand part ran");
+    project.file("migrations/0001_drop_legacy.sql", CHANGE.2);
     assert!(
         !failed.stderr.contains("editing it is safe"),
         "the failed contract part's help invites the edit that is then refused:\n{}",
         failed.stderr
     );
+    failed.expect_stderr_contains("add a new migration that makes the contract part runnable");
+    // The way out the help names: a new migration, released; it runs before the held contract part.
+    project.set_migrations(&[BASE_VIEW, CHANGE, ("0002_drop_view", 3000, "DROP VIEW \"note_v\";")]);
+    at_revision(&project, &database, "rev2", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0002_drop_view expand part")
+        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+    assert_eq!(columns(&database).await, ["id", "body", "title"]);
+    assert_eq!(drizzle_rows(&database).await.len(), 3, "every row, in folder order");
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
 }
 
 /// `-- praxia-deploy: contract` in a no-transaction migration is silently
 /// ignored: what the author held back runs in the release phase.
 #[tokio::test]
-async fn attack_the_contract_line_of_a_no_transaction_migration_is_silently_ignored() {
+async fn the_contract_line_of_a_no_transaction_migration_is_refused() {
     const BASE_INDEX: (&str, i64, &str) = (
         "0000_base",
         1000,
@@ -384,7 +442,7 @@ async fn attack_the_contract_line_of_a_no_transaction_migration_is_silently_igno
 /// drop-only migration whose expand part ran: the file is applied, but
 /// contract_pending keeps the row forever and status says "contract pending".
 #[tokio::test]
-async fn attack_drizzles_migrator_leaves_a_stale_contract_pending_row() {
+async fn a_file_drizzles_migrator_applied_meanwhile_is_no_longer_held_back() {
     const DROP_ONLY: (&str, i64, &str) = ("0001_drop_legacy", 2000, "ALTER TABLE \"note\" DROP COLUMN \"legacy\";");
     let project = project("");
     let database = test_postgres().fresh_database();
@@ -407,7 +465,7 @@ async fn attack_drizzles_migrator_leaves_a_stale_contract_pending_row() {
 /// are gone"; the next release (rev2) applies it at once, while rev0 still
 /// queries the column.
 #[tokio::test]
-async fn attack_the_next_release_drops_under_an_old_release_still_connected() {
+async fn the_next_release_does_not_drop_under_an_older_release_still_connected() {
     let project = project("app_sessions = \"app@\"\nretire_wait = \"2s\"\n");
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
@@ -422,7 +480,7 @@ async fn attack_the_next_release_drops_under_an_old_release_still_connected() {
 /// `migrate --dry-run` while a migration is expanded lists (and judges) the
 /// whole file, statements already run included; `migrate` runs the contract part.
 #[tokio::test]
-async fn attack_migrate_dry_run_lists_the_expand_part_that_already_ran() {
+async fn migrate_dry_run_lists_only_what_is_left_of_an_expanded_migration() {
     let project = project("");
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
@@ -433,7 +491,7 @@ async fn attack_migrate_dry_run_lists_the_expand_part_that_already_ran() {
 /// A drop held back takes the other actions of its ALTER TABLE with it: the
 /// new default the new release relies on waits for the contract step.
 #[tokio::test]
-async fn attack_other_actions_of_a_held_alter_table_are_held_back_too() {
+async fn an_alter_table_with_other_actions_than_drops_is_not_held_back() {
     const MULTI: (&str, i64, &str) = (
         "0001_drop_legacy",
         2000,
@@ -457,7 +515,7 @@ async fn attack_other_actions_of_a_held_alter_table_are_held_back_too() {
 /// Dokku's 40-hex GIT_REV, the new release's own sessions look like another
 /// release's, and the post-deploy step waits the bound and fails every deploy.
 #[tokio::test]
-async fn attack_a_long_application_name_is_truncated_and_counts_as_the_old_release() {
+async fn a_long_application_name_cut_by_the_server_is_still_this_release() {
     let prefix = "acme-backend-production@";
     let revision = "0123456789abcdef0123456789abcdef01234567";
     let project = project(&format!("app_sessions = \"{prefix}\"\nretire_wait = \"2s\"\n"));

@@ -13,10 +13,6 @@ use crate::migration_folder::Migration;
 pub const RULE: &str = crate::rule_names::OwnRule::PreviousReleaseOverlap.name();
 
 pub fn findings(migration: &Migration, parse: &Parse<SourceFile>) -> Vec<Finding> {
-    // A contract part runs once the previous release has retired.
-    if migration.part == crate::migration_folder::Part::Contract {
-        return Vec::new();
-    }
     parse
         .tree()
         .stmts()
