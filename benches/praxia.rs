@@ -78,14 +78,23 @@ fn main() {
     let mut results: Vec<Measurement> = Vec::new();
     let mut ratios: Vec<(String, f64)> = Vec::new();
     eprintln!("praxia-deploy benchmarks: binary {}", binary().display());
-    // PRAXIA_BENCH_ONLY=lock-safe runs only issue 26's two scenarios; unset, everything runs.
+    // PRAXIA_BENCH_ONLY=lock-safe runs only issue 26's two scenarios, =expand-contract
+    // only issue 27's deploy under traffic; unset, everything runs.
     let only = std::env::var("PRAXIA_BENCH_ONLY").ok().filter(|only| !only.is_empty());
-    if only.is_some() {
-        assert_eq!(only.as_deref(), Some("lock-safe"), "PRAXIA_BENCH_ONLY knows one value: lock-safe");
-        results.extend(writer_stall_measurements(&mut ratios));
-        results.extend(corpus_fix_measurements(&mut ratios));
-        report(&results, &ratios);
-        return;
+    match only.as_deref() {
+        None => {}
+        Some("lock-safe") => {
+            results.extend(writer_stall_measurements(&mut ratios));
+            results.extend(corpus_fix_measurements(&mut ratios));
+            report(&results, &ratios);
+            return;
+        }
+        Some("expand-contract") => {
+            results.extend(expand_contract_measurements());
+            report(&results, &ratios);
+            return;
+        }
+        Some(other) => panic!("PRAXIA_BENCH_ONLY={other}: it knows lock-safe and expand-contract"),
     }
 
     let floor_true = timed("process start floor: /bin/true", NO_OP_RUNS, || run(&mut Command::new("/bin/true")));
@@ -269,6 +278,7 @@ fn main() {
     results.push(quiet);
     results.push(checked);
 
+    results.extend(expand_contract_measurements());
     results.extend(studio_measurements(&mut ratios));
     results.extend(serve_measurements());
     let (remote, plain) = ssh_measurements();
@@ -446,6 +456,131 @@ fn drop_database(database: &support::TestDatabase) {
 /// A client of the app committing continuously: single-row INSERTs into profile
 /// (each its own transaction, rows every constraint of the migration accepts),
 /// the time of each commit kept.
+const DEPLOY_BASE: &str = "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n";
+const DEPLOY_CHANGE: &str = "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"title\" text;";
+
+/// Issue 27: the old release's failed queries during a deploy that drops a
+/// column it reads. A stand-in for the old release (`app@rev0`) reads the
+/// column every 5 ms on its own connection; the change deploys as praxia-deploy
+/// runs it (`release` of rev1 expands, the post-deploy step `contract` waits for
+/// the old release to retire, which it does a second later) and as the
+/// backend's `migrate.js` runs it (drizzle's migrator, the whole file at once,
+/// the old release retiring a second later).
+fn expand_contract_measurements() -> Vec<Measurement> {
+    eprintln!("  expand-contract: a column dropped while the old release reads it ...");
+    let environment = "kind = \"production\"\n[database]\nwait = \"10s\"\n[backup]\nbefore_migrate = false\n[contract]\napp_sessions = \"app@\"\nretire_wait = \"30s\"\n";
+    let base = [("0000_base", 1_700_000_000_000, DEPLOY_BASE)];
+    let both = [("0000_base", 1_700_000_000_000, DEPLOY_BASE), ("0001_drop_legacy", 1_700_000_001_000, DEPLOY_CHANGE)];
+    let at = |project: &TestProject, database: &support::TestDatabase, revision: &str, command: &str| {
+        let mut run = project.on(database);
+        run.env("GIT_REV", revision).args(["--env", "bench", command]);
+        run
+    };
+    let (mut praxia, mut drizzle, mut waited) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let project = TestProject::with_migrations(&base);
+        project.file("environments/bench.toml", environment);
+        let database = test_postgres().fresh_database();
+        assert_success(at(&project, &database, "rev0", "release").output().unwrap(), "release rev0");
+        let old = OldReader::start(&database.url, "app@rev0", true);
+        project.set_migrations(&both);
+        assert_success(at(&project, &database, "rev1", "release").output().unwrap(), "release rev1");
+        let new = OldReader::start(&database.url, "app@rev1", false);
+        let started = Instant::now();
+        let post_deploy = at(&project, &database, "rev1", "contract").stdout(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        let (queries, errors) = old.stop();
+        assert_success(post_deploy.wait_with_output().unwrap(), "contract");
+        waited.push(started.elapsed().as_secs_f64() * 1000.0);
+        new.stop();
+        assert!(queries > 50, "the old release queried throughout ({queries})");
+        praxia.push(errors as f64);
+        drop_database(&database);
+
+        let database = test_postgres().fresh_database();
+        project.set_migrations(&base);
+        assert_success(project.on(&database).arg("migrate").output().unwrap(), "migrate base");
+        let old = OldReader::start(&database.url, "app@rev0", true);
+        project.set_migrations(&both);
+        std::thread::sleep(Duration::from_millis(200));
+        let output = Command::new("node")
+            .arg(interop("drizzle-migrate.mjs"))
+            .arg(&database.url)
+            .arg(project.path().join("migrations"))
+            .output()
+            .unwrap();
+        assert_success(output, "drizzle's migrator");
+        std::thread::sleep(Duration::from_millis(1000));
+        drizzle.push(old.stop().1 as f64);
+        drop_database(&database);
+    }
+    let count = |name: &str, samples: Vec<f64>, target: Option<(f64, &'static str)>| Measurement {
+        name: name.to_owned(),
+        unit: "errors",
+        samples,
+        target,
+        note: "the old release reading the dropped column every 5 ms until it retires, a second after the switch"
+            .to_owned(),
+    };
+    vec![
+        count("old release's failed queries: release + post-deploy contract", praxia, Some((0.5, "0"))),
+        count("old release's failed queries: drizzle's migrator (migrate.js)", drizzle, None),
+        Measurement {
+            name: "post-deploy contract: time until the drop ran".to_owned(),
+            unit: "ms",
+            samples: waited,
+            target: None,
+            note: "the old release retires 1 s after the step starts".to_owned(),
+        },
+    ]
+}
+
+/// A stand-in for a release's connection (`application_name` as its
+/// containers set it): with `reads`, it reads note.legacy every 5 ms, counting
+/// queries and errors, until stopped.
+struct OldReader {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl OldReader {
+    fn start(url: &str, application_name: &str, reads: bool) -> OldReader {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (url, name, stopped) = (url.to_owned(), application_name.to_owned(), stop.clone());
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+                let mut connection = sqlx::PgConnection::connect_with(&options.application_name(&name)).await.unwrap();
+                ready_tx.send(()).unwrap();
+                let (mut queries, mut errors) = (0u64, 0u64);
+                while !stopped.load(Ordering::Relaxed) {
+                    if reads {
+                        queries += 1;
+                        let read = sqlx::query("SELECT \"legacy\" FROM \"note\" WHERE \"id\" = 1");
+                        if read.fetch_optional(&mut connection).await.is_err() {
+                            errors += 1;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let _ = connection.close().await;
+                (queries, errors)
+            })
+        });
+        ready.recv().expect("the stand-in connected");
+        OldReader { stop, thread }
+    }
+
+    /// Retires it: (queries, errors).
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the stand-in ran to the end")
+    }
+}
+
 struct Writer {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Vec<Instant>>,

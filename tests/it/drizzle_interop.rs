@@ -714,3 +714,32 @@ async fn a_database_only_drizzle_0x_migrated_moves_to_the_drizzle_1_layout_witho
     project.run_on(&database, &["migrate"]).expect_code(0).expect_stdout_contains("applied 1 migration");
     assert_eq!(counter(&database).await, 1);
 }
+
+/// `lint --fix --write` on a drizzle 1.0 folder: drizzle-kit 1.0 still finds no
+/// schema change and its check passes (the rewrite touches the SQL, never a
+/// snapshot), and drizzle-orm 1.0's migrator applies the fixed folder.
+#[test]
+fn a_drizzle_1_folder_fixed_by_lint_keeps_drizzle_kit_1_content_and_migrates() {
+    let project = TestProject::from_repo();
+    let folder = project.path().join("migrations");
+    project.file("environments/test.toml", crate::support::project::TEST_ENVIRONMENT);
+    let (ok, text) = Drizzle::V1.kit(&folder, &["up"]);
+    assert!(ok, "{text}");
+    let created = project.run(&["--env", "test", "--output", "json", "new", "name_index"]).expect_code(0).json();
+    let file = PathBuf::from(created["result"]["file"].as_str().unwrap());
+    std::fs::write(&file, "CREATE INDEX \"organization_name_idx\" ON \"organization\" USING btree (\"name\");")
+        .unwrap();
+    let tag = file.parent().unwrap().file_name().unwrap().to_str().unwrap().to_owned();
+    project
+        .run(&["--env", "test", "lint", "--fix", &tag, "--write"])
+        .expect_code(0)
+        .expect_stdout_contains("wrote 1 file");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("CREATE INDEX CONCURRENTLY"));
+    let (ok, text) = Drizzle::V1.kit(&folder, &["generate"]);
+    assert!(ok && text.contains("No schema changes, nothing to migrate"), "{text}");
+    let (ok, text) = Drizzle::V1.kit(&folder, &["check"]);
+    assert!(ok && text.contains("Everything's fine"), "{text}");
+    let database = test_postgres().fresh_database();
+    Drizzle::V1.migrate(&database, &folder);
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+}
