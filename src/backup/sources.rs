@@ -158,7 +158,8 @@ pub async fn before_migrating(
         BackupSource::Skip => Ok(BeforeMigrating::default()),
         BackupSource::Unavailable => {
             tracing::warn!(
-                "no backup is taken before these {migrations}: [backup] release_dir is not set (README, Backups: a Dokku storage mount)",
+                "no backup is taken before {}: [backup] release_dir is not set (README, Backups: a Dokku storage mount)",
+                if pending == 1 { "this migration".to_owned() } else { format!("these {migrations}") }
             );
             Ok(BeforeMigrating::default())
         }
