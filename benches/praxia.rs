@@ -651,7 +651,7 @@ fn corpus_fix_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> 
     let (mut migrations, mut tally) = (0usize, CorpusTally::default());
     let mut examples: BTreeMap<String, String> = BTreeMap::new();
     let mut replays = Vec::new();
-    for (package, folder) in corpus_folders() {
+    for support::corpus::Corpus { package, folder } in support::corpus::corpus() {
         let original = corpus_project(&folder);
         let fixed = corpus_project(&folder);
         let mut rewritten: BTreeMap<PathBuf, Rewritten> = BTreeMap::new();
@@ -811,30 +811,6 @@ fn top_list(counts: &BTreeMap<String, usize>) -> Vec<(&String, usize)> {
 
 fn top(counts: &BTreeMap<String, usize>) -> String {
     top_list(counts).iter().map(|(name, count)| format!("{count} {name}")).collect::<Vec<_>>().join("; ")
-}
-
-/// The corpus's migration folders as tests/corpus/sources.tsv lists them
-/// (package@version, folder); a folder missing says how to fetch it.
-fn corpus_folders() -> Vec<(String, PathBuf)> {
-    let sources = std::fs::read_to_string(repo_root().join("tests/corpus/sources.tsv")).expect("sources.tsv");
-    sources
-        .lines()
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| {
-            let columns: Vec<&str> = line.split('\t').collect();
-            let (name, version, inside) = (columns[0], columns[1], columns[3]);
-            let folder = repo_root()
-                .join("tests/corpus/.packages")
-                .join(format!("{}@{version}", name.replace('/', "+")))
-                .join(inside);
-            assert!(
-                folder.is_dir(),
-                "{} is missing: run `bash -c 'source scripts/prerequisites.sh && fetch_corpus'` (scripts/test does)",
-                folder.display()
-            );
-            (format!("{name}@{version}"), folder)
-        })
-        .collect()
 }
 
 /// A project with a `test` environment and a copy of `folder` as its migrations.

@@ -8,38 +8,9 @@ use std::path::{Path, PathBuf};
 
 use sqlx::Connection;
 
+use crate::support::corpus::corpus;
 use crate::support::drizzle::Drizzle;
-use crate::support::project::repo_root;
 use crate::support::{TestDatabase, TestProject, test_postgres};
-
-/// One project of the corpus: its package, version and migration folder.
-struct Corpus {
-    package: String,
-    folder: PathBuf,
-}
-
-/// The corpus as sources.tsv lists it; a folder missing says how to fetch it.
-fn corpus() -> Vec<Corpus> {
-    let sources = std::fs::read_to_string(repo_root().join("tests/corpus/sources.tsv")).expect("sources.tsv");
-    sources
-        .lines()
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| {
-            let columns: Vec<&str> = line.split('\t').collect();
-            let (name, version, inside) = (columns[0], columns[1], columns[3]);
-            let folder = repo_root()
-                .join("tests/corpus/.packages")
-                .join(format!("{}@{version}", name.replace('/', "+")))
-                .join(inside);
-            assert!(
-                folder.join("meta/_journal.json").is_file() || folder.is_dir(),
-                "{} is missing: run `bash -c 'source scripts/prerequisites.sh && fetch_corpus'` (scripts/test does)",
-                folder.display()
-            );
-            Corpus { package: format!("{name}@{version}"), folder }
-        })
-        .collect()
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -2,6 +2,7 @@
 //! test, and a builder for a project folder that the real binary runs in.
 #![allow(dead_code, unused_imports)] // each test binary uses its own part of the support module
 
+pub mod corpus;
 pub mod debian_root;
 pub mod drizzle;
 pub mod postgres;

@@ -1,0 +1,35 @@
+//! The real-project corpus: public drizzle-kit projects' migration folders,
+//! unedited, as tests/corpus/sources.tsv lists them (fetched by scripts/test).
+
+use std::path::PathBuf;
+
+use super::project::repo_root;
+
+/// One project of the corpus: `package@version`, and its migration folder.
+pub struct Corpus {
+    pub package: String,
+    pub folder: PathBuf,
+}
+
+/// The corpus as sources.tsv lists it; a folder missing says how to fetch it.
+pub fn corpus() -> Vec<Corpus> {
+    let sources = std::fs::read_to_string(repo_root().join("tests/corpus/sources.tsv")).expect("sources.tsv");
+    sources
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let columns: Vec<&str> = line.split('\t').collect();
+            let (name, version, inside) = (columns[0], columns[1], columns[3]);
+            let folder = repo_root()
+                .join("tests/corpus/.packages")
+                .join(format!("{}@{version}", name.replace('/', "+")))
+                .join(inside);
+            assert!(
+                folder.is_dir(),
+                "{} is missing: run `bash -c 'source scripts/prerequisites.sh && fetch_corpus'` (scripts/test does)",
+                folder.display()
+            );
+            Corpus { package: format!("{name}@{version}"), folder }
+        })
+        .collect()
+}
