@@ -19,9 +19,10 @@ use super::plan::Plan;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContractMode {
     /// `release` where the previous release serves while it runs (staging,
-    /// production): contract parts are held back; those an earlier release of
-    /// another revision held back run first, since the code that serves now
-    /// stopped using what they drop.
+    /// production): contract parts are held back; those an earlier release held
+    /// back run after the new expand parts once that release is known live
+    /// (`contract_may_run`), since the code that serves now stopped using what
+    /// they drop.
     HoldBack { revision: Option<String> },
     /// `migrate`, and `release` in development and test: everything.
     AtOnce,

@@ -1,8 +1,9 @@
 //! The post-deploy step's wait for the previous release to retire: Dokku keeps
 //! its containers serving for `DOKKU_WAIT_TO_RETIRE` after the switch. The app's
 //! connections say their release in `application_name` (`[contract]
-//! app_sessions` and the git revision after it): the wait ends when none of
-//! another revision remains. Without that, the whole bound is waited.
+//! app_sessions` and the git revision after it): the wait ends when, a session
+//! of this release having been seen, none of another revision remains. Without
+//! that, the whole bound is waited.
 
 use std::time::{Duration, Instant};
 
@@ -121,5 +122,22 @@ pub async fn wait(
             tracing::info!("waiting for the previous release to retire: {waiting_for}");
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_releases_name_is_cut_as_the_server_cuts_it() {
+        let revision = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(own_application_name("app@", revision), format!("app@{revision}"));
+        let long = own_application_name("acme-backend-production@", revision);
+        assert_eq!(long.len(), 63);
+        assert!(long.starts_with("acme-backend-production@0123456789abcdef"));
+        // Never inside a character: 62 bytes of prefix, then a two-byte one.
+        let cut = own_application_name(&format!("{}@", "a".repeat(61)), "éé");
+        assert_eq!(cut, format!("{}@", "a".repeat(61)));
     }
 }
