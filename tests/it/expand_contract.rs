@@ -525,3 +525,135 @@ async fn a_long_application_name_cut_by_the_server_is_still_this_release() {
     at_revision(&project, &database, revision, &["contract"]).expect_code(0);
     own.retire().await;
 }
+
+// ---- attack on the fixes (issue 27, second round) ----
+
+/// `release` of `revision` with `migrations`, on a database where `base` was released at `base_rev`.
+fn released_at(
+    project: &TestProject,
+    database: &TestDatabase,
+    migrations: &[(&str, i64, &str)],
+    revision: &str,
+) -> crate::support::project::Outcome {
+    project.set_migrations(migrations);
+    at_revision(project, database, revision, &["release"])
+}
+
+async fn column_type(database: &TestDatabase, column: &str) -> Option<String> {
+    scalar(
+        database,
+        &format!(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'note'::regclass AND attname = '{column}' AND NOT attisdropped"
+        ),
+    )
+    .await
+}
+
+/// A later migration of the same release that needs an earlier one's held
+/// drop to have run: `migrate` (folder order) applies them; `release` runs the
+/// later one's expand part while the drop is held back, and fails.
+#[tokio::test]
+async fn attack_a_later_new_migration_that_needs_an_earlier_ones_held_drop() {
+    const READD: (&str, i64, &str) =
+        ("0002_legacy_again", 3000, "ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;");
+    let project = project("");
+    // migrate: folder order, fine.
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE, CHANGE, READD]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    assert_eq!(column_type(&database, "legacy").await.as_deref(), Some("integer"));
+    // release: should end with the same schema (after contract), not fail.
+    let database = deployed(&project);
+    released_at(&project, &database, &[BASE, CHANGE, READD], "rev1").expect_code(0);
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"]).expect_code(0);
+    assert_eq!(column_type(&database, "legacy").await.as_deref(), Some("integer"));
+}
+
+/// A migration whose dropped column's type a later new migration drops.
+#[tokio::test]
+async fn attack_a_later_new_migration_dropping_the_type_of_a_held_dropped_column() {
+    const BASE_T: (&str, i64, &str) = (
+        "0000_base",
+        1000,
+        "CREATE TYPE \"mood\" AS ENUM ('a', 'b');--> statement-breakpoint\nCREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" \"mood\");",
+    );
+    const DROP_TYPE: (&str, i64, &str) = ("0002_drop_mood", 3000, "DROP TYPE \"mood\";");
+    let project = project("");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE_T, CHANGE, DROP_TYPE]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let database = test_postgres().fresh_database();
+    released_at(&project, &database, &[BASE_T], "rev0").expect_code(0);
+    released_at(&project, &database, &[BASE_T, CHANGE, DROP_TYPE], "rev1").expect_code(0);
+}
+
+/// A held drop of an earlier release, and a new migration that needs it done
+/// (re-adds the column with another type): the earlier release went live (its
+/// sessions are connected), so this release may finish the drop; folder order
+/// works, the two-phase order (new expand parts first) fails the release.
+#[tokio::test]
+async fn attack_a_new_migration_that_needs_an_earlier_releases_held_drop_done() {
+    const READD: (&str, i64, &str) =
+        ("0002_legacy_again", 3000, "ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;");
+    let project = project("app_sessions = \"app@\"\n");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let serving = OldRelease::start_idle(&database, "app@rev1").await;
+    released_at(&project, &database, &[BASE, CHANGE, READD], "rev2")
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+    assert_eq!(column_type(&database, "legacy").await.as_deref(), Some("integer"));
+    serving.retire().await;
+}
+
+/// Same, with a view over the table made by the new migration: in folder
+/// order the view has no `legacy`; run first, it reads it and the held drop fails.
+#[tokio::test]
+async fn attack_a_new_view_over_the_table_makes_the_held_drop_fail() {
+    const VIEW: (&str, i64, &str) = ("0002_view", 3000, "CREATE VIEW \"note_all\" AS SELECT * FROM \"note\";");
+    let project = project("app_sessions = \"app@\"\n");
+    let database = test_postgres().fresh_database();
+    project.set_migrations(&[BASE, CHANGE, VIEW]);
+    project.run_on(&database, &["migrate"]).expect_code(0);
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let serving = OldRelease::start_idle(&database, "app@rev1").await;
+    released_at(&project, &database, &[BASE, CHANGE, VIEW], "rev2").expect_code(0);
+    serving.retire().await;
+}
+
+/// Revisions that are prefixes of each other (`v1`, `v10`, `v11`): the release
+/// of v10 failed its checks (no post-deploy step, none of its sessions), v1
+/// still serves; v11's release must not drop under v1.
+#[tokio::test]
+async fn attack_revisions_that_are_prefixes_of_each_other() {
+    let project = project("app_sessions = \"app@\"\n");
+    let database = test_postgres().fresh_database();
+    released_at(&project, &database, &[BASE], "v1").expect_code(0);
+    let old = OldRelease::start(&database, "app@v1").await;
+    released_at(&project, &database, &[BASE, CHANGE], "v10").expect_code(0);
+    // v10's deploy failed; v11 is released while v1 still serves.
+    at_revision(&project, &database, "v11", &["release"]).expect_code(0);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, errors, messages) = old.retire().await;
+    assert_eq!(errors, 0, "v1, still serving, broke: {messages:?}");
+    assert!(columns(&database).await.contains(&"legacy".to_owned()));
+}
+
+/// A new no-transaction migration in a release that holds a drop back: its
+/// expand part runs, its row waits behind the held one, and the post-deploy step writes both rows.
+#[tokio::test]
+async fn attack_a_no_transaction_migration_after_a_held_drop() {
+    const CONCURRENTLY: (&str, i64, &str) = (
+        "0002_index",
+        3000,
+        "-- praxia-deploy: no-transaction\nCREATE INDEX CONCURRENTLY \"note_body_idx\" ON \"note\" (\"body\");",
+    );
+    let project = project("");
+    let database = deployed(&project);
+    released_at(&project, &database, &[BASE, CHANGE, CONCURRENTLY], "rev1").expect_code(0);
+    assert_eq!(drizzle_rows(&database).await, [sha256(BASE.2)]);
+    at_revision(&project, &database, "rev1", &["contract", "--no-wait"]).expect_code(0);
+    assert_eq!(drizzle_rows(&database).await.len(), 3);
+    project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
+}
