@@ -657,3 +657,53 @@ async fn attack_a_no_transaction_migration_after_a_held_drop() {
     assert_eq!(drizzle_rows(&database).await.len(), 3);
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
 }
+
+/// `plan` says what `release` would do: with the expanding release's sessions
+/// connected, `release` of the next revision finishes the contract part, but
+/// `plan` (which never reads the sessions) says it waits and nothing is pending.
+#[tokio::test]
+async fn attack_plan_says_the_contract_part_waits_where_release_runs_it() {
+    let project = project("app_sessions = \"app@\"\n");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let serving = OldRelease::start_idle(&database, "app@rev1").await;
+    let plan = at_revision(&project, &database, "rev2", &["plan"]);
+    plan.expect_code(0);
+    at_revision(&project, &database, "rev2", &["release"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+    assert!(
+        !plan.stdout.contains("its contract part waits"),
+        "plan said the contract part waits, release ran it:\n{}",
+        plan.stdout
+    );
+    serving.retire().await;
+}
+
+/// In production, `migrate` right after `release` runs the held drop at once
+/// (the old release still connected); its gate refuses the same drop in a
+/// whole file, but excuses it here as "held back until the previous release
+/// has retired", which `migrate` does not do.
+#[tokio::test]
+async fn attack_migrate_in_production_drops_the_held_back_part_under_the_old_release_unrefused() {
+    let production = "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[backup]\nbefore_migrate = false\n\n[contract]\napp_sessions = \"app@\"\n";
+    let project = TestProject::with_migrations(&[BASE]);
+    project.file("environments/production.toml", production);
+    let database = test_postgres().fresh_database();
+    let run = |revision: &str, args: &[&str]| {
+        let mut command = project.on(&database);
+        command.env("PRAXIA_ENV", "production").env("GIT_REV", revision).args(args);
+        crate::support::project::Outcome::of(&mut command)
+    };
+    run("rev0", &["release"]).expect_code(0);
+    project.set_migrations(&[BASE, CHANGE]);
+    // The whole file: refused by the gate.
+    run("rev0", &["migrate", "--yes", "--dry-run"]).expect_stderr_contains("refuses 2 findings");
+    run("rev1", &["release"]).expect_code(0).expect_stdout_contains("expand part");
+    let old = OldRelease::start(&database, "app@rev0").await;
+    // The same drop, held back by release: the gate should still refuse it for `migrate`.
+    let migrate = run("rev1", &["migrate", "--yes"]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, errors, messages) = old.retire().await;
+    assert_eq!(errors, 0, "the old release broke ({}): {messages:?}", migrate.stdout);
+}
