@@ -707,3 +707,33 @@ async fn attack_migrate_in_production_drops_the_held_back_part_under_the_old_rel
     let (_, errors, messages) = old.retire().await;
     assert_eq!(errors, 0, "the old release broke ({}): {messages:?}", migrate.stdout);
 }
+
+/// Drops held back that a later statement of the same migration needs gone,
+/// though it names neither the dropped table or column nor anything named
+/// after it: the release fails where the whole file (`migrate`) applies.
+#[tokio::test]
+async fn attack_false_holds_within_one_migration() {
+    let cases: [(&str, &str); 2] = [
+        // The child's foreign key depends on the parent's primary key index.
+        (
+            "CREATE TABLE \"parent\" (\"id\" integer PRIMARY KEY, \"k\" integer NOT NULL);--> statement-breakpoint\nCREATE TABLE \"child\" (\"id\" integer PRIMARY KEY, \"parent_id\" integer REFERENCES \"parent\"(\"id\"));",
+            "DROP TABLE \"child\";--> statement-breakpoint\nALTER TABLE \"parent\" DROP CONSTRAINT \"parent_pkey\";--> statement-breakpoint\nALTER TABLE \"parent\" ADD CONSTRAINT \"parent_pk\" PRIMARY KEY (\"id\",\"k\");",
+        ),
+        // A constraint name (an index's) reused for the new column.
+        (
+            "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text, CONSTRAINT \"uniq_code\" UNIQUE(\"legacy\"));",
+            "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"code\" text;--> statement-breakpoint\nALTER TABLE \"note\" ADD CONSTRAINT \"uniq_code\" UNIQUE(\"code\");",
+        ),
+    ];
+    for (base, change) in cases {
+        let base = ("0000_base", 1000, base);
+        let change = ("0001_change", 2000, change);
+        let project = project("");
+        let database = test_postgres().fresh_database();
+        project.set_migrations(&[base, change]);
+        project.run_on(&database, &["migrate"]).expect_code(0);
+        let database = test_postgres().fresh_database();
+        released_at(&project, &database, &[base], "rev0").expect_code(0);
+        released_at(&project, &database, &[base, change], "rev1").expect_code(0);
+    }
+}
