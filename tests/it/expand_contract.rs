@@ -737,3 +737,22 @@ async fn attack_false_holds_within_one_migration() {
         released_at(&project, &database, &[base, change], "rev1").expect_code(0);
     }
 }
+
+/// A non-ASCII `app_sessions` prefix: PostgreSQL 15 keeps `application_name`
+/// with each non-ASCII byte as `?`, so no session ever matches; the wait
+/// waits the bound and drops under the old release, still connected, instead
+/// of refusing (exit 5) as with an ASCII prefix, or the setting being refused.
+#[tokio::test]
+async fn attack_a_non_ascii_app_sessions_prefix_never_sees_the_old_release() {
+    let project = project("app_sessions = \"äpp@\"\nretire_wait = \"2s\"\n");
+    let database = deployed(&project);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
+    let old = OldRelease::start(&database, "äpp@rev0").await;
+    let own = OldRelease::start_idle(&database, "äpp@rev1").await;
+    let contract = at_revision(&project, &database, "rev1", &["contract"]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, errors, messages) = old.retire().await;
+    own.retire().await;
+    assert_eq!(errors, 0, "the old release broke ({}): {messages:?}", contract.stdout);
+    assert_eq!(contract.code, 5, "{}", contract.stdout);
+}
