@@ -299,6 +299,10 @@ pub enum Command {
         /// Do not wait for the previous release to retire (it has: you checked).
         #[arg(long)]
         no_wait: bool,
+        /// Record the expanded migration TAG as applied without running its contract part (which
+        /// fails, and whose file must not change); a new migration then does what it should have.
+        #[arg(long, value_name = "TAG", conflicts_with = "no_wait")]
+        abandon: Option<String>,
         #[command(flatten)]
         remote: RemoteArgs,
         /// Confirm it on a production environment without the prompt.
@@ -538,6 +542,7 @@ const RELEASE_EXAMPLES: Examples = &[
 const CONTRACT_EXAMPLES: Examples = &[
     ("praxia-deploy contract", "What app.json's scripts.dokku.postdeploy runs"),
     ("praxia-deploy contract --no-wait", "The previous release is gone already: apply now"),
+    ("praxia-deploy contract --abandon 0007", "Give up 0007's failing contract part; a new migration does it"),
 ];
 
 const MIGRATE_EXAMPLES: Examples = &[

@@ -248,7 +248,7 @@ async fn app_revisions(
     connection: &mut PgConnection,
     state: &crate::migrations::run::DatabaseState,
     mode: &ContractMode,
-) -> Result<Option<Vec<String>>> {
+) -> Result<Option<Vec<crate::migrations::contract::SeenRevision>>> {
     let prefix = migrator.env().contract.app_sessions.as_deref();
     match (prefix, mode) {
         (Some(prefix), ContractMode::HoldBack { .. }) if !state.contracts.is_empty() => {

@@ -40,8 +40,9 @@ pub fn container_arguments(command: &Command, global: &GlobalArgs) -> Vec<String
             value(&mut arguments, "--after-backup", after_backup.as_ref());
             apply_arguments(&mut arguments, apply);
         }
-        Command::Contract { apply, no_wait, .. } => {
+        Command::Contract { apply, no_wait, abandon, .. } => {
             flag(&mut arguments, "--no-wait", *no_wait);
+            value(&mut arguments, "--abandon", abandon.as_ref());
             apply_arguments(&mut arguments, apply);
         }
         Command::Status { wait, exit_code, .. } => {

@@ -226,7 +226,17 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let state = migrator.inspect(context.wait(wait)).await?;
     let mut plan = migrator.plan(&state, out_of_order(allow_out_of_order));
     // What `release` would run: the parts, where it holds contract parts back.
-    let waiting = arrange(&mut plan, &state.contracts, &ContractMode::for_release(&context.env.contract), None)?;
+    let connected = match context.env.contract.app_sessions.as_deref() {
+        Some(prefix) if !state.contracts.is_empty() => {
+            let mut connection = migrator.connect(context.wait(wait)).await?;
+            let seen = crate::migrations::retire::revisions_connected(&mut connection, prefix).await;
+            let _ = sqlx::Connection::close(connection).await;
+            Some(seen?)
+        }
+        _ => None,
+    };
+    let mode = ContractMode::for_release(&context.env.contract);
+    let waiting = arrange(&mut plan, &state.contracts, &mode, connected.as_deref())?;
     let reviews = migrator.review(&plan, None, context.wait(wait)).await?;
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
     listing.push_str(&held_back_by_release(&plan, &waiting));
@@ -337,7 +347,7 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
 
 /// `contract`, the post-deploy step: once the previous release has retired, the
 /// contract parts `release` held back, each with drizzle's row for its file.
-pub async fn contract(context: &Context<'_>, args: &ApplyArgs, no_wait: bool) -> Result<Report> {
+pub async fn contract(context: &Context<'_>, args: &ApplyArgs, no_wait: bool, abandon: Option<&str>) -> Result<Report> {
     let settings = settings(context, args);
     let migrator = open(context)?;
     let state = migrator.inspect(settings.wait).await?;
@@ -346,6 +356,20 @@ pub async fn contract(context: &Context<'_>, args: &ApplyArgs, no_wait: bool) ->
         let plan = migrator.plan(&state, settings.order);
         let report = report(&migrator, &state, &plan, Vec::new(), None);
         return Ok(Report::new(&report, "nothing held back: no contract part waits"));
+    }
+    if let Some(tag) = abandon {
+        let steps =
+            Steps { drift: false, backup: BackupSource::Skip, contract: ContractMode::Abandon { tag: tag.to_owned() } };
+        let (migrator, connected) = open_connected(context, settings.wait).await?;
+        let mut progress = progress(context, &migrator);
+        let released = crate::release::run(&migrator, connected, &steps, settings, &mut progress).await?;
+        let (report, human) = render(&migrator, released, settings.order, &steps)?;
+        return Ok(Report::new(
+            &report,
+            format!(
+                "{human}\n{tag}: recorded as applied; its contract part was abandoned and did not run: a new migration does what it should have"
+            ),
+        ));
     }
     let revision = crate::provenance::revision();
     let mut connection = migrator.connect(settings.wait).await?;
@@ -431,8 +455,17 @@ fn render(
             (Vec::new(), "nothing to do: another runner applied the pending migrations first".to_owned())
         }
         Outcome::Applied { ran, names_written, reconnects } => {
+            let expanded =
+                ran.iter().filter(|migration| migration.part == crate::migration_folder::Part::Expand).count();
             let mut human = if ran.is_empty() {
                 format!("nothing to do: {} applied, none pending", plural(plan.applied.len(), "migration"))
+            } else if expanded > 0 {
+                format!(
+                    "applied {}, expanded {} (contract part or drizzle's row waiting) in {} ms",
+                    plural(ran.len() - expanded, "migration"),
+                    expanded,
+                    took.as_millis()
+                )
             } else {
                 format!("applied {} in {} ms", plural(ran.len(), "migration"), took.as_millis())
             };

@@ -88,7 +88,9 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
     match &cli.command {
         Command::Doctor { .. } => doctor::run(&context).await,
         Command::Release { apply, .. } => migrations::release(&context, apply).await,
-        Command::Contract { apply, no_wait, .. } => migrations::contract(&context, apply, *no_wait).await,
+        Command::Contract { apply, no_wait, abandon, .. } => {
+            migrations::contract(&context, apply, *no_wait, abandon.as_deref()).await
+        }
         Command::Serve { bind, .. } => setup::serve_command(&context, *bind).await,
         Command::Bootstrap { url, email, name, password_stdin, wait, require_fresh, .. } => {
             let args = setup::BootstrapArgs {

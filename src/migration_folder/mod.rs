@@ -81,6 +81,8 @@ pub enum Part {
 pub struct Parts {
     pub expand: Migration,
     pub contract: Migration,
+    /// The contract part abandoned: nothing of it runs, drizzle's row is written.
+    pub abandoned: Migration,
     /// Whether any statement is held back (else the contract part is blank, and
     /// only drizzle's row waits with it).
     pub holds_back: bool,

@@ -992,7 +992,10 @@ impl Failure {
         match migration.part {
             crate::migration_folder::Part::Contract => {
                 return error.note("part", "its contract part, held back by a release").help(
-                    "its expand part ran, so the file must not change: add a new migration that makes the contract part runnable (a view or a constraint that needs what it drops, dropped first), and release it: the release runs the new migration before this contract part",
+                    "its expand part ran, so the file must not change: when what it does is wrong (a view still \
+                     reads the column it drops), `praxia-deploy contract --abandon TAG` records it as applied \
+                     without its contract part, and a new migration does what it should have (drop the view, \
+                     then the column)",
                 );
             }
             crate::migration_folder::Part::Expand => {

@@ -28,6 +28,9 @@ pub enum ContractMode {
     AtOnce,
     /// The post-deploy step (`contract`): only the contract parts held back.
     ContractOnly,
+    /// `contract --abandon TAG`: the expanded migration TAG recorded as applied
+    /// without its contract part (which cannot run, and whose file must not change).
+    Abandon { tag: String },
 }
 
 impl ContractMode {
@@ -51,20 +54,20 @@ pub struct Waiting {
 /// Replaces `plan.pending` with the parts this run applies; what it leaves
 /// for later, or the refusal of a file edited after its expand part ran.
 ///
-/// With nothing expanded before and nothing to hold back, every migration runs
-/// whole, as always. Otherwise the run goes in two phases, in one order: the
-/// expand parts of the new migrations first (what the new release needs), then
-/// the contract parts that may run now, in folder order, each with drizzle's
-/// row, up to the first one that must wait; every row after it waits too. So a
-/// new migration can make a held contract part runnable (a view dropped before
-/// the column it reads), and rows are written in folder order.
+/// In folder order, as drizzle's migrator runs them: a contract part an
+/// earlier run held back, where it may run now; then the new migrations, whole,
+/// or as their expand part where `release` holds their contract part back (and
+/// no later migration of the run needs what it drops). Rows are written in
+/// folder order: after a part that must wait, every later migration runs as an
+/// expand part, its row waiting too.
 pub fn arrange<'f>(
     plan: &mut Plan<'f>,
     contracts: &[PendingContract],
     mode: &ContractMode,
-    connected: Option<&[String]>,
+    connected: Option<&[SeenRevision]>,
 ) -> Result<Vec<Waiting>, Error> {
     plan.held_back.clear();
+    plan.contract_waits = !matches!(mode, ContractMode::AtOnce);
     let expanded = |migration: &Migration| contracts.iter().find(|contract| contract.tag == migration.tag);
     for &migration in &plan.pending {
         if let Some(contract) = expanded(migration)
@@ -75,49 +78,27 @@ pub fn arrange<'f>(
                 migration.tag, contract.expanded_at
             ))
             .note("file", migration.file.display())
-            .help("restore the file as it was (from version control): its contract part must be the one the expand part was written for; to change what it does, add a new migration (it runs before the contract part)"));
+            .help("restore the file as it was (from version control): its contract part must be the one the expand part was written for; to do something else, `praxia-deploy contract --abandon TAG` and a new migration"));
         }
+    }
+    if let ContractMode::Abandon { tag } = mode {
+        return abandon(plan, contracts, tag);
     }
     // Nothing applied yet, nothing held back: no previous release uses this database's schema.
     let first_deploy = plan.applied.is_empty() && contracts.is_empty();
     let holds = matches!(mode, ContractMode::HoldBack { .. }) && !first_deploy;
-    let any_expanded = plan.pending.iter().any(|migration| expanded(migration).is_some());
-    let any_held = holds && plan.pending.iter().any(|migration| parts(migration).holds_back);
-    if let ContractMode::AtOnce = mode {
-        // `migrate`: everything, in folder order, as drizzle's migrator would run it.
-        let runs = plan.pending.iter().map(|&migration| match expanded(migration) {
-            Some(_) => &parts(migration).contract,
-            None => migration,
-        });
-        plan.pending = runs.collect();
-        return Ok(Vec::new());
-    }
-    if !any_expanded && !any_held {
-        return Ok(match mode {
-            ContractMode::ContractOnly => {
-                let waiting = plan.pending.iter().map(|migration| Waiting {
-                    tag: migration.tag.clone(),
-                    why: "pending: the next release applies it (the post-deploy step only finishes what a release held back)",
-                });
-                let waiting = waiting.collect();
-                plan.pending.clear();
-                waiting
-            }
-            ContractMode::AtOnce | ContractMode::HoldBack { .. } => Vec::new(),
-        });
-    }
-    let (mut expands, mut contracts_now, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
-    // A contract part that must wait: every row after it waits too.
+    let pending = std::mem::take(&mut plan.pending);
+    let (mut runs, mut waiting) = (Vec::new(), Vec::new());
+    // A part that must wait: every row after it waits too.
     let mut blocked = false;
-    for &migration in &plan.pending {
-        let split = parts(migration);
+    for (index, &migration) in pending.iter().enumerate() {
         if let Some(contract) = expanded(migration) {
             let may_run = match mode {
                 ContractMode::HoldBack { revision } => contract_may_run(contract, revision.as_deref(), connected),
-                ContractMode::AtOnce | ContractMode::ContractOnly => true,
+                ContractMode::AtOnce | ContractMode::ContractOnly | ContractMode::Abandon { .. } => true,
             };
             if may_run && !blocked {
-                contracts_now.push(&split.contract);
+                runs.push(&parts(migration).contract);
             } else {
                 blocked = true;
                 waiting.push(Waiting {
@@ -127,26 +108,59 @@ pub fn arrange<'f>(
             }
             continue;
         }
-        if matches!(mode, ContractMode::ContractOnly) {
-            blocked = true;
-            waiting.push(Waiting {
-                tag: migration.tag.clone(),
-                why: "pending: the next release applies it (the post-deploy step only finishes what a release held back)",
-            });
-            continue;
-        }
-        expands.push(&split.expand);
-        let held = holds && split.holds_back;
-        if held || blocked {
-            blocked = true;
-            plan.held_back.push(&split.contract);
-        } else {
-            contracts_now.push(&split.contract);
+        match mode {
+            ContractMode::ContractOnly => {
+                blocked = true;
+                waiting.push(Waiting {
+                    tag: migration.tag.clone(),
+                    why: "pending: the next release applies it (the post-deploy step only finishes what a release held back)",
+                });
+            }
+            ContractMode::AtOnce | ContractMode::Abandon { .. } => runs.push(migration),
+            ContractMode::HoldBack { .. } => {
+                let held = holds && parts(migration).holds_back && !needed_later(migration, &pending[index + 1..]);
+                if held || blocked {
+                    blocked = true;
+                    runs.push(&parts(migration).expand);
+                    plan.held_back.push(&parts(migration).contract);
+                } else {
+                    runs.push(migration);
+                }
+            }
         }
     }
-    expands.extend(contracts_now);
-    plan.pending = expands;
+    plan.pending = runs;
     Ok(waiting)
+}
+
+/// Whether a later migration of the run may need what `migration` would hold back gone.
+fn needed_later(migration: &Migration, later: &[&Migration]) -> bool {
+    later.iter().any(|next| crate::review::expand_contract::needs_dropped(migration, &next.text))
+}
+
+/// `contract --abandon TAG`: the expanded migration recorded as applied, its
+/// contract part not run. Only the first expanded one, so rows stay in order.
+fn abandon<'f>(plan: &mut Plan<'f>, contracts: &[PendingContract], tag: &str) -> Result<Vec<Waiting>, Error> {
+    let first = plan.pending.first().copied();
+    let Some(migration) = first.filter(|migration| {
+        (migration.tag == tag || migration.name == tag)
+            && contracts.iter().any(|contract| contract.tag == migration.tag)
+    }) else {
+        let held: Vec<&str> = contracts.iter().map(|contract| contract.tag.as_str()).collect();
+        return Err(Error::usage(format!("{tag} is not the first migration whose contract part is held back"))
+            .note("held back", if held.is_empty() { "none".to_owned() } else { held.join(", ") })
+            .help("name the first one `status` shows as expanded"));
+    };
+    plan.pending = vec![&parts(migration).abandoned];
+    Ok(Vec::new())
+}
+
+/// A revision an app's session carries after `[contract] app_sessions`, and
+/// whether the server cut its name (63 bytes): then only its start is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRevision {
+    pub revision: String,
+    pub cut: bool,
 }
 
 /// Whether `release` may run a contract part an earlier release held back:
@@ -154,12 +168,13 @@ pub fn arrange<'f>(
 /// post-deploy step ran, or the app's sessions of its revision are connected),
 /// and where the app's sessions say their revision (`connected`), none is of an
 /// older release, which could still use what is dropped.
-fn contract_may_run(contract: &PendingContract, revision: Option<&str>, connected: Option<&[String]>) -> bool {
+fn contract_may_run(contract: &PendingContract, revision: Option<&str>, connected: Option<&[SeenRevision]>) -> bool {
     let (Some(now), Some(then)) = (revision, contract.revision.as_deref()) else {
         return false;
     };
-    // A long application_name is cut by the server: a revision's start is enough.
-    let is = |seen: &String, known: &str| !seen.is_empty() && known.starts_with(seen.as_str());
+    let is = |seen: &SeenRevision, known: &str| {
+        if seen.cut { !seen.revision.is_empty() && known.starts_with(&seen.revision) } else { seen.revision == known }
+    };
     let no_older = connected.is_none_or(|revisions| revisions.iter().all(|seen| is(seen, now) || is(seen, then)));
     let then_serves = connected.is_some_and(|revisions| revisions.iter().any(|seen| is(seen, then)));
     now != then && no_older && (contract.went_live || then_serves)
@@ -181,7 +196,9 @@ mod tests {
 
     #[test]
     fn a_release_finishes_a_contract_part_only_once_its_release_is_known_live_and_no_older_one_is_connected() {
-        let seen = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>();
+        let seen = |names: &[&str]| {
+            names.iter().map(|name| SeenRevision { revision: (*name).to_owned(), cut: false }).collect::<Vec<_>>()
+        };
         // Its post-deploy step ran; nothing says otherwise.
         assert!(contract_may_run(&held("rev1", true), Some("rev2"), None));
         // The same revision again (a config:set), or no revision known.
@@ -193,7 +210,9 @@ mod tests {
         assert!(!contract_may_run(&held("rev1", false), Some("rev2"), Some(&[])));
         // rev0 still connected (rev1's deploy failed, or it has not retired): never.
         assert!(!contract_may_run(&held("rev1", true), Some("rev2"), Some(&seen(&["rev0", "rev1"]))));
-        // Cut by the server's 63 bytes.
-        assert!(contract_may_run(&held("0123456789abcdef", true), Some("fedcba"), Some(&seen(&["01234567"]))));
+        // Cut by the server's 63 bytes: its start is enough; uncut, a prefix is another revision.
+        let cut = [SeenRevision { revision: "01234567".to_owned(), cut: true }];
+        assert!(contract_may_run(&held("0123456789abcdef", true), Some("fedcba"), Some(&cut)));
+        assert!(!contract_may_run(&held("v10", false), Some("v11"), Some(&seen(&["v1"]))));
     }
 }

@@ -140,6 +140,10 @@ pub struct Plan<'f> {
     /// now with their expand parts, so that the gate decides on the whole file
     /// before any of it runs.
     pub held_back: Vec<&'f Migration>,
+    /// Whether a contract part in `pending` runs only once the previous release
+    /// has retired (`release`, `contract`): its findings about clients breaking
+    /// are excused then, and judged as they are for `migrate`.
+    pub contract_waits: bool,
     pub problems: Vec<Problem>,
     pub table: TableWork,
 }
@@ -297,6 +301,7 @@ pub fn plan<'f>(folder: &'f MigrationFolder, applied_rows: &AppliedRows, order: 
         applied: applied.into_iter().map(|(index, row)| (&folder.migrations[index], row)).collect(),
         pending,
         held_back: Vec::new(),
+        contract_waits: false,
         problems,
         table: TableWork {
             write_shape: shape,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
 
+use super::contract::SeenRevision;
 use crate::config::ContractSettings;
 use crate::error::{Error, Result};
 
@@ -54,19 +55,33 @@ pub fn own_application_name(prefix: &str, revision: &str) -> String {
     name
 }
 
-/// The revisions the app's sessions of this database carry after `prefix` (as
-/// the server keeps them: cut at 63 bytes).
-pub async fn revisions_connected(connection: &mut PgConnection, prefix: &str) -> Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT substr(application_name, length($1) + 1) FROM pg_stat_activity \
+/// The revisions the app's sessions of this database carry after `prefix`,
+/// each marked when the server cut its name at 63 bytes.
+pub async fn revisions_connected(connection: &mut PgConnection, prefix: &str) -> Result<Vec<SeenRevision>> {
+    ascii_prefix(prefix)?;
+    let seen: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT DISTINCT substr(application_name, length($1) + 1), octet_length(application_name) >= $2 \
+         FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid() AND starts_with(application_name, $1)",
     )
     .bind(prefix)
+    .bind(i32::try_from(APPLICATION_NAME_BYTES).expect("63 fits"))
     .fetch_all(connection)
     .await
     .map_err(|err| {
         Error::unavailable("could not read the database's sessions").note("reason", crate::pg_error::describe(&err))
-    })
+    })?;
+    Ok(seen.into_iter().map(|(revision, cut)| SeenRevision { revision, cut }).collect())
+}
+
+/// PostgreSQL 15 keeps an `application_name` byte outside ASCII as `?`: such
+/// a prefix would never match, and the old release would never be seen.
+fn ascii_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_ascii() {
+        return Ok(());
+    }
+    Err(Error::usage(format!("[contract] app_sessions = \"{prefix}\" is not ASCII"))
+        .help("PostgreSQL shows each other byte of an application_name as `?`, so no session would ever match: use ASCII letters, digits and punctuation"))
 }
 
 /// Waits until the previous release has retired, at most `bound`.
@@ -87,6 +102,7 @@ pub async fn wait(
         tokio::time::sleep(bound).await;
         return Ok(Retired::BoundWaited(bound));
     };
+    ascii_prefix(prefix)?;
     let own = own_application_name(prefix, revision);
     let mut reported = started;
     // No session of this release seen yet: the absence of the old one's proves

@@ -386,6 +386,11 @@ impl<'e> Migrator<'e> {
             .flat_map(|step| Reviewed::of_transaction(step.migrations(), &self.env.review))
             .collect();
         reviews.extend(plan.held_back.iter().map(|contract| Reviewed::of(contract, &self.env.review)));
+        if !plan.contract_waits {
+            for finding in reviews.iter_mut().flat_map(|review| review.findings.iter_mut()) {
+                review::expand_contract::judge_as_run_at_once(finding);
+            }
+        }
         let live = review::read_live_tables(connection, &LiveTables::wanted(&reviews), self.bookkeeping.quoted())
             .await
             .map_err(|err| {

@@ -34,6 +34,8 @@ pub struct Statement {
     /// Byte range in the file, its `;` included.
     pub range: Range<usize>,
     pub why: Why,
+    /// What it drops, when it is a drop.
+    pub dropped: Option<Dropped>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +52,8 @@ pub enum Why {
     UsedLater { what: String, table: String },
     /// Kept: the migration controls its transaction, or runs outside one.
     ChoosesItsTransaction(String),
+    /// Kept: the author acknowledged `previous-release-overlap` on it (it runs now).
+    Acknowledged,
 }
 
 impl Why {
@@ -67,6 +71,9 @@ impl Why {
                 format!("drops {what}, but a later statement names {table}: not held back; move the drop to the end of the migration, or put `-- praxia-deploy: contract` before it")
             }
             Why::ChoosesItsTransaction(mode) => format!("the migration {mode}: nothing is held back"),
+            Why::Acknowledged => {
+                "its `-- praxia-deploy: allow previous-release-overlap` says it runs in the release phase".to_owned()
+            }
         }
     }
 }
@@ -94,14 +101,22 @@ impl ExpandContract {
 /// the previous release has retired.
 const CLIENTS_BREAK: [&str; 3] = ["previous-release-overlap", "ban-drop-column", "ban-drop-table"];
 
+/// Why a finding on a held-back drop is harmless.
+const HELD_BACK: &str = "held back until the previous release has retired: no client of it is left";
+
+/// A contract part run at once (`migrate`): its findings judged as they are.
+pub fn judge_as_run_at_once(finding: &mut super::Finding) {
+    if matches!(&finding.verdict, super::Verdict::Harmless { reason } if reason == HELD_BACK) {
+        finding.verdict = super::Verdict::Danger;
+    }
+}
+
 /// A finding of those rules on a statement of a contract part is harmless; not
 /// a rename's, which the new release would meet under the old name.
 pub fn excuse(finding: &mut super::Finding) {
     let renames = finding.message.contains("renamed") || finding.message.contains("moved");
     if finding.verdict == super::Verdict::Danger && CLIENTS_BREAK.contains(&finding.rule.as_str()) && !renames {
-        finding.verdict = super::Verdict::Harmless {
-            reason: "held back until the previous release has retired: no client of it is left".to_owned(),
-        };
+        finding.verdict = super::Verdict::Harmless { reason: HELD_BACK.to_owned() };
     }
 }
 
@@ -122,12 +137,26 @@ pub fn parts(migration: &Migration) -> &Parts {
         let split = split(migration);
         let expand = split.expand_sql(&migration.text);
         let contract = split.contract_sql(&migration.text, &statement_ranges(migration));
+        let nothing = blank(&migration.text, std::iter::once(0..migration.text.len()));
         Box::new(Parts {
             expand: migration.part_of(FilePart::Expand, expand),
             contract: migration.part_of(FilePart::Contract, contract),
+            abandoned: migration.part_of(FilePart::Contract, nothing),
             holds_back: !split.is_empty(),
         })
     })
+}
+
+/// Whether `later` (another migration's text) may need what `migration` would
+/// hold back gone: it names a dropped table or column, or drops what a column
+/// may use.
+pub fn needs_dropped(migration: &Migration, later: &str) -> bool {
+    let words = identifiers(later);
+    split(migration)
+        .held_back
+        .iter()
+        .filter_map(|statement| statement.dropped.as_ref())
+        .any(|dropped| needs(&words, dropped))
 }
 
 /// The statements of `migration` as byte ranges, their `;` included, in file order.
@@ -154,7 +183,11 @@ pub fn split(migration: &Migration) -> ExpandContract {
     let mut kept_after: Vec<&Range<usize>> = Vec::new();
     for (range, statement) in statements.iter().rev() {
         if migration.contract_directive.is_some_and(|directive| range.start > directive) && mode.is_none() {
-            split.held_back.push(Statement { range: range.clone(), why: Why::AfterDirective });
+            split.held_back.push(Statement {
+                range: range.clone(),
+                why: Why::AfterDirective,
+                dropped: drops(statement).map(|(_, _, dropped)| dropped),
+            });
             continue;
         }
         let renames =
@@ -162,13 +195,15 @@ pub fn split(migration: &Migration) -> ExpandContract {
         let alone = statement.drops.len() == 1 || only_drops_columns(&text[range.clone()]);
         let Some((what, table, dropped)) = drops(statement).filter(|_| !renames && alone) else {
             if renames {
-                split.kept.push(Statement { range: range.clone(), why: Why::Renames });
+                split.kept.push(Statement { range: range.clone(), why: Why::Renames, dropped: None });
             }
             kept_after.push(range);
             continue;
         };
         let why = if let Some(mode) = mode {
             Some(Why::ChoosesItsTransaction(mode.to_owned()))
+        } else if overlap_acknowledged(migration, range.start) {
+            Some(Why::Acknowledged)
         } else if cascades(&text[range.clone()]) {
             Some(Why::Cascades(what.clone()))
         } else {
@@ -179,10 +214,12 @@ pub fn split(migration: &Migration) -> ExpandContract {
         };
         match why {
             Some(why) => {
-                split.kept.push(Statement { range: range.clone(), why });
+                split.kept.push(Statement { range: range.clone(), why, dropped: None });
                 kept_after.push(range);
             }
-            None => split.held_back.push(Statement { range: range.clone(), why: Why::Drops(what) }),
+            None => {
+                split.held_back.push(Statement { range: range.clone(), why: Why::Drops(what), dropped: Some(dropped) })
+            }
         }
     }
     split.held_back.reverse();
@@ -191,7 +228,8 @@ pub fn split(migration: &Migration) -> ExpandContract {
 }
 
 /// What a statement held back takes away: a table, or columns of one.
-enum Dropped {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dropped {
     Table(String),
     Columns { table: String, columns: Vec<String> },
 }
@@ -204,6 +242,8 @@ enum Dropped {
 fn needs(words: &[String], dropped: &Dropped) -> bool {
     const ROWS: [&str; 6] = ["insert", "update", "delete", "select", "copy", "merge"];
     const DEPENDED_ON: [&str; 7] = ["type", "domain", "sequence", "function", "schema", "extension", "collation"];
+    const INDEXED: [&str; 4] = ["unique", "primary", "exclude", "index"];
+    let has = |word: &str| words.iter().any(|candidate| candidate == word);
     if words.first().is_some_and(|word| word == "drop")
         && words.get(1).is_some_and(|kind| DEPENDED_ON.contains(&kind.as_str()))
     {
@@ -211,10 +251,17 @@ fn needs(words: &[String], dropped: &Dropped) -> bool {
     }
     let named_after = |stem: &str| words.iter().any(|word| word.starts_with(&format!("{stem}_")));
     match dropped {
-        Dropped::Table(table) => words.contains(table) || named_after(table),
+        // A dropped table's foreign keys use other tables' keys and indexes: a later
+        // statement dropping a constraint or an index may need them gone.
+        Dropped::Table(table) => {
+            words.contains(table) || named_after(table) || (has("drop") && (has("constraint") || has("index")))
+        }
+        // A dropped column's constraints and indexes free their names: a later one
+        // on the same table may reuse it.
         Dropped::Columns { table, columns } => {
             columns.iter().any(|column| words.contains(column) || named_after(&format!("{table}_{column}")))
                 || (words.contains(table) && words.iter().any(|word| ROWS.contains(&word.as_str())))
+                || (words.contains(table) && has("constraint") && INDEXED.iter().any(|word| has(word)))
         }
     }
 }
@@ -256,6 +303,18 @@ fn drops(statement: &StatementFacts) -> Option<(String, String, Dropped)> {
     let dropped =
         Dropped::Columns { table: table.name.clone(), columns: columns.iter().map(|(_, c)| (*c).clone()).collect() };
     Some((format!("column {}", names.join(", ")), table.name.clone(), dropped))
+}
+
+/// Whether the statement at `start` has an acknowledgement of
+/// `previous-release-overlap` on the line before it: its author runs it now.
+fn overlap_acknowledged(migration: &Migration, start: usize) -> bool {
+    migration.acknowledgements.iter().any(|acknowledgement| {
+        acknowledgement.rules.iter().any(|rule| rule == "previous-release-overlap")
+            && acknowledgement.end <= start
+            && migration.text[acknowledgement.end..start]
+                .lines()
+                .all(|line| line.trim().is_empty() || line.trim_start().starts_with("--"))
+    })
 }
 
 fn cascades(text: &str) -> bool {

@@ -398,13 +398,27 @@ async fn a_failing_contract_part_says_how_to_fix_it_and_a_new_migration_does() {
         "the failed contract part's help invites the edit that is then refused:\n{}",
         failed.stderr
     );
-    failed.expect_stderr_contains("add a new migration that makes the contract part runnable");
-    // The way out the help names: a new migration, released; it runs before the held contract part.
-    project.set_migrations(&[BASE_VIEW, CHANGE, ("0002_drop_view", 3000, "DROP VIEW \"note_v\";")]);
+    failed.expect_stderr_contains(
+        "`praxia-deploy contract --abandon TAG` records it as applied without its contract part",
+    );
+    // The way out the help names: abandon the contract part, then a new migration does it right.
+    at_revision(&project, &database, "rev1", &["contract", "--abandon", "0001_drop_legacy"])
+        .expect_code(0)
+        .expect_stdout_contains("0001_drop_legacy: recorded as applied; its contract part was abandoned");
+    assert_eq!(drizzle_rows(&database).await.len(), 2);
+    assert!(columns(&database).await.contains(&"legacy".to_owned()), "nothing of the contract part ran");
+    let fix = (
+        "0002_drop_view_then_legacy",
+        3000,
+        "DROP VIEW \"note_v\";--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"legacy\";",
+    );
+    project.set_migrations(&[BASE_VIEW, CHANGE, fix]);
     at_revision(&project, &database, "rev2", &["release"])
         .expect_code(0)
-        .expect_stdout_contains("ran 0002_drop_view expand part")
-        .expect_stdout_contains("ran 0001_drop_legacy contract part");
+        .expect_stdout_contains("ran 0002_drop_view_then_legacy expand part");
+    at_revision(&project, &database, "rev2", &["contract", "--no-wait"])
+        .expect_code(0)
+        .expect_stdout_contains("ran 0002_drop_view_then_legacy contract part");
     assert_eq!(columns(&database).await, ["id", "body", "title"]);
     assert_eq!(drizzle_rows(&database).await.len(), 3, "every row, in folder order");
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
@@ -553,9 +567,8 @@ async fn column_type(database: &TestDatabase, column: &str) -> Option<String> {
 /// drop to have run: `migrate` (folder order) applies them; `release` runs the
 /// later one's expand part while the drop is held back, and fails.
 #[tokio::test]
-async fn attack_a_later_new_migration_that_needs_an_earlier_ones_held_drop() {
-    const READD: (&str, i64, &str) =
-        ("0002_legacy_again", 3000, "ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;");
+async fn a_drop_a_later_migration_of_the_release_needs_is_not_held_back() {
+    const READD: (&str, i64, &str) = ("0002_legacy_again", 3000, "ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;");
     let project = project("");
     // migrate: folder order, fine.
     let database = test_postgres().fresh_database();
@@ -571,7 +584,7 @@ async fn attack_a_later_new_migration_that_needs_an_earlier_ones_held_drop() {
 
 /// A migration whose dropped column's type a later new migration drops.
 #[tokio::test]
-async fn attack_a_later_new_migration_dropping_the_type_of_a_held_dropped_column() {
+async fn a_drop_whose_type_a_later_migration_drops_is_not_held_back() {
     const BASE_T: (&str, i64, &str) = (
         "0000_base",
         1000,
@@ -592,9 +605,8 @@ async fn attack_a_later_new_migration_dropping_the_type_of_a_held_dropped_column
 /// sessions are connected), so this release may finish the drop; folder order
 /// works, the two-phase order (new expand parts first) fails the release.
 #[tokio::test]
-async fn attack_a_new_migration_that_needs_an_earlier_releases_held_drop_done() {
-    const READD: (&str, i64, &str) =
-        ("0002_legacy_again", 3000, "ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;");
+async fn an_earlier_releases_held_drop_runs_before_the_new_migrations() {
+    const READD: (&str, i64, &str) = ("0002_legacy_again", 3000, "ALTER TABLE \"note\" ADD COLUMN \"legacy\" integer;");
     let project = project("app_sessions = \"app@\"\n");
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
@@ -609,7 +621,7 @@ async fn attack_a_new_migration_that_needs_an_earlier_releases_held_drop_done() 
 /// Same, with a view over the table made by the new migration: in folder
 /// order the view has no `legacy`; run first, it reads it and the held drop fails.
 #[tokio::test]
-async fn attack_a_new_view_over_the_table_makes_the_held_drop_fail() {
+async fn a_new_view_over_the_table_comes_after_the_held_drop() {
     const VIEW: (&str, i64, &str) = ("0002_view", 3000, "CREATE VIEW \"note_all\" AS SELECT * FROM \"note\";");
     let project = project("app_sessions = \"app@\"\n");
     let database = test_postgres().fresh_database();
@@ -626,7 +638,7 @@ async fn attack_a_new_view_over_the_table_makes_the_held_drop_fail() {
 /// of v10 failed its checks (no post-deploy step, none of its sessions), v1
 /// still serves; v11's release must not drop under v1.
 #[tokio::test]
-async fn attack_revisions_that_are_prefixes_of_each_other() {
+async fn revisions_that_are_prefixes_of_each_other_are_told_apart() {
     let project = project("app_sessions = \"app@\"\n");
     let database = test_postgres().fresh_database();
     released_at(&project, &database, &[BASE], "v1").expect_code(0);
@@ -643,7 +655,7 @@ async fn attack_revisions_that_are_prefixes_of_each_other() {
 /// A new no-transaction migration in a release that holds a drop back: its
 /// expand part runs, its row waits behind the held one, and the post-deploy step writes both rows.
 #[tokio::test]
-async fn attack_a_no_transaction_migration_after_a_held_drop() {
+async fn a_no_transaction_migration_after_a_held_drop_waits_for_its_row() {
     const CONCURRENTLY: (&str, i64, &str) = (
         "0002_index",
         3000,
@@ -662,7 +674,7 @@ async fn attack_a_no_transaction_migration_after_a_held_drop() {
 /// connected, `release` of the next revision finishes the contract part, but
 /// `plan` (which never reads the sessions) says it waits and nothing is pending.
 #[tokio::test]
-async fn attack_plan_says_the_contract_part_waits_where_release_runs_it() {
+async fn plan_says_what_release_would_run_reading_the_sessions() {
     let project = project("app_sessions = \"app@\"\n");
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
@@ -685,7 +697,7 @@ async fn attack_plan_says_the_contract_part_waits_where_release_runs_it() {
 /// whole file, but excuses it here as "held back until the previous release
 /// has retired", which `migrate` does not do.
 #[tokio::test]
-async fn attack_migrate_in_production_drops_the_held_back_part_under_the_old_release_unrefused() {
+async fn migrate_judges_a_contract_part_it_runs_at_once() {
     let production = "kind = \"production\"\n\n[database]\nwait = \"5s\"\n\n[backup]\nbefore_migrate = false\n\n[contract]\napp_sessions = \"app@\"\n";
     let project = TestProject::with_migrations(&[BASE]);
     project.file("environments/production.toml", production);
@@ -712,7 +724,7 @@ async fn attack_migrate_in_production_drops_the_held_back_part_under_the_old_rel
 /// though it names neither the dropped table or column nor anything named
 /// after it: the release fails where the whole file (`migrate`) applies.
 #[tokio::test]
-async fn attack_false_holds_within_one_migration() {
+async fn drops_a_later_statement_needs_without_naming_them_are_not_held_back() {
     let cases: [(&str, &str); 2] = [
         // The child's foreign key depends on the parent's primary key index.
         (
@@ -743,7 +755,7 @@ async fn attack_false_holds_within_one_migration() {
 /// waits the bound and drops under the old release, still connected, instead
 /// of refusing (exit 5) as with an ASCII prefix, or the setting being refused.
 #[tokio::test]
-async fn attack_a_non_ascii_app_sessions_prefix_never_sees_the_old_release() {
+async fn a_non_ascii_app_sessions_prefix_is_refused() {
     let project = project("app_sessions = \"äpp@\"\nretire_wait = \"2s\"\n");
     let database = deployed(&project);
     at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
@@ -754,5 +766,6 @@ async fn attack_a_non_ascii_app_sessions_prefix_never_sees_the_old_release() {
     let (_, errors, messages) = old.retire().await;
     own.retire().await;
     assert_eq!(errors, 0, "the old release broke ({}): {messages:?}", contract.stdout);
-    assert_eq!(contract.code, 5, "{}", contract.stdout);
+    assert_eq!(contract.code, 2, "{}", contract.stdout);
+    assert!(contract.stderr.contains("[contract] app_sessions = \"äpp@\" is not ASCII"), "{}", contract.stderr);
 }
