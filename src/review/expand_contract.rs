@@ -405,6 +405,14 @@ mod tests {
     }
 
     #[test]
+    fn a_drop_whose_overlap_the_author_acknowledged_runs_now() {
+        let sql = "-- praxia-deploy: allow previous-release-overlap: nothing reads it since v2\nALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" DROP COLUMN \"other\";";
+        let (_, split) = split_of(sql);
+        assert_eq!(held(sql), ["ALTER TABLE \"note\" DROP COLUMN \"other\";"]);
+        assert_eq!(split.kept[0].why, Why::Acknowledged);
+    }
+
+    #[test]
     fn everything_after_the_contract_line_is_held_back() {
         let sql = "ALTER TABLE \"profile\" ADD COLUMN \"about\" text;--> statement-breakpoint\n-- praxia-deploy: contract\nUPDATE \"profile\" SET \"about\" = \"bio\";--> statement-breakpoint\nALTER TABLE \"profile\" DROP COLUMN \"bio\";";
         assert_eq!(
