@@ -186,6 +186,7 @@ mod tests {
         match argument.get_value_names().and_then(|names| names.first()).map(|name| name.as_str()) {
             Some("DURATION") => "1m 30s".to_owned(),
             Some("N") => "7".to_owned(),
+            Some("TAG") => "0007_drop_legacy".to_owned(),
             Some("RECORD") => {
                 format!("praxia-20261201T112505Z-0001_a.dump,4096,{},2026-12-01T11:25:05Z", "ab".repeat(32))
             }
