@@ -460,10 +460,12 @@ fn render(
             let mut human = if ran.is_empty() {
                 format!("nothing to do: {} applied, none pending", plural(plan.applied.len(), "migration"))
             } else if expanded > 0 {
+                let applied = ran.len() - expanded;
+                let applied =
+                    if applied > 0 { format!("applied {}, ", plural(applied, "migration")) } else { String::new() };
                 format!(
-                    "applied {}, expanded {} (contract part or drizzle's row waiting) in {} ms",
-                    plural(ran.len() - expanded, "migration"),
-                    expanded,
+                    "{applied}expanded {} (its contract part or drizzle's row waiting) in {} ms",
+                    plural(expanded, "migration"),
                     took.as_millis()
                 )
             } else {
