@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::corpus::sql_files;
 use support::project::{TestProject, repo_root};
 use support::sshd::TestDokku;
 use support::test_postgres;
@@ -833,20 +834,6 @@ fn lint_findings(project: &TestProject) -> (usize, Vec<Value>) {
     });
     let report = if document.get("findings").is_some() { &document } else { &document["result"] };
     (report["migrations"].as_u64().unwrap() as usize, report["findings"].as_array().unwrap().clone())
-}
-
-fn sql_files(folder: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(folder).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(sql_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "sql") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Runs `body` (which returns its own measured duration in ms) `runs` times after one warm-up.

@@ -4,11 +4,11 @@
 //! in every order, and a database praxia-deploy migrated shows no drift, the same
 //! answer twenty times in a row.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sqlx::Connection;
 
-use crate::support::corpus::corpus;
+use crate::support::corpus::{corpus, sql_files};
 use crate::support::drizzle::Drizzle;
 use crate::support::{TestDatabase, TestProject, test_postgres};
 
@@ -343,18 +343,4 @@ fn the_lock_safe_rewrite_of_every_corpus_migration_is_stable_and_keeps_what_it_l
 
 fn project_names() -> String {
     corpus().iter().map(|project| project.package.clone()).collect::<Vec<_>>().join(", ")
-}
-
-fn sql_files(folder: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(folder).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(sql_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "sql") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }

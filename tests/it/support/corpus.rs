@@ -1,7 +1,7 @@
 //! The real-project corpus: public drizzle-kit projects' migration folders,
 //! unedited, as tests/corpus/sources.tsv lists them (fetched by scripts/test).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::project::repo_root;
 
@@ -32,4 +32,20 @@ pub fn corpus() -> Vec<Corpus> {
             Corpus { package: format!("{name}@{version}"), folder }
         })
         .collect()
+}
+
+/// The `.sql` files under `folder` (a journal folder's files, a drizzle 1.0
+/// folder's `migration.sql`s), sorted.
+pub fn sql_files(folder: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sql_files(&path));
+        } else if path.extension().is_some_and(|extension| extension == "sql") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }
