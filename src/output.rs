@@ -176,6 +176,7 @@ impl crate::migrations::apply::Progress for MigrationProgress {
                     crate::migration_folder::Part::Whole => "",
                     crate::migration_folder::Part::Expand => " expand part",
                     crate::migration_folder::Part::Contract => " contract part",
+                    crate::migration_folder::Part::Abandoned => " (contract part abandoned, not run)",
                 };
                 self.printer.progress_line(&format!("  ran {}{part} ({} ms)", migration.tag, took.as_millis()))
             }

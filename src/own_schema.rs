@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS praxia_deploy.migration_log (
 ALTER TABLE praxia_deploy.migration_log ADD COLUMN IF NOT EXISTS acknowledgements jsonb NOT NULL DEFAULT '[]';
 -- The verified backup taken just before (file, bytes, sha256, taken_at), if one was.
 ALTER TABLE praxia_deploy.migration_log ADD COLUMN IF NOT EXISTS backup jsonb;
+-- A file applied in two parts: 'contract' when its held-back contract part ran,
+-- 'abandoned' when it was given up (`contract --abandon`) and never ran.
+ALTER TABLE praxia_deploy.migration_log ADD COLUMN IF NOT EXISTS contract text;
 CREATE TABLE IF NOT EXISTS praxia_deploy.environment (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     name text NOT NULL,

@@ -74,6 +74,9 @@ pub enum Part {
     /// The statements held back: run once the previous release has retired,
     /// with drizzle's row for the whole file.
     Contract,
+    /// The contract part given up (`contract --abandon`): nothing runs, drizzle's
+    /// row is written, and the log says so.
+    Abandoned,
 }
 
 /// A migration's two parts, each the whole file with the other part blanked.

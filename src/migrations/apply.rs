@@ -1004,7 +1004,7 @@ impl Failure {
                     "its expand part (its contract part is held back until the previous release retires)",
                 );
             }
-            crate::migration_folder::Part::Whole => {}
+            crate::migration_folder::Part::Whole | crate::migration_folder::Part::Abandoned => {}
         }
         error.help(match rollback {
             Rollback::Batch | Rollback::AsWritten if !committed_before_failing => {

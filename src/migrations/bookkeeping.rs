@@ -147,7 +147,7 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
                 )
                 .await;
             }
-            Part::Contract => {
+            Part::Contract | Part::Abandoned => {
                 if !crate::own_schema::contract_done(&mut *connection, &self.qualified_name, &migration.tag).await? {
                     return Err(sqlx::Error::Protocol(format!(
                         "the contract part of {} was applied by another run meanwhile",
@@ -159,7 +159,7 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         }
         let drizzle_row = match shape {
             TableShape::Drizzle1 => {
-                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $11)", self.table)
+                format!("INSERT INTO {} (\"hash\", \"created_at\", \"name\") VALUES ($1, $2, $12)", self.table)
             }
             TableShape::Drizzle0 | TableShape::Missing => {
                 format!("INSERT INTO {} (\"hash\", \"created_at\") VALUES ($1, $2)", self.table)
@@ -168,8 +168,8 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         let sql = format!(
             "WITH drizzle_row AS ({drizzle_row}) \
              INSERT INTO {LOG_SCHEMA}.migration_log \
-             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment, acknowledgements, backup) \
-             VALUES ($3, $4, $1, $2, $5, $6, $7, $8, $9::jsonb, $10::jsonb)"
+             (bookkeeping_table, tag, hash, created_at, duration_ms, applied_by, tool_version, environment, acknowledgements, backup, contract) \
+             VALUES ($3, $4, $1, $2, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11)"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&migration.hash)
@@ -186,6 +186,11 @@ CREATE TABLE IF NOT EXISTS {table} ({columns});",
         let backup =
             provenance.backup.as_ref().map(|backup| serde_json::to_string(backup).expect("a record serialises"));
         query = query.bind(backup);
+        query = query.bind(match migration.part {
+            Part::Contract => Some("contract"),
+            Part::Abandoned => Some("abandoned"),
+            Part::Whole | Part::Expand => None,
+        });
         if shape == TableShape::Drizzle1 {
             query = query.bind(&migration.name);
         }

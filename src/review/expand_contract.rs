@@ -141,7 +141,7 @@ pub fn parts(migration: &Migration) -> &Parts {
         Box::new(Parts {
             expand: migration.part_of(FilePart::Expand, expand),
             contract: migration.part_of(FilePart::Contract, contract),
-            abandoned: migration.part_of(FilePart::Contract, nothing),
+            abandoned: migration.part_of(FilePart::Abandoned, nothing),
             holds_back: !split.is_empty(),
         })
     })

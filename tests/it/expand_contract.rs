@@ -407,6 +407,9 @@ async fn a_failing_contract_part_says_how_to_fix_it_and_a_new_migration_does() {
         .expect_stdout_contains("0001_drop_legacy: recorded as applied; its contract part was abandoned");
     assert_eq!(drizzle_rows(&database).await.len(), 2);
     assert!(columns(&database).await.contains(&"legacy".to_owned()), "nothing of the contract part ran");
+    let logged =
+        "SELECT contract FROM praxia_deploy.migration_log WHERE tag = '0001_drop_legacy' ORDER BY id DESC LIMIT 1";
+    assert_eq!(scalar(&database, logged).await.as_deref(), Some("abandoned"), "the log says it was given up");
     let fix = (
         "0002_drop_view_then_legacy",
         3000,
@@ -421,6 +424,8 @@ async fn a_failing_contract_part_says_how_to_fix_it_and_a_new_migration_does() {
         .expect_stdout_contains("ran 0002_drop_view_then_legacy contract part");
     assert_eq!(columns(&database).await, ["id", "body", "title"]);
     assert_eq!(drizzle_rows(&database).await.len(), 3, "every row, in folder order");
+    let logged = "SELECT contract FROM praxia_deploy.migration_log WHERE tag = '0002_drop_view_then_legacy'";
+    assert_eq!(scalar(&database, logged).await.as_deref(), Some("contract"));
     project.run_on(&database, &["status", "--exit-code"]).expect_code(0);
 }
 
