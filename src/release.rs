@@ -241,20 +241,16 @@ async fn attempt(
     Ok((state, if nothing_pending { outcome } else { carried.pending_was(outcome) }))
 }
 
-/// The revisions the app's sessions carry (`[contract] app_sessions`), read
-/// only when `release` may finish a contract part an earlier release held back.
+/// The revisions the app's sessions carry, read only where they decide the run.
 async fn app_revisions(
     migrator: &Migrator<'_>,
     connection: &mut PgConnection,
     state: &crate::migrations::run::DatabaseState,
     mode: &ContractMode,
 ) -> Result<Option<Vec<crate::migrations::contract::SeenRevision>>> {
-    let prefix = migrator.env().contract.app_sessions.as_deref();
-    match (prefix, mode) {
-        (Some(prefix), ContractMode::HoldBack { .. }) if !state.contracts.is_empty() => {
-            crate::migrations::retire::revisions_connected(connection, prefix).await.map(Some)
-        }
-        _ => Ok(None),
+    match mode.sessions_decide(&migrator.env().contract, &state.contracts) {
+        Some(prefix) => crate::migrations::retire::revisions_connected(connection, prefix).await.map(Some),
+        None => Ok(None),
     }
 }
 

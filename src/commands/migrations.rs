@@ -226,16 +226,16 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let state = migrator.inspect(context.wait(wait)).await?;
     let mut plan = migrator.plan(&state, out_of_order(allow_out_of_order));
     // What `release` would run: the parts, where it holds contract parts back.
-    let connected = match context.env.contract.app_sessions.as_deref() {
-        Some(prefix) if !state.contracts.is_empty() => {
+    let mode = ContractMode::for_release(&context.env.contract, crate::provenance::revision());
+    let connected = match mode.sessions_decide(&context.env.contract, &state.contracts) {
+        Some(prefix) => {
             let mut connection = migrator.connect(context.wait(wait)).await?;
             let seen = crate::migrations::retire::revisions_connected(&mut connection, prefix).await;
             let _ = sqlx::Connection::close(connection).await;
             Some(seen?)
         }
-        _ => None,
+        None => None,
     };
-    let mode = ContractMode::for_release(&context.env.contract);
     let waiting = arrange(&mut plan, &state.contracts, &mode, connected.as_deref())?;
     let reviews = migrator.review(&plan, None, context.wait(wait)).await?;
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
@@ -328,7 +328,7 @@ pub async fn release(context: &Context<'_>, args: &ApplyArgs) -> Result<Report> 
     let steps = Steps {
         drift: true,
         backup: BackupSource::for_release(&context.env),
-        contract: ContractMode::for_release(&context.env.contract),
+        contract: ContractMode::for_release(&context.env.contract, crate::provenance::revision()),
     };
     let settings = settings(context, args);
     let (migrator, connected) = open_connected(context, settings.wait).await?;

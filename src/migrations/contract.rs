@@ -34,13 +34,20 @@ pub enum ContractMode {
 }
 
 impl ContractMode {
-    /// What `release` does, as `[contract] hold_back` says.
-    pub fn for_release(settings: &crate::config::ContractSettings) -> ContractMode {
-        if settings.hold_back {
-            ContractMode::HoldBack { revision: crate::provenance::revision() }
-        } else {
-            ContractMode::AtOnce
-        }
+    /// What `release` of `revision` does, as `[contract] hold_back` says.
+    pub fn for_release(settings: &crate::config::ContractSettings, revision: Option<String>) -> ContractMode {
+        if settings.hold_back { ContractMode::HoldBack { revision } } else { ContractMode::AtOnce }
+    }
+
+    /// The `application_name` prefix whose sessions decide this run, when they
+    /// do: a release that may finish a contract part an earlier one held back.
+    pub fn sessions_decide<'s>(
+        &self,
+        settings: &'s crate::config::ContractSettings,
+        contracts: &[PendingContract],
+    ) -> Option<&'s str> {
+        let holds = matches!(self, ContractMode::HoldBack { .. });
+        settings.app_sessions.as_deref().filter(|_| holds && !contracts.is_empty())
     }
 }
 

@@ -105,45 +105,85 @@ pub async fn wait(
     ascii_prefix(prefix)?;
     let own = own_application_name(prefix, revision);
     let mut reported = started;
-    // No session of this release seen yet: the absence of the old one's proves
-    // nothing (the app may not name its connections as configured).
     let mut own_seen = false;
     loop {
         let sessions = app_sessions(connection, prefix).await.map_err(|err| {
             Error::unavailable("could not read the database's sessions").note("reason", crate::pg_error::describe(&err))
         })?;
         own_seen |= sessions.iter().any(|(name, _)| *name == own);
-        let others: Vec<&(String, i64)> = sessions.iter().filter(|(name, _)| *name != own).collect();
-        if others.is_empty() && own_seen {
-            return Ok(Retired::SessionsGone(started.elapsed()));
-        }
-        let sessions = others.iter().map(|(name, count)| format!("{name} ({count})")).collect::<Vec<_>>().join(", ");
-        if started.elapsed() >= bound {
-            if others.is_empty() {
+        match look(&sessions, &own, own_seen, started.elapsed() >= bound) {
+            Look::Gone => return Ok(Retired::SessionsGone(started.elapsed())),
+            Look::Unproven => {
                 tracing::info!(
-                    "no session named {own} seen in {} s: its absence of the previous release's proves nothing, so the whole bound was waited",
+                    "no session named {own} seen in {} s: the previous release's absence proves nothing, so the whole bound was waited",
                     bound.as_secs()
                 );
                 return Ok(Retired::BoundWaited(bound));
             }
-            return Err(Error::unavailable(format!(
-                "the previous release still has sessions after {} s: {sessions}",
-                bound.as_secs()
-            ))
-            .help("nothing was applied: the contract part stays held back; `praxia-deploy contract` applies it once they are gone, and the next release only once they are"));
-        }
-        if reported.elapsed() >= REPORT_EVERY {
-            reported = Instant::now();
-            let waiting_for = if others.is_empty() { format!("a session named {own}") } else { sessions };
-            tracing::info!("waiting for the previous release to retire: {waiting_for}");
+            Look::Outstayed(others) => {
+                return Err(Error::unavailable(format!(
+                    "the previous release still has sessions after {} s: {others}",
+                    bound.as_secs()
+                ))
+                .help("nothing was applied: the contract part stays held back; `praxia-deploy contract` applies it once they are gone, and the next release only once they are"));
+            }
+            Look::Waiting(for_what) => {
+                if reported.elapsed() >= REPORT_EVERY {
+                    reported = Instant::now();
+                    tracing::info!("waiting for the previous release to retire: {for_what}");
+                }
+            }
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// What one look at the app's sessions says.
+#[derive(Debug, PartialEq, Eq)]
+enum Look {
+    /// None of another release, one of this release seen: retired.
+    Gone,
+    /// The bound is over and no session of this release was ever seen: the
+    /// absence of the old one's proves nothing (the app may not name its
+    /// connections as configured).
+    Unproven,
+    /// The bound is over and these sessions of another release remain.
+    Outstayed(String),
+    /// Still waiting, for these.
+    Waiting(String),
+}
+
+/// Pure: the app's sessions by name and count, this release's name, whether it
+/// was ever seen, and whether the bound is over.
+fn look(sessions: &[(String, i64)], own: &str, own_seen: bool, bound_over: bool) -> Look {
+    let others: Vec<String> =
+        sessions.iter().filter(|(name, _)| name != own).map(|(name, count)| format!("{name} ({count})")).collect();
+    match (others.is_empty(), own_seen, bound_over) {
+        (true, true, _) => Look::Gone,
+        (true, false, true) => Look::Unproven,
+        (false, _, true) => Look::Outstayed(others.join(", ")),
+        (true, false, false) => Look::Waiting(format!("a session named {own}")),
+        (false, _, false) => Look::Waiting(others.join(", ")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retired_only_once_this_release_was_seen_and_no_other_remains() {
+        let named = |names: &[&str]| names.iter().map(|name| ((*name).to_owned(), 1)).collect::<Vec<_>>();
+        assert_eq!(look(&named(&["app@new"]), "app@new", true, false), Look::Gone);
+        assert_eq!(look(&[], "app@new", true, false), Look::Gone);
+        assert_eq!(look(&[], "app@new", false, false), Look::Waiting("a session named app@new".to_owned()));
+        assert_eq!(look(&[], "app@new", false, true), Look::Unproven);
+        assert_eq!(
+            look(&named(&["app@old", "app@new"]), "app@new", true, false),
+            Look::Waiting("app@old (1)".to_owned())
+        );
+        assert_eq!(look(&named(&["app@old"]), "app@new", false, true), Look::Outstayed("app@old (1)".to_owned()));
+    }
 
     #[test]
     fn this_releases_name_is_cut_as_the_server_cuts_it() {
