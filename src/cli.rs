@@ -499,6 +499,19 @@ pub enum Command {
     /// Take a verified backup of the database (through Dokku's postgres:export, or pg_dump here), or drill a restore.
     #[command(help_template = help_with_examples(BACKUP_EXAMPLES))]
     Backup(BackupArgs),
+    /// Apply the pending migrations to a scratch restore of the newest verified backup, timing each statement and its locks;
+    /// recorded for [review] lock_budget.
+    #[command(help_template = help_with_examples(REHEARSE_EXAMPLES))]
+    Rehearse {
+        /// The backup to restore [default: the newest verified one of the environment's app in [backup] dir].
+        #[arg(long, value_name = "FILE")]
+        backup: Option<PathBuf>,
+        /// Rehearse a pending migration older than the newest applied one (as `migrate --allow-out-of-order` would apply it).
+        #[arg(long)]
+        allow_out_of_order: bool,
+        #[command(flatten)]
+        environment: EnvironmentArgs,
+    },
     /// Compare the live schema with what its applied migrations make (replayed in a scratch database): exit 11 on a difference.
     #[command(help_template = help_with_examples(DRIFT_EXAMPLES))]
     Drift {
@@ -710,6 +723,14 @@ pub enum BackupAction {
     },
 }
 
+const REHEARSE_EXAMPLES: Examples = &[
+    (
+        "praxia-deploy backup --env production && praxia-deploy rehearse --env production",
+        "Last night's data, today's migrations: durations, locks, rewrites\nThen commit rehearsals/production.json for [review] lock_budget",
+    ),
+    ("praxia-deploy rehearse --env production --backup backups/praxia-api-20261201T112505Z-0002_add_x.dump", ""),
+];
+
 const BACKUP_VERIFY_EXAMPLES: Examples =
     &[("praxia-deploy backup verify backups/praxia-api-20261201T112505Z-0002_add_x.dump", "")];
 
@@ -862,6 +883,7 @@ impl Command {
             Command::Completions { .. } => "completions",
             Command::Lint { .. } => "lint",
             Command::Drift { .. } => "drift",
+            Command::Rehearse { .. } => "rehearse",
             Command::Studio { .. } => "studio",
             Command::Backup(BackupArgs { action: None, .. }) => "backup",
             Command::Backup(BackupArgs { action: Some(BackupAction::Verify { .. }), .. }) => "backup verify",

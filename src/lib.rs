@@ -23,6 +23,7 @@ pub mod pg_error;
 pub mod pgserver;
 pub mod provenance;
 pub mod redact;
+pub mod rehearse;
 pub mod release;
 pub mod report;
 pub mod review;

@@ -15,6 +15,7 @@ use crate::migrations::apply::{AppliedMigration, Progress};
 use crate::migrations::contract::{ContractMode, Waiting, arrange};
 use crate::migrations::plan::{OutOfOrder, Plan};
 use crate::migrations::run::{CLOSE_WAIT, Connected, Migrator, Outcome, Run, Settings, invalid_index_refusal};
+use crate::rehearse;
 use crate::review;
 use crate::seed::release_step::{self as seed, SeedOutcome};
 
@@ -256,7 +257,7 @@ async fn app_revisions(
 
 /// The review gate on `plan`'s pending migrations: the refusal if the
 /// environment gates and anything blocks; without a gate, a warning for each
-/// finding it would refuse.
+/// finding it would refuse. Then `[review] lock_budget`'s refusal, where one is set.
 async fn gate(
     migrator: &Migrator<'_>,
     connection: &mut PgConnection,
@@ -265,11 +266,21 @@ async fn gate(
 ) -> Result<Option<Error>> {
     let env = migrator.env();
     let reviews = migrator.reviews_on(connection, plan, batch_size).await?;
-    if env.review.gate {
-        return Ok(review::gate_refusal(env, &reviews));
+    if env.review.gate
+        && let Some(refusal) = review::gate_refusal(env, &reviews)
+    {
+        return Ok(Some(refusal));
     }
-    for finding in review::blocking(&reviews) {
-        tracing::warn!("review: {}", review::describe(finding));
+    if !env.review.gate {
+        for finding in review::blocking(&reviews) {
+            tracing::warn!("review: {}", review::describe(finding));
+        }
+    }
+    // The lock budget, where one is set: what the rehearsal measured on a recent backup.
+    if env.review.lock_budget.is_some() {
+        let rehearsed = rehearse::record::read(&env.rehearsals_file())?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        return Ok(rehearse::budget::refusal(env, &rehearse::budget::check(env, &rehearsed.migrations, plan, now)));
     }
     Ok(None)
 }

@@ -36,6 +36,39 @@ pub struct Drill {
 
 pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     let started = Instant::now();
+    let drilled = with_restore(env, file, "the restore drill", async |restored: &Restored<'_>| {
+        count_tables(restored.url, restored.verified, env).await
+    })
+    .await?;
+    let (scratch, (tables, applied_migrations)) = drilled;
+    Ok(Drill {
+        file: file.display().to_string(),
+        scratch_database: scratch,
+        tables,
+        applied_migrations,
+        took_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// A backup restored into a scratch database, as the work on it sees it.
+pub struct Restored<'r> {
+    /// The scratch database, as its own role (never a superuser).
+    pub url: &'r str,
+    pub name: &'r str,
+    pub verified: &'r archive::Verified,
+}
+
+/// Verifies `file`, restores it into a new scratch database on the embedded
+/// cluster as a role made for it, runs `work` on it (as that role), and drops
+/// the database and the role whatever happened, interrupted too. `what` names
+/// the command in the interruption's error. Returns the scratch database's name
+/// with the work's result.
+pub async fn with_restore<T>(
+    env: &Environment,
+    file: &Path,
+    what: &str,
+    work: impl AsyncFnOnce(&Restored<'_>) -> Result<T>,
+) -> Result<(String, T)> {
     let verified = archive::verify(file, &env.migrations).await?;
     let scratch = DRILLS.new_name();
     let local = LocalDatabase::for_project(&env.root)?;
@@ -46,8 +79,8 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     drop_stale_roles(&mut admin).await;
     DRILLS.create(&mut admin, &scratch, None).await.map_err(|err| drill_error("create the scratch database", &err))?;
     // The dump's code (index expressions, defaults, functions) runs as a role made for
-    // this drill, named as its database, with no special right, dropped after: a
-    // production database's content never gains the rights of whoever drills it.
+    // this restore, named as its database, with no special right, dropped after: a
+    // production database's content never gains the rights of whoever restores it.
     // The role connects itself (the development cluster trusts loopback): a
     // superuser session that SET ROLE to it could be RESET by the dump's code, and
     // no superuser session ever opens the scratch database once the dump is in it
@@ -66,28 +99,29 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
     // a copy of production's data is never left on the laptop.
     let outcome = match prepared {
         Err(error) => Err(error),
-        Ok(()) => tokio::select! {
-            outcome = restore_and_count(file, &role_url, &verified, &made_schemas, env) => outcome,
-            signal = crate::signals::interrupted() => Err(Error::new(
-                ErrorKind::Unavailable,
-                format!("the restore drill was interrupted by {signal}; its scratch database was dropped"),
-            )),
-        },
+        Ok(()) => {
+            let restored = Restored { url: &role_url, name: &scratch, verified: &verified };
+            let restore_and_work = async {
+                restore(file, &role_url, &verified, &made_schemas).await?;
+                work(&restored).await
+            };
+            tokio::select! {
+                outcome = restore_and_work => outcome,
+                signal = crate::signals::interrupted() => Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("{what} was interrupted by {signal}; its scratch database was dropped"),
+                )),
+            }
+        }
     };
     let drop = format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)");
     let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
     let drop_role = format!("DROP ROLE IF EXISTS \"{scratch}\"");
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop_role)).execute(&mut admin).await;
     let _ = admin.close().await;
-    let (tables, applied_migrations) = outcome?;
+    let outcome = outcome?;
     dropped.map_err(|err| drill_error("drop the scratch database", &err))?;
-    Ok(Drill {
-        file: file.display().to_string(),
-        scratch_database: scratch,
-        tables,
-        applied_migrations,
-        took_ms: started.elapsed().as_millis(),
-    })
+    Ok((scratch, outcome))
 }
 
 /// The drill's role: no superuser, no other right, owner of the scratch database
@@ -171,14 +205,8 @@ fn as_role(url: &str, role: &str) -> Result<String> {
     Ok(parsed.to_string())
 }
 
-async fn restore_and_count(
-    file: &Path,
-    url: &str,
-    verified: &archive::Verified,
-    made_schemas: &[String],
-    env: &Environment,
-) -> Result<(Vec<RestoredTable>, Option<i64>)> {
-    let tables_raw = &verified.catalog.tables_raw;
+/// Restores `file` into the scratch database at `url` (the role's), in one transaction.
+async fn restore(file: &Path, url: &str, verified: &archive::Verified, made_schemas: &[String]) -> Result<()> {
     let pg_restore = tools::program("pg_restore")?;
     // The extensions are made already; the restore leaves them (and their comments) out.
     let list = list_file(&catalog::without_extensions(&verified.list, made_schemas))?;
@@ -196,6 +224,16 @@ async fn restore_and_count(
             .note("pg_restore said", String::from_utf8_lossy(&output.stderr).trim())
             .help("the dump is readable but PostgreSQL refused it: a server older than the dump's, or what only a superuser may restore (the drill restores as a role without special rights: event triggers, C functions, publications for all tables); the scratch database was dropped"));
     }
+    Ok(())
+}
+
+/// Every table of the dump back, and its rows counted.
+async fn count_tables(
+    url: &str,
+    verified: &archive::Verified,
+    env: &Environment,
+) -> Result<(Vec<RestoredTable>, Option<i64>)> {
+    let tables_raw = &verified.catalog.tables_raw;
     // As the drill's role, with every name qualified: the dump may have set the
     // database's search_path and shadowed a catalog with a view of its own.
     let mut connection = connect(url).await?;

@@ -45,6 +45,44 @@ fn backup_time<'n>(name: &'n str, app: &str) -> Option<&'n str> {
     (shaped && rest[16..].starts_with('-')).then_some(time)
 }
 
+/// The backups of `app` among `names`, newest first (by the time in the name).
+pub fn backups_newest_first<'n>(names: &'n [String], app: &str) -> Vec<&'n str> {
+    let mut backups: Vec<(&str, &str)> =
+        names.iter().filter_map(|name| backup_time(name, app).map(|time| (time, name.as_str()))).collect();
+    backups.sort();
+    backups.into_iter().rev().map(|(_, name)| name).collect()
+}
+
+/// When the backup named `name` was taken (unix seconds), from the time in its
+/// name (`-YYYYMMDDTHHMMSSZ-`), whatever the app.
+pub fn taken_at(name: &str) -> Option<u64> {
+    let bytes = name.as_bytes();
+    (0..bytes.len().saturating_sub(17)).find_map(|start| {
+        let time = name.get(start + 1..start + 17)?;
+        let shaped = bytes[start] == b'-'
+            && bytes.get(start + 17) == Some(&b'-')
+            && time.char_indices().all(|(i, c)| match i {
+                8 => c == 'T',
+                15 => c == 'Z',
+                _ => c.is_ascii_digit(),
+            });
+        if !shaped {
+            return None;
+        }
+        let rfc = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &time[0..4],
+            &time[4..6],
+            &time[6..8],
+            &time[9..11],
+            &time[11..13],
+            &time[13..15]
+        );
+        let at = humantime::parse_rfc3339(&rfc).ok()?;
+        Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs())
+    })
+}
+
 /// The backups of `app` among `files` (name, modification time) to remove so
 /// that the newest `keep` stay, oldest first: by when each was written (a file
 /// copied in with a name from the future, or a clock stepped back, cannot push
@@ -98,6 +136,20 @@ pub fn unused(name: &str, exists: impl Fn(&str) -> bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backups_time_is_read_from_its_name() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let name = file_name("praxia-api-2", at, Some("0004_add_x"));
+        assert_eq!(taken_at(&name), Some(1_796_000_000));
+        assert_eq!(taken_at("praxia-api.dump"), None);
+        let names = vec![
+            file_name("app", at, Some("0001")),
+            file_name("app", at + Duration::from_secs(60), Some("0002")),
+            file_name("app-other", at + Duration::from_secs(120), Some("0003")),
+        ];
+        assert_eq!(backups_newest_first(&names, "app"), vec![names[1].as_str(), names[0].as_str()]);
+    }
 
     #[test]
     fn names_sort_by_time_and_say_what_they_hold() {

@@ -9,6 +9,7 @@ mod forward;
 mod generate;
 mod lint;
 mod migrations;
+mod rehearse;
 mod remote;
 mod seed;
 mod setup;
@@ -133,6 +134,9 @@ pub async fn run(cli: &Cli, printer: Printer) -> Result<Report> {
         }
         Command::Backup(args) => backup::run(&context, args).await,
         Command::Studio { bind, open, yes, .. } => studio::run(&context, *bind, *open, *yes).await,
+        Command::Rehearse { backup, allow_out_of_order, .. } => {
+            rehearse::run(&context, backup.as_deref(), *allow_out_of_order).await
+        }
         Command::Drift { wait, print_catalog: true, .. } => drift::print_catalog(&context, wait).await,
         Command::Drift { shadow_url, wait, .. } => drift::run(&context, shadow_url.as_deref(), wait).await,
     }

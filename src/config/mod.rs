@@ -103,6 +103,14 @@ impl Environment {
         let value = std::env::var(variable.as_str()).ok();
         database_url::resolve(flag, variable, value.as_deref(), self.kind)
     }
+
+    /// The file `rehearse` writes and the lock budget reads: `[review] rehearsals`,
+    /// or `rehearsals/<environment>.json`, from the project root.
+    pub fn rehearsals_file(&self) -> PathBuf {
+        let relative =
+            self.review.rehearsals.clone().unwrap_or_else(|| PathBuf::from(format!("rehearsals/{}.json", self.name)));
+        self.root.join(relative)
+    }
 }
 
 /// A checkout (or container image) of the project: the folder holding `environments/`.

@@ -1,16 +1,19 @@
 //! `[review]`: whether the production gate is on, what counts as a small table,
-//! and each rule's level. Pure.
+//! each rule's level, and the lock budget a rehearsal must meet. Pure.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 use toml::Spanned;
 
-use super::EnvironmentKind;
+use super::{EnvironmentKind, HumanDuration};
 
 /// A table at or under both thresholds is small: a lock on it is short.
 const DEFAULT_SMALL_TABLE_ROWS: u64 = 10_000;
 const DEFAULT_SMALL_TABLE_BYTES: u64 = 10 * 1024 * 1024;
+/// Last night's backup, or the night before's when a deploy comes before the next one.
+const DEFAULT_REHEARSAL_MAX_AGE: HumanDuration = HumanDuration::from_secs(48 * 3600);
 
 /// `[review]` as written; `None` is "the default for this kind of environment".
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -20,6 +23,9 @@ pub(super) struct ReviewFile {
     small_table_rows: Option<u64>,
     small_table_size: Option<ByteSize>,
     baseline: Option<String>,
+    lock_budget: Option<HumanDuration>,
+    rehearsal_max_age: Option<HumanDuration>,
+    rehearsals: Option<PathBuf>,
     #[serde(default)]
     pub(super) rules: BTreeMap<String, Spanned<RuleLevel>>,
 }
@@ -38,6 +44,14 @@ pub struct ReviewSettings {
     /// `lint` leaves out the migrations up to and including this tag: history,
     /// deployed long ago. The gate still reviews whatever a database has pending.
     pub baseline: Option<String>,
+    /// `release` and `migrate` refuse a pending migration whose rehearsal
+    /// (`rehearse`) held an ACCESS EXCLUSIVE lock longer than this, or that was
+    /// not rehearsed on a backup younger than `rehearsal_max_age`. Off when unset.
+    pub lock_budget: Option<HumanDuration>,
+    pub rehearsal_max_age: HumanDuration,
+    /// Where `rehearse` records what it measured, relative to the project root
+    /// (default `rehearsals/<environment>.json`): shipped with the image, read by the release.
+    pub rehearsals: Option<PathBuf>,
 }
 
 impl ReviewSettings {
@@ -48,6 +62,9 @@ impl ReviewSettings {
             small_table_bytes: file.small_table_size.map_or(DEFAULT_SMALL_TABLE_BYTES, |size| size.0),
             rules: file.rules.into_iter().map(|(rule, level)| (rule, level.into_inner())).collect(),
             baseline: file.baseline,
+            lock_budget: file.lock_budget,
+            rehearsal_max_age: file.rehearsal_max_age.unwrap_or(DEFAULT_REHEARSAL_MAX_AGE),
+            rehearsals: file.rehearsals,
         }
     }
 

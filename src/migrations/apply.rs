@@ -42,6 +42,23 @@ pub struct Timeouts {
     pub statement_timeout: PgTimeout,
 }
 
+impl Timeouts {
+    /// The session settings (`set` is `SET` or `SET LOCAL`) a migration runs under.
+    pub fn sql(self, connection: &PgConnection, set: &str) -> String {
+        let mut sql = format!(
+            "{set} lock_timeout = '{}ms'; {set} statement_timeout = '{}ms';",
+            self.lock_timeout.millis(),
+            self.statement_timeout.millis()
+        );
+        // A runner killed mid-statement (a deploy aborted, a laptop closed) should not
+        // leave its transaction running and holding locks until the statement ends.
+        if connection.server_version_num().is_some_and(|version| version >= 140000) {
+            sql.push_str(&format!(" {set} client_connection_check_interval = '1s';"));
+        }
+        sql
+    }
+}
+
 impl Limits {
     pub fn of(database: &crate::config::DatabaseSettings) -> Limits {
         Limits {
@@ -55,7 +72,7 @@ impl Limits {
 
     /// The concurrent limits when every one of `statements` waits without
     /// blocking the app (there is at least one), else the blocking ones.
-    fn for_statements<'s>(&self, mut statements: impl Iterator<Item = &'s SqlStatement>) -> Timeouts {
+    pub fn for_statements<'s>(&self, mut statements: impl Iterator<Item = &'s SqlStatement>) -> Timeouts {
         let mut any = false;
         let concurrent = statements.all(|statement| {
             any = true;
@@ -549,17 +566,7 @@ impl Applier<'_> {
     }
 
     fn limits_sql(&self, connection: &PgConnection, set: &str, timeouts: Timeouts) -> String {
-        let mut sql = format!(
-            "{set} lock_timeout = '{}ms'; {set} statement_timeout = '{}ms';",
-            timeouts.lock_timeout.millis(),
-            timeouts.statement_timeout.millis()
-        );
-        // A runner killed mid-statement (a deploy aborted, a laptop closed) should not
-        // leave its transaction running and holding locks until the statement ends.
-        if connection.server_version_num().is_some_and(|version| version >= 140000) {
-            sql.push_str(&format!(" {set} client_connection_check_interval = '1s';"));
-        }
-        sql
+        timeouts.sql(connection, set)
     }
 }
 

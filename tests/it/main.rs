@@ -22,6 +22,7 @@ mod lock_safe;
 mod long_history;
 mod migrate;
 mod real_projects;
+mod rehearse;
 mod release;
 mod review;
 mod review_corpus;

@@ -32,7 +32,7 @@ const LAYERS: [(&str, &[&str]); 9] = [
     ("databases and the folder", &["database", "localdb", "migration_folder", "own_schema", "pgserver", "stamp"]),
     ("review and transport", &["dokku", "review"]),
     ("the migration engine", &["migrations"]),
-    ("steps of a release", &["backup", "drift", "seed"]),
+    ("steps of a release", &["backup", "drift", "rehearse", "seed"]),
     ("the release", &["release"]),
     ("servers", &["setup", "studio"]),
     ("the interface", &["cli", "commands", "output"]),

@@ -1,0 +1,258 @@
+//! Runs the planned steps on the scratch database statement by statement, as
+//! the engine groups them (a batch in one transaction, a migration PostgreSQL
+//! refuses in one statement by statement, one that controls its transaction as
+//! written), under the environment's limits, timing each statement. After each
+//! statement and each commit the session looks at itself (its locks, every
+//! table's file, the INVALID indexes); while a statement runs a second session
+//! samples `pg_locks` for it. Nothing is recorded in the scratch database's
+//! bookkeeping: it is dropped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sqlx::{Connection, PgConnection};
+
+use super::timeline::{LockMode, Observation, Oid, Span};
+use crate::error::{Error, ErrorKind, Result};
+use crate::migration_folder::Migration;
+use crate::migrations::apply::Limits;
+use crate::migrations::plan::Step;
+
+/// How often the second session samples `pg_locks` while a statement runs.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// The session's own view after a statement: one round trip.
+const LOOK: &str = "SELECT pg_catalog.json_build_object(\
+ 'locks', COALESCE((SELECT pg_catalog.json_agg(pg_catalog.json_build_array(l.relation::pg_catalog.int8, l.mode)) \
+   FROM pg_catalog.pg_locks l WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() \
+   AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted), '[]'), \
+ 'tables', COALESCE((SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8, \
+   pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname), \
+   c.relfilenode::pg_catalog.int8)) \
+   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+   WHERE c.relkind IN ('r', 'p', 'm', 'f') AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' \
+   AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'), '[]'), \
+ 'invalid', COALESCE((SELECT pg_catalog.json_agg(i.indexrelid::pg_catalog.regclass::pg_catalog.text) \
+   FROM pg_catalog.pg_index i WHERE NOT i.indisvalid), '[]'))::pg_catalog.text";
+
+/// The second session's sample of the first's locks.
+const SAMPLE: &str = "SELECT l.relation::pg_catalog.int8, l.mode::pg_catalog.text FROM pg_catalog.pg_locks l \
+ WHERE l.pid OPERATOR(pg_catalog.=) $1 AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted";
+
+#[derive(Debug, Deserialize)]
+struct Look {
+    locks: Vec<(Oid, String)>,
+    tables: Vec<(Oid, String, i64)>,
+    invalid: Vec<String>,
+}
+
+/// One statement as it ran.
+#[derive(Debug, Clone)]
+pub struct RanStatement {
+    /// Index into the migrations the steps ran, in order.
+    pub migration: usize,
+    pub number: usize,
+    pub line: usize,
+    pub text: String,
+    pub span: Span,
+    pub rewrote: Vec<String>,
+    pub invalid_indexes: Vec<String>,
+}
+
+/// Everything the run saw.
+#[derive(Debug, Default)]
+pub struct Executed {
+    pub statements: Vec<RanStatement>,
+    pub observations: Vec<Observation>,
+    /// Every table seen, by oid: a table dropped later keeps its name.
+    pub names: BTreeMap<Oid, String>,
+    /// The tables there before the first statement (the others are new).
+    pub restored: BTreeSet<Oid>,
+    /// The statement that failed, and why; nothing after it ran.
+    pub failure: Option<Error>,
+}
+
+struct Runner<'c> {
+    connection: &'c mut PgConnection,
+    sampler: PgConnection,
+    pid: i32,
+    origin: Instant,
+    limits: Limits,
+    files: BTreeMap<Oid, i64>,
+    invalid: BTreeSet<String>,
+    executed: Executed,
+    migrations: usize,
+}
+
+/// Runs `steps` on `connection` (the scratch database, as its role);
+/// `sampler` is a second session on it.
+pub async fn execute(
+    connection: &mut PgConnection,
+    sampler: PgConnection,
+    steps: &[Step<'_>],
+    limits: Limits,
+) -> Result<Executed> {
+    let pid: i32 = sqlx::query_scalar("SELECT pg_catalog.pg_backend_pid()")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|err| rehearsal_error("prepare its session", &err))?;
+    let mut runner = Runner {
+        connection,
+        sampler,
+        pid,
+        origin: Instant::now(),
+        limits,
+        files: BTreeMap::new(),
+        invalid: BTreeSet::new(),
+        executed: Executed::default(),
+        migrations: 0,
+    };
+    runner.look().await.map_err(|err| rehearsal_error("read the restored tables", &err))?;
+    runner.executed.restored = runner.files.keys().copied().collect();
+    for step in steps {
+        let ran = match step {
+            Step::Batch(migrations) => runner.batch(migrations).await,
+            Step::Alone(migration) => runner.alone(migration).await,
+            Step::AsWritten(migration) => runner.as_written(migration).await,
+            Step::Bookkeeping => Ok(()),
+        };
+        if let Err(failure) = ran {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *runner.connection).await;
+            runner.executed.failure = Some(failure);
+            break;
+        }
+        let _ = sqlx::raw_sql("RESET ALL").execute(&mut *runner.connection).await;
+    }
+    let _ = runner.sampler.close().await;
+    Ok(runner.executed)
+}
+
+impl Runner<'_> {
+    async fn batch(&mut self, migrations: &[&Migration]) -> Result<()> {
+        let timeouts = self.limits.for_statements(
+            migrations.iter().flat_map(|migration| migration.chunks.iter().flat_map(|chunk| &chunk.statements)),
+        );
+        let limits = timeouts.sql(self.connection, "SET");
+        self.send(&format!("{limits} BEGIN")).await?;
+        for migration in migrations {
+            self.statements(migration, false).await?;
+        }
+        self.send("COMMIT").await?;
+        self.look().await.map_err(|err| rehearsal_error("look at its session", &err))
+    }
+
+    async fn alone(&mut self, migration: &Migration) -> Result<()> {
+        self.statements(migration, true).await
+    }
+
+    async fn as_written(&mut self, migration: &Migration) -> Result<()> {
+        let limits = self.limits.blocking.sql(self.connection, "SET");
+        self.send(&format!("{limits} BEGIN")).await?;
+        self.statements(migration, false).await?;
+        // Only a warning when its own COMMIT ended the transaction already.
+        self.send("COMMIT").await?;
+        self.look().await.map_err(|err| rehearsal_error("look at its session", &err))
+    }
+
+    /// Each statement of `migration`, timed, with a look after it. `each_alone`:
+    /// outside a transaction, each under its own limits (unless the migration
+    /// set its own), as the engine runs a migration PostgreSQL refuses in one.
+    async fn statements(&mut self, migration: &Migration, each_alone: bool) -> Result<()> {
+        let index = self.migrations;
+        self.migrations += 1;
+        let mut sets_own_limits = false;
+        for statement in migration.statements() {
+            if each_alone && !sets_own_limits {
+                let limits =
+                    self.limits.for_statements(std::iter::once(statement.statement)).sql(self.connection, "SET");
+                self.send(&limits).await?;
+            }
+            sets_own_limits |= matches!(statement.statement.words.first().map(String::as_str), Some("SET" | "RESET"));
+            let start = self.origin.elapsed();
+            let ran = self.timed(statement.text).await;
+            let end = self.origin.elapsed();
+            if let Err(err) = ran {
+                return Err(Error::new(
+                    ErrorKind::MigrationFailed,
+                    format!("migration {} failed in its rehearsal at statement {} (line {})", migration.tag, statement.number, statement.line),
+                )
+                .note("file", migration.file.display())
+                .note("reason", crate::pg_error::describe(&err))
+                .help("it would fail the same way in production: fix the migration (nothing touched the database it was backed up from; the scratch database was dropped)"));
+            }
+            let files_before = self.files.clone();
+            let invalid_before = self.invalid.clone();
+            self.look().await.map_err(|err| rehearsal_error("look at its session", &err))?;
+            let rewrote = files_before
+                .iter()
+                .filter(|(oid, file)| self.files.get(oid).is_some_and(|now| now != *file && *now != 0))
+                .filter_map(|(oid, _)| self.executed.names.get(oid).cloned())
+                .collect();
+            let invalid_indexes = self.invalid.difference(&invalid_before).cloned().collect();
+            self.executed.statements.push(RanStatement {
+                migration: index,
+                number: statement.number,
+                line: statement.line,
+                text: statement.text.to_owned(),
+                span: Span { start, end },
+                rewrote,
+                invalid_indexes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs one statement while the second session samples its locks.
+    async fn timed(&mut self, sql: &str) -> std::result::Result<(), sqlx::Error> {
+        let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *self.connection);
+        tokio::pin!(sent);
+        let mut samples = Vec::new();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                done = &mut sent => break done.map(|_| ()),
+                () = tokio::time::sleep(SAMPLE_EVERY) => {
+                    let rows: std::result::Result<Vec<(Oid, String)>, sqlx::Error> =
+                        sqlx::query_as(SAMPLE).bind(self.pid).fetch_all(&mut self.sampler).await;
+                    if let Ok(rows) = rows {
+                        samples.push(Observation { at: self.origin.elapsed(), held: held(rows) });
+                    }
+                }
+            }
+        };
+        self.executed.observations.extend(samples);
+        outcome
+    }
+
+    /// The session's locks, tables and INVALID indexes now.
+    async fn look(&mut self) -> std::result::Result<(), sqlx::Error> {
+        let text: String = sqlx::query_scalar(LOOK).fetch_one(&mut *self.connection).await?;
+        let at = self.origin.elapsed();
+        let look: Look = serde_json::from_str(&text).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        self.files.clear();
+        for (oid, name, file) in look.tables {
+            self.executed.names.insert(oid, name);
+            self.files.insert(oid, file);
+        }
+        self.invalid = look.invalid.into_iter().collect();
+        self.executed.observations.push(Observation { at, held: held(look.locks) });
+        Ok(())
+    }
+
+    async fn send(&mut self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *self.connection)
+            .await
+            .map(|_| ())
+            .map_err(|err| rehearsal_error("prepare its transaction", &err))
+    }
+}
+
+fn held(rows: Vec<(Oid, String)>) -> BTreeSet<(Oid, LockMode)> {
+    rows.into_iter().filter_map(|(oid, mode)| LockMode::from_pg(&mode).map(|mode| (oid, mode))).collect()
+}
+
+fn rehearsal_error(what: &str, err: &sqlx::Error) -> Error {
+    Error::unavailable(format!("the rehearsal could not {what}")).note("reason", crate::pg_error::describe(err))
+}

@@ -1,0 +1,134 @@
+//! What `rehearse` measured, kept in a JSON file beside the project
+//! (`Environment::rehearsals_file`, shipped with the image) for the release's
+//! lock budget to read: one entry per migration, the newest rehearsal of the
+//! file as it is now (its SHA-256), on the backup it was restored from. The
+//! file is written whole or not at all.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::timeline::LockMode;
+use crate::error::{Error, Result};
+use crate::migration_folder::MigrationFolder;
+
+/// The file's format; a file of another format is refused, never half-read.
+const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RehearsalFile {
+    pub format: u32,
+    pub about: String,
+    pub migrations: Vec<RehearsedMigration>,
+}
+
+/// One migration as its rehearsal ran it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RehearsedMigration {
+    pub tag: String,
+    /// SHA-256 of the file rehearsed: an edited file is not rehearsed.
+    pub hash: String,
+    /// Unix seconds.
+    pub rehearsed_at: u64,
+    pub backup: BackupUsed,
+    /// The development cluster's PostgreSQL major version.
+    pub postgres: u32,
+    /// Its statements (those of the part that was pending, for a contract part).
+    pub statements: Vec<RehearsedStatement>,
+}
+
+/// The backup a rehearsal was restored from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupUsed {
+    /// The file name (not its path: the laptop's folders are nobody's business).
+    pub file: String,
+    pub sha256: String,
+    /// When it was taken, unix seconds (from its name, else its modification time).
+    pub taken_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RehearsedStatement {
+    /// Its number in the file, and the line it starts on.
+    pub number: usize,
+    pub line: usize,
+    /// Its first line, shortened.
+    pub sql: String,
+    pub duration_ms: f64,
+    /// The strongest lock it took on each table, and how long that was held
+    /// (to the end of its transaction).
+    pub locks: Vec<TableLock>,
+    /// Tables it rewrote (their file changed: `relfilenode`).
+    pub rewrote: Vec<String>,
+    /// Indexes left INVALID after it.
+    pub invalid_indexes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableLock {
+    pub table: String,
+    pub mode: LockMode,
+    pub held_ms: f64,
+    /// Made by the migrations rehearsed: no release before them uses it, so the lock budget leaves it out.
+    #[serde(default)]
+    pub new_table: bool,
+}
+
+impl RehearsalFile {
+    fn new(migrations: Vec<RehearsedMigration>) -> RehearsalFile {
+        RehearsalFile {
+            format: FORMAT,
+            about: "written by `praxia-deploy rehearse`: how long each pending migration's statements ran and held their locks on a restore of a backup; read by `release` and `migrate` for [review] lock_budget. Commit it with the migrations.".to_owned(),
+            migrations,
+        }
+    }
+
+    /// The rehearsal of `tag` as the file is now (`hash`), if any.
+    pub fn of(&self, tag: &str) -> Option<&RehearsedMigration> {
+        self.migrations.iter().find(|migration| migration.tag == tag)
+    }
+}
+
+/// Reads the file; a missing one is an empty record.
+pub fn read(path: &Path) -> Result<RehearsalFile> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(RehearsalFile::new(Vec::new())),
+        Err(err) => return Err(Error::io("read", path, err)),
+    };
+    let file: RehearsalFile = serde_json::from_str(&text).map_err(|err| {
+        Error::usage(format!("{} is not a rehearsal record: {err}", path.display()))
+            .help("it is written by `praxia-deploy rehearse`; restore it from version control, or delete it and rehearse again")
+    })?;
+    if file.format != FORMAT {
+        return Err(Error::usage(format!(
+            "{} has format {}, this praxia-deploy reads format {FORMAT}",
+            path.display(),
+            file.format
+        ))
+        .help("rehearse again with this version (`praxia-deploy rehearse`)"));
+    }
+    Ok(file)
+}
+
+/// `rehearsed` merged into the file at `path`: each replaces its migration's
+/// earlier rehearsal; a migration no longer in `folder` is dropped; in folder order.
+pub fn write(path: &Path, folder: &MigrationFolder, rehearsed: &[RehearsedMigration]) -> Result<()> {
+    let earlier = read(path)?;
+    let mut kept: Vec<RehearsedMigration> = Vec::new();
+    for migration in &folder.migrations {
+        let newest = rehearsed.iter().find(|new| new.tag == migration.tag).or_else(|| earlier.of(&migration.tag));
+        if let Some(found) = newest {
+            kept.push(found.clone());
+        }
+    }
+    let text = serde_json::to_string_pretty(&RehearsalFile::new(kept))
+        .map_err(|err| Error::internal(format!("could not write the rehearsal record: {err}")))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
+    let mut temporary = tempfile::NamedTempFile::new_in(dir).map_err(|err| Error::io("create a file in", dir, err))?;
+    std::io::Write::write_all(&mut temporary, format!("{text}\n").as_bytes())
+        .map_err(|err| Error::io("write", temporary.path(), err))?;
+    temporary.persist(path).map_err(|err| Error::io("write", path, err.error))?;
+    Ok(())
+}
