@@ -725,8 +725,8 @@ pub enum BackupAction {
 
 const REHEARSE_EXAMPLES: Examples = &[
     (
-        "praxia-deploy backup --env production && praxia-deploy rehearse --env production",
-        "Last night's data, today's migrations: durations, locks, rewrites\nThen commit rehearsals/production.json for [review] lock_budget",
+        "praxia-deploy rehearse --env production",
+        "The newest verified backup in backups/, today's migrations: durations, locks\nThen commit rehearsals/production.json for [review] lock_budget",
     ),
     ("praxia-deploy rehearse --env production --backup backups/praxia-api-20261201T112505Z-0002_add_x.dump", ""),
 ];

@@ -79,7 +79,7 @@ Exit codes:
   1  unexpected internal error
   2  usage or configuration error
   3  refused by policy (seeding staging/production, production without
-     confirmation, stamp mismatch)
+     confirmation, stamp mismatch, the review gate, the lock budget)
   4  migration integrity (edited applied file, missing or out-of-order
      migration, malformed journal)
   5  database unreachable after waiting, or migration lock not acquired in time
