@@ -253,6 +253,10 @@ async fn the_lock_budget_refuses_what_was_not_rehearsed_held_too_long_or_ran_on_
 
     write_record(&project, 5_000.0, 3600);
     project
+        .run_on(&database, &["--env", "test", "plan"])
+        .expect_code(0)
+        .expect_stdout_contains("lock budget 2s refuses 0001_widen_score: statement 1 (line 1) held ACCESS EXCLUSIVE");
+    project
         .run_on(&database, &["--env", "test", "release"])
         .expect_code(3)
         .expect_stderr_contains(
@@ -275,6 +279,10 @@ async fn the_lock_budget_refuses_what_was_not_rehearsed_held_too_long_or_ran_on_
         .expect_stderr_contains("0001_widen_score: the file changed since its rehearsal");
 
     project.set_migrations(&[BASE, CHANGE]);
+    project
+        .run_on(&database, &["--env", "test", "plan"])
+        .expect_code(0)
+        .expect_stdout_contains("lock budget 2s: every pending migration was rehearsed within it");
     project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
     assert_eq!(applied(&database).await, 2);
 }
