@@ -308,3 +308,375 @@ async fn a_rehearsal_over_the_budget_exits_3_after_recording_what_it_measured() 
         .expect_stderr_contains("held ACCESS EXCLUSIVE on public.visit");
     assert_eq!(record(&project)["migrations"].as_array().unwrap().len(), 2);
 }
+
+// What a hostile review of `rehearse` and the lock budget found: each test
+// below fails on the code it was written against.
+
+/// A small `visit` table: the tests below hold their locks with `pg_sleep`, not with data.
+const SMALL_BASE: (&str, i64, &str) = (
+    "0000_base",
+    1000,
+    "CREATE TABLE \"visit\" (\"id\" integer PRIMARY KEY, \"score\" integer NOT NULL);\n--> statement-breakpoint\nINSERT INTO \"visit\" SELECT n, n % 7 FROM generate_series(1, 1000) n;\n",
+);
+/// ACCESS EXCLUSIVE on `visit`, held 1.5 s by its transaction: over a 1 s budget wherever it runs.
+const WIDEN_SLOWLY: &str = "ALTER TABLE \"visit\" ALTER COLUMN \"score\" SET DATA TYPE bigint;\n--> statement-breakpoint\nSELECT pg_sleep(1.5);\n";
+
+/// A project whose base is `base` (migrated and backed up, verified, by the
+/// returned database) with `[review] lock_budget = "1s"`.
+fn budgeted_and_backed_up(base: (&str, i64, &str)) -> (TestProject, TestDatabase) {
+    let project = TestProject::with_migrations(&[base]);
+    project.file("environments/test.toml", &format!("{TEST_ENVIRONMENT}\n[review]\nlock_budget = \"1s\"\n"));
+    let database = test_postgres().fresh_database();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    (project, database)
+}
+
+/// drizzle's transaction holds a migration's ACCESS EXCLUSIVE to its commit, so
+/// in a rehearsal of two migrations the later one's lock on the same table is
+/// "covered" by the earlier one's and recorded as none. The newest backup is
+/// often the one from before the last deploy: when the earlier migration has
+/// shipped since, the later one runs alone in production and holds the lock itself.
+#[tokio::test]
+async fn a_lock_covered_by_an_earlier_migration_in_the_rehearsal_counts_when_the_later_one_ships_alone() {
+    let (project, database) = budgeted_and_backed_up(SMALL_BASE);
+    let add_note = ("0001_add_note", 2000, "ALTER TABLE \"visit\" ADD COLUMN \"note\" text;\n");
+    project.set_migrations(&[SMALL_BASE, add_note]);
+    project.run_on(&database, &["--env", "test", "rehearse"]).expect_code(0);
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+
+    // The next migration, rehearsed on the same (newest) backup: 0001 is pending there too.
+    project.set_migrations(&[SMALL_BASE, add_note, ("0002_widen_slowly", 3000, WIDEN_SLOWLY)]);
+    project.run_on(&database, &["--env", "test", "rehearse"]);
+    // Here only 0002 is pending: its ALTER holds ACCESS EXCLUSIVE on visit through the 1.5 s sleep.
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3).expect_stderr_contains("0002_widen_slowly");
+    assert_eq!(applied(&database).await, 2, "the budget let a 1.5 s ACCESS EXCLUSIVE through");
+}
+
+/// `new_table` is decided against the backup: a table that a migration pending
+/// in the backup makes is "new", even when that migration has shipped since and
+/// the app has been using the table.
+#[tokio::test]
+async fn a_table_made_by_a_migration_deployed_since_the_backup_is_not_new_to_the_release() {
+    let (project, database) = budgeted_and_backed_up(SMALL_BASE);
+    let make_log = (
+        "0001_make_log",
+        2000,
+        "-- praxia-deploy: own-transaction\nCREATE TABLE \"visit_log\" (\"id\" integer PRIMARY KEY, \"n\" integer);\n--> statement-breakpoint\nINSERT INTO \"visit_log\" SELECT n, n FROM generate_series(1, 10) n;\n",
+    );
+    project.set_migrations(&[SMALL_BASE, make_log]);
+    project.run_on(&database, &["--env", "test", "rehearse"]).expect_code(0);
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+
+    let widen_log = (
+        "0002_widen_log",
+        3000,
+        "ALTER TABLE \"visit_log\" ALTER COLUMN \"n\" SET DATA TYPE bigint;\n--> statement-breakpoint\nSELECT pg_sleep(1.5);\n",
+    );
+    project.set_migrations(&[SMALL_BASE, make_log, widen_log]);
+    project.run_on(&database, &["--env", "test", "rehearse"]);
+    // visit_log is the live app's table here: 1.5 s of ACCESS EXCLUSIVE on it.
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3).expect_stderr_contains("0002_widen_log");
+    assert_eq!(applied(&database).await, 2);
+}
+
+/// The rehearsal runs a migration's expand and contract parts at once, so the
+/// expand part's own ACCESS EXCLUSIVE is "covered" by the contract part's
+/// earlier statement and its lines carry no lock: the release, which runs the
+/// expand part alone, passes a budget its part exceeds.
+#[tokio::test]
+async fn an_expand_part_is_judged_by_the_locks_it_holds_when_it_runs_without_its_contract_part() {
+    let base = (
+        "0000_base",
+        1000,
+        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
+    );
+    // drizzle-kit's order: the drop (the contract part, held back) first.
+    let change = (
+        "0001_drop_legacy",
+        2000,
+        "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"title\" text;--> statement-breakpoint\nSELECT pg_sleep(1.5);",
+    );
+    let project = TestProject::with_migrations(&[base]);
+    project.file(
+        "environments/test.toml",
+        &format!("{TEST_ENVIRONMENT}\n[contract]\nhold_back = true\n[review]\nlock_budget = \"1s\"\n"),
+    );
+    let database = test_postgres().fresh_database();
+    let release = |revision: &str| {
+        let mut command = project.on(&database);
+        command.env("GIT_REV", revision).args(["release"]);
+        crate::support::project::Outcome::of(&mut command)
+    };
+    release("rev0").expect_code(0);
+    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    project.set_migrations(&[base, change]);
+    project.run_on(&database, &["--env", "test", "rehearse"]);
+    // The expand part: ADD COLUMN's ACCESS EXCLUSIVE on note, held through the 1.5 s sleep.
+    release("rev1").expect_code(3).expect_stderr_contains("0001_drop_legacy");
+}
+
+/// `CREATE OR REPLACE VIEW` takes ACCESS EXCLUSIVE on the view: every query of
+/// the app through it waits. The rehearsal only names tables (relkind r, p, m,
+/// f), drops the view's lock, and the budget passes it.
+#[tokio::test]
+async fn an_access_exclusive_lock_on_a_view_counts_for_the_budget() {
+    let base = (
+        "0000_base",
+        1000,
+        "CREATE TABLE \"visit\" (\"id\" integer PRIMARY KEY, \"score\" integer NOT NULL);\n--> statement-breakpoint\nCREATE VIEW \"visit_view\" AS SELECT \"id\" FROM \"visit\";\n",
+    );
+    let (project, database) = budgeted_and_backed_up(base);
+    project.set_migrations(&[
+        base,
+        (
+            "0001_widen_view",
+            2000,
+            "CREATE OR REPLACE VIEW \"visit_view\" AS SELECT \"id\", \"score\" FROM \"visit\";\n--> statement-breakpoint\nSELECT pg_sleep(1.5);\n",
+        ),
+    ]);
+    let rehearsed = project.run_on(&database, &["--env", "test", "rehearse"]);
+    assert!(rehearsed.stdout.contains("ACCESS EXCLUSIVE on public.visit_view"), "{}", rehearsed.stdout);
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3);
+}
+
+/// A migration that controls its transaction is sent chunk by chunk (drizzle's
+/// way): the statements after its own COMMIT in the same chunk run in one
+/// implicit transaction, which holds their locks to the end of the chunk. The
+/// rehearsal sends them one by one: each commits at once.
+#[tokio::test]
+async fn statements_after_an_own_commit_hold_their_locks_to_the_end_of_the_chunk_as_in_production() {
+    let (project, database) = budgeted_and_backed_up(SMALL_BASE);
+    project.set_migrations(&[
+        SMALL_BASE,
+        (
+            "0001_as_written",
+            2000,
+            "BEGIN;\nALTER TABLE \"visit\" ADD COLUMN \"note\" text;\nCOMMIT;\nALTER TABLE \"visit\" ADD COLUMN \"other\" text;\nSELECT pg_sleep(1.5);\n",
+        ),
+    ]);
+    project.run_on(&database, &["--env", "test", "rehearse"]);
+    // In production the second ALTER's ACCESS EXCLUSIVE is held through the sleep.
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3);
+    assert_eq!(applied(&database).await, 1);
+}
+
+/// The same chunk: `CREATE INDEX CONCURRENTLY` after the migration's own COMMIT
+/// is refused by PostgreSQL in production (an implicit transaction block); the
+/// rehearsal ran it on its own and said all was well.
+#[tokio::test]
+async fn a_migration_that_fails_in_production_fails_its_rehearsal() {
+    let project = project("");
+    let database = backed_up(&project);
+    let migration = (
+        "0001_as_written",
+        2000,
+        "BEGIN;\nALTER TABLE \"visit\" ADD COLUMN \"note\" text;\nCOMMIT;\nCREATE INDEX CONCURRENTLY \"visit_note_idx\" ON \"visit\" (\"note\");\n",
+    );
+    project.set_migrations(&[BASE, migration]);
+    project
+        .run_on(&database, &["--env", "test", "rehearse"])
+        .expect_code(6)
+        .expect_stderr_contains("CREATE INDEX CONCURRENTLY cannot run inside a transaction block");
+    assert!(!project.path().join("rehearsals/test.json").exists());
+}
+
+/// The start of a dump whose code (index expressions, check constraints, run as
+/// the rehearsal's role) goes after the rehearsal: it runs only in the drill's
+/// scratch databases, so production never notices it.
+const HOSTILE_BASE: &str = "CREATE TABLE \"visit\" (\"id\" integer PRIMARY KEY, \"score\" integer NOT NULL);\n--> statement-breakpoint\nINSERT INTO \"visit\" SELECT n, n % 7 FROM generate_series(1, 1000) n;\n--> statement-breakpoint\n";
+
+/// The sampler is the only view of a lock taken and released inside one
+/// statement (outside a transaction). It runs as the same role as the dump's
+/// code, which may end it (`pg_terminate_backend`); a failed sample is
+/// silently skipped, and the statement is recorded as taking no lock.
+#[tokio::test]
+async fn a_dump_that_ends_the_lock_sampler_does_not_make_a_long_lock_disappear() {
+    let base_sql = format!(
+        "{HOSTILE_BASE}CREATE FUNCTION public.watch(i integer) RETURNS integer IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN \
+         IF pg_catalog.current_database() LIKE 'praxia%drill%' THEN \
+         IF i = 1000000 THEN PERFORM pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity a \
+         WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid() \
+         AND a.application_name = 'praxia-deploy rehearse'; END IF; \
+         IF i = 1 THEN PERFORM pg_catalog.pg_sleep(1.5); END IF; END IF; RETURN i; END $$;\n\
+         --> statement-breakpoint\nCREATE INDEX \"visit_watch_idx\" ON \"visit\" (public.watch(\"id\"));\n"
+    );
+    let base = ("0000_base", 1000, base_sql.as_str());
+    let (project, database) = budgeted_and_backed_up(base);
+    // Statement by statement: the rewrite's ACCESS EXCLUSIVE (1.5 s, its index
+    // rebuilt) is gone when it returns, so only the samples can see it.
+    project.set_migrations(&[
+        base,
+        (
+            "0001_widen",
+            2000,
+            "-- praxia-deploy: no-transaction\nINSERT INTO \"visit\" VALUES (1000000, 0);\n--> statement-breakpoint\nALTER TABLE \"visit\" ALTER COLUMN \"score\" SET DATA TYPE bigint;\n",
+        ),
+    ]);
+    let rehearsed = project.run_on(&database, &["--env", "test", "rehearse"]);
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3);
+    if rehearsed.code == 0 {
+        assert!(rehearsed.stdout.contains("ACCESS EXCLUSIVE on public.visit"), "{}", rehearsed.stdout);
+    }
+}
+
+/// The dump's code sets the scratch database's search_path (it owns it) to put
+/// `public` before `pg_catalog`, where its own `=` for "char" answers false:
+/// the look after each statement (`c.relkind IN (...)`, the one operator it
+/// leaves unqualified) then sees no table, and every lock of the migration is
+/// dropped as a lock on nothing: a 1.5 s ACCESS EXCLUSIVE passes the budget.
+#[tokio::test]
+async fn a_dump_that_shadows_an_operator_does_not_hide_the_migrations_locks() {
+    let base_sql = format!(
+        "{HOSTILE_BASE}CREATE FUNCTION public.never(\"char\", \"char\") RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT false';\n\
+         --> statement-breakpoint\nCREATE OPERATOR public.= (LEFTARG = \"char\", RIGHTARG = \"char\", FUNCTION = public.never);\n\
+         --> statement-breakpoint\nCREATE FUNCTION public.tamper() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN \
+         IF pg_catalog.current_database() LIKE 'praxia%drill%' THEN EXECUTE pg_catalog.format(\
+         'ALTER DATABASE %I SET search_path = public, pg_catalog', pg_catalog.current_database()); END IF; RETURN true; END $$;\n\
+         --> statement-breakpoint\nCREATE TABLE \"setting\" (\"id\" integer, CONSTRAINT \"setting_ok\" CHECK (public.tamper()));\n\
+         --> statement-breakpoint\nINSERT INTO \"setting\" VALUES (1);\n"
+    );
+    let base = ("0000_base", 1000, base_sql.as_str());
+    let (project, database) = budgeted_and_backed_up(base);
+    project.set_migrations(&[base, ("0001_widen_slowly", 2000, WIDEN_SLOWLY)]);
+    project.run_on(&database, &["--env", "test", "rehearse"]);
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3);
+    assert_eq!(applied(&database).await, 1);
+}
+
+/// The dump's code sets the scratch database's search_path to a schema of its
+/// own holding an empty decoy `visit`: the rehearsal rewrites and times the
+/// decoy, while production rewrites `public.visit`.
+#[tokio::test]
+async fn a_dump_that_sets_the_search_path_does_not_redirect_the_rehearsed_migration() {
+    let base_sql = format!(
+        "{HOSTILE_BASE}CREATE SCHEMA \"decoy\";\n--> statement-breakpoint\n\
+         CREATE TABLE \"decoy\".\"visit\" (\"id\" integer PRIMARY KEY, \"score\" integer NOT NULL);\n\
+         --> statement-breakpoint\nCREATE FUNCTION public.tamper() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN \
+         IF pg_catalog.current_database() LIKE 'praxia%drill%' THEN EXECUTE pg_catalog.format(\
+         'ALTER DATABASE %I SET search_path = decoy, public', pg_catalog.current_database()); END IF; RETURN true; END $$;\n\
+         --> statement-breakpoint\nCREATE TABLE \"setting\" (\"id\" integer, CONSTRAINT \"setting_ok\" CHECK (public.tamper()));\n\
+         --> statement-breakpoint\nINSERT INTO \"setting\" VALUES (1);\n"
+    );
+    let base = ("0000_base", 1000, base_sql.as_str());
+    let project = TestProject::with_migrations(&[base]);
+    let database = test_postgres().fresh_database();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    project.set_migrations(&[
+        base,
+        ("0001_widen", 2000, "ALTER TABLE \"visit\" ALTER COLUMN \"score\" SET DATA TYPE bigint;\n"),
+    ]);
+    let outcome = project.run_on(&database, &["--env", "test", "--output", "json", "rehearse"]);
+    if outcome.code == 0 {
+        let document = outcome.json();
+        let widened = statement(&document["result"]["rehearsal"], "0001_widen", 1);
+        assert_eq!(widened["rewrote"], serde_json::json!(["public.visit"]), "{widened:#}");
+    }
+}
+
+/// A backup whose name (or a clock) says it was taken in the future is never
+/// too old: `now - taken_at` saturates at zero, so its rehearsal clears
+/// `rehearsal_max_age` forever.
+#[tokio::test]
+async fn a_rehearsal_on_a_backup_dated_in_the_future_does_not_clear_the_max_age() {
+    let project = project("lock_budget = \"2s\"\nrehearsal_max_age = \"24h\"");
+    let database = at_base(&project);
+    // Taken "in 30 days": a name tampered with, or a clock set wrong.
+    write_record(&project, 100.0, 0);
+    let path = project.path().join("rehearsals/test.json");
+    let mut record: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let taken_at = record["migrations"][0]["backup"]["taken_at"].as_u64().unwrap();
+    record["migrations"][0]["backup"]["taken_at"] = (taken_at + 30 * 24 * 3600).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
+    project.run_on(&database, &["--env", "test", "migrate"]).expect_code(3);
+    assert_eq!(applied(&database).await, 1);
+}
+
+/// The first-deploy exemption trusts drizzle's rows alone: a database with
+/// data and no rows (its tables made before it was migrated, the first
+/// migration `IF NOT EXISTS`) is not a first deploy for the app, whose table
+/// the second migration holds 1.5 s, never rehearsed.
+#[tokio::test]
+async fn a_database_with_tables_but_no_applied_migration_is_not_exempt_from_the_budget() {
+    let project = project("lock_budget = \"1s\"");
+    let database = test_postgres().fresh_database();
+    {
+        let mut connection = PgConnection::connect(&database.url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE visit (id integer PRIMARY KEY, score integer NOT NULL); \
+             INSERT INTO visit SELECT n, n % 7 FROM generate_series(1, 1000) n;",
+        )
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+    project.set_migrations(&[
+        (
+            "0000_base",
+            1000,
+            "CREATE TABLE IF NOT EXISTS \"visit\" (\"id\" integer PRIMARY KEY, \"score\" integer NOT NULL);\n",
+        ),
+        ("0001_widen_slowly", 2000, WIDEN_SLOWLY),
+    ]);
+    project
+        .run_on(&database, &["--env", "test", "migrate"])
+        .expect_code(3)
+        .expect_stderr_contains("0001_widen_slowly: not rehearsed");
+}
+
+/// A dump of another environment is refused (the stamp); the help must not
+/// send the user to re-stamp a live database: the rehearsal has no database
+/// URL, the backup is what belongs elsewhere.
+#[tokio::test]
+async fn a_rehearsal_of_another_environments_backup_says_so_and_suggests_no_restamp() {
+    let project = project("");
+    let _database = backed_up(&project);
+    project.file("environments/other.toml", TEST_ENVIRONMENT);
+    let backup = only_backup(&project);
+    let outcome = project.run(&["--env", "other", "rehearse", "--backup", backup.to_str().unwrap()]);
+    outcome.expect_code(3).expect_stderr_contains(backup.file_name().unwrap().to_str().unwrap());
+    assert!(!outcome.stderr.contains("stamp --force"), "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains("database URL"), "{}", outcome.stderr);
+}
+
+/// A mistyped `--backup` is the user's input: exit 2, the file named as given.
+#[test]
+fn a_backup_that_does_not_exist_is_a_usage_error_naming_it() {
+    let project = project("");
+    project
+        .run(&["--env", "test", "rehearse", "--backup", "backups/missing.dump"])
+        .expect_code(2)
+        .expect_stderr_contains("backups/missing.dump:");
+}
+
+/// The over-budget rehearsal wrote its record (so it says on stdout); its
+/// refusal must not say that nothing was written, and its JSON gives durations
+/// as numbers, as the rest of the document does (`held_ms`), not Rust's
+/// `{"secs", "nanos"}`.
+#[tokio::test]
+async fn an_over_budget_rehearsal_says_what_it_wrote_and_gives_durations_as_numbers() {
+    let project = project("lock_budget = \"1ms\"");
+    let database = backed_up(&project);
+    let outcome = project.run_on(&database, &["--env", "test", "--output", "json", "rehearse"]);
+    outcome.expect_code(3);
+    assert!(project.path().join("rehearsals/test.json").exists());
+    let document = outcome.json();
+    assert!(!document["error"]["message"].as_str().unwrap().contains("nothing was written"), "{document:#}");
+    let over = &document["result"]["rehearsal"]["over_budget"][0];
+    assert!(over.as_object().unwrap().values().all(|value| !value.is_object()), "{over:#}");
+}
+
+/// A record whose figure is too large for a Duration (a hand edit, a bad merge)
+/// is bad input: a refusal, not a panic.
+#[tokio::test]
+async fn a_record_with_an_absurd_lock_time_is_refused_not_a_crash() {
+    let project = project("lock_budget = \"2s\"");
+    let database = at_base(&project);
+    write_record(&project, 1e300, 3600);
+    project
+        .run_on(&database, &["--env", "test", "migrate"])
+        .expect_code(3)
+        .expect_stderr_contains("held ACCESS EXCLUSIVE on public.visit");
+    assert_eq!(applied(&database).await, 1);
+}
