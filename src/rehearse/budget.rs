@@ -114,7 +114,7 @@ fn judge(
     let mut over = Vec::new();
     for statement in rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)) {
         for lock in statement.locks.iter().filter(|lock| lock.mode == LockMode::AccessExclusive && !lock.new_table) {
-            let held = Duration::from_secs_f64(lock.held_ms.max(0.0) / 1000.0);
+            let held = Duration::try_from_secs_f64(lock.held_ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
             if held > budget {
                 over.push(OverBudget::HeldTooLong {
                     tag: tag.clone(),
