@@ -726,7 +726,7 @@ pub enum BackupAction {
 const REHEARSE_EXAMPLES: Examples = &[
     (
         "praxia-deploy rehearse --env production",
-        "The newest verified backup in backups/, today's migrations: durations, locks\nThen commit rehearsals/production.json for [review] lock_budget",
+        "Today's migrations on the newest verified backup: durations, locks\nThen commit rehearsals/production.json for [review] lock_budget",
     ),
     ("praxia-deploy rehearse --env production --backup backups/praxia-api-20261201T112505Z-0002_add_x.dump", ""),
 ];

@@ -278,9 +278,8 @@ async fn gate(
     }
     // The lock budget, where one is set: what the rehearsal measured on a recent backup.
     if env.review.lock_budget.is_some() {
-        let rehearsed = rehearse::record::read(&env.rehearsals_file())?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        return Ok(rehearse::budget::refusal(env, &rehearse::budget::check(env, &rehearsed.migrations, plan, now)));
+        let over = rehearse::over_budget(env, connection, plan, batch_size, migrator.bookkeeping().quoted()).await?;
+        return Ok(rehearse::budget::refusal(env, &over));
     }
     Ok(None)
 }

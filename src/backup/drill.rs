@@ -54,6 +54,9 @@ pub async fn run(env: &Environment, file: &Path) -> Result<Drill> {
 pub struct Restored<'r> {
     /// The scratch database, as its own role (never a superuser).
     pub url: &'r str,
+    /// The cluster's `postgres` database, as its superuser: for cluster-wide
+    /// views (`pg_locks`) the dump's code cannot touch; never the scratch database.
+    pub monitor_url: &'r str,
     pub name: &'r str,
     pub verified: &'r archive::Verified,
 }
@@ -100,9 +103,10 @@ pub async fn with_restore<T>(
     let outcome = match prepared {
         Err(error) => Err(error),
         Ok(()) => {
-            let restored = Restored { url: &role_url, name: &scratch, verified: &verified };
+            let restored = Restored { url: &role_url, monitor_url: &admin_url, name: &scratch, verified: &verified };
             let restore_and_work = async {
                 restore(file, &role_url, &verified, &made_schemas).await?;
+                reset_settings(&mut admin, &scratch).await?;
                 work(&restored).await
             };
             tokio::select! {
@@ -122,6 +126,21 @@ pub async fn with_restore<T>(
     let outcome = outcome?;
     dropped.map_err(|err| drill_error("drop the scratch database", &err))?;
     Ok((scratch, outcome))
+}
+
+/// The settings the dump's code may have given the scratch database or its role
+/// while it was restored (`ALTER DATABASE ... SET search_path`): gone, so that
+/// what runs next sees the database as pg_dump wrote it.
+async fn reset_settings(admin: &mut PgConnection, scratch: &str) -> Result<()> {
+    let sql = format!(
+        "ALTER DATABASE {name} RESET ALL; ALTER ROLE {name} RESET ALL; ALTER ROLE {name} IN DATABASE {name} RESET ALL",
+        name = quote(scratch)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *admin)
+        .await
+        .map(|_| ())
+        .map_err(|err| drill_error("reset the settings the restore left on the scratch database", &err))
 }
 
 /// The drill's role: no superuser, no other right, owner of the scratch database

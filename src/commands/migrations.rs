@@ -241,7 +241,7 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
     listing.push_str(&held_back_by_release(&plan, &waiting));
     listing.push_str(&gate_summary(&context.env, &reviews));
-    listing.push_str(&budget_summary(&context.env, &plan)?);
+    listing.push_str(&budget_summary(&context.env, &migrator, &plan, context.wait(wait)).await?);
     let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), Some(&reviews)), listing);
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
@@ -250,21 +250,26 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
 }
 
 /// What `[review] lock_budget` says of the pending migrations, where one is set.
-fn budget_summary(env: &crate::config::Environment, plan: &Plan) -> Result<String> {
+async fn budget_summary(
+    env: &crate::config::Environment,
+    migrator: &Migrator<'_>,
+    plan: &Plan<'_>,
+    wait: std::time::Duration,
+) -> Result<String> {
     let Some(budget) = env.review.lock_budget else {
         return Ok(String::new());
     };
     if plan.pending.is_empty() {
         return Ok(String::new());
     }
-    if plan.applied.is_empty() {
-        return Ok(format!("lock budget {budget}: not applied on a first deploy\n"));
-    }
-    let rehearsed = crate::rehearse::record::read(&env.rehearsals_file())?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let over = crate::rehearse::budget::check(env, &rehearsed.migrations, plan, now);
+    let mut connection = migrator.connect(wait).await?;
+    let over = crate::rehearse::over_budget(env, &mut connection, plan, None, migrator.bookkeeping().quoted()).await;
+    let _ = sqlx::Connection::close(connection).await;
+    let over = over?;
     if over.is_empty() {
-        return Ok(format!("lock budget {budget}: every pending migration was rehearsed within it\n"));
+        return Ok(format!(
+            "lock budget {budget}: every pending migration was rehearsed within it (or this is a first deploy)\n"
+        ));
     }
     let mut lines = String::new();
     for problem in &over {

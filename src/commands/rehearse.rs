@@ -20,7 +20,13 @@ pub async fn run(context: &Context<'_>, backup: Option<&Path>, allow_out_of_orde
     let human = render(&rehearsal, &env.root, env.review.lock_budget.map(|budget| budget.0));
     let report = Report::new(&json!({ "rehearsal": rehearsal }), human);
     match budget::refusal(env, &rehearsal.over_budget) {
-        Some(refusal) => Err(refusal.with_report(report)),
+        Some(mut refusal) => {
+            refusal.message = format!(
+                "the lock budget of environment {} would refuse these migrations in release and migrate (the rehearsal is recorded)",
+                env.name
+            );
+            Err(refusal.with_report(report))
+        }
         None => Ok(report),
     }
 }
@@ -57,13 +63,12 @@ fn render(rehearsal: &Rehearsal, root: &Path, budget: Option<Duration>) -> Strin
             for lock in &statement.locks {
                 let over = budget.is_some_and(|budget| {
                     lock.mode == rehearse::timeline::LockMode::AccessExclusive
-                        && !lock.new_table
+                        && lock.made_by.is_none()
                         && lock.held_ms > budget.as_secs_f64() * 1000.0
                 });
-                let blocks = if lock.new_table {
-                    "a table these migrations make: no release uses it yet".to_owned()
-                } else {
-                    format!("blocks {}", lock.mode.blocks())
+                let blocks = match &lock.made_by {
+                    Some(made_by) => format!("a table {made_by} makes: no release uses it before"),
+                    None => format!("blocks {}", lock.mode.blocks()),
                 };
                 let _ = writeln!(
                     text,

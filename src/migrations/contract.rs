@@ -125,8 +125,7 @@ pub fn arrange<'f>(
             }
             ContractMode::AtOnce | ContractMode::Abandon { .. } => runs.push(migration),
             ContractMode::HoldBack { .. } => {
-                let held = holds && parts(migration).holds_back && !needed_later(migration, &pending[index + 1..]);
-                if held || blocked {
+                if runs_expanded(migration, &pending[index + 1..], holds, blocked) {
                     blocked = true;
                     runs.push(&parts(migration).expand);
                     plan.held_back.push(&parts(migration).contract);
@@ -138,6 +137,15 @@ pub fn arrange<'f>(
     }
     plan.pending = runs;
     Ok(waiting)
+}
+
+/// Whether `release` runs `migration` as its expand part (its contract part held
+/// back): where it holds back (`holds`: `[contract] hold_back`, not a first
+/// deploy), the file has something to hold and no `later` migration of the run
+/// needs it gone; or, once an earlier one was (`blocked`), always, so that rows
+/// stay in folder order.
+pub fn runs_expanded(migration: &Migration, later: &[&Migration], holds: bool, blocked: bool) -> bool {
+    blocked || holds && parts(migration).holds_back && !needed_later(migration, later)
 }
 
 /// Whether a later migration of the run may need what `migration` would hold back gone.

@@ -1,19 +1,30 @@
 //! `[review] lock_budget`: whether the pending migrations were rehearsed, on a
-//! recent enough backup, and held no ACCESS EXCLUSIVE lock longer than the
-//! budget there. Pure: the record and the time are given.
+//! recent enough backup, and will hold no ACCESS EXCLUSIVE lock on a table the
+//! app uses longer than the budget. Pure: the record and the time are given.
+//!
+//! The rehearsal measures each part alone. A run that puts several in one
+//! transaction holds a lock taken by one until the last has run: that time is
+//! added here, from the rehearsed durations of the parts after it, so the
+//! verdict is about the run that will happen, whatever else was pending when
+//! the backup was taken.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+use serde::Serialize;
 
 use super::record::RehearsedMigration;
 use super::timeline::LockMode;
 use crate::config::Environment;
 use crate::error::{Error, ErrorKind};
 use crate::migration_folder::Migration;
-use crate::migrations::plan::Plan;
+use crate::migrations::plan::{Plan, Step};
+
+/// How far in the future a backup's time may be (clocks differ a little).
+const CLOCK_SKEW: u64 = 300;
 
 /// Why one pending migration does not meet the budget.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum OverBudget {
     NotRehearsed {
@@ -30,14 +41,21 @@ pub enum OverBudget {
     StaleBackup {
         tag: String,
         file: String,
-        age: Duration,
+        age_seconds: u64,
+    },
+    /// The backup's time is later than now: its age is not known.
+    FutureBackup {
+        tag: String,
+        file: String,
     },
     HeldTooLong {
         tag: String,
         number: usize,
         line: usize,
         table: String,
-        held: Duration,
+        /// As rehearsed, and with the parts after it in the same transaction.
+        held_ms: f64,
+        with_later_ms: f64,
     },
 }
 
@@ -50,83 +68,148 @@ impl OverBudget {
                 "{tag}: the statements at line {} were not part of its rehearsal",
                 lines.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
             ),
-            OverBudget::StaleBackup { tag, file, age } => format!(
+            OverBudget::StaleBackup { tag, file, age_seconds } => format!(
                 "{tag}: rehearsed on {file}, taken {} ago ([review] rehearsal_max_age = {})",
-                humantime::format_duration(whole_seconds(*age)),
+                humantime::format_duration(Duration::from_secs(*age_seconds)),
                 humantime::format_duration(max_age)
             ),
-            OverBudget::HeldTooLong { tag, number, line, table, held } => format!(
-                "{tag}: statement {number} (line {line}) held ACCESS EXCLUSIVE on {table} for {} ms in its rehearsal (budget {} ms)",
-                held.as_millis(),
-                budget.as_millis()
-            ),
-        }
-    }
-}
-
-fn whole_seconds(duration: Duration) -> Duration {
-    Duration::from_secs(duration.as_secs())
-}
-
-/// What in `plan.pending` (the parts a run applies) the budget refuses; empty
-/// when `lock_budget` is unset, and on a first deploy (nothing applied: no
-/// data to lock, no backup to rehearse on). `now` is unix seconds.
-pub fn check(env: &Environment, rehearsed: &[RehearsedMigration], plan: &Plan<'_>, now: u64) -> Vec<OverBudget> {
-    let Some(budget) = env.review.lock_budget else {
-        return Vec::new();
-    };
-    if plan.applied.is_empty() {
-        return Vec::new();
-    }
-    let max_age = env.review.rehearsal_max_age.0;
-    plan.pending
-        .iter()
-        .flat_map(|migration| {
-            judge(migration, rehearsed.iter().find(|found| found.tag == migration.tag), budget.0, max_age, now)
-        })
-        .collect()
-}
-
-fn judge(
-    migration: &Migration,
-    rehearsed: Option<&RehearsedMigration>,
-    budget: Duration,
-    max_age: Duration,
-    now: u64,
-) -> Vec<OverBudget> {
-    let tag = migration.tag.clone();
-    let Some(rehearsed) = rehearsed else {
-        return vec![OverBudget::NotRehearsed { tag }];
-    };
-    if rehearsed.hash != migration.hash {
-        return vec![OverBudget::EditedSince { tag }];
-    }
-    let age = Duration::from_secs(now.saturating_sub(rehearsed.backup.taken_at));
-    if age > max_age {
-        return vec![OverBudget::StaleBackup { tag, file: rehearsed.backup.file.clone(), age }];
-    }
-    let lines: BTreeSet<usize> = migration.statements().map(|statement| statement.line).collect();
-    let ran: BTreeSet<usize> = rehearsed.statements.iter().map(|statement| statement.line).collect();
-    let missing: Vec<usize> = lines.difference(&ran).copied().collect();
-    if !missing.is_empty() {
-        return vec![OverBudget::PartNotRehearsed { tag, lines: missing }];
-    }
-    let mut over = Vec::new();
-    for statement in rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)) {
-        for lock in statement.locks.iter().filter(|lock| lock.mode == LockMode::AccessExclusive && !lock.new_table) {
-            let held = Duration::try_from_secs_f64(lock.held_ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
-            if held > budget {
-                over.push(OverBudget::HeldTooLong {
-                    tag: tag.clone(),
-                    number: statement.number,
-                    line: statement.line,
-                    table: lock.table.clone(),
-                    held,
-                });
+            OverBudget::FutureBackup { tag, file } => {
+                format!("{tag}: rehearsed on {file}, whose time is in the future (its name, or a clock, is wrong)")
+            }
+            OverBudget::HeldTooLong { tag, number, line, table, held_ms, with_later_ms } => {
+                let later = if *with_later_ms > 0.0 {
+                    format!(", and {} ms more for what runs after it in the same transaction", with_later_ms.round())
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{tag}: statement {number} (line {line}) held ACCESS EXCLUSIVE on {table} for {} ms in its rehearsal{later} (budget {} ms)",
+                    held_ms.round(),
+                    budget.as_millis()
+                )
             }
         }
     }
+}
+
+/// What in `plan.pending` (the parts a run applies, in batches of `batch_size`)
+/// the budget refuses; empty when `lock_budget` is unset, and on a first deploy
+/// (`first_deploy`: nothing applied and no table: no data to lock, no backup to
+/// rehearse on). `now` is unix seconds.
+pub fn check(
+    env: &Environment,
+    rehearsed: &[RehearsedMigration],
+    plan: &Plan<'_>,
+    batch_size: Option<usize>,
+    first_deploy: bool,
+    now: u64,
+) -> Vec<OverBudget> {
+    let Some(budget) = env.review.lock_budget else {
+        return Vec::new();
+    };
+    if first_deploy {
+        return Vec::new();
+    }
+    let judging = Judging {
+        rehearsed,
+        budget: budget.0,
+        max_age: env.review.rehearsal_max_age.0,
+        now,
+        pending: plan.pending.iter().map(|migration| migration.tag.as_str()).collect(),
+    };
+    let mut over = Vec::new();
+    for step in plan.steps(batch_size) {
+        let parts = step.migrations();
+        let in_one_transaction = matches!(step, Step::Batch(_));
+        for (index, part) in parts.iter().enumerate() {
+            let later: f64 = if in_one_transaction {
+                parts[index + 1..].iter().map(|later| judging.duration_ms(later)).sum()
+            } else {
+                0.0
+            };
+            over.extend(judging.judge(part, later));
+        }
+    }
     over
+}
+
+struct Judging<'r> {
+    rehearsed: &'r [RehearsedMigration],
+    budget: Duration,
+    max_age: Duration,
+    now: u64,
+    /// The files the run applies (some of) : a table one of them makes is no release's yet.
+    pending: BTreeSet<&'r str>,
+}
+
+impl Judging<'_> {
+    fn of(&self, migration: &Migration) -> Option<&RehearsedMigration> {
+        self.rehearsed.iter().find(|found| found.tag == migration.tag && found.hash == migration.hash)
+    }
+
+    /// The rehearsed duration of `part`'s statements (0 when not rehearsed: refused on its own).
+    fn duration_ms(&self, part: &Migration) -> f64 {
+        let lines = lines(part);
+        self.of(part).map_or(0.0, |rehearsed| {
+            rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)).map(|s| s.duration_ms).sum()
+        })
+    }
+
+    fn judge(&self, part: &Migration, later_ms: f64) -> Vec<OverBudget> {
+        let tag = part.tag.clone();
+        let Some(rehearsed) = self.rehearsed.iter().find(|found| found.tag == part.tag) else {
+            return vec![OverBudget::NotRehearsed { tag }];
+        };
+        if rehearsed.hash != part.hash {
+            return vec![OverBudget::EditedSince { tag }];
+        }
+        let file = rehearsed.backup.file.clone();
+        if rehearsed.backup.taken_at > self.now + CLOCK_SKEW {
+            return vec![OverBudget::FutureBackup { tag, file }];
+        }
+        let age_seconds = self.now.saturating_sub(rehearsed.backup.taken_at);
+        if Duration::from_secs(age_seconds) > self.max_age {
+            return vec![OverBudget::StaleBackup { tag, file, age_seconds }];
+        }
+        let lines = lines(part);
+        let ran: BTreeSet<usize> = rehearsed
+            .statements
+            .iter()
+            .flat_map(|statement| std::iter::once(statement.line).chain(statement.sent_with.iter().copied()))
+            .collect();
+        let missing: Vec<usize> = lines.difference(&ran).copied().collect();
+        if !missing.is_empty() {
+            return vec![OverBudget::PartNotRehearsed { tag, lines: missing }];
+        }
+        let mut over = Vec::new();
+        for statement in rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)) {
+            let app_waits =
+                |made_by: &Option<String>| made_by.as_deref().is_none_or(|made| !self.pending.contains(made));
+            for lock in
+                statement.locks.iter().filter(|lock| lock.mode == LockMode::AccessExclusive && app_waits(&lock.made_by))
+            {
+                let total = lock.held_ms.max(0.0) + later_ms;
+                // A figure too large for a Duration (a mangled record) is over any budget.
+                let held = Duration::try_from_secs_f64(total / 1000.0).unwrap_or(Duration::MAX);
+                if held > self.budget {
+                    over.push(OverBudget::HeldTooLong {
+                        tag: tag.clone(),
+                        number: statement.number,
+                        line: statement.line,
+                        table: lock.table.clone(),
+                        held_ms: lock.held_ms,
+                        with_later_ms: later_ms,
+                    });
+                }
+            }
+        }
+        over
+    }
+}
+
+/// The lines `part`'s statements start on (a part keeps the file's lines).
+fn lines(part: &Migration) -> BTreeSet<usize> {
+    part.statements().map(|statement| statement.line).collect()
 }
 
 /// The refusal of a run whose pending migrations the budget refuses.

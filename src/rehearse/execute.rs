@@ -16,6 +16,7 @@ use sqlx::{Connection, PgConnection};
 use super::timeline::{LockMode, Observation, Oid, Span};
 use crate::error::{Error, ErrorKind, Result};
 use crate::migration_folder::Migration;
+use crate::migration_folder::sql::{SqlStatement, waits_without_blocking};
 use crate::migrations::apply::Limits;
 use crate::migrations::plan::Step;
 
@@ -31,7 +32,8 @@ const LOOK: &str = "SELECT pg_catalog.json_build_object(\
    pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname), \
    c.relfilenode::pg_catalog.int8)) \
    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-   WHERE c.relkind IN ('r', 'p', 'm', 'f') AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' \
+   WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f', 'v']::pg_catalog.\"char\"[]) \
+   AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' \
    AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'), '[]'), \
  'invalid', COALESCE((SELECT pg_catalog.json_agg(i.indexrelid::pg_catalog.regclass::pg_catalog.text) \
    FROM pg_catalog.pg_index i WHERE NOT i.indisvalid), '[]'))::pg_catalog.text";
@@ -47,7 +49,7 @@ struct Look {
     invalid: Vec<String>,
 }
 
-/// One statement as it ran.
+/// One statement as it ran (or one message of statements, `sent_with`).
 #[derive(Debug, Clone)]
 pub struct RanStatement {
     /// Index into the migrations the steps ran, in order.
@@ -55,6 +57,8 @@ pub struct RanStatement {
     pub number: usize,
     pub line: usize,
     pub text: String,
+    /// The lines of the statements sent with it in one message.
+    pub sent_with: Vec<usize>,
     pub span: Span,
     pub rewrote: Vec<String>,
     pub invalid_indexes: Vec<String>,
@@ -67,8 +71,8 @@ pub struct Executed {
     pub observations: Vec<Observation>,
     /// Every table seen, by oid: a table dropped later keeps its name.
     pub names: BTreeMap<Oid, String>,
-    /// The tables there before the first statement (the others are new).
-    pub restored: BTreeSet<Oid>,
+    /// The tables made by the migrations run: which one (an index into them) made each.
+    pub made_by: BTreeMap<Oid, usize>,
     /// The statement that failed, and why; nothing after it ran.
     pub failure: Option<Error>,
 }
@@ -83,6 +87,10 @@ struct Runner<'c> {
     invalid: BTreeSet<String>,
     executed: Executed,
     migrations: usize,
+    /// Why the sampling session stopped answering, if it did: the rehearsal fails.
+    sampler_lost: Option<sqlx::Error>,
+    /// Whether the look before the first statement was taken (the tables it sees are the restore's).
+    looked: bool,
 }
 
 /// Runs `steps` on `connection` (the scratch database, as its role);
@@ -107,9 +115,10 @@ pub async fn execute(
         invalid: BTreeSet::new(),
         executed: Executed::default(),
         migrations: 0,
+        sampler_lost: None,
+        looked: false,
     };
     runner.look().await.map_err(|err| rehearsal_error("read the restored tables", &err))?;
-    runner.executed.restored = runner.files.keys().copied().collect();
     for step in steps {
         let ran = match step {
             Step::Batch(migrations) => runner.batch(migrations).await,
@@ -136,50 +145,78 @@ impl Runner<'_> {
         let limits = timeouts.sql(self.connection, "SET");
         self.send(&format!("{limits} BEGIN")).await?;
         for migration in migrations {
-            self.statements(migration, false).await?;
+            self.statements(migration, Sending::EachInTransaction).await?;
         }
         self.send("COMMIT").await?;
         self.look().await.map_err(|err| rehearsal_error("look at its session", &err))
     }
 
     async fn alone(&mut self, migration: &Migration) -> Result<()> {
-        self.statements(migration, true).await
+        self.statements(migration, Sending::EachAlone).await
     }
 
     async fn as_written(&mut self, migration: &Migration) -> Result<()> {
         let limits = self.limits.blocking.sql(self.connection, "SET");
         self.send(&format!("{limits} BEGIN")).await?;
-        self.statements(migration, false).await?;
+        self.statements(migration, Sending::Chunks).await?;
         // Only a warning when its own COMMIT ended the transaction already.
         self.send("COMMIT").await?;
         self.look().await.map_err(|err| rehearsal_error("look at its session", &err))
     }
 
-    /// Each statement of `migration`, timed, with a look after it. `each_alone`:
-    /// outside a transaction, each under its own limits (unless the migration
-    /// set its own), as the engine runs a migration PostgreSQL refuses in one.
-    async fn statements(&mut self, migration: &Migration, each_alone: bool) -> Result<()> {
+    /// Each statement of `migration` (or each chunk, as drizzle sends a
+    /// migration that controls its transaction), timed, with a look after it.
+    async fn statements(&mut self, migration: &Migration, sending: Sending) -> Result<()> {
         let index = self.migrations;
         self.migrations += 1;
         let mut sets_own_limits = false;
-        for statement in migration.statements() {
-            if each_alone && !sets_own_limits {
-                let limits =
-                    self.limits.for_statements(std::iter::once(statement.statement)).sql(self.connection, "SET");
+        for message in messages(migration, sending) {
+            // As the engine runs them: a statement PostgreSQL refuses in a
+            // transaction under its own limits (unless the migration set its own);
+            // a chunk after the migration's own COMMIT that only waits without
+            // blocking, under the concurrent ones.
+            let own_limits = match sending {
+                Sending::EachAlone if !sets_own_limits => {
+                    Some(self.limits.for_statements(message.statements.iter().copied()))
+                }
+                Sending::Chunks
+                    if message
+                        .statements
+                        .iter()
+                        .any(|statement| waits_without_blocking(&statement.words).is_some())
+                        && !self.in_transaction().await? =>
+                {
+                    Some(self.limits.for_statements(message.statements.iter().copied()))
+                }
+                _ => None,
+            };
+            if let Some(timeouts) = own_limits {
+                let limits = timeouts.sql(self.connection, "SET");
                 self.send(&limits).await?;
             }
-            sets_own_limits |= matches!(statement.statement.words.first().map(String::as_str), Some("SET" | "RESET"));
+            sets_own_limits |= message
+                .statements
+                .iter()
+                .any(|statement| matches!(statement.words.first().map(String::as_str), Some("SET" | "RESET")));
             let start = self.origin.elapsed();
-            let ran = self.timed(statement.text).await;
+            let ran = self.timed(&message.text).await;
             let end = self.origin.elapsed();
+            if let Some(err) = self.sampler_lost.take() {
+                return Err(rehearsal_error("keep sampling the migration's locks (its second session ended)", &err)
+                    .help("a lock the samples did not see would be a lock the rehearsal says was never taken: rehearse again; if it ends again, the dump's code may be ending it"));
+            }
             if let Err(err) = ran {
                 return Err(Error::new(
                     ErrorKind::MigrationFailed,
-                    format!("migration {} failed in its rehearsal at statement {} (line {})", migration.tag, statement.number, statement.line),
+                    format!("migration {} failed in its rehearsal at statement {} (line {})", migration.tag, message.number, message.line),
                 )
                 .note("file", migration.file.display())
                 .note("reason", crate::pg_error::describe(&err))
                 .help("it would fail the same way in production: fix the migration (nothing touched the database it was backed up from; the scratch database was dropped)"));
+            }
+            if own_limits.is_some() && sending == Sending::Chunks {
+                let limits = self.limits.blocking.sql(self.connection, "SET");
+                self.send(&limits).await?;
             }
             let files_before = self.files.clone();
             let invalid_before = self.invalid.clone();
@@ -192,9 +229,10 @@ impl Runner<'_> {
             let invalid_indexes = self.invalid.difference(&invalid_before).cloned().collect();
             self.executed.statements.push(RanStatement {
                 migration: index,
-                number: statement.number,
-                line: statement.line,
-                text: statement.text.to_owned(),
+                number: message.number,
+                line: message.line,
+                text: message.text,
+                sent_with: message.sent_with,
                 span: Span { start, end },
                 rewrote,
                 invalid_indexes,
@@ -203,7 +241,17 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Runs one statement while the second session samples its locks.
+    /// Whether the session is inside a transaction block (a migration's own BEGIN).
+    async fn in_transaction(&mut self) -> Result<bool> {
+        let open: bool =
+            sqlx::query_scalar("SELECT pg_catalog.now() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp()")
+                .fetch_one(&mut *self.connection)
+                .await
+                .map_err(|err| rehearsal_error("look at its session", &err))?;
+        Ok(open)
+    }
+
+    /// Runs one message while the second session samples its locks.
     async fn timed(&mut self, sql: &str) -> std::result::Result<(), sqlx::Error> {
         let sent = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *self.connection);
         tokio::pin!(sent);
@@ -213,10 +261,13 @@ impl Runner<'_> {
                 biased;
                 done = &mut sent => break done.map(|_| ()),
                 () = tokio::time::sleep(SAMPLE_EVERY) => {
-                    let rows: std::result::Result<Vec<(Oid, String)>, sqlx::Error> =
-                        sqlx::query_as(SAMPLE).bind(self.pid).fetch_all(&mut self.sampler).await;
-                    if let Ok(rows) = rows {
-                        samples.push(Observation { at: self.origin.elapsed(), held: held(rows) });
+                    match sqlx::query_as(SAMPLE).bind(self.pid).fetch_all(&mut self.sampler).await {
+                        Ok(rows) => samples.push(Observation { at: self.origin.elapsed(), held: held(rows) }),
+                        // A lock it did not see would be a lock the rehearsal says was never taken.
+                        Err(err) => {
+                            self.sampler_lost = Some(err);
+                            break (&mut sent).await.map(|_| ());
+                        }
                     }
                 }
             }
@@ -230,8 +281,13 @@ impl Runner<'_> {
         let text: String = sqlx::query_scalar(LOOK).fetch_one(&mut *self.connection).await?;
         let at = self.origin.elapsed();
         let look: Look = serde_json::from_str(&text).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        let first = !self.looked;
+        self.looked = true;
         self.files.clear();
         for (oid, name, file) in look.tables {
+            if !first && !self.executed.names.contains_key(&oid) {
+                self.executed.made_by.insert(oid, self.migrations.saturating_sub(1));
+            }
             self.executed.names.insert(oid, name);
             self.files.insert(oid, file);
         }
@@ -247,6 +303,52 @@ impl Runner<'_> {
             .map(|_| ())
             .map_err(|err| rehearsal_error("prepare its transaction", &err))
     }
+}
+
+/// How a migration's statements are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// One by one in the step's transaction.
+    EachInTransaction,
+    /// One by one, each its own transaction (PostgreSQL refuses the migration in one).
+    EachAlone,
+    /// Chunk by chunk, as drizzle sends a migration that controls its transaction.
+    Chunks,
+}
+
+/// What is sent to the server at once.
+struct Message<'m> {
+    number: usize,
+    line: usize,
+    text: String,
+    statements: Vec<&'m SqlStatement>,
+    sent_with: Vec<usize>,
+}
+
+fn messages(migration: &Migration, sending: Sending) -> Vec<Message<'_>> {
+    let mut messages: Vec<Message<'_>> = Vec::new();
+    let mut chunk_of_last = None;
+    for statement in migration.statements() {
+        if sending == Sending::Chunks && chunk_of_last == Some(statement.chunk_index) {
+            let last = messages.last_mut().expect("a message for the chunk");
+            last.statements.push(statement.statement);
+            last.sent_with.push(statement.line);
+            continue;
+        }
+        chunk_of_last = Some(statement.chunk_index);
+        let text = match sending {
+            Sending::Chunks => migration.chunks[statement.chunk_index].text(migration).to_owned(),
+            _ => statement.text.to_owned(),
+        };
+        messages.push(Message {
+            number: statement.number,
+            line: statement.line,
+            text,
+            statements: vec![statement.statement],
+            sent_with: Vec::new(),
+        });
+    }
+    messages
 }
 
 fn held(rows: Vec<(Oid, String)>) -> BTreeSet<(Oid, LockMode)> {

@@ -22,10 +22,11 @@ use crate::backup::drill::{self, Restored};
 use crate::backup::naming;
 use crate::config::{DatabaseUrl, Environment};
 use crate::error::{Error, ErrorKind, Result};
-use crate::migration_folder::{MigrationFolder, read_environment_folder};
+use crate::migration_folder::{Migration, MigrationFolder, Part, read_environment_folder};
 use crate::migrations::apply::Limits;
-use crate::migrations::contract::{ContractMode, arrange};
+use crate::migrations::contract::{ContractMode, arrange, runs_expanded};
 use crate::migrations::plan::OutOfOrder;
+use crate::migrations::plan::Step;
 use crate::migrations::run::Migrator;
 
 /// What a rehearsal did.
@@ -46,6 +47,8 @@ pub struct Rehearsal {
 pub async fn run(env: &Environment, backup: Option<&Path>, order: OutOfOrder) -> Result<Rehearsal> {
     let started = Instant::now();
     let folder = read_environment_folder(&env.migrations)?;
+    // A record it could not update is found before the restore, not after.
+    record::read(&env.rehearsals_file())?;
     let chosen = match backup {
         Some(path) => checked(path)?,
         None => newest_verified(env)?,
@@ -84,15 +87,39 @@ async fn rehearse_on(
     let url = DatabaseUrl::parse(restored.url, "the scratch database")?;
     let migrator = Migrator::with_folder(env, url, folder.clone(), "praxia-deploy rehearse".to_owned());
     let mut connection = migrator.connect(Duration::from_secs(30)).await?;
-    let sampler = migrator.connect(Duration::from_secs(30)).await?;
-    let state = migrator.read_checked(&mut connection).await?;
+    // As a release's session starts: PostgreSQL's default search_path, whatever
+    // the dump's code did to the session (it cannot alter the database any more).
+    sqlx::raw_sql("SET search_path = \"$user\", public").execute(&mut connection).await.map_err(|err| {
+        Error::unavailable("the rehearsal could not prepare its session")
+            .note("reason", crate::pg_error::describe(&err))
+    })?;
+    // The samples come from a session the dump's code cannot end or fool.
+    let monitor = DatabaseUrl::parse(restored.monitor_url, "the development cluster")?;
+    let sampler = crate::database::connect(&monitor, Duration::from_secs(30), "praxia-deploy rehearse (locks)").await?;
+    let state = migrator.read_checked(&mut connection).await.map_err(|error| {
+        if error.kind == ErrorKind::Policy {
+            let mut error = error.note("backup", &backup.file);
+            error.help = Some(format!(
+                "this backup is of another environment's database (its stamp says so): rehearse a backup of {}'s, or use the --env of the one it came from; nothing was changed anywhere",
+                env.name
+            ));
+            error
+        } else {
+            error
+        }
+    })?;
     let mut plan = migrator.plan(&state, order);
     if let Some(refusal) = plan.refusal() {
         return Err(refusal.note("in", "the backup's bookkeeping"));
     }
     // What `migrate` would run: every pending file, or the contract part of one expanded before.
     arrange(&mut plan, &state.contracts, &ContractMode::AtOnce, None)?;
-    let steps = plan.steps(None);
+    let units = units(env, &plan, !state.contracts.is_empty());
+    // Each part alone, as if no other were pending: what runs with it in one
+    // transaction at release time is added there (`budget.rs`), from these figures.
+    let steps: Vec<Step<'_>> = units.iter().flat_map(|&unit| crate::migrations::plan::steps(&[unit])).collect();
+    let first_deploy =
+        plan.applied.is_empty() && holds_no_tables(&mut connection, migrator.bookkeeping().quoted()).await?;
     let postgres = connection.server_version_num().map_or(0, |number| number / 10_000);
     let executed = execute::execute(&mut connection, sampler, &steps, Limits::of(&env.database)).await;
     let _ = sqlx::Connection::close(connection).await;
@@ -105,43 +132,112 @@ async fn rehearse_on(
         &executed.observations,
     );
     let rehearsed_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let migrations: Vec<RehearsedMigration> = plan
-        .pending
-        .iter()
-        .enumerate()
-        .map(|(index, migration)| RehearsedMigration {
-            tag: migration.tag.clone(),
-            hash: migration.hash.clone(),
-            rehearsed_at,
-            backup: backup.clone(),
-            postgres,
-            statements: executed
-                .statements
-                .iter()
-                .zip(&locks)
-                .filter(|(statement, _)| statement.migration == index)
-                .map(|(statement, locks)| RehearsedStatement {
-                    number: statement.number,
-                    line: statement.line,
-                    sql: first_line(&statement.text),
-                    duration_ms: millis(statement.span.end.saturating_sub(statement.span.start)),
-                    locks: timeline::strongest(locks)
-                        .into_iter()
-                        .filter_map(|lock| {
-                            let table = executed.names.get(&lock.oid)?.clone();
-                            let new_table = !executed.restored.contains(&lock.oid);
-                            Some(TableLock { table, mode: lock.mode, held_ms: millis(lock.held), new_table })
-                        })
-                        .collect(),
-                    rewrote: statement.rewrote.clone(),
-                    invalid_indexes: statement.invalid_indexes.clone(),
+    let mut migrations: Vec<RehearsedMigration> = Vec::new();
+    for (statement, locks) in executed.statements.iter().zip(&locks) {
+        let unit = units[statement.migration];
+        let rehearsed = RehearsedStatement {
+            number: statement.number,
+            line: statement.line,
+            sql: first_line(&statement.text),
+            duration_ms: millis(statement.span.end.saturating_sub(statement.span.start)),
+            locks: timeline::strongest(locks)
+                .into_iter()
+                .filter_map(|lock| {
+                    let table = executed.names.get(&lock.oid)?.clone();
+                    let made_by = executed.made_by.get(&lock.oid).map(|&made| units[made].tag.clone());
+                    Some(TableLock { table, mode: lock.mode, held_ms: millis(lock.held), made_by })
                 })
                 .collect(),
-        })
-        .collect();
+            rewrote: statement.rewrote.clone(),
+            invalid_indexes: statement.invalid_indexes.clone(),
+            sent_with: statement.sent_with.clone(),
+        };
+        match migrations.iter_mut().find(|migration| migration.tag == unit.tag) {
+            Some(migration) => migration.statements.push(rehearsed),
+            None => migrations.push(RehearsedMigration {
+                tag: unit.tag.clone(),
+                hash: unit.hash.clone(),
+                rehearsed_at,
+                backup: backup.clone(),
+                postgres,
+                statements: vec![rehearsed],
+            }),
+        }
+    }
+    // Blank parts ran no statement: their file is rehearsed all the same.
+    for unit in &units {
+        if !migrations.iter().any(|migration| migration.tag == unit.tag) {
+            migrations.push(RehearsedMigration {
+                tag: unit.tag.clone(),
+                hash: unit.hash.clone(),
+                rehearsed_at,
+                backup: backup.clone(),
+                postgres,
+                statements: Vec::new(),
+            });
+        }
+    }
+    for migration in &mut migrations {
+        migration.statements.sort_by_key(|statement| statement.number);
+    }
+    let order = |tag: &str| folder.migrations.iter().position(|migration| migration.tag == tag);
+    migrations.sort_by_key(|migration| order(&migration.tag));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let over = budget::check(env, &migrations, &plan, now);
+    let over = budget::check(env, &migrations, &plan, None, first_deploy, now);
     Ok((migrations, over))
+}
+
+/// The parts of the pending migrations as they will run: where `release`
+/// holds contract parts back, a file it splits is two parts, its expand part
+/// in the release phase and its contract part after every expand part (the
+/// post-deploy step); otherwise each file whole.
+fn units<'f>(env: &Environment, plan: &crate::migrations::plan::Plan<'f>, expanded_before: bool) -> Vec<&'f Migration> {
+    // As `arrange` decides it: not on a first deploy (nothing applied, nothing expanded).
+    let first_deploy = plan.applied.is_empty() && !expanded_before;
+    let holds = env.contract.hold_back && !first_deploy;
+    let (mut now, mut later) = (Vec::new(), Vec::new());
+    let mut blocked = false;
+    for (index, &migration) in plan.pending.iter().enumerate() {
+        if migration.part == Part::Whole && runs_expanded(migration, &plan.pending[index + 1..], holds, blocked) {
+            blocked = true;
+            let parts = crate::review::expand_contract::parts(migration);
+            now.push(&parts.expand);
+            later.push(&parts.contract);
+        } else {
+            now.push(migration);
+        }
+    }
+    now.extend(later);
+    now
+}
+
+/// What `[review] lock_budget` refuses of `plan` (run in batches of
+/// `batch_size`) on the database at `connection`, from the environment's
+/// rehearsals (`release`'s gate and `plan`).
+pub async fn over_budget(
+    env: &Environment,
+    connection: &mut sqlx::PgConnection,
+    plan: &crate::migrations::plan::Plan<'_>,
+    batch_size: Option<usize>,
+    bookkeeping: &str,
+) -> Result<Vec<OverBudget>> {
+    if env.review.lock_budget.is_none() || plan.pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rehearsed = record::read(&env.rehearsals_file())?;
+    let first_deploy = plan.applied.is_empty() && holds_no_tables(connection, bookkeeping).await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    Ok(budget::check(env, &rehearsed.migrations, plan, batch_size, first_deploy, now))
+}
+
+/// Whether the database holds no table but the bookkeeping's and the tool's (the review's "first deploy").
+async fn holds_no_tables(connection: &mut sqlx::PgConnection, bookkeeping: &str) -> Result<bool> {
+    crate::review::read_live_tables(connection, &[], bookkeeping).await.map(|live| live.holds_no_tables).map_err(
+        |err| {
+            Error::unavailable("could not read which tables the database holds")
+                .note("reason", crate::pg_error::describe(&err))
+        },
+    )
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -192,6 +288,11 @@ fn newest_verified(env: &Environment) -> Result<Chosen> {
 
 /// `path`, if its `.sha256` file (written when it was taken and verified) matches it.
 fn checked(path: &Path) -> Result<Chosen> {
+    if !path.is_file() {
+        return Err(Error::usage(format!("{}: no such backup", path.display())).help(
+            "name a dump `praxia-deploy backup` wrote (its .sha256 beside it), or leave --backup out for the newest",
+        ));
+    }
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
     let sums = PathBuf::from(format!("{}{}", path.display(), naming::CHECKSUM));
     let expected = std::fs::read_to_string(&sums)
@@ -225,8 +326,11 @@ fn checked(path: &Path) -> Result<Chosen> {
         let modified = file.metadata().ok()?.modified().ok()?;
         Some(modified.duration_since(UNIX_EPOCH).ok()?.as_secs())
     });
-    Ok(Chosen {
-        path: path.to_path_buf(),
-        used: BackupUsed { file: name, sha256: actual, taken_at: taken_at.unwrap_or(0) },
-    })
+    let taken_at = taken_at.unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if taken_at > now + 300 {
+        return Err(Error::new(ErrorKind::Usage, format!("{} was taken in the future, by its name", path.display()))
+            .help("its name (or this machine's clock) is wrong: take a new backup with `praxia-deploy backup`"));
+    }
+    Ok(Chosen { path: path.to_path_buf(), used: BackupUsed { file: name, sha256: actual, taken_at } })
 }

@@ -62,6 +62,11 @@ pub struct RehearsedStatement {
     pub rewrote: Vec<String>,
     /// Indexes left INVALID after it.
     pub invalid_indexes: Vec<String>,
+    /// The lines of the statements sent with it in one message (a migration that
+    /// controls its transaction is sent chunk by chunk, as drizzle sends it):
+    /// the figures are the message's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_with: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,9 +74,11 @@ pub struct TableLock {
     pub table: String,
     pub mode: LockMode,
     pub held_ms: f64,
-    /// Made by the migrations rehearsed: no release before them uses it, so the lock budget leaves it out.
-    #[serde(default)]
-    pub new_table: bool,
+    /// The migration that made the table, when one of those rehearsed did: the
+    /// lock budget leaves the lock out where that migration is pending too (no
+    /// release uses the table yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
 }
 
 impl RehearsalFile {
