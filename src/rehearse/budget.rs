@@ -182,7 +182,16 @@ impl Judging<'_> {
             return vec![OverBudget::PartNotRehearsed { tag, lines: missing }];
         }
         let mut over = Vec::new();
-        for statement in rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)) {
+        let judged: Vec<_> = rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)).collect();
+        for statement in &judged {
+            // Rehearsed as parts and run whole (`migrate`): a lock is held through the
+            // statements after it that the other part ran in its own transaction.
+            let other_part_after: f64 = judged
+                .iter()
+                .filter(|other| other.number > statement.number && other.part != statement.part)
+                .map(|other| other.duration_ms)
+                .sum();
+            let later_ms = later_ms + other_part_after;
             let app_waits =
                 |made_by: &Option<String>| made_by.as_deref().is_none_or(|made| !self.pending.contains(made));
             for lock in

@@ -208,7 +208,7 @@ impl Runner<'_> {
             if let Err(err) = ran {
                 return Err(Error::new(
                     ErrorKind::MigrationFailed,
-                    format!("migration {} failed in its rehearsal at statement {} (line {})", migration.tag, message.number, message.line),
+                    format!("migration {} failed in its rehearsal at line {}", migration.tag, message.line),
                 )
                 .note("file", migration.file.display())
                 .note("reason", crate::pg_error::describe(&err))

@@ -114,7 +114,8 @@ async fn rehearse_on(
     }
     // What `migrate` would run: every pending file, or the contract part of one expanded before.
     arrange(&mut plan, &state.contracts, &ContractMode::AtOnce, None)?;
-    let units = units(env, &plan, !state.contracts.is_empty());
+    let (release_phase, after_retiring) = units(env, &plan, !state.contracts.is_empty());
+    let units: Vec<&Migration> = release_phase.iter().chain(&after_retiring).copied().collect();
     // Each part alone, as if no other were pending: what runs with it in one
     // transaction at release time is added there (`budget.rs`), from these figures.
     let steps: Vec<Step<'_>> = units.iter().flat_map(|&unit| crate::migrations::plan::steps(&[unit])).collect();
@@ -136,7 +137,8 @@ async fn rehearse_on(
     for (statement, locks) in executed.statements.iter().zip(&locks) {
         let unit = units[statement.migration];
         let rehearsed = RehearsedStatement {
-            number: statement.number,
+            // A part numbers only its own statements: the file's number, by the line.
+            number: file_number(folder, &unit.tag, statement.line).unwrap_or(statement.number),
             line: statement.line,
             sql: first_line(&statement.text),
             duration_ms: millis(statement.span.end.saturating_sub(statement.span.start)),
@@ -151,6 +153,7 @@ async fn rehearse_on(
             rewrote: statement.rewrote.clone(),
             invalid_indexes: statement.invalid_indexes.clone(),
             sent_with: statement.sent_with.clone(),
+            part: unit.part,
         };
         match migrations.iter_mut().find(|migration| migration.tag == unit.tag) {
             Some(migration) => migration.statements.push(rehearsed),
@@ -183,15 +186,26 @@ async fn rehearse_on(
     let order = |tag: &str| folder.migrations.iter().position(|migration| migration.tag == tag);
     migrations.sort_by_key(|migration| order(&migration.tag));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let over = budget::check(env, &migrations, &plan, None, first_deploy, now);
+    // Judged as the runs will go from the backup's state: the release phase, then
+    // the post-deploy step (or, where nothing is held back, `migrate`'s one run).
+    let mut over = Vec::new();
+    for run in [release_phase, after_retiring] {
+        let mut judged = plan.clone();
+        judged.pending = run;
+        over.extend(budget::check(env, &migrations, &judged, None, first_deploy, now));
+    }
     Ok((migrations, over))
 }
 
 /// The parts of the pending migrations as they will run: where `release`
 /// holds contract parts back, a file it splits is two parts, its expand part
-/// in the release phase and its contract part after every expand part (the
-/// post-deploy step); otherwise each file whole.
-fn units<'f>(env: &Environment, plan: &crate::migrations::plan::Plan<'f>, expanded_before: bool) -> Vec<&'f Migration> {
+/// in the release phase and its contract part in the post-deploy step (the
+/// second list); otherwise each file whole, in the first.
+fn units<'f>(
+    env: &Environment,
+    plan: &crate::migrations::plan::Plan<'f>,
+    expanded_before: bool,
+) -> (Vec<&'f Migration>, Vec<&'f Migration>) {
     // As `arrange` decides it: not on a first deploy (nothing applied, nothing expanded).
     let first_deploy = plan.applied.is_empty() && !expanded_before;
     let holds = env.contract.hold_back && !first_deploy;
@@ -207,8 +221,7 @@ fn units<'f>(env: &Environment, plan: &crate::migrations::plan::Plan<'f>, expand
             now.push(migration);
         }
     }
-    now.extend(later);
-    now
+    (now, later)
 }
 
 /// What `[review] lock_budget` refuses of `plan` (run in batches of
@@ -238,6 +251,12 @@ async fn holds_no_tables(connection: &mut sqlx::PgConnection, bookkeeping: &str)
                 .note("reason", crate::pg_error::describe(&err))
         },
     )
+}
+
+/// The number, in the file, of the statement of `tag` starting on `line`.
+fn file_number(folder: &MigrationFolder, tag: &str, line: usize) -> Option<usize> {
+    let whole = folder.migrations.iter().find(|migration| migration.tag == tag)?;
+    whole.statements().find(|statement| statement.line == line).map(|statement| statement.number)
 }
 
 fn millis(duration: Duration) -> f64 {

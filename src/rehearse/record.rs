@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::timeline::LockMode;
 use crate::error::{Error, Result};
-use crate::migration_folder::MigrationFolder;
+use crate::migration_folder::{MigrationFolder, Part};
 
 /// The file's format; a file of another format is refused, never half-read.
 const FORMAT: u32 = 1;
@@ -67,6 +67,14 @@ pub struct RehearsedStatement {
     /// the figures are the message's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sent_with: Vec<usize>,
+    /// The part of its file it was rehearsed in (`expand` or `contract` where
+    /// `release` splits the file; each part ran in a transaction of its own).
+    #[serde(default, skip_serializing_if = "is_whole")]
+    pub part: Part,
+}
+
+fn is_whole(part: &Part) -> bool {
+    *part == Part::Whole
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -178,7 +178,7 @@ async fn a_migration_that_fails_in_its_rehearsal_says_where_and_leaves_no_record
     project
         .run_on(&database, &["--env", "test", "rehearse"])
         .expect_code(6)
-        .expect_stderr_contains("migration 0001_unique_score failed in its rehearsal at statement 1 (line 1)")
+        .expect_stderr_contains("migration 0001_unique_score failed in its rehearsal at line 1")
         .expect_stderr_contains("could not create unique index")
         .expect_stderr_contains("it would fail the same way in production");
     assert!(!project.path().join("rehearsals/test.json").exists());
@@ -698,4 +698,44 @@ async fn a_lock_is_judged_with_what_runs_after_it_in_the_same_transaction() {
     // In batches of one, each commits on its own: within the budget.
     project.run_on(&database, &["--env", "test", "migrate", "--batch-size", "1"]).expect_code(0);
     assert_eq!(applied(&database).await, 3);
+}
+
+/// A file `release` splits is rehearsed as its two parts, each in a
+/// transaction of its own; `migrate` runs it whole, in one, where the
+/// contract part's drop holds its ACCESS EXCLUSIVE through the expand part's
+/// slow statement after it. The release (the parts apart) is within the
+/// budget; `migrate` (the file whole) is not.
+#[tokio::test]
+async fn a_file_rehearsed_as_parts_is_judged_whole_where_it_runs_whole() {
+    let base = (
+        "0000_base",
+        1000,
+        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
+    );
+    let change = (
+        "0001_drop_legacy",
+        2000,
+        "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nSELECT pg_sleep(1.5);",
+    );
+    let project = TestProject::with_migrations(&[base]);
+    project.file(
+        "environments/test.toml",
+        &format!("{TEST_ENVIRONMENT}\n[contract]\nhold_back = true\n[review]\nlock_budget = \"1s\"\n"),
+    );
+    let database = test_postgres().fresh_database();
+    let mut first = project.on(&database);
+    first.env("GIT_REV", "rev0").args(["release"]);
+    crate::support::project::Outcome::of(&mut first).expect_code(0);
+    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    project.set_migrations(&[base, change]);
+    let document = project.run_on(&database, &["--env", "test", "--output", "json", "rehearse"]).expect_code(0).json();
+    let drop = statement(&document["result"]["rehearsal"], "0001_drop_legacy", 1);
+    assert_eq!(drop["part"], "contract", "{drop:#}");
+    project
+        .run_on(&database, &["--env", "test", "migrate"])
+        .expect_code(3)
+        .expect_stderr_contains("0001_drop_legacy: statement 1 (line 1) held ACCESS EXCLUSIVE on public.note");
+    let mut release = project.on(&database);
+    release.env("GIT_REV", "rev1").args(["release"]);
+    crate::support::project::Outcome::of(&mut release).expect_code(0);
 }
