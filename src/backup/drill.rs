@@ -335,4 +335,22 @@ mod tests {
         assert!(!DRILLS.is_stale(running, Some(&DRILLS.mark(running)), now), "a drill running now");
         assert!(!DRILLS.is_stale("praxia_restore_drill_abc", Some(&DRILLS.mark("praxia_restore_drill_abc")), now));
     }
+
+    /// PostgreSQL keeps the first 63 bytes of a name: a drill named longer is
+    /// made (and listed in `pg_database`) under a name whose uuid lost a digit,
+    /// which the sweep never takes for one of ours. A drill killed outright
+    /// (SIGKILL, SIGHUP, a closed laptop) leaves its copy of production's data
+    /// on the development cluster for good.
+    #[test]
+    fn a_drills_name_fits_in_a_postgresql_name_so_the_sweep_can_find_it_again() {
+        let name = DRILLS.new_name();
+        // Made a day before the sweep looks: its comment is written with the name as given.
+        let made = name.replacen(&name[DRILLS.prefix.len()..DRILLS.prefix.len() + 10], "1799900000", 1);
+        let listed = &made[..made.len().min(63)];
+        assert!(
+            DRILLS.is_stale(listed, Some(&DRILLS.mark(&made)), 1_800_000_000),
+            "{made} ({} bytes) is {listed} in pg_database: never swept",
+            made.len()
+        );
+    }
 }
