@@ -1,16 +1,19 @@
-//! Ctrl-C and SIGTERM, for the commands that must clean up before they go
+//! Ctrl-C, SIGTERM and SIGHUP, for the commands that must clean up before they go
 //! (the SSH session, a half-written backup, a scratch database).
 
-/// Waits for SIGINT or SIGTERM and names it.
+/// Waits for SIGINT, SIGTERM or SIGHUP (the terminal or the SSH session it ran
+/// in closed) and names it.
 pub async fn interrupted() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
     else {
         return std::future::pending().await;
     };
     tokio::select! {
         _ = interrupt.recv() => "SIGINT",
         _ = terminate.recv() => "SIGTERM",
+        _ = hangup.recv() => "SIGHUP",
     }
 }
 
