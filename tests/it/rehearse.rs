@@ -841,13 +841,15 @@ async fn a_dump_that_makes_a_schema_named_after_the_rehearsals_role_does_not_red
     let database = test_postgres().fresh_database();
     project.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
     project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    // Each part is a step of its own, and each step starts from the session's defaults.
     project.set_migrations(&[
         base,
-        ("0001_widen", 2000, "ALTER TABLE \"visit\" ALTER COLUMN \"score\" SET DATA TYPE bigint;\n"),
+        ("0001_first", 1500, "SELECT 1;\n"),
+        ("0002_widen", 2000, "ALTER TABLE \"visit\" ALTER COLUMN \"score\" SET DATA TYPE bigint;\n"),
     ]);
     let outcome = project.run_on(&database, &["--env", "test", "--output", "json", "rehearse"]);
     let document = outcome.expect_code(0).json();
-    let widened = statement(&document["result"]["rehearsal"], "0001_widen", 1);
+    let widened = statement(&document["result"]["rehearsal"], "0002_widen", 1);
     assert_eq!(widened["rewrote"], serde_json::json!(["public.visit"]), "{widened:#}");
 }
 
