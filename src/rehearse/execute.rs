@@ -131,7 +131,8 @@ pub async fn execute(
             runner.executed.failure = Some(failure);
             break;
         }
-        let _ = sqlx::raw_sql("RESET ALL").execute(&mut *runner.connection).await;
+        // The session's defaults again, and the rehearsal's search_path (`mod.rs`).
+        let _ = sqlx::raw_sql("RESET ALL; SET search_path = public").execute(&mut *runner.connection).await;
     }
     let _ = runner.sampler.close().await;
     Ok(runner.executed)

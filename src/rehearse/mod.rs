@@ -88,8 +88,10 @@ async fn rehearse_on(
     let migrator = Migrator::with_folder(env, url, folder.clone(), "praxia-deploy rehearse".to_owned());
     let mut connection = migrator.connect(Duration::from_secs(30)).await?;
     // As a release's session starts: PostgreSQL's default search_path, whatever
-    // the dump's code did to the session (it cannot alter the database any more).
-    sqlx::raw_sql("SET search_path = \"$user\", public").execute(&mut connection).await.map_err(|err| {
+    // the dump's code did to the session (it cannot alter the database any more),
+    // without `$user`: the rehearsal's role owns the scratch database, and a
+    // schema the dump's code made under its name would come first.
+    sqlx::raw_sql("SET search_path = public").execute(&mut connection).await.map_err(|err| {
         Error::unavailable("the rehearsal could not prepare its session")
             .note("reason", crate::pg_error::describe(&err))
     })?;
