@@ -302,11 +302,8 @@ async fn count_tables(
 }
 
 /// A drill older than this was killed (a restore of a large dump may take hours).
-const DRILLS: ScratchKind = ScratchKind {
-    prefix: "praxia_restore_drill_",
-    stale_after_seconds: 12 * 3600,
-    left_by: "an interrupted restore drill",
-};
+const DRILLS: ScratchKind =
+    ScratchKind { prefix: "praxia_drill_", stale_after_seconds: 12 * 3600, left_by: "an interrupted restore drill" };
 
 /// A connection to the development cluster, as every command connects (its statements not logged).
 async fn connect(url: &str) -> Result<PgConnection> {
@@ -329,11 +326,11 @@ mod tests {
     #[test]
     fn only_drills_older_than_any_drill_are_stale() {
         let now = 1_800_000_000;
-        let old = "praxia_restore_drill_1799900000_0123456789abcdef0123456789abcdef";
-        let running = "praxia_restore_drill_1799990000_0123456789abcdef0123456789abcdef";
+        let old = "praxia_drill_1799900000_0123456789abcdef0123456789abcdef";
+        let running = "praxia_drill_1799990000_0123456789abcdef0123456789abcdef";
         assert!(DRILLS.is_stale(old, Some(&DRILLS.mark(old)), now));
         assert!(!DRILLS.is_stale(running, Some(&DRILLS.mark(running)), now), "a drill running now");
-        assert!(!DRILLS.is_stale("praxia_restore_drill_abc", Some(&DRILLS.mark("praxia_restore_drill_abc")), now));
+        assert!(!DRILLS.is_stale("praxia_drill_abc", Some(&DRILLS.mark("praxia_drill_abc")), now));
     }
 
     /// PostgreSQL keeps the first 63 bytes of a name: a drill named longer is

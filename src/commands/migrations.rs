@@ -65,6 +65,9 @@ struct MigrationReport {
     /// `status`: the newest row of the migration log, with the backup taken before it.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_migration: Option<crate::own_schema::LastLogged>,
+    /// `plan`, where `[review] lock_budget` is set: what it would refuse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over_budget: Option<Vec<crate::rehearse::budget::OverBudget>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,6 +153,7 @@ fn report(
         stamp: state.stamp.clone(),
         seed: None,
         review: statements.map(|reviews| review_json(migrator.env(), reviews)),
+        over_budget: None,
         backup: None,
         last_migration: None,
     }
@@ -241,45 +245,53 @@ pub async fn plan_command(context: &Context<'_>, wait: &WaitArgs, allow_out_of_o
     let mut listing = sql_listing(&plan, migrator.bookkeeping().name(), &reviews);
     listing.push_str(&held_back_by_release(&plan, &waiting));
     listing.push_str(&gate_summary(&context.env, &reviews));
-    listing.push_str(&budget_summary(&context.env, &migrator, &plan, context.wait(wait)).await?);
-    let report = Report::new(&report(&migrator, &state, &plan, Vec::new(), Some(&reviews)), listing);
+    let over_budget = budget(&context.env, &migrator, &plan, context.wait(wait)).await?;
+    if let Some(over) = &over_budget {
+        listing.push_str(&budget_summary(&context.env, over));
+    }
+    let mut document = report(&migrator, &state, &plan, Vec::new(), Some(&reviews));
+    document.over_budget = over_budget;
+    let report = Report::new(&document, listing);
     match plan.refusal() {
         Some(refusal) => Err(refusal.with_report(report)),
         None => Ok(report),
     }
 }
 
-/// What `[review] lock_budget` says of the pending migrations, where one is set.
-async fn budget_summary(
+/// What `[review] lock_budget` would refuse of the pending migrations, where one is set.
+async fn budget(
     env: &crate::config::Environment,
     migrator: &Migrator<'_>,
     plan: &Plan<'_>,
     wait: std::time::Duration,
-) -> Result<String> {
-    let Some(budget) = env.review.lock_budget else {
-        return Ok(String::new());
-    };
-    if plan.pending.is_empty() {
-        return Ok(String::new());
+) -> Result<Option<Vec<crate::rehearse::budget::OverBudget>>> {
+    if env.review.lock_budget.is_none() || plan.pending.is_empty() {
+        return Ok(None);
     }
     let mut connection = migrator.connect(wait).await?;
     let over = crate::rehearse::over_budget(env, &mut connection, plan, None, migrator.bookkeeping().quoted()).await;
     let _ = sqlx::Connection::close(connection).await;
-    let over = over?;
+    over.map(Some)
+}
+
+fn budget_summary(env: &crate::config::Environment, over: &[crate::rehearse::budget::OverBudget]) -> String {
+    let Some(budget) = env.review.lock_budget else {
+        return String::new();
+    };
     if over.is_empty() {
-        return Ok(format!(
+        return format!(
             "lock budget {budget}: every pending migration was rehearsed within it (or this is a first deploy)\n"
-        ));
+        );
     }
     let mut lines = String::new();
-    for problem in &over {
+    for problem in over {
         let _ = writeln!(
             lines,
             "lock budget {budget} refuses {}",
             problem.describe(budget.0, env.review.rehearsal_max_age.0)
         );
     }
-    Ok(lines)
+    lines
 }
 
 /// What `release` would leave for later: each statement of a contract part it

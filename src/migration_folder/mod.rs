@@ -216,6 +216,9 @@ pub struct NumberedStatement<'m> {
     pub chunk_index: usize,
     /// Byte offset of the statement in its chunk.
     pub start_in_chunk: usize,
+    /// Byte offset of the statement in the file: its identity, which a part
+    /// (the file with the other part blanked) keeps, where its number does not.
+    pub offset: usize,
     /// 1-based line of the statement's first character in the file.
     pub line: usize,
     pub text: &'m str,
@@ -277,6 +280,7 @@ impl Migration {
                 number: index + 1,
                 chunk_index,
                 start_in_chunk: statement.start,
+                offset: chunk.offset + statement.start,
                 line: self.lines.line_column(&self.text, chunk.offset + statement.start).0,
                 text,
                 statement,

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::record::RehearsedMigration;
+use super::record::{RehearsedMigration, TableLock};
 use super::timeline::LockMode;
 use crate::config::Environment;
 use crate::error::{Error, ErrorKind};
-use crate::migration_folder::Migration;
+use crate::migration_folder::{Migration, Part};
 use crate::migrations::plan::{Plan, Step};
 
 /// How far in the future a backup's time may be (clocks differ a little).
@@ -115,7 +115,7 @@ pub fn check(
         budget: budget.0,
         max_age: env.review.rehearsal_max_age.0,
         now,
-        pending: plan.pending.iter().map(|migration| migration.tag.as_str()).collect(),
+        pending: plan.pending.iter().map(|migration| (migration.tag.as_str(), migration.part)).collect(),
     };
     let mut over = Vec::new();
     for step in plan.steps(batch_size) {
@@ -138,8 +138,8 @@ struct Judging<'r> {
     budget: Duration,
     max_age: Duration,
     now: u64,
-    /// The files the run applies (some of) : a table one of them makes is no release's yet.
-    pending: BTreeSet<&'r str>,
+    /// The parts the run applies: a table one of them makes is no release's yet.
+    pending: Vec<(&'r str, Part)>,
 }
 
 impl Judging<'_> {
@@ -149,10 +149,24 @@ impl Judging<'_> {
 
     /// The rehearsed duration of `part`'s statements (0 when not rehearsed: refused on its own).
     fn duration_ms(&self, part: &Migration) -> f64 {
-        let lines = lines(part);
+        let offsets = offsets(part);
         self.of(part).map_or(0.0, |rehearsed| {
-            rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)).map(|s| s.duration_ms).sum()
+            rehearsed
+                .statements
+                .iter()
+                .filter(|statement| offsets.contains(&statement.offset))
+                .map(|statement| statement.duration_ms)
+                .sum()
         })
+    }
+
+    /// Whether the app may wait for `lock`: unless the part of this run that
+    /// made its table runs in this run too (the whole file, or that part).
+    fn app_waits(&self, lock: &TableLock) -> bool {
+        let Some(made_by) = lock.made_by.as_deref() else {
+            return true;
+        };
+        !self.pending.iter().any(|&(tag, part)| tag == made_by && (part == Part::Whole || part == lock.made_in))
     }
 
     fn judge(&self, part: &Migration, later_ms: f64) -> Vec<OverBudget> {
@@ -175,18 +189,23 @@ impl Judging<'_> {
         if Duration::from_secs(age_seconds) > self.max_age {
             return vec![OverBudget::StaleBackup { tag, file, age_seconds }];
         }
-        let lines = lines(part);
+        let offsets = offsets(part);
         let ran: BTreeSet<usize> = rehearsed
             .statements
             .iter()
-            .flat_map(|statement| std::iter::once(statement.line).chain(statement.sent_with.iter().copied()))
+            .flat_map(|statement| std::iter::once(statement.offset).chain(statement.sent_with.iter().copied()))
             .collect();
-        let missing: Vec<usize> = lines.difference(&ran).copied().collect();
+        let missing: Vec<usize> = part
+            .statements()
+            .filter(|statement| !ran.contains(&statement.offset))
+            .map(|statement| statement.line)
+            .collect();
         if !missing.is_empty() {
             return vec![OverBudget::PartNotRehearsed { tag, lines: missing }];
         }
         let mut over = Vec::new();
-        let judged: Vec<_> = rehearsed.statements.iter().filter(|statement| lines.contains(&statement.line)).collect();
+        let judged: Vec<_> =
+            rehearsed.statements.iter().filter(|statement| offsets.contains(&statement.offset)).collect();
         for statement in &judged {
             // Rehearsed as parts and run whole (`migrate`): a lock is held through the
             // statements after it that the other part ran in its own transaction.
@@ -196,10 +215,8 @@ impl Judging<'_> {
                 .map(|other| other.duration_ms)
                 .sum();
             let later_ms = later_ms + other_part_after;
-            let app_waits =
-                |made_by: &Option<String>| made_by.as_deref().is_none_or(|made| !self.pending.contains(made));
             for lock in
-                statement.locks.iter().filter(|lock| lock.mode == LockMode::AccessExclusive && app_waits(&lock.made_by))
+                statement.locks.iter().filter(|lock| lock.mode == LockMode::AccessExclusive && self.app_waits(lock))
             {
                 let total = lock.held_ms.max(0.0) + later_ms;
                 // A figure too large for a Duration (a mangled record) is over any budget.
@@ -220,9 +237,9 @@ impl Judging<'_> {
     }
 }
 
-/// The lines `part`'s statements start on (a part keeps the file's lines).
-fn lines(part: &Migration) -> BTreeSet<usize> {
-    part.statements().map(|statement| statement.line).collect()
+/// Where `part`'s statements start in the file (a part keeps the file's offsets).
+fn offsets(part: &Migration) -> BTreeSet<usize> {
+    part.statements().map(|statement| statement.offset).collect()
 }
 
 /// The refusal of a run whose pending migrations the budget refuses.

@@ -35,6 +35,14 @@ const LOOK: &str = "SELECT pg_catalog.json_build_object(\
    WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f', 'v']::pg_catalog.\"char\"[]) \
    AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' \
    AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'), '[]'), \
+ 'indexes', COALESCE((SELECT pg_catalog.json_agg(pg_catalog.json_build_array(i.indexrelid::pg_catalog.int8, \
+   pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ic.relname), \
+   pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname), \
+   c.oid::pg_catalog.int8)) \
+   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indrelid \
+   JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \
+   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+   WHERE n.nspname OPERATOR(pg_catalog.<>) 'information_schema' AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'), '[]'), \
  'invalid', COALESCE((SELECT pg_catalog.json_agg(i.indexrelid::pg_catalog.regclass::pg_catalog.text) \
    FROM pg_catalog.pg_index i WHERE NOT i.indisvalid), '[]'))::pg_catalog.text";
 
@@ -46,6 +54,8 @@ const SAMPLE: &str = "SELECT l.relation::pg_catalog.int8, l.mode::pg_catalog.tex
 struct Look {
     locks: Vec<(Oid, String)>,
     tables: Vec<(Oid, String, i64)>,
+    /// Each index of a user table: its oid, its name, its table's name and oid.
+    indexes: Vec<(Oid, String, String, Oid)>,
     invalid: Vec<String>,
 }
 
@@ -56,8 +66,9 @@ pub struct RanStatement {
     pub migration: usize,
     pub number: usize,
     pub line: usize,
+    pub offset: usize,
     pub text: String,
-    /// The lines of the statements sent with it in one message.
+    /// The byte offsets of the statements sent with it in one message.
     pub sent_with: Vec<usize>,
     pub span: Span,
     pub rewrote: Vec<String>,
@@ -71,6 +82,8 @@ pub struct Executed {
     pub observations: Vec<Observation>,
     /// Every table seen, by oid: a table dropped later keeps its name.
     pub names: BTreeMap<Oid, String>,
+    /// Each index's table.
+    pub table_of: BTreeMap<Oid, Oid>,
     /// The tables made by the migrations run: which one (an index into them) made each.
     pub made_by: BTreeMap<Oid, usize>,
     /// The statement that failed, and why; nothing after it ran.
@@ -232,6 +245,7 @@ impl Runner<'_> {
                 migration: index,
                 number: message.number,
                 line: message.line,
+                offset: message.offset,
                 text: message.text,
                 sent_with: message.sent_with,
                 span: Span { start, end },
@@ -292,6 +306,14 @@ impl Runner<'_> {
             self.executed.names.insert(oid, name);
             self.files.insert(oid, file);
         }
+        // An index's ACCESS EXCLUSIVE (REINDEX) stops every query that plans on its table.
+        for (oid, index, table, table_oid) in look.indexes {
+            self.executed.table_of.insert(oid, table_oid);
+            if !first && !self.executed.names.contains_key(&oid) {
+                self.executed.made_by.insert(oid, self.migrations.saturating_sub(1));
+            }
+            self.executed.names.insert(oid, format!("{index} (an index of {table})"));
+        }
         self.invalid = look.invalid.into_iter().collect();
         self.executed.observations.push(Observation { at, held: held(look.locks) });
         Ok(())
@@ -321,6 +343,7 @@ enum Sending {
 struct Message<'m> {
     number: usize,
     line: usize,
+    offset: usize,
     text: String,
     statements: Vec<&'m SqlStatement>,
     sent_with: Vec<usize>,
@@ -333,7 +356,7 @@ fn messages(migration: &Migration, sending: Sending) -> Vec<Message<'_>> {
         if sending == Sending::Chunks && chunk_of_last == Some(statement.chunk_index) {
             let last = messages.last_mut().expect("a message for the chunk");
             last.statements.push(statement.statement);
-            last.sent_with.push(statement.line);
+            last.sent_with.push(statement.offset);
             continue;
         }
         chunk_of_last = Some(statement.chunk_index);
@@ -344,6 +367,7 @@ fn messages(migration: &Migration, sending: Sending) -> Vec<Message<'_>> {
         messages.push(Message {
             number: statement.number,
             line: statement.line,
+            offset: statement.offset,
             text,
             statements: vec![statement.statement],
             sent_with: Vec::new(),

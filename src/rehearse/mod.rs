@@ -97,7 +97,19 @@ async fn rehearse_on(
     })?;
     // The samples come from a session the dump's code cannot end or fool.
     let monitor = DatabaseUrl::parse(restored.monitor_url, "the development cluster")?;
-    let sampler = crate::database::connect(&monitor, Duration::from_secs(30), "praxia-deploy rehearse (locks)").await?;
+    let mut sampler =
+        crate::database::connect(&monitor, Duration::from_secs(30), "praxia-deploy rehearse (locks)").await?;
+    // As production's tables are: with statistics (a data migration's joins are
+    // planned on them), and the restore's WAL checkpointed before anything is
+    // timed (else a checkpoint it set off runs during the first statements).
+    let prepared = async {
+        sqlx::raw_sql("ANALYZE").execute(&mut connection).await?;
+        sqlx::raw_sql("CHECKPOINT").execute(&mut sampler).await
+    };
+    prepared.await.map_err(|err| {
+        Error::unavailable("the rehearsal could not prepare the restored database (ANALYZE, CHECKPOINT)")
+            .note("reason", crate::pg_error::describe(&err))
+    })?;
     let state = migrator.read_checked(&mut connection).await.map_err(|error| {
         if error.kind == ErrorKind::Policy {
             let mut error = error.note("backup", &backup.file);
@@ -133,6 +145,7 @@ async fn rehearse_on(
     let locks = timeline::attribute(
         &executed.statements.iter().map(|statement| statement.span).collect::<Vec<_>>(),
         &executed.observations,
+        &executed.table_of,
     );
     let rehearsed_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let mut migrations: Vec<RehearsedMigration> = Vec::new();
@@ -140,16 +153,23 @@ async fn rehearse_on(
         let unit = units[statement.migration];
         let rehearsed = RehearsedStatement {
             // A part numbers only its own statements: the file's number, by the line.
-            number: file_number(folder, &unit.tag, statement.line).unwrap_or(statement.number),
+            number: file_number(folder, &unit.tag, statement.offset).unwrap_or(statement.number),
             line: statement.line,
+            offset: statement.offset,
             sql: first_line(&statement.text),
             duration_ms: millis(statement.span.end.saturating_sub(statement.span.start)),
             locks: timeline::strongest(locks)
                 .into_iter()
                 .filter_map(|lock| {
                     let table = executed.names.get(&lock.oid)?.clone();
-                    let made_by = executed.made_by.get(&lock.oid).map(|&made| units[made].tag.clone());
-                    Some(TableLock { table, mode: lock.mode, held_ms: millis(lock.held), made_by })
+                    let maker = executed.made_by.get(&lock.oid).map(|&made| units[made]);
+                    Some(TableLock {
+                        table,
+                        mode: lock.mode,
+                        held_ms: millis(lock.held),
+                        made_by: maker.map(|maker| maker.tag.clone()),
+                        made_in: maker.map_or(Part::Whole, |maker| maker.part),
+                    })
                 })
                 .collect(),
             rewrote: statement.rewrote.clone(),
@@ -255,10 +275,10 @@ async fn holds_no_tables(connection: &mut sqlx::PgConnection, bookkeeping: &str)
     )
 }
 
-/// The number, in the file, of the statement of `tag` starting on `line`.
-fn file_number(folder: &MigrationFolder, tag: &str, line: usize) -> Option<usize> {
+/// The number, in the file, of the statement of `tag` at byte `offset`.
+fn file_number(folder: &MigrationFolder, tag: &str, offset: usize) -> Option<usize> {
     let whole = folder.migrations.iter().find(|migration| migration.tag == tag)?;
-    whole.statements().find(|statement| statement.line == line).map(|statement| statement.number)
+    whole.statements().find(|statement| statement.offset == offset).map(|statement| statement.number)
 }
 
 fn millis(duration: Duration) -> f64 {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::migration_folder::{MigrationFolder, Part};
 
 /// The file's format; a file of another format is refused, never half-read.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RehearsalFile {
@@ -52,6 +52,8 @@ pub struct RehearsedStatement {
     /// Its number in the file, and the line it starts on.
     pub number: usize,
     pub line: usize,
+    /// Its byte offset in the file: what identifies it (two statements may share a line).
+    pub offset: usize,
     /// Its first line, shortened.
     pub sql: String,
     pub duration_ms: f64,
@@ -62,9 +64,9 @@ pub struct RehearsedStatement {
     pub rewrote: Vec<String>,
     /// Indexes left INVALID after it.
     pub invalid_indexes: Vec<String>,
-    /// The lines of the statements sent with it in one message (a migration that
-    /// controls its transaction is sent chunk by chunk, as drizzle sends it):
-    /// the figures are the message's.
+    /// The byte offsets of the statements sent with it in one message (a
+    /// migration that controls its transaction is sent chunk by chunk, as
+    /// drizzle sends it): the figures are the message's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sent_with: Vec<usize>,
     /// The part of its file it was rehearsed in (`expand` or `contract` where
@@ -87,6 +89,10 @@ pub struct TableLock {
     /// release uses the table yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_by: Option<String>,
+    /// The part of that migration which made it: an expand part's table is the
+    /// app's by the time the contract part runs.
+    #[serde(default, skip_serializing_if = "is_whole")]
+    pub made_in: Part,
 }
 
 impl RehearsalFile {

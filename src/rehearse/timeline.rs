@@ -109,15 +109,18 @@ pub struct Held {
 /// was held throughout it (a rewrite after `ALTER TABLE ... ADD COLUMN` in one
 /// transaction holds the first statement's ACCESS EXCLUSIVE, and that is the one
 /// the app waits for). `observations` need not be sorted. A lock seen before any
-/// statement started is nobody's.
-pub fn attribute(spans: &[Span], observations: &[Observation]) -> Vec<Vec<Held>> {
+/// statement started is nobody's. `table_of` maps an index to its table.
+pub fn attribute(spans: &[Span], observations: &[Observation], table_of: &BTreeMap<Oid, Oid>) -> Vec<Vec<Held>> {
     let episodes = episodes(spans, observations);
     let mut taken: Vec<BTreeMap<(Oid, LockMode), Duration>> = vec![BTreeMap::new(); spans.len()];
     for episode in &episodes {
         let span = spans[episode.owner];
+        // An index's lock is covered by its table's too: the app waits for that one first.
+        let relation = episode.key.0;
+        let table = table_of.get(&relation).copied();
         let covered = episodes.iter().any(|earlier| {
             earlier.owner < episode.owner
-                && earlier.key.0 == episode.key.0
+                && (earlier.key.0 == relation || Some(earlier.key.0) == table)
                 && earlier.key.1 >= episode.key.1
                 && earlier.from <= span.start
                 && earlier.until >= span.end
@@ -215,7 +218,7 @@ mod tests {
             look(1_012, &[(TABLE, LockMode::AccessExclusive), (TABLE, LockMode::RowExclusive)]),
             look(1_015, &[]),
         ];
-        let taken = attribute(&spans, &looks);
+        let taken = attribute(&spans, &looks, &BTreeMap::new());
         assert_eq!(taken[0], vec![Held { oid: TABLE, mode: LockMode::AccessExclusive, held: ms(1_015) }]);
         assert!(taken[1].is_empty(), "the UPDATE's ROW EXCLUSIVE waits for nothing the first did not: {:?}", taken[1]);
     }
@@ -230,9 +233,25 @@ mod tests {
             look(200, &[(TABLE, LockMode::AccessExclusive), (TABLE, LockMode::Share)]),
             look(201, &[]),
         ];
-        let taken = attribute(&spans, &looks);
+        let taken = attribute(&spans, &looks, &BTreeMap::new());
         assert_eq!(taken[0], vec![Held { oid: TABLE, mode: LockMode::AccessExclusive, held: ms(201) }]);
         assert!(taken[1].is_empty(), "{:?}", taken[1]);
+    }
+
+    #[test]
+    fn an_index_lock_under_its_tables_stronger_lock_is_not_the_statements() {
+        const INDEX: Oid = 16_390;
+        let spans = [Span { start: ms(0), end: ms(2) }, Span { start: ms(3), end: ms(90) }];
+        let looks = [
+            look(0, &[]),
+            look(2, &[(TABLE, LockMode::AccessExclusive)]),
+            look(90, &[(TABLE, LockMode::AccessExclusive), (INDEX, LockMode::AccessExclusive)]),
+            look(91, &[]),
+        ];
+        let taken = attribute(&spans, &looks, &BTreeMap::from([(INDEX, TABLE)]));
+        assert!(taken[1].is_empty(), "{:?}", taken[1]);
+        let alone = attribute(&spans[1..], &looks[2..], &BTreeMap::from([(INDEX, TABLE)]));
+        assert_eq!(alone[0].len(), 2, "taken by the statement itself, both count: {alone:?}");
     }
 
     #[test]
@@ -245,7 +264,7 @@ mod tests {
             look(590, &[(TABLE, LockMode::ShareUpdateExclusive)]),
             look(601, &[]),
         ];
-        let taken = attribute(&spans, &looks);
+        let taken = attribute(&spans, &looks, &BTreeMap::new());
         assert_eq!(taken[0], vec![Held { oid: TABLE, mode: LockMode::ShareUpdateExclusive, held: ms(501) }]);
     }
 
@@ -253,7 +272,7 @@ mod tests {
     fn a_lock_first_seen_between_two_statements_is_the_earlier_ones() {
         let spans = [Span { start: ms(0), end: ms(5) }, Span { start: ms(8), end: ms(9) }];
         let looks = [look(0, &[]), look(6, &[(OTHER, LockMode::Share)]), look(10, &[])];
-        let taken = attribute(&spans, &looks);
+        let taken = attribute(&spans, &looks, &BTreeMap::new());
         assert_eq!(taken[0], vec![Held { oid: OTHER, mode: LockMode::Share, held: ms(10) }]);
         assert!(taken[1].is_empty());
     }
@@ -262,7 +281,7 @@ mod tests {
     fn a_lock_never_released_is_held_to_the_end() {
         let spans = [Span { start: ms(0), end: ms(50) }];
         let looks = [look(0, &[]), look(20, &[(TABLE, LockMode::AccessExclusive)])];
-        assert_eq!(attribute(&spans, &looks)[0][0].held, ms(50));
+        assert_eq!(attribute(&spans, &looks, &BTreeMap::new())[0][0].held, ms(50));
     }
 
     #[test]

@@ -644,7 +644,7 @@ async fn the_dumps_code_cannot_reset_its_way_to_the_drills_superuser() {
         &format!(
             "CREATE FUNCTION escape(x int) RETURNS bool LANGUAGE plpgsql VOLATILE AS $$ BEGIN \
                EXECUTE 'RESET ROLE'; \
-               IF current_setting('is_superuser') = 'on' AND current_database() LIKE 'praxia_restore_drill_%' THEN \
+               IF current_setting('is_superuser') = 'on' AND current_database() LIKE 'praxia_drill_%' THEN \
                  EXECUTE format('COPY (SELECT 1) TO %L', '{}'); END IF; \
                RETURN true; END $$; \
              CREATE TABLE checked (x int CHECK (escape(x))); INSERT INTO checked VALUES (1);",

@@ -131,7 +131,7 @@ async fn a_rehearsal_times_each_statement_and_sees_its_locks_rewrites_and_invali
     // Nothing happened to the database the backup came from, and the scratch database is gone.
     assert_eq!(applied(&database).await, 1);
     let scratch = rehearsal["scratch_database"].as_str().unwrap();
-    assert!(scratch.starts_with("praxia_restore_drill_"), "{scratch}");
+    assert!(scratch.starts_with("praxia_drill_"), "{scratch}");
     assert_scratch_gone(&project, scratch).await;
 
     let human = project.run_on(&database, &["--env", "test", "rehearse"]).expect_code(0).stdout.clone();
@@ -145,7 +145,7 @@ async fn assert_scratch_gone(project: &TestProject, scratch: &str) {
     let url = development_cluster_url(project);
     let mut connection = PgConnection::connect(&url).await.unwrap();
     let left: Vec<String> =
-        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_restore\\_drill\\_%'")
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'praxia\\_drill\\_%'")
             .fetch_all(&mut connection)
             .await
             .unwrap();
@@ -207,8 +207,11 @@ fn without_a_verified_backup_the_rehearsal_says_how_to_take_one() {
 /// The record `rehearse` writes, as the team commits it, with the figures given.
 fn write_record(project: &TestProject, held_ms: f64, backup_age_seconds: u64) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // Each statement of CHANGE starts a line: its offset is that line's.
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(CHANGE.2.match_indices('\n').map(|(at, _)| at + 1)).collect();
     let record = serde_json::json!({
-        "format": 1,
+        "format": 2,
         "about": "test",
         "migrations": [{
             "tag": "0001_widen_score",
@@ -217,7 +220,7 @@ fn write_record(project: &TestProject, held_ms: f64, backup_age_seconds: u64) {
             "backup": { "file": "praxia-test-20261208T010000Z-0000_base.dump", "sha256": "0", "taken_at": now - backup_age_seconds },
             "postgres": 15,
             "statements": (1..=5).map(|number| serde_json::json!({
-                "number": number, "line": number, "sql": "...", "duration_ms": 1.0,
+                "number": number, "line": number, "offset": line_starts[number - 1], "sql": "...", "duration_ms": 1.0,
                 "locks": [{ "table": "public.visit", "mode": "ACCESS EXCLUSIVE", "held_ms": held_ms }],
                 "rewrote": [], "invalid_indexes": []
             })).collect::<Vec<_>>()
@@ -936,7 +939,7 @@ async fn a_rehearsal_ended_by_sighup_still_drops_its_scratch_database() {
         };
         let scratch: String = loop {
             let found: Option<String> = sqlx::query_scalar(
-                "SELECT datname::text FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND datname LIKE 'praxia\\_restore\\_drill\\_%'",
+                "SELECT datname::text FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND datname LIKE 'praxia\\_drill\\_%'",
             )
             .fetch_optional(&mut connection)
             .await
