@@ -80,7 +80,8 @@ fn main() {
     let mut ratios: Vec<(String, f64)> = Vec::new();
     eprintln!("praxia-deploy benchmarks: binary {}", binary().display());
     // PRAXIA_BENCH_ONLY=lock-safe runs only issue 26's two scenarios, =expand-contract
-    // only issue 27's deploy under traffic; unset, everything runs.
+    // only issue 27's deploy under traffic, =rehearse only the rehearsal against
+    // the real run; unset, everything runs.
     let only = std::env::var("PRAXIA_BENCH_ONLY").ok().filter(|only| !only.is_empty());
     match only.as_deref() {
         None => {}
@@ -95,7 +96,12 @@ fn main() {
             report(&results, &ratios);
             return;
         }
-        Some(other) => panic!("PRAXIA_BENCH_ONLY={other}: it knows lock-safe and expand-contract"),
+        Some("rehearse") => {
+            results.extend(rehearsal_measurements(&mut ratios));
+            report(&results, &ratios);
+            return;
+        }
+        Some(other) => panic!("PRAXIA_BENCH_ONLY={other}: it knows lock-safe, expand-contract and rehearse"),
     }
 
     let floor_true = timed("process start floor: /bin/true", NO_OP_RUNS, || run(&mut Command::new("/bin/true")));
@@ -280,6 +286,7 @@ fn main() {
     results.push(checked);
 
     results.extend(expand_contract_measurements());
+    results.extend(rehearsal_measurements(&mut ratios));
     results.extend(studio_measurements(&mut ratios));
     results.extend(serve_measurements());
     let (remote, plain) = ssh_measurements();
@@ -627,6 +634,325 @@ fn longest_gap(commits: &[Instant], from: Instant, to: Instant) -> f64 {
     let first = commits.iter().rposition(|commit| *commit <= from).unwrap_or(0);
     let last = commits.iter().position(|commit| *commit >= to).expect("the writer committed after the window");
     commits[first..=last].windows(2).map(|pair| (pair[1] - pair[0]).as_secs_f64() * 1000.0).fold(0.0, f64::max)
+}
+
+/// The pending migration of the rehearsal scenario: ten statements on the
+/// `seed --scale` tables (1,000,000 rows each), as drizzle-kit writes them, one
+/// transaction, each statement its own message. Rewrites, index builds, a
+/// whole-table UPDATE and validating scans.
+const REHEARSED_CHANGE: &str = concat!(
+    "ALTER TABLE \"profile\" ADD COLUMN \"external_id\" uuid DEFAULT gen_random_uuid() NOT NULL;--> statement-breakpoint\n",
+    "ALTER TABLE \"organization_user\" ALTER COLUMN \"role\" SET DATA TYPE varchar(32);--> statement-breakpoint\n",
+    "CREATE INDEX \"user_name_idx\" ON \"user\" USING btree (\"name\");--> statement-breakpoint\n",
+    "CREATE UNIQUE INDEX \"account_provider_id_account_id_idx\" ON \"account\" USING btree (\"provider_id\",\"account_id\");--> statement-breakpoint\n",
+    "UPDATE \"user\" SET \"email_verified\" = true;--> statement-breakpoint\n",
+    "ALTER TABLE \"organization_user\" ADD CONSTRAINT \"organization_user_created_at_check\" CHECK (\"organization_user\".\"created_at\" > '2020-01-01');--> statement-breakpoint\n",
+    "ALTER TABLE \"account\" ADD CONSTRAINT \"account_account_id_user_id_fk\" FOREIGN KEY (\"account_id\") REFERENCES \"public\".\"user\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n",
+    "ALTER TABLE \"account\" ALTER COLUMN \"password\" SET NOT NULL;--> statement-breakpoint\n",
+    "CREATE INDEX \"profile_role_idx\" ON \"profile\" USING btree (\"role\") WHERE \"profile\".\"role\" <> 'teacher';--> statement-breakpoint\n",
+    "ALTER TABLE \"profile\" ADD CONSTRAINT \"profile_external_id_unique\" UNIQUE(\"external_id\");",
+);
+
+/// What each of REHEARSED_CHANGE's statements does, in the table.
+const REHEARSED_LABELS: [&str; 10] = [
+    "ADD COLUMN, volatile default (profile rewritten)",
+    "SET DATA TYPE varchar(32) (organization_user rewritten)",
+    "CREATE INDEX (user.name)",
+    "CREATE UNIQUE INDEX (account, 2 columns)",
+    "UPDATE of every row (user)",
+    "ADD CHECK (organization_user scanned)",
+    "ADD FOREIGN KEY (account -> user validated)",
+    "SET NOT NULL (account scanned)",
+    "CREATE INDEX, partial (profile.role)",
+    "ADD UNIQUE (profile.external_id)",
+];
+
+/// Pairs of (rehearsal, real run) in the rehearsal scenario.
+const REHEARSE_RUNS: usize = 3;
+/// `seed --scale`: about 10 users an organization, so 1,000,000 users,
+/// accounts, profiles and memberships.
+const REHEARSE_SCALE: &str = "100000";
+
+/// The settings production's server and the development cluster run with (the
+/// test server's are fsync, full_page_writes and synchronous_commit off).
+const DURABLE_SETTINGS: [&str; 3] = ["fsync", "full_page_writes", "synchronous_commit"];
+
+/// Issue 27's rehearsal against the real run: a project with the repository's
+/// migrations, `seed --scale 100000` (1,000,000 rows in each table the
+/// migration touches), vacuumed and analysed once and kept as a template. Each
+/// run copies it, takes `backup` of the copy, runs `rehearse --output json`
+/// (restore into a scratch database on the project's embedded development
+/// cluster, the ten statements timed there), then the real `migrate` of the
+/// copy on the bench's server, each statement's time read from the server's
+/// own log (`log_min_duration_statement = 0`). The real run is taken twice,
+/// each on a fresh copy: with the server durable (fsync, full-page writes and
+/// synchronous commit on, as production and the development cluster run) and
+/// with the test server's throwaway settings.
+fn rehearsal_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
+    eprintln!("  rehearse: seed --scale {REHEARSE_SCALE} (1,000,000 users) ...");
+    let repo_journal: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("migrations/meta/_journal.json")).unwrap())
+            .unwrap();
+    let mut migrations: Vec<(String, i64, String)> = repo_journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let tag = entry["tag"].as_str().unwrap().to_owned();
+            let sql = std::fs::read_to_string(repo_root().join(format!("migrations/{tag}.sql"))).unwrap();
+            (tag, entry["when"].as_i64().unwrap(), sql)
+        })
+        .collect();
+    let base_count = migrations.len();
+    let last_when = migrations.last().unwrap().1;
+    migrations.push(("0002_rehearsed".to_owned(), last_when + 60_000, REHEARSED_CHANGE.to_owned()));
+    let borrowed: Vec<(&str, i64, &str)> =
+        migrations.iter().map(|(tag, when, sql)| (tag.as_str(), *when, sql.as_str())).collect();
+    // The repository's environments (test: no review gate, no backup before migrate).
+    let project = TestProject::from_repo();
+    project.set_migrations(&borrowed[..base_count]);
+    let seeded = test_postgres().fresh_database();
+    assert_success(project.on(&seeded).args(["--env", "test", "migrate"]).output().unwrap(), "migrate the base");
+    let seed_took = run(project.on(&seeded).args(["--env", "test", "seed", "--scale", REHEARSE_SCALE]));
+    psql(&seeded.url, &["VACUUM ANALYZE"]);
+    let rows: i64 = psql(&seeded.url, &["SELECT count(*) FROM \"user\""]).trim().parse().unwrap();
+    assert!(rows >= 1_000_000, "seed --scale {REHEARSE_SCALE} wrote {rows} users");
+    eprintln!("    seeded {rows} users in {:.0} s", seed_took / 1000.0);
+    project.set_migrations(&borrowed);
+    let statements: Vec<String> =
+        REHEARSED_CHANGE.split("--> statement-breakpoint").map(|statement| statement.trim().to_owned()).collect();
+    assert_eq!(statements.len(), REHEARSED_LABELS.len());
+
+    let server = test_postgres().cluster.url("postgres").unwrap();
+    let copy = |name: String| {
+        let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\" STRATEGY FILE_COPY", seeded.name);
+        psql(&server, &[&sql, "CHECKPOINT"]);
+        support::TestDatabase { url: test_postgres().cluster.url(&name).unwrap(), name }
+    };
+    let durable = |on: bool| {
+        let mut sql: Vec<String> =
+            DURABLE_SETTINGS
+                .iter()
+                .map(|setting| {
+                    if on {
+                        format!("ALTER SYSTEM SET {setting} = on")
+                    } else {
+                        format!("ALTER SYSTEM RESET {setting}")
+                    }
+                })
+                .collect();
+        sql.push("SELECT pg_reload_conf()".to_owned());
+        psql(&server, &sql.iter().map(String::as_str).collect::<Vec<_>>());
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(psql(&server, &["SHOW fsync"]).trim(), if on { "on" } else { "off" });
+    };
+    // The real run: `migrate` of a fresh copy, its statements' times from the server log.
+    let real_run = |database: &support::TestDatabase| -> RealRun {
+        psql(&server, &[&format!("ALTER DATABASE \"{}\" SET log_min_duration_statement = 0", database.name)]);
+        let log = &test_postgres().cluster.log_file;
+        let from = std::fs::metadata(log).unwrap().len();
+        let took = run(project.on(database).args(["--env", "test", "migrate"]));
+        let text = std::fs::read(log).unwrap();
+        let real = RealRun::from_log(&String::from_utf8_lossy(&text[from as usize..]), &statements, took);
+        drop_database(database);
+        real
+    };
+
+    let mut rehearsed: Vec<Vec<f64>> = vec![Vec::new(); statements.len()];
+    let mut durable_runs: Vec<RealRun> = Vec::new();
+    let mut throwaway_runs: Vec<RealRun> = Vec::new();
+    let (mut held, mut rehearse_took, mut backup_took) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..REHEARSE_RUNS {
+        let source = copy(format!("{}_run{round}", seeded.name));
+        backup_took.push(run(project.on(&source).args(["--env", "test", "backup"])));
+        let started = Instant::now();
+        let output = project.on(&source).args(["--env", "test", "--output", "json", "rehearse"]).output().unwrap();
+        rehearse_took.push(started.elapsed().as_secs_f64() * 1000.0);
+        let document: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("rehearse --output json: {err}\n{}", String::from_utf8_lossy(&output.stderr)));
+        let migration = &document["result"]["rehearsal"]["migrations"][0];
+        assert_eq!(migration["tag"], "0002_rehearsed", "{document:#}");
+        let ran = migration["statements"].as_array().unwrap();
+        assert_eq!(ran.len(), statements.len(), "{document:#}");
+        for (index, statement) in ran.iter().enumerate() {
+            rehearsed[index].push(statement["duration_ms"].as_f64().unwrap());
+        }
+        // The longest ACCESS EXCLUSIVE a release's table saw: profile's, from statement 1 to the commit.
+        held.push(
+            ran.iter()
+                .flat_map(|statement| statement["locks"].as_array().unwrap())
+                .filter(|lock| lock["mode"] == "ACCESS EXCLUSIVE" && lock["new_table"] == false)
+                .map(|lock| lock["held_ms"].as_f64().unwrap())
+                .fold(0.0, f64::max),
+        );
+        drop_database(&source);
+
+        durable(true);
+        let target = copy(format!("{}_durable{round}", seeded.name));
+        durable_runs.push(real_run(&target));
+        durable(false);
+        let target = copy(format!("{}_throwaway{round}", seeded.name));
+        throwaway_runs.push(real_run(&target));
+        let within = |runs: &[RealRun]| {
+            let real = &runs.last().unwrap().durations;
+            (0..statements.len()).filter(|&index| within_25(*rehearsed[index].last().unwrap(), real[index])).count()
+        };
+        eprintln!(
+            "    run {round}: rehearsal {:.0} ms of statements (ACCESS EXCLUSIVE {:.0} ms); real run durable {:.0} ms ({} of 10 within 25%), throwaway {:.0} ms ({} of 10)",
+            rehearsed.iter().map(|samples| samples.last().unwrap()).sum::<f64>(),
+            held.last().unwrap(),
+            durable_runs.last().unwrap().durations.iter().sum::<f64>(),
+            within(&durable_runs),
+            throwaway_runs.last().unwrap().durations.iter().sum::<f64>(),
+            within(&throwaway_runs),
+        );
+    }
+    drop_database(&seeded);
+
+    let ms = |name: String, samples: Vec<f64>, note: &str| Measurement {
+        name,
+        unit: "ms",
+        samples,
+        target: None,
+        note: note.to_owned(),
+    };
+    let median_of = |samples: &[f64]| ms(String::new(), samples.to_vec(), "").median();
+    let mut results = Vec::new();
+    let mut shares = Vec::new();
+    for (label, runs) in [("durable", &durable_runs), ("fsync off", &throwaway_runs)] {
+        let mut within = 0;
+        for (index, rehearsal) in rehearsed.iter().enumerate() {
+            let real: Vec<f64> = runs.iter().map(|run| run.durations[index]).collect();
+            within += usize::from(within_25(median_of(rehearsal), median_of(&real)));
+            ratios.push((
+                format!("rehearsal / real run ({label}), statement {}: {}", index + 1, REHEARSED_LABELS[index]),
+                median_of(rehearsal) / median_of(&real),
+            ));
+        }
+        shares.push(Measurement {
+            name: format!("rehearse: statements within 25% of the real run ({label})"),
+            unit: "%",
+            samples: vec![100.0 * within as f64 / statements.len() as f64],
+            target: (label == "durable").then_some((90.0, ">= 90% (9 of 10)")),
+            note: format!("{within} of {} statements, by the medians of {REHEARSE_RUNS} runs", statements.len()),
+        });
+        // The same, run by run (each rehearsal against the real run after it).
+        let per_run = (0..REHEARSE_RUNS)
+            .map(|run| {
+                (0..statements.len())
+                    .filter(|&index| within_25(rehearsed[index][run], runs[run].durations[index]))
+                    .count() as f64
+            })
+            .collect();
+        shares.push(Measurement {
+            name: format!("rehearse: statements within 25%, run by run ({label})"),
+            unit: "n",
+            samples: per_run,
+            target: None,
+            note: "of 10, each rehearsal against the real run of the same round".to_owned(),
+        });
+    }
+    results.extend(shares);
+    for (index, label) in REHEARSED_LABELS.iter().enumerate() {
+        let note = "rehearse --output json: duration_ms";
+        results.push(ms(format!("rehearse: statement {}, {label}", index + 1), rehearsed[index].clone(), note));
+        let real = |runs: &[RealRun]| runs.iter().map(|run| run.durations[index]).collect::<Vec<_>>();
+        let note = "the server log's duration";
+        results.push(ms(format!("real run (durable): statement {}", index + 1), real(&durable_runs), note));
+        results.push(ms(format!("real run (fsync off): statement {}", index + 1), real(&throwaway_runs), note));
+    }
+    let total = |runs: &[RealRun]| runs.iter().map(|run| run.durations.iter().sum()).collect::<Vec<f64>>();
+    let rehearsed_total: Vec<f64> =
+        (0..REHEARSE_RUNS).map(|run| rehearsed.iter().map(|samples| samples[run]).sum()).collect();
+    results.push(ms("rehearse: the ten statements".to_owned(), rehearsed_total, ""));
+    results.push(ms("real run (durable): the ten statements".to_owned(), total(&durable_runs), ""));
+    results.push(ms("real run (fsync off): the ten statements".to_owned(), total(&throwaway_runs), ""));
+    results.push(ms("rehearse: longest ACCESS EXCLUSIVE hold (profile)".to_owned(), held, "statement 1 to the commit"));
+    let transaction = |runs: &[RealRun]| runs.iter().map(|run| run.transaction).collect::<Vec<f64>>();
+    let note = "statement 1's start to COMMIT's end, from the server log";
+    results.push(ms("real run (durable): statement 1 to commit".to_owned(), transaction(&durable_runs), note));
+    results.push(ms("real run (fsync off): statement 1 to commit".to_owned(), transaction(&throwaway_runs), note));
+    let whole = |runs: &[RealRun]| runs.iter().map(|run| run.took).collect::<Vec<f64>>();
+    results.push(ms("real run (durable): migrate, spawn to exit".to_owned(), whole(&durable_runs), ""));
+    results.push(ms("real run (fsync off): migrate, spawn to exit".to_owned(), whole(&throwaway_runs), ""));
+    results.push(ms("rehearse, spawn to exit (restore included)".to_owned(), rehearse_took, ""));
+    results.push(ms(format!("backup of the seed --scale {REHEARSE_SCALE} database"), backup_took, ""));
+    results
+}
+
+/// One real run of the rehearsal scenario's migration, as the server logged it.
+struct RealRun {
+    /// Each statement's `duration:`, in the migration's order.
+    durations: Vec<f64>,
+    /// From statement 1's start (its log time less its duration) to COMMIT's log time.
+    transaction: f64,
+    /// `migrate`, spawn to exit.
+    took: f64,
+}
+
+impl RealRun {
+    /// Reads `log` (the server's, `log_min_duration_statement = 0`, the default
+    /// `%m [%p] ` prefix): each entry `duration: X ms  statement: SQL`, SQL
+    /// possibly over several lines.
+    fn from_log(log: &str, statements: &[String], took: f64) -> RealRun {
+        let mut entries: Vec<String> = Vec::new();
+        for line in log.lines() {
+            let starts = line.len() > 24 && line.as_bytes()[4] == b'-' && line[..4].bytes().all(|b| b.is_ascii_digit());
+            match entries.last_mut() {
+                Some(entry) if !starts => {
+                    entry.push('\n');
+                    entry.push_str(line);
+                }
+                _ => entries.push(line.to_owned()),
+            }
+        }
+        // (end of the statement in seconds of the day, duration in ms, the SQL)
+        let logged: Vec<(f64, f64, String)> = entries
+            .iter()
+            .filter_map(|entry| {
+                let (head, sql) = entry.split_once(" ms  statement: ")?;
+                let duration: f64 = head.rsplit_once("duration: ")?.1.parse().ok()?;
+                let clock: Vec<f64> = entry[11..23].split(':').filter_map(|part| part.parse().ok()).collect();
+                let at = clock[0] * 3600.0 + clock[1] * 60.0 + clock[2];
+                Some((at, duration, sql.trim().to_owned()))
+            })
+            .collect();
+        let find = |sql: &str| {
+            logged
+                .iter()
+                .position(|(_, _, logged)| logged == sql)
+                .unwrap_or_else(|| panic!("the server log has no duration for {sql}"))
+        };
+        let indexes: Vec<usize> = statements.iter().map(|statement| find(statement)).collect();
+        let first = &logged[indexes[0]];
+        let commit = logged[indexes[indexes.len() - 1]..]
+            .iter()
+            .find(|(_, _, sql)| sql == "COMMIT")
+            .expect("the migration's COMMIT in the server log");
+        RealRun {
+            durations: indexes.iter().map(|&index| logged[index].1).collect(),
+            transaction: (commit.0 - (first.0 - first.1 / 1000.0)).rem_euclid(86_400.0) * 1000.0,
+            took,
+        }
+    }
+}
+
+fn within_25(rehearsed: f64, real: f64) -> bool {
+    (rehearsed / real - 1.0).abs() <= 0.25
+}
+
+/// psql as the server's superuser: each of `sql` its own command (outside a
+/// transaction), the output unaligned.
+fn psql(url: &str, sql: &[&str]) -> String {
+    let mut command = Command::new("psql");
+    command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url]);
+    for each in sql {
+        command.args(["-c", each]);
+    }
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_success(output, &format!("psql {sql:?}"));
+    text
 }
 
 /// Issue 26: how many of the review's lock-duration findings on the corpus
