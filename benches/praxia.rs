@@ -781,7 +781,7 @@ fn rehearsal_measurements(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
         held.push(
             ran.iter()
                 .flat_map(|statement| statement["locks"].as_array().unwrap())
-                .filter(|lock| lock["mode"] == "ACCESS EXCLUSIVE" && lock["new_table"] == false)
+                .filter(|lock| lock["mode"] == "ACCESS EXCLUSIVE" && lock.get("made_by").is_none())
                 .map(|lock| lock["held_ms"].as_f64().unwrap())
                 .fold(0.0, f64::max),
         );

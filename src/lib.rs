@@ -13,6 +13,7 @@ pub mod database;
 pub mod dokku;
 pub mod drift;
 pub mod error;
+pub mod json_file;
 pub mod localdb;
 pub mod logging;
 pub mod migration_folder;

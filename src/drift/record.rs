@@ -94,17 +94,14 @@ impl Missing {
 impl RecordedFile {
     /// Reads `path`; None when there is no such file.
     pub fn read(path: &Path) -> Result<Option<RecordedFile>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(Error::io("read", path, err)),
+        let Some(file) = crate::json_file::read::<RecordedFile>(
+            path,
+            "an expected-schema file",
+            "`praxia-deploy drift --record` writes it anew; never edit it by hand",
+        )?
+        else {
+            return Ok(None);
         };
-        let file: RecordedFile = serde_json::from_str(&text).map_err(|err| {
-            Error::usage(format!("{} is not an expected-schema file", path.display()))
-                .note("at", format!("line {}, column {}", err.line(), err.column()))
-                .note("reason", err.to_string())
-                .help("`praxia-deploy drift --record` writes it anew; never edit it by hand")
-        })?;
         if file.format != FORMAT {
             return Err(Error::usage(format!(
                 "{} has format {}, this praxia-deploy reads format {FORMAT}",
@@ -166,21 +163,7 @@ impl RecordedFile {
 
     /// Writes the file whole (a temporary file renamed into place).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let folder = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(folder).map_err(|err| Error::io("create", folder, err))?;
-        let mut text = serde_json::to_string_pretty(self).expect("the file serialises");
-        text.push('\n');
-        let temporary = tempfile::NamedTempFile::new_in(folder).map_err(|err| Error::io("create", folder, err))?;
-        std::fs::write(temporary.path(), text).map_err(|err| Error::io("write", temporary.path(), err))?;
-        // A temporary file is the owner's alone; this one is read by the release, as any user.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(temporary.path(), std::fs::Permissions::from_mode(0o644))
-                .map_err(|err| Error::io("write", temporary.path(), err))?;
-        }
-        temporary.persist(path).map_err(|err| Error::io("write", path, err.error))?;
-        Ok(())
+        crate::json_file::write(path, self)
     }
 }
 

@@ -112,15 +112,14 @@ impl RehearsalFile {
 
 /// Reads the file; a missing one is an empty record.
 pub fn read(path: &Path) -> Result<RehearsalFile> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(RehearsalFile::new(Vec::new())),
-        Err(err) => return Err(Error::io("read", path, err)),
+    let Some(file) = crate::json_file::read::<RehearsalFile>(
+        path,
+        "a rehearsal record",
+        "it is written by `praxia-deploy rehearse`; restore it from version control, or delete it and rehearse again",
+    )?
+    else {
+        return Ok(RehearsalFile::new(Vec::new()));
     };
-    let file: RehearsalFile = serde_json::from_str(&text).map_err(|err| {
-        Error::usage(format!("{} is not a rehearsal record: {err}", path.display()))
-            .help("it is written by `praxia-deploy rehearse`; restore it from version control, or delete it and rehearse again")
-    })?;
     if file.format != FORMAT {
         return Err(Error::usage(format!(
             "{} has format {}, this praxia-deploy reads format {FORMAT}",
@@ -143,13 +142,6 @@ pub fn write(path: &Path, folder: &MigrationFolder, rehearsed: &[RehearsedMigrat
             kept.push(found.clone());
         }
     }
-    let text = serde_json::to_string_pretty(&RehearsalFile::new(kept))
-        .map_err(|err| Error::internal(format!("could not write the rehearsal record: {err}")))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
-    let mut temporary = tempfile::NamedTempFile::new_in(dir).map_err(|err| Error::io("create a file in", dir, err))?;
-    std::io::Write::write_all(&mut temporary, format!("{text}\n").as_bytes())
-        .map_err(|err| Error::io("write", temporary.path(), err))?;
-    temporary.persist(path).map_err(|err| Error::io("write", path, err.error))?;
+    crate::json_file::write(path, &RehearsalFile::new(kept))?;
     Ok(())
 }

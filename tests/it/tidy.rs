@@ -15,6 +15,7 @@ const LAYERS: [(&str, &[&str]); 9] = [
             "backoff",
             "confirmation",
             "error",
+            "json_file",
             "logging",
             "pg_error",
             "provenance",
