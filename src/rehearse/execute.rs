@@ -1,10 +1,10 @@
-//! Runs the planned steps on the scratch database statement by statement, as
-//! the engine groups them (a batch in one transaction, a migration PostgreSQL
-//! refuses in one statement by statement, one that controls its transaction as
-//! written), under the environment's limits, timing each statement. After each
-//! statement and each commit the session looks at itself (its locks, every
-//! table's file, the INVALID indexes); while a statement runs a second session
-//! samples `pg_locks` for it. Nothing is recorded in the scratch database's
+//! Runs the planned steps on the scratch database statement by statement (a
+//! batch in one transaction, a migration PostgreSQL refuses in one each on its
+//! own, one that controls its transaction chunk by chunk as drizzle sends it),
+//! under the environment's limits, timing each. After each statement and each
+//! commit the session looks at itself (its locks, every table's file, the
+//! indexes, the INVALID ones); while a statement runs a second session (the
+//! cluster superuser's, on `postgres`) samples `pg_locks` for it. Nothing is recorded in the scratch database's
 //! bookkeeping: it is dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,7 +107,8 @@ struct Runner<'c> {
 }
 
 /// Runs `steps` on `connection` (the scratch database, as its role);
-/// `sampler` is a second session on it.
+/// `sampler` is the cluster superuser's session on its `postgres` database,
+/// which reads `pg_locks` for the whole cluster.
 pub async fn execute(
     connection: &mut PgConnection,
     sampler: PgConnection,
