@@ -81,7 +81,8 @@ fn main() {
     eprintln!("praxia-deploy benchmarks: binary {}", binary().display());
     // PRAXIA_BENCH_ONLY=lock-safe runs only issue 26's two scenarios, =expand-contract
     // only issue 27's deploy under traffic, =rehearse only the rehearsal against
-    // the real run; unset, everything runs.
+    // the real run, =no-op only the no-op release against sqlx-cli, run by run
+    // interleaved; unset, everything runs.
     let only = std::env::var("PRAXIA_BENCH_ONLY").ok().filter(|only| !only.is_empty());
     match only.as_deref() {
         None => {}
@@ -101,7 +102,12 @@ fn main() {
             report(&results, &ratios);
             return;
         }
-        Some(other) => panic!("PRAXIA_BENCH_ONLY={other}: it knows lock-safe, expand-contract and rehearse"),
+        Some("no-op") => {
+            results.extend(no_op_against_sqlx(&mut ratios));
+            report(&results, &ratios);
+            return;
+        }
+        Some(other) => panic!("PRAXIA_BENCH_ONLY={other}: it knows lock-safe, expand-contract, rehearse and no-op"),
     }
 
     let floor_true = timed("process start floor: /bin/true", NO_OP_RUNS, || run(&mut Command::new("/bin/true")));
@@ -1220,6 +1226,53 @@ fn sqlx_cli() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Issue 24's speed point alone: the no-op release and sqlx-cli's no-op
+/// `migrate run` on the same database, alternating run by run (so that a busy
+/// moment of the machine falls on both), at 50 and 1,000 applied migrations.
+fn no_op_against_sqlx(ratios: &mut Vec<(String, f64)>) -> Vec<Measurement> {
+    const INTERLEAVED_RUNS: usize = 80;
+    let mut results = Vec::new();
+    for applied in [50usize, 1000] {
+        let database = test_postgres().fresh_database();
+        let project = generated_project(applied);
+        assert_success(project.on(&database).args(["--env", "bench", "release"]).output().unwrap(), "release (setup)");
+        let sqlx_dir = sqlx_migrations(&project, applied);
+        let sqlx_run = || {
+            let mut command = Command::new(sqlx_cli());
+            command.args(["migrate", "run", "--source"]).arg(&sqlx_dir).args(["--database-url", &database.url]);
+            command
+        };
+        assert_success(sqlx_run().output().unwrap(), "sqlx migrate run (setup)");
+        eprintln!("  no-op release and sqlx-cli, {applied} applied, {INTERLEAVED_RUNS} runs each, interleaved ...");
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..INTERLEAVED_RUNS {
+            ours.push(run(project.on(&database).args(["--env", "bench", "release"])));
+            theirs.push(run(&mut sqlx_run()));
+        }
+        let release = Measurement {
+            name: format!("no-op release, {applied} applied (interleaved)"),
+            unit: "ms",
+            samples: ours,
+            target: None,
+            note: String::new(),
+        };
+        let sqlx = Measurement {
+            name: format!("no-op sqlx-cli `migrate run`, {applied} applied (interleaved)"),
+            unit: "ms",
+            samples: theirs,
+            target: None,
+            note: String::new(),
+        };
+        ratios.push((
+            format!("praxia release / sqlx-cli migrate run ({applied} applied; goal <= 0.8)"),
+            release.median() / sqlx.median(),
+        ));
+        results.push(release);
+        results.push(sqlx);
+    }
+    results
 }
 
 /// The project's generated migrations again, as sqlx-cli's `<version>_<name>.sql` files.
