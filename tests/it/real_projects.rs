@@ -344,3 +344,36 @@ fn the_lock_safe_rewrite_of_every_corpus_migration_is_stable_and_keeps_what_it_l
 fn project_names() -> String {
     corpus().iter().map(|project| project.package.clone()).collect::<Vec<_>>().join(", ")
 }
+
+/// `rehearse` on each corpus project's folder, unedited: a database released at
+/// the middle of its history, backed up; the rest rehearsed on the backup's
+/// restore, every pending migration recorded with its statements, and the
+/// database itself left where it was.
+#[tokio::test]
+async fn the_second_half_of_each_history_is_rehearsed_on_a_backup_of_the_first() {
+    for project in corpus() {
+        let count = journal_entries(&project.folder).len();
+        let half = release_point_near_the_middle(&project.folder);
+        let test = project_at(&project.folder, half);
+        let database = test_postgres().fresh_database();
+        test.run_on(&database, &["--env", "test", "migrate"]).expect_code(0);
+        test.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+        // The whole history, as the next release brings it.
+        std::fs::copy(project.folder.join("meta/_journal.json"), test.path().join("migrations/meta/_journal.json"))
+            .unwrap();
+        let document = test.run_on(&database, &["--env", "test", "--output", "json", "rehearse"]).expect_code(0).json();
+        let rehearsed = document["result"]["rehearsal"]["migrations"].as_array().unwrap();
+        assert_eq!(rehearsed.len(), count - half, "{}: {document:#}", project.package);
+        assert!(
+            rehearsed.iter().all(|migration| !migration["statements"].as_array().unwrap().is_empty()),
+            "{}: a migration without a statement rehearsed",
+            project.package
+        );
+        let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM drizzle.__drizzle_migrations")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(applied as usize, half, "{}: the rehearsal changed the database it came from", project.package);
+    }
+}
