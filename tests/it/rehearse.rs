@@ -28,6 +28,13 @@ const CHANGE: (&str, i64, &str) = (
 const CONCURRENT: (&str, i64, &str) =
     ("0002_index_score", 3000, "CREATE INDEX CONCURRENTLY \"visit_score_idx\" ON \"visit\" (\"score\");\n");
 
+/// A table whose `legacy` column a later migration drops (its contract part).
+const NOTE_BASE: (&str, i64, &str) = (
+    "0000_base",
+    1000,
+    "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
+);
+
 fn project(review: &str) -> TestProject {
     let project = TestProject::with_migrations(&[BASE]);
     project.file("environments/test.toml", &format!("{TEST_ENVIRONMENT}\n[review]\n{review}\n"));
@@ -397,34 +404,18 @@ async fn a_table_made_by_a_migration_deployed_since_the_backup_is_not_new_to_the
 /// expand part alone, passes a budget its part exceeds.
 #[tokio::test]
 async fn an_expand_part_is_judged_by_the_locks_it_holds_when_it_runs_without_its_contract_part() {
-    let base = (
-        "0000_base",
-        1000,
-        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
-    );
+    let base = NOTE_BASE;
     // drizzle-kit's order: the drop (the contract part, held back) first.
     let change = (
         "0001_drop_legacy",
         2000,
         "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nALTER TABLE \"note\" ADD COLUMN \"title\" text;--> statement-breakpoint\nSELECT pg_sleep(1.5);",
     );
-    let project = TestProject::with_migrations(&[base]);
-    project.file(
-        "environments/test.toml",
-        &format!("{TEST_ENVIRONMENT}\n[contract]\nhold_back = true\n[review]\nlock_budget = \"1s\"\n"),
-    );
-    let database = test_postgres().fresh_database();
-    let release = |revision: &str| {
-        let mut command = project.on(&database);
-        command.env("GIT_REV", revision).args(["release"]);
-        crate::support::project::Outcome::of(&mut command)
-    };
-    release("rev0").expect_code(0);
-    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    let (project, database) = held_back_and_backed_up(base);
     project.set_migrations(&[base, change]);
     project.run_on(&database, &["--env", "test", "rehearse"]);
     // The expand part: ADD COLUMN's ACCESS EXCLUSIVE on note, held through the 1.5 s sleep.
-    release("rev1").expect_code(3).expect_stderr_contains("0001_drop_legacy");
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(3).expect_stderr_contains("0001_drop_legacy");
 }
 
 /// `CREATE OR REPLACE VIEW` takes ACCESS EXCLUSIVE on the view: every query of
@@ -718,26 +709,13 @@ async fn a_lock_is_judged_with_what_runs_after_it_in_the_same_transaction() {
 /// budget; `migrate` (the file whole) is not.
 #[tokio::test]
 async fn a_file_rehearsed_as_parts_is_judged_whole_where_it_runs_whole() {
-    let base = (
-        "0000_base",
-        1000,
-        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
-    );
+    let base = NOTE_BASE;
     let change = (
         "0001_drop_legacy",
         2000,
         "ALTER TABLE \"note\" DROP COLUMN \"legacy\";--> statement-breakpoint\nSELECT pg_sleep(1.5);",
     );
-    let project = TestProject::with_migrations(&[base]);
-    project.file(
-        "environments/test.toml",
-        &format!("{TEST_ENVIRONMENT}\n[contract]\nhold_back = true\n[review]\nlock_budget = \"1s\"\n"),
-    );
-    let database = test_postgres().fresh_database();
-    let mut first = project.on(&database);
-    first.env("GIT_REV", "rev0").args(["release"]);
-    crate::support::project::Outcome::of(&mut first).expect_code(0);
-    project.run_on(&database, &["--env", "test", "backup"]).expect_code(0);
+    let (project, database) = held_back_and_backed_up(base);
     project.set_migrations(&[base, change]);
     let document = project.run_on(&database, &["--env", "test", "--output", "json", "rehearse"]).expect_code(0).json();
     let drop = statement(&document["result"]["rehearsal"], "0001_drop_legacy", 1);
@@ -746,9 +724,7 @@ async fn a_file_rehearsed_as_parts_is_judged_whole_where_it_runs_whole() {
         .run_on(&database, &["--env", "test", "migrate"])
         .expect_code(3)
         .expect_stderr_contains("0001_drop_legacy: statement 1 (line 1) held ACCESS EXCLUSIVE on public.note");
-    let mut release = project.on(&database);
-    release.env("GIT_REV", "rev1").args(["release"]);
-    crate::support::project::Outcome::of(&mut release).expect_code(0);
+    at_revision(&project, &database, "rev1", &["release"]).expect_code(0);
 }
 
 // What a second hostile review, of the fixes, found: each test below fails on
@@ -895,11 +871,7 @@ async fn two_statements_on_one_line_keep_their_own_numbers() {
 /// after it are those of a greater number, and both have the line's).
 #[tokio::test]
 async fn a_file_rehearsed_as_parts_sharing_a_line_is_judged_whole_where_it_runs_whole() {
-    let base = (
-        "0000_base",
-        1000,
-        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
-    );
+    let base = NOTE_BASE;
     let (project, database) = held_back_and_backed_up(base);
     let change = ("0001_drop_legacy", 2000, "ALTER TABLE \"note\" DROP COLUMN \"legacy\"; SELECT pg_sleep(1.5);\n");
     project.set_migrations(&[base, change]);
@@ -990,11 +962,7 @@ async fn plan_in_json_says_what_the_lock_budget_would_refuse() {
 /// part, fails, and records nothing: no way out but to turn the budget off.
 #[tokio::test]
 async fn abandoning_a_contract_part_runs_nothing_and_needs_no_rehearsal() {
-    let base = (
-        "0000_base",
-        1000,
-        "CREATE TABLE \"note\" (\"id\" integer PRIMARY KEY, \"body\" text, \"legacy\" text);\n--> statement-breakpoint\nINSERT INTO \"note\" VALUES (1, 'b', 'l');\n",
-    );
+    let base = NOTE_BASE;
     let (project, database) = held_back_and_backed_up(base);
     let change = (
         "0001_drop_legacy",
